@@ -1,0 +1,42 @@
+# The two everyday commands: `make repro` and `make test`. Both set up .venv when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help setup repro test lint ui clean
+
+help:
+	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
+	@echo "make test    set up .venv if needed; lint, type-check and run the tests"
+	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+repro: $(STAMP)
+	dvc repro
+
+lint: $(STAMP)
+	ruff check .
+	ruff format --check .
+	mypy
+
+test: lint
+	pytest
+
+ui: $(STAMP)
+	mlflow ui --host $(HOST) --port $(PORT) --workers 1 \
+		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
