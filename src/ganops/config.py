@@ -1,0 +1,226 @@
+"""Validated, frozen configuration: one pydantic model per params.yaml section.
+
+This is the one place where defaults and bounds live. Every model forbids unknown keys and
+uses strict types, so `epochs: "10"` or `lr: yes` is an error rather than a silent coercion.
+`load_params` turns any problem into a `ConfigError` whose message is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from ganops.errors import ConfigError
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+
+# Params that change how a run is logged or saved but not the weights it produces; they are
+# left out of the params hash so that, e.g., logging more often does not invalidate a checkpoint.
+NOT_SHAPING_TRAINING = frozenset({"train.log_every", "train.checkpoint_every"})
+SHAPING_SECTIONS = ("data", "model", "train")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class DataConfig(_Section):
+    """Where the images come from and how they are split."""
+
+    source: str = Field("mnist-5k", description="name of a registered data source")
+    image_size: int = Field(
+        28, ge=8, le=1024, description="side of the square images the model sees, px"
+    )
+    test_size: int = Field(
+        1000, ge=1, description="images held out for evaluation, stratified by class"
+    )
+    split_seed: int = Field(0, ge=0, description="seed of the train/test split")
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        from ganops.data.sources import source_names
+
+        names = source_names()
+        if value not in names:
+            raise ValueError(f"unknown source {value!r}; known sources: {', '.join(names)}")
+        return value
+
+
+class ModelConfig(_Section):
+    """The generator and discriminator architecture."""
+
+    arch: Literal["mlp", "dcgan"] = Field("dcgan", description="network family")
+    latent_dim: int = Field(64, ge=1, le=4096, description="size of the generator's input z")
+    width: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="base width: DCGAN channels next to the image, MLP units of the first layer",
+    )
+
+
+class TrainConfig(_Section):
+    """The adversarial training loop."""
+
+    epochs: int = Field(30, ge=1, le=100_000, description="passes over the training split")
+    batch_size: int = Field(64, ge=1, le=65_536, description="images per step")
+    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of both networks")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (momentum)")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
+    loss: Literal["nonsaturating"] = Field(
+        "nonsaturating", description="adversarial loss (Goodfellow et al. 2014, BCE on logits)"
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="one-sided: D's target for real images is 1 - this"
+    )
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and noise")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto = cuda when a GPU is present, else cpu"
+    )
+    log_every: int = Field(1, ge=1, description="steps between logged loss values")
+    checkpoint_every: int = Field(
+        0, ge=0, description="steps between resume checkpoints (0 = only at epoch ends)"
+    )
+    grid_size: int = Field(64, ge=1, le=1024, description="images in the per-epoch grid")
+
+
+class SampleConfig(_Section):
+    """Sampling from the trained generator."""
+
+    num_samples: int = Field(5000, ge=1, le=1_000_000, description="images written to disk")
+    seed: int = Field(1, ge=0, lt=2**63, description="seed of the latent vectors")
+    batch_size: int = Field(500, ge=1, le=65_536, description="images generated per forward")
+    grid_size: int = Field(64, ge=1, le=1024, description="images in the sample grid")
+    interpolation_rows: int = Field(8, ge=1, le=64, description="latent pairs interpolated")
+    interpolation_steps: int = Field(10, ge=2, le=64, description="images per interpolation")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to generate")
+
+
+class TrackingConfig(_Section):
+    """How runs are recorded in MLflow."""
+
+    experiment: str = Field("ganops", min_length=1, description="MLflow experiment name")
+    registered_model: str | None = Field(
+        "ganops-generator",
+        min_length=1,
+        description="model-registry name of the generator; null to skip registration",
+    )
+
+
+class Params(_Section):
+    """The whole params.yaml."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_known_keys(annotation, f"{key}."))
+    return keys
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, _known_keys(Params), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{key}: unknown key{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message} (got {_short(error['input'])})"
+
+
+def format_validation_error(error: ValidationError, origin: str) -> str:
+    """One line for all problems pydantic found, each naming its key."""
+    return f"{origin}: " + "; ".join(_describe(item) for item in error.errors())
+
+
+def _check_cross_section(params: Params, origin: str) -> None:
+    from ganops.models import image_size_problem
+
+    problem = image_size_problem(params.model.arch, params.data.image_size)
+    if problem:
+        raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
+
+
+def parse_params(raw: Any, origin: str = "params") -> Params:
+    """Validate an already-parsed mapping; raise `ConfigError` with a one-line message."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of sections")
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, origin)) from None
+    _check_cross_section(params, origin)
+    return params
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML 1.2 file (as DVC does: `2e-4` is a float, `yes` a string)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def load_params(path: Path = DEFAULT_PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; every problem is a one-line `ConfigError`."""
+    return parse_params(read_yaml(path), origin=str(path))
+
+
+def flatten(params: BaseModel) -> dict[str, Any]:
+    """`{"train.lr": 0.0002, ...}`: the dotted form MLflow and `dvc params diff` show."""
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{prefix}.{key}" if prefix else str(key))
+        else:
+            flat[prefix] = value
+
+    walk(params.model_dump(mode="json"), "")
+    return flat
+
+
+def params_hash(params: Params, sections: tuple[str, ...] = SHAPING_SECTIONS) -> str:
+    """A short, stable hash of the params that shape the trained weights."""
+    shaping = {
+        key: value
+        for key, value in flatten(params).items()
+        if key.split(".", 1)[0] in sections and key not in NOT_SHAPING_TRAINING
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Data: named sources (fetch), preprocessing (split + manifest), the training tensor."""

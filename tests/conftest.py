@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny params, a per-test MLflow store, the real mnist-5k data prepared once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ganops.config import DataConfig, Params
+from ganops.data.preprocess import preprocess
+from ganops.data.sources import fetch_source
+from tests.helpers import TINY, merged, project_params
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh sqlite MLflow store for one test, via MLFLOW_TRACKING_URI."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mnist-5k fetched and preprocessed once per session: `<dir>/raw`, `<dir>/processed`."""
+    base = tmp_path_factory.mktemp("mnist5k")
+    cfg = DataConfig()
+    fetch_source(cfg, base / "raw")
+    preprocess(base / "raw", base / "processed", cfg)
+    return base
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory made the working directory for the test."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def tiny_params() -> Callable[..., Params]:
+    """Build validated tiny `Params`, with optional per-section overrides."""
+    from ganops.config import parse_params
+
+    def build(overrides: dict[str, Any] | None = None) -> Params:
+        return parse_params(merged(merged(project_params(), TINY), overrides or {}))
+
+    return build
+
+
+@pytest.fixture
+def venv_env() -> Iterator[dict[str, str]]:
+    """Environment for subprocesses: this interpreter's bin first on PATH, no MLflow URI."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("DVC_EXP_NAME", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    yield env

@@ -1,0 +1,88 @@
+"""Seeded stratified split, resizing and the manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganops.config import DataConfig
+from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.data.preprocess import center_crop_resize, preprocess, stratified_split
+from ganops.errors import DataError
+from ganops.io import sha256_file
+
+
+def test_split_is_stratified_disjoint_and_seeded() -> None:
+    labels = np.repeat(np.arange(10), [500, 500, 500, 500, 500, 400, 300, 200, 100, 50])
+    train, test = stratified_split(labels, test_size=1000, seed=3)
+    assert len(test) == 1000 and len(train) == len(labels) - 1000
+    assert not set(train) & set(test)
+    share = np.bincount(labels[test], minlength=10) / np.bincount(labels, minlength=10)
+    assert np.allclose(share, 1000 / len(labels), atol=0.01)
+    again = stratified_split(labels, test_size=1000, seed=3)
+    other = stratified_split(labels, test_size=1000, seed=4)
+    assert np.array_equal(train, again[0]) and not np.array_equal(train, other[0])
+
+
+def test_split_needs_training_images() -> None:
+    with pytest.raises(DataError, match=r"data.test_size: 10 leaves no training images"):
+        stratified_split(np.zeros(10, dtype=np.int64), test_size=10, seed=0)
+
+
+def test_resize_crops_to_square_and_keeps_uint8() -> None:
+    images = np.full((2, 3, 40, 30), 200, dtype=np.uint8)
+    out = center_crop_resize(images, 16)
+    assert out.shape == (2, 3, 16, 16) and out.dtype == np.uint8
+    assert np.all(out == 200)
+    same = center_crop_resize(images[:, :, :30], 30)
+    assert np.array_equal(same, images[:, :, :30])
+
+
+def test_manifest_describes_the_split(prepared: Path) -> None:
+    processed = prepared / "processed"
+    manifest = read_manifest(processed)
+    assert manifest["source"] == "mnist-5k"
+    assert manifest["image_shape"] == [1, 28, 28]
+    assert manifest["splits"]["test"]["count"] == 1000
+    assert set(manifest["splits"]["test"]["class_counts"].values()) == {100}
+    assert set(manifest["splits"]["train"]["class_counts"].values()) == {400}
+    for name, entry in manifest["files"].items():
+        assert sha256_file(processed / name) == entry["sha256"]
+    train = load_split(processed, "train")
+    assert train.images.shape == (4000, 1, 28, 28) and train.images.dtype == np.uint8
+
+
+def test_preprocess_is_deterministic_and_resizes(prepared: Path, tmp_path: Path) -> None:
+    cfg = DataConfig()
+    preprocess(prepared / "raw", tmp_path / "again", cfg)
+    first = json.loads((prepared / "processed" / "manifest.json").read_text())
+    second = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert first == second
+    big = preprocess(prepared / "raw", tmp_path / "big", DataConfig(image_size=32))
+    assert big["image_shape"] == [1, 32, 32]
+
+
+def test_source_mismatch_is_refused(prepared: Path, tmp_path: Path) -> None:
+    cfg = DataConfig.model_construct(**{**DataConfig().model_dump(), "source": "other"})
+    with pytest.raises(DataError, match=r"holds source 'mnist-5k' but data.source is 'other'"):
+        preprocess(prepared / "raw", tmp_path / "out", cfg)
+
+
+def test_corrupt_processed_file_is_refused(prepared: Path, tmp_path: Path) -> None:
+    preprocess(prepared / "raw", tmp_path / "p", DataConfig())
+    target = tmp_path / "p" / "train_images.npy"
+    target.write_bytes(target.read_bytes()[:-100])  # truncated
+    with pytest.raises(DataError, match=r"train_images.npy: sha256 does not match manifest.json"):
+        load_split(tmp_path / "p", "train")
+
+
+def test_training_tensor_is_scaled_once() -> None:
+    import torch
+
+    pixels = np.array([[[[0, 255]]]], dtype=np.uint8)
+    tensor = to_training_tensor(pixels, torch.device("cpu"))
+    assert tensor.dtype == torch.float32
+    assert tensor.flatten().tolist() == [-1.0, 1.0]

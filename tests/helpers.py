@@ -1,0 +1,60 @@
+"""Helpers shared by the tests: the project root, tiny params, stage loading."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough that a whole training run takes a few seconds on 2 cores.
+TINY: dict[str, dict[str, Any]] = {
+    "model": {"arch": "dcgan", "latent_dim": 8, "width": 4},
+    "train": {"epochs": 1, "batch_size": 250, "grid_size": 16},
+    "sample": {
+        "num_samples": 100,
+        "batch_size": 50,
+        "grid_size": 16,
+        "interpolation_rows": 2,
+        "interpolation_steps": 4,
+    },
+}
+
+
+def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` applied section by section (one level deep)."""
+    out = {section: dict(values) for section, values in base.items()}
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(out.get(section), dict):
+            out[section].update(values)
+        else:
+            out[section] = values
+    return out
+
+
+def project_params() -> dict[str, Any]:
+    """The project's own params.yaml, as a plain dict."""
+    return dict(YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text()))
+
+
+def write_params(path: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """params.yaml at `path`: the project's defaults, made tiny, plus `overrides`."""
+    raw = merged(merged(project_params(), TINY), overrides or {})
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    with path.open("w") as handle:
+        yaml.dump(raw, handle)
+    return path
+
+
+def load_stage(name: str) -> ModuleType:
+    """Import `pipeline/<name>.py` (not a package) so tests can call its `main(argv)`."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "pipeline" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,125 @@
+"""params.yaml validation: every bad value is a one-line ConfigError naming its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from ganops.config import (
+    Params,
+    flatten,
+    load_params,
+    params_hash,
+    parse_params,
+)
+from ganops.errors import ConfigError
+from tests.helpers import ROOT, project_params
+
+
+def test_project_params_file_is_valid_and_explicit() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params.data.source == "mnist-5k"
+    # every key is written out, so defaults in code never silently shape a run
+    assert set(flatten(params)) == set(flatten(Params())) == set(_flat_keys(project_params()))
+
+
+def _flat_keys(raw: dict[str, Any]) -> list[str]:
+    return [f"{section}.{key}" for section, values in raw.items() for key in values]
+
+
+def test_defaults_validate_and_are_frozen() -> None:
+    params = parse_params({})
+    assert params.train.lr == pytest.approx(2e-4)
+    assert params.train.beta1 == 0.5
+    with pytest.raises(ValidationError):
+        params.train.lr = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "reason"),
+    [
+        ({"train": {"lr": 0}}, "train.lr", "greater than 0"),
+        ({"train": {"lr": -1e-3}}, "train.lr", "greater than 0"),
+        ({"train": {"epochs": "10"}}, "train.epochs", "valid integer"),
+        ({"train": {"epochs": 2.5}}, "train.epochs", "valid integer"),
+        ({"train": {"batch_size": 0}}, "train.batch_size", "greater than or equal to 1"),
+        ({"train": {"lr": ".nan"}}, "train.lr", "valid number"),
+        ({"train": {"device": "tpu"}}, "train.device", "'auto', 'cpu' or 'cuda'"),
+        ({"train": {"lrr": 0.1}}, "train.lrr", "did you mean train.lr"),
+        ({"trian": {}}, "trian", "unknown key"),
+        ({"data": {"source": "imagenet"}}, "data.source", "unknown source 'imagenet'"),
+        ({"data": {"image_size": 48}}, "data.image_size", "dcgan supports 28"),
+        ({"model": {"arch": "stylegan"}}, "model.arch", "'mlp' or 'dcgan'"),
+        ({"train": {"label_smoothing": 0.7}}, "train.label_smoothing", "less than 0.5"),
+        ({"tracking": {"experiment": ""}}, "tracking.experiment", "at least 1 character"),
+    ],
+)
+def test_bad_values_name_their_key(raw: dict[str, Any], key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_params(raw, origin="params.yaml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"params.yaml: {key}")
+    assert reason in message
+
+
+def test_several_problems_are_reported_on_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_params({"train": {"lr": 0, "epochs": 0}})
+    message = str(caught.value)
+    assert "train.lr" in message and "train.epochs" in message and "\n" not in message
+
+
+def test_mlp_accepts_any_image_size() -> None:
+    assert (
+        parse_params({"model": {"arch": "mlp"}, "data": {"image_size": 48}}).data.image_size == 48
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("train: [1, 2\n", "not valid YAML at line"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("train: 3\n", "train: Input should be a valid dictionary"),
+    ],
+)
+def test_broken_files(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=reason):
+        load_params(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="params file not found"):
+        load_params(tmp_path / "absent.yaml")
+
+
+def test_yaml_12_numbers_like_dvc(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lr: 2e-4\n")  # a string in YAML 1.1, a float in 1.2 (and DVC)
+    assert load_params(path).train.lr == pytest.approx(2e-4)
+
+
+def test_flatten_is_dotted() -> None:
+    flat = flatten(parse_params({}))
+    assert flat["train.lr"] == pytest.approx(2e-4)
+    assert flat["tracking.registered_model"] == "ganops-generator"
+
+
+def test_params_hash_tracks_only_what_shapes_training() -> None:
+    base = parse_params({})
+    assert params_hash(base) == params_hash(parse_params({}))
+    assert params_hash(base) != params_hash(parse_params({"train": {"lr": 1e-3}}))
+    assert params_hash(base) != params_hash(parse_params({"model": {"width": 8}}))
+    # sampling, tracking and logging cadence do not change the trained weights
+    for same in (
+        {"sample": {"num_samples": 10}},
+        {"tracking": {"experiment": "other"}},
+        {"train": {"log_every": 7, "checkpoint_every": 3}},
+    ):
+        assert params_hash(base) == params_hash(parse_params(same))
