@@ -1,0 +1,26 @@
+"""Training: the adversarial loop, device placement, checkpoints and resume."""
+
+from ganops.training.checkpoint import load_generator, save_generator
+from ganops.training.device import resolve_device
+from ganops.training.loop import (
+    Checkpointing,
+    FanOut,
+    GanState,
+    StepLogger,
+    TrainResult,
+    read_resume_state,
+    train,
+)
+
+__all__ = [
+    "Checkpointing",
+    "FanOut",
+    "GanState",
+    "StepLogger",
+    "TrainResult",
+    "load_generator",
+    "read_resume_state",
+    "resolve_device",
+    "save_generator",
+    "train",
+]

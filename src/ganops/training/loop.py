@@ -1,0 +1,308 @@
+"""The adversarial training loop.
+
+The whole training set is one tensor on the device; an epoch is a seeded permutation
+sliced into batches, so there is no per-image Python work and a run can resume at any
+step: the permutation of an epoch is a function of (seed, epoch), and the noise stream is
+a generator whose state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ganops.config import TrainConfig
+from ganops.errors import GanopsError
+from ganops.losses import LOSSES
+from ganops.models import GeneratorSpec, build_discriminator, build_generator
+from ganops.sampling import latent_batch, make_grid, to_uint8
+from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
+
+log = logging.getLogger(__name__)
+
+METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
+# Independent random streams derived from train.seed, so adding one never shifts another.
+_WEIGHTS, _NOISE, _PERMUTATION, _GRID = range(4)
+
+
+class TrainingDiverged(GanopsError):
+    """A loss became NaN or infinite."""
+
+
+class StepLogger(Protocol):
+    """Where the loop reports: `tracking` (MLflow) and the history file implement this."""
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class FanOut:
+    """Send every report to several loggers (the history file and the MLflow run)."""
+
+    def __init__(self, *loggers: StepLogger) -> None:
+        self.loggers = loggers
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        for logger in self.loggers:
+            logger.log_metrics(step, metrics)
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        for logger in self.loggers:
+            logger.log_grid(step, picture)
+
+    def flush(self) -> None:
+        for logger in self.loggers:
+            logger.flush()
+
+
+@dataclass
+class Checkpointing:
+    """Where and what to save for resume: `meta` is fixed, `extra()` is read at each save."""
+
+    path: Path
+    meta: dict[str, Any]
+    extra: Callable[[], dict[str, Any]] = dict
+    every_steps: int = 0
+
+
+def derived_seed(seed: int, stream: int, *keys: int) -> int:
+    """A 63-bit seed for one random stream of a run."""
+    state = np.random.SeedSequence([seed, stream, *keys]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+@dataclass
+class GanState:
+    """Everything that changes during training; its `state_dict` is the resume checkpoint."""
+
+    spec: GeneratorSpec
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    noise: torch.Generator
+    step: int = 0
+
+    @classmethod
+    def create(cls, spec: GeneratorSpec, cfg: TrainConfig, device: torch.device) -> GanState:
+        """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`."""
+        torch.manual_seed(derived_seed(cfg.seed, _WEIGHTS))
+        generator = build_generator(spec).to(device)
+        discriminator = build_discriminator(spec).to(device)
+        betas = (cfg.beta1, cfg.beta2)
+        return cls(
+            spec=spec,
+            generator=generator,
+            discriminator=discriminator,
+            opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas),
+            opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=betas),
+            noise=torch.Generator(device=device).manual_seed(derived_seed(cfg.seed, _NOISE)),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "noise": self.noise.get_state(),
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.noise.set_state(state["noise"])
+        self.step = int(state["step"])
+
+
+@dataclass
+class TrainResult:
+    """What a finished run hands back to the stage."""
+
+    generator: nn.Module
+    steps: int
+    images_seen: int
+    seconds: float
+    final_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def epoch_permutation(size: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The order of epoch `epoch`: a function of (seed, epoch) only, so resume can rebuild it."""
+    rng = torch.Generator(device="cpu").manual_seed(derived_seed(seed, _PERMUTATION, epoch))
+    return torch.randperm(size, generator=rng).to(device)
+
+
+def train_step(state: GanState, real: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """One update of D then G on a batch `real` `(B, C, H, W)`.
+
+    Returns `(4,)` detached: loss_d, loss_g, d_real, d_fake (mean D probabilities).
+    """
+    d_loss_fn, g_loss_fn = LOSSES[cfg.loss]
+    latents = torch.randn(
+        real.shape[0], state.spec.latent_dim, generator=state.noise, device=real.device
+    )
+    fake = state.generator(latents)  # (B, C, H, W)
+    # update D
+    real_logits = state.discriminator(real)  # (B,)
+    fake_logits = state.discriminator(fake.detach())  # (B,)
+    loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
+    state.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()  # type: ignore[no-untyped-call]
+    state.opt_d.step()
+    # update G
+    loss_g = g_loss_fn(state.discriminator(fake))
+    state.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()  # type: ignore[no-untyped-call]
+    state.opt_g.step()
+    with torch.no_grad():
+        return torch.stack(
+            [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
+        ).detach()
+
+
+def _summarise(buffer: list[torch.Tensor], step: int) -> dict[str, float]:
+    """Mean of the buffered step values: one host-device sync per logging interval."""
+    values = torch.stack(buffer).mean(0).tolist()
+    metrics = dict(zip(METRIC_NAMES, values, strict=True))
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged at step {step}: {name} is {value}; "
+                "lower train.lr or change the model (the last checkpoint is kept)"
+            )
+    return metrics
+
+
+@torch.no_grad()
+def render_grid(generator: nn.Module, latents: torch.Tensor) -> np.ndarray:
+    """The fixed-latent grid, rendered in eval mode: `(H, W, C)` uint8."""
+    was_training = generator.training
+    generator.eval()
+    picture = make_grid(to_uint8(generator(latents)))
+    generator.train(was_training)
+    return picture
+
+
+def save_resume_state(checkpointing: Checkpointing, state: GanState) -> None:
+    """Write the full resume state (networks, optimisers, noise stream, step) atomically."""
+    payload = {"format": RESUME_FORMAT, **checkpointing.meta, **checkpointing.extra()}
+    save_torch(checkpointing.path, {**payload, "state": state.state_dict()})
+
+
+def read_resume_state(path: Path, params_hash: str, total_steps: int) -> dict[str, Any] | None:
+    """The checkpoint at `path` if it can continue this run, else None (and the log says why)."""
+    if not path.exists():
+        return None
+    try:
+        payload = load_torch(path, "checkpoint")
+    except GanopsError as error:
+        log.warning("not resuming: %s", error)
+        return None
+    if payload.get("format") != RESUME_FORMAT:
+        log.warning("not resuming: %s is not a ganops resume checkpoint", path)
+        return None
+    if payload.get("params_hash") != params_hash:
+        log.info(
+            "not resuming from %s: it was written with other training params (hash %s, now %s)",
+            path,
+            payload.get("params_hash"),
+            params_hash,
+        )
+        return None
+    step = int(payload["state"]["step"])
+    if step >= total_steps:
+        log.info("not resuming from %s: that run already finished; starting afresh", path)
+        return None
+    return payload
+
+
+def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
+    values = "  ".join(f"{name} {metrics[name]:.3f}" for name in METRIC_NAMES if name in metrics)
+    kimg = step * cfg.batch_size / 1000
+    return f"epoch {epoch + 1}/{cfg.epochs}  step {step}  kimg {kimg:.1f}  {values}"
+
+
+def train(
+    state: GanState,
+    data: torch.Tensor,
+    cfg: TrainConfig,
+    logger: StepLogger,
+    checkpointing: Checkpointing | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1].
+
+    Reports metrics every `cfg.log_every` steps and a fixed-latent grid every epoch; at each
+    checkpoint the logger is flushed first, so what it delivered matches the saved state.
+    """
+    steps_per_epoch = data.shape[0] // cfg.batch_size
+    total_steps = steps_per_epoch * cfg.epochs
+    grid_latents = latent_batch(
+        cfg.grid_size, state.spec.latent_dim, derived_seed(cfg.seed, _GRID), data.device
+    )
+    buffer: list[torch.Tensor] = []
+    metrics: dict[str, float] = {}
+    first_step = state.step
+    started = interval_start = time.perf_counter()
+    bar = tqdm(
+        total=total_steps,
+        initial=state.step,
+        desc="train",
+        unit="step",
+        disable=None if progress else True,  # None: shown on a terminal, hidden in logs
+    )
+    while state.step < total_steps:
+        epoch, offset = divmod(state.step, steps_per_epoch)
+        order = epoch_permutation(data.shape[0], cfg.seed, epoch, data.device)
+        for batch in range(offset, steps_per_epoch):
+            index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
+            buffer.append(train_step(state, data[index], cfg))
+            state.step += 1
+            bar.update(1)
+            # log
+            if state.step % cfg.log_every == 0 or batch == steps_per_epoch - 1:
+                now = time.perf_counter()
+                metrics = _summarise(buffer, state.step)
+                metrics["images_per_s"] = (
+                    len(buffer) * cfg.batch_size / max(now - interval_start, 1e-9)
+                )
+                logger.log_metrics(state.step, metrics)
+                bar.set_postfix(
+                    loss_d=f"{metrics['loss_d']:.3f}", loss_g=f"{metrics['loss_g']:.3f}"
+                )
+                buffer, interval_start = [], now
+            # checkpoint (mid-epoch, when asked for)
+            every = checkpointing.every_steps if checkpointing else 0
+            if checkpointing and every and state.step % every == 0 and batch < steps_per_epoch - 1:
+                logger.flush()
+                save_resume_state(checkpointing, state)
+        # end of epoch: grid, flush, checkpoint, one summary line
+        logger.log_grid(state.step, render_grid(state.generator, grid_latents))
+        logger.flush()
+        if checkpointing:
+            save_resume_state(checkpointing, state)
+        log.info(_epoch_line(epoch, cfg, state.step, metrics))
+    bar.close()
+    return TrainResult(
+        generator=state.generator,
+        steps=state.step,
+        images_seen=(state.step - first_step) * cfg.batch_size,
+        seconds=time.perf_counter() - started,
+        final_metrics={name: metrics[name] for name in METRIC_NAMES if name in metrics},
+    )

@@ -1,0 +1,73 @@
+"""Generator and discriminator shapes, layouts and initialisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganops.models import GeneratorSpec, build_discriminator, build_generator, image_size_problem
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes(arch: str, size: int, channels: int) -> None:
+    spec = GeneratorSpec(arch, latent_dim=16, width=4, image_shape=(channels, size, size))
+    generator, discriminator = build_generator(spec), build_discriminator(spec)
+    images = generator(torch.randn(3, 16))
+    assert images.shape == (3, channels, size, size)
+    assert images.min() >= -1 and images.max() <= 1  # tanh output
+    assert discriminator(images).shape == (3,)
+
+
+def test_dcgan_follows_radford() -> None:
+    spec = GeneratorSpec("dcgan", latent_dim=100, width=128, image_shape=(3, 64, 64))
+    generator, discriminator = build_generator(spec), build_discriminator(spec)
+    g_convs = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    # the paper's 64x64 model: 1024 -> 512 -> 256 -> 128 -> 3 channels, 4x4 -> 64x64
+    assert [m.out_channels for m in g_convs] == [1024, 512, 256, 128, 3]
+    assert not any(isinstance(m, nn.MaxPool2d | nn.AvgPool2d) for m in discriminator.modules())
+    assert any(isinstance(m, nn.ReLU) for m in generator.modules())
+    relus = [m for m in discriminator.modules() if isinstance(m, nn.LeakyReLU)]
+    assert relus and all(m.negative_slope == 0.2 for m in relus)
+    first_block = list(discriminator.net)[:2]  # no batch norm on D's input layer
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in first_block)
+    weights = torch.cat([m.weight.flatten() for m in g_convs])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05)
+    assert weights.mean().abs().item() < 1e-3
+
+
+def test_mnist_layout_is_7_14_28() -> None:
+    spec = GeneratorSpec("dcgan", latent_dim=8, width=4, image_shape=(1, 28, 28))
+    generator = build_generator(spec)
+    sizes, x = [], torch.randn(2, 8, 1, 1)
+    for module in generator.net:
+        x = module(x)
+        if isinstance(module, nn.ConvTranspose2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [7, 14, 28]
+
+
+def test_mlp_is_the_tutorial_gan() -> None:
+    spec = GeneratorSpec("mlp", latent_dim=100, width=128, image_shape=(1, 28, 28))
+    generator = build_generator(spec)
+    linears = [m.out_features for m in generator.modules() if isinstance(m, nn.Linear)]
+    assert linears == [128, 256, 512, 1024, 784]
+    assert any(isinstance(m, nn.BatchNorm1d) for m in generator.modules())
+    assert isinstance(list(generator.net)[-1], nn.Tanh)
+
+
+@pytest.mark.parametrize(
+    ("size", "ok"), [(28, True), (32, True), (128, True), (48, False), (256, False), (16, False)]
+)
+def test_dcgan_sizes(size: int, ok: bool) -> None:
+    assert (image_size_problem("dcgan", size) is None) == ok
+    assert image_size_problem("mlp", size) is None
+
+
+def test_spec_round_trip() -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+    assert GeneratorSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="malformed generator spec"):
+        GeneratorSpec.from_dict({"arch": "dcgan"})

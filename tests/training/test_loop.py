@@ -1,0 +1,175 @@
+"""The training loop: finite losses, determinism, exact resume, divergence."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganops.config import Params, params_hash
+from ganops.data.dataset import load_split, to_training_tensor
+from ganops.models import GeneratorSpec
+from ganops.training import Checkpointing, GanState, read_resume_state, train
+from ganops.training.loop import TrainingDiverged, epoch_permutation
+
+CPU = torch.device("cpu")
+
+
+class Recorder:
+    """A StepLogger that keeps everything in memory."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.metrics: list[tuple[int, dict[str, float]]] = []
+        self.grids: list[tuple[int, np.ndarray]] = []
+        self.flushes = 0
+        self.stop_after = stop_after
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        self.metrics.append((step, metrics))
+        if self.stop_after is not None and step >= self.stop_after:
+            raise KeyboardInterrupt  # simulate a crash after this step
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        self.grids.append((step, picture))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def _setup(params: Params, prepared: Path, count: int = 1000) -> tuple[GeneratorSpec, torch.Tensor]:
+    split = load_split(prepared / "processed", "train")
+    spec = GeneratorSpec(
+        params.model.arch, params.model.latent_dim, params.model.width, (1, 28, 28)
+    )
+    return spec, to_training_tensor(split.images[:count], CPU)
+
+
+@pytest.fixture
+def params(tiny_params: Callable[..., Params]) -> Params:
+    return tiny_params({"train": {"epochs": 2, "batch_size": 100}})
+
+
+def test_tiny_run_logs_every_step_and_a_grid_per_epoch(params: Params, prepared: Path) -> None:
+    spec, data = _setup(params, prepared)
+    recorder = Recorder()
+    result = train(
+        GanState.create(spec, params.train, CPU), data, params.train, recorder, progress=False
+    )
+    assert result.steps == 20 and result.images_seen == 2000
+    assert [step for step, _ in recorder.metrics] == list(range(1, 21))
+    for _, metrics in recorder.metrics:
+        assert set(metrics) == {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s"}
+        assert all(np.isfinite(list(metrics.values())))
+        assert 0 <= metrics["d_real"] <= 1 and 0 <= metrics["d_fake"] <= 1
+    assert [step for step, _ in recorder.grids] == [10, 20]
+    assert recorder.grids[0][1].shape == (4 * 30 + 2, 4 * 30 + 2, 1)  # 16 images of 28 px
+    assert recorder.grids[0][1].std() > 0
+
+
+def test_log_every_averages_intervals(tiny_params: Callable[..., Params], prepared: Path) -> None:
+    params = tiny_params({"train": {"epochs": 1, "batch_size": 100, "log_every": 4}})
+    spec, data = _setup(params, prepared)
+    recorder = Recorder()
+    train(GanState.create(spec, params.train, CPU), data, params.train, recorder, progress=False)
+    assert [step for step, _ in recorder.metrics] == [4, 8, 10]  # and the epoch's last step
+
+
+def _weights(state: GanState) -> dict[str, torch.Tensor]:
+    return {
+        **state.generator.state_dict(),
+        **{f"d.{k}": v for k, v in state.discriminator.state_dict().items()},
+    }
+
+
+def test_same_seed_gives_bitwise_identical_weights(params: Params, prepared: Path) -> None:
+    spec, data = _setup(params, prepared)
+    runs = []
+    for _ in range(2):
+        state = GanState.create(spec, params.train, CPU)
+        train(state, data, params.train, Recorder(), progress=False)
+        runs.append(_weights(state))
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.equal(runs[0][key], runs[1][key]) for key in runs[0])
+    other = params.model_copy(update={"train": params.train.model_copy(update={"seed": 1})})
+    state = GanState.create(spec, other.train, CPU)
+    train(state, data, other.train, Recorder(), progress=False)
+    assert not torch.equal(_weights(state)["net.0.weight"], runs[0]["net.0.weight"])
+
+
+@pytest.mark.parametrize("crash_after", [6, 11, 15])
+def test_resume_from_checkpoint_is_exact(
+    tiny_params: Callable[..., Params], prepared: Path, tmp_path: Path, crash_after: int
+) -> None:
+    params = tiny_params({"train": {"epochs": 2, "batch_size": 100, "checkpoint_every": 4}})
+    spec, data = _setup(params, prepared)
+    reference = GanState.create(spec, params.train, CPU)
+    full = Recorder()
+    train(reference, data, params.train, full, progress=False)
+
+    digest = params_hash(params)
+    checkpointing = Checkpointing(
+        path=tmp_path / "last.pt", meta={"params_hash": digest}, every_steps=4
+    )
+    crashed = GanState.create(spec, params.train, CPU)
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            crashed,
+            data,
+            params.train,
+            Recorder(stop_after=crash_after),
+            checkpointing,
+            progress=False,
+        )
+
+    payload = read_resume_state(tmp_path / "last.pt", digest, total_steps=20)
+    assert payload is not None
+    resumed = GanState.create(spec, params.train, CPU)
+    resumed.load_state_dict(payload["state"])
+    # saved every 4 steps and at epoch ends (10 steps); the crash comes before its own step's save
+    assert resumed.step == max(s for s in (4, 8, 10, 12, 16) if s < crash_after)
+    after = Recorder()
+    train(resumed, data, params.train, after, checkpointing, progress=False)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(_weights(reference).values(), _weights(resumed).values(), strict=True)
+    )
+    # the resumed run reports exactly the steps after the checkpoint, with the same values
+    expected = [(s, m) for s, m in full.metrics if s > payload["state"]["step"]]
+    assert [s for s, _ in after.metrics] == [s for s, _ in expected]
+    for (_, got), (_, want) in zip(after.metrics, expected, strict=True):
+        assert got["loss_d"] == want["loss_d"] and got["loss_g"] == want["loss_g"]
+
+
+def test_checkpoint_with_other_params_is_not_used(
+    params: Params, prepared: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec, data = _setup(params, prepared)
+    checkpointing = Checkpointing(path=tmp_path / "last.pt", meta={"params_hash": "aaaa"})
+    state = GanState.create(spec, params.train, CPU)
+    with pytest.raises(KeyboardInterrupt):
+        train(state, data, params.train, Recorder(stop_after=12), checkpointing, progress=False)
+    with caplog.at_level(logging.INFO):
+        assert read_resume_state(tmp_path / "last.pt", "bbbb", total_steps=20) is None
+    assert "written with other training params" in caplog.text
+    assert read_resume_state(tmp_path / "last.pt", "aaaa", total_steps=20) is not None
+    assert read_resume_state(tmp_path / "last.pt", "aaaa", total_steps=10) is None  # finished
+
+
+def test_nan_loss_stops_with_the_step(params: Params, prepared: Path) -> None:
+    spec, data = _setup(params, prepared)
+    data[:] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step 1: loss_d is nan"):
+        train(
+            GanState.create(spec, params.train, CPU), data, params.train, Recorder(), progress=False
+        )
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
+    first = epoch_permutation(100, seed=0, epoch=3, device=CPU)
+    assert torch.equal(first, epoch_permutation(100, seed=0, epoch=3, device=CPU))
+    assert not torch.equal(first, epoch_permutation(100, seed=0, epoch=4, device=CPU))
+    assert sorted(first.tolist()) == list(range(100))
