@@ -1,0 +1,95 @@
+"""The `ganops` command: work outside the pipeline.
+
+ganops sample --model data/models/generator.pt -n 64 --out grid.png
+ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganops.errors import ConfigError
+from ganops.io import save_npy, write_bytes
+from ganops.runner import run_stage
+from ganops.sampling import generate, latent_batch, make_grid, save_png
+from ganops.training import load_generator, resolve_device
+
+log = logging.getLogger("ganops")
+OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, int]:
+    """A generator and its latent size from a generator.pt path or an MLflow model URI."""
+    path = Path(model)
+    if path.exists() or ("://" not in model and ":/" not in model):
+        generator, spec = load_generator(path, device)
+        return generator, spec.latent_dim
+    from ganops.tracking import load_logged_generator
+
+    return load_logged_generator(model, device)
+
+
+def write_images(out: Path, images: np.ndarray) -> None:
+    """Save uint8 `(N, C, H, W)` images as .npy, .npz (key `images`) or a .png grid."""
+    if out.suffix == ".npy":
+        save_npy(out, images)
+    elif out.suffix == ".npz":
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=images)
+        write_bytes(out, buffer.getvalue())
+    else:
+        save_png(out, make_grid(images))
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    if args.out.suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"--out: use one of {', '.join(OUTPUT_SUFFIXES)} (got {args.out.name})")
+    device = resolve_device(args.device, key="--device")
+    generator, latent_dim = load_any_generator(args.model, device)
+    latents = latent_batch(args.n, latent_dim, args.seed, device)
+    images = generate(generator, latents, args.batch_size, progress=True)
+    write_images(args.out, images)
+    log.info("%d samples of shape %s written to %s", len(images), images.shape[1:], args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganops", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sample = commands.add_parser("sample", help="draw samples from a trained generator")
+    sample.add_argument(
+        "--model",
+        required=True,
+        help="generator.pt path or MLflow model URI (models:/NAME/VERSION, models:/<id>, runs:/)",
+    )
+    sample.add_argument("-n", type=_positive, default=64, help="number of samples (64)")
+    sample.add_argument("--out", type=Path, required=True, help="FILE: .npy, .npz or .png grid")
+    sample.add_argument("--seed", type=int, default=0, help="latent seed (0)")
+    sample.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
+    sample.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    sample.set_defaults(handler=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_stage("ganops " + args.command, lambda: args.handler(args), args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""How stage scripts and the CLI run: logging set up once, user errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ganops.config import DEFAULT_PARAMS_FILE
+from ganops.errors import GanopsError
+
+_NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL")
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Plain `message` lines on stderr; third-party chatter only at WARNING and above."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def stage_parser(description: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the options every stage shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--params", type=Path, default=DEFAULT_PARAMS_FILE, help="params file (params.yaml)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def run_stage(name: str, body: Callable[[], None], verbose: bool = False) -> int:
+    """Run `body`; a `GanopsError` becomes `<name>: error: <message>` and exit status 1."""
+    configure_logging(verbose)
+    try:
+        body()
+    except GanopsError as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,335 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+One store per workspace: without `MLFLOW_TRACKING_URI`, runs go to an absolute
+`sqlite:///<project root>/mlflow.db` with artifacts in `<project root>/mlartifacts`, also
+when DVC runs an experiment in a copy under `.dvc/tmp/exps/`. Each run is tagged with its
+identity (git commit, dirty tree, DVC experiment name, params hash) and always ends
+FINISHED, FAILED or KILLED, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from torch import nn
+
+from ganops.config import Params, TrackingConfig, flatten, params_hash
+from ganops.errors import DataError, TrackingError
+from ganops.io import read_json_record, write_text
+from ganops.models import GeneratorSpec
+
+log = logging.getLogger(__name__)
+
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXP_NAME = "DVC_EXP_NAME"
+STORE_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+GRID_KEY = "samples"
+_BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The workspace root, seen through DVC's experiment copies.
+
+    `dvc exp run --temp/--queue` runs in `<root>/.dvc/tmp/exps/<tmp>/`; a store made there
+    would vanish with the copy, so the root is the directory that holds that `.dvc`.
+    """
+    path = (start or Path.cwd()).resolve()
+    parts = path.parts
+    for index in range(len(parts) - 1):
+        if parts[index] == ".dvc" and parts[index + 1] == "tmp":
+            return Path(*parts[:index])
+    for candidate in (path, *path.parents):
+        if (candidate / "dvc.yaml").is_file() or (candidate / ".dvc").is_dir():
+            return candidate
+    return path
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """`MLFLOW_TRACKING_URI` when set, else the workspace's absolute sqlite store."""
+    configured = os.environ.get(ENV_TRACKING_URI, "").strip()
+    if configured:
+        return configured
+    return f"sqlite:///{(root or project_root()) / STORE_FILE}"
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` without any user:password part, safe to log or write to disk."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.rstrip("\n") if done.returncode == 0 else None
+
+
+def git_state(workdir: Path) -> tuple[str, bool]:
+    """`(commit, dirty)` of the checkout at `workdir`.
+
+    Dirty means code, params or config differ from the commit. Pipeline products are left
+    out: `dvc.lock`, which `dvc repro` rewrites between stages, and everything under
+    `data/`, where DVC writes outputs and their `.gitignore` files.
+    """
+    commit = (_git(workdir, "rev-parse", "HEAD") or "").strip() or "unknown"
+    status = _git(workdir, "status", "--porcelain", "--untracked-files=normal")
+    if status is None:
+        return commit, True
+    paths = [line[3:].strip('"') for line in status.splitlines() if line.strip()]
+    changed = [path for path in paths if path != "dvc.lock" and not path.startswith("data/")]
+    return commit, bool(changed)
+
+
+def run_identity(params: Params, workdir: Path) -> dict[str, str]:
+    """The tags that say where a run came from."""
+    commit, dirty = git_state(workdir)
+    tags = {
+        "git.commit": commit,
+        "git.dirty": str(dirty).lower(),
+        "params.hash": params_hash(params),
+        "ganops.version": version("ganops"),
+        "mlflow.source.git.commit": commit,
+    }
+    if exp_name := os.environ.get(ENV_EXP_NAME):
+        tags["dvc.exp_name"] = exp_name
+    return tags
+
+
+def _experiment_id(client: mlflow.MlflowClient, name: str, uri: str, root: Path) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    location = (root / ARTIFACT_DIR / folder).as_uri() if _is_local(uri) else None
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:
+        # another process (a parallel queued experiment) created it first
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
+
+
+class HistoryFile:
+    """`history.tsv`: one row per logged step, rewritten atomically at each flush."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path = path
+        self.columns = ("step", *columns)
+        self.rows: list[dict[str, float]] = []
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        self.rows.append({"step": step, **metrics})
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        pass
+
+    def flush(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, self.columns, delimiter="\t", lineterminator="\n", extrasaction="ignore"
+        )
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({key: _fmt(value) for key, value in row.items()})
+        write_text(self.path, buffer.getvalue())
+
+
+def _fmt(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+class Run:
+    """An open MLflow run: buffered step metrics, image series, artifacts, the model."""
+
+    def __init__(self, client: mlflow.MlflowClient, run_id: str, uri: str) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.uri = uri
+        self._pending: list[Metric] = []
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        """Buffer step metrics; they reach the store at `flush` (one batch per epoch)."""
+        now = int(time.time() * 1000)
+        self._pending.extend(Metric(key, float(value), now, step) for key, value in metrics.items())
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        """One frame of the fixed-latent image series (the UI shows a slider over steps)."""
+        self.log_image(picture, key=GRID_KEY, step=step)
+
+    def log_image(self, picture: np.ndarray, key: str, step: int = 0) -> None:
+        image = picture[:, :, 0] if picture.shape[2] == 1 else picture  # (H, W) or (H, W, 3)
+        self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), _BATCH_LIMIT):
+            self.client.log_batch(self.run_id, metrics=pending[start : start + _BATCH_LIMIT])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def log_summary(self, metrics: dict[str, float], step: int) -> None:
+        """Final values (training time, throughput) as metrics at the last step."""
+        self.log_metrics(step, metrics)
+        self.flush()
+
+    def log_generator(
+        self, generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
+    ) -> str:
+        """Log the generator as an MLflow model (`torch.export` format, no pickle) with a
+        signature z `(-1, latent_dim)` -> images `(-1, C, H, W)`; returns its model URI."""
+        generator = generator.cpu().eval()
+        example = np.random.default_rng(0).standard_normal((2, spec.latent_dim)).astype(np.float32)
+        with torch.no_grad():
+            output = generator(torch.from_numpy(example)).numpy()
+        info = mlflow.pytorch.log_model(
+            generator,
+            name="generator",
+            signature=infer_signature(example, output),
+            input_example=example,
+            registered_model_name=registered_model,
+            pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
+            metadata={"ganops_spec": spec.to_dict()},
+        )
+        return str(info.model_uri)
+
+
+def read_run_id(record: Path) -> str:
+    """The MLflow run id that the train stage wrote to `run.json`."""
+    run_id = read_json_record(record, producer="train").get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise DataError(f"{record}: has no run_id; rerun the train stage")
+    return run_id
+
+
+class _ExportedGenerator(nn.Module):
+    """An MLflow-logged (torch.export) generator behind the usual module interface.
+
+    Exported graphs are frozen in eval mode and refuse `.eval()`/`.train()`, so the graph is
+    held outside the module tree and those calls only flip this wrapper's flag. It runs on
+    the CPU, where it was exported; outputs return to the latents' device.
+    """
+
+    def __init__(self, exported: Any) -> None:
+        super().__init__()
+        object.__setattr__(self, "_exported", exported)
+
+    def train(self, mode: bool = True) -> _ExportedGenerator:
+        self.training = mode
+        return self
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        exported: Any = self._exported
+        return exported(latents.cpu()).to(latents.device)  # type: ignore[no-any-return]
+
+
+def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, int]:
+    """A generator logged by `Run.log_generator`, from its MLflow model URI, and its latent size."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        info = mlflow.models.get_model_info(uri)
+        exported = mlflow.pytorch.load_model(uri)
+    except (MlflowException, OSError) as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {_one_line(error)}") from None
+    inputs = info.signature.inputs.inputs if info.signature and info.signature.inputs else []
+    if len(inputs) != 1 or len(inputs[0].shape) != 2:
+        raise TrackingError(f"{uri}: not a ganops generator (its signature is not z -> images)")
+    return _ExportedGenerator(exported), int(inputs[0].shape[1])
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
+
+
+@contextmanager
+def open_run(
+    cfg: TrackingConfig,
+    params: Params | None = None,
+    run_id: str | None = None,
+    root: Path | None = None,
+) -> Iterator[Run]:
+    """Start a run (logging all params and identity tags) or reopen `run_id`.
+
+    On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
+    SIGTERM (KeyboardInterrupt/SystemExit) KILLED.
+    """
+    root = root or project_root()
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    try:
+        if run_id is None:
+            experiment_id = _experiment_id(client, cfg.experiment, uri, root)
+            tags = run_identity(params, Path.cwd()) if params is not None else {}
+            active = mlflow.start_run(
+                experiment_id=experiment_id, run_name=os.environ.get(ENV_EXP_NAME), tags=tags
+            )
+            if params is not None:
+                mlflow.log_params(flatten(params))
+        else:
+            active = mlflow.start_run(run_id=run_id)
+    except (MlflowException, OSError) as error:
+        raise TrackingError(
+            f"MLflow store {redact_uri(uri)} refused the run: {_one_line(error)}"
+        ) from None
+    run = Run(client, active.info.run_id, uri)
+    try:
+        yield run
+        run.flush()
+    except (KeyboardInterrupt, SystemExit):
+        _end(run, "KILLED")
+        raise
+    except BaseException as error:
+        _end(run, "FAILED", error)
+        raise
+    _end(run, "FINISHED")
+
+
+def _end(run: Run, status: str, error: BaseException | None = None) -> None:
+    try:
+        if status != "FINISHED":
+            run.flush()
+        if error is not None:
+            run.client.set_tag(run.run_id, "error", _one_line(error))
+    except Exception as problem:  # the store itself may be the failure; still end the run
+        log.warning("could not record the failure in MLflow: %s", _one_line(problem))
+    finally:
+        mlflow.end_run(status=status)

@@ -1,0 +1,107 @@
+"""The `ganops` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganops.cli import main
+from ganops.config import Params
+from ganops.models import GeneratorSpec, build_generator
+from ganops.tracking import open_run
+from ganops.training import save_generator
+
+SPEC = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+
+
+@pytest.fixture
+def generator_file(tmp_path: Path) -> Path:
+    path = tmp_path / "generator.pt"
+    save_generator(path, build_generator(SPEC), SPEC)
+    return path
+
+
+def test_sample_to_npy_npz_and_png(generator_file: Path, tmp_path: Path) -> None:
+    assert (
+        main(
+            ["sample", "--model", str(generator_file), "-n", "12", "--out", str(tmp_path / "s.npy")]
+        )
+        == 0
+    )
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (12, 1, 28, 28) and samples.dtype == np.uint8
+    assert (
+        main(
+            ["sample", "--model", str(generator_file), "-n", "12", "--out", str(tmp_path / "s.npz")]
+        )
+        == 0
+    )
+    assert np.array_equal(np.load(tmp_path / "s.npz")["images"], samples)  # same default seed
+    assert (
+        main(
+            ["sample", "--model", str(generator_file), "-n", "9", "--out", str(tmp_path / "g.png")]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "g.png").size == (3 * 30 + 2, 3 * 30 + 2)
+
+
+def test_sample_from_an_mlflow_model_uri(
+    mlflow_store: str, tiny_params: Callable[..., Params], workdir: Path
+) -> None:
+    generator = build_generator(SPEC).eval()
+    with open_run(tiny_params().tracking, tiny_params(), root=workdir) as run:
+        run.log_generator(generator, SPEC, registered_model="cli-generator")
+    out = workdir / "from-registry.npy"
+    assert main(["sample", "--model", "models:/cli-generator/1", "-n", "5", "--out", str(out)]) == 0
+    local = workdir / "local.npy"
+    save_generator(workdir / "g.pt", generator, SPEC)
+    assert main(["sample", "--model", str(workdir / "g.pt"), "-n", "5", "--out", str(local)]) == 0
+    assert np.abs(np.load(out).astype(int) - np.load(local).astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "x.jpg"], "--out: use one of .npy, .npz, .png"),
+        (["--model", "nothing-here.pt"], "nothing-here.pt: generator not found"),
+        (
+            ["--model", "models:/no-such-model/1"],
+            "cannot load MLflow model models:/no-such-model/1",
+        ),
+    ],
+)
+def test_errors_are_one_line(
+    generator_file: Path,
+    mlflow_store: str,
+    workdir: Path,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["sample", "--model", str(generator_file), "--out", "x.npy"]
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        argv[argv.index(flag) + 1] = value
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_console_script_is_installed(generator_file: Path, tmp_path: Path) -> None:
+    ganops = Path(sys.executable).parent / "ganops"
+    done = subprocess.run(
+        [str(ganops), "sample", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--model" in done.stdout and "MLflow model URI" in done.stdout
+    bad = subprocess.run(
+        [str(ganops), "sample", "--model", str(generator_file), "-n", "0", "--out", "a.npy"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "must be at least 1" in bad.stderr

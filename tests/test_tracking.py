@@ -1,0 +1,175 @@
+"""MLflow tracking against a real sqlite store."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from ganops.config import Params, params_hash
+from ganops.errors import TrackingError
+from ganops.models import GeneratorSpec, build_generator
+from ganops.tracking import (
+    git_state,
+    load_logged_generator,
+    open_run,
+    project_root,
+    redact_uri,
+    tracking_uri,
+)
+
+
+def test_project_root_sees_through_dvc_experiment_copies(tmp_path: Path) -> None:
+    (tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12" / "pipeline").mkdir(parents=True)
+    assert project_root(tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12") == tmp_path
+    assert project_root(tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12" / "pipeline") == tmp_path
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "sub").mkdir()
+    assert project_root(tmp_path / "sub") == tmp_path
+
+
+def test_default_store_is_absolute_at_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking_uri(tmp_path).startswith("sqlite:////")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking_uri(tmp_path) == "http://127.0.0.1:5999"
+
+
+def test_credentials_never_leave_the_uri() -> None:
+    assert (
+        redact_uri("https://user:s3cret@mlflow.example.com:8443/x")
+        == "https://mlflow.example.com:8443/x"
+    )
+    assert redact_uri("sqlite:////a/b.db") == "sqlite:////a/b.db"
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_git_state(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@example.com")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    (tmp_path / "dvc.lock").write_text("x\n")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "init")
+    commit, dirty = git_state(tmp_path)
+    assert len(commit) == 40 and not dirty
+    (tmp_path / "dvc.lock").write_text("y\n")  # dvc repro rewrites it between stages
+    assert not git_state(tmp_path)[1]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".gitignore").write_text("/raw\n")  # DVC's, for its outputs
+    assert not git_state(tmp_path)[1]
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    assert git_state(tmp_path)[1]
+    assert git_state(tmp_path.parent / "not-a-repo-xyz")[0] == "unknown"
+
+
+@pytest.fixture
+def params(tiny_params: Callable[..., Params]) -> Params:
+    return tiny_params()
+
+
+def _run(uri: str, run_id: str) -> mlflow.entities.Run:
+    return mlflow.MlflowClient(uri).get_run(run_id)
+
+
+def test_run_records_params_tags_metrics_and_images(
+    mlflow_store: str, params: Params, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DVC_EXP_NAME", "brisk-lynx")
+    with open_run(params.tracking, params, root=workdir) as run:
+        run.log_metrics(1, {"loss_d": 1.5, "loss_g": 0.5})
+        run.log_metrics(2, {"loss_d": 1.25, "loss_g": 0.75})
+        run.log_grid(2, np.zeros((10, 12, 1), np.uint8))
+    record = _run(mlflow_store, run.run_id)
+    assert record.info.status == "FINISHED"
+    assert record.info.run_name == "brisk-lynx"
+    assert record.data.params["train.lr"] == str(params.train.lr)
+    tags = record.data.tags
+    assert tags["dvc.exp_name"] == "brisk-lynx"
+    assert tags["params.hash"] == params_hash(params)
+    assert tags["git.commit"] == "unknown" and tags["git.dirty"] == "true"  # not a git checkout
+    history = mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "loss_d")
+    assert [(m.step, m.value) for m in history] == [(1, 1.5), (2, 1.25)]
+    images = mlflow.MlflowClient(mlflow_store).list_artifacts(run.run_id, "images")
+    assert any(item.path.endswith(".png") and "samples" in item.path for item in images)
+    experiment = mlflow.MlflowClient(mlflow_store).get_experiment(record.info.experiment_id)
+    assert experiment.artifact_location == (workdir / "mlartifacts" / "ganops").as_uri()
+
+
+def test_every_param_is_logged_flat(mlflow_store: str, params: Params, workdir: Path) -> None:
+    from ganops.config import flatten
+
+    with open_run(params.tracking, params, root=workdir) as run:
+        pass
+    logged = _run(mlflow_store, run.run_id).data.params
+    assert logged.keys() == flatten(params).keys()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(RuntimeError("boom\nsecond line"), "FAILED"), (KeyboardInterrupt(), "KILLED")],
+)
+def test_failures_never_leave_a_run_running(
+    mlflow_store: str, params: Params, workdir: Path, error: BaseException, status: str
+) -> None:
+    with pytest.raises(type(error)), open_run(params.tracking, params, root=workdir) as run:
+        run.log_metrics(1, {"loss_d": 0.5})
+        raise error
+    record = _run(mlflow_store, run.run_id)
+    assert record.info.status == status
+    assert [
+        m.step for m in mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "loss_d")
+    ] == [1]
+    if status == "FAILED":
+        assert record.data.tags["error"] == "RuntimeError: boom"
+
+
+def test_reopening_a_run_continues_it(mlflow_store: str, params: Params, workdir: Path) -> None:
+    with open_run(params.tracking, params, root=workdir) as run:
+        pass
+    with open_run(params.tracking, run_id=run.run_id, root=workdir) as again:
+        again.log_artifact(Path(__file__), "extra")
+    assert again.run_id == run.run_id
+    assert _run(mlflow_store, run.run_id).info.status == "FINISHED"
+    names = [a.path for a in mlflow.MlflowClient(mlflow_store).list_artifacts(run.run_id, "extra")]
+    assert names == ["extra/test_tracking.py"]
+
+
+def test_unknown_run_is_a_tracking_error(mlflow_store: str, params: Params, workdir: Path) -> None:
+    with (
+        pytest.raises(TrackingError, match="refused the run"),
+        open_run(params.tracking, run_id="0" * 32, root=workdir),
+    ):
+        pass
+
+
+def test_generator_logged_as_model_and_loaded_back(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+    generator = build_generator(spec).eval()
+    with open_run(params.tracking, params, root=workdir) as run:
+        model_uri = run.log_generator(generator, spec, registered_model="tiny-generator")
+    info = mlflow.models.get_model_info(model_uri)
+    assert info.signature.inputs.inputs[0].shape == (-1, 8)
+    assert info.signature.outputs.inputs[0].shape == (-1, 1, 28, 28)
+    version = mlflow.MlflowClient(mlflow_store).get_model_version("tiny-generator", "1")
+    assert version.run_id == run.run_id
+    for uri in (model_uri, "models:/tiny-generator/1"):
+        loaded, latent_dim = load_logged_generator(uri, torch.device("cpu"))
+        z = torch.randn(3, 8)
+        assert latent_dim == 8
+        assert torch.allclose(loaded(z), generator(z), atol=1e-6)
+        loaded.eval()  # exported graphs refuse eval(); the wrapper takes it
