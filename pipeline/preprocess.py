@@ -1,0 +1,38 @@
+"""Stage preprocess: split the raw data (seeded, stratified) into uint8 arrays + manifest."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from ganops.config import load_params
+from ganops.data.preprocess import preprocess
+from ganops.runner import run_stage, stage_parser
+
+log = logging.getLogger("preprocess")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--raw", type=Path, required=True, help="raw data directory (fetch)")
+    parser.add_argument("--out", type=Path, required=True, help="processed data directory")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = load_params(args.params)
+        manifest = preprocess(args.raw, args.out, params.data)
+        splits = manifest["splits"]
+        log.info(
+            "%s: %d train / %d test images of shape %s",
+            manifest["source"],
+            splits["train"]["count"],
+            splits["test"]["count"],
+            tuple(manifest["image_shape"]),
+        )
+
+    return run_stage("preprocess", body, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
