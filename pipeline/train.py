@@ -6,52 +6,26 @@ import logging
 import sys
 from pathlib import Path
 
-from ganops.config import Params, load_params, params_hash
+from ganops.config import load_params, params_hash
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
-from ganops.errors import ConfigError, DataError
 from ganops.io import write_json
-from ganops.models import GeneratorSpec
 from ganops.runner import run_stage, stage_parser
 from ganops.tracking import HistoryFile, open_run, redact_uri
 from ganops.training import (
     Checkpointing,
     FanOut,
     GanState,
+    last_epoch_means,
     read_resume_state,
     resolve_device,
     save_generator,
+    spec_for_data,
     train,
 )
 from ganops.training.loop import METRIC_NAMES
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
-
-
-def generator_spec(params: Params, processed: Path, train_count: int) -> GeneratorSpec:
-    """The generator to build, after checking the data fits the params."""
-    manifest = read_manifest(processed)
-    channels, height, width = manifest["image_shape"]
-    if height != params.data.image_size or width != params.data.image_size:
-        raise DataError(
-            f"{processed} holds {height}x{width} images but data.image_size is "
-            f"{params.data.image_size}; rerun the preprocess stage"
-        )
-    if params.train.batch_size > train_count:
-        raise ConfigError(
-            f"train.batch_size: {params.train.batch_size} is larger than the training set "
-            f"({train_count} images)"
-        )
-    model = params.model
-    return GeneratorSpec(model.arch, model.latent_dim, model.width, (channels, height, width))
-
-
-def final_epoch_means(rows: list[dict[str, float]], steps_per_epoch: int) -> dict[str, float]:
-    """The DVC metrics of a run: each loss averaged over the last epoch's logged steps."""
-    last = rows[-1]["step"]
-    tail = [row for row in rows if row["step"] > last - steps_per_epoch]
-    means = {name: sum(row[name] for row in tail) / len(tail) for name in METRIC_NAMES}
-    return {name: round(value, 6) for name, value in means.items()} | {"steps": int(last)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = params.train
         device = resolve_device(cfg.device)
         split = load_split(args.data, "train")
-        spec = generator_spec(params, args.data, len(split.images))
+        spec = spec_for_data(params, read_manifest(args.data), len(split.images))
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
         state = GanState.create(spec, cfg, device)
         total_steps = cfg.epochs * (len(split.images) // cfg.batch_size)
@@ -91,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = train(state, data, cfg, FanOut(history, run), checkpointing)
             save_generator(args.generator, result.generator, spec)
-            write_json(args.metrics, final_epoch_means(history.rows, total_steps // cfg.epochs))
+            write_json(args.metrics, last_epoch_means(history.rows, total_steps // cfg.epochs))
             throughput = result.images_seen / result.seconds
             summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
             run.log_summary(summary, step=result.steps)

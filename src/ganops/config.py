@@ -70,7 +70,7 @@ class ModelConfig(_Section):
 class TrainConfig(_Section):
     """The adversarial training loop."""
 
-    epochs: int = Field(30, ge=1, le=100_000, description="passes over the training split")
+    epochs: int = Field(50, ge=1, le=100_000, description="passes over the training split")
     batch_size: int = Field(64, ge=1, le=65_536, description="images per step")
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of both networks")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (momentum)")

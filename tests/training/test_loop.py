@@ -173,3 +173,14 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     assert torch.equal(first, epoch_permutation(100, seed=0, epoch=3, device=CPU))
     assert not torch.equal(first, epoch_permutation(100, seed=0, epoch=4, device=CPU))
     assert sorted(first.tolist()) == list(range(100))
+
+
+def test_last_epoch_means_average_the_final_epoch_only() -> None:
+    from ganops.training import last_epoch_means
+
+    rows = [
+        {"step": s, "loss_d": float(s), "loss_g": 1.0, "d_real": 0.5, "d_fake": 0.5}
+        for s in range(1, 7)
+    ]
+    means = last_epoch_means(rows, steps_per_epoch=3)
+    assert means == {"loss_d": 5.0, "loss_g": 1.0, "d_real": 0.5, "d_fake": 0.5, "steps": 6}

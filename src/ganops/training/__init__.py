@@ -8,9 +8,11 @@ from ganops.training.loop import (
     GanState,
     StepLogger,
     TrainResult,
+    last_epoch_means,
     read_resume_state,
     train,
 )
+from ganops.training.setup import spec_for_data
 
 __all__ = [
     "Checkpointing",
@@ -18,9 +20,11 @@ __all__ = [
     "GanState",
     "StepLogger",
     "TrainResult",
+    "last_epoch_means",
     "load_generator",
     "read_resume_state",
     "resolve_device",
     "save_generator",
+    "spec_for_data",
     "train",
 ]

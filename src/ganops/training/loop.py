@@ -232,6 +232,14 @@ def read_resume_state(path: Path, params_hash: str, total_steps: int) -> dict[st
     return payload
 
 
+def last_epoch_means(rows: list[dict[str, float]], steps_per_epoch: int) -> dict[str, float]:
+    """A run's DVC metrics: each of `METRIC_NAMES` averaged over the last epoch's rows."""
+    last = rows[-1]["step"]
+    tail = [row for row in rows if row["step"] > last - steps_per_epoch]
+    means = {name: sum(row[name] for row in tail) / len(tail) for name in METRIC_NAMES}
+    return {name: round(value, 6) for name, value in means.items()} | {"steps": int(last)}
+
+
 def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in METRIC_NAMES if name in metrics)
     kimg = step * cfg.batch_size / 1000

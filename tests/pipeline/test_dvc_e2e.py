@@ -1,0 +1,226 @@
+"""End to end: the real `dvc repro`, `dvc exp run` and the experiment queue in a temporary
+git repository, with the MLflow store the pipeline writes on its own (no URI set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+from ruamel.yaml import YAML
+
+from ganops.config import flatten, load_params
+from tests.helpers import ROOT, write_params
+
+pytestmark = pytest.mark.slow
+
+COPIED = (
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    ".dvcignore",
+    ".gitignore",
+    "pipeline",
+    "src",
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
+        env.pop(name, None)
+    env.update(GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.com",
+               GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")  # fmt: skip
+    return env
+
+
+def sh(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command in `repo`; fail the test with its output if it fails."""
+    done = subprocess.run(
+        args, cwd=repo, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return sh(repo, sys.executable, "-m", "dvc", *args)
+
+
+def make_repo(base: Path) -> Path:
+    """A copy of the project (tracked files only) as a fresh git repo with DVC initialised."""
+    repo = base / "project"
+    repo.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=ignore)
+        else:
+            shutil.copy2(source, repo / name)
+    shutil.copytree(
+        ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local")
+    )
+    write_params(repo / "params.yaml", {"train": {"epochs": 2}})
+    sh(repo, "git", "init", "-q")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "tiny pipeline")
+    return repo
+
+
+def runs(repo: Path) -> list[mlflow.entities.Run]:
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    return client.search_runs(client.search_experiments()[0].experiment_id and
+                              [e.experiment_id for e in client.search_experiments()],
+                              order_by=["attributes.start_time ASC"])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    repo = make_repo(tmp_path_factory.mktemp("e2e"))
+    done = dvc(repo, "repro")
+    return repo, done.stdout + done.stderr
+
+
+def test_repro_runs_the_four_stages(reproduced: tuple[Path, str]) -> None:
+    repo, output = reproduced
+    for stage in ("fetch", "preprocess", "train", "sample"):
+        assert f"Running stage '{stage}'" in output
+    lock = YAML(typ="safe").load((repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"fetch", "preprocess", "train", "sample"}
+    train_outs = {out["path"] for out in lock["stages"]["train"]["outs"]}
+    assert {"data/models/generator.pt", "data/checkpoints", "data/train/metrics.json"} <= train_outs
+    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["epochs"] == 2
+    assert (repo / "data" / "samples" / "grid.png").is_file()
+    assert not (repo / "mlruns").exists()
+
+
+def test_the_run_is_in_the_workspace_store(reproduced: tuple[Path, str]) -> None:
+    repo, _ = reproduced
+    (run,) = runs(repo)
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    assert run.info.status == "FINISHED"
+    assert run.data.params.keys() == flatten(load_params(repo / "params.yaml")).keys()
+    assert run.data.params["train.epochs"] == "2"
+    head = sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    assert run.data.tags["git.commit"] == head
+    assert run.data.tags["git.dirty"] == "false"
+    assert len(run.data.tags["params.hash"]) == 16
+    steps = json.loads((repo / "data" / "train" / "metrics.json").read_text())["steps"]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == list(
+            range(1, steps + 1)
+        )
+    images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    assert sum(path.endswith(".png") for path in images) == 2  # one grid per epoch
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "samples")} == {
+        "samples/grid.png", "samples/interpolation.png",
+    }  # fmt: skip
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert model.source_run_id == run.info.run_id and model.name == "generator"
+    assert client.get_model_version("ganops-generator", "1").run_id == run.info.run_id
+    record = json.loads((repo / "data" / "train" / "run.json").read_text())
+    assert record["run_id"] == run.info.run_id
+    assert record["tracking_uri"] == f"sqlite:///{repo / 'mlflow.db'}"
+
+
+def test_second_repro_does_nothing(reproduced: tuple[Path, str]) -> None:
+    repo, _ = reproduced
+    before = len(runs(repo))
+    done = dvc(repo, "repro")
+    assert "Data and pipelines are up to date." in done.stdout
+    assert len(runs(repo)) == before
+
+
+def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> None:
+    repo, _ = reproduced
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline results")
+    before = len(runs(repo))
+
+    dvc(repo, "exp", "run", "-n", "faster-lr", "-S", "train.lr=0.0005")
+    dvc(repo, "exp", "run", "--queue", "-n", "queued-a", "-S", "train.lr=0.001")
+    dvc(repo, "exp", "run", "--queue", "-n", "queued-b", "-S", "train.lr=0.002")
+    dvc(repo, "queue", "start", "-j", "2")
+    deadline = time.time() + 480
+    while time.time() < deadline:
+        status = dvc(repo, "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    dvc(repo, "queue", "stop")
+    assert status.count("Success") == 2, status
+
+    new = {r.data.tags.get("dvc.exp_name"): r for r in runs(repo)[before:]}
+    assert set(new) == {"faster-lr", "queued-a", "queued-b"}
+    assert {name: r.data.params["train.lr"] for name, r in new.items()} == {
+        "faster-lr": "0.0005", "queued-a": "0.001", "queued-b": "0.002",
+    }  # fmt: skip
+    assert all(r.info.status == "FINISHED" for r in new.values())
+    assert all(r.info.run_name == name for name, r in new.items())
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing stranded in the copies
+
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    names = {exp.get("name") for commit in shown for exp in (commit.get("experiments") or [])}
+    assert {"faster-lr", "queued-a", "queued-b"} <= names
+    params_diff = dvc(repo, "params", "diff").stdout  # workspace holds faster-lr's params
+    assert "train.lr" in params_diff and "0.0005" in params_diff
+    assert "loss_d" in dvc(repo, "metrics", "diff", "--all").stdout
+
+
+def test_plots_render(reproduced: tuple[Path, str]) -> None:
+    repo, _ = reproduced
+    dvc(repo, "plots", "show", "-o", "plots-out")
+    html = (repo / "plots-out" / "index.html").read_text()
+    assert "loss_d" in html and "loss_g" in html and "grid.png" in html
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
+    repo, _ = reproduced
+    venv = Path(sys.executable).parent.parent
+    port = _free_port()
+    # -o: treat the venv as set up (it is this interpreter's), so make installs nothing
+    command = ["make", "ui", f"PORT={port}", f"VENV={venv}", "-o", f"{venv}/.installed"]
+    server = subprocess.Popen(command, cwd=repo, env=_env(), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if requests.get(base + "/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(1)
+        found = requests.post(
+            base + "/ajax-api/2.0/mlflow/runs/search",
+            json={"experiment_ids": [runs(repo)[0].info.experiment_id]},
+            timeout=30,
+        ).json()["runs"]
+        assert {run["info"]["run_id"] for run in found} == {r.info.run_id for r in runs(repo)}
+        run_id = json.loads((repo / "data" / "train" / "run.json").read_text())["run_id"]
+        grid = requests.get(
+            base + "/get-artifact",
+            params={"path": "samples/grid.png", "run_uuid": run_id},
+            timeout=30,
+        )
+        assert grid.ok and grid.content[:4] == b"\x89PNG"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

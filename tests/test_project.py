@@ -1,0 +1,64 @@
+"""The project's own files agree with each other: README, params.yaml, dvc.yaml."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from ganops.config import flatten, load_params
+from tests.helpers import ROOT
+
+
+def _dvc_yaml() -> dict[str, Any]:
+    return dict(YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text()))
+
+
+KEY = r"`[a-z_0-9]+\.[a-z_0-9]+`"
+
+
+def _readme_param_rows() -> dict[str, str]:
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        match = re.match(rf"\| ({KEY}(?:, {KEY})*) \| ([^|]+) \|", line)
+        if match:
+            keys = re.findall(r"`([^`]+)`", match.group(1))
+            defaults = [d.strip().strip("`") for d in match.group(2).split(",")]
+            rows.update(zip(keys, defaults, strict=True))
+    return rows
+
+
+def test_readme_documents_every_param_with_its_default() -> None:
+    params = flatten(load_params(ROOT / "params.yaml"))
+    rows = _readme_param_rows()
+    assert set(rows) == set(params)
+    for key, value in params.items():
+        shown = "null" if value is None else str(value)
+        assert rows[key] == shown or float(rows[key]) == value, key
+
+
+def test_stages_are_python_scripts_with_their_deps() -> None:
+    stages = _dvc_yaml()["stages"]
+    assert list(stages) == ["fetch", "preprocess", "train", "sample"]
+    for name, stage in stages.items():
+        assert stage["cmd"].startswith(f"python pipeline/{name}.py")
+        assert f"pipeline/{name}.py" in stage["deps"]
+        for dep in stage["deps"]:
+            if "${" not in dep:
+                assert (ROOT / dep).exists(), dep
+
+
+def test_stage_params_are_sections_of_params_yaml() -> None:
+    sections = set(load_params(ROOT / "params.yaml").model_dump())
+    for stage in _dvc_yaml()["stages"].values():
+        for entry in stage.get("params", []):
+            assert entry.split(".")[0] in sections
+    assert "sample" not in _dvc_yaml()["stages"]["train"]["params"]  # sampling never retrains
+
+
+def test_mlflow_files_are_ignored_and_never_dvc_paths() -> None:
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert {"mlflow.db", "mlruns/", "mlartifacts/"} <= set(ignored)
+    text = (ROOT / "dvc.yaml").read_text()
+    assert "mlflow.db" not in text and "mlruns" not in text and "mlartifacts" not in text
