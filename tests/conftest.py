@@ -64,3 +64,27 @@ def venv_env() -> Iterator[dict[str, str]]:
     env.pop("DVC_EXP_NAME", None)
     env["PYTHONUNBUFFERED"] = "1"
     yield env
+
+
+@pytest.fixture(scope="session")
+def evaluator_file(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small evaluator trained on the real mnist-5k train split (a few epochs), saved with
+    the test split's reference features, as the train_evaluator stage does."""
+    import torch
+
+    from ganops.config import EvaluatorConfig
+    from ganops.data.dataset import load_split
+    from ganops.metrics import EvaluatorSpec, save_evaluator, train_evaluator
+    from ganops.metrics.evaluator import accuracy, extract
+
+    train = load_split(prepared / "processed", "train")
+    test = load_split(prepared / "processed", "test")
+    cfg = EvaluatorConfig(width=16, epochs=5)
+    spec = EvaluatorSpec((1, 28, 28), train.class_names, cfg.width)
+    cpu = torch.device("cpu")
+    network = train_evaluator(cfg, spec, (train.images, train.labels), cpu)
+    features, logits = extract(network, test.images, 500, cpu)
+    path = tmp_path_factory.mktemp("evaluator") / "evaluator.pt"
+    reference = {"features": features, "logits": logits, "labels": torch.from_numpy(test.labels)}
+    save_evaluator(path, network, accuracy(logits, test.labels), reference)
+    return path

@@ -1,0 +1,94 @@
+"""Reading sets of images made by any tool: a folder of PNG/JPEG files or an .npy/.npz array.
+
+Everything comes back as uint8 `(N, C, H, W)`. Arrays may be `(N, H, W)`, `(N, C, H, W)` or
+`(N, H, W, C)` with C = 1 or 3. Float arrays are read as [-1, 1] when they hold negative
+values, as [0, 1] when they fit in it, and as 0-255 otherwise; NaN or infinite values are
+an error, as is anything that is not an image.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ganops.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "F": 1, "RGB": 3, "RGBA": 3, "P": 3}
+
+
+def read_images(path: Path) -> np.ndarray:
+    """The images at `path` (a folder, `.npy` or `.npz`) as uint8 `(N, C, H, W)`."""
+    if path.is_dir():
+        return _read_folder(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.suffix in (".npy", ".npz"):
+        return _to_uint8_nchw(_read_array(path), path)
+    raise DataError(f"{path}: expected a folder of images, an .npy or an .npz file")
+
+
+def _read_folder(folder: Path) -> np.ndarray:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"{folder}: the folder has no images")
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as opened:
+                image = opened.convert("RGB" if _CHANNELS.get(opened.mode, 3) == 3 else "L")
+        except (UnidentifiedImageError, OSError, ValueError):
+            raise DataError(f"{file}: not an image this tool can read") from None
+        pixels = np.asarray(image, dtype=np.uint8)
+        images.append(pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1))
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        raise DataError(f"{folder}: images differ in size or channels: {sorted(shapes)[:3]}")
+    return np.stack(images)  # (N, C, H, W)
+
+
+def _read_array(path: Path) -> np.ndarray:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(
+            f"{path}: cannot be read as a NumPy array ({type(error).__name__})"
+        ) from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        names = list(loaded.files)
+        if "images" in names:
+            return np.asarray(loaded["images"])
+        if len(names) == 1:
+            return np.asarray(loaded[names[0]])
+    raise DataError(f"{path}: holds arrays {names}; name the images one 'images'")
+
+
+def _to_uint8_nchw(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4 or len(array) == 0:
+        raise DataError(f"{path}: expected images shaped (N, C, H, W), got {array.shape}")
+    if array.shape[1] not in (1, 3) and array.shape[3] in (1, 3):
+        array = array.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if array.dtype.kind not in "iuf":
+        raise DataError(f"{path}: images must be numbers, got dtype {array.dtype}")
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise DataError(f"{path}: the array holds NaN or infinite values")
+    low, high = values.min(), values.max()
+    if array.dtype.kind == "f" and low < 0:
+        if low < -1 or high > 1:
+            raise DataError(f"{path}: float values span [{low:.3g}, {high:.3g}], not [-1, 1]")
+        values = (values + 1) * 127.5
+    elif array.dtype.kind == "f" and high <= 1:
+        values = values * 255
+    elif low < 0 or high > 255:
+        raise DataError(f"{path}: values span [{low:.3g}, {high:.3g}], not 0-255")
+    return np.ascontiguousarray(values.round().astype(np.uint8))

@@ -1,0 +1,97 @@
+"""The evaluator network and the scores computed with its features.
+
+evaluator = load_evaluator(path)
+generated = feature_set(evaluator, images, batch_size, device)
+scores = score(generated, evaluator_reference(evaluator), cfg)   # {"fid": ..., ...}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganops.errors import DataError
+from ganops.metrics.evaluator import (
+    Evaluator,
+    EvaluatorSpec,
+    LoadedEvaluator,
+    extract,
+    load_evaluator,
+    save_evaluator,
+    train_evaluator,
+)
+from ganops.metrics.scores import (
+    SCORES,
+    FeatureSet,
+    class_histogram,
+    copy_check,
+    fid_from_statistics,
+    fid_statistics,
+    nearest_neighbours,
+    score,
+)
+from ganops.sampling import generate
+
+__all__ = [
+    "SCORES",
+    "Evaluator",
+    "EvaluatorSpec",
+    "FeatureSet",
+    "FidProbe",
+    "LoadedEvaluator",
+    "check_image_shape",
+    "class_histogram",
+    "copy_check",
+    "evaluator_reference",
+    "feature_set",
+    "load_evaluator",
+    "nearest_neighbours",
+    "save_evaluator",
+    "score",
+    "train_evaluator",
+]
+
+
+def check_image_shape(images: np.ndarray, evaluator: LoadedEvaluator, what: str) -> None:
+    """A one-line error when `images` `(N, C, H, W)` are not what the evaluator takes."""
+    expected = evaluator.network.spec.image_shape
+    if tuple(images.shape[1:]) != tuple(expected):
+        got = "x".join(str(side) for side in images.shape[1:])
+        want = "x".join(str(side) for side in expected)
+        raise DataError(f"{what}: images are {got} (CxHxW) but the evaluator takes {want}")
+
+
+def feature_set(
+    evaluator: LoadedEvaluator, images: np.ndarray, batch_size: int, device: torch.device
+) -> FeatureSet:
+    """The evaluator's features and logits of uint8 `(N, C, H, W)` images."""
+    features, logits = extract(evaluator.network, images, batch_size, device)
+    return FeatureSet(features, logits)
+
+
+def evaluator_reference(evaluator: LoadedEvaluator) -> FeatureSet:
+    """The cached features of the real test split, computed when the evaluator was trained."""
+    return FeatureSet(evaluator.reference_features, evaluator.reference_logits)
+
+
+class FidProbe:
+    """The quick FID during training: a fixed latent batch against the cached test split."""
+
+    def __init__(
+        self,
+        evaluator: LoadedEvaluator,
+        latents: torch.Tensor,
+        batch_size: int,
+        device: torch.device,
+    ) -> None:
+        self.evaluator = evaluator
+        self.latents = latents
+        self.batch_size = batch_size
+        self.device = device
+        self.reference = fid_statistics(evaluator.reference_features)
+
+    def __call__(self, generator: nn.Module) -> float:
+        images = generate(generator, self.latents, self.batch_size)  # (N, C, H, W) uint8
+        features, _ = extract(self.evaluator.network, images, self.batch_size, self.device)
+        return fid_from_statistics(fid_statistics(features), self.reference)
