@@ -9,7 +9,7 @@ from pathlib import Path
 from ganops.config import load_params
 from ganops.runner import run_stage, stage_parser
 from ganops.sampling import write_samples
-from ganops.tracking import open_run, read_run_id
+from ganops.tracking import open_run, read_run_record
 from ganops.training import load_generator, resolve_device
 
 log = logging.getLogger("sample")
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         device = resolve_device(params.sample.device, key="sample.device")
         generator, spec = load_generator(args.generator, device)
-        run_id = read_run_id(args.run_record)
+        run_id = read_run_record(args.run_record)["run_id"]
 
         with open_run(params.tracking, run_id=run_id) as run:
             files = write_samples(generator, spec, params.sample, args.out, device)

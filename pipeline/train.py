@@ -6,15 +6,20 @@ import logging
 import sys
 from pathlib import Path
 
-from ganops.config import load_params, params_hash
+import torch
+
+from ganops.config import Params, load_params, params_hash
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
 from ganops.io import write_json
+from ganops.metrics import FidProbe, load_evaluator
 from ganops.runner import run_stage, stage_parser
+from ganops.sampling import latent_batch
 from ganops.tracking import HistoryFile, open_run, redact_uri
 from ganops.training import (
     Checkpointing,
     FanOut,
     GanState,
+    Probe,
     last_epoch_means,
     read_resume_state,
     resolve_device,
@@ -26,13 +31,29 @@ from ganops.training.loop import METRIC_NAMES
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
+FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
+PROBE_BATCH = 500  # images per forward while measuring; does not change the value
+
+
+def quick_fid_probe(
+    params: Params, evaluator: Path, latent_dim: int, device: torch.device
+) -> Probe | None:
+    """The quick FID every `train.eval_every` epochs, or None when it is off."""
+    cfg = params.train
+    if cfg.eval_every == 0:
+        return None
+    latents = latent_batch(cfg.eval_samples, latent_dim, FID_LATENT_SEED, device)
+    fid = FidProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device)
+    return Probe(every_epochs=cfg.eval_every, measure=fid)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="processed data directory")
+    parser.add_argument("--evaluator", type=Path, required=True, help="evaluator.pt (quick FID)")
     parser.add_argument("--generator", type=Path, required=True, help="generator.pt to write")
     parser.add_argument("--history", type=Path, required=True, help="history.tsv to write")
+    parser.add_argument("--fid-history", type=Path, required=True, help="fid.tsv to write")
     parser.add_argument("--metrics", type=Path, required=True, help="metrics.json to write")
     parser.add_argument("--run-record", type=Path, required=True, help="run.json to write")
     parser.add_argument("--checkpoints", type=Path, required=True, help="resume state directory")
@@ -41,43 +62,60 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         # validate everything before any work
         params = load_params(args.params)
-        cfg = params.train
+        cfg, digest = params.train, params_hash(params)
         device = resolve_device(cfg.device)
         split = load_split(args.data, "train")
         spec = spec_for_data(params, read_manifest(args.data), len(split.images))
+        probe = quick_fid_probe(params, args.evaluator, spec.latent_dim, device)
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
         state = GanState.create(spec, cfg, device)
         total_steps = cfg.epochs * (len(split.images) // cfg.batch_size)
-        resume = read_resume_state(args.checkpoints / RESUME_FILE, params_hash(params), total_steps)
-        history = HistoryFile(args.history, (*METRIC_NAMES, "images_per_s"))
+        resume = read_resume_state(args.checkpoints / RESUME_FILE, digest, total_steps)
+        losses = HistoryFile(args.history, (*METRIC_NAMES, "images_per_s"))
+        fids = HistoryFile(args.fid_history, ("quick_fid",))
         if resume:
             state.load_state_dict(resume["state"])
-            history.rows = [row for row in resume["history"] if row["step"] <= state.step]
+            losses.rows = [row for row in resume["history"] if row["step"] <= state.step]
+            fids.rows = [row for row in resume["fid_history"] if row["step"] <= state.step]
             log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, total_steps)
         log.info("training %s on %s: %d steps", spec.arch, device, total_steps)
 
-        with open_run(params.tracking, params, run_id=resume and resume["run_id"]) as run:
+        run_id = resume["run_id"] if resume else None
+        with open_run(params.tracking, params, run_id=run_id) as run:
             checkpointing = Checkpointing(
                 path=args.checkpoints / RESUME_FILE,
-                meta={"params_hash": params_hash(params), "run_id": run.run_id},
-                extra=lambda: {"history": history.rows},
+                meta={"params_hash": digest, "run_id": run.run_id},
+                extra=lambda: {"history": losses.rows, "fid_history": fids.rows},
                 every_steps=cfg.checkpoint_every,
             )
-            result = train(state, data, cfg, FanOut(history, run), checkpointing)
-            save_generator(args.generator, result.generator, spec)
-            write_json(args.metrics, last_epoch_means(history.rows, total_steps // cfg.epochs))
+            result = train(state, data, cfg, FanOut(losses, fids, run), checkpointing, probe)
+            published = state.step
+            if cfg.publish == "best_fid":
+                state.generator.load_state_dict(state.best["generator"])
+                published = state.best["step"]
+                log.info(
+                    "publishing the generator of step %d (quick FID %.3f)",
+                    published,
+                    state.best["score"],
+                )
+            save_generator(args.generator, state.generator, spec)
+            metrics = last_epoch_means(losses.rows, total_steps // cfg.epochs)
+            if fids.rows:
+                metrics["quick_fid"] = round(fids.rows[-1]["quick_fid"], 6)
+            write_json(args.metrics, metrics | {"published_step": published})
             throughput = result.images_seen / result.seconds
             summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
-            run.log_summary(summary, step=result.steps)
-            model_uri = run.log_generator(result.generator, spec, params.tracking.registered_model)
+            run.log_summary(summary | {"published_step": published}, step=result.steps)
+            model_uri = run.log_generator(state.generator, spec, params.tracking.registered_model)
             write_json(
                 args.run_record,
                 {
                     "run_id": run.run_id,
                     "tracking_uri": redact_uri(run.uri),
                     "model_uri": model_uri,
-                    "params_hash": params_hash(params),
+                    "params_hash": digest,
                     "steps": result.steps,
+                    "published_step": published,
                     "train_time_s": round(result.seconds, 3),
                 },
             )

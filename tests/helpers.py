@@ -13,16 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Small enough that a whole training run takes a few seconds on 2 cores.
 TINY: dict[str, dict[str, Any]] = {
+    "evaluator": {"epochs": 2, "min_accuracy": 0.5},
     "model": {"arch": "dcgan", "latent_dim": 8, "width": 4},
-    "train": {"epochs": 1, "batch_size": 250, "grid_size": 16},
-    "sample": {
-        "num_samples": 100,
-        "batch_size": 50,
-        "grid_size": 16,
-        "interpolation_rows": 2,
-        "interpolation_steps": 4,
-    },
-}
+    "train": {"epochs": 1, "batch_size": 250, "grid_size": 16, "eval_every": 1,
+              "eval_samples": 200},
+    "sample": {"num_samples": 100, "batch_size": 50, "grid_size": 16, "interpolation_rows": 2,
+               "interpolation_steps": 4},
+    "eval": {"kid_subset_size": 50, "kid_subsets": 10, "nn_samples": 8},
+}  # fmt: skip
 
 
 def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

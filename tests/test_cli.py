@@ -105,3 +105,56 @@ def test_console_script_is_installed(generator_file: Path, tmp_path: Path) -> No
         text=True,
     )
     assert bad.returncode == 2 and "must be at least 1" in bad.stderr
+
+
+def test_score_against_the_test_split_and_another_set(
+    evaluator_file: Path, prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    test_images = prepared / "processed" / "test_images.npy"
+    argv = [
+        "score",
+        str(test_images),
+        "--evaluator",
+        str(evaluator_file),
+        "--params",
+        "absent.yaml",
+    ]
+    assert main([*argv, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["fid"] == 0.0 and scores["precision"] == 1.0 and scores["classes_covered"] == 10
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "against the real test split" in table and "fid" in table and "recall" in table
+    train_images = prepared / "processed" / "train_images.npy"
+    assert main([*argv, "--reference", str(train_images), "--json"]) == 0
+    assert 0 < json.loads(capsys.readouterr().out)["fid"] < 5  # real vs real: near the floor
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (
+            np.zeros((600, 1, 32, 32), np.uint8),
+            "images are 1x32x32 (CxHxW) but the evaluator takes 1x28x28",
+        ),
+        (np.zeros((600, 3, 28, 28), np.uint8), "images are 3x28x28"),
+        (
+            np.zeros((100, 1, 28, 28), np.uint8),
+            "KID needs at least eval.kid_subset_size = 500 images",
+        ),
+    ],
+)
+def test_score_rejects_what_it_cannot_score(
+    evaluator_file: Path,
+    tmp_path: Path,
+    images: np.ndarray,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    np.save(tmp_path / "s.npy", images)
+    assert main(["score", str(tmp_path / "s.npy"), "--evaluator", str(evaluator_file),
+                 "--params", "absent.yaml"]) == 1  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

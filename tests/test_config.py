@@ -55,6 +55,13 @@ def test_defaults_validate_and_are_frozen() -> None:
         ({"model": {"arch": "stylegan"}}, "model.arch", "'mlp' or 'dcgan'"),
         ({"train": {"label_smoothing": 0.7}}, "train.label_smoothing", "less than 0.5"),
         ({"tracking": {"experiment": ""}}, "tracking.experiment", "at least 1 character"),
+        (
+            {"train": {"publish": "best_fid", "eval_every": 0}},
+            "train.publish",
+            "best_fid needs train.eval_every > 0",
+        ),
+        ({"eval": {"coverage_threshold": 0}}, "eval.coverage_threshold", "greater than 0"),
+        ({"evaluator": {"min_accuracy": 1.5}}, "evaluator.min_accuracy", "less than or equal to 1"),
     ],
 )
 def test_bad_values_name_their_key(raw: dict[str, Any], key: str, reason: str) -> None:

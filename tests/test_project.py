@@ -40,7 +40,7 @@ def test_readme_documents_every_param_with_its_default() -> None:
 
 def test_stages_are_python_scripts_with_their_deps() -> None:
     stages = _dvc_yaml()["stages"]
-    assert list(stages) == ["fetch", "preprocess", "train", "sample"]
+    assert list(stages) == ["fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate"]
     for name, stage in stages.items():
         assert stage["cmd"].startswith(f"python pipeline/{name}.py")
         assert f"pipeline/{name}.py" in stage["deps"]

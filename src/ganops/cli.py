@@ -2,12 +2,15 @@
 
 ganops sample --model data/models/generator.pt -n 64 --out grid.png
 ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
+ganops score samples.npy                      # against the real test split
+ganops score my_pngs/ --reference other.npz --json
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import sys
 from pathlib import Path
@@ -16,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganops.config import EvalConfig, load_params
+from ganops.data.images import read_images
 from ganops.errors import ConfigError
 from ganops.io import save_npy, write_bytes
 from ganops.runner import run_stage
@@ -67,6 +72,43 @@ def cmd_sample(args: argparse.Namespace) -> None:
     log.info("%d samples of shape %s written to %s", len(images), images.shape[1:], args.out)
 
 
+def _eval_config(params: Path) -> EvalConfig:
+    """The `eval` section of params.yaml when there is one, else the defaults."""
+    return load_params(params).eval if params.exists() else EvalConfig()
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from ganops.metrics import (
+        check_image_shape,
+        evaluator_reference,
+        feature_set,
+        load_evaluator,
+        score,
+    )
+    from ganops.metrics.scores import check_sizes
+
+    cfg = _eval_config(args.params)
+    device = resolve_device(args.device, key="--device")
+    evaluator = load_evaluator(args.evaluator)
+    images = read_images(args.samples)
+    check_image_shape(images, evaluator, str(args.samples))
+    if args.reference is None:
+        reference = evaluator_reference(evaluator)
+    else:
+        reference_images = read_images(args.reference)
+        check_image_shape(reference_images, evaluator, str(args.reference))
+        check_sizes(len(images), len(reference_images), cfg)
+        reference = feature_set(evaluator, reference_images, cfg.batch_size, device)
+    results = score(feature_set(evaluator, images, cfg.batch_size, device), reference, cfg)
+    if args.json:
+        print(json.dumps({key: round(value, 6) for key, value in results.items()}, indent=2))
+        return
+    against = args.reference or "the real test split"
+    print(f"{len(images)} images from {args.samples} against {against}")
+    for key, value in results.items():
+        print(f"  {key:<16}{value:>12.4f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganops", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -83,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     sample.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     sample.set_defaults(handler=cmd_sample)
+
+    scorer = commands.add_parser("score", help="FID, KID, precision/recall, IS, mode coverage")
+    scorer.add_argument("samples", type=Path, help="folder of PNG/JPEG images, or .npy/.npz")
+    scorer.add_argument(
+        "--reference", type=Path, help="another set to compare with (default: the test split)"
+    )
+    scorer.add_argument(
+        "--evaluator", type=Path, default=Path("data/models/evaluator.pt"), help="evaluator.pt"
+    )
+    scorer.add_argument(
+        "--params", type=Path, default=Path("params.yaml"), help="eval.* settings (if present)"
+    )
+    scorer.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    scorer.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    scorer.set_defaults(handler=cmd_score)
     return parser
 
 

@@ -90,6 +90,48 @@ class TrainConfig(_Section):
         0, ge=0, description="steps between resume checkpoints (0 = only at epoch ends)"
     )
     grid_size: int = Field(64, ge=1, le=1024, description="images in the per-epoch grid")
+    eval_every: int = Field(
+        5, ge=0, description="epochs between quick FIDs against the test split (0 = never)"
+    )
+    eval_samples: int = Field(
+        1000, ge=2, le=100_000, description="generated images (fixed latents) per quick FID"
+    )
+    publish: Literal["last", "best_fid"] = Field(
+        "last", description="generator to publish: the last, or the one with the best quick FID"
+    )
+
+
+class EvaluatorConfig(_Section):
+    """The classifier whose features and logits all scores use."""
+
+    width: int = Field(16, ge=4, le=512, description="channels of its first convolutions")
+    epochs: int = Field(15, ge=1, le=1000, description="passes over the training split")
+    batch_size: int = Field(128, ge=1, le=65_536, description="images per step")
+    lr: float = Field(3e-3, gt=0, le=1, description="peak Adam learning rate (one-cycle)")
+    shift_px: int = Field(2, ge=0, le=8, description="random translation augmentation, px")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of weights and batches")
+    min_accuracy: float = Field(
+        0.9, ge=0, le=1, description="test accuracy below which the stage fails"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train it")
+
+
+class EvalConfig(_Section):
+    """Scoring the samples against the real test split."""
+
+    kid_subsets: int = Field(100, ge=1, le=10_000, description="random subsets KID averages")
+    kid_subset_size: int = Field(500, ge=2, description="images per KID subset (per set)")
+    prc_neighborhood: int = Field(3, ge=1, le=100, description="k of precision/recall's k-NN")
+    isc_splits: int = Field(10, ge=1, le=100, description="splits of the Inception Score")
+    coverage_threshold: float = Field(
+        0.25, gt=0, le=1, description="a class is covered at this share of its real frequency"
+    )
+    nn_samples: int = Field(
+        16, ge=1, le=256, description="samples shown beside their nearest training image"
+    )
+    seed: int = Field(0, ge=0, lt=2**32, description="seed of KID subsets and IS shuffling")
+    batch_size: int = Field(500, ge=1, le=65_536, description="images per evaluator forward")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to score")
 
 
 class SampleConfig(_Section):
@@ -120,8 +162,10 @@ class Params(_Section):
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
+    eval: EvalConfig = EvalConfig()
     tracking: TrackingConfig = TrackingConfig()
 
 
@@ -162,6 +206,8 @@ def _check_cross_section(params: Params, origin: str) -> None:
     problem = image_size_problem(params.model.arch, params.data.image_size)
     if problem:
         raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
+    if params.train.publish == "best_fid" and params.train.eval_every == 0:
+        raise ConfigError(f"{origin}: train.publish: best_fid needs train.eval_every > 0")
 
 
 def parse_params(raw: Any, origin: str = "params") -> Params:
@@ -200,8 +246,8 @@ def load_params(path: Path = DEFAULT_PARAMS_FILE) -> Params:
     return parse_params(read_yaml(path), origin=str(path))
 
 
-def flatten(params: BaseModel) -> dict[str, Any]:
-    """`{"train.lr": 0.0002, ...}`: the dotted form MLflow and `dvc params diff` show."""
+def flatten_mapping(nested: dict[str, Any]) -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`: the dotted keys DVC and MLflow show."""
     flat: dict[str, Any] = {}
 
     def walk(value: Any, prefix: str) -> None:
@@ -211,8 +257,13 @@ def flatten(params: BaseModel) -> dict[str, Any]:
         else:
             flat[prefix] = value
 
-    walk(params.model_dump(mode="json"), "")
+    walk(nested, "")
     return flat
+
+
+def flatten(params: BaseModel) -> dict[str, Any]:
+    """`{"train.lr": 0.0002, ...}`: the dotted form MLflow and `dvc params diff` show."""
+    return flatten_mapping(params.model_dump(mode="json"))
 
 
 def params_hash(params: Params, sections: tuple[str, ...] = SHAPING_SECTIONS) -> str:

@@ -17,7 +17,15 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ganops.io import atomic_dir, save_npy, sha256_file, write_bytes, write_json
+from ganops.io import (
+    atomic_dir,
+    read_json_record,
+    save_npy,
+    sha256_file,
+    verify_file,
+    write_bytes,
+    write_json,
+)
 from ganops.models import GeneratorSpec
 
 if TYPE_CHECKING:
@@ -139,3 +147,12 @@ def write_samples(
             },
         )
     return {name: out / name for name in (SAMPLES_FILE, *pictures, MANIFEST)}
+
+
+def load_samples(folder: Path) -> np.ndarray:
+    """`samples.npy` from a `write_samples` folder, verified against its manifest."""
+    manifest = read_json_record(folder / MANIFEST, producer="sample")
+    entry = manifest.get("files", {}).get(SAMPLES_FILE, {})
+    verify_file(folder / SAMPLES_FILE, entry.get("sha256"), MANIFEST, producer="sample")
+    images: np.ndarray = np.load(folder / SAMPLES_FILE, allow_pickle=False)
+    return images

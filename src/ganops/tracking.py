@@ -143,7 +143,9 @@ def _experiment_id(client: mlflow.MlflowClient, name: str, uri: str, root: Path)
 
 
 class HistoryFile:
-    """`history.tsv`: one row per logged step, rewritten atomically at each flush."""
+    """A TSV of some metrics (`columns`), one row per step that logged any of them,
+    rewritten atomically at each flush. Every row has every column: DVC's plots read a
+    blank cell as 0, so metrics logged at other cadences go to a file of their own."""
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path = path
@@ -151,7 +153,13 @@ class HistoryFile:
         self.rows: list[dict[str, float]] = []
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
-        self.rows.append({"step": step, **metrics})
+        values = {key: value for key, value in metrics.items() if key in self.columns}
+        if not values:
+            return
+        if self.rows and self.rows[-1]["step"] == step:
+            self.rows[-1].update(values)
+        else:
+            self.rows.append({"step": step, **values})
 
     def log_grid(self, step: int, picture: np.ndarray) -> None:
         pass
@@ -199,7 +207,11 @@ class Run:
             self.client.log_batch(self.run_id, metrics=pending[start : start + _BATCH_LIMIT])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        """A file, or every file of a folder, under `artifact_path`."""
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
@@ -231,12 +243,13 @@ class Run:
         return str(info.model_uri)
 
 
-def read_run_id(record: Path) -> str:
-    """The MLflow run id that the train stage wrote to `run.json`."""
-    run_id = read_json_record(record, producer="train").get("run_id")
+def read_run_record(record: Path) -> dict[str, Any]:
+    """`run.json` as the train stage wrote it: the MLflow run id, model URI, steps..."""
+    payload = read_json_record(record, producer="train")
+    run_id = payload.get("run_id")
     if not isinstance(run_id, str) or not run_id:
         raise DataError(f"{record}: has no run_id; rerun the train stage")
-    return run_id
+    return payload
 
 
 class _ExportedGenerator(nn.Module):

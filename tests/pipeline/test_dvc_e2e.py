@@ -27,6 +27,7 @@ COPIED = (
     "dvc.yaml",
     "params.yaml",
     "pyproject.toml",
+    "Makefile",
     ".dvcignore",
     ".gitignore",
     "pipeline",
@@ -92,16 +93,26 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return repo, done.stdout + done.stderr
 
 
-def test_repro_runs_the_four_stages(reproduced: tuple[Path, str]) -> None:
+STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
+
+
+def test_repro_runs_the_six_stages(reproduced: tuple[Path, str]) -> None:
     repo, output = reproduced
-    for stage in ("fetch", "preprocess", "train", "sample"):
+    for stage in STAGES:
         assert f"Running stage '{stage}'" in output
     lock = YAML(typ="safe").load((repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"fetch", "preprocess", "train", "sample"}
+    assert set(lock["stages"]) == set(STAGES)
     train_outs = {out["path"] for out in lock["stages"]["train"]["outs"]}
     assert {"data/models/generator.pt", "data/checkpoints", "data/train/metrics.json"} <= train_outs
     assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["epochs"] == 2
     assert (repo / "data" / "samples" / "grid.png").is_file()
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    metrics = shown[""]["data"] if "" in shown else next(iter(shown.values()))["data"]
+    scores = metrics["data/eval/metrics.json"]["data"]
+    assert {"fid", "kid_mean", "precision", "recall", "classes_covered", "real_floor"} <= set(
+        scores
+    )
+    assert "accuracy" in metrics["data/evaluator/metrics.json"]["data"]
     assert not (repo / "mlruns").exists()
 
 
@@ -121,6 +132,10 @@ def test_the_run_is_in_the_workspace_store(reproduced: tuple[Path, str]) -> None
         assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == list(
             range(1, steps + 1)
         )
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "quick_fid")] == [
+        steps // 2, steps,
+    ]  # fmt: skip
+    assert "fid" in run.data.metrics and "real_floor.fid" in run.data.metrics
     images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
     assert sum(path.endswith(".png") for path in images) == 2  # one grid per epoch
     assert {a.path for a in client.list_artifacts(run.info.run_id, "samples")} == {
@@ -183,6 +198,7 @@ def test_plots_render(reproduced: tuple[Path, str]) -> None:
     dvc(repo, "plots", "show", "-o", "plots-out")
     html = (repo / "plots-out" / "index.html").read_text()
     assert "loss_d" in html and "loss_g" in html and "grid.png" in html
+    assert "quick_fid" in html and "nearest_neighbours.png" in html and '"class"' in html
 
 
 def _free_port() -> int:
@@ -197,17 +213,21 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
     port = _free_port()
     # -o: treat the venv as set up (it is this interpreter's), so make installs nothing
     command = ["make", "ui", f"PORT={port}", f"VENV={venv}", "-o", f"{venv}/.installed"]
-    server = subprocess.Popen(command, cwd=repo, env=_env(), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    log = repo / "ui.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(command, cwd=repo, env=_env(), start_new_session=True,
+                                  stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
-        while time.time() < deadline:
+        while time.time() < deadline and server.poll() is None:
             try:
                 if requests.get(base + "/health", timeout=2).ok:
                     break
             except requests.ConnectionError:
-                time.sleep(1)
+                pass
+            time.sleep(1)
+        assert server.poll() is None, log.read_text()[-2000:]
         found = requests.post(
             base + "/ajax-api/2.0/mlflow/runs/search",
             json={"experiment_ids": [runs(repo)[0].info.experiment_id]},
@@ -222,5 +242,6 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
         )
         assert grid.ok and grid.content[:4] == b"\x89PNG"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)

@@ -14,27 +14,39 @@ from PIL import Image
 
 from tests.helpers import load_stage, write_params
 
-FETCH, PREPROCESS, TRAIN, SAMPLE = (
-    load_stage(n) for n in ("fetch", "preprocess", "train", "sample")
+FETCH, PREPROCESS, TRAIN_EVALUATOR, TRAIN, SAMPLE, EVALUATE = (
+    load_stage(n) for n in ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
 )
+EVALUATOR_ARGS = [
+    "--data", "data/processed", "--evaluator", "data/models/evaluator.pt",
+    "--metrics", "data/evaluator/metrics.json",
+]  # fmt: skip
 TRAIN_ARGS = [
-    "--data", "data/processed", "--generator", "data/models/generator.pt",
-    "--history", "data/train/history.tsv", "--metrics", "data/train/metrics.json",
+    "--data", "data/processed", "--evaluator", "data/models/evaluator.pt",
+    "--generator", "data/models/generator.pt", "--history", "data/train/history.tsv",
+    "--fid-history", "data/train/fid.tsv", "--metrics", "data/train/metrics.json",
     "--run-record", "data/train/run.json", "--checkpoints", "data/checkpoints",
 ]  # fmt: skip
 SAMPLE_ARGS = [
     "--generator", "data/models/generator.pt", "--run-record", "data/train/run.json",
     "--out", "data/samples",
 ]  # fmt: skip
+EVALUATE_ARGS = [
+    "--samples", "data/samples", "--evaluator", "data/models/evaluator.pt",
+    "--data", "data/processed", "--run-record", "data/train/run.json",
+    "--metrics", "data/eval/metrics.json", "--plots", "data/eval/plots",
+]  # fmt: skip
 
 
 def run_all(overrides: dict[str, Any] | None = None) -> None:
-    """fetch -> preprocess -> train -> sample in the current directory."""
+    """The six stages, in the current directory."""
     write_params(Path("params.yaml"), overrides)
     assert FETCH.main(["--out", "data/raw"]) == 0
     assert PREPROCESS.main(["--raw", "data/raw", "--out", "data/processed"]) == 0
+    assert TRAIN_EVALUATOR.main(EVALUATOR_ARGS) == 0
     assert TRAIN.main(TRAIN_ARGS) == 0
     assert SAMPLE.main(SAMPLE_ARGS) == 0
+    assert EVALUATE.main(EVALUATE_ARGS) == 0
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +89,12 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     ]
     assert len(history) == 1 + 16  # 4000 images / batch 250, one epoch, every step
     metrics = json.loads(Path("data/train/metrics.json").read_text())
-    assert (
-        set(metrics) == {"loss_d", "loss_g", "d_real", "d_fake", "steps"} and metrics["steps"] == 16
-    )
+    assert set(metrics) == {
+        "loss_d", "loss_g", "d_real", "d_fake", "steps", "quick_fid", "published_step",
+    }  # fmt: skip
+    assert metrics["steps"] == metrics["published_step"] == 16
+    assert Path("data/train/fid.tsv").read_text().splitlines()[0] == "step\tquick_fid"
+    assert json.loads(Path("data/evaluator/metrics.json").read_text())["accuracy"] > 0.5
     samples = np.load("data/samples/samples.npy")
     assert samples.shape == (100, 1, 28, 28) and samples.dtype == np.uint8
     assert Image.open("data/samples/grid.png").size == (4 * 30 + 2, 4 * 30 + 2)
@@ -94,6 +109,34 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     assert artifacts == ["samples/grid.png", "samples/interpolation.png"]
     assert record["model_uri"].startswith("models:/")
     assert client.get_registered_model("ganops-generator").latest_versions
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "quick_fid")] == [16]
+
+
+def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> None:
+    scores = json.loads(Path("data/eval/metrics.json").read_text())
+    keys = {"fid", "kid_mean", "kid_std", "precision", "recall", "isc_mean", "isc_std",
+            "classes_covered", "class_kl"}  # fmt: skip
+    assert keys | {"nn_distance_ratio", "num_samples", "real_floor"} == set(scores)
+    assert set(scores["real_floor"]) == keys
+    assert scores["real_floor"]["fid"] < scores["fid"]  # a one-epoch GAN is far from real data
+    assert scores["num_samples"] == 100
+    table = Path("data/eval/plots/class_histogram.tsv").read_text().splitlines()
+    assert table[0] == "class\tgenerated\treal" and len(table) == 11
+    assert Image.open("data/eval/plots/nearest_neighbours.png").size == (8 * 30 + 2, 2 * 30 + 2)
+    record = json.loads(Path("data/train/run.json").read_text())
+    client = mlflow.MlflowClient(copy_of_finished)
+    run = client.get_run(record["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["fid"] == pytest.approx(scores["fid"], rel=1e-5)
+    assert run.data.metrics["real_floor.fid"] == pytest.approx(
+        scores["real_floor"]["fid"], rel=1e-5
+    )
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
+    assert logged == {
+        "eval/class_histogram.png",
+        "eval/class_histogram.tsv",
+        "eval/nearest_neighbours.png",
+    }
 
 
 def test_same_params_and_seed_give_identical_bytes(
@@ -108,13 +151,23 @@ def test_same_params_and_seed_give_identical_bytes(
             {
                 p: Path(p).read_bytes()
                 for p in (
+                    "data/models/evaluator.pt",
                     "data/models/generator.pt",
                     "data/train/metrics.json",
+                    "data/train/fid.tsv",
                     "data/samples/samples.npy",
+                    "data/eval/metrics.json",
                 )
             }
         )
     assert outputs[0] == outputs[1]
+
+
+def all_runs(uri: str) -> list[mlflow.entities.Run]:
+    """Every run in the store at `uri` (explicit: the fluent API remembers an older URI)."""
+    client = mlflow.MlflowClient(uri)
+    ids = [experiment.experiment_id for experiment in client.search_experiments()]
+    return list(client.search_runs(ids))
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -154,7 +207,7 @@ def test_bad_params_stop_train_before_any_work(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     workdir = Path.cwd()
     before = _snapshot(workdir / "data")
-    runs_before = len(mlflow.search_runs(search_all_experiments=True))
+    runs_before = len(all_runs(copy_of_finished))
     write_params(Path("params.yaml"), overrides)
     capsys.readouterr()
     assert TRAIN.main(TRAIN_ARGS) == 1
@@ -162,8 +215,8 @@ def test_bad_params_stop_train_before_any_work(
     assert err.startswith("train: error: ") and "\n" not in err
     assert message in err
     assert _snapshot(workdir / "data") == before  # nothing overwritten
-    runs = mlflow.search_runs(search_all_experiments=True)
-    assert len(runs) == runs_before and set(runs["status"]) == {"FINISHED"}
+    runs = all_runs(copy_of_finished)
+    assert len(runs) == runs_before and {run.info.status for run in runs} == {"FINISHED"}
 
 
 def test_missing_inputs_name_the_stage_to_run(
@@ -197,3 +250,44 @@ def test_failing_sample_marks_the_run_failed(
     assert _snapshot(workdir / "data" / "samples") == before
     run = mlflow.MlflowClient(mlflow_store).get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["error"] == "RuntimeError: disk full"
+
+
+def test_bad_eval_inputs_stop_evaluate_before_any_work(
+    copy_of_finished: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _snapshot(Path("data"))
+    write_params(Path("params.yaml"), {"eval": {"kid_subset_size": 500}})  # only 100 samples
+    assert EVALUATE.main(EVALUATE_ARGS) == 1
+    assert "KID needs at least eval.kid_subset_size = 500 images" in capsys.readouterr().err
+    write_params(Path("params.yaml"))
+    samples = Path("data/samples/samples.npy")
+    samples.write_bytes(samples.read_bytes()[:-10])
+    assert EVALUATE.main(EVALUATE_ARGS) == 1
+    assert "samples.npy: sha256 does not match manifest.json" in capsys.readouterr().err
+    samples.unlink()
+    after = _snapshot(Path("data"))
+    assert {k: v for k, v in after.items() if "samples" not in k} == {
+        k: v for k, v in before.items() if "samples" not in k
+    }
+    assert {run.info.status for run in all_runs(copy_of_finished)} == {"FINISHED"}
+
+
+def test_weak_evaluator_fails_its_stage(
+    copy_of_finished: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = Path("data/models/evaluator.pt").read_bytes()
+    write_params(Path("params.yaml"), {"evaluator": {"epochs": 1, "min_accuracy": 0.999}})
+    assert TRAIN_EVALUATOR.main(EVALUATOR_ARGS) == 1
+    err = capsys.readouterr().err
+    assert "below evaluator.min_accuracy 0.999" in err and "raise evaluator.epochs" in err
+    assert Path("data/models/evaluator.pt").read_bytes() == before
+
+
+def test_publishing_the_best_quick_fid(copy_of_finished: str) -> None:
+    write_params(Path("params.yaml"), {"train": {"epochs": 2, "publish": "best_fid"}})
+    assert TRAIN.main(TRAIN_ARGS) == 0
+    metrics = json.loads(Path("data/train/metrics.json").read_text())
+    fids = [line.split("\t") for line in Path("data/train/fid.tsv").read_text().splitlines()[1:]]
+    best_step = min(fids, key=lambda row: float(row[1]))[0]
+    assert metrics["published_step"] == int(best_step)
+    assert json.loads(Path("data/train/run.json").read_text())["published_step"] == int(best_step)

@@ -184,3 +184,29 @@ def test_last_epoch_means_average_the_final_epoch_only() -> None:
     ]
     means = last_epoch_means(rows, steps_per_epoch=3)
     assert means == {"loss_d": 5.0, "loss_g": 1.0, "d_real": 0.5, "d_fake": 0.5, "steps": 6}
+
+
+def test_probe_runs_on_schedule_and_keeps_the_best_generator(
+    tiny_params: Callable[..., Params], prepared: Path, tmp_path: Path
+) -> None:
+    from ganops.training import Probe
+
+    params = tiny_params({"train": {"epochs": 5, "batch_size": 100}})
+    spec, data = _setup(params, prepared)
+    scores = iter([5.0, 3.0, 4.0])  # best after the second measurement
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
+    def measure(generator: torch.nn.Module) -> float:
+        snapshots[len(snapshots)] = {k: v.clone() for k, v in generator.state_dict().items()}
+        return next(scores)
+
+    state = GanState.create(spec, params.train, CPU)
+    recorder = Recorder()
+    checkpointing = Checkpointing(path=tmp_path / "last.pt", meta={"params_hash": "h"})
+    train(state, data, params.train, recorder, checkpointing, Probe(2, measure), progress=False)
+    probed = [(step, m["quick_fid"]) for step, m in recorder.metrics if "quick_fid" in m]
+    assert probed == [(20, 5.0), (40, 3.0), (50, 4.0)]  # epochs 2 and 4, and the last
+    assert state.best["step"] == 40 and state.best["score"] == 3.0
+    assert all(torch.equal(state.best["generator"][k], v) for k, v in snapshots[1].items())
+    saved = read_resume_state(tmp_path / "last.pt", "h", total_steps=10**6)
+    assert saved is not None and saved["state"]["best"]["step"] == 40

@@ -95,6 +95,7 @@ class GanState:
     opt_d: torch.optim.Optimizer
     noise: torch.Generator
     step: int = 0
+    best: dict[str, Any] = field(default_factory=dict)  # step, score, generator weights
 
     @classmethod
     def create(cls, spec: GeneratorSpec, cfg: TrainConfig, device: torch.device) -> GanState:
@@ -120,6 +121,7 @@ class GanState:
             "opt_d": self.opt_d.state_dict(),
             "noise": self.noise.get_state(),
             "step": self.step,
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -129,6 +131,28 @@ class GanState:
         self.opt_d.load_state_dict(state["opt_d"])
         self.noise.set_state(state["noise"])
         self.step = int(state["step"])
+        self.best = dict(state.get("best", {}))
+
+    def remember_if_best(self, score: float) -> bool:
+        """Keep a copy of the generator when `score` (lower is better) beats the best so far."""
+        if self.best and score >= self.best["score"]:
+            return False
+        weights = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
+        self.best = {"step": self.step, "score": score, "generator": weights}
+        return True
+
+
+@dataclass
+class Probe:
+    """A measurement of the generator every `every_epochs` epochs and after the last one
+    (the quick FID); lower is better, and the state keeps the best generator."""
+
+    every_epochs: int
+    measure: Callable[[nn.Module], float]
+    key: str = "quick_fid"
+
+    def due(self, epoch: int, epochs: int) -> bool:
+        return (epoch + 1) % self.every_epochs == 0 or epoch + 1 == epochs
 
 
 @dataclass
@@ -241,7 +265,8 @@ def last_epoch_means(rows: list[dict[str, float]], steps_per_epoch: int) -> dict
 
 
 def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
-    values = "  ".join(f"{name} {metrics[name]:.3f}" for name in METRIC_NAMES if name in metrics)
+    names = (*METRIC_NAMES, "quick_fid")
+    values = "  ".join(f"{name} {metrics[name]:.3f}" for name in names if name in metrics)
     kimg = step * cfg.batch_size / 1000
     return f"epoch {epoch + 1}/{cfg.epochs}  step {step}  kimg {kimg:.1f}  {values}"
 
@@ -252,6 +277,7 @@ def train(
     cfg: TrainConfig,
     logger: StepLogger,
     checkpointing: Checkpointing | None = None,
+    probe: Probe | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1].
@@ -300,8 +326,13 @@ def train(
             if checkpointing and every and state.step % every == 0 and batch < steps_per_epoch - 1:
                 logger.flush()
                 save_resume_state(checkpointing, state)
-        # end of epoch: grid, flush, checkpoint, one summary line
+        # end of epoch: grid, probe, flush, checkpoint, one summary line
         logger.log_grid(state.step, render_grid(state.generator, grid_latents))
+        if probe and probe.due(epoch, cfg.epochs):
+            score = probe.measure(state.generator)
+            logger.log_metrics(state.step, {probe.key: score})
+            metrics = {**metrics, probe.key: score}  # a new dict: loggers may keep the old one
+            state.remember_if_best(score)
         logger.flush()
         if checkpointing:
             save_resume_state(checkpointing, state)
