@@ -44,7 +44,9 @@ class Images(torch.utils.data.Dataset[torch.Tensor]):
 
 
 def timed(work: Callable[[], object], repeats: int) -> tuple[float, object]:
-    times, result = [], None
+    """Median wall time of `repeats` calls after one untimed warm-up call."""
+    result = work()
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         result = work()
