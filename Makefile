@@ -6,15 +6,18 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+BASE ?= main
+REPORT ?= data/report/report.md
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup repro test lint ui clean
+.PHONY: help setup repro pull push retrain test lint ui clean
 
 help:
 	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
 	@echo "make test    set up .venv if needed; lint, type-check and run the tests"
 	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
+	@echo "make retrain what CI does: pull, repro, then a report against BASE=$(BASE) in $(REPORT)"
 
 setup: $(STAMP)
 
@@ -25,6 +28,21 @@ $(STAMP): pyproject.toml
 
 repro: $(STAMP)
 	dvc repro
+
+# With a DVC remote configured, fetch what it has; what it lacks, the pipeline rebuilds.
+pull: $(STAMP)
+	@if [ -n "$$(dvc remote list)" ]; then \
+		dvc pull --allow-missing || echo "dvc pull: the remote lacks some outputs; dvc repro rebuilds them"; \
+	else echo "no DVC remote configured: nothing to pull"; fi
+
+push: $(STAMP)
+	@if [ -n "$$(dvc remote list)" ]; then dvc push; \
+	else echo "no DVC remote configured: nothing to push"; fi
+
+# What CI runs on a pull request: repro from what the remote holds, then compare with BASE.
+retrain: pull
+	dvc repro
+	ganops report --baseline $(BASE) --out $(REPORT)
 
 lint: $(STAMP)
 	ruff check .

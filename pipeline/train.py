@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.run_record,
                 {
                     "run_id": run.run_id,
+                    "experiment_id": run.experiment_id,
                     "tracking_uri": redact_uri(run.uri),
                     "model_uri": model_uri,
                     "params_hash": digest,

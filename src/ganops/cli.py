@@ -4,6 +4,7 @@ ganops sample --model data/models/generator.pt -n 64 --out grid.png
 ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
 ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
+ganops report --baseline main                 # workspace vs a revision, as Markdown
 """
 
 from __future__ import annotations
@@ -109,6 +110,16 @@ def cmd_score(args: argparse.Namespace) -> None:
         print(f"  {key:<16}{value:>12.4f}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from ganops.report import write_report
+    from ganops.tracking import project_root
+
+    write_report(project_root(), args.baseline, args.out)
+    if not args.quiet:
+        print(args.out.read_text())
+    log.info("report written to %s", args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganops", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -140,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scorer.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     scorer.set_defaults(handler=cmd_score)
+
+    report = commands.add_parser("report", help="Markdown report: the workspace vs a revision")
+    report.add_argument(
+        "--baseline", required=True, help="git revision or DVC experiment name to compare with"
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=Path("data/report/report.md"),
+        help="report to write; the two sample grids go beside it (data/report/report.md)",
+    )
+    report.add_argument("-q", "--quiet", action="store_true", help="do not print the report")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

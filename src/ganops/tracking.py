@@ -182,10 +182,13 @@ def _fmt(value: float) -> str:
 class Run:
     """An open MLflow run: buffered step metrics, image series, artifacts, the model."""
 
-    def __init__(self, client: mlflow.MlflowClient, run_id: str, uri: str) -> None:
+    def __init__(
+        self, client: mlflow.MlflowClient, run_id: str, uri: str, experiment_id: str = ""
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.uri = uri
+        self.experiment_id = experiment_id
         self._pending: list[Metric] = []
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
@@ -323,7 +326,7 @@ def open_run(
         raise TrackingError(
             f"MLflow store {redact_uri(uri)} refused the run: {_one_line(error)}"
         ) from None
-    run = Run(client, active.info.run_id, uri)
+    run = Run(client, active.info.run_id, uri, active.info.experiment_id)
     try:
         yield run
         run.flush()

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,71 +17,9 @@ import requests
 from ruamel.yaml import YAML
 
 from ganops.config import flatten, load_params
-from tests.helpers import ROOT, write_params
+from tests.pipeline.repo import VENV, dvc, env, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow
-
-COPIED = (
-    "dvc.yaml",
-    "params.yaml",
-    "pyproject.toml",
-    "Makefile",
-    ".dvcignore",
-    ".gitignore",
-    "pipeline",
-    "src",
-)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
-        env.pop(name, None)
-    env.update(GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.com",
-               GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")  # fmt: skip
-    return env
-
-
-def sh(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """Run a command in `repo`; fail the test with its output if it fails."""
-    done = subprocess.run(
-        args, cwd=repo, env=_env(), capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return sh(repo, sys.executable, "-m", "dvc", *args)
-
-
-def make_repo(base: Path) -> Path:
-    """A copy of the project (tracked files only) as a fresh git repo with DVC initialised."""
-    repo = base / "project"
-    repo.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=ignore)
-        else:
-            shutil.copy2(source, repo / name)
-    shutil.copytree(
-        ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local")
-    )
-    write_params(repo / "params.yaml", {"train": {"epochs": 2}})
-    sh(repo, "git", "init", "-q")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "tiny pipeline")
-    return repo
-
-
-def runs(repo: Path) -> list[mlflow.entities.Run]:
-    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    return client.search_runs(client.search_experiments()[0].experiment_id and
-                              [e.experiment_id for e in client.search_experiments()],
-                              order_by=["attributes.start_time ASC"])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +111,9 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
         time.sleep(3)
     dvc(repo, "queue", "stop")
     assert status.count("Success") == 2, status
+    for name in ("queued-a", "queued-b"):  # two writers of one sqlite store, side by side
+        log = dvc(repo, "queue", "logs", name).stdout
+        assert "Running stage 'train'" in log and "database is locked" not in log, log
 
     new = {r.data.tags.get("dvc.exp_name"): r for r in runs(repo)[before:]}
     assert set(new) == {"faster-lr", "queued-a", "queued-b"}
@@ -182,6 +121,8 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
         "faster-lr": "0.0005", "queued-a": "0.001", "queued-b": "0.002",
     }  # fmt: skip
     assert all(r.info.status == "FINISHED" for r in new.values())
+    first, second = new["queued-a"].info, new["queued-b"].info
+    assert first.start_time < second.end_time and second.start_time < first.end_time  # overlap
     assert all(r.info.run_name == name for name, r in new.items())
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing stranded in the copies
 
@@ -209,13 +150,12 @@ def _free_port() -> int:
 
 def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
     repo, _ = reproduced
-    venv = Path(sys.executable).parent.parent
     port = _free_port()
     # -o: treat the venv as set up (it is this interpreter's), so make installs nothing
-    command = ["make", "ui", f"PORT={port}", f"VENV={venv}", "-o", f"{venv}/.installed"]
+    command = ["make", "ui", f"PORT={port}", f"VENV={VENV}", "-o", f"{VENV}/.installed"]
     log = repo / "ui.log"
     with log.open("w") as output:
-        server = subprocess.Popen(command, cwd=repo, env=_env(), start_new_session=True,
+        server = subprocess.Popen(command, cwd=repo, env=env(), start_new_session=True,
                                   stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

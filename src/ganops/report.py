@@ -1,0 +1,300 @@
+"""A Markdown report comparing the workspace's pipeline results with a git revision.
+
+What CI posts on a pull request, and what `ganops report --baseline REV` writes locally:
+the params that changed (`dvc params diff`), every metric with its delta and a better/worse
+verdict (`dvc metrics diff`), the training time, the final sample grids of both sides and
+the MLflow runs. The baseline may be a commit, branch, tag or DVC experiment name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from ganops.errors import ConfigError, DataError
+from ganops.io import write_bytes, write_text
+from ganops.metrics.directions import DIRECTIONS, REFERENCE_PREFIX, judge
+
+log = logging.getLogger(__name__)
+
+MISSING = "\N{EN DASH}"  # a value one side does not have
+GRID_FILES = {"baseline": "grid_baseline.png", "workspace": "grid_workspace.png"}
+
+
+@dataclass(frozen=True)
+class PipelinePaths:
+    """The pipeline files the report reads, from `vars.paths` in dvc.yaml (written once)."""
+
+    grid: str
+    run_record: str
+
+    @classmethod
+    def from_dvc_yaml(cls, root: Path) -> PipelinePaths:
+        dvc_yaml = root / "dvc.yaml"
+        try:
+            pipeline = YAML(typ="safe", pure=True).load(dvc_yaml.read_text())
+            paths = next(v["paths"] for v in pipeline["vars"] if "paths" in v)
+            return cls(grid=f"{paths['samples']}/grid.png", run_record=paths["run_record"])
+        except (OSError, KeyError, TypeError, StopIteration) as error:
+            raise DataError(f"{dvc_yaml}: no vars.paths with samples and run_record") from error
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: its label, commit, run record and grid (when available)."""
+
+    label: str
+    commit: str
+    run: dict[str, Any]
+    grid: bytes | None
+    grid_missing: str = ""
+
+
+@dataclass
+class Comparison:
+    """Everything the report shows, gathered before any of it is rendered."""
+
+    baseline: Side
+    workspace: Side
+    params: dict[str, tuple[Any, Any]]  # key -> (baseline, workspace)
+    metrics: list[tuple[str, str, Any, Any]] = field(default_factory=list)  # file, key, old, new
+    stale: list[str] = field(default_factory=list)  # workspace stages dvc repro would rerun
+
+
+def _run(root: Path, args: list[str], what: str) -> str:
+    done = subprocess.run(args, cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"exit status {done.returncode}"
+        raise DataError(f"{what}: {reason}")
+    return done.stdout
+
+
+def _dvc_json(root: Path, *args: str) -> dict[str, Any]:
+    out = _run(root, [sys.executable, "-m", "dvc", *args, "--json"], f"dvc {' '.join(args)}")
+    return dict(json.loads(out or "{}"))
+
+
+def resolve_revision(root: Path, rev: str) -> str:
+    """The commit of `rev`: a git revision, or the name of a DVC experiment."""
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode == 0:
+        return found.stdout.strip()
+    refs = _run(root, ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
+                "git for-each-ref")  # fmt: skip
+    for line in refs.splitlines():
+        commit, ref = line.split(" ", 1)
+        if ref.rsplit("/", 1)[-1] == rev:
+            return commit
+    raise ConfigError(f"--baseline: {rev!r} is neither a git revision nor a DVC experiment")
+
+
+def changed_params(root: Path, commit: str) -> dict[str, tuple[Any, Any]]:
+    """`{"train.epochs": (old, new)}` for each param that differs from `commit`."""
+    diff = _dvc_json(root, "params", "diff", commit)
+    return {
+        key: (change.get("old"), change.get("new"))
+        for changes in diff.values()
+        for key, change in sorted(changes.items())
+    }
+
+
+def _metric_order(key: str) -> tuple[int, int, str]:
+    """Scores with a direction first (registry order), then the rest, the real floor last."""
+    order = list(DIRECTIONS)
+    if key in DIRECTIONS:
+        return (0, order.index(key), key)
+    return (2 if key.startswith(REFERENCE_PREFIX) else 1, 0, key)
+
+
+def metric_values(root: Path, commit: str) -> list[tuple[str, str, Any, Any]]:
+    """`(file, key, old, new)` for every metric on either side, changed or not."""
+    diff = _dvc_json(root, "metrics", "diff", commit, "--all")
+    return [
+        (path, key, changes[key].get("old"), changes[key].get("new"))
+        for path, changes in sorted(diff.items())
+        for key in sorted(changes, key=_metric_order)
+    ]
+
+
+def stale_stages(root: Path) -> list[str]:
+    """Stages whose outputs do not match the workspace's params, code or data."""
+    return sorted(_dvc_json(root, "status"))
+
+
+def read_at_revision(root: Path, commit: str, path: str) -> tuple[bytes | None, str]:
+    """`path` as of `commit`, from git, DVC's cache or its remote; else None and why not."""
+    import dvc.api
+
+    try:
+        return dvc.api.read(path, repo=str(root), rev=commit, mode="rb"), ""
+    except Exception as error:  # DVC raises many kinds; any of them means "not available"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        log.debug("%s@%s unavailable: %s", path, commit, reason)
+        return None, reason
+
+
+def _json_or_empty(data: bytes | None) -> dict[str, Any]:
+    try:
+        return dict(json.loads(data or b"{}"))
+    except (ValueError, TypeError):
+        return {}
+
+
+def _workspace_commit(root: Path) -> str:
+    head = _run(root, ["git", "rev-parse", "HEAD"], "git rev-parse HEAD").strip()
+    dirty = _run(root, ["git", "status", "--porcelain", "--untracked-files=no"], "git status")
+    return head + (" with uncommitted changes" if dirty.strip() else "")
+
+
+def compare(root: Path, baseline: str) -> Comparison:
+    """Gather both sides: params, metrics, run records and grids."""
+    paths = PipelinePaths.from_dvc_yaml(root)
+    commit = resolve_revision(root, baseline)
+    base_grid, base_missing = read_at_revision(root, commit, paths.grid)
+    base_run, _ = read_at_revision(root, commit, paths.run_record)
+    grid_file = root / paths.grid
+    run_file = root / paths.run_record
+    workspace = Side(
+        label="workspace",
+        commit=_workspace_commit(root),
+        run=_json_or_empty(run_file.read_bytes() if run_file.is_file() else None),
+        grid=grid_file.read_bytes() if grid_file.is_file() else None,
+        grid_missing="" if grid_file.is_file() else f"{paths.grid} is missing; run dvc repro",
+    )
+    metrics = [m for m in metric_values(root, commit) if m[0] != paths.run_record]
+    return Comparison(
+        baseline=Side(baseline, commit, _json_or_empty(base_run), base_grid, base_missing),
+        workspace=workspace,
+        params=changed_params(root, commit),
+        metrics=metrics,
+        stale=stale_stages(root),
+    )
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"`{value}`"
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def _delta(old: Any, new: Any) -> str:
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
+    if not numeric:
+        return "new" if old is None else ("removed" if new is None else "")
+    change = new - old
+    return "0" if change == 0 else f"{change:+.4g}"
+
+
+def _verdict(key: str, old: Any, new: Any) -> str:
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
+    return judge(key.rsplit("/", 1)[-1], float(old), float(new)) if numeric else ""
+
+
+def _run_line(role: str, side: Side) -> str:
+    run_id = side.run.get("run_id")
+    if not run_id:
+        return f"- {role}: no MLflow run recorded"
+    uri, experiment = str(side.run.get("tracking_uri", "")), side.run.get("experiment_id")
+    if uri.startswith(("http://", "https://")) and experiment is not None:
+        link = f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+        return f"- {role}: [run `{run_id}`]({link})"
+    where = f" in `{uri}`" if uri else ""
+    return f"- {role}: run `{run_id}`{where}"
+
+
+def _seconds(run: dict[str, Any]) -> float | None:
+    value = run.get("train_time_s")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def render(comparison: Comparison) -> str:
+    """The report as Markdown; grids are referenced as files beside it (GRID_FILES)."""
+    base, work = comparison.baseline, comparison.workspace
+    lines = [
+        "## ganops retraining report",
+        "",
+        f"Workspace (`{work.commit[:12]}`{work.commit[40:]}) against baseline "
+        f"`{base.label}` (`{base.commit[:12]}`).",
+        "",
+    ]
+    if comparison.stale:
+        lines += [
+            f"**Out of date:** the workspace's {', '.join(comparison.stale)} results do not "
+            "match its params or code; run `dvc repro` for a fair comparison.",
+            "",
+        ]
+    lines += [
+        "### Changed params",
+        "",
+    ]
+    if comparison.params:
+        lines += ["| param | baseline | workspace |", "| --- | --- | --- |"]
+        for key, (old, new) in comparison.params.items():
+            lines.append(f"| `{key}` | {_number(old)} | {_number(new)} |")
+    else:
+        lines.append("No params changed.")
+
+    lines += ["", "### Metrics", ""]
+    if comparison.metrics:
+        lines += [
+            "| file | metric | baseline | workspace | change | verdict |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for path, key, old, new in comparison.metrics:
+            row = (f"`{path}`", f"`{key}`", _number(old), _number(new), _delta(old, new))
+            lines.append("| " + " | ".join(row) + f" | {_verdict(key, old, new)} |")
+        lower = ", ".join(k for k, way in DIRECTIONS.items() if way == "lower")
+        higher = ", ".join(k for k, way in DIRECTIONS.items() if way == "higher")
+        lines += [
+            "",
+            f"Lower is better: {lower}. Higher is better: {higher}. `nn_distance_ratio` is "
+            f"best near 1. `{REFERENCE_PREFIX}*` is the real data scored against itself: "
+            "the yardstick, not a result.",
+        ]
+    else:
+        lines.append("No metrics on either side.")
+
+    old_s, new_s = _seconds(base.run), _seconds(work.run)
+    lines += ["", "### Training time", ""]
+    if old_s is not None and new_s is not None:
+        lines.append(f"{old_s:.1f} s → {new_s:.1f} s ({new_s - old_s:+.1f} s)")
+    else:
+        lines.append(
+            f"baseline {MISSING if old_s is None else f'{old_s:.1f} s'}, "
+            f"workspace {MISSING if new_s is None else f'{new_s:.1f} s'}"
+        )
+
+    lines += ["", "### Final sample grids", "", "| baseline | workspace |", "| --- | --- |"]
+    cells = [
+        f"![{name} grid]({GRID_FILES[name]})"
+        if side.grid is not None
+        else f"unavailable ({side.grid_missing})"
+        for name, side in (("baseline", base), ("workspace", work))
+    ]
+    lines.append(f"| {cells[0]} | {cells[1]} |")
+
+    lines += ["", "### MLflow", "", _run_line("baseline", base), _run_line("workspace", work), ""]
+    return "\n".join(lines)
+
+
+def write_report(root: Path, baseline: str, out: Path) -> Comparison:
+    """Compare the workspace at `root` with `baseline`; write `out` and the grids beside it."""
+    comparison = compare(root, baseline)
+    for name, side in (("baseline", comparison.baseline), ("workspace", comparison.workspace)):
+        if side.grid is not None:
+            write_bytes(out.parent / GRID_FILES[name], side.grid)
+    write_text(out, render(comparison))
+    return comparison

@@ -1,0 +1,81 @@
+"""A copy of the project as a temporary git repo, and the real commands run in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+
+from tests.helpers import ROOT, write_params
+
+COPIED = (
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "Makefile",
+    ".dvcignore",
+    ".gitignore",
+    "pipeline",
+    "src",
+)
+VENV = Path(sys.executable).parent.parent
+
+
+def env() -> dict[str, str]:
+    """The environment of a user's shell: this venv first, no MLflow or DVC overrides."""
+    result = dict(os.environ)
+    result["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{result.get('PATH', '')}"
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
+        result.pop(name, None)
+    result.update(GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.com",
+                  GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")  # fmt: skip
+    return result
+
+
+def sh(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command in `repo`; fail the test with its output if it fails."""
+    done = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return sh(repo, sys.executable, "-m", "dvc", *args)
+
+
+def make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make` with this interpreter's venv, treated as set up so make installs nothing."""
+    return sh(repo, "make", *args, f"VENV={VENV}", "-o", f"{VENV}/.installed")
+
+
+def make_repo(base: Path) -> Path:
+    """A copy of the project (tracked files only) as a fresh git repo with DVC initialised."""
+    repo = base / "project"
+    repo.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=ignore)
+        else:
+            shutil.copy2(source, repo / name)
+    shutil.copytree(
+        ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local")
+    )
+    write_params(repo / "params.yaml", {"train": {"epochs": 2}})
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "tiny pipeline")
+    return repo
+
+
+def runs(repo: Path) -> list[mlflow.entities.Run]:
+    """Every run in the repo's own store, oldest first."""
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, order_by=["attributes.start_time ASC"])

@@ -1,0 +1,137 @@
+"""End to end: what CI does on a pull request (`make retrain`), `ganops report` against a
+commit and an experiment, and a DVC remote round trip, in a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_params
+from tests.pipeline.repo import dvc, env, make, make_repo, runs, sh
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A repo whose last commit holds a finished tiny run; its commit id."""
+    repo = make_repo(tmp_path_factory.mktemp("retrain"))
+    dvc(repo, "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline results")
+    return repo, sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
+
+
+def _metric_row(report: str, key: str) -> list[str]:
+    """The cells of the report's metrics row for `key` (in data/eval/metrics.json)."""
+    for line in report.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 6 and cells[0] == "`data/eval/metrics.json`" and cells[1] == f"`{key}`":
+            return cells
+    raise AssertionError(f"no row for {key} in:\n{report}")
+
+
+def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -> None:
+    repo, commit = baseline
+    base_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
+    write_params(repo / "params.yaml", {"train": {"epochs": 3}})
+
+    done = make(repo, "retrain", f"BASE={commit}")
+
+    output = done.stdout + done.stderr
+    assert "no DVC remote configured: nothing to pull" in output
+    assert "Running stage 'train'" in output
+    report = (repo / "data/report/report.md").read_text()
+    assert report in done.stdout  # printed as well as written
+    assert "| `train.epochs` | 2 | 3 |" in report
+    assert "train.lr" not in report.split("### Metrics")[0]  # only what changed
+    assert "Out of date" not in report
+
+    new = json.loads((repo / "data/eval/metrics.json").read_text())
+    old = json.loads(sh(repo, "git", "show", f"{commit}:data/eval/metrics.json").stdout)
+    _, _, old_cell, new_cell, change, verdict = _metric_row(report, "fid")
+    assert float(old_cell) == pytest.approx(old["fid"], rel=1e-3)
+    assert float(new_cell) == pytest.approx(new["fid"], rel=1e-3)
+    assert float(change) == pytest.approx(new["fid"] - old["fid"], rel=1e-2, abs=1e-3)
+    assert verdict == ("better" if new["fid"] < old["fid"] else "worse")
+    assert _metric_row(report, "precision")[5] in ("better", "worse", "same")
+    assert _metric_row(report, "real_floor.fid")[5] == ""  # a yardstick: no verdict
+
+    assert re.search(r"\d+\.\d s → \d+\.\d s \([+-]\d+\.\d s\)", report)  # training time
+    for name in ("grid_baseline.png", "grid_workspace.png"):  # the baseline's from DVC's cache
+        assert f"]({name})" in report
+        assert (repo / "data/report" / name).read_bytes()[:4] == b"\x89PNG"
+    new_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
+    assert f"baseline: run `{base_run}`" in report and f"workspace: run `{new_run}`" in report
+    assert {r.info.run_id for r in runs(repo)} >= {base_run, new_run}
+
+
+def test_report_says_when_the_baseline_grid_is_unavailable(baseline: tuple[Path, str]) -> None:
+    repo, commit = baseline
+    cache = repo / ".dvc" / "cache"
+    shutil.move(cache, repo / "cache-aside")
+    try:
+        sh(repo, sys.executable, "-m", "ganops.cli", "report", "--baseline", commit, "-q",
+           "--out", "elsewhere/report.md")  # fmt: skip
+    finally:
+        shutil.move(repo / "cache-aside", cache)
+    report = (repo / "elsewhere/report.md").read_text()
+    assert "| unavailable (" in report
+    assert not (repo / "elsewhere/grid_baseline.png").exists()
+
+
+def test_a_baseline_that_is_not_a_revision_is_one_line(baseline: tuple[Path, str]) -> None:
+    repo, _ = baseline
+    done = subprocess.run(
+        [sys.executable, "-m", "ganops.cli", "report", "--baseline", "no-such-branch"],
+        cwd=repo, env=env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "ganops report: error: --baseline: 'no-such-branch' is neither a git revision "
+        "nor a DVC experiment"
+    )
+
+
+def test_report_against_an_experiment(baseline: tuple[Path, str]) -> None:
+    repo, _ = baseline
+    sh(repo, "git", "checkout", "-q", "--", "params.yaml")
+    dvc(repo, "exp", "run", "-n", "slow-lr", "-S", "train.lr=0.0001")
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
+    (slow_lr,) = [exp for exp in experiments if exp.get("name") == "slow-lr"]
+    record = slow_lr["revs"][0]["data"]["metrics"]["data/train/run.json"]["data"]
+    by_name = {r.data.tags.get("dvc.exp_name"): r.info.run_id for r in runs(repo)}
+    assert record["run_id"] == by_name["slow-lr"]  # the MLflow run id, in `dvc exp show`
+
+    dvc(repo, "exp", "apply", "slow-lr")
+    sh(repo, "git", "checkout", "-q", "--", "params.yaml")  # workspace params: lr 0.0002 again
+    done = sh(repo, sys.executable, "-m", "ganops.cli", "report", "--baseline", "slow-lr")
+    assert "| `train.lr` | 0.0001 | 0.0002 |" in done.stdout
+    # the workspace holds slow-lr's outputs under other params: the report says so
+    assert "**Out of date:** the workspace's train, " in done.stdout
+    assert f"baseline: run `{by_name['slow-lr']}`" in done.stdout
+
+
+def test_remote_round_trip_leaves_nothing_to_do(baseline: tuple[Path, str], tmp_path: Path) -> None:
+    repo, _ = baseline
+    sh(repo, "git", "checkout", "-q", "-f", "main")
+    dvc(repo, "checkout", "--force")
+    dvc(repo, "remote", "add", "-d", "storage", str(tmp_path / "remote"))
+    make(repo, "push")
+    sh(repo, "git", "commit", "-qam", "a DVC remote")
+
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    make(clone, "pull")
+    done = dvc(clone, "repro")
+    assert "Data and pipelines are up to date." in done.stdout
+    for path in ("data/models/generator.pt", "data/samples/grid.png"):
+        assert (clone / path).read_bytes() == (repo / path).read_bytes()
+    assert not (clone / "mlflow.db").exists()  # nothing ran
