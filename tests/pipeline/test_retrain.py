@@ -115,7 +115,7 @@ def test_report_against_an_experiment(baseline: tuple[Path, str]) -> None:
     done = sh(repo, sys.executable, "-m", "ganops.cli", "report", "--baseline", "slow-lr")
     assert "| `train.lr` | 0.0001 | 0.0002 |" in done.stdout
     # the workspace holds slow-lr's outputs under other params: the report says so
-    assert "**Out of date:** the workspace's train, " in done.stdout
+    assert "**Out of date:** the workspace's train" in done.stdout
     assert f"baseline: run `{by_name['slow-lr']}`" in done.stdout
 
 
