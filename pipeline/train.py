@@ -25,6 +25,7 @@ from ganops.training import (
     resolve_device,
     save_generator,
     spec_for_data,
+    stop_on_signals,
     train,
 )
 from ganops.training.loop import METRIC_NAMES
@@ -81,14 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         log.info("training %s on %s: %d steps", spec.arch, device, total_steps)
 
         run_id = resume["run_id"] if resume else None
-        with open_run(params.tracking, params, run_id=run_id) as run:
+        # SIGINT/SIGTERM: checkpoint after the current step, then the run ends KILLED
+        with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
             checkpointing = Checkpointing(
                 path=args.checkpoints / RESUME_FILE,
                 meta={"params_hash": digest, "run_id": run.run_id},
                 extra=lambda: {"history": losses.rows, "fid_history": fids.rows},
                 every_steps=cfg.checkpoint_every,
             )
-            result = train(state, data, cfg, FanOut(losses, fids, run), checkpointing, probe)
+            result = train(
+                state, data, cfg, FanOut(losses, fids, run), checkpointing, probe, stop=stop
+            )
             published = state.step
             if cfg.publish == "best_fid":
                 state.generator.load_state_dict(state.best["generator"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import shlex
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,3 +58,18 @@ def load_stage(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _stage_args(name: str) -> list[str]:
+    """The arguments dvc.yaml gives `pipeline/<name>.py`, with its `${paths.*}` filled in."""
+    pipeline = YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text())
+    paths = next(entry["paths"] for entry in pipeline["vars"] if "paths" in entry)
+    command = re.sub(r"\$\{paths\.(\w+)\}", lambda m: paths[m[1]], pipeline["stages"][name]["cmd"])
+    words = shlex.split(command)
+    assert words[:2] == ["python", f"pipeline/{name}.py"], command
+    return words[2:]
+
+
+STAGE_NAMES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
+# Each stage's command-line arguments, as `dvc repro` passes them (paths live in dvc.yaml).
+STAGE_ARGS: dict[str, list[str]] = {name: _stage_args(name) for name in STAGE_NAMES}

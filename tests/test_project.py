@@ -35,6 +35,8 @@ def test_readme_documents_every_param_with_its_default() -> None:
     assert set(rows) == set(params)
     for key, value in params.items():
         shown = "null" if value is None else str(value)
+        if isinstance(value, bool):
+            shown = shown.lower()  # as YAML spells it
         assert rows[key] == shown or float(rows[key]) == value, key
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 import pytest
 import torch
 
-from ganops.config import Params, params_hash
+from ganops.config import Params, flatten, params_hash
 from ganops.errors import TrackingError
 from ganops.models import GeneratorSpec, build_generator
 from ganops.tracking import (
@@ -109,8 +111,6 @@ def test_run_records_params_tags_metrics_and_images(
 
 
 def test_every_param_is_logged_flat(mlflow_store: str, params: Params, workdir: Path) -> None:
-    from ganops.config import flatten
-
     with open_run(params.tracking, params, root=workdir) as run:
         pass
     logged = _run(mlflow_store, run.run_id).data.params
@@ -173,3 +173,117 @@ def test_generator_logged_as_model_and_loaded_back(
         assert latent_dim == 8
         assert torch.allclose(loaded(z), generator(z), atol=1e-6)
         loaded.eval()  # exported graphs refuse eval(); the wrapper takes it
+
+
+class _Outage:
+    """Wraps a client: while `down`, every call that writes raises like a dead server."""
+
+    def __init__(self, client: mlflow.MlflowClient) -> None:
+        self.client, self.down = client, False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        if name not in ("log_batch", "log_image") or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise ConnectionRefusedError("connection refused")
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def test_an_outage_buffers_and_delivers_later(
+    mlflow_store: str, params: Params, workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ganops")
+    picture = np.zeros((8, 8, 1), np.uint8)
+    with open_run(params.tracking, params, root=workdir) as run:
+        outage = _Outage(run.client)
+        run.client = outage  # type: ignore[assignment]
+        run.log_metrics(1, {"loss_d": 1.0})
+        run.flush()
+        outage.down = True
+        run.log_metrics(2, {"loss_d": 2.0})
+        run.log_grid(2, picture)
+        run.flush()  # kept, not raised: training goes on
+        assert run.pending == 2
+        outage.down = False
+        run.log_metrics(3, {"loss_d": 3.0})
+        run.flush()
+        assert run.pending == 0
+    history = mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "loss_d")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    assert "unreachable" in caplog.text and "is back: 3 buffered values delivered" in caplog.text
+    assert _run(mlflow_store, run.run_id).info.status == "FINISHED"
+
+
+def test_an_outage_that_lasts_ends_in_the_local_store(
+    tmp_path: Path, params: Params, workdir: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # the "server" is another store; the workspace's own store is workdir/mlflow.db
+    server = f"sqlite:///{tmp_path / 'server.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    with open_run(params.tracking, params, root=workdir) as run:
+        server_run = run.run_id
+        run.client = _Outage(run.client)  # type: ignore[assignment]
+        run.client.down = True  # type: ignore[attr-defined]
+        run.log_metrics(1, {"loss_d": 1.0})
+        run.log_grid(1, np.zeros((8, 8, 1), np.uint8))
+        run.flush()
+    local = f"sqlite:///{workdir / 'mlflow.db'}"
+    assert run.uri == local and run.run_id != server_run
+    record = mlflow.MlflowClient(local).get_run(run.run_id)
+    assert record.info.status == "FINISHED"
+    assert record.data.tags["ganops.server_run_id"] == server_run
+    assert record.data.metrics == {"loss_d": 1.0}
+    assert record.data.params.keys() == flatten(params).keys()
+    assert "written to the local store" in caplog.text
+
+
+def test_a_reopened_run_skips_steps_it_already_has(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    picture = np.zeros((8, 8, 1), np.uint8)
+    with open_run(params.tracking, params, root=workdir) as run:
+        for step in (1, 2, 3):
+            run.log_metrics(step, {"loss_d": float(step)})
+        run.log_grid(3, picture)
+    # a crash after that flush, before the checkpoint: the resumed run logs 2..5 again
+    with open_run(params.tracking, run_id=run.run_id, root=workdir) as again:
+        for step in (2, 3, 4, 5):
+            again.log_metrics(step, {"loss_d": float(step)})
+        again.log_grid(3, picture)
+        again.log_grid(5, picture)
+    client = mlflow.MlflowClient(mlflow_store)
+    assert [m.step for m in client.get_metric_history(run.run_id, "loss_d")] == [1, 2, 3, 4, 5]
+    grids = [a.path for a in client.list_artifacts(run.run_id, "images") if a.path.endswith("png")]
+    assert len(grids) == 2
+
+
+def test_an_unreachable_server_at_the_start_is_one_line(
+    params: Params, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(TrackingError) as caught, open_run(params.tracking, params, root=workdir):
+        pass
+    message = str(caught.value)
+    assert message.startswith(f"MLflow store {uri} refused the run: ") and "\n" not in message
+    assert message.endswith("tracking.local_fallback: true logs to the local store")
+
+    fallback = params.model_copy(
+        update={"tracking": params.tracking.model_copy(update={"local_fallback": True})}
+    )
+    with open_run(fallback.tracking, fallback, root=workdir) as run:
+        run.log_metrics(1, {"loss_d": 1.0})
+    assert run.uri == f"sqlite:///{workdir / 'mlflow.db'}"
+    assert _run(run.uri, run.run_id).info.status == "FINISHED"

@@ -155,6 +155,11 @@ class TrackingConfig(_Section):
         min_length=1,
         description="model-registry name of the generator; null to skip registration",
     )
+    local_fallback: bool = Field(
+        False,
+        description="when the MLflow server (MLFLOW_TRACKING_URI) cannot be reached at the "
+        "start of training, log the run to the local store instead of stopping",
+    )
 
 
 class Params(_Section):
@@ -186,7 +191,8 @@ def _short(value: Any) -> str:
 
 
 def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+    # repr-escape control characters, so a key with a line break stays on one line
+    key = ".".join(str(part).encode("unicode_escape").decode("ascii") for part in error["loc"])
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(key, _known_keys(Params), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
@@ -239,6 +245,8 @@ def read_yaml(path: Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or type(error).__name__
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
 
 
 def load_params(path: Path = DEFAULT_PARAMS_FILE) -> Params:

@@ -44,7 +44,8 @@ def run_stage(name: str, body: Callable[[], None], verbose: bool = False) -> int
     except GanopsError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        detail = f" ({interrupt})" if str(interrupt) else ""
+        print(f"{name}: interrupted{detail}", file=sys.stderr)
         return 130
     return 0

@@ -179,8 +179,18 @@ def _fmt(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
+_OUTAGE = (MlflowException, OSError)  # requests' connection errors are OSErrors
+_IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+")
+
+
 class Run:
-    """An open MLflow run: buffered step metrics, image series, artifacts, the model."""
+    """An open MLflow run: buffered step metrics and images, artifacts, the model.
+
+    Step metrics and images wait in a buffer until `flush`. When the store cannot be
+    reached, `flush` keeps them and training goes on; they are delivered at a later flush,
+    or at the end `fall_back_to_local` writes them to the workspace's own store. A run
+    reopened after a crash skips the steps its store already has, so none is logged twice.
+    """
 
     def __init__(
         self, client: mlflow.MlflowClient, run_id: str, uri: str, experiment_id: str = ""
@@ -190,24 +200,112 @@ class Run:
         self.uri = uri
         self.experiment_id = experiment_id
         self._pending: list[Metric] = []
+        self._images: list[tuple[np.ndarray, str, int]] = []
+        self._logged: dict[str, int] = {}  # key -> last step already in the store
+        self._outage = False
+        self.home: tuple[Path, str, Params | None] = (project_root(), "ganops", None)
+
+    @property
+    def pending(self) -> int:
+        """Values (metrics and images) not yet delivered."""
+        return len(self._pending) + len(self._images)
+
+    def skip_logged_steps(self) -> None:
+        """Remember the last step of every metric and image series the store already has."""
+        for key in self.client.get_run(self.run_id).data.metrics:
+            history = self.client.get_metric_history(self.run_id, key)
+            self._logged[key] = max((m.step for m in history), default=-1)
+        for artifact in self.client.list_artifacts(self.run_id, "images"):
+            found = _IMAGE_FILE.match(artifact.path)
+            if found:
+                key, step = f"image:{found['key']}", int(found["step"])
+                self._logged[key] = max(self._logged.get(key, -1), step)
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
         """Buffer step metrics; they reach the store at `flush` (one batch per epoch)."""
         now = int(time.time() * 1000)
-        self._pending.extend(Metric(key, float(value), now, step) for key, value in metrics.items())
+        self._pending.extend(
+            Metric(key, float(value), now, step)
+            for key, value in metrics.items()
+            if step > self._logged.get(key, -1)
+        )
 
     def log_grid(self, step: int, picture: np.ndarray) -> None:
         """One frame of the fixed-latent image series (the UI shows a slider over steps)."""
         self.log_image(picture, key=GRID_KEY, step=step)
 
     def log_image(self, picture: np.ndarray, key: str, step: int = 0) -> None:
-        image = picture[:, :, 0] if picture.shape[2] == 1 else picture  # (H, W) or (H, W, 3)
-        self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
+        """Buffer an `(H, W, C)` uint8 picture as step `step` of the image series `key`."""
+        if step > self._logged.get(f"image:{key}", -1):
+            self._images.append((picture, key, step))
+
+    def _deliver(self) -> None:
+        while self._pending:
+            batch = self._pending[:_BATCH_LIMIT]
+            self.client.log_batch(self.run_id, metrics=batch)
+            del self._pending[: len(batch)]
+        while self._images:
+            picture, key, step = self._images[0]
+            image = picture[:, :, 0] if picture.shape[2] == 1 else picture  # (H, W) or (H, W, 3)
+            self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
+            self._images.pop(0)
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), _BATCH_LIMIT):
-            self.client.log_batch(self.run_id, metrics=pending[start : start + _BATCH_LIMIT])
+        """Deliver what is buffered; if the store is unreachable, keep it for later."""
+        waiting = self.pending
+        try:
+            self._deliver()
+        except _OUTAGE as error:
+            if not self._outage:
+                log.warning(
+                    "MLflow at %s unreachable (%s); training goes on and its metrics and "
+                    "images wait to be delivered",
+                    redact_uri(self.uri),
+                    _one_line(error),
+                )
+            self._outage = True
+            return
+        if self._outage:
+            log.info("MLflow at %s is back: %d buffered values delivered", redact_uri(self.uri),
+                     waiting)  # fmt: skip
+            self._outage = False
+
+    def settle(self) -> None:
+        """Flush; what still cannot be delivered goes to the local store (`fall_back_to_local`)."""
+        self.flush()
+        if self.pending:
+            self.fall_back_to_local()
+
+    def fall_back_to_local(self) -> None:
+        """Move this run to the workspace's own store: what could not be delivered goes there,
+        as does all that is logged from now on (the final metrics, the model)."""
+        root, experiment, params = self.home
+        local = f"sqlite:///{root / STORE_FILE}"
+        if self.uri == local:
+            raise TrackingError(f"the local MLflow store {local} cannot be written")
+        client = mlflow.MlflowClient(tracking_uri=local)
+        experiment_id = _experiment_id(client, experiment, local, root)
+        tags = run_identity(params, Path.cwd()) if params is not None else {}
+        tags |= {"ganops.server_uri": redact_uri(self.uri), "ganops.server_run_id": self.run_id}
+        with _quiet_end():
+            mlflow.end_run(status="FAILED")  # the server's run, if it can still hear us
+        mlflow.set_tracking_uri(local)
+        active = mlflow.start_run(experiment_id=experiment_id, tags=tags,
+                                  run_name=os.environ.get(ENV_EXP_NAME))  # fmt: skip
+        if params is not None:
+            mlflow.log_params(flatten(params))
+        waiting, server = self.pending, redact_uri(self.uri)
+        self.client, self.uri, self.run_id = client, local, active.info.run_id
+        self.experiment_id, self._logged, self._outage = experiment_id, {}, False
+        self._deliver()
+        log.warning(
+            "MLflow at %s still unreachable: %d buffered values (and what follows) written to "
+            "the local store %s, run %s",
+            server,
+            waiting,
+            local,
+            self.run_id,
+        )
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """A file, or every file of a folder, under `artifact_path`."""
@@ -234,16 +332,37 @@ class Run:
         example = np.random.default_rng(0).standard_normal((2, spec.latent_dim)).astype(np.float32)
         with torch.no_grad():
             output = generator(torch.from_numpy(example)).numpy()
-        info = mlflow.pytorch.log_model(
-            generator,
-            name="generator",
-            signature=infer_signature(example, output),
-            input_example=example,
-            registered_model_name=registered_model,
-            pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
-            metadata={"ganops_spec": spec.to_dict()},
-        )
-        return str(info.model_uri)
+
+        def log_model() -> str:
+            info = mlflow.pytorch.log_model(
+                generator,
+                name="generator",
+                signature=infer_signature(example, output),
+                input_example=example,
+                registered_model_name=registered_model,
+                pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
+                metadata={"ganops_spec": spec.to_dict()},
+            )
+            return str(info.model_uri)
+
+        self.settle()
+        try:
+            return log_model()
+        except _OUTAGE as error:
+            if _is_local(self.uri):
+                raise TrackingError(f"could not log the generator: {_one_line(error)}") from None
+            log.warning("could not log the generator to %s: %s", redact_uri(self.uri),
+                        _one_line(error))  # fmt: skip
+            self.fall_back_to_local()
+            return log_model()
+
+
+@contextmanager
+def _quiet_end() -> Iterator[None]:
+    try:
+        yield
+    except _OUTAGE as error:
+        log.debug("could not end the run on the server: %s", _one_line(error))
 
 
 def read_run_record(record: Path) -> dict[str, Any]:
@@ -295,6 +414,28 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
 
 
+# A server that does not answer should not stall training for minutes: MLflow's own
+# defaults retry each request 7 times with exponential backoff. The user's values win.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def _start(
+    client: mlflow.MlflowClient, uri: str, cfg: TrackingConfig, params: Params | None, root: Path
+) -> Any:
+    experiment_id = _experiment_id(client, cfg.experiment, uri, root)
+    tags = run_identity(params, Path.cwd()) if params is not None else {}
+    active = mlflow.start_run(
+        experiment_id=experiment_id, run_name=os.environ.get(ENV_EXP_NAME), tags=tags
+    )
+    if params is not None:
+        mlflow.log_params(flatten(params))
+    return active
+
+
 @contextmanager
 def open_run(
     cfg: TrackingConfig,
@@ -305,31 +446,43 @@ def open_run(
     """Start a run (logging all params and identity tags) or reopen `run_id`.
 
     On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
-    SIGTERM (KeyboardInterrupt/SystemExit) KILLED.
+    SIGTERM (KeyboardInterrupt/SystemExit) KILLED. A store that cannot be reached at the
+    start is an error (or, with `tracking.local_fallback`, the run goes to the local store);
+    one lost later only delays delivery (see `Run`).
     """
     root = root or project_root()
     uri = tracking_uri(root)
+    if not _is_local(uri):
+        for name, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
     try:
         if run_id is None:
-            experiment_id = _experiment_id(client, cfg.experiment, uri, root)
-            tags = run_identity(params, Path.cwd()) if params is not None else {}
-            active = mlflow.start_run(
-                experiment_id=experiment_id, run_name=os.environ.get(ENV_EXP_NAME), tags=tags
-            )
-            if params is not None:
-                mlflow.log_params(flatten(params))
+            active = _start(client, uri, cfg, params, root)
         else:
             active = mlflow.start_run(run_id=run_id)
-    except (MlflowException, OSError) as error:
-        raise TrackingError(
-            f"MLflow store {redact_uri(uri)} refused the run: {_one_line(error)}"
-        ) from None
+    except _OUTAGE as error:
+        if run_id is not None or not cfg.local_fallback or _is_local(uri):
+            hint = (
+                "" if _is_local(uri) else "; tracking.local_fallback: true logs to the local store"
+            )
+            raise TrackingError(
+                f"MLflow store {redact_uri(uri)} refused the run: {_one_line(error)}{hint}"
+            ) from None
+        log.warning("MLflow at %s unreachable (%s); logging this run to the local store",
+                    redact_uri(uri), _one_line(error))  # fmt: skip
+        uri = f"sqlite:///{root / STORE_FILE}"
+        mlflow.set_tracking_uri(uri)
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        active = _start(client, uri, cfg, params, root)
     run = Run(client, active.info.run_id, uri, active.info.experiment_id)
+    run.home = (root, cfg.experiment, params)
     try:
+        if run_id is not None:
+            run.skip_logged_steps()
         yield run
-        run.flush()
+        run.settle()
     except (KeyboardInterrupt, SystemExit):
         _end(run, "KILLED")
         raise
@@ -342,10 +495,11 @@ def open_run(
 def _end(run: Run, status: str, error: BaseException | None = None) -> None:
     try:
         if status != "FINISHED":
-            run.flush()
+            run.settle()
         if error is not None:
             run.client.set_tag(run.run_id, "error", _one_line(error))
     except Exception as problem:  # the store itself may be the failure; still end the run
         log.warning("could not record the failure in MLflow: %s", _one_line(problem))
     finally:
-        mlflow.end_run(status=status)
+        with _quiet_end():
+            mlflow.end_run(status=status)

@@ -12,37 +12,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import load_stage, write_params
+from tests.helpers import STAGE_ARGS, load_stage, write_params
 
 FETCH, PREPROCESS, TRAIN_EVALUATOR, TRAIN, SAMPLE, EVALUATE = (
     load_stage(n) for n in ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
 )
-EVALUATOR_ARGS = [
-    "--data", "data/processed", "--evaluator", "data/models/evaluator.pt",
-    "--metrics", "data/evaluator/metrics.json",
-]  # fmt: skip
-TRAIN_ARGS = [
-    "--data", "data/processed", "--evaluator", "data/models/evaluator.pt",
-    "--generator", "data/models/generator.pt", "--history", "data/train/history.tsv",
-    "--fid-history", "data/train/fid.tsv", "--metrics", "data/train/metrics.json",
-    "--run-record", "data/train/run.json", "--checkpoints", "data/checkpoints",
-]  # fmt: skip
-SAMPLE_ARGS = [
-    "--generator", "data/models/generator.pt", "--run-record", "data/train/run.json",
-    "--out", "data/samples",
-]  # fmt: skip
-EVALUATE_ARGS = [
-    "--samples", "data/samples", "--evaluator", "data/models/evaluator.pt",
-    "--data", "data/processed", "--run-record", "data/train/run.json",
-    "--metrics", "data/eval/metrics.json", "--plots", "data/eval/plots",
-]  # fmt: skip
+EVALUATOR_ARGS, TRAIN_ARGS, SAMPLE_ARGS, EVALUATE_ARGS = (
+    STAGE_ARGS[name] for name in ("train_evaluator", "train", "sample", "evaluate")
+)
 
 
 def run_all(overrides: dict[str, Any] | None = None) -> None:
     """The six stages, in the current directory."""
     write_params(Path("params.yaml"), overrides)
-    assert FETCH.main(["--out", "data/raw"]) == 0
-    assert PREPROCESS.main(["--raw", "data/raw", "--out", "data/processed"]) == 0
+    assert FETCH.main(STAGE_ARGS["fetch"]) == 0
+    assert PREPROCESS.main(STAGE_ARGS["preprocess"]) == 0
     assert TRAIN_EVALUATOR.main(EVALUATOR_ARGS) == 0
     assert TRAIN.main(TRAIN_ARGS) == 0
     assert SAMPLE.main(SAMPLE_ARGS) == 0
@@ -291,3 +275,37 @@ def test_publishing_the_best_quick_fid(copy_of_finished: str) -> None:
     best_step = min(fids, key=lambda row: float(row[1]))[0]
     assert metrics["published_step"] == int(best_step)
     assert json.loads(Path("data/train/run.json").read_text())["published_step"] == int(best_step)
+
+
+def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
+    copy_of_finished: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from ganops import losses
+
+    d_loss, g_loss = losses.LOSSES["nonsaturating"]
+    calls = {"n": 0}
+
+    def diverging(real: torch.Tensor, fake: torch.Tensor, smoothing: float) -> torch.Tensor:
+        calls["n"] += 1  # one call per step
+        loss = d_loss(real, fake, smoothing)
+        return loss * float("nan") if calls["n"] >= 20 else loss
+
+    monkeypatch.setitem(losses.LOSSES, "nonsaturating", (diverging, g_loss))
+    write_params(Path("params.yaml"), {"train": {"epochs": 2}})  # 16 steps an epoch
+    generator = Path("data/models/generator.pt").read_bytes()
+    runs_before = {run.info.run_id for run in all_runs(copy_of_finished)}
+    capsys.readouterr()
+
+    assert TRAIN.main(TRAIN_ARGS) == 1
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("train: error: ")]
+    assert line.startswith("train: error: training diverged at step 20: loss_d is nan")
+    assert "Traceback" not in err
+    checkpoint = torch.load("data/checkpoints/last.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["state"]["step"] == 16  # the end of epoch 1: the last good state
+    assert Path("data/models/generator.pt").read_bytes() == generator  # nothing published
+    (run,) = [r for r in all_runs(copy_of_finished) if r.info.run_id not in runs_before]
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].startswith("TrainingDiverged: training diverged at step 20")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,3 +211,70 @@ def test_probe_runs_on_schedule_and_keeps_the_best_generator(
     assert all(torch.equal(state.best["generator"][k], v) for k, v in snapshots[1].items())
     saved = read_resume_state(tmp_path / "last.pt", "h", total_steps=10**6)
     assert saved is not None and saved["state"]["best"]["step"] == 40
+
+
+def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
+    params: Params, prepared: Path, tmp_path: Path
+) -> None:
+    from ganops.training import StopRequest
+    from ganops.training.loop import TrainingStopped
+
+    spec, data = _setup(params, prepared)
+    reference = GanState.create(spec, params.train, CPU)
+    train(reference, data, params.train, Recorder(), progress=False)
+
+    class StopAt(Recorder):
+        """Asks to stop (as SIGTERM would) when step 13 is logged: mid-epoch 2."""
+
+        def __init__(self, stop: StopRequest) -> None:
+            super().__init__()
+            self.stop = stop
+
+        def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+            super().log_metrics(step, metrics)
+            if step == 13:
+                self.stop.request(signal.SIGTERM)
+
+    stop = StopRequest()
+    checkpointing = Checkpointing(tmp_path / "last.pt", {"params_hash": params_hash(params)})
+    state = GanState.create(spec, params.train, CPU)
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM at step 13"):
+        train(state, data, params.train, StopAt(stop), checkpointing, progress=False, stop=stop)
+    resume = read_resume_state(checkpointing.path, params_hash(params), 20)
+    assert resume is not None and resume["state"]["step"] == 13
+    assert (resume["epoch"], resume["batch_in_epoch"]) == (1, 3)
+
+    resumed = GanState.create(spec, params.train, CPU)
+    resumed.load_state_dict(resume["state"])
+    train(resumed, data, params.train, Recorder(), progress=False)
+    for name, tensor in reference.generator.state_dict().items():
+        assert torch.equal(tensor, resumed.generator.state_dict()[name]), name
+
+
+def test_non_finite_weights_stop_before_a_checkpoint_is_written(
+    params: Params, prepared: Path, tmp_path: Path
+) -> None:
+    from ganops.training.loop import save_resume_state
+
+    spec, _ = _setup(params, prepared)
+    state = GanState.create(spec, params.train, CPU)
+    checkpointing = Checkpointing(tmp_path / "last.pt", {"params_hash": "x"})
+    save_resume_state(checkpointing, state, steps_per_epoch=10)
+    good = checkpointing.path.read_bytes()
+    with torch.no_grad():
+        next(state.discriminator.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(TrainingDiverged, match="step 0: discriminator weights are not finite"):
+        save_resume_state(checkpointing, state, steps_per_epoch=10)
+    assert checkpointing.path.read_bytes() == good  # the last good checkpoint is intact
+
+
+def test_global_random_states_round_trip() -> None:
+    import random
+
+    from ganops.training.loop import global_rng_state, set_global_rng_state
+
+    saved = global_rng_state()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)  # type: ignore[func-returns-value]
+    set_global_rng_state(saved)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected

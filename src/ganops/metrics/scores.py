@@ -39,6 +39,11 @@ FidStatistics = dict[str, np.ndarray]
 
 def fid_statistics(features: torch.Tensor) -> FidStatistics:
     """Mean and covariance (float64) of `(N, D)` features."""
+    if not bool(torch.isfinite(features).all()):
+        raise DataError(
+            "the evaluator's features are not finite (NaN or infinite): "
+            "the evaluator or the images are damaged"
+        )
     return fid_features_to_statistics(features.double().cpu())  # type: ignore[no-any-return]
 
 

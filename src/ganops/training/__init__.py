@@ -14,6 +14,7 @@ from ganops.training.loop import (
     train,
 )
 from ganops.training.setup import spec_for_data
+from ganops.training.signals import StopRequest, stop_on_signals
 
 __all__ = [
     "Checkpointing",
@@ -21,6 +22,7 @@ __all__ = [
     "GanState",
     "Probe",
     "StepLogger",
+    "StopRequest",
     "TrainResult",
     "last_epoch_means",
     "load_generator",
@@ -28,5 +30,6 @@ __all__ = [
     "resolve_device",
     "save_generator",
     "spec_for_data",
+    "stop_on_signals",
     "train",
 ]

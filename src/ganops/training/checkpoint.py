@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,26 @@ def save_torch(path: Path, payload: dict[str, Any]) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def _damaged_entry(path: Path) -> str | None:
+    """The first entry of a torch.save zip archive whose bytes fail their CRC-32, if any.
+
+    torch.load does not check the CRCs, so a flipped bit in a tensor would load silently.
+    Files that are not zip archives are left to torch.load to judge.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+
+
 def load_torch(path: Path, what: str) -> dict[str, Any]:
     """`torch.load(weights_only=True)` with one-line errors for missing, corrupt or unsafe files."""
     if not path.is_file():
         raise DataError(f"{path}: {what} not found")
+    damaged = _damaged_entry(path)
+    if damaged:
+        raise DataError(f"{path}: {what} is corrupt ({damaged} fails its CRC-32 check)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ganops.losses import LOSSES
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.sampling import latent_batch, make_grid, to_uint8
 from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
+from ganops.training.signals import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,11 @@ _WEIGHTS, _NOISE, _PERMUTATION, _GRID = range(4)
 
 
 class TrainingDiverged(GanopsError):
-    """A loss became NaN or infinite."""
+    """A loss or a weight became NaN or infinite."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM asked the loop to stop; a checkpoint was saved first."""
 
 
 class StepLogger(Protocol):
@@ -122,6 +128,7 @@ class GanState:
             "noise": self.noise.get_state(),
             "step": self.step,
             "best": self.best,
+            "rng": global_rng_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -132,6 +139,18 @@ class GanState:
         self.noise.set_state(state["noise"])
         self.step = int(state["step"])
         self.best = dict(state.get("best", {}))
+        if "rng" in state:
+            set_global_rng_state(state["rng"])
+
+    def check_finite(self) -> None:
+        """Raise `TrainingDiverged` if any weight of either network is NaN or infinite."""
+        for name, network in (("generator", self.generator), ("discriminator", self.discriminator)):
+            finite = torch.stack([p.detach().isfinite().all() for p in network.parameters()])
+            if not bool(finite.all()):
+                raise TrainingDiverged(
+                    f"training diverged at step {self.step}: {name} weights are not finite; "
+                    "lower train.lr or change the model (the last checkpoint is kept)"
+                )
 
     def remember_if_best(self, score: float) -> bool:
         """Keep a copy of the generator when `score` (lower is better) beats the best so far."""
@@ -140,6 +159,45 @@ class GanState:
         weights = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
         self.best = {"step": self.step, "score": score, "generator": weights}
         return True
+
+
+def global_rng_state() -> dict[str, Any]:
+    """Every global random state (Python, NumPy, torch CPU and CUDA) as tensors and ints.
+
+    The loop draws from its own seeded generators; these are saved so that code drawing
+    from the global ones (a user's model, a library) also resumes exactly.
+    """
+    numpy_state = np.random.get_state(legacy=False)
+    python_version, python_state, python_gauss = random.getstate()
+    return {
+        "python": (python_version, torch.tensor(python_state, dtype=torch.int64), python_gauss),
+        "numpy_key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+        "numpy_rest": (
+            int(numpy_state["state"]["pos"]),
+            int(numpy_state["has_gauss"]),
+            float(numpy_state["gauss"]),
+        ),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_global_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `global_rng_state` saved."""
+    python_version, python_state, python_gauss = state["python"]
+    random.setstate((python_version, tuple(int(v) for v in python_state.tolist()), python_gauss))
+    pos, has_gauss, gauss = state["numpy_rest"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": state["numpy_key"].numpy().astype(np.uint32), "pos": pos},
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @dataclass
@@ -223,10 +281,14 @@ def render_grid(generator: nn.Module, latents: torch.Tensor) -> np.ndarray:
     return picture
 
 
-def save_resume_state(checkpointing: Checkpointing, state: GanState) -> None:
-    """Write the full resume state (networks, optimisers, noise stream, step) atomically."""
+def save_resume_state(checkpointing: Checkpointing, state: GanState, steps_per_epoch: int) -> None:
+    """Write the full resume state (networks, optimisers, every random state, step and the
+    position in the epoch's permutation) atomically; never one with non-finite weights."""
+    state.check_finite()
+    epoch, batch = divmod(state.step, steps_per_epoch)
     payload = {"format": RESUME_FORMAT, **checkpointing.meta, **checkpointing.extra()}
-    save_torch(checkpointing.path, {**payload, "state": state.state_dict()})
+    position = {"epoch": epoch, "batch_in_epoch": batch}
+    save_torch(checkpointing.path, {**payload, **position, "state": state.state_dict()})
 
 
 def read_resume_state(path: Path, params_hash: str, total_steps: int) -> dict[str, Any] | None:
@@ -264,6 +326,10 @@ def last_epoch_means(rows: list[dict[str, float]], steps_per_epoch: int) -> dict
     return {name: round(value, 6) for name, value in means.items()} | {"steps": int(last)}
 
 
+def _stopped(stop: StopRequest | None, step: int) -> str:
+    return f"stopped by {stop.signal_name if stop else 'request'} at step {step}"
+
+
 def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
     names = (*METRIC_NAMES, "quick_fid")
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in names if name in metrics)
@@ -279,11 +345,14 @@ def train(
     checkpointing: Checkpointing | None = None,
     probe: Probe | None = None,
     progress: bool = True,
+    stop: StopRequest | None = None,
 ) -> TrainResult:
     """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1].
 
     Reports metrics every `cfg.log_every` steps and a fixed-latent grid every epoch; at each
     checkpoint the logger is flushed first, so what it delivered matches the saved state.
+    When `stop` is requested (SIGINT/SIGTERM), it checkpoints after the current step and
+    raises `TrainingStopped`.
     """
     steps_per_epoch = data.shape[0] // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
@@ -321,11 +390,16 @@ def train(
                     loss_d=f"{metrics['loss_d']:.3f}", loss_g=f"{metrics['loss_g']:.3f}"
                 )
                 buffer, interval_start = [], now
-            # checkpoint (mid-epoch, when asked for)
+            # checkpoint (mid-epoch, when asked for or when stopping)
             every = checkpointing.every_steps if checkpointing else 0
-            if checkpointing and every and state.step % every == 0 and batch < steps_per_epoch - 1:
+            stopping = stop is not None and stop.requested
+            mid_epoch = batch < steps_per_epoch - 1  # an epoch's last step saves below
+            if checkpointing and mid_epoch and (stopping or (every and state.step % every == 0)):
                 logger.flush()
-                save_resume_state(checkpointing, state)
+                save_resume_state(checkpointing, state, steps_per_epoch)
+            if stopping and mid_epoch:
+                bar.close()
+                raise TrainingStopped(_stopped(stop, state.step))
         # end of epoch: grid, probe, flush, checkpoint, one summary line
         logger.log_grid(state.step, render_grid(state.generator, grid_latents))
         if probe and probe.due(epoch, cfg.epochs):
@@ -335,8 +409,11 @@ def train(
             state.remember_if_best(score)
         logger.flush()
         if checkpointing:
-            save_resume_state(checkpointing, state)
+            save_resume_state(checkpointing, state, steps_per_epoch)
         log.info(_epoch_line(epoch, cfg, state.step, metrics))
+        if stop is not None and stop.requested and state.step < total_steps:
+            bar.close()
+            raise TrainingStopped(_stopped(stop, state.step))
     bar.close()
     return TrainResult(
         generator=state.generator,

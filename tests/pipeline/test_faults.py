@@ -1,0 +1,250 @@
+"""Training that survives faults, with the real stage in a subprocess: SIGKILL and resume,
+SIGTERM, and a real `mlflow server` on 127.0.0.1 that goes away and comes back."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import requests
+import torch
+
+from tests.helpers import ROOT, STAGE_ARGS, write_params
+
+pytestmark = pytest.mark.slow
+
+# Long enough to be interrupted several times (a few seconds), small enough to stay cheap.
+FAULT_PARAMS: dict[str, Any] = {
+    "model": {"width": 4},
+    "train": {"epochs": 4, "batch_size": 50, "checkpoint_every": 10, "eval_every": 2},
+}
+CHECKPOINT = Path("data/checkpoints/last.pt")
+GENERATOR = Path("data/models/generator.pt")
+
+
+def _workspace(base: Path, prepared: Path, evaluator_file: Path, **train: Any) -> Path:
+    work = base
+    work.mkdir(parents=True)
+    shutil.copytree(prepared / "processed", work / "data" / "processed")
+    (work / "data" / "models").mkdir()
+    shutil.copy2(evaluator_file, work / "data" / "models" / "evaluator.pt")
+    overrides = {**FAULT_PARAMS, "train": {**FAULT_PARAMS["train"], **train}}
+    write_params(work / "params.yaml", overrides)
+    return work
+
+
+def _env(uri: str) -> dict[str, str]:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1")
+    env.pop("DVC_EXP_NAME", None)
+    return env
+
+
+def _start_training(work: Path, uri: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]],
+        cwd=work, env=_env(uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _checkpoint_step(work: Path) -> int:
+    payload = torch.load(work / CHECKPOINT, map_location="cpu", weights_only=True)
+    return int(payload["state"]["step"])
+
+
+def _wait_for_checkpoint(work: Path, process: subprocess.Popen[str], after: int) -> int:
+    """Wait until the checkpoint holds a step beyond `after`; return that step."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        if (work / CHECKPOINT).exists():
+            try:
+                step = _checkpoint_step(work)
+            except Exception:  # mid-rename on a slow filesystem: look again
+                step = after
+            if step > after:
+                return step
+        time.sleep(0.02)
+    raise AssertionError("no new checkpoint within 120 s")
+
+
+def _sqlite(work: Path) -> str:
+    return f"sqlite:///{work / 'mlflow.db'}"
+
+
+def _single_run(uri: str) -> mlflow.entities.Run:
+    client = mlflow.MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (run,) = client.search_runs(experiments)
+    return run
+
+
+def _assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int) -> None:
+    client = mlflow.MlflowClient(uri)
+    for key in ("loss_d", "loss_g", "d_real", "d_fake"):
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert sorted(steps) == list(range(1, total_steps + 1)), key
+    grids = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
+    assert len(grids) == epochs  # one grid per epoch, none twice
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, prepared: Path, evaluator_file: Path
+) -> tuple[bytes, float]:
+    """The generator of an uninterrupted run, and how long that run took."""
+    work = _workspace(tmp_path_factory.mktemp("reference") / "w", prepared, evaluator_file)
+    started = time.time()
+    process = _start_training(work, _sqlite(work))
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    return (work / GENERATOR).read_bytes(), time.time() - started
+
+
+def test_sigkill_three_times_and_sigterm_then_resume_is_bitwise_identical(
+    reference: tuple[bytes, float], tmp_path: Path, prepared: Path, evaluator_file: Path
+) -> None:
+    expected, _ = reference
+    work = _workspace(tmp_path / "w", prepared, evaluator_file)
+    uri, rng = _sqlite(work), random.Random(2026)
+    step = 0
+    for _ in range(3):
+        process = _start_training(work, uri)
+        step = _wait_for_checkpoint(work, process, after=step)
+        time.sleep(rng.uniform(0.0, 0.4))  # somewhere between two checkpoints
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        step = _checkpoint_step(work)
+
+    # SIGTERM: the current step is finished and checkpointed, the run marked KILLED
+    process = _start_training(work, uri)
+    _wait_for_checkpoint(work, process, after=step)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    stopped_at = _checkpoint_step(work)
+    assert f"train: interrupted (stopped by SIGTERM at step {stopped_at})" in output
+    assert _single_run(uri).info.status == "KILLED"
+
+    process = _start_training(work, uri)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert f"at step {stopped_at}/" in output  # "resuming run ... at step N/320"
+    assert (work / GENERATOR).read_bytes() == expected
+    run = _single_run(uri)
+    assert run.info.status == "FINISHED"
+    _assert_every_step_once(uri, run.info.run_id, total_steps=4 * 80, epochs=4)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """A real `mlflow server` on 127.0.0.1 that can be stopped and started again."""
+
+    def __init__(self, base: Path) -> None:
+        self.base, self.port = base, _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+            "--port", str(self.port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{self.base / 'server.db'}",
+            "--artifacts-destination", str(self.base / "server-artifacts"),
+        ]  # fmt: skip
+        log = (self.base / "server.log").open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)  # fmt: skip
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            assert self.process.poll() is None, (self.base / "server.log").read_text()[-3000:]
+            try:
+                if requests.get(self.uri + "/health", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("mlflow server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_server_lost_mid_run_then_back_loses_nothing(
+    reference: tuple[bytes, float],
+    server: Server,
+    tmp_path: Path,
+    prepared: Path,
+    evaluator_file: Path,
+) -> None:
+    expected, _ = reference
+    work = _workspace(tmp_path / "w", prepared, evaluator_file, checkpoint_every=0)
+    process = _start_training(work, server.uri)
+    step = _wait_for_checkpoint(work, process, after=0)  # epoch 1 delivered
+    server.stop()
+    _wait_for_checkpoint(work, process, after=step)  # epoch 2 buffered, training went on
+    os.kill(process.pid, signal.SIGSTOP)  # hold training while the server comes back
+    try:
+        server.start()
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert "unreachable" in output and "is back" in output
+    assert (work / GENERATOR).read_bytes() == expected
+    run = _single_run(server.uri)
+    assert run.info.status == "FINISHED"
+    _assert_every_step_once(server.uri, run.info.run_id, total_steps=4 * 80, epochs=4)
+    assert not (work / "mlflow.db").exists()  # nothing needed the local store
+
+
+def test_server_down_at_the_start_is_a_clear_error(
+    tmp_path: Path, prepared: Path, evaluator_file: Path
+) -> None:
+    work = _workspace(tmp_path / "w", prepared, evaluator_file)
+    uri = f"http://127.0.0.1:{_free_port()}"
+    process = _start_training(work, uri)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1
+    (line,) = [line for line in output.splitlines() if line.startswith("train: error: ")]
+    assert line.startswith(f"train: error: MLflow store {uri} refused the run: ")
+    assert line.endswith("tracking.local_fallback: true logs to the local store")
+    assert "Traceback" not in output
+    assert not (work / GENERATOR).exists() and not (work / CHECKPOINT).exists()
+
+    fallback = {"train": {"epochs": 1}, "tracking": {"local_fallback": True}}
+    write_params(work / "params.yaml", {**FAULT_PARAMS, **fallback})
+    process = _start_training(work, uri)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert "logging this run to the local store" in output
+    run = _single_run(_sqlite(work))
+    assert run.info.status == "FINISHED" and run.data.params["tracking.local_fallback"] == "True"
