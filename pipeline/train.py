@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id = resume["run_id"] if resume else None
         # SIGINT/SIGTERM: checkpoint after the current step, then the run ends KILLED
         with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
+            run.replay([*losses.rows, *fids.rows])  # resumed: what a crash kept from the store
             checkpointing = Checkpointing(
                 path=args.checkpoints / RESUME_FILE,
                 meta={"params_hash": digest, "run_id": run.run_id},

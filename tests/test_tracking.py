@@ -287,3 +287,18 @@ def test_an_unreachable_server_at_the_start_is_one_line(
         run.log_metrics(1, {"loss_d": 1.0})
     assert run.uri == f"sqlite:///{workdir / 'mlflow.db'}"
     assert _run(run.uri, run.run_id).info.status == "FINISHED"
+
+
+def test_replayed_history_delivers_only_the_missing_steps(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    with open_run(params.tracking, params, root=workdir) as run:
+        run.log_metrics(1, {"loss_d": 1.0})
+    # the process died with steps 2 and 3 buffered; its checkpoint's history has them
+    rows = [{"step": s, "loss_d": float(s)} for s in (1, 2, 3)] + [{"step": 3, "quick_fid": 9.0}]
+    with open_run(params.tracking, run_id=run.run_id, root=workdir) as again:
+        again.replay(rows)
+    client = mlflow.MlflowClient(mlflow_store)
+    history = client.get_metric_history(run.run_id, "loss_d")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    assert [m.step for m in client.get_metric_history(run.run_id, "quick_fid")] == [3]

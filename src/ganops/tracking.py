@@ -221,6 +221,13 @@ class Run:
                 key, step = f"image:{found['key']}", int(found["step"])
                 self._logged[key] = max(self._logged.get(key, -1), step)
 
+    def replay(self, rows: list[dict[str, float]]) -> None:
+        """Log again the history rows (`{"step": s, key: value}`) of a resumed run: the steps
+        the store already has are skipped, so only values lost with a crashed process (say,
+        buffered during an outage) are delivered."""
+        for row in rows:
+            self.log_metrics(int(row["step"]), {k: v for k, v in row.items() if k != "step"})
+
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
         """Buffer step metrics; they reach the store at `flush` (one batch per epoch)."""
         now = int(time.time() * 1000)
