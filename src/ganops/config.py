@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -21,9 +21,9 @@ from ganops.errors import ConfigError
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 
-# Params that change how a run is logged or saved but not the weights it produces; they are
+# Params that change how a run is logged, saved or fetched but not the weights it produces; they are
 # left out of the params hash so that, e.g., logging more often does not invalidate a checkpoint.
-NOT_SHAPING_TRAINING = frozenset({"train.log_every", "train.checkpoint_every"})
+NOT_SHAPING_TRAINING = frozenset({"train.log_every", "train.checkpoint_every", "data.mirror"})
 SHAPING_SECTIONS = ("data", "model", "train")
 
 
@@ -42,6 +42,17 @@ class DataConfig(_Section):
         1000, ge=1, description="images held out for evaluation, stratified by class"
     )
     split_seed: int = Field(0, ge=0, description="seed of the train/test split")
+    mirror: str | None = Field(
+        None,
+        pattern=r"^(https?|file)://\S+$",
+        description="base URL tried first for downloads (<mirror>/<file name>); null = upstream",
+    )
+    folder: str | None = Field(
+        None,
+        min_length=1,
+        validate_default=True,
+        description="folder of images read by source folder (one sub-folder per class, or none)",
+    )
 
     @field_validator("source")
     @classmethod
@@ -51,6 +62,13 @@ class DataConfig(_Section):
         names = source_names()
         if value not in names:
             raise ValueError(f"unknown source {value!r}; known sources: {', '.join(names)}")
+        return value
+
+    @field_validator("folder")
+    @classmethod
+    def _folder_for_folder_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("source") == "folder":
+            raise ValueError("must name the folder of images when data.source is folder")
         return value
 
 

