@@ -1,15 +1,22 @@
-"""Stage train: train the GAN on the processed train split, tracked as one MLflow run."""
+"""Stage train: train the GAN on the processed train split, tracked as one MLflow run.
+
+With `train.nproc: N` (N > 1) the stage reruns itself under torchrun with N processes;
+started by torchrun directly (e.g. across nodes), it trains with however many it is given.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
-from ganops.config import Params, load_params, params_hash
+from ganops.config import Params, TrainConfig, load_params, params_hash
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.errors import ConfigError, GanopsError
 from ganops.io import write_json
 from ganops.metrics import FidProbe, load_evaluator
 from ganops.runner import run_stage, stage_parser
@@ -28,10 +35,21 @@ from ganops.training import (
     stop_on_signals,
     train,
 )
+from ganops.training.device import configure_backends
+from ganops.training.distributed import (
+    World,
+    join,
+    leave,
+    torchrun_command,
+    weights_digest,
+    world_from_env,
+)
 from ganops.training.loop import METRIC_NAMES
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+INTERRUPTED = 130  # a stage's exit status after SIGINT/SIGTERM
 FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
 PROBE_BATCH = 500  # images per forward while measuring; does not change the value
 
@@ -46,6 +64,49 @@ def quick_fid_probe(
     latents = latent_batch(cfg.eval_samples, latent_dim, FID_LATENT_SEED, device)
     fid = FidProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device)
     return Probe(every_epochs=cfg.eval_every, measure=fid)
+
+
+def report_weights(state: GanState, world: World) -> None:
+    """Under torchrun, each rank logs digests of its final weights: they must all agree."""
+    if world.distributed:
+        log.info(
+            "rank %d/%d weights: generator sha256 %s, discriminator sha256 %s",
+            world.rank,
+            world.size,
+            weights_digest(state.generator),
+            weights_digest(state.discriminator),
+        )
+
+
+def follow(state: GanState, data: torch.Tensor, cfg: TrainConfig, checkpoint: Path) -> None:
+    """A rank other than the main one: trains on its slice of every batch and takes part in
+    every checkpoint (its noise state is gathered), but writes and logs nothing."""
+    with stop_on_signals() as stop:
+        silent = Checkpointing(checkpoint, {}, every_steps=cfg.checkpoint_every, write=False)
+        train(state, data, cfg, FanOut(), silent, stop=stop, progress=False)
+    report_weights(state, state.world)
+    leave(state.world)
+
+
+def relaunch(nproc: int, argv: list[str]) -> None:
+    """Run this stage again under torchrun with `nproc` processes and wait for it.
+
+    SIGINT and SIGTERM are passed on, so the ranks checkpoint and stop together.
+    """
+    command = torchrun_command(nproc, [str(Path(__file__).resolve()), *argv])
+    log.info("launching %d training processes: %s", nproc, " ".join(command[1:]))
+    process = subprocess.Popen(command)
+    forward = lambda number, _frame: process.send_signal(number)  # noqa: E731
+    previous = {number: signal.signal(number, forward) for number in STOP_SIGNALS}
+    try:
+        code = process.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if code == INTERRUPTED:
+        raise KeyboardInterrupt(f"torchrun's {nproc} training processes were stopped")
+    if code:
+        raise GanopsError(f"torchrun with {nproc} training processes failed (exit status {code})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,14 +125,30 @@ def main(argv: list[str] | None = None) -> int:
         # validate everything before any work
         params = load_params(args.params)
         cfg, digest = params.train, params_hash(params)
-        device = resolve_device(cfg.device)
+        world = world_from_env()
+        if cfg.nproc > 1 and not world.distributed:
+            relaunch(cfg.nproc, sys.argv[1:] if argv is None else argv)
+            return
+        if cfg.batch_size % world.size:
+            raise ConfigError(
+                f"train.batch_size: {cfg.batch_size} does not split evenly between "
+                f"torchrun's {world.size} processes"
+            )
+        device = join(world, resolve_device(cfg.device))
+        configure_backends(device, cfg.deterministic)
         split = load_split(args.data, "train")
         spec = spec_for_data(params, read_manifest(args.data), len(split.images))
-        probe = quick_fid_probe(params, args.evaluator, spec.latent_dim, device)
+        # one rank speaks: only the main rank measures, logs progress and writes
+        speaks = world.is_main
+        if not speaks:
+            logging.getLogger("ganops").setLevel(logging.WARNING)
+        probe = quick_fid_probe(params, args.evaluator, spec.latent_dim, device) if speaks else None
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
-        state = GanState.create(spec, cfg, device)
+        state = GanState.create(spec, cfg, device, world)
         total_steps = cfg.epochs * (len(split.images) // cfg.batch_size)
-        resume = read_resume_state(args.checkpoints / RESUME_FILE, digest, total_steps)
+        resume = read_resume_state(
+            args.checkpoints / RESUME_FILE, digest, total_steps, world_size=world.size
+        )
         losses = HistoryFile(args.history, (*METRIC_NAMES, "images_per_s"))
         fids = HistoryFile(args.fid_history, ("quick_fid",))
         if resume:
@@ -79,21 +156,41 @@ def main(argv: list[str] | None = None) -> int:
             losses.rows = [row for row in resume["history"] if row["step"] <= state.step]
             fids.rows = [row for row in resume["fid_history"] if row["step"] <= state.step]
             log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, total_steps)
-        log.info("training %s on %s: %d steps", spec.arch, device, total_steps)
+        if not speaks:
+            follow(state, data, cfg, args.checkpoints / RESUME_FILE)
+            return
+
+        ranks = f" x {world.size} processes" if world.distributed else ""
+        log.info(
+            "training %s on %s%s (%s): %d steps",
+            spec.arch,
+            device,
+            ranks,
+            state.acceleration.describe(),
+            total_steps,
+        )
 
         run_id = resume["run_id"] if resume else None
         # SIGINT/SIGTERM: checkpoint after the current step, then the run ends KILLED
         with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
             run.replay([*losses.rows, *fids.rows])  # resumed: what a crash kept from the store
+            run.set_tags(
+                {
+                    "ganops.world_size": str(world.size),
+                    "ganops.acceleration": state.acceleration.describe(),
+                }
+            )
             checkpointing = Checkpointing(
                 path=args.checkpoints / RESUME_FILE,
-                meta={"params_hash": digest, "run_id": run.run_id},
+                meta={"params_hash": digest, "run_id": run.run_id, "world_size": world.size},
                 extra=lambda: {"history": losses.rows, "fid_history": fids.rows},
                 every_steps=cfg.checkpoint_every,
             )
             result = train(
                 state, data, cfg, FanOut(losses, fids, run), checkpointing, probe, stop=stop
             )
+            report_weights(state, world)
+            leave(world)
             published = state.step
             if cfg.publish == "best_fid":
                 state.generator.load_state_dict(state.best["generator"])

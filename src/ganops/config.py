@@ -117,6 +117,26 @@ class TrainConfig(_Section):
     publish: Literal["last", "best_fid"] = Field(
         "last", description="generator to publish: the last, or the one with the best quick FID"
     )
+    autocast: Literal["auto", "on", "off"] = Field(
+        "auto", description="bf16 autocast of the forward passes; auto = on for CUDA, off on CPU"
+    )
+    channels_last: Literal["auto", "on", "off"] = Field(
+        "auto", description="channels-last memory format; auto = on for CUDA, off on CPU"
+    )
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="torch.compile both networks; auto = on for CUDA, off on CPU"
+    )
+    deterministic: bool = Field(
+        False,
+        description="PyTorch's deterministic algorithms on a GPU (slower); CPU runs always are",
+    )
+    nproc: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="processes (one per GPU) that `dvc repro` launches through torchrun; "
+        "train.batch_size is the global batch, split evenly between them",
+    )
 
 
 class EvaluatorConfig(_Section):
@@ -232,6 +252,11 @@ def _check_cross_section(params: Params, origin: str) -> None:
         raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
     if params.train.publish == "best_fid" and params.train.eval_every == 0:
         raise ConfigError(f"{origin}: train.publish: best_fid needs train.eval_every > 0")
+    if params.train.batch_size % params.train.nproc:
+        raise ConfigError(
+            f"{origin}: train.batch_size: {params.train.batch_size} does not split evenly "
+            f"between train.nproc: {params.train.nproc} processes"
+        )
 
 
 def parse_params(raw: Any, origin: str = "params") -> Params:

@@ -1,10 +1,23 @@
-"""Device placement: `auto` picks the GPU when there is one."""
+"""Device placement and the speed-ups a device supports.
+
+`auto` picks the GPU when there is one. On a GPU the training step runs its forward passes
+in bf16 autocast, keeps activations channels-last, compiles both networks and uses the
+fused Adam kernel; on a CPU it stays plain fp32, so CPU runs are bitwise reproducible.
+Each switch is a `train.*` param, so any of them can be tried on either device.
+"""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ganops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ganops.config import TrainConfig
 
 
 def resolve_device(name: str, key: str = "train.device") -> torch.device:
@@ -17,3 +30,60 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
             f"(torch {torch.__version__}); use auto or cpu"
         )
     return torch.device(name)
+
+
+def _switch(value: str, device: torch.device) -> bool:
+    """`on`/`off`, or `auto`: on for CUDA only."""
+    return value == "on" or (value == "auto" and device.type == "cuda")
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """How the training step runs on its device."""
+
+    autocast: bool = False  # bf16 autocast around the forward passes and losses
+    channels_last: bool = False  # networks and batches in NHWC memory format
+    compile: bool = False  # torch.compile both networks
+    fused_adam: bool = False  # Adam's single-kernel update (CUDA)
+
+    @classmethod
+    def resolve(cls, cfg: TrainConfig, device: torch.device) -> Acceleration:
+        """The switches `cfg` asks for on `device` (`auto` = on for CUDA, off on CPU)."""
+        return cls(
+            autocast=_switch(cfg.autocast, device),
+            channels_last=_switch(cfg.channels_last, device),
+            compile=_switch(cfg.compile, device),
+            fused_adam=device.type == "cuda",
+        )
+
+    def describe(self) -> str:
+        """`bf16 autocast, channels-last, compiled, fused Adam` or `plain fp32`."""
+        names = [
+            name
+            for name, on in (
+                ("bf16 autocast", self.autocast),
+                ("channels-last", self.channels_last),
+                ("compiled", self.compile),
+                ("fused Adam", self.fused_adam),
+            )
+            if on
+        ]
+        return ", ".join(names) or "plain fp32"
+
+
+def configure_backends(device: torch.device, deterministic: bool) -> None:
+    """Deterministic algorithms when asked for; otherwise let cuDNN and TF32 pick fast kernels.
+
+    CPU kernels are deterministic already, so this only changes anything on a GPU.
+    """
+    if device.type != "cuda":
+        return
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; read when it initialises
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True

@@ -28,6 +28,8 @@ from ganops.losses import LOSSES
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.sampling import latent_batch, make_grid, to_uint8
 from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
+from ganops.training.device import Acceleration
+from ganops.training.distributed import World
 from ganops.training.signals import StopRequest
 
 log = logging.getLogger(__name__)
@@ -76,12 +78,17 @@ class FanOut:
 
 @dataclass
 class Checkpointing:
-    """Where and what to save for resume: `meta` is fixed, `extra()` is read at each save."""
+    """Where and what to save for resume: `meta` is fixed, `extra()` is read at each save.
+
+    Under torchrun every rank takes part in a save (each rank's noise state is gathered)
+    and only the rank with `write` set writes the file.
+    """
 
     path: Path
     meta: dict[str, Any]
     extra: Callable[[], dict[str, Any]] = dict
     every_steps: int = 0
+    write: bool = True
 
 
 def derived_seed(seed: int, stream: int, *keys: int) -> int:
@@ -92,7 +99,12 @@ def derived_seed(seed: int, stream: int, *keys: int) -> int:
 
 @dataclass
 class GanState:
-    """Everything that changes during training; its `state_dict` is the resume checkpoint."""
+    """Everything that changes during training; its `state_dict` is the resume checkpoint.
+
+    `generator` and `discriminator` are the plain networks (saved, sampled, measured);
+    the step calls them through `step_generator` and `step_discriminator`, which may be
+    the same modules wrapped in DistributedDataParallel and/or compiled.
+    """
 
     spec: GeneratorSpec
     generator: nn.Module
@@ -102,21 +114,60 @@ class GanState:
     noise: torch.Generator
     step: int = 0
     best: dict[str, Any] = field(default_factory=dict)  # step, score, generator weights
+    acceleration: Acceleration = field(default_factory=Acceleration)
+    world: World = field(default_factory=World)
+    step_generator: nn.Module | None = None
+    step_discriminator: nn.Module | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_generator is None:
+            self.step_generator = self.generator
+        if self.step_discriminator is None:
+            self.step_discriminator = self.discriminator
 
     @classmethod
-    def create(cls, spec: GeneratorSpec, cfg: TrainConfig, device: torch.device) -> GanState:
-        """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`."""
+    def create(
+        cls,
+        spec: GeneratorSpec,
+        cfg: TrainConfig,
+        device: torch.device,
+        world: World | None = None,
+    ) -> GanState:
+        """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
+
+        Under torchrun each rank draws its own noise stream, and DistributedDataParallel
+        starts every rank from rank 0's weights.
+        """
+        world = world or World()
+        acceleration = Acceleration.resolve(cfg, device)
         torch.manual_seed(derived_seed(cfg.seed, _WEIGHTS))
         generator = build_generator(spec).to(device)
         discriminator = build_discriminator(spec).to(device)
-        betas = (cfg.beta1, cfg.beta2)
+        if acceleration.channels_last:
+            generator.to(memory_format=torch.channels_last)
+            discriminator.to(memory_format=torch.channels_last)
+        adam: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
+        if acceleration.fused_adam:
+            adam["fused"] = True
+        noise_keys = (world.rank,) if world.distributed else ()
+        step_generator = world.wrap(generator, device)
+        step_discriminator = world.wrap(discriminator, device)
+        if acceleration.compile:
+            step_generator = torch.compile(step_generator)  # type: ignore[assignment]
+            step_discriminator = torch.compile(step_discriminator)  # type: ignore[assignment]
         return cls(
             spec=spec,
             generator=generator,
             discriminator=discriminator,
-            opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas),
-            opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=betas),
-            noise=torch.Generator(device=device).manual_seed(derived_seed(cfg.seed, _NOISE)),
+            opt_g=torch.optim.Adam(generator.parameters(), **adam),
+            opt_d=torch.optim.Adam(discriminator.parameters(), **adam),
+            noise=torch.Generator(device=device).manual_seed(
+                derived_seed(cfg.seed, _NOISE, *noise_keys)
+            ),
+            acceleration=acceleration,
+            world=world,
+            step_generator=step_generator,
+            step_discriminator=step_discriminator,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -136,7 +187,9 @@ class GanState:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.noise.set_state(state["noise"])
+        # under torchrun each rank continues its own stream (train.nproc is in the params hash,
+        # so a checkpoint only ever resumes with the world size that wrote it)
+        self.noise.set_state((state.get("noise_per_rank") or [state["noise"]])[self.world.rank])
         self.step = int(state["step"])
         self.best = dict(state.get("best", {}))
         if "rng" in state:
@@ -230,25 +283,37 @@ def epoch_permutation(size: int, seed: int, epoch: int, device: torch.device) ->
     return torch.randperm(size, generator=rng).to(device)
 
 
+def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def train_step(state: GanState, real: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     """One update of D then G on a batch `real` `(B, C, H, W)`.
 
-    Returns `(4,)` detached: loss_d, loss_g, d_real, d_fake (mean D probabilities).
+    Returns `(4,)` detached: loss_d, loss_g, d_real, d_fake (mean D probabilities). Nothing
+    here waits for the device: the values are read when the loop logs them.
     """
     d_loss_fn, g_loss_fn = LOSSES[cfg.loss]
+    generator, discriminator = state.step_generator, state.step_discriminator
+    assert generator is not None and discriminator is not None
+    fast = state.acceleration
+    if fast.channels_last:
+        real = real.contiguous(memory_format=torch.channels_last)
     latents = torch.randn(
         real.shape[0], state.spec.latent_dim, generator=state.noise, device=real.device
     )
-    fake = state.generator(latents)  # (B, C, H, W)
-    # update D
-    real_logits = state.discriminator(real)  # (B,)
-    fake_logits = state.discriminator(fake.detach())  # (B,)
-    loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
+    # update D (logits and losses in fp32 whatever the autocast dtype)
+    with _autocast(real.device, fast.autocast):
+        fake = generator(latents)  # (B, C, H, W)
+        real_logits = discriminator(real).float()  # (B,)
+        fake_logits = discriminator(fake.detach()).float()  # (B,)
+        loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
     state.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()  # type: ignore[no-untyped-call]
     state.opt_d.step()
     # update G
-    loss_g = g_loss_fn(state.discriminator(fake))
+    with _autocast(real.device, fast.autocast):
+        loss_g = g_loss_fn(discriminator(fake).float())
     state.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()  # type: ignore[no-untyped-call]
     state.opt_g.step()
@@ -285,14 +350,26 @@ def save_resume_state(checkpointing: Checkpointing, state: GanState, steps_per_e
     """Write the full resume state (networks, optimisers, every random state, step and the
     position in the epoch's permutation) atomically; never one with non-finite weights."""
     state.check_finite()
+    noise_per_rank = state.world.gather(state.noise.get_state())  # every rank takes part
+    if not checkpointing.write:
+        return
     epoch, batch = divmod(state.step, steps_per_epoch)
     payload = {"format": RESUME_FORMAT, **checkpointing.meta, **checkpointing.extra()}
     position = {"epoch": epoch, "batch_in_epoch": batch}
-    save_torch(checkpointing.path, {**payload, **position, "state": state.state_dict()})
+    resume_state = state.state_dict()
+    if state.world.distributed:
+        resume_state["noise_per_rank"] = noise_per_rank
+    save_torch(checkpointing.path, {**payload, **position, "state": resume_state})
 
 
-def read_resume_state(path: Path, params_hash: str, total_steps: int) -> dict[str, Any] | None:
-    """The checkpoint at `path` if it can continue this run, else None (and the log says why)."""
+def read_resume_state(
+    path: Path, params_hash: str, total_steps: int, world_size: int = 1
+) -> dict[str, Any] | None:
+    """The checkpoint at `path` if it can continue this run, else None (and the log says why).
+
+    A checkpoint continues only with the number of processes that wrote it: each rank
+    resumes its own noise stream.
+    """
     if not path.exists():
         return None
     try:
@@ -311,6 +388,14 @@ def read_resume_state(path: Path, params_hash: str, total_steps: int) -> dict[st
             params_hash,
         )
         return None
+    if payload.get("world_size", 1) != world_size:
+        log.info(
+            "not resuming from %s: it was written by %s processes, this run has %d",
+            path,
+            payload.get("world_size", 1),
+            world_size,
+        )
+        return None
     step = int(payload["state"]["step"])
     if step >= total_steps:
         log.info("not resuming from %s: that run already finished; starting afresh", path)
@@ -324,6 +409,15 @@ def last_epoch_means(rows: list[dict[str, float]], steps_per_epoch: int) -> dict
     tail = [row for row in rows if row["step"] > last - steps_per_epoch]
     means = {name: sum(row[name] for row in tail) / len(tail) for name in METRIC_NAMES}
     return {name: round(value, 6) for name, value in means.items()} | {"steps": int(last)}
+
+
+def _stop_agreed(state: GanState, stop: StopRequest | None, sync_point: bool) -> bool:
+    """Whether to stop after this step. One process checks its flag at every step; under
+    torchrun the ranks agree at logging points and epoch ends, so they stop together."""
+    requested = stop is not None and stop.requested
+    if not state.world.distributed:
+        return requested
+    return sync_point and state.world.agree(requested, state.noise.device)
 
 
 def _stopped(stop: StopRequest | None, step: int) -> str:
@@ -375,13 +469,14 @@ def train(
         order = epoch_permutation(data.shape[0], cfg.seed, epoch, data.device)
         for batch in range(offset, steps_per_epoch):
             index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
-            buffer.append(train_step(state, data[index], cfg))
+            buffer.append(train_step(state, data[state.world.shard(index)], cfg))
             state.step += 1
             bar.update(1)
             # log
-            if state.step % cfg.log_every == 0 or batch == steps_per_epoch - 1:
+            logging_now = state.step % cfg.log_every == 0 or batch == steps_per_epoch - 1
+            if logging_now:
+                metrics = _summarise(buffer, state.step)  # waits for the device
                 now = time.perf_counter()
-                metrics = _summarise(buffer, state.step)
                 metrics["images_per_s"] = (
                     len(buffer) * cfg.batch_size / max(now - interval_start, 1e-9)
                 )
@@ -392,7 +487,7 @@ def train(
                 buffer, interval_start = [], now
             # checkpoint (mid-epoch, when asked for or when stopping)
             every = checkpointing.every_steps if checkpointing else 0
-            stopping = stop is not None and stop.requested
+            stopping = _stop_agreed(state, stop, sync_point=logging_now)
             mid_epoch = batch < steps_per_epoch - 1  # an epoch's last step saves below
             if checkpointing and mid_epoch and (stopping or (every and state.step % every == 0)):
                 logger.flush()
@@ -411,10 +506,12 @@ def train(
         if checkpointing:
             save_resume_state(checkpointing, state, steps_per_epoch)
         log.info(_epoch_line(epoch, cfg, state.step, metrics))
-        if stop is not None and stop.requested and state.step < total_steps:
+        if _stop_agreed(state, stop, sync_point=True) and state.step < total_steps:
             bar.close()
             raise TrainingStopped(_stopped(stop, state.step))
     bar.close()
+    for network in (state.generator, state.discriminator):
+        state.world.sync_buffers(network)  # every rank ends with rank 0's statistics
     return TrainResult(
         generator=state.generator,
         steps=state.step,

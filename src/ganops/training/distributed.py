@@ -1,0 +1,150 @@
+"""Data-parallel training under torchrun: who this process is, and the few collectives used.
+
+`torchrun --nproc_per_node=N pipeline/train.py ...` starts N copies of the stage; each
+takes its slice of every global batch, gradients are averaged by DistributedDataParallel,
+and only the main rank writes files, checkpoints and MLflow records. `World.is_main` is the
+one place that decides who speaks. With `train.nproc: N` the stage relaunches itself
+through torchrun, so `dvc repro` needs no other command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ganops.errors import ConfigError
+
+# torchrun sets these in every process it starts
+_RANK, _WORLD_SIZE, _LOCAL_RANK = "RANK", "WORLD_SIZE", "LOCAL_RANK"
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """The one process that writes outputs, checkpoints and MLflow records."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    def shard(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's equal slice of a global batch (its first dimension)."""
+        if not self.distributed:
+            return batch
+        per_rank = batch.shape[0] // self.size
+        return batch[self.rank * per_rank : (self.rank + 1) * per_rank]
+
+    def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
+        """`module` under DistributedDataParallel when there are several processes."""
+        if not self.distributed:
+            return module
+        device_ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
+
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when `flag` is true on any (one small all-reduce)."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def gather(self, value: Any) -> list[Any]:
+        """`value` from every rank, in rank order (a picklable object from trusted peers)."""
+        if not self.distributed:
+            return [value]
+        gathered: list[Any] = [None] * self.size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def sync_buffers(self, module: nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm statistics) to every rank.
+
+        DDP does this at the start of each forward; after the last step each rank holds
+        the statistics of its own last slice, and the published network is rank 0's.
+        """
+        if not self.distributed:
+            return
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def world_from_env() -> World:
+    """The `World` torchrun describes in the environment, or a single process."""
+    if _WORLD_SIZE not in os.environ:
+        return World()
+    try:
+        return World(
+            rank=int(os.environ[_RANK]),
+            size=int(os.environ[_WORLD_SIZE]),
+            local_rank=int(os.environ.get(_LOCAL_RANK, "0")),
+        )
+    except ValueError:
+        raise ConfigError(
+            f"malformed torchrun environment: RANK={os.environ.get(_RANK)!r} "
+            f"WORLD_SIZE={os.environ.get(_WORLD_SIZE)!r}"
+        ) from None
+
+
+def join(world: World, device: torch.device) -> torch.device:
+    """Join the process group (NCCL on GPUs, Gloo on CPU); return this rank's device."""
+    if not world.distributed:
+        return device
+    if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"train.nproc: local rank {world.local_rank} has no GPU "
+                f"({torch.cuda.device_count()} visible); start one process per GPU"
+            )
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def leave(world: World) -> None:
+    """Leave the process group (after a last barrier, so no rank exits mid-collective)."""
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
+    """The command that reruns this script under torchrun with `nproc` processes on this node.
+
+    For several nodes, start torchrun yourself with its rendezvous flags (see the README).
+    """
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        *argv,
+    ]
+
+
+def weights_digest(module: nn.Module) -> str:
+    """sha256 of a network's parameters and buffers, so ranks can show they agree."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

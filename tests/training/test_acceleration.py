@@ -1,0 +1,112 @@
+"""The GPU speed-ups (bf16 autocast, channels-last, torch.compile), exercised on CPU: each
+switch trains, stays finite and stays close to the plain fp32 path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from ganops.config import Params
+from ganops.models import GeneratorSpec
+from ganops.training import GanState
+from ganops.training.device import Acceleration, configure_backends
+from ganops.training.loop import train_step
+
+CPU = torch.device("cpu")
+SPEC = GeneratorSpec("dcgan", latent_dim=8, width=4, image_shape=(1, 28, 28))
+STEPS = 3
+
+
+def _real(seed: int = 0, count: int = 32) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(count, 1, 28, 28, generator=generator) * 2 - 1  # (B, 1, 28, 28)
+
+
+def _run(params: Params) -> tuple[GanState, torch.Tensor]:
+    """A few steps on fixed batches; returns the state and the `(STEPS, 4)` step values."""
+    state = GanState.create(SPEC, params.train, CPU)
+    values = torch.stack([train_step(state, _real(step), params.train) for step in range(STEPS)])
+    return state, values
+
+
+def _flat_weights(state: GanState) -> torch.Tensor:
+    return torch.cat([p.detach().flatten().float() for p in state.generator.parameters()])
+
+
+@pytest.fixture
+def tiny(tiny_params: Callable[..., Params]) -> Callable[..., Params]:
+    def build(**train: object) -> Params:
+        return tiny_params({"train": {"batch_size": 32, "lr": 2e-4, **train}})
+
+    return build
+
+
+def test_auto_is_plain_fp32_on_cpu_and_everything_on_cuda(tiny: Callable[..., Params]) -> None:
+    cfg = tiny().train
+    assert Acceleration.resolve(cfg, CPU) == Acceleration()
+    assert Acceleration.resolve(cfg, CPU).describe() == "plain fp32"
+    on_gpu = Acceleration.resolve(cfg, torch.device("cuda"))
+    assert on_gpu == Acceleration(autocast=True, channels_last=True, compile=True, fused_adam=True)
+    forced = Acceleration.resolve(tiny(compile="off", autocast="on").train, torch.device("cuda"))
+    assert not forced.compile and forced.autocast
+    assert Acceleration.resolve(tiny(channels_last="on").train, CPU).channels_last
+
+
+def test_configure_backends_leaves_cpu_alone() -> None:
+    before = torch.are_deterministic_algorithms_enabled()
+    configure_backends(CPU, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_plain_path_is_what_the_switches_are_compared_with(tiny: Callable[..., Params]) -> None:
+    # the plain path twice gives bitwise the same weights: the comparisons below are fair
+    first, values = _run(tiny())
+    second, again = _run(tiny())
+    assert torch.equal(_flat_weights(first), _flat_weights(second))
+    assert torch.equal(values, again)
+
+
+@pytest.mark.parametrize(
+    ("switch", "tolerance"),
+    [
+        ("channels_last", 1e-5),  # same maths, another memory order
+        ("autocast", 5e-2),  # bf16 keeps ~3 significant digits
+    ],
+)
+def test_switch_trains_finite_and_close_to_plain(
+    tiny: Callable[..., Params], switch: str, tolerance: float
+) -> None:
+    plain_state, plain = _run(tiny())
+    state, values = _run(tiny(**{switch: "on"}))
+    assert getattr(state.acceleration, switch)
+    assert torch.isfinite(values).all()
+    torch.testing.assert_close(values, plain, rtol=tolerance, atol=tolerance)
+    weights, plain_weights = _flat_weights(state), _flat_weights(plain_state)
+    assert torch.isfinite(weights).all()
+    # both paths move the weights the same way: they differ by far less than they moved
+    start = _flat_weights(GanState.create(SPEC, tiny().train, CPU))
+    assert (weights - plain_weights).norm() < 0.25 * (plain_weights - start).norm()
+    if switch == "channels_last":
+        conv = next(m for m in state.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_autocast_runs_the_networks_in_bf16(tiny: Callable[..., Params]) -> None:
+    state = GanState.create(SPEC, tiny(autocast="on").train, CPU)
+    seen: list[torch.dtype] = []
+    state.discriminator.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    values = train_step(state, _real(), tiny().train)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert values.dtype == torch.float32  # losses are computed in fp32
+    assert all(p.dtype == torch.float32 for p in state.generator.parameters())  # fp32 masters
+
+
+def test_compiled_networks_train_close_to_plain(tiny: Callable[..., Params]) -> None:
+    plain_state, plain = _run(tiny())
+    state, values = _run(tiny(compile="on"))
+    assert state.step_generator is not state.generator  # the step calls the compiled module
+    assert torch.isfinite(values).all()
+    torch.testing.assert_close(values, plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(_flat_weights(state), _flat_weights(plain_state), rtol=0, atol=1e-5)

@@ -1,0 +1,69 @@
+"""Who a process is under torchrun, and how a global batch is split between ranks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from ganops.config import Params
+from ganops.errors import ConfigError
+from ganops.models import GeneratorSpec, build_generator
+from ganops.training.distributed import (
+    World,
+    torchrun_command,
+    weights_digest,
+    world_from_env,
+)
+
+
+def test_one_process_without_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    world = world_from_env()
+    assert world == World() and world.is_main and not world.distributed
+
+
+def test_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    world = world_from_env()
+    assert (world.rank, world.size, world.local_rank) == (3, 4, 1)
+    assert world.distributed and not world.is_main
+    monkeypatch.setenv("RANK", "x")
+    with pytest.raises(ConfigError, match="malformed torchrun environment"):
+        world_from_env()
+
+
+def test_ranks_split_the_global_batch_without_overlap() -> None:
+    batch = torch.arange(12)
+    shards = [World(rank, 3).shard(batch) for rank in range(3)]
+    assert torch.equal(torch.cat(shards), batch)
+    assert World().shard(batch) is batch
+
+
+def test_batch_must_split_evenly(tiny_params: Callable[..., Params]) -> None:
+    assert tiny_params({"train": {"batch_size": 250, "nproc": 2}}).train.nproc == 2
+    with pytest.raises(ConfigError, match=r"train\.batch_size: 250 does not split evenly"):
+        tiny_params({"train": {"batch_size": 250, "nproc": 3}})
+
+
+def test_torchrun_command_runs_this_interpreter() -> None:
+    command = torchrun_command(2, ["pipeline/train.py", "--data", "d"])
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert "--nproc_per_node=2" in command and command[-3:] == ["pipeline/train.py", "--data", "d"]
+
+
+def test_weights_digest_sees_one_changed_value() -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+    torch.manual_seed(0)
+    first = build_generator(spec)
+    torch.manual_seed(0)
+    second = build_generator(spec)
+    assert weights_digest(first) == weights_digest(second)
+    with torch.no_grad():
+        next(second.parameters()).view(-1)[0] += 1e-6
+    assert weights_digest(first) != weights_digest(second)
