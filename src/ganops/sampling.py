@@ -41,6 +41,17 @@ def latent_batch(n: int, latent_dim: int, seed: int, device: torch.device) -> to
     return torch.randn(n, latent_dim, generator=rng).to(device)
 
 
+def class_grid_labels(num_classes: int, per_class: int, device: torch.device) -> torch.Tensor:
+    """`(num_classes * per_class,)` labels `0, ..., 0, 1, ..., 1, ...`: images generated
+    for them and tiled by `make_grid(images, columns=per_class)` show one class per row."""
+    if num_classes < 1 or per_class < 1:
+        raise ValueError(
+            f"a class grid needs at least one class and one image per class, "
+            f"got {num_classes} and {per_class}"
+        )
+    return torch.arange(num_classes, device=device).repeat_interleave(per_class)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images in [-1, 1] `(B, C, H, W)` -> uint8 `(B, C, H, W)` on the CPU."""
     pixels = (images.detach().float() + 1.0) * 127.5

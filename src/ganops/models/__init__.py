@@ -1,7 +1,9 @@
 """Generators and discriminators, built from the `model` section and the data's image shape.
 
 A generator maps `z` of shape `(B, latent_dim)` to images `(B, C, H, W)` in [-1, 1];
-a discriminator maps images to one logit per image, `(B,)`.
+a discriminator maps images to one logit per image, `(B,)`. Both take class labels `(B,)`
+as a second argument when the spec is conditional (`num_classes` > 0), and refuse them
+otherwise.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from typing import Any
 
 from torch import nn
 
-from ganops.models import dcgan, mlp
+from ganops.models import dcgan, mlp, resnet
 
 _ARCHS = {
     "mlp": (mlp.MLPGenerator, mlp.MLPDiscriminator, mlp.image_size_problem),
     "dcgan": (dcgan.DCGANGenerator, dcgan.DCGANDiscriminator, dcgan.image_size_problem),
+    "resnet": (resnet.ResNetGenerator, resnet.ResNetDiscriminator, resnet.image_size_problem),
 }
 
 
@@ -27,6 +30,7 @@ class GeneratorSpec:
     latent_dim: int
     width: int
     image_shape: tuple[int, int, int]  # (C, H, W)
+    num_classes: int = 0  # classes the generator is conditioned on; 0 = unconditional
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so checkpoints load with `weights_only=True`."""
@@ -36,13 +40,20 @@ class GeneratorSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> GeneratorSpec:
-        """Inverse of `to_dict`; a `ValueError` names what is wrong."""
+        """Inverse of `to_dict`; a `ValueError` names what is wrong. Specs saved before
+        conditioning existed have no `num_classes` and load as unconditional."""
         try:
             shape = tuple(int(side) for side in raw["image_shape"])
-            spec = cls(str(raw["arch"]), int(raw["latent_dim"]), int(raw["width"]), shape)  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError) as error:
+            spec = cls(
+                str(raw["arch"]),
+                int(raw["latent_dim"]),
+                int(raw["width"]),
+                shape,  # type: ignore[arg-type]
+                int(raw.get("num_classes", 0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"malformed generator spec: {error}") from None
-        if spec.arch not in _ARCHS or len(spec.image_shape) != 3:
+        if spec.arch not in _ARCHS or len(spec.image_shape) != 3 or spec.num_classes < 0:
             raise ValueError(f"malformed generator spec: {raw}")
         return spec
 
@@ -55,10 +66,16 @@ def image_size_problem(arch: str, size: int) -> str | None:
 def build_generator(spec: GeneratorSpec) -> nn.Module:
     """A freshly initialised generator for `spec`."""
     channels, size, _ = spec.image_shape
-    return _ARCHS[spec.arch][0](spec.latent_dim, spec.width, channels, size)  # type: ignore[no-any-return]
+    return _ARCHS[spec.arch][0](spec.latent_dim, spec.width, channels, size, spec.num_classes)
 
 
-def build_discriminator(spec: GeneratorSpec) -> nn.Module:
-    """A freshly initialised discriminator matching the generator of `spec`."""
+def build_discriminator(spec: GeneratorSpec, spectral_norm: bool = False) -> nn.Module:
+    """A freshly initialised discriminator matching the generator of `spec`, with a
+    projection head when `spec` is conditional.
+
+    `spectral_norm` wraps the weight of every `Conv2d`, `Linear` and `Embedding` of D in
+    spectral normalisation (Miyato et al. 2018); DCGAN's D then drops its batch norms. A
+    resumed D must be rebuilt with the same choice, as its weights are stored differently.
+    """
     channels, size, _ = spec.image_shape
-    return _ARCHS[spec.arch][1](spec.width, channels, size)  # type: ignore[no-any-return]
+    return _ARCHS[spec.arch][1](spec.width, channels, size, spec.num_classes, spectral_norm)

@@ -4,6 +4,13 @@ ReLU in G, LeakyReLU 0.2 in D, no pooling, weights drawn from N(0, 0.02).
 Sizes: 28 (7 -> 14 -> 28, the MNIST layout) or a power of two from 32 to 128
 (4 -> 8 -> ... -> size). The layer next to the image has `width` channels and each
 step away from it doubles them, as in the paper's 64 x 64 model (width 128).
+
+Conditional (`num_classes` > 0): G concatenates a learned label embedding of `latent_dim`
+entries to z (Mirza & Osindero 2014 with a learned code instead of a one-hot): unlike
+multiplying the two, this leaves z's distribution untouched and gives the class its own
+input channels. The embedding starts as N(0, 1), the scale of z. D adds the projection term
+of Miyato & Koyama (2018) on its last feature map, summed over positions, to its logit.
+With spectral norm, D has no batch norm: normalised weights take its place, as in SNGAN.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import math
 
 import torch
 from torch import nn
+
+from ganops.models.layers import LabelProjection, check_labels, spectral_normalise
 
 _POWER_OF_TWO_SIZES = (32, 64, 128)
 
@@ -44,14 +53,18 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    """z `(B, latent_dim)` -> images `(B, channels, size, size)` in [-1, 1]."""
+    """z `(B, latent_dim)` and, when conditional, labels `(B,)` -> images
+    `(B, channels, size, size)` in [-1, 1]."""
 
-    def __init__(self, latent_dim: int, width: int, channels: int, size: int) -> None:
+    def __init__(
+        self, latent_dim: int, width: int, channels: int, size: int, num_classes: int = 0
+    ) -> None:
         super().__init__()
         base, upsamplings = _layout(size)
         features = width * 2 ** (upsamplings - 1)
+        inputs = 2 * latent_dim if num_classes else latent_dim  # z, then the label embedding
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, features, base, 1, 0, bias=False),
+            nn.ConvTranspose2d(inputs, features, base, 1, 0, bias=False),
             nn.BatchNorm2d(features),
             nn.ReLU(inplace=True),
         ]
@@ -65,16 +78,28 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(features, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
+        self.num_classes = num_classes
         self.apply(_init_weights)
+        self.label_embedding = nn.Embedding(num_classes, latent_dim) if num_classes else None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))  # type: ignore[no-any-return]
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, z.shape[0])
+        if self.label_embedding is not None:
+            z = torch.cat((z, self.label_embedding(labels)), dim=1)  # (B, 2 * latent_dim)
+        return self.net(z.view(z.shape[0], -1, 1, 1))  # type: ignore[no-any-return]
 
 
 class DCGANDiscriminator(nn.Module):
-    """images `(B, channels, size, size)` -> logits `(B,)`."""
+    """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`."""
 
-    def __init__(self, width: int, channels: int, size: int) -> None:
+    def __init__(
+        self,
+        width: int,
+        channels: int,
+        size: int,
+        num_classes: int = 0,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         base, downsamplings = _layout(size)
         layers: list[nn.Module] = [
@@ -83,15 +108,27 @@ class DCGANDiscriminator(nn.Module):
         ]
         features = width
         for _ in range(downsamplings - 1):
-            layers += [
-                nn.Conv2d(features, features * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(features * 2),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
+            if spectral_norm:
+                layers.append(nn.Conv2d(features, features * 2, 4, 2, 1))
+            else:  # the bias is redundant before batch norm
+                layers += [
+                    nn.Conv2d(features, features * 2, 4, 2, 1, bias=False),
+                    nn.BatchNorm2d(features * 2),
+                ]
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             features *= 2
         layers.append(nn.Conv2d(features, 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.num_classes = num_classes
         self.apply(_init_weights)
+        self.projection = LabelProjection(num_classes, features) if num_classes else None
+        if spectral_norm:
+            spectral_normalise(self)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images).flatten()  # type: ignore[no-any-return]
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, images.shape[0])
+        if self.projection is None:
+            return self.net(images).flatten()  # type: ignore[no-any-return]
+        features = self.net[:-1](images)  # (B, F, base, base)
+        logits = self.net[-1](features).flatten()  # (B,)
+        return logits + self.projection(features.sum(dim=(2, 3)), labels)  # type: ignore[no-any-return]

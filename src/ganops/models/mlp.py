@@ -2,6 +2,10 @@
 
 Widths follow the classic layout: G widens `width -> 2w -> 4w -> 8w`, D narrows
 `4w -> 2w -> 1` (width 128 gives the familiar 128/256/512/1024 and 512/256).
+
+Conditional (`num_classes` > 0): as in DCGAN, G concatenates a learned label embedding of
+`latent_dim` entries to z, and D adds the projection term (Miyato & Koyama 2018) on its
+last hidden layer to its logit.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import itertools
 import torch
 from torch import nn
 
+from ganops.models.layers import LabelProjection, check_labels, spectral_normalise
+
 
 def image_size_problem(size: int) -> str | None:
     """Dense layers take any size; always None."""
@@ -18,26 +24,42 @@ def image_size_problem(size: int) -> str | None:
 
 
 class MLPGenerator(nn.Module):
-    """z `(B, latent_dim)` -> images `(B, channels, size, size)` in [-1, 1]."""
+    """z `(B, latent_dim)` and, when conditional, labels `(B,)` -> images
+    `(B, channels, size, size)` in [-1, 1]."""
 
-    def __init__(self, latent_dim: int, width: int, channels: int, size: int) -> None:
+    def __init__(
+        self, latent_dim: int, width: int, channels: int, size: int, num_classes: int = 0
+    ) -> None:
         super().__init__()
         self.image_shape = (channels, size, size)
+        self.num_classes = num_classes
+        inputs = 2 * latent_dim if num_classes else latent_dim  # z, then the label embedding
         widths = [width, 2 * width, 4 * width, 8 * width]
-        layers: list[nn.Module] = [nn.Linear(latent_dim, widths[0]), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [nn.Linear(inputs, widths[0]), nn.LeakyReLU(0.2, True)]
         for inner, outer in itertools.pairwise(widths):
             layers += [nn.Linear(inner, outer), nn.BatchNorm1d(outer), nn.LeakyReLU(0.2, True)]
         layers += [nn.Linear(widths[-1], channels * size * size), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.label_embedding = nn.Embedding(num_classes, latent_dim) if num_classes else None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, z.shape[0])
+        if self.label_embedding is not None:
+            z = torch.cat((z, self.label_embedding(labels)), dim=1)  # (B, 2 * latent_dim)
         return self.net(z).view(z.shape[0], *self.image_shape)  # type: ignore[no-any-return]
 
 
 class MLPDiscriminator(nn.Module):
-    """images `(B, channels, size, size)` -> logits `(B,)`."""
+    """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`."""
 
-    def __init__(self, width: int, channels: int, size: int) -> None:
+    def __init__(
+        self,
+        width: int,
+        channels: int,
+        size: int,
+        num_classes: int = 0,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
@@ -47,6 +69,15 @@ class MLPDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
             nn.Linear(2 * width, 1),
         )
+        self.num_classes = num_classes
+        self.projection = LabelProjection(num_classes, 2 * width) if num_classes else None
+        if spectral_norm:
+            spectral_normalise(self)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images).flatten()  # type: ignore[no-any-return]
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, images.shape[0])
+        if self.projection is None:
+            return self.net(images).flatten()  # type: ignore[no-any-return]
+        features = self.net[:-1](images)  # (B, 2 * width)
+        logits = self.net[-1](features).flatten()  # (B,)
+        return logits + self.projection(features, labels)  # type: ignore[no-any-return]
