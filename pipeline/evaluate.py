@@ -1,4 +1,5 @@
-"""Stage evaluate: score the samples against the real test split with the evaluator."""
+"""Stage evaluate: score the samples against the real test split with the evaluator (and, for
+a conditional generator's samples, how well they show their classes: accuracy and CAS)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 from ganops.config import flatten_mapping, load_params
 from ganops.data.dataset import Split, load_split
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
-from ganops.metrics import check_image_shape, load_evaluator
+from ganops.metrics import check_image_shape, check_sample_labels, load_evaluator
+from ganops.metrics.conditional import Conditioning, cas_recipe
 from ganops.metrics.report import Evaluation, as_metrics, evaluate
 from ganops.metrics.scores import check_sizes
 from ganops.plots import class_histogram_png, neighbour_sheet
@@ -53,16 +55,21 @@ def main(argv: list[str] | None = None) -> int:
         cfg = params.eval
         device = resolve_device(cfg.device, key="eval.device")
         evaluator = load_evaluator(args.evaluator)
-        samples = load_samples(args.samples)  # (N, C, H, W) uint8
+        samples, labels = load_samples(args.samples)  # (N, C, H, W) uint8, (N,) or None
         check_image_shape(samples, evaluator, str(args.samples))
         train = load_split(args.data, "train")
         reference_count = len(evaluator.reference_features)
         check_sizes(len(samples), reference_count, cfg)
         check_sizes(len(train.images), reference_count, cfg)  # the real floor
+        conditioning = None
+        if labels is not None:
+            check_sample_labels(labels, evaluator, str(args.samples))
+            test = load_split(args.data, "test")
+            conditioning = Conditioning(labels, test, cas_recipe(params.evaluator, cfg))
         record = read_run_record(args.run_record)
 
         with open_run(params.tracking, run_id=record["run_id"]) as run:
-            result = evaluate(evaluator, samples, train.images, cfg, device)
+            result = evaluate(evaluator, samples, train, cfg, device, conditioning)
             metrics = as_metrics(result, len(samples))
             write_plots(args.plots, result, train, samples[: cfg.nn_samples])
             write_json(args.metrics, metrics)
@@ -76,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             result.scores["recall"],
             int(result.scores["classes_covered"]),
         )
+        if conditioning is not None:
+            log.info(
+                "conditional accuracy %.3f  cas %.3f (real %.3f)",
+                result.scores["conditional_accuracy"],
+                result.scores["cas"],
+                result.scores["cas_real"],
+            )
 
     return run_stage("evaluate", body, args.verbose)
 

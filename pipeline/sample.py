@@ -1,4 +1,5 @@
-"""Stage sample: draw samples, a grid and an interpolation sheet from the trained generator."""
+"""Stage sample: draw samples, a grid and an interpolation sheet from the trained generator
+(and, for a conditional one, the class of each sample)."""
 
 from __future__ import annotations
 

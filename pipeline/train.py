@@ -19,6 +19,7 @@ from ganops.data.dataset import load_split, read_manifest, to_training_tensor
 from ganops.errors import ConfigError, GanopsError
 from ganops.io import write_json
 from ganops.metrics import FidProbe, load_evaluator
+from ganops.models import GeneratorSpec
 from ganops.runner import run_stage, stage_parser
 from ganops.sampling import latent_batch
 from ganops.tracking import HistoryFile, open_run, redact_uri
@@ -44,7 +45,7 @@ from ganops.training.distributed import (
     weights_digest,
     world_from_env,
 )
-from ganops.training.loop import METRIC_NAMES
+from ganops.training.loop import METRIC_NAMES, grid_classes
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
@@ -55,14 +56,15 @@ PROBE_BATCH = 500  # images per forward while measuring; does not change the val
 
 
 def quick_fid_probe(
-    params: Params, evaluator: Path, latent_dim: int, device: torch.device
+    params: Params, evaluator: Path, spec: GeneratorSpec, device: torch.device
 ) -> Probe | None:
     """The quick FID every `train.eval_every` epochs, or None when it is off."""
     cfg = params.train
     if cfg.eval_every == 0:
         return None
-    latents = latent_batch(cfg.eval_samples, latent_dim, FID_LATENT_SEED, device)
-    fid = FidProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device)
+    latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
+    labels = grid_classes(cfg.eval_samples, spec.num_classes, device)  # every class alike
+    fid = FidProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device, labels=labels)
     return Probe(every_epochs=cfg.eval_every, measure=fid)
 
 
@@ -78,12 +80,18 @@ def report_weights(state: GanState, world: World) -> None:
         )
 
 
-def follow(state: GanState, data: torch.Tensor, cfg: TrainConfig, checkpoint: Path) -> None:
+def follow(
+    state: GanState,
+    data: torch.Tensor,
+    labels: torch.Tensor | None,
+    cfg: TrainConfig,
+    checkpoint: Path,
+) -> None:
     """A rank other than the main one: trains on its slice of every batch and takes part in
     every checkpoint (its noise state is gathered), but writes and logs nothing."""
     with stop_on_signals() as stop:
         silent = Checkpointing(checkpoint, {}, every_steps=cfg.checkpoint_every, write=False)
-        train(state, data, cfg, FanOut(), silent, stop=stop, progress=False)
+        train(state, data, cfg, FanOut(), silent, stop=stop, progress=False, labels=labels)
     report_weights(state, state.world)
     leave(state.world)
 
@@ -142,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         speaks = world.is_main
         if not speaks:
             logging.getLogger("ganops").setLevel(logging.WARNING)
-        probe = quick_fid_probe(params, args.evaluator, spec.latent_dim, device) if speaks else None
+        probe = quick_fid_probe(params, args.evaluator, spec, device) if speaks else None
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
-        state = GanState.create(spec, cfg, device, world)
+        labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
+        state = GanState.create(spec, cfg, device, world, params.model.spectral_norm)
         total_steps = cfg.epochs * (len(split.images) // cfg.batch_size)
         resume = read_resume_state(
             args.checkpoints / RESUME_FILE, digest, total_steps, world_size=world.size
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             fids.rows = [row for row in resume["fid_history"] if row["step"] <= state.step]
             log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, total_steps)
         if not speaks:
-            follow(state, data, cfg, args.checkpoints / RESUME_FILE)
+            follow(state, data, labels, cfg, args.checkpoints / RESUME_FILE)
             return
 
         ranks = f" x {world.size} processes" if world.distributed else ""
@@ -187,20 +196,27 @@ def main(argv: list[str] | None = None) -> int:
                 every_steps=cfg.checkpoint_every,
             )
             result = train(
-                state, data, cfg, FanOut(losses, fids, run), checkpointing, probe, stop=stop
+                state,
+                data,
+                cfg,
+                FanOut(losses, fids, run),
+                checkpointing,
+                probe,
+                stop=stop,
+                labels=labels,
             )
             report_weights(state, world)
             leave(world)
             published = state.step
             if cfg.publish == "best_fid":
-                state.generator.load_state_dict(state.best["generator"])
+                state.published.load_state_dict(state.best["generator"])
                 published = state.best["step"]
                 log.info(
                     "publishing the generator of step %d (quick FID %.3f)",
                     published,
                     state.best["score"],
                 )
-            save_generator(args.generator, state.generator, spec)
+            save_generator(args.generator, state.published, spec)
             metrics = last_epoch_means(losses.rows, total_steps // cfg.epochs)
             if fids.rows:
                 metrics["quick_fid"] = round(fids.rows[-1]["quick_fid"], 6)
@@ -208,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             throughput = result.images_seen / result.seconds
             summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
             run.log_summary(summary | {"published_step": published}, step=result.steps)
-            model_uri = run.log_generator(state.generator, spec, params.tracking.registered_model)
+            model_uri = run.log_generator(state.published, spec, params.tracking.registered_model)
             write_json(
                 args.run_record,
                 {

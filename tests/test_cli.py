@@ -9,15 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganops.cli import main
 from ganops.config import Params
 from ganops.models import GeneratorSpec, build_generator
+from ganops.sampling import generate, latent_batch
 from ganops.tracking import open_run
-from ganops.training import save_generator
+from ganops.training import load_generator, save_generator
 
 SPEC = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+CONDITIONAL = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
 
 
 @pytest.fixture
@@ -25,6 +28,60 @@ def generator_file(tmp_path: Path) -> Path:
     path = tmp_path / "generator.pt"
     save_generator(path, build_generator(SPEC), SPEC)
     return path
+
+
+@pytest.fixture
+def conditional_file(tmp_path: Path) -> Path:
+    path = tmp_path / "conditional.pt"
+    torch.manual_seed(0)
+    save_generator(path, build_generator(CONDITIONAL), CONDITIONAL)
+    return path
+
+
+def expected_samples(path: Path, labels: list[int]) -> np.ndarray:
+    """What the conditional generator at `path` draws for `labels` with the default seed."""
+    generator, spec = load_generator(path)
+    latents = latent_batch(len(labels), spec.latent_dim, 0, torch.device("cpu"))
+    return generate(generator, latents, 500, labels=torch.tensor(labels))
+
+
+def test_sample_the_classes_asked_for(conditional_file: Path, tmp_path: Path) -> None:
+    base = ["sample", "--model", str(conditional_file), "--device", "cpu", "-n"]
+    assert main([*base, "6", "--class", "3", "7", "--out", str(tmp_path / "list.npy")]) == 0
+    repeated = ["--class", "3", "--class", "7", "--out", str(tmp_path / "rep.npy")]
+    assert main([*base, "6", *repeated]) == 0
+    samples = np.load(tmp_path / "list.npy")
+    assert np.array_equal(samples, np.load(tmp_path / "rep.npy"))
+    assert np.array_equal(samples, expected_samples(conditional_file, [3, 3, 3, 7, 7, 7]))
+    # without --class: every class in turn
+    assert main([*base, "20", "--out", str(tmp_path / "all.npy")]) == 0
+    every = expected_samples(conditional_file, [k for k in range(10) for _ in range(2)])
+    assert np.array_equal(np.load(tmp_path / "all.npy"), every)
+
+
+@pytest.mark.parametrize(
+    ("conditional", "classes", "message"),
+    [
+        (False, ["3"], "--class: this generator is unconditional and takes no class"),
+        (True, ["3", "10"], "--class: 10 is not a class of this generator (0 to 9)"),
+        (True, ["-1"], "--class: -1 is not a class of this generator (0 to 9)"),
+    ],
+)
+def test_class_errors_are_one_line(
+    generator_file: Path,
+    conditional_file: Path,
+    tmp_path: Path,
+    conditional: bool,
+    classes: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = conditional_file if conditional else generator_file
+    out = tmp_path / "s.npy"
+    assert main(["sample", "--model", str(model), "--out", str(out), "--class", *classes]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
 
 
 def test_sample_to_npy_npz_and_png(generator_file: Path, tmp_path: Path) -> None:
@@ -64,6 +121,19 @@ def test_sample_from_an_mlflow_model_uri(
     save_generator(workdir / "g.pt", generator, SPEC)
     assert main(["sample", "--model", str(workdir / "g.pt"), "-n", "5", "--out", str(local)]) == 0
     assert np.abs(np.load(out).astype(int) - np.load(local).astype(int)).max() <= 1
+
+
+def test_sample_classes_from_a_conditional_mlflow_model(
+    conditional_file: Path, mlflow_store: str, tiny_params: Callable[..., Params], workdir: Path
+) -> None:
+    generator, spec = load_generator(conditional_file)
+    with open_run(tiny_params().tracking, tiny_params(), root=workdir) as run:
+        run.log_generator(generator, spec, registered_model="cli-conditional")
+    out = workdir / "sevens.npy"
+    argv = ["sample", "--model", "models:/cli-conditional/1", "-n", "4", "--class", "7"]
+    assert main([*argv, "--device", "cpu", "--out", str(out)]) == 0
+    expected = expected_samples(conditional_file, [7, 7, 7, 7]).astype(int)
+    assert np.abs(np.load(out).astype(int) - expected).max() <= 1
 
 
 @pytest.mark.parametrize(

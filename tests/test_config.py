@@ -52,7 +52,7 @@ def test_defaults_validate_and_are_frozen() -> None:
         ({"trian": {}}, "trian", "unknown key"),
         ({"data": {"source": "imagenet"}}, "data.source", "unknown source 'imagenet'"),
         ({"data": {"image_size": 48}}, "data.image_size", "dcgan supports 28"),
-        ({"model": {"arch": "stylegan"}}, "model.arch", "'mlp' or 'dcgan'"),
+        ({"model": {"arch": "stylegan"}}, "model.arch", "'mlp', 'dcgan' or 'resnet'"),
         ({"train": {"label_smoothing": 0.7}}, "train.label_smoothing", "less than 0.5"),
         ({"tracking": {"experiment": ""}}, "tracking.experiment", "at least 1 character"),
         (

@@ -37,6 +37,8 @@ def test_readme_documents_every_param_with_its_default() -> None:
         shown = "null" if value is None else str(value)
         if isinstance(value, bool):
             shown = shown.lower()  # as YAML spells it
+        if value == "":
+            shown = "''"  # an empty string, as YAML spells it
         assert rows[key] == shown or float(rows[key]) == value, key
 
 

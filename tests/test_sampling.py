@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+from ganops.config import SampleConfig
+from ganops.errors import DataError
+from ganops.io import sha256_file
+from ganops.models import GeneratorSpec, build_generator
 from ganops.sampling import (
+    LABELS_FILE,
+    MANIFEST,
+    SAMPLES_FILE,
     generate,
     interpolation_latents,
+    label_batch,
     latent_batch,
+    load_samples,
     make_grid,
     png_bytes,
     slerp,
     to_uint8,
+    write_samples,
 )
 
 
@@ -65,3 +79,118 @@ def test_generate_batches_and_restores_mode() -> None:
     out = generate(generator, torch.randn(7, 2), batch_size=3)
     assert out.shape == (7, 1, 2, 2) and out.dtype == np.uint8
     assert generator.training
+
+
+class ClassShade(torch.nn.Module):
+    """A stand-in conditional generator: every pixel of the image for class k is k / 10 of
+    the way from black to white, whatever z, so a picture shows which label made it."""
+
+    num_classes = 10
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        shade = labels.float() / self.num_classes * 2 - 1  # (B,) in [-1, 1)
+        return shade[:, None, None, None].expand(len(z), 1, 28, 28)
+
+
+def shade_of(label: int) -> int:
+    """The uint8 pixel value `ClassShade` gives class `label`."""
+    image = ClassShade()(torch.zeros(1, 8), torch.tensor([label]))
+    return int(to_uint8(image)[0, 0, 0, 0])
+
+
+CPU = torch.device("cpu")
+CONDITIONAL = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
+SMALL = SampleConfig(
+    num_samples=60, batch_size=16, grid_size=20, interpolation_rows=3, interpolation_steps=4
+)
+
+
+class LatentShade(torch.nn.Module):
+    """A stand-in generator whose images show z's first entry; it takes (and ignores) labels
+    when `num_classes` is set."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        assert (labels is None) == (self.num_classes == 0)
+        return torch.tanh(z[:, :1, None, None]).expand(len(z), 1, 28, 28)
+
+
+def test_labels_are_seeded_and_uniform() -> None:
+    labels = label_batch(5000, 10, seed=1, device=CPU)
+    assert labels.dtype == torch.int64 and labels.shape == (5000,)
+    assert torch.equal(labels, label_batch(5000, 10, seed=1, device=CPU))
+    assert not torch.equal(labels, label_batch(5000, 10, seed=2, device=CPU))
+    counts = torch.bincount(labels, minlength=10)
+    assert counts.min() > 400 and counts.max() < 600  # 500 expected per class
+
+
+def test_a_conditional_generator_gets_the_latents_of_an_unconditional_one(
+    tmp_path: Path,
+) -> None:
+    unconditional = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+    write_samples(LatentShade(0), unconditional, SMALL, tmp_path / "plain", CPU)
+    write_samples(LatentShade(10), CONDITIONAL, SMALL, tmp_path / "conditional", CPU)
+    plain, conditional = load_samples(tmp_path / "plain"), load_samples(tmp_path / "conditional")
+    assert np.array_equal(plain[0], conditional[0])
+
+
+def test_generate_hands_each_batch_its_labels() -> None:
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2])
+    images = generate(ClassShade(), torch.zeros(7, 8), batch_size=3, labels=labels)
+    assert images[:, 0, 0, 0].tolist() == [shade_of(k) for k in labels.tolist()]
+
+
+def test_conditional_samples_carry_their_labels_and_a_grid_row_per_class(tmp_path: Path) -> None:
+    files = write_samples(ClassShade(), CONDITIONAL, SMALL, tmp_path / "samples", CPU)
+    assert set(files) == {SAMPLES_FILE, LABELS_FILE, "grid.png", "interpolation.png", MANIFEST}
+    images, labels = load_samples(tmp_path / "samples")
+    assert labels is not None and labels.dtype == np.int64 and labels.shape == (60,)
+    assert images[:, 0, 0, 0].tolist() == [shade_of(k) for k in labels.tolist()]
+    assert np.array_equal(labels, label_batch(60, 10, SMALL.seed, CPU).numpy())
+
+    manifest = json.loads(files[MANIFEST].read_text())
+    assert manifest["num_classes"] == 10 and manifest["count"] == 60
+    assert manifest["files"][LABELS_FILE]["sha256"] == sha256_file(files[LABELS_FILE])
+
+    # 20 grid images for 10 classes: 2 columns, one row per class
+    grid = np.asarray(Image.open(files["grid.png"]))
+    assert grid.shape == (10 * 30 + 2, 2 * 30 + 2)
+    for row in range(10):
+        for column in range(2):
+            top, left = 2 + 30 * row, 2 + 30 * column
+            assert (grid[top : top + 28, left : left + 28] == shade_of(row)).all()
+    # interpolation: each row keeps one class (row r: class r)
+    sheet = np.asarray(Image.open(files["interpolation.png"]))
+    assert sheet.shape == (3 * 30 + 2, 4 * 30 + 2)
+    for row in range(3):
+        assert (sheet[2 + 30 * row, 2 : 4 * 30 : 30] == shade_of(row)).all()
+
+
+def test_a_conditional_dcgan_samples_and_more_classes_than_grid_cells(tmp_path: Path) -> None:
+    cfg = SMALL.model_copy(update={"grid_size": 4})  # fewer cells than classes: one column
+    generator = build_generator(CONDITIONAL)
+    files = write_samples(generator, CONDITIONAL, cfg, tmp_path / "samples", CPU)
+    assert np.asarray(Image.open(files["grid.png"])).shape == (10 * 30 + 2, 1 * 30 + 2)
+    images, labels = load_samples(tmp_path / "samples")
+    assert images.shape == (60, 1, 28, 28) and labels is not None
+
+
+def test_unconditional_samples_have_no_labels(tmp_path: Path) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+    files = write_samples(build_generator(spec), spec, SMALL, tmp_path / "samples", CPU)
+    assert LABELS_FILE not in files and not (tmp_path / "samples" / LABELS_FILE).exists()
+    assert "num_classes" not in json.loads(files[MANIFEST].read_text())
+    images, labels = load_samples(tmp_path / "samples")
+    assert images.shape == (60, 1, 28, 28) and labels is None
+    grid = np.asarray(Image.open(files["grid.png"]))
+    assert grid.shape == (4 * 30 + 2, 5 * 30 + 2)  # the first 20 samples, 5 a row
+
+
+def test_tampered_labels_are_refused(tmp_path: Path) -> None:
+    files = write_samples(ClassShade(), CONDITIONAL, SMALL, tmp_path / "samples", CPU)
+    np.save(files[LABELS_FILE], np.zeros(60, np.int64))
+    with pytest.raises(DataError, match=r"labels\.npy: sha256 does not match manifest\.json"):
+        load_samples(tmp_path / "samples")

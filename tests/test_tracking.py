@@ -168,11 +168,31 @@ def test_generator_logged_as_model_and_loaded_back(
     version = mlflow.MlflowClient(mlflow_store).get_model_version("tiny-generator", "1")
     assert version.run_id == run.run_id
     for uri in (model_uri, "models:/tiny-generator/1"):
-        loaded, latent_dim = load_logged_generator(uri, torch.device("cpu"))
+        loaded, loaded_spec = load_logged_generator(uri, torch.device("cpu"))
         z = torch.randn(3, 8)
-        assert latent_dim == 8
+        assert loaded_spec == spec
         assert torch.allclose(loaded(z), generator(z), atol=1e-6)
         loaded.eval()  # exported graphs refuse eval(); the wrapper takes it
+
+
+def test_conditional_generator_logged_with_labels_and_loaded_back(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
+    generator = build_generator(spec).eval()
+    with open_run(params.tracking, params, root=workdir) as run:
+        model_uri = run.log_generator(generator, spec, registered_model=None)
+    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.inputs
+    assert [(i.name, i.shape, i.type) for i in inputs] == [
+        ("z", (-1, 8), np.dtype("float32")),
+        ("labels", (-1,), np.dtype("int64")),
+    ]
+    loaded, loaded_spec = load_logged_generator(model_uri, torch.device("cpu"))
+    assert loaded_spec == spec
+    z, labels = torch.randn(5, 8), torch.tensor([0, 3, 9, 3, 7])
+    assert torch.allclose(loaded(z, labels), generator(z, labels), atol=1e-6)
+    with pytest.raises(ValueError, match="conditioned on 10 classes: pass labels"):
+        loaded(z)
 
 
 class _Outage:

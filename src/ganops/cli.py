@@ -2,6 +2,7 @@
 
 ganops sample --model data/models/generator.pt -n 64 --out grid.png
 ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
+ganops sample --model data/models/generator.pt --class 3 7 --out grid.png   # conditional
 ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
@@ -24,6 +25,7 @@ from ganops.config import EvalConfig, load_params
 from ganops.data.images import read_images
 from ganops.errors import ConfigError
 from ganops.io import save_npy, write_bytes
+from ganops.models import GeneratorSpec
 from ganops.runner import run_stage
 from ganops.sampling import generate, latent_batch, make_grid, save_png
 from ganops.training import load_generator, resolve_device
@@ -39,15 +41,33 @@ def _positive(text: str) -> int:
     return value
 
 
-def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, int]:
-    """A generator and its latent size from a generator.pt path or an MLflow model URI."""
+def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
+    """A generator and its spec from a generator.pt path or an MLflow model URI."""
     path = Path(model)
     if path.exists() or ("://" not in model and ":/" not in model):
-        generator, spec = load_generator(path, device)
-        return generator, spec.latent_dim
+        return load_generator(path, device)
     from ganops.tracking import load_logged_generator
 
     return load_logged_generator(model, device)
+
+
+def class_labels(
+    count: int, classes: list[int] | None, spec: GeneratorSpec, device: torch.device
+) -> torch.Tensor | None:
+    """The labels `(count,)` of the samples: None for an unconditional generator; else
+    `classes` (default: every class) in equal consecutive blocks, in the order given."""
+    if not spec.num_classes:
+        if classes:
+            raise ConfigError("--class: this generator is unconditional and takes no class")
+        return None
+    chosen = classes or list(range(spec.num_classes))
+    for label in chosen:
+        if not 0 <= label < spec.num_classes:
+            raise ConfigError(
+                f"--class: {label} is not a class of this generator (0 to {spec.num_classes - 1})"
+            )
+    block = torch.arange(count) * len(chosen) // count  # (count,) index into `chosen`
+    return torch.tensor(chosen, dtype=torch.int64)[block].to(device)
 
 
 def write_images(out: Path, images: np.ndarray) -> None:
@@ -66,9 +86,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.out.suffix not in OUTPUT_SUFFIXES:
         raise ConfigError(f"--out: use one of {', '.join(OUTPUT_SUFFIXES)} (got {args.out.name})")
     device = resolve_device(args.device, key="--device")
-    generator, latent_dim = load_any_generator(args.model, device)
-    latents = latent_batch(args.n, latent_dim, args.seed, device)
-    images = generate(generator, latents, args.batch_size, progress=True)
+    generator, spec = load_any_generator(args.model, device)
+    labels = class_labels(args.n, args.classes, spec, device)
+    latents = latent_batch(args.n, spec.latent_dim, args.seed, device)
+    images = generate(generator, latents, args.batch_size, progress=True, labels=labels)
     write_images(args.out, images)
     log.info("%d samples of shape %s written to %s", len(images), images.shape[1:], args.out)
 
@@ -133,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=_positive, default=64, help="number of samples (64)")
     sample.add_argument("--out", type=Path, required=True, help="FILE: .npy, .npz or .png grid")
     sample.add_argument("--seed", type=int, default=0, help="latent seed (0)")
+    sample.add_argument(
+        "--class",
+        dest="classes",
+        type=int,
+        nargs="+",
+        action="extend",
+        metavar="K",
+        help="conditional generators: the class(es) to draw, e.g. --class 3 7 (repeatable); "
+        "the samples are split evenly among them, in order (default: every class)",
+    )
     sample.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     sample.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     sample.set_defaults(handler=cmd_sample)

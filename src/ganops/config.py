@@ -75,13 +75,24 @@ class DataConfig(_Section):
 class ModelConfig(_Section):
     """The generator and discriminator architecture."""
 
-    arch: Literal["mlp", "dcgan"] = Field("dcgan", description="network family")
+    arch: Literal["mlp", "dcgan", "resnet"] = Field(
+        "dcgan", description="network family: mlp, dcgan, or resnet (SNGAN, 32/64 px)"
+    )
     latent_dim: int = Field(64, ge=1, le=4096, description="size of the generator's input z")
     width: int = Field(
         32,
         ge=1,
         le=1024,
-        description="base width: DCGAN channels next to the image, MLP units of the first layer",
+        description="base width: DCGAN channels next to the image, MLP units of the first "
+        "layer, ResNet channels of every block",
+    )
+    conditional: bool = Field(
+        False,
+        description="class-conditional: G takes a label, D adds a projection term (Miyato & "
+        "Koyama 2018)",
+    )
+    spectral_norm: bool = Field(
+        False, description="spectral normalisation of every D weight (replaces D's batch norm)"
     )
 
 
@@ -93,8 +104,29 @@ class TrainConfig(_Section):
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of both networks")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (momentum)")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
-    loss: Literal["nonsaturating"] = Field(
-        "nonsaturating", description="adversarial loss (Goodfellow et al. 2014, BCE on logits)"
+    loss: Literal["nonsaturating", "hinge", "wgan", "lsgan"] = Field(
+        "nonsaturating",
+        description="adversarial loss: nonsaturating (Goodfellow et al. 2014), hinge, wgan "
+        "(use with gradient_penalty) or lsgan (least squares)",
+    )
+    gradient_penalty: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="weight of the WGAN-GP gradient penalty (10 typical; 0 = off)",
+    )
+    r1_gamma: float = Field(
+        0.0, ge=0, le=1e4, description="weight of the R1 penalty on real images (0 = off)"
+    )
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="decay of the moving average of G's weights that is sampled and published "
+        "(0.999 typical; 0 = off)",
+    )
+    augment: str = Field(
+        "", description="DiffAugment policy, e.g. color,translation,cutout ('' = none)"
     )
     label_smoothing: float = Field(
         0.0, ge=0, lt=0.5, description="one-sided: D's target for real images is 1 - this"
@@ -138,6 +170,13 @@ class TrainConfig(_Section):
         "train.batch_size is the global batch, split evenly between them",
     )
 
+    @field_validator("augment")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        from ganops.augment import parse_policy
+
+        return ",".join(parse_policy(value))
+
 
 class EvaluatorConfig(_Section):
     """The classifier whose features and logits all scores use."""
@@ -169,6 +208,12 @@ class EvalConfig(_Section):
     )
     seed: int = Field(0, ge=0, lt=2**32, description="seed of KID subsets and IS shuffling")
     batch_size: int = Field(500, ge=1, le=65_536, description="images per evaluator forward")
+    cas_epochs: int = Field(
+        2, ge=1, le=1000, description="passes of each CAS classifier over its training images"
+    )
+    cas_seed: int = Field(
+        0, ge=0, lt=2**63, description="seed of the CAS classifiers and their real images"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to score")
 
 
@@ -176,7 +221,9 @@ class SampleConfig(_Section):
     """Sampling from the trained generator."""
 
     num_samples: int = Field(5000, ge=1, le=1_000_000, description="images written to disk")
-    seed: int = Field(1, ge=0, lt=2**63, description="seed of the latent vectors")
+    seed: int = Field(
+        1, ge=0, lt=2**63, description="seed of the latent vectors (and of conditional labels)"
+    )
     batch_size: int = Field(500, ge=1, le=65_536, description="images generated per forward")
     grid_size: int = Field(64, ge=1, le=1024, description="images in the sample grid")
     interpolation_rows: int = Field(8, ge=1, le=64, description="latent pairs interpolated")
@@ -252,6 +299,13 @@ def _check_cross_section(params: Params, origin: str) -> None:
         raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
     if params.train.publish == "best_fid" and params.train.eval_every == 0:
         raise ConfigError(f"{origin}: train.publish: best_fid needs train.eval_every > 0")
+    penalised = params.train.gradient_penalty > 0 or params.train.r1_gamma > 0
+    if penalised and params.model.arch == "dcgan" and not params.model.spectral_norm:
+        raise ConfigError(
+            f"{origin}: train.gradient_penalty and train.r1_gamma need a discriminator without "
+            "batch norm (it mixes the gradients of a batch's images): set "
+            "model.spectral_norm: true, or use model.arch mlp or resnet"
+        )
     if params.train.batch_size % params.train.nproc:
         raise ConfigError(
             f"{origin}: train.batch_size: {params.train.batch_size} does not split evenly "

@@ -1,7 +1,7 @@
 """Latent sampling, image grids and latent-space interpolation.
 
-Latents are always drawn on the CPU from a seeded generator and then moved, so the same
-seed gives the same latents on every device.
+Latents (and the class labels of a conditional generator) are always drawn on the CPU from a
+seeded generator and then moved, so the same seed gives the same inputs on every device.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from ganops.errors import DataError
 from ganops.io import (
     atomic_dir,
     read_json_record,
@@ -32,13 +33,23 @@ if TYPE_CHECKING:
     from ganops.config import SampleConfig
 
 SAMPLES_FILE = "samples.npy"
+LABELS_FILE = "labels.npy"
 MANIFEST = "manifest.json"
+_LABEL_STREAM = 1  # spawn key of the labels' random stream, apart from the latents'
 
 
 def latent_batch(n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
     """`(n, latent_dim)` standard-normal latents, identical for a seed on any device."""
     rng = torch.Generator(device="cpu").manual_seed(seed)
     return torch.randn(n, latent_dim, generator=rng).to(device)
+
+
+def label_batch(n: int, num_classes: int, seed: int, device: torch.device) -> torch.Tensor:
+    """`(n,)` int64 class labels drawn uniformly, identical for a seed on any device. They come
+    from a stream of their own, so a seed gives a conditional generator the same latents
+    (`latent_batch`) as an unconditional one."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_LABEL_STREAM,)))
+    return torch.from_numpy(rng.integers(0, num_classes, size=n, dtype=np.int64)).to(device)
 
 
 def class_grid_labels(num_classes: int, per_class: int, device: torch.device) -> torch.Tensor:
@@ -60,16 +71,23 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def generate(
-    generator: nn.Module, latents: torch.Tensor, batch_size: int, progress: bool = False
+    generator: nn.Module,
+    latents: torch.Tensor,
+    batch_size: int,
+    progress: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Run `generator` (in eval mode) over `latents` in batches; uint8 `(N, C, H, W)`."""
+    """Run `generator` (in eval mode) over `latents` `(N, D)`, and the class `labels` `(N,)`
+    of a conditional one, in batches; uint8 `(N, C, H, W)`."""
     was_training = generator.training
     generator.eval()
     chunks = []
     batches = range(0, latents.shape[0], batch_size)
     shown = None if progress else True  # None: a bar on a terminal, nothing in logs
     for start in tqdm(batches, desc="sample", unit="batch", disable=shown, leave=False):
-        chunks.append(to_uint8(generator(latents[start : start + batch_size])))
+        batch = slice(start, start + batch_size)
+        conditioning = () if labels is None else (labels[batch],)
+        chunks.append(to_uint8(generator(latents[batch], *conditioning)))
     generator.train(was_training)
     return np.concatenate(chunks)
 
@@ -124,6 +142,18 @@ def save_png(path: Path, picture: np.ndarray) -> None:
     write_bytes(path, png_bytes(picture))
 
 
+def class_grid(
+    generator: nn.Module, spec: GeneratorSpec, cfg: SampleConfig, device: torch.device
+) -> np.ndarray:
+    """A conditional generator's grid: one row per class, `grid_size // num_classes` columns
+    (at least one). Each column keeps one latent, so along it only the class changes."""
+    per_class = max(1, cfg.grid_size // spec.num_classes)
+    columns = latent_batch(per_class, spec.latent_dim, cfg.seed, device)  # (per_class, D)
+    latents = columns.repeat(spec.num_classes, 1)  # (num_classes * per_class, D)
+    labels = class_grid_labels(spec.num_classes, per_class, device)
+    return make_grid(generate(generator, latents, cfg.batch_size, labels=labels), per_class)
+
+
 def write_samples(
     generator: nn.Module,
     spec: GeneratorSpec,
@@ -132,19 +162,32 @@ def write_samples(
     device: torch.device,
 ) -> dict[str, Path]:
     """Write `samples.npy` (uint8 `(N, C, H, W)`), `grid.png`, `interpolation.png` and a
-    `manifest.json` of sha256s into `out`, replaced whole; returns the final paths."""
+    `manifest.json` of sha256s into `out`, replaced whole; returns the final paths.
+
+    A conditional generator draws a uniform class per sample, saved as `labels.npy` (int64
+    `(N,)`); its grid shows one row per class and each interpolation row keeps one class.
+    """
     latents = latent_batch(cfg.num_samples, spec.latent_dim, cfg.seed, device)
-    images = generate(generator, latents, cfg.batch_size, progress=True)
-    path = interpolation_latents(
-        cfg.interpolation_rows, cfg.interpolation_steps, spec.latent_dim, cfg.seed + 1
-    ).to(device)
-    strip = generate(generator, path, cfg.batch_size)
-    pictures = {
-        "grid.png": make_grid(images[: cfg.grid_size]),
-        "interpolation.png": make_grid(strip, columns=cfg.interpolation_steps),
-    }
+    rows, steps = cfg.interpolation_rows, cfg.interpolation_steps
+    path = interpolation_latents(rows, steps, spec.latent_dim, cfg.seed + 1).to(device)
+    if spec.num_classes:
+        labels = label_batch(cfg.num_samples, spec.num_classes, cfg.seed, device)
+        images = generate(generator, latents, cfg.batch_size, progress=True, labels=labels)
+        row_labels = torch.arange(rows, device=device) % spec.num_classes  # one class a row
+        strip_labels = row_labels.repeat_interleave(steps)  # (rows * steps,)
+        strip = generate(generator, path, cfg.batch_size, labels=strip_labels)
+        grid = class_grid(generator, spec, cfg, device)
+        arrays = {SAMPLES_FILE: images, LABELS_FILE: labels.cpu().numpy()}
+        about: dict[str, object] = {"num_classes": spec.num_classes}
+    else:
+        images = generate(generator, latents, cfg.batch_size, progress=True)
+        strip = generate(generator, path, cfg.batch_size)
+        grid = make_grid(images[: cfg.grid_size])
+        arrays, about = {SAMPLES_FILE: images}, {}
+    pictures = {"grid.png": grid, "interpolation.png": make_grid(strip, columns=steps)}
     with atomic_dir(out) as staging:
-        save_npy(staging / SAMPLES_FILE, images)
+        for name, array in arrays.items():
+            save_npy(staging / name, array)
         for name, picture in pictures.items():
             save_png(staging / name, picture)
         files = sorted(p.name for p in staging.iterdir())
@@ -154,16 +197,33 @@ def write_samples(
                 "count": int(images.shape[0]),
                 "image_shape": list(images.shape[1:]),
                 "seed": cfg.seed,
+                **about,
                 "files": {name: {"sha256": sha256_file(staging / name)} for name in files},
             },
         )
-    return {name: out / name for name in (SAMPLES_FILE, *pictures, MANIFEST)}
+    return {name: out / name for name in (*arrays, *pictures, MANIFEST)}
 
 
-def load_samples(folder: Path) -> np.ndarray:
-    """`samples.npy` from a `write_samples` folder, verified against its manifest."""
+def _load_listed(folder: Path, name: str, files: dict[str, dict[str, str]]) -> np.ndarray:
+    """`folder/name`, verified against its sha256 in the manifest's `files`."""
+    verify_file(folder / name, files.get(name, {}).get("sha256"), MANIFEST, producer="sample")
+    array: np.ndarray = np.load(folder / name, allow_pickle=False)
+    return array
+
+
+def load_samples(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The uint8 images `(N, C, H, W)` of a `write_samples` folder and, when a conditional
+    generator made them, their int64 class labels `(N,)` (else None), verified against the
+    manifest."""
     manifest = read_json_record(folder / MANIFEST, producer="sample")
-    entry = manifest.get("files", {}).get(SAMPLES_FILE, {})
-    verify_file(folder / SAMPLES_FILE, entry.get("sha256"), MANIFEST, producer="sample")
-    images: np.ndarray = np.load(folder / SAMPLES_FILE, allow_pickle=False)
-    return images
+    files = manifest.get("files", {})
+    images = _load_listed(folder, SAMPLES_FILE, files)
+    if LABELS_FILE not in files:
+        return images, None
+    labels = _load_listed(folder, LABELS_FILE, files)
+    if labels.dtype != np.int64 or labels.shape != (len(images),):
+        raise DataError(
+            f"{folder / LABELS_FILE}: expected int64 labels of shape ({len(images)},), got "
+            f"{labels.dtype} of shape {labels.shape}; rerun the sample stage"
+        )
+    return images, labels

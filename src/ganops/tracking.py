@@ -35,6 +35,7 @@ from ganops.config import Params, TrackingConfig, flatten, params_hash
 from ganops.errors import DataError, TrackingError
 from ganops.io import read_json_record, write_text
 from ganops.models import GeneratorSpec
+from ganops.models.layers import check_labels
 
 log = logging.getLogger(__name__)
 
@@ -334,17 +335,27 @@ class Run:
         self, generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
     ) -> str:
         """Log the generator as an MLflow model (`torch.export` format, no pickle) with a
-        signature z `(-1, latent_dim)` -> images `(-1, C, H, W)`; returns its model URI."""
+        signature z `(-1, latent_dim)` -> images `(-1, C, H, W)`, or for a conditional one
+        (z `(-1, latent_dim)`, labels int64 `(-1,)`) -> images; returns its model URI."""
         generator = generator.cpu().eval()
-        example = np.random.default_rng(0).standard_normal((2, spec.latent_dim)).astype(np.float32)
+        z = np.random.default_rng(0).standard_normal((2, spec.latent_dim)).astype(np.float32)
+        inputs: list[np.ndarray] = [z]
+        if spec.num_classes:
+            inputs.append(np.arange(2, dtype=np.int64) % spec.num_classes)  # labels (2,)
         with torch.no_grad():
-            output = generator(torch.from_numpy(example)).numpy()
+            output = generator(*map(torch.from_numpy, inputs)).numpy()
+        if spec.num_classes:
+            # MLflow traces the export with the pair but keeps no example file for two tensors
+            signature = infer_signature({"z": inputs[0], "labels": inputs[1]}, output)
+            example: Any = tuple(inputs)
+        else:
+            signature, example = infer_signature(z, output), z
 
         def log_model() -> str:
             info = mlflow.pytorch.log_model(
                 generator,
                 name="generator",
-                signature=infer_signature(example, output),
+                signature=signature,
                 input_example=example,
                 registered_model_name=registered_model,
                 pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
@@ -382,38 +393,48 @@ def read_run_record(record: Path) -> dict[str, Any]:
 
 
 class _ExportedGenerator(nn.Module):
-    """An MLflow-logged (torch.export) generator behind the usual module interface.
+    """An MLflow-logged (torch.export) generator behind the usual module interface: called
+    with z, or with z and labels when it was logged conditional.
 
     Exported graphs are frozen in eval mode and refuse `.eval()`/`.train()`, so the graph is
     held outside the module tree and those calls only flip this wrapper's flag. It runs on
     the CPU, where it was exported; outputs return to the latents' device.
     """
 
-    def __init__(self, exported: Any) -> None:
+    def __init__(self, exported: Any, num_classes: int) -> None:
         super().__init__()
         object.__setattr__(self, "_exported", exported)
+        self.num_classes = num_classes
 
     def train(self, mode: bool = True) -> _ExportedGenerator:
         self.training = mode
         return self
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+    def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, latents.shape[0])
         exported: Any = self._exported
-        return exported(latents.cpu()).to(latents.device)  # type: ignore[no-any-return]
+        conditioning = () if labels is None else (labels.cpu(),)
+        images: torch.Tensor = exported(latents.cpu(), *conditioning)
+        return images.to(latents.device)
 
 
-def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, int]:
-    """A generator logged by `Run.log_generator`, from its MLflow model URI, and its latent size."""
+def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
+    """A generator logged by `Run.log_generator`, from its MLflow model URI, and its spec."""
     mlflow.set_tracking_uri(tracking_uri())
     try:
         info = mlflow.models.get_model_info(uri)
         exported = mlflow.pytorch.load_model(uri)
     except (MlflowException, OSError) as error:
         raise TrackingError(f"cannot load MLflow model {uri}: {_one_line(error)}") from None
+    try:
+        spec = GeneratorSpec.from_dict((info.metadata or {})["ganops_spec"])
+    except (KeyError, TypeError, ValueError):
+        raise TrackingError(f"{uri}: not a ganops generator (no ganops_spec metadata)") from None
     inputs = info.signature.inputs.inputs if info.signature and info.signature.inputs else []
-    if len(inputs) != 1 or len(inputs[0].shape) != 2:
+    expected = 2 if spec.num_classes else 1  # z, and the labels of a conditional generator
+    if len(inputs) != expected or inputs[0].shape != (-1, spec.latent_dim):
         raise TrackingError(f"{uri}: not a ganops generator (its signature is not z -> images)")
-    return _ExportedGenerator(exported), int(inputs[0].shape[1])
+    return _ExportedGenerator(exported, spec.num_classes), spec
 
 
 def _one_line(error: BaseException) -> str:

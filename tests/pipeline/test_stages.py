@@ -309,3 +309,35 @@ def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
     (run,) = [r for r in all_runs(copy_of_finished) if r.info.run_id not in runs_before]
     assert run.info.status == "FAILED"
     assert run.data.tags["error"].startswith("TrainingDiverged: training diverged at step 20")
+
+
+def test_conditional_gan_with_regularisers_through_the_stages(copy_of_finished: str) -> None:
+    stronger = {
+        "model": {"conditional": True, "spectral_norm": True},
+        "train": {"loss": "hinge", "r1_gamma": 0.5, "ema_decay": 0.99, "augment": "translation"},
+        "eval": {"cas_epochs": 1},
+    }
+    write_params(Path("params.yaml"), stronger)
+    assert TRAIN.main(TRAIN_ARGS) == 0
+    assert SAMPLE.main(SAMPLE_ARGS) == 0
+    assert EVALUATE.main(EVALUATE_ARGS) == 0
+    # the samples carry their classes, drawn evenly, and the grid has a row per class
+    labels = np.load("data/samples/labels.npy")
+    assert labels.shape == (100,) and set(labels.tolist()) == set(range(10))
+    manifest = json.loads(Path("data/samples/manifest.json").read_text())
+    assert manifest["num_classes"] == 10 and "labels.npy" in manifest["files"]
+    grid = Image.open("data/samples/grid.png")
+    assert grid.size[1] == 10 * 30 + 2  # 10 rows of 28 px images with 2 px padding
+    # the conditional scores, beside the usual ones
+    scores = json.loads(Path("data/eval/metrics.json").read_text())
+    for key in ("conditional_accuracy", "cas", "cas_real"):
+        assert 0 <= scores[key] <= 1, key
+    # every choice reached MLflow as a param, and the run finished
+    record = json.loads(Path("data/train/run.json").read_text())
+    run = mlflow.MlflowClient(copy_of_finished).get_run(record["run_id"])
+    assert run.info.status == "FINISHED"
+    logged = run.data.params
+    assert logged["model.conditional"] == "True" and logged["model.spectral_norm"] == "True"
+    assert logged["train.loss"] == "hinge" and float(logged["train.r1_gamma"]) == 0.5
+    assert float(logged["train.ema_decay"]) == 0.99 and logged["train.augment"] == "translation"
+    assert run.data.metrics["cas"] == pytest.approx(scores["cas"], rel=1e-5)

@@ -41,6 +41,7 @@ __all__ = [
     "FidProbe",
     "LoadedEvaluator",
     "check_image_shape",
+    "check_sample_labels",
     "class_histogram",
     "copy_check",
     "evaluator_reference",
@@ -75,8 +76,19 @@ def evaluator_reference(evaluator: LoadedEvaluator) -> FeatureSet:
     return FeatureSet(evaluator.reference_features, evaluator.reference_logits)
 
 
+def check_sample_labels(labels: np.ndarray, evaluator: LoadedEvaluator, what: str) -> None:
+    """A one-line error when class `labels` `(N,)` name a class the evaluator does not know."""
+    classes = len(evaluator.network.spec.class_names)
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(
+            f"{what}: labels run from {labels.min()} to {labels.max()} but the evaluator knows "
+            f"{classes} classes (0 to {classes - 1})"
+        )
+
+
 class FidProbe:
-    """The quick FID during training: a fixed latent batch against the cached test split."""
+    """The quick FID during training: a fixed latent batch (and, for a conditional generator,
+    fixed class `labels` `(N,)`) against the cached test split."""
 
     def __init__(
         self,
@@ -84,14 +96,17 @@ class FidProbe:
         latents: torch.Tensor,
         batch_size: int,
         device: torch.device,
+        labels: torch.Tensor | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.latents = latents
+        self.labels = labels
         self.batch_size = batch_size
         self.device = device
         self.reference = fid_statistics(evaluator.reference_features)
 
     def __call__(self, generator: nn.Module) -> float:
-        images = generate(generator, self.latents, self.batch_size)  # (N, C, H, W) uint8
+        # (N, C, H, W) uint8
+        images = generate(generator, self.latents, self.batch_size, labels=self.labels)
         features, _ = extract(self.evaluator.network, images, self.batch_size, self.device)
         return fid_from_statistics(fid_statistics(features), self.reference)

@@ -19,6 +19,10 @@ DIRECTIONS: dict[str, Direction] = {
     "classes_covered": "higher",
     "class_kl": "lower",
     "nn_distance_ratio": "one",  # near 1 is healthy; far below 1 means copying
+    # ... and of a conditional generator's samples
+    "conditional_accuracy": "higher",
+    "cas": "higher",
+    "cas_real": "higher",
     # training (data/train/metrics.json) and the evaluator (data/evaluator/metrics.json)
     "quick_fid": "lower",
     "accuracy": "higher",

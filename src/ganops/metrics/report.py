@@ -1,4 +1,5 @@
-"""The evaluate stage's computation: scores, real floor, class histogram, nearest neighbours."""
+"""The evaluate stage's computation: scores, real floor, class histogram, nearest neighbours,
+and for a conditional generator's samples the conditional scores."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import numpy as np
 import torch
 
 from ganops.config import EvalConfig
+from ganops.data.dataset import Split
+from ganops.metrics.conditional import Conditioning, conditional_scores
 from ganops.metrics.evaluator import LoadedEvaluator
 from ganops.metrics.scores import (
     FeatureSet,
@@ -23,7 +26,7 @@ from ganops.metrics.scores import (
 class Evaluation:
     """Everything the evaluate stage reports."""
 
-    scores: dict[str, float]  # generated vs the real test split
+    scores: dict[str, float]  # generated vs the real test split (+ conditional scores)
     real_floor: dict[str, float]  # the real train split vs the real test split
     generated_share: np.ndarray  # (K,) class histogram of the samples
     real_share: np.ndarray  # (K,) class histogram of the test split
@@ -33,27 +36,33 @@ class Evaluation:
 def evaluate(
     evaluator: LoadedEvaluator,
     samples: np.ndarray,
-    train_images: np.ndarray,
+    train: Split,
     cfg: EvalConfig,
     device: torch.device,
+    conditioning: Conditioning | None = None,
 ) -> Evaluation:
-    """Score uint8 `samples` `(N, C, H, W)`; the real floor uses `train_images` the same way."""
+    """Score uint8 `samples` `(N, C, H, W)`; the real floor scores the `train` split the
+    same way. With `conditioning` (the samples' classes), the scores add
+    `conditional_accuracy`, `cas` and `cas_real`."""
     from ganops.metrics import evaluator_reference, feature_set
 
     reference = evaluator_reference(evaluator)
     check_sizes(len(samples), len(reference), cfg)
-    check_sizes(len(train_images), len(reference), cfg)
+    check_sizes(len(train.images), len(reference), cfg)
     generated = feature_set(evaluator, samples, cfg.batch_size, device)
-    train = feature_set(evaluator, train_images, cfg.batch_size, device)
+    train_set = feature_set(evaluator, train.images, cfg.batch_size, device)
     scores = score(generated, reference, cfg)
-    scores |= copy_check(generated.features, reference.features, train.features)
+    scores |= copy_check(generated.features, reference.features, train_set.features)
+    if conditioning is not None:
+        spec = evaluator.network.spec
+        scores |= conditional_scores(spec, generated.logits, samples, train, conditioning, device)
     shown = generated.features[: cfg.nn_samples]
     return Evaluation(
         scores=scores,
-        real_floor=score(train, reference, cfg),
+        real_floor=score(train_set, reference, cfg),
         generated_share=class_histogram(generated.logits),
         real_share=class_histogram(reference.logits),
-        neighbours=nearest_neighbours(shown, train.features)[0],
+        neighbours=nearest_neighbours(shown, train_set.features)[0],
     )
 
 
@@ -64,4 +73,4 @@ def as_metrics(evaluation: Evaluation, num_samples: int) -> dict[str, object]:
     return {**rounded, "num_samples": num_samples, "real_floor": floor}
 
 
-__all__ = ["Evaluation", "FeatureSet", "as_metrics", "evaluate"]
+__all__ = ["Conditioning", "Evaluation", "FeatureSet", "as_metrics", "evaluate"]

@@ -22,14 +22,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ganops.augment import diff_augment
 from ganops.config import TrainConfig
 from ganops.errors import GanopsError
-from ganops.losses import LOSSES
+from ganops.losses import LOSSES, gradient_penalty, r1_penalty
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.sampling import latent_batch, make_grid, to_uint8
 from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
 from ganops.training.device import Acceleration
 from ganops.training.distributed import World
+from ganops.training.ema import GeneratorEMA
 from ganops.training.signals import StopRequest
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,12 @@ class GanState:
     world: World = field(default_factory=World)
     step_generator: nn.Module | None = None
     step_discriminator: nn.Module | None = None
+    ema: GeneratorEMA | None = None  # the moving average of G, sampled and published when on
+
+    @property
+    def published(self) -> nn.Module:
+        """The generator that grids, quick FIDs and the stage's output use: the EMA when on."""
+        return self.ema.module if self.ema is not None else self.generator
 
     def __post_init__(self) -> None:
         if self.step_generator is None:
@@ -132,6 +140,7 @@ class GanState:
         cfg: TrainConfig,
         device: torch.device,
         world: World | None = None,
+        spectral_norm: bool = False,
     ) -> GanState:
         """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
 
@@ -142,7 +151,7 @@ class GanState:
         acceleration = Acceleration.resolve(cfg, device)
         torch.manual_seed(derived_seed(cfg.seed, _WEIGHTS))
         generator = build_generator(spec).to(device)
-        discriminator = build_discriminator(spec).to(device)
+        discriminator = build_discriminator(spec, spectral_norm=spectral_norm).to(device)
         if acceleration.channels_last:
             generator.to(memory_format=torch.channels_last)
             discriminator.to(memory_format=torch.channels_last)
@@ -168,10 +177,12 @@ class GanState:
             world=world,
             step_generator=step_generator,
             step_discriminator=step_discriminator,
+            ema=GeneratorEMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        ema = {"ema": self.ema.state_dict()} if self.ema is not None else {}
+        return ema | {
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -191,6 +202,8 @@ class GanState:
         # so a checkpoint only ever resumes with the world size that wrote it)
         self.noise.set_state((state.get("noise_per_rank") or [state["noise"]])[self.world.rank])
         self.step = int(state["step"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.best = dict(state.get("best", {}))
         if "rng" in state:
             set_global_rng_state(state["rng"])
@@ -209,7 +222,7 @@ class GanState:
         """Keep a copy of the generator when `score` (lower is better) beats the best so far."""
         if self.best and score >= self.best["score"]:
             return False
-        weights = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
+        weights = {k: v.detach().cpu().clone() for k, v in self.published.state_dict().items()}
         self.best = {"step": self.step, "score": score, "generator": weights}
         return True
 
@@ -287,8 +300,42 @@ def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def train_step(state: GanState, real: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    """One update of D then G on a batch `real` `(B, C, H, W)`.
+def _inputs(tensor: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """A network's arguments: `(tensor,)`, or `(tensor, labels)` for a conditional one."""
+    return (tensor,) if labels is None else (tensor, labels)
+
+
+def _augmented(images: torch.Tensor, cfg: TrainConfig, state: GanState) -> torch.Tensor:
+    """DiffAugment (what D sees of real and fake alike), drawn from the run's noise stream."""
+    return diff_augment(images, cfg.augment, state.noise) if cfg.augment else images
+
+
+def _penalty(
+    state: GanState,
+    cfg: TrainConfig,
+    batches: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
+    real_seen: torch.Tensor,
+    real_logits: torch.Tensor,
+) -> torch.Tensor | None:
+    """The weighted gradient penalty and R1 terms of D's loss, or None when both are off.
+
+    The penalty passes use the plain discriminator: compiled graphs have no double backward.
+    """
+    real, fake, labels = batches
+    terms = []
+    if cfg.gradient_penalty > 0:
+        discriminate = lambda images: state.discriminator(*_inputs(images, labels)).float()  # noqa: E731
+        terms.append(cfg.gradient_penalty * gradient_penalty(discriminate, real, fake, state.noise))
+    if cfg.r1_gamma > 0:
+        terms.append(cfg.r1_gamma * r1_penalty(real_logits, real_seen))
+    return torch.stack(terms).sum() if terms else None
+
+
+def train_step(
+    state: GanState, real: torch.Tensor, cfg: TrainConfig, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One update of D then G on a batch `real` `(B, C, H, W)` (with its `labels` `(B,)`
+    when the GAN is conditional).
 
     Returns `(4,)` detached: loss_d, loss_g, d_real, d_fake (mean D probabilities). Nothing
     here waits for the device: the values are read when the loop logs them.
@@ -299,24 +346,41 @@ def train_step(state: GanState, real: torch.Tensor, cfg: TrainConfig) -> torch.T
     fast = state.acceleration
     if fast.channels_last:
         real = real.contiguous(memory_format=torch.channels_last)
-    latents = torch.randn(
-        real.shape[0], state.spec.latent_dim, generator=state.noise, device=real.device
-    )
+    batch, device = real.shape[0], real.device
+    latents = torch.randn(batch, state.spec.latent_dim, generator=state.noise, device=device)
+    fake_labels = None
+    if state.spec.num_classes:
+        fake_labels = torch.randint(
+            state.spec.num_classes, (batch,), generator=state.noise, device=device
+        )
+    # R1 differentiates D's real logits by its input: not through a compiled graph
+    d_real = state.discriminator if cfg.r1_gamma > 0 and fast.compile else discriminator
     # update D (logits and losses in fp32 whatever the autocast dtype)
-    with _autocast(real.device, fast.autocast):
-        fake = generator(latents)  # (B, C, H, W)
-        real_logits = discriminator(real).float()  # (B,)
-        fake_logits = discriminator(fake.detach()).float()  # (B,)
+    with _autocast(device, fast.autocast):
+        fake = generator(*_inputs(latents, fake_labels))  # (B, C, H, W)
+        real_seen = _augmented(real, cfg, state)
+        if cfg.r1_gamma > 0:
+            real_seen = real_seen.detach().requires_grad_(True)
+        real_logits = d_real(*_inputs(real_seen, labels)).float()  # (B,)
+        fake_seen = _augmented(fake.detach(), cfg, state)
+        fake_logits = discriminator(*_inputs(fake_seen, fake_labels)).float()  # (B,)
         loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
+        penalty = _penalty(state, cfg, (real, fake.detach(), labels), real_seen, real_logits)
+        if penalty is not None:
+            loss_d = loss_d + penalty
     state.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()  # type: ignore[no-untyped-call]
     state.opt_d.step()
     # update G
-    with _autocast(real.device, fast.autocast):
-        loss_g = g_loss_fn(discriminator(fake).float())
+    with _autocast(device, fast.autocast):
+        fake_seen = _augmented(fake, cfg, state)
+        loss_g = g_loss_fn(discriminator(*_inputs(fake_seen, fake_labels)).float())
     state.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()  # type: ignore[no-untyped-call]
     state.opt_g.step()
+    # average G
+    if state.ema is not None:
+        state.ema.update(state.generator, state.step)
     with torch.no_grad():
         return torch.stack(
             [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
@@ -336,12 +400,21 @@ def _summarise(buffer: list[torch.Tensor], step: int) -> dict[str, float]:
     return metrics
 
 
+def grid_classes(count: int, num_classes: int, device: torch.device) -> torch.Tensor | None:
+    """Fixed labels of a conditional GAN's grid, `0, 1, ..., 0, 1, ...`; None if unconditional."""
+    if not num_classes:
+        return None
+    return torch.arange(count, device=device) % num_classes
+
+
 @torch.no_grad()
-def render_grid(generator: nn.Module, latents: torch.Tensor) -> np.ndarray:
+def render_grid(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
+) -> np.ndarray:
     """The fixed-latent grid, rendered in eval mode: `(H, W, C)` uint8."""
     was_training = generator.training
     generator.eval()
-    picture = make_grid(to_uint8(generator(latents)))
+    picture = make_grid(to_uint8(generator(*_inputs(latents, labels))))
     generator.train(was_training)
     return picture
 
@@ -440,8 +513,10 @@ def train(
     probe: Probe | None = None,
     progress: bool = True,
     stop: StopRequest | None = None,
+    labels: torch.Tensor | None = None,
 ) -> TrainResult:
-    """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1].
+    """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1]
+    (and its class `labels` `(N,)`, which a conditional GAN needs).
 
     Reports metrics every `cfg.log_every` steps and a fixed-latent grid every epoch; at each
     checkpoint the logger is flushed first, so what it delivered matches the saved state.
@@ -453,6 +528,9 @@ def train(
     grid_latents = latent_batch(
         cfg.grid_size, state.spec.latent_dim, derived_seed(cfg.seed, _GRID), data.device
     )
+    grid_labels = grid_classes(cfg.grid_size, state.spec.num_classes, data.device)
+    if state.spec.num_classes and labels is None:
+        raise ValueError("a conditional GAN trains on labelled data: pass labels")
     buffer: list[torch.Tensor] = []
     metrics: dict[str, float] = {}
     first_step = state.step
@@ -468,8 +546,9 @@ def train(
         epoch, offset = divmod(state.step, steps_per_epoch)
         order = epoch_permutation(data.shape[0], cfg.seed, epoch, data.device)
         for batch in range(offset, steps_per_epoch):
-            index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
-            buffer.append(train_step(state, data[state.world.shard(index)], cfg))
+            index = state.world.shard(order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size])
+            real_labels = labels[index] if state.spec.num_classes and labels is not None else None
+            buffer.append(train_step(state, data[index], cfg, real_labels))
             state.step += 1
             bar.update(1)
             # log
@@ -496,9 +575,9 @@ def train(
                 bar.close()
                 raise TrainingStopped(_stopped(stop, state.step))
         # end of epoch: grid, probe, flush, checkpoint, one summary line
-        logger.log_grid(state.step, render_grid(state.generator, grid_latents))
+        logger.log_grid(state.step, render_grid(state.published, grid_latents, grid_labels))
         if probe and probe.due(epoch, cfg.epochs):
-            score = probe.measure(state.generator)
+            score = probe.measure(state.published)
             logger.log_metrics(state.step, {probe.key: score})
             metrics = {**metrics, probe.key: score}  # a new dict: loggers may keep the old one
             state.remember_if_best(score)

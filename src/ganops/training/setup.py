@@ -23,4 +23,11 @@ def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) ->
             f"({train_count} images)"
         )
     model = params.model
-    return GeneratorSpec(model.arch, model.latent_dim, model.width, (channels, height, width))
+    num_classes = len(manifest["class_names"]) if model.conditional else 0
+    if model.conditional and num_classes < 2:
+        raise DataError(
+            f"model.conditional needs labelled data with at least two classes; "
+            f"data.source {params.data.source!r} has {num_classes}"
+        )
+    shape = (channels, height, width)
+    return GeneratorSpec(model.arch, model.latent_dim, model.width, shape, num_classes)

@@ -1,0 +1,184 @@
+"""Conditional scores: CAS on real digits, conditional accuracy through a stand-in generator,
+and the sample and evaluate stages on a conditional generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganops.config import EvalConfig, EvaluatorConfig, SampleConfig, load_params
+from ganops.data.dataset import Split, load_split
+from ganops.errors import DataError
+from ganops.metrics import (
+    FidProbe,
+    LoadedEvaluator,
+    check_sample_labels,
+    evaluator_reference,
+    feature_set,
+    load_evaluator,
+)
+from ganops.metrics.conditional import Conditioning, cas_recipe, classification_accuracy_score
+from ganops.metrics.directions import direction
+from ganops.metrics.report import as_metrics, evaluate
+from ganops.metrics.scores import fid
+from ganops.models import GeneratorSpec, build_generator
+from ganops.sampling import generate, latent_batch, load_samples, write_samples
+from ganops.tracking import open_run
+from ganops.training import save_generator
+from tests.helpers import load_stage, write_params
+
+CPU = torch.device("cpu")
+CHEAP = EvaluatorConfig(epochs=2)  # the evaluator's recipe, fewer passes
+SCORES = EvalConfig(kid_subset_size=50, kid_subsets=10, nn_samples=8)
+NEW_KEYS = {"conditional_accuracy", "cas", "cas_real"}
+
+
+@pytest.fixture(scope="module")
+def evaluator(evaluator_file: Path) -> LoadedEvaluator:
+    return load_evaluator(evaluator_file)
+
+
+@pytest.fixture(scope="module")
+def train(prepared: Path) -> Split:
+    return load_split(prepared / "processed", "train")
+
+
+@pytest.fixture(scope="module")
+def test(prepared: Path) -> Split:
+    return load_split(prepared / "processed", "test")
+
+
+def test_cas_of_real_digits_is_near_the_evaluator(
+    evaluator: LoadedEvaluator, train: Split, test: Split
+) -> None:
+    spec = evaluator.network.spec
+    cas = classification_accuracy_score(
+        train.images, train.labels, test.images, test.labels, spec, CHEAP, CPU
+    )
+    assert 0.85 < cas <= evaluator.test_accuracy + 0.02
+
+
+def test_cas_of_shuffled_labels_is_near_chance(
+    evaluator: LoadedEvaluator, train: Split, test: Split
+) -> None:
+    shuffled = np.random.default_rng(0).permutation(train.labels)
+    spec = evaluator.network.spec
+    cas = classification_accuracy_score(
+        train.images, shuffled, test.images, test.labels, spec, CHEAP, CPU
+    )
+    assert cas < 0.3
+
+
+def test_cas_recipe_is_the_evaluators_with_the_cas_epochs_and_seed() -> None:
+    recipe = cas_recipe(EvaluatorConfig(lr=0.01, shift_px=1), EvalConfig(cas_epochs=4, cas_seed=9))
+    assert (recipe.lr, recipe.shift_px, recipe.epochs, recipe.seed) == (0.01, 1, 4, 9)
+
+
+def test_new_scores_are_higher_is_better() -> None:
+    assert {direction(key) for key in NEW_KEYS} == {"higher"}
+
+
+class RealDigits(nn.Module):
+    """A stand-in conditional generator: for class k, a real training image of class
+    `(k + offset) % 10`, picked by z. With offset 0 every image shows its class."""
+
+    def __init__(self, train: Split, offset: int = 0) -> None:
+        super().__init__()
+        images = torch.from_numpy(train.images).float() / 127.5 - 1.0  # (N, C, H, W)
+        labels = torch.from_numpy(train.labels)
+        self.by_class = [images[labels == (k + offset) % 10] for k in range(10)]
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        picks = (z[:, 0].abs() * 1000).long()  # (B,)
+        return torch.stack(
+            [
+                self.by_class[k][pick % len(self.by_class[k])]
+                for k, pick in zip(labels.tolist(), picks.tolist(), strict=True)
+            ]
+        )
+
+
+@pytest.mark.parametrize(("offset", "accurate"), [(0, True), (1, False)])
+def test_conditional_accuracy_sees_whether_samples_show_their_class(
+    evaluator: LoadedEvaluator,
+    train: Split,
+    test: Split,
+    tmp_path: Path,
+    offset: int,
+    accurate: bool,
+) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
+    cfg = SampleConfig(num_samples=300, batch_size=100, grid_size=10)
+    write_samples(RealDigits(train, offset), spec, cfg, tmp_path / "samples", CPU)
+    samples, labels = load_samples(tmp_path / "samples")
+    assert labels is not None
+    conditioning = Conditioning(labels, test, EvaluatorConfig(epochs=1))
+    result = evaluate(evaluator, samples, train, SCORES, CPU, conditioning)
+    if accurate:
+        assert result.scores["conditional_accuracy"] > 0.9
+    else:  # each class drawn as the next one: real digits, every label wrong
+        assert result.scores["conditional_accuracy"] < 0.1
+        assert result.scores["classes_covered"] == 10  # what the unconditional scores miss
+    assert 0 <= result.scores["cas"] <= 1 and 0 <= result.scores["cas_real"] <= 1
+
+
+def test_fid_probe_hands_its_labels_to_a_conditional_generator(
+    evaluator: LoadedEvaluator, train: Split
+) -> None:
+    latents = latent_batch(500, 8, 0, CPU)
+    labels = torch.arange(500) % 10  # every class alike, as training passes them
+    generator = RealDigits(train)
+    probe = FidProbe(evaluator, latents, 200, CPU, labels=labels)
+    images = generate(generator, latents, 200, labels=labels)
+    expected = fid(feature_set(evaluator, images, 200, CPU), evaluator_reference(evaluator), SCORES)
+    assert probe(generator) == pytest.approx(expected["fid"], rel=1e-9)
+
+
+def test_labels_the_evaluator_does_not_know_are_refused(evaluator: LoadedEvaluator) -> None:
+    check_sample_labels(np.array([0, 9, 3]), evaluator, "samples")
+    with pytest.raises(DataError, match=r"samples: labels run from 0 to 10 but the evaluator"):
+        check_sample_labels(np.array([0, 10, 3]), evaluator, "samples")
+
+
+def test_unconditional_samples_get_no_conditional_scores(
+    evaluator: LoadedEvaluator, train: Split
+) -> None:
+    samples = train.images[:200]
+    result = evaluate(evaluator, samples, train, SCORES, CPU)
+    assert not NEW_KEYS & set(as_metrics(result, len(samples)))
+
+
+def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
+    evaluator_file: Path, prepared: Path, workdir: Path, mlflow_store: str
+) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
+    torch.manual_seed(0)
+    save_generator(workdir / "generator.pt", build_generator(spec), spec)
+    params = write_params(workdir / "params.yaml")
+    loaded = load_params(params)
+    with open_run(loaded.tracking, loaded, root=workdir) as run:
+        run_id = run.run_id
+    (workdir / "run.json").write_text(json.dumps({"run_id": run_id, "steps": 1}))
+    common = ["--params", str(params), "--run-record", "run.json"]
+
+    sample = load_stage("sample").main
+    assert sample([*common, "--generator", "generator.pt", "--out", "samples"]) == 0
+    labels = np.load(workdir / "samples" / "labels.npy")
+    assert labels.dtype == np.int64 and labels.shape == (100,)  # TINY: 100 samples
+    manifest = json.loads((workdir / "samples" / "manifest.json").read_text())
+    assert "labels.npy" in manifest["files"] and manifest["num_classes"] == 10
+
+    evaluate_stage = load_stage("evaluate").main
+    args = ["--samples", "samples", "--evaluator", str(evaluator_file)]
+    args += ["--data", str(prepared / "processed"), "--metrics", "metrics.json", "--plots", "plots"]
+    assert evaluate_stage([*common, *args]) == 0
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert set(metrics) >= NEW_KEYS and all(0 <= metrics[key] <= 1 for key in NEW_KEYS)
+    logged = mlflow.MlflowClient(mlflow_store).get_run(run_id).data.metrics
+    assert {key: logged[key] for key in NEW_KEYS} == {key: metrics[key] for key in NEW_KEYS}
