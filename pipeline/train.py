@@ -7,8 +7,6 @@ started by torchrun directly (e.g. across nodes), it trains with however many it
 from __future__ import annotations
 
 import logging
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import torch
 
 from ganops.config import Params, TrainConfig, load_params, params_hash
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
-from ganops.errors import ConfigError, GanopsError
+from ganops.errors import ConfigError
 from ganops.io import write_json
 from ganops.metrics import FidProbe, load_evaluator
 from ganops.models import GeneratorSpec
@@ -38,19 +36,16 @@ from ganops.training import (
 )
 from ganops.training.device import configure_backends
 from ganops.training.distributed import (
-    World,
     join,
     leave,
-    torchrun_command,
-    weights_digest,
+    log_weight_digests,
+    run_under_torchrun,
     world_from_env,
 )
 from ganops.training.loop import METRIC_NAMES, grid_classes
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-INTERRUPTED = 130  # a stage's exit status after SIGINT/SIGTERM
 FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
 PROBE_BATCH = 500  # images per forward while measuring; does not change the value
 
@@ -68,18 +63,6 @@ def quick_fid_probe(
     return Probe(every_epochs=cfg.eval_every, measure=fid)
 
 
-def report_weights(state: GanState, world: World) -> None:
-    """Under torchrun, each rank logs digests of its final weights: they must all agree."""
-    if world.distributed:
-        log.info(
-            "rank %d/%d weights: generator sha256 %s, discriminator sha256 %s",
-            world.rank,
-            world.size,
-            weights_digest(state.generator),
-            weights_digest(state.discriminator),
-        )
-
-
 def follow(
     state: GanState,
     data: torch.Tensor,
@@ -92,29 +75,8 @@ def follow(
     with stop_on_signals() as stop:
         silent = Checkpointing(checkpoint, {}, every_steps=cfg.checkpoint_every, write=False)
         train(state, data, cfg, FanOut(), silent, stop=stop, progress=False, labels=labels)
-    report_weights(state, state.world)
+    log_weight_digests(state.world, state.generator, state.discriminator)
     leave(state.world)
-
-
-def relaunch(nproc: int, argv: list[str]) -> None:
-    """Run this stage again under torchrun with `nproc` processes and wait for it.
-
-    SIGINT and SIGTERM are passed on, so the ranks checkpoint and stop together.
-    """
-    command = torchrun_command(nproc, [str(Path(__file__).resolve()), *argv])
-    log.info("launching %d training processes: %s", nproc, " ".join(command[1:]))
-    process = subprocess.Popen(command)
-    forward = lambda number, _frame: process.send_signal(number)  # noqa: E731
-    previous = {number: signal.signal(number, forward) for number in STOP_SIGNALS}
-    try:
-        code = process.wait()
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if code == INTERRUPTED:
-        raise KeyboardInterrupt(f"torchrun's {nproc} training processes were stopped")
-    if code:
-        raise GanopsError(f"torchrun with {nproc} training processes failed (exit status {code})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg, digest = params.train, params_hash(params)
         world = world_from_env()
         if cfg.nproc > 1 and not world.distributed:
-            relaunch(cfg.nproc, sys.argv[1:] if argv is None else argv)
+            run_under_torchrun(Path(__file__), cfg.nproc, sys.argv[1:] if argv is None else argv)
             return
         if cfg.batch_size % world.size:
             raise ConfigError(
@@ -149,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         # one rank speaks: only the main rank measures, logs progress and writes
         speaks = world.is_main
         if not speaks:
-            logging.getLogger("ganops").setLevel(logging.WARNING)
+            logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
         probe = quick_fid_probe(params, args.evaluator, spec, device) if speaks else None
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
         labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
@@ -205,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 stop=stop,
                 labels=labels,
             )
-            report_weights(state, world)
+            log_weight_digests(world, state.generator, state.discriminator)
             leave(world)
             published = state.step
             if cfg.publish == "best_fid":

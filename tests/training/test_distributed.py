@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
 from ganops.config import Params
-from ganops.errors import ConfigError
+from ganops.errors import ConfigError, GanopsError
 from ganops.models import GeneratorSpec, build_generator
 from ganops.training.distributed import (
     World,
+    run_under_torchrun,
     torchrun_command,
     weights_digest,
     world_from_env,
@@ -67,3 +69,10 @@ def test_weights_digest_sees_one_changed_value() -> None:
     with torch.no_grad():
         next(second.parameters()).view(-1)[0] += 1e-6
     assert weights_digest(first) != weights_digest(second)
+
+
+def test_a_failing_rank_is_a_one_line_error(tmp_path: Path) -> None:
+    script = tmp_path / "fails.py"
+    script.write_text("raise SystemExit(3)\n")
+    with pytest.raises(GanopsError, match=r"torchrun with 2 training processes failed"):
+        run_under_torchrun(script, 2, [])

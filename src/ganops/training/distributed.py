@@ -10,9 +10,13 @@ through torchrun, so `dvc repro` needs no other command.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import signal
+import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,7 +24,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ganops.errors import ConfigError
+from ganops.errors import ConfigError, GanopsError
+
+log = logging.getLogger(__name__)
 
 # torchrun sets these in every process it starts
 _RANK, _WORLD_SIZE, _LOCAL_RANK = "RANK", "WORLD_SIZE", "LOCAL_RANK"
@@ -148,3 +154,47 @@ def weights_digest(module: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def run_under_torchrun(script: Path, nproc: int, argv: list[str]) -> None:
+    """Run `script` with `argv` under torchrun with `nproc` processes and wait for it.
+
+    SIGINT and SIGTERM are passed on, so the ranks checkpoint and stop together; a run
+    stopped that way ends in `KeyboardInterrupt`, any other failure in `GanopsError`
+    (torchrun itself exits 1 whatever its ranks' exit status).
+    """
+    command = torchrun_command(nproc, [str(script.resolve()), *argv])
+    log.info("launching %d training processes: %s", nproc, " ".join(command[1:]))
+    process = subprocess.Popen(command)
+    stopped_by: list[str] = []
+
+    def forward(number: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(number).name)
+        process.send_signal(number)
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, forward) for number in stops}
+    try:
+        code = process.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if code and stopped_by:
+        raise KeyboardInterrupt(f"torchrun's {nproc} training processes stopped by {stopped_by[0]}")
+    if code:
+        raise GanopsError(
+            f"torchrun with {nproc} training processes failed (exit status {code}); "
+            "the ranks' errors are above"
+        )
+
+
+def log_weight_digests(world: World, generator: nn.Module, discriminator: nn.Module) -> None:
+    """Under torchrun, each rank logs digests of its final weights: they must all agree."""
+    if world.distributed:
+        log.info(
+            "rank %d/%d weights: generator sha256 %s, discriminator sha256 %s",
+            world.rank,
+            world.size,
+            weights_digest(generator),
+            weights_digest(discriminator),
+        )
