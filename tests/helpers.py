@@ -51,13 +51,19 @@ def write_params(path: Path, overrides: dict[str, Any] | None = None) -> Path:
     return path
 
 
-def load_stage(name: str) -> ModuleType:
-    """Import `pipeline/<name>.py` (not a package) so tests can call its `main(argv)`."""
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "pipeline" / f"{name}.py")
+def load_script(folder: str, name: str) -> ModuleType:
+    """Import `<folder>/<name>.py` (not a package) so tests can call its functions."""
+    path = ROOT / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_stage(name: str) -> ModuleType:
+    """Import `pipeline/<name>.py` so tests can call its `main(argv)`."""
+    return load_script("pipeline", name)
 
 
 def _stage_args(name: str) -> list[str]:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ganops.config import EvalConfig, EvaluatorConfig, SampleConfig, load_params
-from ganops.data.dataset import Split, load_split
+from ganops.data.dataset import Split
 from ganops.errors import DataError
 from ganops.metrics import (
     FidProbe,
@@ -21,7 +21,6 @@ from ganops.metrics import (
     check_sample_labels,
     evaluator_reference,
     feature_set,
-    load_evaluator,
 )
 from ganops.metrics.conditional import Conditioning, cas_recipe, classification_accuracy_score
 from ganops.metrics.directions import direction
@@ -37,21 +36,6 @@ CPU = torch.device("cpu")
 CHEAP = EvaluatorConfig(epochs=2)  # the evaluator's recipe, fewer passes
 SCORES = EvalConfig(kid_subset_size=50, kid_subsets=10, nn_samples=8)
 NEW_KEYS = {"conditional_accuracy", "cas", "cas_real"}
-
-
-@pytest.fixture(scope="module")
-def evaluator(evaluator_file: Path) -> LoadedEvaluator:
-    return load_evaluator(evaluator_file)
-
-
-@pytest.fixture(scope="module")
-def train(prepared: Path) -> Split:
-    return load_split(prepared / "processed", "train")
-
-
-@pytest.fixture(scope="module")
-def test(prepared: Path) -> Split:
-    return load_split(prepared / "processed", "test")
 
 
 def test_cas_of_real_digits_is_near_the_evaluator(

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ganops.config import EvalConfig
-from ganops.data.dataset import Split, load_split
+from ganops.data.dataset import Split
 from ganops.errors import DataError
 from ganops.metrics import (
     FeatureSet,
@@ -26,21 +26,6 @@ from ganops.metrics.scores import check_sizes
 
 CPU = torch.device("cpu")
 CFG = EvalConfig()
-
-
-@pytest.fixture(scope="module")
-def evaluator(evaluator_file: Path) -> LoadedEvaluator:
-    return load_evaluator(evaluator_file)
-
-
-@pytest.fixture(scope="module")
-def train(prepared: Path) -> Split:
-    return load_split(prepared / "processed", "train")
-
-
-@pytest.fixture(scope="module")
-def test(prepared: Path) -> Split:
-    return load_split(prepared / "processed", "test")
 
 
 def features(evaluator: LoadedEvaluator, images: np.ndarray) -> FeatureSet:
