@@ -43,7 +43,7 @@ from ganops.training import FanOut, GanState, resolve_device, train
 from ganops.training.device import configure_backends
 from ganops.training.loop import train_step
 
-# The models: the pipeline's default at 28 px; pytorch/examples' dcgan (nz 100, ngf 64) at 64.
+# The models: the pipeline's default sizes at 28 px; pytorch/examples' dcgan (nz 100) at 64.
 MODELS = {28: (64, 32), 64: (100, 64)}  # size -> (latent_dim, width)
 # Dense bf16 tensor-core peaks from the vendors' data sheets, FLOP/s.
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L4": 121e12}
@@ -158,8 +158,12 @@ def measure(
 ) -> dict[str, float]:
     latent_dim, width = MODELS[size]
     spec = GeneratorSpec("dcgan", latent_dim, width, (1, size, size))
-    cfg = TrainConfig(
-        batch_size=args.batch_size, log_every=args.log_every, eval_every=0, grid_size=16
+    cfg = TrainConfig(  # the reference's loss and networks (batch-norm D): the same work
+        loss="nonsaturating",
+        batch_size=args.batch_size,
+        log_every=args.log_every,
+        eval_every=0,
+        grid_size=16,
     )
     subset = digits[: args.steps * args.batch_size]  # an epoch is --steps steps
     ours, state = project_images_per_s(subset, spec, cfg, device, args.epochs)

@@ -61,6 +61,11 @@ def test_defaults_validate_and_are_frozen() -> None:
             "best_fid needs train.eval_every > 0",
         ),
         ({"eval": {"coverage_threshold": 0}}, "eval.coverage_threshold", "greater than 0"),
+        (
+            {"model": {"spectral_norm": False}, "train": {"r1_gamma": 1.0}},
+            "train.gradient_penalty",
+            "need a discriminator without batch norm",
+        ),
         ({"evaluator": {"min_accuracy": 1.5}}, "evaluator.min_accuracy", "less than or equal to 1"),
     ],
 )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
 from ganops.config import flatten, load_params
@@ -40,6 +44,35 @@ def test_readme_documents_every_param_with_its_default() -> None:
         if value == "":
             shown = "''"  # an empty string, as YAML spells it
         assert rows[key] == shown or float(rows[key]) == value, key
+
+
+def _readme_overrides() -> list[list[str]]:
+    """Every set of overrides the README shows: the `-S` values of each `dvc exp run`
+    command, and each inline `key=value ...` span (the tables of variations)."""
+    text = (ROOT / "README.md").read_text()
+    sets = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(command, comments=True)
+            if words[:3] == ["dvc", "exp", "run"]:
+                sets.append(
+                    [words[i + 1] for i, w in enumerate(words) if w in ("-S", "--set-param")]
+                )
+    sets += [span.split() for span in re.findall(r"`([a-z_]+\.[a-z_0-9]+=[^`]*)`", text)]
+    return [overrides for overrides in sets if overrides]
+
+
+@pytest.mark.parametrize("overrides", _readme_overrides(), ids=" ".join)
+def test_readme_overrides_work_with_dvc_exp_run(overrides: list[str], tmp_path: Path) -> None:
+    """Each is applied the way `dvc exp run -S` applies it, and the result validates: no
+    unquoted comma (DVC reads it as a sweep), no typo, no combination the config refuses."""
+    from dvc.utils.hydra import apply_overrides, to_hydra_overrides
+
+    assert not any(override.is_sweep_override() for override in to_hydra_overrides(overrides))
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    apply_overrides(path, overrides)
+    load_params(path)
 
 
 def test_stages_are_python_scripts_with_their_deps() -> None:

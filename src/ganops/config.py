@@ -92,7 +92,7 @@ class ModelConfig(_Section):
         "Koyama 2018)",
     )
     spectral_norm: bool = Field(
-        False, description="spectral normalisation of every D weight (replaces D's batch norm)"
+        True, description="spectral normalisation of every D weight (replaces D's batch norm)"
     )
 
 
@@ -105,9 +105,9 @@ class TrainConfig(_Section):
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (momentum)")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
     loss: Literal["nonsaturating", "hinge", "wgan", "lsgan"] = Field(
-        "nonsaturating",
-        description="adversarial loss: nonsaturating (Goodfellow et al. 2014), hinge, wgan "
-        "(use with gradient_penalty) or lsgan (least squares)",
+        "hinge",
+        description="adversarial loss: hinge (Lim & Ye 2017), nonsaturating (Goodfellow et al. "
+        "2014), wgan (use with gradient_penalty) or lsgan (least squares)",
     )
     gradient_penalty: float = Field(
         0.0,

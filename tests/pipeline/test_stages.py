@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import STAGE_ARGS, load_stage, write_params
+from tests.helpers import STAGE_ARGS, load_stage, project_params, write_params
 
 FETCH, PREPROCESS, TRAIN_EVALUATOR, TRAIN, SAMPLE, EVALUATE = (
     load_stage(n) for n in ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
@@ -284,7 +284,8 @@ def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
 
     from ganops import losses
 
-    d_loss, g_loss = losses.LOSSES["nonsaturating"]
+    loss = project_params()["train"]["loss"]  # the default's loss, whichever it is
+    d_loss, g_loss = losses.LOSSES[loss]
     calls = {"n": 0}
 
     def diverging(real: torch.Tensor, fake: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -292,7 +293,7 @@ def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
         loss = d_loss(real, fake, smoothing)
         return loss * float("nan") if calls["n"] >= 20 else loss
 
-    monkeypatch.setitem(losses.LOSSES, "nonsaturating", (diverging, g_loss))
+    monkeypatch.setitem(losses.LOSSES, loss, (diverging, g_loss))
     write_params(Path("params.yaml"), {"train": {"epochs": 2}})  # 16 steps an epoch
     generator = Path("data/models/generator.pt").read_bytes()
     runs_before = {run.info.run_id for run in all_runs(copy_of_finished)}

@@ -18,16 +18,18 @@ from ganops.training.loop import train_step
 
 CPU = torch.device("cpu")
 
+SN, BN = {"spectral_norm": True}, {"spectral_norm": False}  # D's normalisation, spelled out
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (model, train)
-    "hinge": ({}, {"loss": "hinge"}),
-    "lsgan": ({}, {"loss": "lsgan"}),
-    "wgan-gp": ({"spectral_norm": True}, {"loss": "wgan", "gradient_penalty": 10.0}),
-    "r1": ({"spectral_norm": True}, {"r1_gamma": 1.0}),
-    "ema": ({}, {"ema_decay": 0.99}),
-    "diffaugment": ({}, {"augment": "color,translation,cutout"}),
-    "conditional": ({"conditional": True}, {}),
+    "nonsaturating-bn": (BN, {"loss": "nonsaturating"}),
+    "hinge-sn": (SN, {"loss": "hinge"}),
+    "lsgan-bn": (BN, {"loss": "lsgan"}),
+    "wgan-gp": (SN, {"loss": "wgan", "gradient_penalty": 10.0}),
+    "r1": (SN, {"loss": "nonsaturating", "r1_gamma": 1.0}),
+    "ema": (SN, {"loss": "hinge", "ema_decay": 0.99}),
+    "diffaugment": (SN, {"loss": "hinge", "augment": "color,translation,cutout"}),
+    "conditional": ({**SN, "conditional": True}, {"loss": "hinge"}),
     "resnet": ({"arch": "resnet", "width": 8}, {"loss": "hinge"}),
-    "mlp-r1": ({"arch": "mlp", "width": 16}, {"r1_gamma": 1.0}),
+    "mlp-r1": ({"arch": "mlp", "width": 16}, {"loss": "nonsaturating", "r1_gamma": 1.0}),
 }
 
 
