@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import struct
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from torchvision import datasets, transforms
 
 from ganops.config import DataConfig, TrainConfig
 from ganops.data.dataset import to_training_tensor
+from ganops.data.formats import idx_bytes
 from ganops.data.preprocess import center_crop_resize
 from ganops.data.sources import fetch_source, get_source
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
@@ -62,14 +62,9 @@ def write_idx(root: Path, images: np.ndarray) -> None:
     raw.mkdir(parents=True)
     count = len(images)
     for split in ("train", "t10k"):
-        pixels = images[:, 0]  # (N, 28, 28)
-        (raw / f"{split}-images-idx3-ubyte").write_bytes(
-            struct.pack(">IIII", 0x803, count, 28, 28) + pixels.tobytes()
-        )
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(idx_bytes(images[:, 0]))  # (N, 28, 28)
         labels = np.zeros(count, np.uint8)  # unconditional GAN: labels unused
-        (raw / f"{split}-labels-idx1-ubyte").write_bytes(
-            struct.pack(">II", 0x801, count) + labels.tobytes()
-        )
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
 
 
 def project_images_per_s(

@@ -26,7 +26,7 @@ import pytest
 from ganops.config import DataConfig, parse_params
 from ganops.data import download, sources
 from ganops.data.download import Retries, extract_tar
-from ganops.data.formats import read_cifar_binary, read_idx
+from ganops.data.formats import idx_bytes, read_cifar_binary, read_idx
 from ganops.data.preprocess import preprocess
 from ganops.data.sources import Published, fetch_source, get_source
 from ganops.errors import ConfigError, DataError
@@ -60,9 +60,8 @@ CIFAR_RECORDS[:, :, 0] = np.arange(18).reshape(6, 3) % 10  # the label byte
 
 
 def idx_gz(array: np.ndarray) -> bytes:
-    """`array` (uint8) as a gzipped IDX file."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return gzip.compress(header + array.tobytes(), mtime=0)
+    """`array` (uint8) as a gzipped IDX file, as the MNIST mirrors publish them."""
+    return gzip.compress(idx_bytes(array), mtime=0)
 
 
 MNIST_FILES = dict(

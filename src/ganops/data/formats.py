@@ -20,6 +20,14 @@ CIFAR_SIDE = 32
 CIFAR_RECORD_BYTES = 1 + 3 * CIFAR_SIDE * CIFAR_SIDE  # a label byte, then R, G, B planes
 
 
+def idx_bytes(array: np.ndarray) -> bytes:
+    """`array` (uint8) as an (uncompressed) IDX file: what `read_idx` reads once gunzipped."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX of unsigned bytes holds uint8, got {array.dtype}")
+    header = bytes([0, 0, _IDX_UNSIGNED_BYTE, array.ndim])
+    return header + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Decode a gzipped IDX file of unsigned bytes into a uint8 array of its stated shape.
 
