@@ -194,7 +194,12 @@ class Run:
     """
 
     def __init__(
-        self, client: mlflow.MlflowClient, run_id: str, uri: str, experiment_id: str = ""
+        self,
+        client: mlflow.MlflowClient,
+        run_id: str,
+        uri: str,
+        experiment_id: str = "",
+        home: tuple[Path, str, Params | None] | None = None,
     ) -> None:
         self.client = client
         self.run_id = run_id
@@ -204,7 +209,8 @@ class Run:
         self._images: list[tuple[np.ndarray, str, int]] = []
         self._logged: dict[str, int] = {}  # key -> last step already in the store
         self._outage = False
-        self.home: tuple[Path, str, Params | None] = (project_root(), "ganops", None)
+        # where a fallback goes: the project root, the experiment name, the params to log
+        self.home = home or (project_root(), "ganops", None)
 
     @property
     def pending(self) -> int:
@@ -292,19 +298,14 @@ class Run:
         if self.uri == local:
             raise TrackingError(f"the local MLflow store {local} cannot be written")
         client = mlflow.MlflowClient(tracking_uri=local)
-        experiment_id = _experiment_id(client, experiment, local, root)
-        tags = run_identity(params, Path.cwd()) if params is not None else {}
-        tags |= {"ganops.server_uri": redact_uri(self.uri), "ganops.server_run_id": self.run_id}
         with _quiet_end():
             mlflow.end_run(status="FAILED")  # the server's run, if it can still hear us
         mlflow.set_tracking_uri(local)
-        active = mlflow.start_run(experiment_id=experiment_id, tags=tags,
-                                  run_name=os.environ.get(ENV_EXP_NAME))  # fmt: skip
-        if params is not None:
-            mlflow.log_params(flatten(params))
+        origin = {"ganops.server_uri": redact_uri(self.uri), "ganops.server_run_id": self.run_id}
+        active = _start(client, local, experiment, params, root, origin)
         waiting, server = self.pending, redact_uri(self.uri)
         self.client, self.uri, self.run_id = client, local, active.info.run_id
-        self.experiment_id, self._logged, self._outage = experiment_id, {}, False
+        self.experiment_id, self._logged, self._outage = active.info.experiment_id, {}, False
         self._deliver()
         log.warning(
             "MLflow at %s still unreachable: %d buffered values (and what follows) written to "
@@ -452,10 +453,17 @@ _HTTP_DEFAULTS = {
 
 
 def _start(
-    client: mlflow.MlflowClient, uri: str, cfg: TrackingConfig, params: Params | None, root: Path
+    client: mlflow.MlflowClient,
+    uri: str,
+    experiment: str,
+    params: Params | None,
+    root: Path,
+    tags: dict[str, str] | None = None,
 ) -> Any:
-    experiment_id = _experiment_id(client, cfg.experiment, uri, root)
-    tags = run_identity(params, Path.cwd()) if params is not None else {}
+    """Start a run in `experiment` (created if missing), tagged with the run's identity and
+    `tags`, with every param logged."""
+    experiment_id = _experiment_id(client, experiment, uri, root)
+    tags = (run_identity(params, Path.cwd()) if params is not None else {}) | (tags or {})
     active = mlflow.start_run(
         experiment_id=experiment_id, run_name=os.environ.get(ENV_EXP_NAME), tags=tags
     )
@@ -487,7 +495,7 @@ def open_run(
     client = mlflow.MlflowClient(tracking_uri=uri)
     try:
         if run_id is None:
-            active = _start(client, uri, cfg, params, root)
+            active = _start(client, uri, cfg.experiment, params, root)
         else:
             active = mlflow.start_run(run_id=run_id)
     except _OUTAGE as error:
@@ -503,9 +511,9 @@ def open_run(
         uri = f"sqlite:///{root / STORE_FILE}"
         mlflow.set_tracking_uri(uri)
         client = mlflow.MlflowClient(tracking_uri=uri)
-        active = _start(client, uri, cfg, params, root)
-    run = Run(client, active.info.run_id, uri, active.info.experiment_id)
-    run.home = (root, cfg.experiment, params)
+        active = _start(client, uri, cfg.experiment, params, root)
+    home = (root, cfg.experiment, params)
+    run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)
     try:
         if run_id is not None:
             run.skip_logged_steps()
