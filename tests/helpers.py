@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +81,15 @@ def _stage_args(name: str) -> list[str]:
 STAGE_NAMES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
 # Each stage's command-line arguments, as `dvc repro` passes them (paths live in dvc.yaml).
 STAGE_ARGS: dict[str, list[str]] = {name: _stage_args(name) for name in STAGE_NAMES}
+
+
+def private_copy(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Copy the workspace `template` to `tmp_path/work` and make it the working directory,
+    with its own MLflow store and no experiment name; returns the store's URI."""
+    work = tmp_path / "work"
+    shutil.copytree(template, work)
+    monkeypatch.chdir(work)
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    return uri

@@ -26,7 +26,7 @@ from ganops.models import build_generator
 from ganops.sampling import write_samples
 from ganops.tracking import open_run
 from ganops.training import save_generator, spec_for_data
-from tests.helpers import STAGE_ARGS, load_stage, write_params
+from tests.helpers import STAGE_ARGS, load_stage, private_copy, write_params
 
 STAGES: dict[str, ModuleType] = {name: load_stage(name) for name in STAGE_ARGS if name != "fetch"}
 
@@ -152,13 +152,7 @@ def template(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def workspace(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A private copy of `template`, made the working directory; returns its store's URI."""
-    work = tmp_path / "work"
-    shutil.copytree(template, work)
-    monkeypatch.chdir(work)
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
-    return uri
+    return private_copy(template, tmp_path, monkeypatch)
 
 
 def test_the_workspace_is_sound(workspace: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import STAGE_ARGS, load_stage, project_params, write_params
+from tests.helpers import STAGE_ARGS, load_stage, private_copy, project_params, write_params
 
 FETCH, PREPROCESS, TRAIN_EVALUATOR, TRAIN, SAMPLE, EVALUATE = (
     load_stage(n) for n in ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
@@ -48,12 +47,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def copy_of_finished(finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A private copy of `finished`, made the working directory; returns its store URI."""
-    work = tmp_path / "work"
-    shutil.copytree(finished, work)
-    monkeypatch.chdir(work)
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
+    return private_copy(finished, tmp_path, monkeypatch)
 
 
 def test_stages_produce_everything(copy_of_finished: str) -> None:
