@@ -62,6 +62,11 @@ def test_defaults_validate_and_are_frozen() -> None:
         ),
         ({"eval": {"coverage_threshold": 0}}, "eval.coverage_threshold", "greater than 0"),
         (
+            {"data": {"test_size": 300}},
+            "eval.kid_subset_size",
+            "500 is more than the 300 images KID draws its subsets from",
+        ),
+        (
             {"model": {"spectral_norm": False}, "train": {"r1_gamma": 1.0}},
             "train.gradient_penalty",
             "need a discriminator without batch norm",
@@ -130,7 +135,7 @@ def test_params_hash_tracks_only_what_shapes_training() -> None:
     assert params_hash(base) != params_hash(parse_params({"model": {"width": 8}}))
     # sampling, tracking and logging cadence do not change the trained weights
     for same in (
-        {"sample": {"num_samples": 10}},
+        {"sample": {"num_samples": 600}},
         {"tracking": {"experiment": "other"}},
         {"train": {"log_every": 7, "checkpoint_every": 3}},
     ):

@@ -297,6 +297,12 @@ def _check_cross_section(params: Params, origin: str) -> None:
     problem = image_size_problem(params.model.arch, params.data.image_size)
     if problem:
         raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
+    kid, real, fake = params.eval.kid_subset_size, params.data.test_size, params.sample.num_samples
+    if kid > min(real, fake):
+        raise ConfigError(
+            f"{origin}: eval.kid_subset_size: {kid} is more than the {min(real, fake)} images "
+            f"KID draws its subsets from (data.test_size {real}, sample.num_samples {fake})"
+        )
     if params.train.publish == "best_fid" and params.train.eval_every == 0:
         raise ConfigError(f"{origin}: train.publish: best_fid needs train.eval_every > 0")
     penalised = params.train.gradient_penalty > 0 or params.train.r1_gamma > 0

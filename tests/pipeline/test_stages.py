@@ -236,7 +236,8 @@ def test_bad_eval_inputs_stop_evaluate_before_any_work(
     before = _snapshot(Path("data"))
     write_params(Path("params.yaml"), {"eval": {"kid_subset_size": 500}})  # only 100 samples
     assert EVALUATE.main(EVALUATE_ARGS) == 1
-    assert "KID needs at least eval.kid_subset_size = 500 images" in capsys.readouterr().err
+    err = capsys.readouterr().err  # refused by the params check, before reading any data
+    assert "eval.kid_subset_size: 500 is more than the 100 images KID draws its subsets" in err
     write_params(Path("params.yaml"))
     samples = Path("data/samples/samples.npy")
     samples.write_bytes(samples.read_bytes()[:-10])
