@@ -105,9 +105,9 @@ class TrainConfig(_Section):
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (momentum)")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
     loss: Literal["nonsaturating", "hinge", "wgan", "lsgan"] = Field(
-        "hinge",
-        description="adversarial loss: hinge (Lim & Ye 2017), nonsaturating (Goodfellow et al. "
-        "2014), wgan (use with gradient_penalty) or lsgan (least squares)",
+        "lsgan",
+        description="adversarial loss: lsgan (least squares, Mao et al. 2017), hinge, "
+        "nonsaturating (Goodfellow et al. 2014) or wgan (use with gradient_penalty)",
     )
     gradient_penalty: float = Field(
         0.0,
