@@ -19,7 +19,7 @@ from ganops.io import write_json
 from ganops.metrics import FidProbe, load_evaluator
 from ganops.models import GeneratorSpec
 from ganops.runner import run_stage, stage_parser
-from ganops.sampling import latent_batch
+from ganops.sampling import cycled_labels, latent_batch
 from ganops.tracking import HistoryFile, open_run, redact_uri
 from ganops.training import (
     Checkpointing,
@@ -42,7 +42,7 @@ from ganops.training.distributed import (
     run_under_torchrun,
     world_from_env,
 )
-from ganops.training.loop import METRIC_NAMES, grid_classes
+from ganops.training.loop import METRIC_NAMES
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
@@ -58,7 +58,7 @@ def quick_fid_probe(
     if cfg.eval_every == 0:
         return None
     latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
-    labels = grid_classes(cfg.eval_samples, spec.num_classes, device)  # every class alike
+    labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
     fid = FidProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device, labels=labels)
     return Probe(every_epochs=cfg.eval_every, measure=fid)
 

@@ -52,6 +52,14 @@ def label_batch(n: int, num_classes: int, seed: int, device: torch.device) -> to
     return torch.from_numpy(rng.integers(0, num_classes, size=n, dtype=np.int64)).to(device)
 
 
+def cycled_labels(count: int, num_classes: int, device: torch.device) -> torch.Tensor | None:
+    """`(count,)` labels `0, 1, ..., num_classes - 1, 0, 1, ...`: every class alike, in a fixed
+    order; None for an unconditional generator (`num_classes` 0)."""
+    if not num_classes:
+        return None
+    return torch.arange(count, device=device) % num_classes
+
+
 def class_grid_labels(num_classes: int, per_class: int, device: torch.device) -> torch.Tensor:
     """`(num_classes * per_class,)` labels `0, ..., 0, 1, ..., 1, ...`: images generated
     for them and tiled by `make_grid(images, columns=per_class)` show one class per row."""
@@ -170,20 +178,23 @@ def write_samples(
     latents = latent_batch(cfg.num_samples, spec.latent_dim, cfg.seed, device)
     rows, steps = cfg.interpolation_rows, cfg.interpolation_steps
     path = interpolation_latents(rows, steps, spec.latent_dim, cfg.seed + 1).to(device)
-    if spec.num_classes:
-        labels = label_batch(cfg.num_samples, spec.num_classes, cfg.seed, device)
-        images = generate(generator, latents, cfg.batch_size, progress=True, labels=labels)
-        row_labels = torch.arange(rows, device=device) % spec.num_classes  # one class a row
-        strip_labels = row_labels.repeat_interleave(steps)  # (rows * steps,)
-        strip = generate(generator, path, cfg.batch_size, labels=strip_labels)
-        grid = class_grid(generator, spec, cfg, device)
-        arrays = {SAMPLES_FILE: images, LABELS_FILE: labels.cpu().numpy()}
-        about: dict[str, object] = {"num_classes": spec.num_classes}
-    else:
-        images = generate(generator, latents, cfg.batch_size, progress=True)
-        strip = generate(generator, path, cfg.batch_size)
+    labels = (
+        label_batch(cfg.num_samples, spec.num_classes, cfg.seed, device)
+        if spec.num_classes
+        else None
+    )
+    row_labels = cycled_labels(rows, spec.num_classes, device)  # one class a row
+    strip_labels = None if row_labels is None else row_labels.repeat_interleave(steps)
+    images = generate(generator, latents, cfg.batch_size, progress=True, labels=labels)
+    strip = generate(generator, path, cfg.batch_size, labels=strip_labels)
+    arrays = {SAMPLES_FILE: images}
+    about: dict[str, object] = {}
+    if labels is None:
         grid = make_grid(images[: cfg.grid_size])
-        arrays, about = {SAMPLES_FILE: images}, {}
+    else:
+        grid = class_grid(generator, spec, cfg, device)
+        arrays[LABELS_FILE] = labels.cpu().numpy()
+        about["num_classes"] = spec.num_classes
     pictures = {"grid.png": grid, "interpolation.png": make_grid(strip, columns=steps)}
     with atomic_dir(out) as staging:
         for name, array in arrays.items():

@@ -27,7 +27,7 @@ from ganops.config import TrainConfig
 from ganops.errors import GanopsError
 from ganops.losses import LOSSES, gradient_penalty, r1_penalty
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
-from ganops.sampling import latent_batch, make_grid, to_uint8
+from ganops.sampling import cycled_labels, latent_batch, make_grid, to_uint8
 from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
 from ganops.training.device import Acceleration
 from ganops.training.distributed import World
@@ -400,13 +400,6 @@ def _summarise(buffer: list[torch.Tensor], step: int) -> dict[str, float]:
     return metrics
 
 
-def grid_classes(count: int, num_classes: int, device: torch.device) -> torch.Tensor | None:
-    """Fixed labels of a conditional GAN's grid, `0, 1, ..., 0, 1, ...`; None if unconditional."""
-    if not num_classes:
-        return None
-    return torch.arange(count, device=device) % num_classes
-
-
 @torch.no_grad()
 def render_grid(
     generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
@@ -528,7 +521,7 @@ def train(
     grid_latents = latent_batch(
         cfg.grid_size, state.spec.latent_dim, derived_seed(cfg.seed, _GRID), data.device
     )
-    grid_labels = grid_classes(cfg.grid_size, state.spec.num_classes, data.device)
+    grid_labels = cycled_labels(cfg.grid_size, state.spec.num_classes, data.device)
     if state.spec.num_classes and labels is None:
         raise ValueError("a conditional GAN trains on labelled data: pass labels")
     buffer: list[torch.Tensor] = []
