@@ -16,7 +16,7 @@ from ganops.config import Params, TrainConfig, load_params, params_hash
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
 from ganops.errors import ConfigError
 from ganops.io import write_json
-from ganops.metrics import FidProbe, load_evaluator
+from ganops.metrics import QuickProbe, load_evaluator
 from ganops.models import GeneratorSpec
 from ganops.runner import run_stage, stage_parser
 from ganops.sampling import cycled_labels, latent_batch
@@ -34,6 +34,7 @@ from ganops.training import (
     stop_on_signals,
     train,
 )
+from ganops.training.collapse import WARNING_TAG, CollapseWatch
 from ganops.training.device import configure_backends
 from ganops.training.distributed import (
     join,
@@ -42,7 +43,7 @@ from ganops.training.distributed import (
     run_under_torchrun,
     world_from_env,
 )
-from ganops.training.loop import METRIC_NAMES
+from ganops.training.loop import METRIC_NAMES, PROBE_NAMES
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
@@ -50,17 +51,18 @@ FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every train
 PROBE_BATCH = 500  # images per forward while measuring; does not change the value
 
 
-def quick_fid_probe(
+def quick_probe(
     params: Params, evaluator: Path, spec: GeneratorSpec, device: torch.device
 ) -> Probe | None:
-    """The quick FID every `train.eval_every` epochs, or None when it is off."""
+    """The quick FID and intra-class diversity every `train.eval_every` epochs, or None when
+    they are off."""
     cfg = params.train
     if cfg.eval_every == 0:
         return None
     latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
     labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
-    fid = FidProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device, labels=labels)
-    return Probe(every_epochs=cfg.eval_every, measure=fid)
+    measure = QuickProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device, labels=labels)
+    return Probe(every_epochs=cfg.eval_every, measure=measure)
 
 
 def follow(
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         speaks = world.is_main
         if not speaks:
             logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
-        probe = quick_fid_probe(params, args.evaluator, spec, device) if speaks else None
+        probe = quick_probe(params, args.evaluator, spec, device) if speaks else None
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
         labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
         state = GanState.create(spec, cfg, device, world, params.model.spectral_norm)
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoints / RESUME_FILE, digest, total_steps, world_size=world.size
         )
         losses = HistoryFile(args.history, (*METRIC_NAMES, "images_per_s"))
-        fids = HistoryFile(args.fid_history, ("quick_fid",))
+        fids = HistoryFile(args.fid_history, PROBE_NAMES)
         if resume:
             state.load_state_dict(resume["state"])
             losses.rows = [row for row in resume["history"] if row["step"] <= state.step]
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                     "ganops.acceleration": state.acceleration.describe(),
                 }
             )
+            if probe is not None:  # a resumed run that warned already says it once
+                warned = run.tag(WARNING_TAG) is not None
+                probe.watch = CollapseWatch(cfg.collapse_threshold, run.set_tags, warned)
             checkpointing = Checkpointing(
                 path=args.checkpoints / RESUME_FILE,
                 meta={"params_hash": digest, "run_id": run.run_id, "world_size": world.size},
@@ -181,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             save_generator(args.generator, state.published, spec)
             metrics = last_epoch_means(losses.rows, total_steps // cfg.epochs)
             if fids.rows:
-                metrics["quick_fid"] = round(fids.rows[-1]["quick_fid"], 6)
+                last = fids.rows[-1]
+                metrics |= {name: round(last[name], 6) for name in PROBE_NAMES if name in last}
             write_json(args.metrics, metrics | {"published_step": published})
             throughput = result.images_seen / result.seconds
             summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}

@@ -72,6 +72,18 @@ def test_defaults_validate_and_are_frozen() -> None:
             "need a discriminator without batch norm",
         ),
         ({"evaluator": {"min_accuracy": 1.5}}, "evaluator.min_accuracy", "less than or equal to 1"),
+        ({"data": {"train_per_class": 0}}, "data.train_per_class", "greater than or equal to 1"),
+        ({"data": {"train_per_class": -5}}, "data.train_per_class", "greater than or equal to 1"),
+        ({"train": {"class_loss": 0.2}}, "train.class_loss", "needs model.conditional: true"),
+        ({"train": {"mode_seeking": -1}}, "train.mode_seeking", "greater than or equal to 0"),
+        (
+            {"train": {"mode_seeking": 0.1, "batch_size": 4, "nproc": 4}},
+            "train.mode_seeking",
+            "needs at least 2",
+        ),
+        ({"train": {"lr_d": 0}}, "train.lr_d", "greater than 0"),
+        ({"downstream": {"synthetic_share": 0.6}}, "downstream.synthetic_share", "less than or"),
+        ({"downstream": {"seeds": 0}}, "downstream.seeds", "greater than or equal to 1"),
     ],
 )
 def test_bad_values_name_their_key(raw: dict[str, Any], key: str, reason: str) -> None:
@@ -137,6 +149,7 @@ def test_params_hash_tracks_only_what_shapes_training() -> None:
     for same in (
         {"sample": {"num_samples": 600}},
         {"tracking": {"experiment": "other"}},
-        {"train": {"log_every": 7, "checkpoint_every": 3}},
+        {"train": {"log_every": 7, "checkpoint_every": 3, "collapse_threshold": 0.5}},
+        {"downstream": {"seeds": 5}},
     ):
         assert params_hash(base) == params_hash(parse_params(same))

@@ -17,6 +17,7 @@ from ganops.losses import (
     hinge_discriminator_loss,
     least_squares_discriminator_loss,
     least_squares_generator_loss,
+    mode_seeking_penalty,
     r1_penalty,
     wasserstein_discriminator_loss,
 )
@@ -164,3 +165,24 @@ def test_r1_asks_for_a_real_batch_that_tracks_gradients() -> None:
     weight = torch.ones(3, requires_grad=True)
     with pytest.raises(ValueError, match="requires_grad"):
         r1_penalty(linear_critic(weight)(real), real)
+
+
+def test_mode_seeking_penalises_a_generator_that_ignores_z() -> None:
+    latents = torch.randn(8, 4)
+    same = torch.zeros(8, 1, 2, 2)  # one image whatever z
+    assert mode_seeking_penalty(same, latents).item() == pytest.approx(1e5)
+    varied = torch.randn(8, 1, 2, 2)
+    ratio = (varied[:4] - varied[4:]).abs().mean() / (latents[:4] - latents[4:]).abs().mean()
+    assert mode_seeking_penalty(varied, latents).item() == pytest.approx(1 / (ratio.item() + 1e-5))
+    assert mode_seeking_penalty(2 * varied, latents) < mode_seeking_penalty(varied, latents)
+
+
+def test_mode_seeking_pairs_rows_across_the_halves_and_gives_g_a_gradient() -> None:
+    latents = torch.randn(5, 4)  # odd: the last row is left out
+    images = torch.randn(5, 3, requires_grad=True)
+    penalty = mode_seeking_penalty(images, latents)
+    penalty.backward()
+    assert images.grad is not None and images.grad[4].abs().sum() == 0
+    assert images.grad[:4].abs().sum() > 0
+    with pytest.raises(ValueError, match="at least two images"):
+        mode_seeking_penalty(torch.randn(1, 3), torch.randn(1, 4))

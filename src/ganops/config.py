@@ -23,7 +23,9 @@ DEFAULT_PARAMS_FILE = Path("params.yaml")
 
 # Params that change how a run is logged, saved or fetched but not the weights it produces; they are
 # left out of the params hash so that, e.g., logging more often does not invalidate a checkpoint.
-NOT_SHAPING_TRAINING = frozenset({"train.log_every", "train.checkpoint_every", "data.mirror"})
+NOT_SHAPING_TRAINING = frozenset(
+    {"train.log_every", "train.checkpoint_every", "train.collapse_threshold", "data.mirror"}
+)
 SHAPING_SECTIONS = ("data", "model", "train")
 
 
@@ -42,6 +44,12 @@ class DataConfig(_Section):
         1000, ge=1, description="images held out for evaluation, stratified by class"
     )
     split_seed: int = Field(0, ge=0, description="seed of the train/test split")
+    train_per_class: int | None = Field(
+        None,
+        ge=1,
+        description="keep only this many training images per class (a seeded, stratified "
+        "subset every stage sees; the test split is unchanged); null = all",
+    )
     mirror: str | None = Field(
         None,
         pattern=r"^(https?|file)://\S+$",
@@ -101,7 +109,10 @@ class TrainConfig(_Section):
 
     epochs: int = Field(50, ge=1, le=100_000, description="passes over the training split")
     batch_size: int = Field(64, ge=1, le=65_536, description="images per step")
-    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of both networks")
+    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of G (and of D by default)")
+    lr_d: float | None = Field(
+        None, gt=0, le=1, description="Adam learning rate of D; null = train.lr (TTUR if different)"
+    )
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (momentum)")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
     loss: Literal["nonsaturating", "hinge", "wgan", "lsgan"] = Field(
@@ -131,6 +142,21 @@ class TrainConfig(_Section):
     label_smoothing: float = Field(
         0.0, ge=0, lt=0.5, description="one-sided: D's target for real images is 1 - this"
     )
+    mode_seeking: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="weight of the mode-seeking term of G's loss (MSGAN, Mao et al. 2019): "
+        "lambda / (image distance / latent distance) over pairs sharing a class; 0 = off",
+    )
+    class_loss: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="weight of the auxiliary classifier loss (AC-GAN, Odena et al. 2017) of a "
+        "conditional GAN: D's class head learns the real images' classes, G is scored on "
+        "its own labels; 0 = off",
+    )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and noise")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto = cuda when a GPU is present, else cpu"
@@ -145,6 +171,13 @@ class TrainConfig(_Section):
     )
     eval_samples: int = Field(
         1000, ge=2, le=100_000, description="generated images (fixed latents) per quick FID"
+    )
+    collapse_threshold: float = Field(
+        0.2,
+        ge=0,
+        le=10,
+        description="warn (log and MLflow tag) when the quick intra-class diversity of the worst "
+        "class falls below this; 0 = never",
     )
     publish: Literal["last", "best_fid"] = Field(
         "last", description="generator to publish: the last, or the one with the best quick FID"
@@ -231,6 +264,40 @@ class SampleConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to generate")
 
 
+class DownstreamConfig(_Section):
+    """What a conditional generator's samples are worth to a classifier (the downstream stage)."""
+
+    seeds: int = Field(3, ge=1, le=100, description="classifier seeds per arm (paired across arms)")
+    seed: int = Field(0, ge=0, lt=2**63, description="first seed; the arms use seed, seed + 1, ...")
+    steps: int = Field(
+        500, ge=1, le=1_000_000, description="optimiser steps of every classifier, whatever its arm"
+    )
+    synthetic_share: float = Field(
+        0.5,
+        gt=0,
+        le=0.5,
+        description="share of each batch of the real + synthetic arm that is synthetic (the rest "
+        "is real: at least half)",
+    )
+    min_confidence: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="keep only synthetic images the evaluator gives at least this probability "
+        "of their class; 0 = keep all",
+    )
+    affine_degrees: float = Field(
+        10.0, ge=0, le=180, description="classical arm: largest rotation either way, degrees"
+    )
+    affine_translate: float = Field(
+        0.1, ge=0, le=0.5, description="classical arm: largest shift, as a share of the side"
+    )
+    affine_scale: float = Field(
+        0.1, ge=0, lt=1, description="classical arm: largest zoom in or out, as a share"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train them")
+
+
 class TrackingConfig(_Section):
     """How runs are recorded in MLflow."""
 
@@ -256,6 +323,7 @@ class Params(_Section):
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
     eval: EvalConfig = EvalConfig()
+    downstream: DownstreamConfig = DownstreamConfig()
     tracking: TrackingConfig = TrackingConfig()
 
 
@@ -311,6 +379,16 @@ def _check_cross_section(params: Params, origin: str) -> None:
             f"{origin}: train.gradient_penalty and train.r1_gamma need a discriminator without "
             "batch norm (it mixes the gradients of a batch's images): set "
             "model.spectral_norm: true, or use model.arch mlp or resnet"
+        )
+    if params.train.mode_seeking > 0 and params.train.batch_size < 2 * params.train.nproc:
+        raise ConfigError(
+            f"{origin}: train.mode_seeking: pairs images within a batch, so each of the "
+            f"{params.train.nproc} processes needs at least 2 (train.batch_size is "
+            f"{params.train.batch_size})"
+        )
+    if params.train.class_loss > 0 and not params.model.conditional:
+        raise ConfigError(
+            f"{origin}: train.class_loss: the auxiliary classifier needs model.conditional: true"
         )
     if params.train.batch_size % params.train.nproc:
         raise ConfigError(

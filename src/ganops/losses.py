@@ -17,7 +17,8 @@ Label smoothing lowers the real target where the loss has one (`nonsaturating`, 
 `hinge` and `wgan` have no target to smooth and ignore it.
 
 The regularisers `gradient_penalty` and `r1_penalty` return an unweighted penalty that
-the caller scales and adds to the discriminator loss.
+the caller scales and adds to the discriminator loss; `mode_seeking_penalty` likewise for
+the generator loss.
 """
 
 from __future__ import annotations
@@ -130,6 +131,23 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         raise ValueError("r1_penalty needs the real batch with requires_grad=True before D sees it")
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return 0.5 * grad.square().flatten(1).sum(dim=1).mean()
+
+
+def mode_seeking_penalty(
+    images: torch.Tensor, latents: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
+    """The mode-seeking term of MSGAN (Mao et al. 2019) for G's loss: 1 / (ratio + eps), where
+    ratio = mean|G(z1) - G(z2)| / mean|z1 - z2| over the pairs (row i, row i + B/2) of
+    `images` `(B, ...)` generated from `latents` `(B, D)` (for a conditional G, pairs that
+    share a class). G lowers it by making different z give different images, which is what
+    a generator that ignores z cannot do. Needs B >= 2; an odd last row is left out.
+    """
+    half = images.shape[0] // 2
+    if half == 0:
+        raise ValueError("the mode-seeking term needs at least two images per batch")
+    image_distance = (images[:half] - images[half : 2 * half]).abs().mean()
+    latent_distance = (latents[:half] - latents[half : 2 * half]).abs().mean()
+    return 1.0 / (image_distance / latent_distance + eps)
 
 
 LOSSES: dict[str, tuple[DiscriminatorLoss, GeneratorLoss]] = {

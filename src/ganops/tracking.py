@@ -323,6 +323,11 @@ class Run:
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def tag(self, key: str) -> str | None:
+        """The value of tag `key` of this run, or None."""
+        value = self.client.get_run(self.run_id).data.tags.get(key)
+        return None if value is None else str(value)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
@@ -417,6 +422,16 @@ class _ExportedGenerator(nn.Module):
         conditioning = () if labels is None else (labels.cpu(),)
         images: torch.Tensor = exported(latents.cpu(), *conditioning)
         return images.to(latents.device)
+
+
+def logged_model_run_id(uri: str) -> str | None:
+    """The MLflow run that logged the model at `uri`, or None when the store does not say."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        run_id = mlflow.models.get_model_info(uri).run_id
+    except (MlflowException, OSError) as error:
+        raise TrackingError(f"cannot read MLflow model {uri}: {_one_line(error)}") from None
+    return str(run_id) if run_id else None
 
 
 def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:

@@ -10,7 +10,12 @@ import pytest
 
 from ganops.config import DataConfig
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
-from ganops.data.preprocess import center_crop_resize, preprocess, stratified_split
+from ganops.data.preprocess import (
+    center_crop_resize,
+    per_class_subset,
+    preprocess,
+    stratified_split,
+)
 from ganops.errors import DataError
 from ganops.io import sha256_file
 
@@ -86,3 +91,43 @@ def test_training_tensor_is_scaled_once() -> None:
     tensor = to_training_tensor(pixels, torch.device("cpu"))
     assert tensor.dtype == torch.float32
     assert tensor.flatten().tolist() == [-1.0, 1.0]
+
+
+def test_a_per_class_subset_is_seeded_stratified_and_inside_the_train_split(
+    prepared: Path, tmp_path: Path
+) -> None:
+    full = load_split(prepared / "processed", "train")
+    manifest = preprocess(prepared / "raw", tmp_path / "ten", DataConfig(train_per_class=10))
+    assert manifest["train_per_class"] == 10
+    assert set(manifest["splits"]["train"]["class_counts"].values()) == {10}
+    assert manifest["splits"]["test"] == read_manifest(prepared / "processed")["splits"]["test"]
+    subset = load_split(tmp_path / "ten", "train")
+    test = load_split(tmp_path / "ten", "test")
+    assert np.array_equal(test.images, load_split(prepared / "processed", "test").images)
+    # every kept image is one of the full train split's, none of the test split's
+    full_rows = {image.tobytes() for image in full.images}
+    assert all(image.tobytes() in full_rows for image in subset.images)
+    again = preprocess(prepared / "raw", tmp_path / "again", DataConfig(train_per_class=10))
+    assert again == manifest
+    other = preprocess(
+        prepared / "raw", tmp_path / "other", DataConfig(train_per_class=10, split_seed=1)
+    )
+    assert other["files"]["train_images.npy"] != manifest["files"]["train_images.npy"]
+
+
+def test_the_default_manifest_does_not_mention_a_subset(prepared: Path) -> None:
+    assert "train_per_class" not in read_manifest(prepared / "processed")
+
+
+def test_more_per_class_than_the_smallest_class_is_refused_before_writing(
+    prepared: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(DataError) as caught:
+        preprocess(prepared / "raw", tmp_path / "out", DataConfig(train_per_class=401))
+    assert str(caught.value) == (
+        "data.train_per_class: 401 is more than the 400 training images of class 0, "
+        "the smallest class"
+    )
+    assert not (tmp_path / "out").exists()
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    assert np.bincount(labels[per_class_subset(labels, 2, seed=0)]).tolist() == [2, 2, 2]

@@ -16,11 +16,12 @@ from ganops.config import EvalConfig, EvaluatorConfig, SampleConfig, load_params
 from ganops.data.dataset import Split
 from ganops.errors import DataError
 from ganops.metrics import (
-    FidProbe,
     LoadedEvaluator,
+    QuickProbe,
     check_sample_labels,
     evaluator_reference,
     feature_set,
+    intra_class_diversity,
 )
 from ganops.metrics.conditional import Conditioning, cas_recipe, classification_accuracy_score
 from ganops.metrics.directions import direction
@@ -112,16 +113,28 @@ def test_conditional_accuracy_sees_whether_samples_show_their_class(
     assert 0 <= result.scores["cas"] <= 1 and 0 <= result.scores["cas_real"] <= 1
 
 
-def test_fid_probe_hands_its_labels_to_a_conditional_generator(
+def test_quick_probe_hands_its_labels_to_a_conditional_generator(
     evaluator: LoadedEvaluator, train: Split
 ) -> None:
     latents = latent_batch(500, 8, 0, CPU)
     labels = torch.arange(500) % 10  # every class alike, as training passes them
     generator = RealDigits(train)
-    probe = FidProbe(evaluator, latents, 200, CPU, labels=labels)
+    probe = QuickProbe(evaluator, latents, 200, CPU, labels=labels)
     images = generate(generator, latents, 200, labels=labels)
-    expected = fid(feature_set(evaluator, images, 200, CPU), evaluator_reference(evaluator), SCORES)
-    assert probe(generator) == pytest.approx(expected["fid"], rel=1e-9)
+    generated = feature_set(evaluator, images, 200, CPU)
+    expected = fid(generated, evaluator_reference(evaluator), SCORES)
+    diversity = intra_class_diversity(
+        generated.features,
+        generated.logits,
+        evaluator.reference_features,
+        evaluator.reference_labels,
+        labels.numpy(),
+    )
+    scores = probe(generator)
+    assert scores["quick_fid"] == pytest.approx(expected["fid"], rel=1e-9)
+    assert scores["quick_intra_class_diversity"] == diversity["intra_class_diversity"]
+    assert scores["quick_intra_class_diversity_min"] == diversity["intra_class_diversity_min"]
+    assert scores["quick_intra_class_diversity_min"] > 0.5  # real digits: real spread
 
 
 def test_labels_the_evaluator_does_not_know_are_refused(evaluator: LoadedEvaluator) -> None:

@@ -161,3 +161,25 @@ def test_class_grid_has_one_row_per_class() -> None:
     assert grid.shape == (3 * 28, 2 * 28, 1)  # rows = classes, columns = samples
     with pytest.raises(ValueError, match="at least one class"):
         class_grid_labels(0, 2, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_class_head_adds_class_logits_and_leaves_the_logit_alone(arch: str) -> None:
+    spec = _spec(arch)
+    torch.manual_seed(0)
+    plain = build_discriminator(spec, spectral_norm=True).eval()
+    torch.manual_seed(0)
+    headed = build_discriminator(spec, spectral_norm=True, classifier=True).eval()
+    images, labels = _images(spec), torch.tensor([0, 1, 2, 1])
+    logits, classes = headed(images, labels, classify=True)
+    assert classes.shape == (4, CLASSES) and logits.shape == (4,)
+    # built after everything else: the rest of D is what it would be without the head
+    assert torch.equal(logits, plain(images, labels))
+    assert torch.equal(headed(images, labels), logits)
+    assert not parametrize.is_parametrized(headed.classifier)  # no Lipschitz bound on it
+    with pytest.raises(ValueError, match="no class head"):
+        plain(images, labels, classify=True)
+
+
+def test_an_unconditional_discriminator_gets_no_class_head() -> None:
+    assert build_discriminator(_spec("dcgan", num_classes=0), classifier=True).classifier is None

@@ -69,9 +69,12 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     metrics = json.loads(Path("data/train/metrics.json").read_text())
     assert set(metrics) == {
         "loss_d", "loss_g", "d_real", "d_fake", "steps", "quick_fid", "published_step",
+        "quick_intra_class_diversity", "quick_intra_class_diversity_min",
     }  # fmt: skip
     assert metrics["steps"] == metrics["published_step"] == 16
-    assert Path("data/train/fid.tsv").read_text().splitlines()[0] == "step\tquick_fid"
+    assert Path("data/train/fid.tsv").read_text().splitlines()[0] == (
+        "step\tquick_fid\tquick_intra_class_diversity\tquick_intra_class_diversity_min"
+    )
     assert json.loads(Path("data/evaluator/metrics.json").read_text())["accuracy"] > 0.5
     samples = np.load("data/samples/samples.npy")
     assert samples.shape == (100, 1, 28, 28) and samples.dtype == np.uint8
@@ -94,8 +97,13 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
     scores = json.loads(Path("data/eval/metrics.json").read_text())
     keys = {"fid", "kid_mean", "kid_std", "precision", "recall", "isc_mean", "isc_std",
             "classes_covered", "class_kl"}  # fmt: skip
-    assert keys | {"nn_distance_ratio", "num_samples", "real_floor"} == set(scores)
-    assert set(scores["real_floor"]) == keys
+    diversity = {"intra_class_diversity", "intra_class_diversity_min"}
+    assert keys | diversity | {"nn_distance_ratio", "num_samples", "real_floor"} == set(scores)
+    assert set(scores["real_floor"]) == keys | diversity
+    # the real train split is about as varied as the test split, class by class (its images
+    # trained the evaluator, which packs them a little tighter)
+    floor = scores["real_floor"]
+    assert 0.6 < floor["intra_class_diversity_min"] <= floor["intra_class_diversity"] < 1.2
     assert scores["real_floor"]["fid"] < scores["fid"]  # a one-epoch GAN is far from real data
     assert scores["num_samples"] == 100
     table = Path("data/eval/plots/class_histogram.tsv").read_text().splitlines()
@@ -270,6 +278,24 @@ def test_publishing_the_best_quick_fid(copy_of_finished: str) -> None:
     best_step = min(fids, key=lambda row: float(row[1]))[0]
     assert metrics["published_step"] == int(best_step)
     assert json.loads(Path("data/train/run.json").read_text())["published_step"] == int(best_step)
+
+
+def test_a_suspected_collapse_is_said_once_and_tags_the_run(
+    copy_of_finished: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a threshold no generator reaches: every quick measurement counts as a collapse
+    write_params(Path("params.yaml"), {"train": {"epochs": 2, "collapse_threshold": 10.0}})
+    capsys.readouterr()
+    assert TRAIN.main(TRAIN_ARGS) == 0
+    err = capsys.readouterr().err
+    assert err.count("mode collapse suspected") == 1
+    assert "mode collapse suspected at step 16: the intra-class diversity" in err
+    run_id = json.loads(Path("data/train/run.json").read_text())["run_id"]
+    client = mlflow.MlflowClient(copy_of_finished)
+    tag = client.get_run(run_id).data.tags["ganops.warning"]
+    assert tag.startswith("mode collapse suspected at step 16")
+    history = client.get_metric_history(run_id, "quick_intra_class_diversity_min")
+    assert [m.step for m in history] == [16, 32]
 
 
 def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(

@@ -28,6 +28,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (model, 
     "ema": (SN, {"loss": "hinge", "ema_decay": 0.99}),
     "diffaugment": (SN, {"loss": "hinge", "augment": "color,translation,cutout"}),
     "conditional": ({**SN, "conditional": True}, {"loss": "hinge"}),
+    "conditional-recipe": (  # the README's recommended conditional recipe
+        {**SN, "conditional": True},
+        {"loss": "lsgan", "mode_seeking": 0.1, "lr_d": 4e-4, "class_loss": 0.2},
+    ),
+    "mode-seeking": (SN, {"loss": "lsgan", "mode_seeking": 1.0}),
     "resnet": ({"arch": "resnet", "width": 8}, {"loss": "hinge"}),
     "mlp-r1": ({"arch": "mlp", "width": 16}, {"loss": "nonsaturating", "r1_gamma": 1.0}),
 }
@@ -136,3 +141,49 @@ def test_conditional_gan_sees_the_real_labels(
     assert seen[1].shape == (50,) and int(seen[1].max()) < 10  # fakes with drawn labels
     with pytest.raises(ValueError, match="pass labels"):
         train(state, digits[0], params.train, FanOut(), progress=False)
+
+
+def test_d_has_its_own_learning_rate(
+    tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    params, spec = _setup(tiny_params, {}, {"lr": 1e-4, "lr_d": 4e-4})
+    state = GanState.create(spec, params.train, CPU)
+    assert [group["lr"] for group in state.opt_g.param_groups] == [1e-4]
+    assert [group["lr"] for group in state.opt_d.param_groups] == [4e-4]
+    same, spec = _setup(tiny_params, {}, {"lr": 1e-4})
+    assert GanState.create(spec, same.train, CPU).opt_d.param_groups[0]["lr"] == 1e-4
+
+
+def test_mode_seeking_pairs_share_their_class(
+    tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    params, spec = _setup(tiny_params, {"conditional": True}, {"mode_seeking": 0.1})
+    state = GanState.create(spec, params.train, CPU)
+    drawn: list[torch.Tensor] = []
+    state.generator.register_forward_pre_hook(lambda _m, args: drawn.append(args[1]))
+    train_step(state, digits[0][:50], params.train, digits[1][:50])
+    assert torch.equal(drawn[0][:25], drawn[0][25:])
+    assert len(set(drawn[0][:25].tolist())) > 1  # still every class, not one
+
+
+@pytest.mark.parametrize(
+    ("extra", "changes"),
+    [({"mode_seeking": 1.0}, "loss_g"), ({"class_loss": 1.0}, "both")],
+)
+def test_new_terms_add_to_their_networks_loss(
+    tiny_params: Callable[..., Params],
+    digits: tuple[torch.Tensor, torch.Tensor],
+    extra: dict[str, float],
+    changes: str,
+) -> None:
+    data, labels = digits[0][:50], digits[1][:50]
+    values = {}
+    for name, cfg in {"plain": {}, "with": extra}.items():
+        params, spec = _setup(tiny_params, {"conditional": True}, {"loss": "lsgan", **cfg})
+        state = GanState.create(spec, params.train, CPU, spectral_norm=True)
+        values[name] = train_step(state, data, params.train, labels)
+    if changes == "loss_g":  # a generator at init barely uses z: the term is large
+        assert values["with"][1] > values["plain"][1]
+    else:  # cross-entropy (positive) on both sides
+        assert values["with"][0] > values["plain"][0]
+        torch.testing.assert_close(values["with"][2], values["plain"][2])

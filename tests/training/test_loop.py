@@ -197,16 +197,20 @@ def test_probe_runs_on_schedule_and_keeps_the_best_generator(
     scores = iter([5.0, 3.0, 4.0])  # best after the second measurement
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
-    def measure(generator: torch.nn.Module) -> float:
+    def measure(generator: torch.nn.Module) -> dict[str, float]:
         snapshots[len(snapshots)] = {k: v.clone() for k, v in generator.state_dict().items()}
-        return next(scores)
+        return {"quick_fid": next(scores), "other": 1.0}
 
+    watched: list[tuple[int, dict[str, float]]] = []
+    probe = Probe(2, measure, watch=lambda step, found: watched.append((step, found)))
     state = GanState.create(spec, params.train, CPU)
     recorder = Recorder()
     checkpointing = Checkpointing(path=tmp_path / "last.pt", meta={"params_hash": "h"})
-    train(state, data, params.train, recorder, checkpointing, Probe(2, measure), progress=False)
+    train(state, data, params.train, recorder, checkpointing, probe, progress=False)
     probed = [(step, m["quick_fid"]) for step, m in recorder.metrics if "quick_fid" in m]
     assert probed == [(20, 5.0), (40, 3.0), (50, 4.0)]  # epochs 2 and 4, and the last
+    assert all(m["other"] == 1.0 for _, m in recorder.metrics if "quick_fid" in m)
+    assert [(step, found["quick_fid"]) for step, found in watched] == probed
     assert state.best["step"] == 40 and state.best["score"] == 3.0
     assert all(torch.equal(state.best["generator"][k], v) for k, v in snapshots[1].items())
     saved = read_resume_state(tmp_path / "last.pt", "h", total_steps=10**6)

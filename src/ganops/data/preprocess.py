@@ -20,6 +20,8 @@ from ganops.io import atomic_dir, save_npy, sha256_file, write_json
 if TYPE_CHECKING:
     from ganops.config import DataConfig
 
+_SUBSET_STREAM = 1  # the training subset's random stream, apart from the split's
+
 
 def stratified_split(
     labels: np.ndarray, test_size: int, seed: int
@@ -45,6 +47,21 @@ def stratified_split(
         test.append(members[:take])
         train.append(members[take:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def per_class_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded choice of `per_class` images of every class in `labels`
+    `(N,)`; a one-line `DataError` naming `data.train_per_class` when a class has fewer."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if per_class > counts.min():
+        smallest = classes[counts.argmin()]
+        raise DataError(
+            f"data.train_per_class: {per_class} is more than the {counts.min()} training "
+            f"images of class {smallest}, the smallest class"
+        )
+    rng = np.random.default_rng([seed, _SUBSET_STREAM])
+    chosen = [rng.permutation(np.flatnonzero(labels == cls))[:per_class] for cls in classes]
+    return np.sort(np.concatenate(chosen))
 
 
 def center_crop_resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -75,12 +92,17 @@ def preprocess(raw: Path, out: Path, cfg: DataConfig) -> dict[str, Any]:
         )
     decoded = get_source(source_name).load(raw)
     train_idx, test_idx = stratified_split(decoded.labels, cfg.test_size, cfg.split_seed)
+    if cfg.train_per_class is not None:  # the low-data regime: every later stage sees only this
+        kept = per_class_subset(decoded.labels[train_idx], cfg.train_per_class, cfg.split_seed)
+        train_idx = train_idx[kept]
     images = center_crop_resize(decoded.images, cfg.image_size)
     manifest: dict[str, Any] = {
         "source": source_name,
         "image_shape": list(images.shape[1:]),
         "class_names": list(decoded.class_names),
         "split_seed": cfg.split_seed,
+        # only when set, so the default's manifest (and every stage after it) stays as it was
+        **({"train_per_class": cfg.train_per_class} if cfg.train_per_class else {}),
         "splits": {},
         "files": {},
     }

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ganops.errors import DataError
+from ganops.metrics.diversity import intra_class_diversity
 from ganops.metrics.evaluator import (
     Evaluator,
     EvaluatorSpec,
@@ -38,14 +39,15 @@ __all__ = [
     "Evaluator",
     "EvaluatorSpec",
     "FeatureSet",
-    "FidProbe",
     "LoadedEvaluator",
+    "QuickProbe",
     "check_image_shape",
     "check_sample_labels",
     "class_histogram",
     "copy_check",
     "evaluator_reference",
     "feature_set",
+    "intra_class_diversity",
     "load_evaluator",
     "nearest_neighbours",
     "save_evaluator",
@@ -86,9 +88,11 @@ def check_sample_labels(labels: np.ndarray, evaluator: LoadedEvaluator, what: st
         )
 
 
-class FidProbe:
-    """The quick FID during training: a fixed latent batch (and, for a conditional generator,
-    fixed class `labels` `(N,)`) against the cached test split."""
+class QuickProbe:
+    """The quick scores during training: a fixed latent batch (and, for a conditional
+    generator, fixed class `labels` `(N,)`) against the cached test split. Returns
+    `quick_fid` and the intra-class diversity (`quick_intra_class_diversity`, `_min`), both
+    from one pass of the evaluator."""
 
     def __init__(
         self,
@@ -105,8 +109,17 @@ class FidProbe:
         self.device = device
         self.reference = fid_statistics(evaluator.reference_features)
 
-    def __call__(self, generator: nn.Module) -> float:
+    def __call__(self, generator: nn.Module) -> dict[str, float]:
         # (N, C, H, W) uint8
         images = generate(generator, self.latents, self.batch_size, labels=self.labels)
-        features, _ = extract(self.evaluator.network, images, self.batch_size, self.device)
-        return fid_from_statistics(fid_statistics(features), self.reference)
+        features, logits = extract(self.evaluator.network, images, self.batch_size, self.device)
+        labels = None if self.labels is None else self.labels.cpu().numpy()
+        diversity = intra_class_diversity(
+            features,
+            logits,
+            self.evaluator.reference_features,
+            self.evaluator.reference_labels,
+            labels,
+        )
+        fid = fid_from_statistics(fid_statistics(features), self.reference)
+        return {"quick_fid": fid} | {f"quick_{key}": value for key, value in diversity.items()}

@@ -19,12 +19,16 @@ DIRECTIONS: dict[str, Direction] = {
     "classes_covered": "higher",
     "class_kl": "lower",
     "nn_distance_ratio": "one",  # near 1 is healthy; far below 1 means copying
+    "intra_class_diversity": "one",  # near 1 is real spread; near 0, one image per class
+    "intra_class_diversity_min": "one",
     # ... and of a conditional generator's samples
     "conditional_accuracy": "higher",
     "cas": "higher",
     "cas_real": "higher",
     # training (data/train/metrics.json) and the evaluator (data/evaluator/metrics.json)
     "quick_fid": "lower",
+    "quick_intra_class_diversity": "one",
+    "quick_intra_class_diversity_min": "one",
     "accuracy": "higher",
 }
 REFERENCE_PREFIX = "real_floor."  # the real data's own scores: a yardstick, not a result

@@ -11,6 +11,7 @@ import torch
 from ganops.config import EvalConfig
 from ganops.data.dataset import Split
 from ganops.metrics.conditional import Conditioning, conditional_scores
+from ganops.metrics.diversity import intra_class_diversity
 from ganops.metrics.evaluator import LoadedEvaluator
 from ganops.metrics.scores import (
     FeatureSet,
@@ -42,7 +43,8 @@ def evaluate(
     conditioning: Conditioning | None = None,
 ) -> Evaluation:
     """Score uint8 `samples` `(N, C, H, W)`; the real floor scores the `train` split the
-    same way. With `conditioning` (the samples' classes), the scores add
+    same way. The intra-class diversity groups the samples by the classes in `conditioning`
+    when given (else by the evaluator's reading); with `conditioning` the scores also add
     `conditional_accuracy`, `cas` and `cas_real`."""
     from ganops.metrics import evaluator_reference, feature_set
 
@@ -53,13 +55,22 @@ def evaluate(
     train_set = feature_set(evaluator, train.images, cfg.batch_size, device)
     scores = score(generated, reference, cfg)
     scores |= copy_check(generated.features, reference.features, train_set.features)
+    real_labels = evaluator.reference_labels
+    labels = conditioning.labels if conditioning is not None else None
+    scores |= intra_class_diversity(
+        generated.features, generated.logits, reference.features, real_labels, labels
+    )
+    floor = score(train_set, reference, cfg)
+    floor |= intra_class_diversity(
+        train_set.features, train_set.logits, reference.features, real_labels, train.labels
+    )
     if conditioning is not None:
         spec = evaluator.network.spec
         scores |= conditional_scores(spec, generated.logits, samples, train, conditioning, device)
     shown = generated.features[: cfg.nn_samples]
     return Evaluation(
         scores=scores,
-        real_floor=score(train_set, reference, cfg),
+        real_floor=floor,
         generated_share=class_histogram(generated.logits),
         real_share=class_histogram(reference.logits),
         neighbours=nearest_neighbours(shown, train_set.features)[0],

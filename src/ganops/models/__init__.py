@@ -3,7 +3,8 @@
 A generator maps `z` of shape `(B, latent_dim)` to images `(B, C, H, W)` in [-1, 1];
 a discriminator maps images to one logit per image, `(B,)`. Both take class labels `(B,)`
 as a second argument when the spec is conditional (`num_classes` > 0), and refuse them
-otherwise.
+otherwise. A conditional discriminator built with a class head also returns class logits
+`(B, num_classes)` when called with `classify=True`.
 """
 
 from __future__ import annotations
@@ -69,13 +70,17 @@ def build_generator(spec: GeneratorSpec) -> nn.Module:
     return _ARCHS[spec.arch][0](spec.latent_dim, spec.width, channels, size, spec.num_classes)
 
 
-def build_discriminator(spec: GeneratorSpec, spectral_norm: bool = False) -> nn.Module:
+def build_discriminator(
+    spec: GeneratorSpec, spectral_norm: bool = False, classifier: bool = False
+) -> nn.Module:
     """A freshly initialised discriminator matching the generator of `spec`, with a
-    projection head when `spec` is conditional.
+    projection head when `spec` is conditional, and with `classifier` also a class head
+    (AC-GAN): called with `classify=True` it then returns `(logits, class_logits)`.
 
     `spectral_norm` wraps the weight of every `Conv2d`, `Linear` and `Embedding` of D in
     spectral normalisation (Miyato et al. 2018); DCGAN's D then drops its batch norms. A
     resumed D must be rebuilt with the same choice, as its weights are stored differently.
     """
     channels, size, _ = spec.image_shape
-    return _ARCHS[spec.arch][1](spec.width, channels, size, spec.num_classes, spectral_norm)
+    build = _ARCHS[spec.arch][1]
+    return build(spec.width, channels, size, spec.num_classes, spectral_norm, classifier)

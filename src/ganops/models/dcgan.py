@@ -9,18 +9,26 @@ Conditional (`num_classes` > 0): G concatenates a learned label embedding of `la
 entries to z (Mirza & Osindero 2014 with a learned code instead of a one-hot): unlike
 multiplying the two, this leaves z's distribution untouched and gives the class its own
 input channels. The embedding starts as N(0, 1), the scale of z. D adds the projection term
-of Miyato & Koyama (2018) on its last feature map, summed over positions, to its logit.
+of Miyato & Koyama (2018) on its last feature map, summed over positions, to its logit, and
+with `classifier` it also has a class head on the same pooled features (AC-GAN).
 With spectral norm, D has no batch norm: normalised weights take its place, as in SNGAN.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-from ganops.models.layers import LabelProjection, check_labels, spectral_normalise
+from ganops.models.layers import (
+    LabelProjection,
+    check_labels,
+    class_head,
+    spectral_normalise,
+    with_class_logits,
+)
 
 _POWER_OF_TWO_SIZES = (32, 64, 128)
 
@@ -90,7 +98,8 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`."""
+    """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`
+    (and class logits `(B, num_classes)` when called with `classify=True`)."""
 
     def __init__(
         self,
@@ -99,6 +108,7 @@ class DCGANDiscriminator(nn.Module):
         size: int,
         num_classes: int = 0,
         spectral_norm: bool = False,
+        classifier: bool = False,
     ) -> None:
         super().__init__()
         base, downsamplings = _layout(size)
@@ -124,11 +134,16 @@ class DCGANDiscriminator(nn.Module):
         self.projection = LabelProjection(num_classes, features) if num_classes else None
         if spectral_norm:
             spectral_normalise(self)
+        self.classifier = class_head(num_classes, features) if classifier and num_classes else None
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False
+    ) -> Any:
         check_labels(labels, self.num_classes, images.shape[0])
         if self.projection is None:
-            return self.net(images).flatten()  # type: ignore[no-any-return]
+            return self.net(images).flatten()
         features = self.net[:-1](images)  # (B, F, base, base)
         logits = self.net[-1](features).flatten()  # (B,)
-        return logits + self.projection(features.sum(dim=(2, 3)), labels)  # type: ignore[no-any-return]
+        pooled = features.sum(dim=(2, 3))  # (B, F)
+        logits = logits + self.projection(pooled, labels)
+        return with_class_logits(logits, self.classifier, pooled, classify)

@@ -1,7 +1,9 @@
-"""Pieces the architectures share: label checks, the projection head of a conditional
-discriminator, class-conditional batch norm and spectral normalisation."""
+"""Pieces the architectures share: label checks, the projection head and the class head of a
+conditional discriminator, class-conditional batch norm and spectral normalisation."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,6 +42,25 @@ class LabelProjection(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         embedded: torch.Tensor = self.embedding(labels)  # (B, F)
         return (embedded * features).sum(dim=1)
+
+
+def class_head(num_classes: int, features: int) -> nn.Linear:
+    """The auxiliary classifier of a conditional discriminator (AC-GAN, Odena et al. 2017):
+    pooled features `(B, F)` -> class logits `(B, num_classes)`. Built after spectral
+    normalisation, so it is left out of it: a classifier's logits need no Lipschitz bound."""
+    return nn.Linear(features, num_classes)
+
+
+def with_class_logits(
+    logits: torch.Tensor, head: nn.Module | None, features: torch.Tensor, classify: bool
+) -> Any:
+    """A discriminator's output: `logits` `(B,)`, or with `classify` the pair `(logits,
+    class logits (B, K))` from its class `head` on the pooled `features` `(B, F)`."""
+    if not classify:
+        return logits
+    if head is None:
+        raise ValueError("this discriminator has no class head: build it with classifier=True")
+    return logits, head(features)
 
 
 class ClassBatchNorm2d(nn.Module):

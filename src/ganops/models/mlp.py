@@ -11,11 +11,18 @@ last hidden layer to its logit.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 from torch import nn
 
-from ganops.models.layers import LabelProjection, check_labels, spectral_normalise
+from ganops.models.layers import (
+    LabelProjection,
+    check_labels,
+    class_head,
+    spectral_normalise,
+    with_class_logits,
+)
 
 
 def image_size_problem(size: int) -> str | None:
@@ -59,6 +66,7 @@ class MLPDiscriminator(nn.Module):
         size: int,
         num_classes: int = 0,
         spectral_norm: bool = False,
+        classifier: bool = False,
     ) -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -73,11 +81,14 @@ class MLPDiscriminator(nn.Module):
         self.projection = LabelProjection(num_classes, 2 * width) if num_classes else None
         if spectral_norm:
             spectral_normalise(self)
+        self.classifier = class_head(num_classes, 2 * width) if classifier and num_classes else None
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False
+    ) -> Any:
         check_labels(labels, self.num_classes, images.shape[0])
         if self.projection is None:
-            return self.net(images).flatten()  # type: ignore[no-any-return]
+            return self.net(images).flatten()
         features = self.net[:-1](images)  # (B, 2 * width)
-        logits = self.net[-1](features).flatten()  # (B,)
-        return logits + self.projection(features, labels)  # type: ignore[no-any-return]
+        logits = self.net[-1](features).flatten() + self.projection(features, labels)  # (B,)
+        return with_class_logits(logits, self.classifier, features, classify)

@@ -16,7 +16,7 @@ gain sqrt(2) inside residual branches and 1 elsewhere, as in the authors' code.
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,9 @@ from ganops.models.layers import (
     ClassBatchNorm2d,
     LabelProjection,
     check_labels,
+    class_head,
     spectral_normalise,
+    with_class_logits,
 )
 
 _SIZES = (32, 64)
@@ -140,7 +142,8 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetDiscriminator(nn.Module):
-    """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`."""
+    """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`
+    (and class logits `(B, num_classes)` when called with `classify=True`)."""
 
     def __init__(
         self,
@@ -149,6 +152,7 @@ class ResNetDiscriminator(nn.Module):
         size: int,
         num_classes: int = 0,
         spectral_norm: bool = False,
+        classifier: bool = False,
     ) -> None:
         super().__init__()
         downsamplings = _halvings(size, _D_END)
@@ -161,11 +165,15 @@ class ResNetDiscriminator(nn.Module):
         self.projection = LabelProjection(num_classes, width) if num_classes else None
         if spectral_norm:
             spectral_normalise(self)
+        self.classifier = class_head(num_classes, width) if classifier and num_classes else None
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False
+    ) -> Any:
         check_labels(labels, self.num_classes, images.shape[0])
         features = F.relu(self.blocks(images)).sum(dim=(2, 3))  # (B, w): global sum pooling
         logits = self.linear(features).flatten()  # (B,)
         if self.projection is None:
-            return logits  # type: ignore[no-any-return]
-        return logits + self.projection(features, labels)  # type: ignore[no-any-return]
+            return logits
+        logits = logits + self.projection(features, labels)
+        return with_class_logits(logits, self.classifier, features, classify)

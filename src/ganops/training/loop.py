@@ -19,13 +19,14 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from ganops.augment import diff_augment
 from ganops.config import TrainConfig
 from ganops.errors import GanopsError
-from ganops.losses import LOSSES, gradient_penalty, r1_penalty
+from ganops.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.sampling import cycled_labels, latent_batch, make_grid, to_uint8
 from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
@@ -37,6 +38,8 @@ from ganops.training.signals import StopRequest
 log = logging.getLogger(__name__)
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
+# what the stage's quick probe measures (`ganops.metrics.QuickProbe`), in the epoch line's order
+PROBE_NAMES = ("quick_fid", "quick_intra_class_diversity", "quick_intra_class_diversity_min")
 # Independent random streams derived from train.seed, so adding one never shifts another.
 _WEIGHTS, _NOISE, _PERMUTATION, _GRID = range(4)
 
@@ -151,11 +154,13 @@ class GanState:
         acceleration = Acceleration.resolve(cfg, device)
         torch.manual_seed(derived_seed(cfg.seed, _WEIGHTS))
         generator = build_generator(spec).to(device)
-        discriminator = build_discriminator(spec, spectral_norm=spectral_norm).to(device)
+        discriminator = build_discriminator(
+            spec, spectral_norm=spectral_norm, classifier=cfg.class_loss > 0
+        ).to(device)
         if acceleration.channels_last:
             generator.to(memory_format=torch.channels_last)
             discriminator.to(memory_format=torch.channels_last)
-        adam: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
+        adam: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2)}
         if acceleration.fused_adam:
             adam["fused"] = True
         noise_keys = (world.rank,) if world.distributed else ()
@@ -168,8 +173,8 @@ class GanState:
             spec=spec,
             generator=generator,
             discriminator=discriminator,
-            opt_g=torch.optim.Adam(generator.parameters(), **adam),
-            opt_d=torch.optim.Adam(discriminator.parameters(), **adam),
+            opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.lr, **adam),
+            opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d or cfg.lr, **adam),
             noise=torch.Generator(device=device).manual_seed(
                 derived_seed(cfg.seed, _NOISE, *noise_keys)
             ),
@@ -268,12 +273,15 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
 
 @dataclass
 class Probe:
-    """A measurement of the generator every `every_epochs` epochs and after the last one
-    (the quick FID); lower is better, and the state keeps the best generator."""
+    """Measurements of the generator every `every_epochs` epochs and after the last one (the
+    quick scores): `measure` returns named scores, `key` names the one (lower is better)
+    by which the state keeps the best generator, and `watch` sees each measurement with its
+    step (the stage's mode-collapse warning)."""
 
     every_epochs: int
-    measure: Callable[[nn.Module], float]
+    measure: Callable[[nn.Module], dict[str, float]]
     key: str = "quick_fid"
+    watch: Callable[[int, dict[str, float]], None] | None = None
 
     def due(self, epoch: int, epochs: int) -> bool:
         return (epoch + 1) % self.every_epochs == 0 or epoch + 1 == epochs
@@ -331,6 +339,29 @@ def _penalty(
     return torch.stack(terms).sum() if terms else None
 
 
+def _discriminate(
+    network: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, classify: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D's logits `(B,)` in fp32 and, with `classify`, its class logits `(B, K)`."""
+    if not classify:
+        return network(*_inputs(images, labels)).float(), None
+    logits, classes = network(images, labels, classify=True)
+    return logits.float(), classes.float()
+
+
+def _fake_labels(state: GanState, batch: int, paired: bool) -> torch.Tensor | None:
+    """The classes G draws for `(batch,)` fakes (None when unconditional). `paired`: the
+    second half repeats the first, so the mode-seeking pairs share their class."""
+    if not state.spec.num_classes:
+        return None
+    device = state.noise.device
+    labels = torch.randint(state.spec.num_classes, (batch,), generator=state.noise, device=device)
+    if paired:
+        half = batch // 2
+        labels[half : 2 * half] = labels[:half]
+    return labels
+
+
 def train_step(
     state: GanState, real: torch.Tensor, cfg: TrainConfig, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -348,11 +379,8 @@ def train_step(
         real = real.contiguous(memory_format=torch.channels_last)
     batch, device = real.shape[0], real.device
     latents = torch.randn(batch, state.spec.latent_dim, generator=state.noise, device=device)
-    fake_labels = None
-    if state.spec.num_classes:
-        fake_labels = torch.randint(
-            state.spec.num_classes, (batch,), generator=state.noise, device=device
-        )
+    fake_labels = _fake_labels(state, batch, paired=cfg.mode_seeking > 0)
+    classify = cfg.class_loss > 0
     # R1 differentiates D's real logits by its input: not through a compiled graph
     d_real = state.discriminator if cfg.r1_gamma > 0 and fast.compile else discriminator
     # update D (logits and losses in fp32 whatever the autocast dtype)
@@ -361,10 +389,12 @@ def train_step(
         real_seen = _augmented(real, cfg, state)
         if cfg.r1_gamma > 0:
             real_seen = real_seen.detach().requires_grad_(True)
-        real_logits = d_real(*_inputs(real_seen, labels)).float()  # (B,)
+        real_logits, real_classes = _discriminate(d_real, real_seen, labels, classify)  # (B,)
         fake_seen = _augmented(fake.detach(), cfg, state)
-        fake_logits = discriminator(*_inputs(fake_seen, fake_labels)).float()  # (B,)
+        fake_logits, _ = _discriminate(discriminator, fake_seen, fake_labels, classify)  # (B,)
         loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
+        if real_classes is not None and labels is not None:  # D's class head learns real only
+            loss_d = loss_d + cfg.class_loss * F.cross_entropy(real_classes, labels)
         penalty = _penalty(state, cfg, (real, fake.detach(), labels), real_seen, real_logits)
         if penalty is not None:
             loss_d = loss_d + penalty
@@ -374,7 +404,12 @@ def train_step(
     # update G
     with _autocast(device, fast.autocast):
         fake_seen = _augmented(fake, cfg, state)
-        loss_g = g_loss_fn(discriminator(*_inputs(fake_seen, fake_labels)).float())
+        scored, fake_classes = _discriminate(discriminator, fake_seen, fake_labels, classify)
+        loss_g = g_loss_fn(scored)
+        if fake_classes is not None and fake_labels is not None:
+            loss_g = loss_g + cfg.class_loss * F.cross_entropy(fake_classes, fake_labels)
+        if cfg.mode_seeking > 0:
+            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), latents)
     state.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()  # type: ignore[no-untyped-call]
     state.opt_g.step()
@@ -491,7 +526,7 @@ def _stopped(stop: StopRequest | None, step: int) -> str:
 
 
 def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
-    names = (*METRIC_NAMES, "quick_fid")
+    names = (*METRIC_NAMES, *PROBE_NAMES)
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in names if name in metrics)
     kimg = step * cfg.batch_size / 1000
     return f"epoch {epoch + 1}/{cfg.epochs}  step {step}  kimg {kimg:.1f}  {values}"
@@ -570,10 +605,12 @@ def train(
         # end of epoch: grid, probe, flush, checkpoint, one summary line
         logger.log_grid(state.step, render_grid(state.published, grid_latents, grid_labels))
         if probe and probe.due(epoch, cfg.epochs):
-            score = probe.measure(state.published)
-            logger.log_metrics(state.step, {probe.key: score})
-            metrics = {**metrics, probe.key: score}  # a new dict: loggers may keep the old one
-            state.remember_if_best(score)
+            scores = probe.measure(state.published)
+            logger.log_metrics(state.step, scores)
+            metrics = {**metrics, **scores}  # a new dict: loggers may keep the old one
+            state.remember_if_best(scores[probe.key])
+            if probe.watch is not None:
+                probe.watch(state.step, scores)
         logger.flush()
         if checkpointing:
             save_resume_state(checkpointing, state, steps_per_epoch)
