@@ -78,7 +78,15 @@ def _stage_args(name: str) -> list[str]:
     return words[2:]
 
 
-STAGE_NAMES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
+STAGE_NAMES = (
+    "fetch",
+    "preprocess",
+    "train_evaluator",
+    "train",
+    "sample",
+    "evaluate",
+    "downstream",
+)
 # Each stage's command-line arguments, as `dvc repro` passes them (paths live in dvc.yaml).
 STAGE_ARGS: dict[str, list[str]] = {name: _stage_args(name) for name in STAGE_NAMES}
 

@@ -77,7 +77,9 @@ def test_readme_overrides_work_with_dvc_exp_run(overrides: list[str], tmp_path: 
 
 def test_stages_are_python_scripts_with_their_deps() -> None:
     stages = _dvc_yaml()["stages"]
-    assert list(stages) == ["fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate"]
+    assert list(stages) == [
+        "fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate", "downstream",
+    ]  # fmt: skip
     for name, stage in stages.items():
         assert stage["cmd"].startswith(f"python pipeline/{name}.py")
         assert f"pipeline/{name}.py" in stage["deps"]
@@ -92,6 +94,7 @@ def test_stage_params_are_sections_of_params_yaml() -> None:
         for entry in stage.get("params", []):
             assert entry.split(".")[0] in sections
     assert "sample" not in _dvc_yaml()["stages"]["train"]["params"]  # sampling never retrains
+    assert "downstream" not in _dvc_yaml()["stages"]["evaluate"]["params"]
 
 
 def test_mlflow_files_are_ignored_and_never_dvc_paths() -> None:

@@ -1,4 +1,5 @@
-"""Pictures for reports: the class histogram and the nearest-neighbour sheet (no file I/O)."""
+"""Pictures for reports: the class histogram, the nearest-neighbour sheet and the downstream
+arms (no file I/O)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,27 @@ def class_histogram_png(
     axes.set_ylabel("share of images")
     axes.set_title("Classes as the evaluator sees them")
     axes.legend(frameon=False, fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def arms_png(accuracies: dict[str, list[float]], title: str) -> bytes:
+    """Test accuracy of each arm (`{arm: [accuracy per seed]}`): one dot per seed and the
+    mean with its standard deviation, as PNG bytes."""
+    names = list(accuracies)
+    figure, axes = plt.subplots(figsize=(5.0, 0.6 * len(names) + 1.2), dpi=100)
+    for row, name in enumerate(names):
+        values = np.asarray(accuracies[name]) * 100
+        spread = values.std(ddof=1) if len(values) > 1 else 0.0
+        axes.errorbar(values.mean(), row, xerr=spread, fmt="o", color="#945dd6", capsize=4)
+        axes.scatter(values, np.full(len(values), row + 0.15), s=12, color="#9e9e9e")
+    axes.set_yticks(range(len(names)), [name.replace("_", " + ") for name in names])
+    axes.invert_yaxis()
+    axes.set_xlabel("test accuracy, % (mean ± std over seeds; grey: each seed)")
+    axes.set_title(title, fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -29,10 +29,10 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return repo, done.stdout + done.stderr
 
 
-STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
+STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate", "downstream")
 
 
-def test_repro_runs_the_six_stages(reproduced: tuple[Path, str]) -> None:
+def test_repro_runs_every_stage(reproduced: tuple[Path, str]) -> None:
     repo, output = reproduced
     for stage in STAGES:
         assert f"Running stage '{stage}'" in output
@@ -49,6 +49,9 @@ def test_repro_runs_the_six_stages(reproduced: tuple[Path, str]) -> None:
         scores
     )
     assert "accuracy" in metrics["data/evaluator/metrics.json"]["data"]
+    # an unconditional generator: the downstream stage ran and wrote no numbers
+    assert "holds no class labels (an unconditional generator)" in output
+    assert json.loads((repo / "data/downstream/metrics.json").read_text()) == {}
     assert not (repo / "mlruns").exists()
 
 

@@ -1,0 +1,194 @@
+"""What a conditional generator's images are worth to a classifier: the downstream experiment.
+
+The classifier of the evaluator's architecture and recipe (`evaluator.*`: width, batch size,
+one-cycle learning rate) is trained in three arms, each over several seeds, and tested on the
+real test split:
+
+- `real`: the real train split alone;
+- `real_synthetic`: the real train split, plus the generator's labelled samples making up
+  `downstream.synthetic_share` of every batch (at most half: every batch is at least half real);
+- `real_affine`: the real train split under classical augmentation only (random rotation,
+  translation and scale), the reference a practitioner would try first.
+
+Every arm takes the same number of optimiser steps (`downstream.steps`) with the same batch
+size, so adding synthetic images buys no extra training. A seed fixes the initial weights and
+the order of the batches, and is shared by the arms, so each gain is measured on paired runs:
+its standard error is that of the per-seed differences. The evaluator's own translation
+augmentation (`evaluator.shift_px`) is left out: augmentation is what the arms vary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ganops.config import DownstreamConfig, EvaluatorConfig
+from ganops.data.dataset import Split
+from ganops.errors import DataError
+from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
+
+ARMS = ("real", "real_synthetic", "real_affine")
+# the comparisons reported: (name, arm, baseline arm)
+GAINS = (
+    ("gain_synthetic_vs_real", "real_synthetic", "real"),
+    ("gain_synthetic_vs_affine", "real_synthetic", "real_affine"),
+)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """uint8 images `(N, C, H, W)` and their int64 classes `(N,)`."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def random_affine(
+    images: torch.Tensor, cfg: DownstreamConfig, rng: torch.Generator
+) -> torch.Tensor:
+    """Rotate each image `(B, C, H, W)` in [-1, 1] by up to `affine_degrees`, scale it by up to
+    `affine_scale` either way and shift it by up to `affine_translate` of its side, all drawn
+    independently per image; vectorised, padded with the background value -1."""
+    batch = images.shape[0]
+    angle = (torch.rand(batch, generator=rng) * 2 - 1) * math.radians(cfg.affine_degrees)
+    scale = 1 + (torch.rand(batch, generator=rng) * 2 - 1) * cfg.affine_scale
+    shift = (torch.rand(batch, 2, generator=rng) * 2 - 1) * 2 * cfg.affine_translate  # [-1, 1] grid
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )  # (B, 2, 3): output position -> input position
+    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
+    return F.grid_sample(images + 1, grid, mode="bilinear", align_corners=False) - 1
+
+
+class _Batches:
+    """Indices into a set of `size` items, `count` at a time: seeded epochs of a permutation,
+    carried over from one epoch to the next so every item is used equally often."""
+
+    def __init__(self, size: int, rng: torch.Generator) -> None:
+        self.size, self.rng = size, rng
+        self.queue = torch.empty(0, dtype=torch.int64)
+
+    def take(self, count: int) -> torch.Tensor:
+        while len(self.queue) < count:
+            self.queue = torch.cat([self.queue, torch.randperm(self.size, generator=self.rng)])
+        chosen, self.queue = self.queue[:count], self.queue[count:]
+        return chosen
+
+
+def _scaled(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(images).to(device).float().div_(127.5).sub_(1.0)  # (N, C, H, W)
+
+
+def train_arm(
+    arm: str,
+    recipe: EvaluatorConfig,
+    spec: EvaluatorSpec,
+    real: Labelled,
+    synthetic: Labelled,
+    cfg: DownstreamConfig,
+    seed: int,
+    device: torch.device,
+) -> Evaluator:
+    """A classifier trained for `cfg.steps` steps of `recipe.batch_size` images in `arm`."""
+    torch.manual_seed(seed)  # the same initial weights in every arm of a seed
+    network = Evaluator(spec).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=recipe.lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=recipe.lr, total_steps=cfg.steps
+    )
+    rng = torch.Generator().manual_seed(seed)
+    real_images, real_labels = _scaled(real.images, device), torch.from_numpy(real.labels)
+    fake_images, fake_labels = _scaled(synthetic.images, device), torch.from_numpy(synthetic.labels)
+    mixed = arm == "real_synthetic"
+    fakes_per_batch = round(recipe.batch_size * cfg.synthetic_share) if mixed else 0
+    real_batches = _Batches(len(real_images), rng)
+    fake_batches = _Batches(len(fake_images), rng)
+    network.train()
+    for _ in range(cfg.steps):
+        index = real_batches.take(recipe.batch_size - fakes_per_batch)
+        images, labels = real_images[index], real_labels[index]
+        if arm == "real_affine":
+            images = random_affine(images, cfg, rng)
+        if fakes_per_batch:
+            extra = fake_batches.take(fakes_per_batch)
+            images = torch.cat([images, fake_images[extra]])
+            labels = torch.cat([labels, fake_labels[extra]])
+        loss = F.cross_entropy(network(images), labels.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        schedule.step()
+    return network.eval()
+
+
+def confident(
+    synthetic: Labelled, logits: torch.Tensor, min_confidence: float
+) -> tuple[Labelled, int]:
+    """The synthetic images whose class the evaluator gives at least `min_confidence`
+    probability (all of them at 0), and how many were dropped."""
+    if min_confidence <= 0:
+        return synthetic, 0
+    probability = logits.softmax(1)[torch.arange(len(logits)), torch.from_numpy(synthetic.labels)]
+    keep = (probability >= min_confidence).numpy()
+    if not keep.any():
+        raise DataError(
+            f"downstream.min_confidence: the evaluator gives no synthetic image {min_confidence} "
+            "or more for its class; lower it"
+        )
+    return Labelled(synthetic.images[keep], synthetic.labels[keep]), int((~keep).sum())
+
+
+def run_arms(
+    recipe: EvaluatorConfig,
+    spec: EvaluatorSpec,
+    real: Labelled,
+    synthetic: Labelled,
+    test: Split,
+    cfg: DownstreamConfig,
+    device: torch.device,
+) -> dict[str, list[float]]:
+    """Test accuracy of every arm for seeds `cfg.seed`, `cfg.seed + 1`, ...: `{arm: [acc]}`."""
+    results: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in ARMS]
+    for seed, arm in tqdm(runs, desc="downstream", unit="classifier", disable=None):
+        network = train_arm(arm, recipe, spec, real, synthetic, cfg, seed, device)
+        _, logits = extract(network, test.images, recipe.batch_size, device)
+        results[arm].append(accuracy(logits, test.labels))
+    return results
+
+
+def _gain(ours: list[float], theirs: list[float]) -> dict[str, Any]:
+    """Mean and standard error of the paired per-seed differences, and whether the mean is
+    more than twice its standard error away from 0 (never, with a single seed)."""
+    differences = np.subtract(ours, theirs)
+    mean = float(differences.mean())
+    if len(differences) < 2:
+        return {"mean": round(mean, 6), "stderr": None, "significant": False}
+    stderr = float(differences.std(ddof=1) / math.sqrt(len(differences)))
+    return {
+        "mean": round(mean, 6),
+        "stderr": round(stderr, 6),
+        "significant": abs(mean) > 2 * stderr,
+    }
+
+
+def summarise(accuracies: dict[str, list[float]]) -> dict[str, Any]:
+    """The DVC metrics of the arms: accuracy mean and standard deviation (over seeds) of each
+    arm, and each gain of `GAINS` with its paired standard error."""
+    summary: dict[str, Any] = {}
+    for arm, values in accuracies.items():
+        spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        summary[arm] = {
+            "accuracy_mean": round(float(np.mean(values)), 6),
+            "accuracy_std": round(spread, 6),
+        }
+    for name, arm, baseline in GAINS:
+        summary[name] = _gain(accuracies[arm], accuracies[baseline])
+    return summary
