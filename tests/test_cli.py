@@ -228,3 +228,64 @@ def test_score_rejects_what_it_cannot_score(
                  "--params", "absent.yaml"]) == 1  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_a_labelled_folder_that_imagefolder_reads(
+    conditional_file: Path, prepared: Path, tmp_path: Path
+) -> None:
+    from torchvision.datasets import ImageFolder
+
+    out = tmp_path / "synthetic"
+    args = ["sample", "--model", str(conditional_file), "--device", "cpu", "-n", "12"]
+    data = ["--data", str(prepared / "processed")]
+    assert main([*args, "--class", "3", "7", *data, "--out", f"{out}/"]) == 0
+    folder = ImageFolder(str(out))
+    assert folder.classes == ["3", "7"]  # named as the processed manifest names them
+    assert [label for _, label in folder.samples] == [0] * 6 + [1] * 6
+    drawn = expected_samples(conditional_file, [3] * 6 + [7] * 6)
+    first = np.asarray(Image.open(folder.samples[0][0]))
+    assert np.array_equal(first, drawn[0, 0])  # lossless: the very pixels generated
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["class_counts"] == {"3": 6, "7": 6} and manifest["count"] == 12
+    assert manifest["seed"] == 0 and manifest["generator"] == str(conditional_file)
+    assert len(manifest["generator_sha256"]) == 64 and manifest["run_id"] is None
+    # written again, the folder is replaced whole, not added to
+    assert main([*args, "-n", "4", "--class", "1", *data, "--out", str(out)]) == 0
+    assert ImageFolder(str(out)).classes == ["1"] and len(ImageFolder(str(out))) == 4
+
+
+def test_a_folder_names_its_run_and_refuses_to_replace_a_users_folder(
+    conditional_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"run_id": "abc123"}))
+    out = tmp_path / "mine"
+    base = ["sample", "--model", str(conditional_file), "--device", "cpu", "-n", "10"]
+    assert main([*base, "--run-record", str(record), "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run_id"] == "abc123"
+    assert sorted(manifest["class_counts"]) == [str(k) for k in range(10)]  # no manifest: indices
+    users = tmp_path / "photos"
+    users.mkdir()
+    (users / "holiday.png").write_bytes(b"not ours")
+    capsys.readouterr()
+    assert main([*base, "--out", f"{users}/"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("photos exists and was not written by ganops sample: not replacing it")
+    assert (users / "holiday.png").read_bytes() == b"not ours"
+
+
+def test_an_unconditional_folder_is_flat_pngs_that_ganops_score_reads(
+    generator_file: Path, tmp_path: Path
+) -> None:
+    from ganops.data.images import read_images
+
+    out = tmp_path / "flat"
+    args = ["sample", "--model", str(generator_file), "--device", "cpu", "-n", "5"]
+    assert main([*args, "--out", f"{out}/"]) == 0
+    assert sorted(p.name for p in out.iterdir())[:2] == ["000000.png", "000001.png"]
+    assert read_images(out).shape == (5, 1, 28, 28)

@@ -3,6 +3,7 @@
 ganops sample --model data/models/generator.pt -n 64 --out grid.png
 ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
 ganops sample --model data/models/generator.pt --class 3 7 --out grid.png   # conditional
+ganops sample --model data/models/generator.pt -n 5000 --out synthetic/     # labelled folder
 ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
@@ -22,16 +23,21 @@ import torch
 from torch import nn
 
 from ganops.config import EvalConfig, load_params
+from ganops.data.dataset import read_manifest
 from ganops.data.images import read_images
 from ganops.errors import ConfigError
-from ganops.io import save_npy, write_bytes
+from ganops.io import save_npy, sha256_file, write_bytes
 from ganops.models import GeneratorSpec
 from ganops.runner import run_stage
-from ganops.sampling import generate, latent_batch, make_grid, save_png
+from ganops.sampling import generate, latent_batch, make_grid, save_png, write_image_folder
 from ganops.training import load_generator, resolve_device
 
 log = logging.getLogger("ganops")
 OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
+# the train stage's generator and run record (dvc.yaml): a folder export of that generator
+# names its MLflow run
+PIPELINE_GENERATOR = Path("data/models/generator.pt")
+PIPELINE_RUN_RECORD = Path("data/train/run.json")
 
 
 def _positive(text: str) -> int:
@@ -82,16 +88,66 @@ def write_images(out: Path, images: np.ndarray) -> None:
         save_png(out, make_grid(images))
 
 
+def _is_folder(out: str) -> bool:
+    """`--out` names a folder: it ends with a separator, is one, or has no file suffix."""
+    path = Path(out)
+    return out.endswith(("/", "\\")) or path.is_dir() or not path.suffix
+
+
+def _class_names(data: Path, spec: GeneratorSpec) -> tuple[str, ...]:
+    """The class names of the processed manifest in `data`, or "0", "1", ... without one."""
+    if not (data / "manifest.json").is_file():
+        log.info("no %s: the class folders are named by index", data / "manifest.json")
+        return tuple(str(label) for label in range(spec.num_classes))
+    names = tuple(str(name) for name in read_manifest(data)["class_names"])
+    if len(names) != spec.num_classes:
+        raise ConfigError(
+            f"--data: {data} names {len(names)} classes but the generator has {spec.num_classes}"
+        )
+    return names
+
+
+def _provenance(args: argparse.Namespace) -> dict[str, object]:
+    """What made the samples: the model, its file's sha256, its MLflow run id, the seed."""
+    about: dict[str, object] = {"generator": args.model, "seed": args.seed, "run_id": None}
+    path = Path(args.model)
+    if path.is_file():
+        about["generator_sha256"] = sha256_file(path)
+        record = args.run_record
+        if record is None and path.resolve() == PIPELINE_GENERATOR.resolve():
+            record = PIPELINE_RUN_RECORD if PIPELINE_RUN_RECORD.is_file() else None
+        if record is not None:
+            from ganops.tracking import read_run_record
+
+            about["run_id"] = read_run_record(record)["run_id"]
+    else:
+        from ganops.tracking import logged_model_run_id
+
+        about["run_id"] = logged_model_run_id(args.model)
+    return about
+
+
 def cmd_sample(args: argparse.Namespace) -> None:
-    if args.out.suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"--out: use one of {', '.join(OUTPUT_SUFFIXES)} (got {args.out.name})")
+    folder = _is_folder(args.out)
+    out = Path(args.out)
+    if not folder and out.suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"--out: use one of {', '.join(OUTPUT_SUFFIXES)} or a folder DIR/ (got {out.name})"
+        )
     device = resolve_device(args.device, key="--device")
     generator, spec = load_any_generator(args.model, device)
     labels = class_labels(args.n, args.classes, spec, device)
+    names = _class_names(args.data, spec) if folder and spec.num_classes else ()
     latents = latent_batch(args.n, spec.latent_dim, args.seed, device)
     images = generate(generator, latents, args.batch_size, progress=True, labels=labels)
-    write_images(args.out, images)
-    log.info("%d samples of shape %s written to %s", len(images), images.shape[1:], args.out)
+    if not folder:
+        write_images(out, images)
+        log.info("%d samples of shape %s written to %s", len(images), images.shape[1:], out)
+        return
+    chosen = None if labels is None else labels.cpu().numpy()
+    counts = write_image_folder(out, images, chosen, names, _provenance(args))
+    shown = ", ".join(f"{name} {count}" for name, count in counts.items() if name)
+    log.info("%d samples written to %s/%s", len(images), out, f" ({shown})" if shown else "")
 
 
 def _eval_config(params: Path) -> EvalConfig:
@@ -152,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="generator.pt path or MLflow model URI (models:/NAME/VERSION, models:/<id>, runs:/)",
     )
     sample.add_argument("-n", type=_positive, default=64, help="number of samples (64)")
-    sample.add_argument("--out", type=Path, required=True, help="FILE: .npy, .npz or .png grid")
+    sample.add_argument(
+        "--out",
+        required=True,
+        help="FILE .npy, .npz or .png grid; or a folder DIR/ of PNGs, one sub-folder per class "
+        "for a conditional generator (torchvision ImageFolder), with a manifest.json",
+    )
     sample.add_argument("--seed", type=int, default=0, help="latent seed (0)")
     sample.add_argument(
         "--class",
@@ -163,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="conditional generators: the class(es) to draw, e.g. --class 3 7 (repeatable); "
         "the samples are split evenly among them, in order (default: every class)",
+    )
+    sample.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/processed"),
+        help="folder export: processed data whose manifest names the classes (data/processed)",
+    )
+    sample.add_argument(
+        "--run-record",
+        type=Path,
+        help="folder export: run.json naming the generator's MLflow run (default: "
+        "data/train/run.json when --model is data/models/generator.pt)",
     )
     sample.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     sample.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

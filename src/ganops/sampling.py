@@ -238,3 +238,60 @@ def load_samples(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
             f"{labels.dtype} of shape {labels.shape}; rerun the sample stage"
         )
     return images, labels
+
+
+FOLDER_FORMAT = "ganops-image-folder/1"
+
+
+def _safe_folder_name(name: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise DataError(f"class name {name!r} cannot name a folder")
+    return name
+
+
+def write_image_folder(
+    out: Path,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: tuple[str, ...],
+    about: dict[str, object],
+) -> dict[str, int]:
+    """Write uint8 `images` `(N, C, H, W)` as PNG files into `out`, replaced whole: with
+    class `labels` `(N,)`, one sub-folder per class named by `class_names` (the layout
+    `torchvision.datasets.ImageFolder` reads); without, the files directly in `out`. A
+    `manifest.json` beside them lists the count per class and `about` (the generator, its
+    run, the seed). Returns the count per class (or `{"": N}` without labels).
+
+    An existing non-empty `out` that this function did not write is refused, not replaced.
+    """
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        try:
+            ours = read_json_record(out / MANIFEST, producer="ganops sample").get("format")
+        except DataError:
+            ours = None
+        if ours != FOLDER_FORMAT:
+            raise DataError(f"{out} exists and was not written by ganops sample: not replacing it")
+    folders = (
+        [""] * len(images)
+        if labels is None
+        else [_safe_folder_name(class_names[label]) for label in labels]
+    )
+    counts = {name: folders.count(name) for name in dict.fromkeys(folders)}
+    with atomic_dir(out) as staging:
+        for folder in counts:
+            (staging / folder).mkdir(exist_ok=True)
+        # plain writes: the staging folder as a whole is what lands atomically
+        for index, (image, folder) in enumerate(zip(images, folders, strict=True)):
+            picture = image.transpose(1, 2, 0)  # (H, W, C)
+            (staging / folder / f"{index:06d}.png").write_bytes(png_bytes(picture))
+        write_json(
+            staging / MANIFEST,
+            {
+                "format": FOLDER_FORMAT,
+                "count": len(images),
+                "image_shape": list(images.shape[1:]),
+                "class_counts": counts if labels is not None else {},
+                **about,
+            },
+        )
+    return counts

@@ -1,5 +1,8 @@
 """Reading sets of images made by any tool: a folder of PNG/JPEG files or an .npy/.npz array.
 
+A folder's `manifest.json` (what `ganops sample --out DIR/` writes beside its images) is
+skipped; any other file that is not an image is an error.
+
 Everything comes back as uint8 `(N, C, H, W)`. Arrays may be `(N, H, W)`, `(N, C, H, W)` or
 `(N, H, W, C)` with C = 1 or 3. Float arrays are read as [-1, 1] when they hold negative
 values, as [0, 1] when they fit in it, and as 0-255 otherwise; NaN or infinite values are
@@ -16,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ganops.errors import DataError
 
+FOLDER_MANIFEST = "manifest.json"  # beside the images of a `ganops sample --out DIR/` folder
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "F": 1, "RGB": 3, "RGBA": 3, "P": 3}
 
@@ -32,7 +36,11 @@ def read_images(path: Path) -> np.ndarray:
 
 
 def _read_folder(folder: Path) -> np.ndarray:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name != FOLDER_MANIFEST
+    )
     if not files:
         raise DataError(f"{folder}: the folder has no images")
     images = []
