@@ -58,15 +58,20 @@ def test_without_labels_the_evaluators_reading_groups_the_samples() -> None:
     read = intra_class_diversity(features, logits, real, real_labels)
     given = intra_class_diversity(features, torch.zeros(300, 3), real, real_labels, labels)
     assert read == given
-    # a conditional generator that draws every image for class 0 whatever it was asked
-    wrong = np.zeros(300, dtype=np.int64)
-    misread = intra_class_diversity(features, logits, real, real_labels, wrong)
-    assert misread["intra_class_diversity_min"] == 0.0  # classes 1 and 2 got no image
+    # a conditional generator that ignores its labels: its classes mix every cluster
+    shuffled = np.random.default_rng(0).permutation(labels)
+    mixed = intra_class_diversity(features, logits, real, real_labels, shuffled)
+    assert mixed["intra_class_diversity_min"] > 3  # far more spread than a real class
 
 
-def test_a_class_with_one_sample_scores_zero() -> None:
+def test_a_class_without_two_samples_is_left_out() -> None:
     real, real_labels = _clusters(50, 1.0)
     features, labels = _clusters(50, 1.0, seed=5)
     keep = np.r_[np.flatnonzero(labels != 2), np.flatnonzero(labels == 2)[:1]]
     ratios = class_diversity(features[keep], labels[keep], real, real_labels)
-    assert ratios[2] == 0.0 and ratios[:2].min() > 0.8
+    assert np.isnan(ratios[2]) and ratios[:2].min() > 0.8
+    scores = intra_class_diversity(features[keep], torch.zeros(101, 3), real, real_labels,
+                                   labels[keep])  # fmt: skip
+    assert scores["intra_class_diversity_min"] == pytest.approx(ratios[:2].min())
+    nothing = intra_class_diversity(features[:1], torch.zeros(1, 3), real, real_labels, labels[:1])
+    assert nothing == {"intra_class_diversity": 0.0, "intra_class_diversity_min": 0.0}

@@ -9,7 +9,8 @@ About 1 means real spread; near 0, one image per class.
 A conditional generator's samples are grouped by the class they were generated for (so a
 generator that ignores z scores 0 even when the evaluator is unsure of its images); an
 unconditional one's by the class the evaluator names. A class with fewer than two samples
-scores 0: there is no spread to speak of.
+has no spread to measure and is left out of the mean and the worst class: a class the
+generator misses is what `classes_covered` reports (and an early generator misses many).
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
 
 
 def _spread_by_class(features: torch.Tensor, classes: np.ndarray, num_classes: int) -> np.ndarray:
-    """`(num_classes,)` mean pairwise distance of each class's rows (first `MAX_PER_CLASS`)."""
-    return np.array(
-        [
-            mean_pairwise_distance(features[np.flatnonzero(classes == k)[:MAX_PER_CLASS]])
-            for k in range(num_classes)
-        ]
-    )
+    """`(num_classes,)` mean pairwise distance of each class's rows (first `MAX_PER_CLASS`);
+    NaN for a class with fewer than two."""
+    spreads = []
+    for k in range(num_classes):
+        rows = np.flatnonzero(classes == k)[:MAX_PER_CLASS]
+        spreads.append(mean_pairwise_distance(features[rows]) if len(rows) >= 2 else np.nan)
+    return np.array(spreads)
 
 
 def class_diversity(
@@ -48,11 +49,13 @@ def class_diversity(
 ) -> np.ndarray:
     """`(K,)` per-class diversity ratio of generated `features` `(N, D)` grouped by
     `classes` `(N,)` against `real_features` `(M, D)` grouped by `real_classes` `(M,)`;
-    K is the number of classes of the real set. A class without real spread scores 0."""
+    K is the number of classes of the real set. NaN for a class with fewer than two
+    generated or real images, or no real spread."""
     num_classes = int(real_classes.max()) + 1
     ours = _spread_by_class(features, classes, num_classes)
     theirs = _spread_by_class(real_features, real_classes, num_classes)
-    ratio: np.ndarray = np.where(theirs > _EPS, ours / np.maximum(theirs, _EPS), 0.0)
+    with np.errstate(invalid="ignore"):
+        ratio: np.ndarray = np.where(theirs > _EPS, ours / np.maximum(theirs, _EPS), np.nan)
     return ratio
 
 
@@ -66,10 +69,13 @@ def intra_class_diversity(
     """`intra_class_diversity` (mean over classes) and `intra_class_diversity_min` (the
     worst class) of generated images with evaluator `features` `(N, D)` and `logits`
     `(N, K)`, grouped by their conditioning `labels` `(N,)` when given, else by the
-    evaluator's argmax."""
+    evaluator's argmax. Classes without two samples are left out; 0 when none has two."""
     classes = labels if labels is not None else logits.argmax(1).numpy()
     ratios = class_diversity(features, classes, real_features, real_classes)
+    measured = ratios[~np.isnan(ratios)]
+    if not len(measured):
+        return {"intra_class_diversity": 0.0, "intra_class_diversity_min": 0.0}
     return {
-        "intra_class_diversity": float(ratios.mean()),
-        "intra_class_diversity_min": float(ratios.min()),
+        "intra_class_diversity": float(measured.mean()),
+        "intra_class_diversity_min": float(measured.min()),
     }
