@@ -270,7 +270,7 @@ class DownstreamConfig(_Section):
     seeds: int = Field(3, ge=1, le=100, description="classifier seeds per arm (paired across arms)")
     seed: int = Field(0, ge=0, lt=2**63, description="first seed; the arms use seed, seed + 1, ...")
     steps: int = Field(
-        500, ge=1, le=1_000_000, description="optimiser steps of every classifier, whatever its arm"
+        400, ge=1, le=1_000_000, description="optimiser steps of every classifier, whatever its arm"
     )
     synthetic_share: float = Field(
         0.5,
