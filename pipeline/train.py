@@ -43,7 +43,7 @@ from ganops.training.distributed import (
     run_under_torchrun,
     world_from_env,
 )
-from ganops.training.loop import METRIC_NAMES, PROBE_NAMES
+from ganops.training.loop import METRIC_NAMES, PROBE_NAMES, epoch_steps
 
 log = logging.getLogger("train")
 RESUME_FILE = "last.pt"
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
         labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
         state = GanState.create(spec, cfg, device, world, params.model.spectral_norm)
-        total_steps = cfg.epochs * (len(split.images) // cfg.batch_size)
+        total_steps = cfg.epochs * epoch_steps(len(split.images), cfg)
         resume = read_resume_state(
             args.checkpoints / RESUME_FILE, digest, total_steps, world_size=world.size
         )

@@ -107,7 +107,16 @@ class ModelConfig(_Section):
 class TrainConfig(_Section):
     """The adversarial training loop."""
 
-    epochs: int = Field(50, ge=1, le=100_000, description="passes over the training split")
+    epochs: int = Field(
+        50, ge=1, le=100_000, description="epochs of training: the unit of grids and quick scores"
+    )
+    epoch_repeats: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="passes over the training split in one epoch (each a fresh permutation); "
+        "raise it for a small split, whose single pass would be a few steps",
+    )
     batch_size: int = Field(64, ge=1, le=65_536, description="images per step")
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of G (and of D by default)")
     lr_d: float | None = Field(

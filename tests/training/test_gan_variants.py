@@ -33,6 +33,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (model, 
         {"loss": "lsgan", "mode_seeking": 0.1, "lr_d": 4e-4, "class_loss": 0.2},
     ),
     "mode-seeking": (SN, {"loss": "lsgan", "mode_seeking": 1.0}),
+    "epoch-repeats": (SN, {"loss": "lsgan", "epoch_repeats": 2, "batch_size": 100}),
     "resnet": ({"arch": "resnet", "width": 8}, {"loss": "hinge"}),
     "mlp-r1": ({"arch": "mlp", "width": 16}, {"loss": "nonsaturating", "r1_gamma": 1.0}),
 }

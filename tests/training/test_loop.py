@@ -176,6 +176,23 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     assert sorted(first.tolist()) == list(range(100))
 
 
+def test_repeated_passes_make_one_longer_epoch(
+    tiny_params: Callable[..., Params], prepared: Path
+) -> None:
+    # one pass is the order it always was; each further pass is a fresh permutation
+    single = epoch_permutation(100, seed=0, epoch=3, device=CPU)
+    triple = epoch_permutation(100, seed=0, epoch=3, device=CPU, repeats=3)
+    assert torch.equal(triple[:100], single) and not torch.equal(triple[100:200], single)
+    assert np.bincount(triple.numpy()).tolist() == [3] * 100
+    params = tiny_params({"train": {"epochs": 2, "batch_size": 40, "epoch_repeats": 3}})
+    spec, data = _setup(params, prepared, count=100)
+    recorder = Recorder()
+    result = train(GanState.create(spec, params.train, CPU), data, params.train, recorder,
+                   progress=False)  # fmt: skip
+    assert result.steps == 14  # 300 images an epoch: 7 whole batches of 40
+    assert [step for step, _ in recorder.grids] == [7, 14]
+
+
 def test_last_epoch_means_average_the_final_epoch_only() -> None:
     from ganops.training import last_epoch_means
 

@@ -298,10 +298,22 @@ class TrainResult:
     final_metrics: dict[str, float] = field(default_factory=dict)
 
 
-def epoch_permutation(size: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
-    """The order of epoch `epoch`: a function of (seed, epoch) only, so resume can rebuild it."""
-    rng = torch.Generator(device="cpu").manual_seed(derived_seed(seed, _PERMUTATION, epoch))
-    return torch.randperm(size, generator=rng).to(device)
+def epoch_steps(size: int, cfg: TrainConfig) -> int:
+    """Steps in an epoch of `size` images: `train.epoch_repeats` passes, in whole batches."""
+    return size * cfg.epoch_repeats // cfg.batch_size
+
+
+def epoch_permutation(
+    size: int, seed: int, epoch: int, device: torch.device, repeats: int = 1
+) -> torch.Tensor:
+    """The order of epoch `epoch`: `repeats` seeded permutations of `size` indices one after
+    another, a function of (seed, epoch) only, so resume can rebuild it."""
+    orders = []
+    for repeat in range(repeats):
+        keys = (epoch, repeat) if repeat else (epoch,)  # the first pass as without repeats
+        rng = torch.Generator(device="cpu").manual_seed(derived_seed(seed, _PERMUTATION, *keys))
+        orders.append(torch.randperm(size, generator=rng))
+    return torch.cat(orders).to(device)
 
 
 def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
@@ -551,7 +563,7 @@ def train(
     When `stop` is requested (SIGINT/SIGTERM), it checkpoints after the current step and
     raises `TrainingStopped`.
     """
-    steps_per_epoch = data.shape[0] // cfg.batch_size
+    steps_per_epoch = epoch_steps(data.shape[0], cfg)
     total_steps = steps_per_epoch * cfg.epochs
     grid_latents = latent_batch(
         cfg.grid_size, state.spec.latent_dim, derived_seed(cfg.seed, _GRID), data.device
@@ -572,7 +584,7 @@ def train(
     )
     while state.step < total_steps:
         epoch, offset = divmod(state.step, steps_per_epoch)
-        order = epoch_permutation(data.shape[0], cfg.seed, epoch, data.device)
+        order = epoch_permutation(data.shape[0], cfg.seed, epoch, data.device, cfg.epoch_repeats)
         for batch in range(offset, steps_per_epoch):
             index = state.world.shard(order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size])
             real_labels = labels[index] if state.spec.num_classes and labels is not None else None
