@@ -3,7 +3,7 @@ unconditional default's, and the `downstream` stage at its defaults.
 
 It clones this repository (HEAD) into a temporary directory, runs the stages up to the
 evaluator once, then alternates the `train` stage of the default (unconditional) and of the
-conditional recipe `--repeats` times, each from scratch (`dvc repro -f train`), reading the
+conditional recipe `--repeats` times, each from scratch (`dvc repro -f -s train`), reading the
 loop's own `train_time_s` from `data/train/run.json` and timing the whole stage; finally it
 samples the last conditional generator and times `dvc repro downstream` (the nine
 classifiers of the default `downstream.*`). Targets: conditional training at most 1.3x the
@@ -29,7 +29,7 @@ from statistics import mean
 from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_time import timed  # noqa: E402
+from pipeline_time import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 # the README's recommended conditional recipe
@@ -52,8 +52,9 @@ def set_params(clone: Path, overrides: dict[str, dict[str, object]]) -> None:
 
 
 def train_once(clone: Path, env: dict[str, str], dvc: str) -> tuple[float, float, float]:
-    """`dvc repro -f train`: (stage wall seconds, the loop's train_time_s, peak GB)."""
-    seconds, peak = timed([dvc, "repro", "-f", "train"], clone, env)
+    """`dvc repro -f -s train` (that stage alone, from scratch): (wall seconds, the loop's
+    train_time_s, peak GB)."""
+    seconds, peak = timed([dvc, "repro", "-f", "-s", "train"], clone, env)
     record = json.loads((clone / "data" / "train" / "run.json").read_text())
     return seconds, float(record["train_time_s"]), peak
 
