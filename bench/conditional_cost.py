@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from statistics import mean
 
 from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_time import timed
+from pipeline_time import clone_head, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 # the README's recommended conditional recipe
@@ -64,17 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="train runs of each (1)")
     parser.add_argument("--keep", action="store_true", help="keep the clone and print its path")
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="ganops-conditional-"))
-    clone = work / "clone"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    bin_dir = Path(sys.executable).parent
-    dvc = str(bin_dir / "dvc")
-    env = dict(os.environ)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(clone / "src")  # the clone's code, whatever .venv has installed
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
-        env.pop(name, None)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; clone of HEAD in {clone}")
+    work, clone, env = clone_head("ganops-conditional-")
+    dvc = str(Path(sys.executable).parent / "dvc")
     timed([dvc, "repro", "train_evaluator"], clone, env)
     runs: dict[str, list[tuple[float, float, float]]] = {"unconditional": [], "conditional": []}
     for _ in range(args.repeats):

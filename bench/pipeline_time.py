@@ -39,20 +39,27 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
     return seconds, usage.ru_maxrss * 1024 / 1e9  # Linux reports kilobytes
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="keep the clone and print its path")
-    args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="ganops-pipeline-"))
+def clone_head(prefix: str) -> tuple[Path, Path, dict[str, str]]:
+    """A clone of HEAD in a new temporary folder: (that folder, the clone, the environment
+    that runs the clone's code with this interpreter's tools and the clone's own store)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     clone = work / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(clone / "src")  # the clone's code, whatever .venv has installed
     for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
         env.pop(name, None)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; clone of HEAD in {clone}")
+    return work, clone, env
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the clone and print its path")
+    args = parser.parse_args(argv)
+    work, clone, env = clone_head("ganops-pipeline-")
+    bin_dir = Path(sys.executable).parent
     print("| step | wall time | peak memory |")
     print("| --- | --- | --- |")
     total = 0.0

@@ -91,6 +91,20 @@ STAGE_NAMES = (
 STAGE_ARGS: dict[str, list[str]] = {name: _stage_args(name) for name in STAGE_NAMES}
 
 
+def run_stages_in(
+    base: Path, stages: tuple[str, ...], overrides: dict[str, Any] | None = None
+) -> None:
+    """Run `stages` in-process in the workspace `base`, with its own MLflow store and the
+    project's tiny params plus `overrides`; the working directory is restored after."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(base)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlflow.db'}")
+        patch.delenv("DVC_EXP_NAME", raising=False)
+        write_params(Path("params.yaml"), overrides)
+        for stage in stages:
+            assert load_stage(stage).main(STAGE_ARGS[stage]) == 0, stage
+
+
 def private_copy(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Copy the workspace `template` to `tmp_path/work` and make it the working directory,
     with its own MLflow store and no experiment name; returns the store's URI."""

@@ -15,7 +15,7 @@ from ganops.config import SampleConfig
 from ganops.io import save_npy, sha256_file, write_json
 from ganops.models import GeneratorSpec, build_generator
 from ganops.sampling import write_samples
-from tests.helpers import STAGE_ARGS, load_stage, private_copy, write_params
+from tests.helpers import STAGE_ARGS, load_stage, private_copy, run_stages_in, write_params
 
 DOWNSTREAM = load_stage("downstream")
 ARGS = STAGE_ARGS["downstream"]
@@ -31,13 +31,7 @@ CONDITIONAL = {
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace where a tiny conditional GAN was trained and sampled, with its own store."""
     base = tmp_path_factory.mktemp("conditional")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(base)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlflow.db'}")
-        patch.delenv("DVC_EXP_NAME", raising=False)
-        write_params(Path("params.yaml"), CONDITIONAL)
-        for stage in ("fetch", "preprocess", "train_evaluator", "train", "sample"):
-            assert load_stage(stage).main(STAGE_ARGS[stage]) == 0, stage
+    run_stages_in(base, ("fetch", "preprocess", "train_evaluator", "train", "sample"), CONDITIONAL)
     return base
 
 

@@ -11,36 +11,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import STAGE_ARGS, load_stage, private_copy, project_params, write_params
+from tests.helpers import (
+    STAGE_ARGS,
+    load_stage,
+    private_copy,
+    project_params,
+    run_stages_in,
+    write_params,
+)
 
-FETCH, PREPROCESS, TRAIN_EVALUATOR, TRAIN, SAMPLE, EVALUATE = (
-    load_stage(n) for n in ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
+TRAIN_EVALUATOR, TRAIN, SAMPLE, EVALUATE = (
+    load_stage(n) for n in ("train_evaluator", "train", "sample", "evaluate")
 )
 EVALUATOR_ARGS, TRAIN_ARGS, SAMPLE_ARGS, EVALUATE_ARGS = (
     STAGE_ARGS[name] for name in ("train_evaluator", "train", "sample", "evaluate")
 )
 
 
-def run_all(overrides: dict[str, Any] | None = None) -> None:
-    """The six stages, in the current directory."""
-    write_params(Path("params.yaml"), overrides)
-    assert FETCH.main(STAGE_ARGS["fetch"]) == 0
-    assert PREPROCESS.main(STAGE_ARGS["preprocess"]) == 0
-    assert TRAIN_EVALUATOR.main(EVALUATOR_ARGS) == 0
-    assert TRAIN.main(TRAIN_ARGS) == 0
-    assert SAMPLE.main(SAMPLE_ARGS) == 0
-    assert EVALUATE.main(EVALUATE_ARGS) == 0
+SIX = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace where the four stages ran once (with its own MLflow store)."""
+    """A workspace where the six stages ran once (with its own MLflow store)."""
     base = tmp_path_factory.mktemp("finished")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(base)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlflow.db'}")
-        patch.delenv("DVC_EXP_NAME", raising=False)
-        run_all()
+    run_stages_in(base, SIX)
     return base
 
 
@@ -131,8 +126,8 @@ def test_same_params_and_seed_give_identical_bytes(
     outputs = []
     for name in ("first", "second"):
         (tmp_path / name).mkdir()
+        run_stages_in(tmp_path / name, SIX)
         monkeypatch.chdir(tmp_path / name)
-        run_all()
         outputs.append(
             {
                 p: Path(p).read_bytes()
