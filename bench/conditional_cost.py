@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the README's recommended conditional recipe
 RECIPE = {
     "model": {"conditional": True},
-    "train": {"mode_seeking": 0.1, "lr": 0.0004, "lr_d": 0.0008, "class_loss": 0.2},
+    "train": {"mode_seeking": 0.1, "lr": 0.0005, "lr_d": 0.001, "class_loss": 0.2},
 }
 
 
