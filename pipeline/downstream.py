@@ -17,7 +17,7 @@ from ganops.config import flatten_mapping, load_params
 from ganops.data.dataset import load_split
 from ganops.downstream import ARMS, GAINS, Labelled, confident, run_arms, summarise
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
-from ganops.metrics import EvaluatorSpec, check_image_shape, check_sample_labels, load_evaluator
+from ganops.metrics import check_image_shape, check_sample_labels, load_evaluator
 from ganops.metrics.evaluator import extract
 from ganops.plots import arms_png
 from ganops.runner import run_stage, stage_parser
@@ -77,15 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         check_image_shape(samples, evaluator, str(args.samples))
         check_sample_labels(labels, evaluator, str(args.samples))
         train, test = load_split(args.data, "train"), load_split(args.data, "test")
-        spec = EvaluatorSpec(
-            tuple(train.images.shape[1:]), train.class_names, params.evaluator.width
-        )  # type: ignore[arg-type]
         record = read_run_record(args.run_record)
 
         with open_run(params.tracking, run_id=record["run_id"]) as run:
             _, logits = extract(evaluator.network, samples, 500, device)
             synthetic, dropped = confident(Labelled(samples, labels), logits, cfg.min_confidence)
             real = Labelled(train.images, train.labels)
+            spec = evaluator.network.spec  # the evaluator's architecture
             accuracies = run_arms(params.evaluator, spec, real, synthetic, test, cfg, device)
             summary = summarise(accuracies) | {
                 "real_images": len(real.labels),

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ganops.config import DownstreamConfig, EvaluatorConfig
-from ganops.data.dataset import Split
+from ganops.data.dataset import Split, to_training_tensor
 from ganops.errors import DataError
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
 
@@ -82,10 +82,6 @@ class _Batches:
         return chosen
 
 
-def _scaled(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(images).to(device).float().div_(127.5).sub_(1.0)  # (N, C, H, W)
-
-
 def train_arm(
     arm: str,
     recipe: EvaluatorConfig,
@@ -105,8 +101,10 @@ def train_arm(
         optimizer, max_lr=recipe.lr, total_steps=cfg.steps
     )
     rng = torch.Generator().manual_seed(seed)
-    real_images, real_labels = _scaled(real.images, device), torch.from_numpy(real.labels)
-    fake_images, fake_labels = _scaled(synthetic.images, device), torch.from_numpy(synthetic.labels)
+    real_images = to_training_tensor(real.images, device)
+    real_labels = torch.from_numpy(real.labels)
+    fake_images = to_training_tensor(synthetic.images, device)
+    fake_labels = torch.from_numpy(synthetic.labels)
     mixed = arm == "real_synthetic"
     fakes_per_batch = round(recipe.batch_size * cfg.synthetic_share) if mixed else 0
     real_batches = _Batches(len(real_images), rng)
