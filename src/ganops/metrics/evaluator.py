@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganops.config import EvaluatorConfig
+from ganops.data.dataset import to_training_tensor
 from ganops.errors import DataError
 from ganops.training.checkpoint import load_torch, save_torch
 
@@ -137,7 +138,7 @@ def train_evaluator(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch
     )
-    images = torch.from_numpy(train[0]).to(device).float().div_(127.5).sub_(1.0)  # (N, C, H, W)
+    images = to_training_tensor(train[0], device)  # (N, C, H, W)
     labels = torch.from_numpy(train[1]).to(device)
     rng = torch.Generator().manual_seed(cfg.seed)
     evaluator.train()
