@@ -38,17 +38,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from ganops.config import Params, parse_params
+from ganops.config import Params
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
 from ganops.losses import LOSSES
-from ganops.metrics import load_evaluator
 from ganops.metrics.conditional import Conditioning, cas_recipe
-from ganops.metrics.report import evaluate
+from ganops.metrics.evaluation import evaluate
+from ganops.metrics.evaluator import load_evaluator
 from ganops.models import build_discriminator, build_generator, dcgan
 from ganops.models.layers import ClassBatchNorm2d
+from ganops.params import parse_params
 from ganops.sampling import generate, label_batch, latent_batch
-from ganops.training import FanOut, GanState, train
-from ganops.training.setup import spec_for_data
+from ganops.training import FanOut, GanState, build_state, train
+from ganops.training.spec import spec_for_data
 
 DATA = Path("data/processed")
 EVALUATOR = Path("data/models/evaluator.pt")
@@ -156,8 +157,8 @@ def use_lecam(weight: float, loss: str) -> None:
     LOSSES[loss] = (regularised, g_loss)
 
 
-def build_state(params: Params, spec: Any, variant: str) -> GanState:
-    state = GanState.create(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
+def variant_state(params: Params, spec: Any, variant: str) -> GanState:
+    state = build_state(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
     swapped = networks(variant, params, spec.num_classes)
     if swapped is None:
         return state
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = spec_for_data(params, read_manifest(DATA), len(train_split.images))
     if args.lecam:
         use_lecam(args.lecam, params.train.loss)
-    state = build_state(params, spec, args.variant)
+    state = variant_state(params, spec, args.variant)
     started = time.perf_counter()
     data = to_training_tensor(train_split.images, CPU)
     labels = torch.from_numpy(train_split.labels)

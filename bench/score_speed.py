@@ -28,8 +28,10 @@ import torch
 import torch_fidelity
 
 from ganops.config import EvalConfig
-from ganops.metrics import evaluator_reference, feature_set, load_evaluator, score
+from ganops.metrics.evaluator import load_evaluator
+from ganops.metrics.features import evaluator_reference, feature_set
 from ganops.metrics.fidelity import NAME, register
+from ganops.metrics.scores import score
 
 
 class Images(torch.utils.data.Dataset[torch.Tensor]):

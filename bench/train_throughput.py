@@ -38,9 +38,9 @@ from ganops.data.dataset import to_training_tensor
 from ganops.data.formats import idx_bytes
 from ganops.data.preprocess import center_crop_resize
 from ganops.data.sources import fetch_source, get_source
+from ganops.device import configure_backends, resolve_device
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
-from ganops.training import FanOut, GanState, resolve_device, train
-from ganops.training.device import configure_backends
+from ganops.training import FanOut, GanState, build_state, train
 from ganops.training.loop import train_step
 
 # The models: the pipeline's default sizes at 28 px; pytorch/examples' dcgan (nz 100) at 64.
@@ -72,7 +72,7 @@ def project_images_per_s(
 ) -> tuple[float, GanState]:
     """The stage's loop on `digits` resized to the spec's size: one warm-up epoch, then timed."""
     data = to_training_tensor(center_crop_resize(digits, spec.image_shape[1]), device)
-    state = GanState.create(spec, cfg.model_copy(update={"epochs": 1}), device)
+    state = build_state(spec, cfg.model_copy(update={"epochs": 1}), device)
     train(state, data, cfg.model_copy(update={"epochs": 1}), FanOut(), progress=False)
     started = time.perf_counter()
     train(state, data, cfg.model_copy(update={"epochs": 1 + epochs}), FanOut(), progress=False)

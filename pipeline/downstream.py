@@ -13,17 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ganops.config import flatten_mapping, load_params
+from ganops.config import flatten_mapping
 from ganops.data.dataset import load_split
+from ganops.device import resolve_device
 from ganops.downstream import ARMS, GAINS, Labelled, confident, run_arms, summarise
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
-from ganops.metrics import check_image_shape, check_sample_labels, load_evaluator
-from ganops.metrics.evaluator import extract
+from ganops.metrics.evaluator import extract, load_evaluator
+from ganops.metrics.features import check_image_shape, check_sample_labels
+from ganops.params import load_params
 from ganops.plots import arms_png
+from ganops.run_record import RunRecord
 from ganops.runner import run_stage, stage_parser
 from ganops.sampling import load_samples
-from ganops.tracking import open_run, read_run_record
-from ganops.training import resolve_device
+from ganops.tracking import open_run
 
 log = logging.getLogger("downstream")
 
@@ -77,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         check_image_shape(samples, evaluator, str(args.samples))
         check_sample_labels(labels, evaluator, str(args.samples))
         train, test = load_split(args.data, "train"), load_split(args.data, "test")
-        record = read_run_record(args.run_record)
+        record = RunRecord.read(args.run_record)
 
-        with open_run(params.tracking, run_id=record["run_id"]) as run:
+        with open_run(params.tracking, run_id=record.run_id) as run:
             _, logits = extract(evaluator.network, samples, 500, device)
             synthetic, dropped = confident(Labelled(samples, labels), logits, cfg.min_confidence)
             real = Labelled(train.images, train.labels)
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             write_plots(args.plots, accuracies, summary)
             write_json(args.metrics, summary)
-            run.log_summary(as_mlflow(summary), step=int(record.get("steps", 0)))
+            run.log_summary(as_mlflow(summary), step=record.steps)
             run.log_artifact(args.plots, "downstream")
         for arm in ARMS:
             mean, std = summary[arm]["accuracy_mean"], summary[arm]["accuracy_std"]

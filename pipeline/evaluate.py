@@ -9,18 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ganops.config import flatten_mapping, load_params
+from ganops.config import flatten_mapping
 from ganops.data.dataset import Split, load_split
+from ganops.device import resolve_device
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
-from ganops.metrics import check_image_shape, check_sample_labels, load_evaluator
 from ganops.metrics.conditional import Conditioning, cas_recipe
-from ganops.metrics.report import Evaluation, as_metrics, evaluate
+from ganops.metrics.evaluation import Evaluation, as_metrics, evaluate
+from ganops.metrics.evaluator import load_evaluator
+from ganops.metrics.features import check_image_shape, check_sample_labels
 from ganops.metrics.scores import check_sizes
+from ganops.params import load_params
 from ganops.plots import class_histogram_png, neighbour_sheet
+from ganops.run_record import RunRecord
 from ganops.runner import run_stage, stage_parser
 from ganops.sampling import load_samples, png_bytes
-from ganops.tracking import open_run, read_run_record
-from ganops.training import resolve_device
+from ganops.tracking import open_run
 
 log = logging.getLogger("evaluate")
 
@@ -66,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             check_sample_labels(labels, evaluator, str(args.samples))
             test = load_split(args.data, "test")
             conditioning = Conditioning(labels, test, cas_recipe(params.evaluator, cfg))
-        record = read_run_record(args.run_record)
+        record = RunRecord.read(args.run_record)
 
-        with open_run(params.tracking, run_id=record["run_id"]) as run:
+        with open_run(params.tracking, run_id=record.run_id) as run:
             result = evaluate(evaluator, samples, train, cfg, device, conditioning)
             metrics = as_metrics(result, len(samples))
             write_plots(args.plots, result, train, samples[: cfg.nn_samples])
             write_json(args.metrics, metrics)
-            run.log_summary(flatten_mapping(metrics), step=int(record.get("steps", 0)))
+            run.log_summary(flatten_mapping(metrics), step=record.steps)
             run.log_artifact(args.plots, "eval")
         log.info(
             "fid %.3f (real floor %.3f)  precision %.3f  recall %.3f  classes %d",

@@ -6,8 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ganops.config import load_params
 from ganops.data.sources import fetch_source
+from ganops.params import load_params
 from ganops.runner import run_stage, stage_parser
 
 log = logging.getLogger("fetch")

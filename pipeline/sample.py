@@ -7,11 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
-from ganops.config import load_params
+from ganops.artifacts import load_generator
+from ganops.device import resolve_device
+from ganops.params import load_params
+from ganops.run_record import RunRecord
 from ganops.runner import run_stage, stage_parser
 from ganops.sampling import write_samples
-from ganops.tracking import open_run, read_run_record
-from ganops.training import load_generator, resolve_device
+from ganops.tracking import open_run
 
 log = logging.getLogger("sample")
 
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         device = resolve_device(params.sample.device, key="sample.device")
         generator, spec = load_generator(args.generator, device)
-        run_id = read_run_record(args.run_record)["run_id"]
+        run_id = RunRecord.read(args.run_record).run_id
 
         with open_run(params.tracking, run_id=run_id) as run:
             files = write_samples(generator, spec, params.sample, args.out, device)

@@ -47,7 +47,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def tiny_params() -> Callable[..., Params]:
     """Build validated tiny `Params`, with optional per-section overrides."""
-    from ganops.config import parse_params
+    from ganops.params import parse_params
 
     def build(overrides: dict[str, Any] | None = None) -> Params:
         return parse_params(merged(merged(project_params(), TINY), overrides or {}))
@@ -74,17 +74,12 @@ def evaluator_file(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
     from ganops.config import EvaluatorConfig
     from ganops.data.dataset import load_split
-    from ganops.metrics import EvaluatorSpec, save_evaluator, train_evaluator
-    from ganops.metrics.evaluator import accuracy, extract
+    from ganops.metrics.evaluator import fit_evaluator, save_evaluator
 
     train = load_split(prepared / "processed", "train")
     test = load_split(prepared / "processed", "test")
     cfg = EvaluatorConfig(width=16, epochs=5)
-    spec = EvaluatorSpec((1, 28, 28), train.class_names, cfg.width)
-    cpu = torch.device("cpu")
-    network = train_evaluator(cfg, spec, (train.images, train.labels), cpu)
-    features, logits = extract(network, test.images, 500, cpu)
+    network, accuracy, reference = fit_evaluator(cfg, train, test, torch.device("cpu"))
     path = tmp_path_factory.mktemp("evaluator") / "evaluator.pt"
-    reference = {"features": features, "logits": logits, "labels": torch.from_numpy(test.labels)}
-    save_evaluator(path, network, accuracy(logits, test.labels), reference)
+    save_evaluator(path, network, accuracy, reference)
     return path

@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
+from ganops.artifacts import load_generator, save_generator
 from ganops.cli import main
 from ganops.config import Params
 from ganops.models import GeneratorSpec, build_generator
 from ganops.sampling import generate, latent_batch
 from ganops.tracking import open_run
-from ganops.training import load_generator, save_generator
 
 SPEC = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
 CONDITIONAL = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
@@ -202,6 +202,21 @@ def test_score_against_the_test_split_and_another_set(
     assert 0 < json.loads(capsys.readouterr().out)["fid"] < 5  # real vs real: near the floor
 
 
+def test_score_loads_no_training_code(evaluator_file: Path, prepared: Path) -> None:
+    """Scoring images is a command of its own: it must not import the training package (nor
+    MLflow), so it starts fast and works where only the evaluator is installed."""
+    script = (
+        "import sys; from ganops.cli import main; "
+        f"code = main(['score', {str(prepared / 'processed' / 'test_images.npy')!r}, "
+        f"'--evaluator', {str(evaluator_file)!r}, '--params', 'absent.yaml', '--json']); "
+        "loaded = sorted(m for m in sys.modules if m.startswith(('ganops.training', 'mlflow'))); "
+        "print('LOADED', loaded, file=sys.stderr); sys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stderr, done.stderr.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("images", "message"),
     [
@@ -212,7 +227,7 @@ def test_score_against_the_test_split_and_another_set(
         (np.zeros((600, 3, 28, 28), np.uint8), "images are 3x28x28"),
         (
             np.zeros((100, 1, 28, 28), np.uint8),
-            "KID needs at least eval.kid_subset_size = 500 images",
+            "eval.kid_subset_size: 500 is more than the 100 images KID draws",
         ),
     ],
 )

@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ganops.config import (
-    Params,
-    flatten,
-    load_params,
-    params_hash,
-    parse_params,
-)
+from ganops.config import Params, flatten, params_hash
 from ganops.errors import ConfigError
+from ganops.params import load_params, parse_params
 from tests.helpers import ROOT, project_params
 
 
@@ -50,7 +45,7 @@ def test_defaults_validate_and_are_frozen() -> None:
         ({"train": {"device": "tpu"}}, "train.device", "'auto', 'cpu' or 'cuda'"),
         ({"train": {"lrr": 0.1}}, "train.lrr", "did you mean train.lr"),
         ({"trian": {}}, "trian", "unknown key"),
-        ({"data": {"source": "imagenet"}}, "data.source", "unknown source 'imagenet'"),
+        ({"data": {"source": "imagenet"}}, "data.source", "unknown data source 'imagenet'"),
         ({"data": {"image_size": 48}}, "data.image_size", "dcgan supports 28"),
         ({"model": {"arch": "stylegan"}}, "model.arch", "'mlp', 'dcgan' or 'resnet'"),
         ({"train": {"label_smoothing": 0.7}}, "train.label_smoothing", "less than 0.5"),

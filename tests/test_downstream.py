@@ -21,8 +21,7 @@ from ganops.downstream import (
     train_arm,
 )
 from ganops.errors import DataError
-from ganops.metrics import EvaluatorSpec
-from ganops.metrics.evaluator import Evaluator
+from ganops.metrics.evaluator import Evaluator, EvaluatorSpec
 
 CPU = torch.device("cpu")
 

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from ganops.config import Params, load_params, parse_params
+from ganops.config import Params
 from ganops.errors import ConfigError
+from ganops.params import load_params, parse_params
 from tests.helpers import ROOT, STAGE_ARGS, TINY, load_stage, merged, project_params
 
 PARAMS_FILE = "params.yaml"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from ganops.config import flatten, load_params
+from ganops.config import flatten
+from ganops.params import load_params
 from tests.helpers import ROOT
 
 

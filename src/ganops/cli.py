@@ -22,15 +22,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganops.config import EvalConfig, load_params
+from ganops.artifacts import load_generator
+from ganops.config import EvalConfig
 from ganops.data.dataset import read_manifest
 from ganops.data.images import read_images
+from ganops.device import resolve_device
 from ganops.errors import ConfigError
 from ganops.io import save_npy, sha256_file, write_bytes
 from ganops.models import GeneratorSpec
+from ganops.params import load_params
+from ganops.run_record import RunRecord
 from ganops.runner import run_stage
 from ganops.sampling import generate, latent_batch, make_grid, save_png, write_image_folder
-from ganops.training import load_generator, resolve_device
 
 log = logging.getLogger("ganops")
 OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
@@ -117,9 +120,7 @@ def _provenance(args: argparse.Namespace) -> dict[str, object]:
         if record is None and path.resolve() == PIPELINE_GENERATOR.resolve():
             record = PIPELINE_RUN_RECORD if PIPELINE_RUN_RECORD.is_file() else None
         if record is not None:
-            from ganops.tracking import read_run_record
-
-            about["run_id"] = read_run_record(record)["run_id"]
+            about["run_id"] = RunRecord.read(record).run_id
     else:
         from ganops.tracking import logged_model_run_id
 
@@ -156,14 +157,9 @@ def _eval_config(params: Path) -> EvalConfig:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from ganops.metrics import (
-        check_image_shape,
-        evaluator_reference,
-        feature_set,
-        load_evaluator,
-        score,
-    )
-    from ganops.metrics.scores import check_sizes
+    from ganops.metrics.evaluator import load_evaluator
+    from ganops.metrics.features import check_image_shape, evaluator_reference, feature_set
+    from ganops.metrics.scores import check_sizes, score
 
     cfg = _eval_config(args.params)
     device = resolve_device(args.device, key="--device")

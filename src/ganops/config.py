@@ -2,7 +2,10 @@
 
 This is the one place where defaults and bounds live. Every model forbids unknown keys and
 uses strict types, so `epochs: "10"` or `lr: yes` is an error rather than a silent coercion.
-`load_params` turns any problem into a `ConfigError` whose message is one line naming the key.
+`ganops.params.load_params` turns any problem into a `ConfigError` whose message is one line
+naming the key. This module imports nothing of the package above it: the checks that need
+a registry (data sources, augmentations, architectures) get it from the caller, through
+pydantic's validation context (`validate_params`).
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from ganops.errors import ConfigError
 
@@ -27,6 +29,18 @@ NOT_SHAPING_TRAINING = frozenset(
     {"train.log_every", "train.checkpoint_every", "train.collapse_threshold", "data.mirror"}
 )
 SHAPING_SECTIONS = ("data", "model", "train")
+
+
+class Registries(TypedDict):
+    """What the registry checks need, passed as pydantic's validation context."""
+
+    source_problem: Callable[[str], str | None]  # why a name is not a data source, or None
+    parse_policy: Callable[[str], tuple[str, ...]]  # augmentation names; ValueError if unknown
+
+
+def _registries(info: ValidationInfo) -> Registries | None:
+    """The registries of this validation; None when a section is built directly in code."""
+    return info.context if isinstance(info.context, dict) else None  # type: ignore[return-value]
 
 
 class _Section(BaseModel):
@@ -64,12 +78,11 @@ class DataConfig(_Section):
 
     @field_validator("source")
     @classmethod
-    def _known_source(cls, value: str) -> str:
-        from ganops.data.sources import source_names
-
-        names = source_names()
-        if value not in names:
-            raise ValueError(f"unknown source {value!r}; known sources: {', '.join(names)}")
+    def _known_source(cls, value: str, info: ValidationInfo) -> str:
+        registries = _registries(info)
+        problem = registries["source_problem"](value) if registries else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("folder")
@@ -214,10 +227,9 @@ class TrainConfig(_Section):
 
     @field_validator("augment")
     @classmethod
-    def _known_policy(cls, value: str) -> str:
-        from ganops.augment import parse_policy
-
-        return ",".join(parse_policy(value))
+    def _known_policy(cls, value: str, info: ValidationInfo) -> str:
+        registries = _registries(info)
+        return ",".join(registries["parse_policy"](value)) if registries else value
 
 
 class EvaluatorConfig(_Section):
@@ -368,80 +380,38 @@ def format_validation_error(error: ValidationError, origin: str) -> str:
     return f"{origin}: " + "; ".join(_describe(item) for item in error.errors())
 
 
-def _check_cross_section(params: Params, origin: str) -> None:
-    from ganops.models import image_size_problem
-
-    problem = image_size_problem(params.model.arch, params.data.image_size)
-    if problem:
-        raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
-    kid, real, fake = params.eval.kid_subset_size, params.data.test_size, params.sample.num_samples
-    if kid > min(real, fake):
-        raise ConfigError(
-            f"{origin}: eval.kid_subset_size: {kid} is more than the {min(real, fake)} images "
-            f"KID draws its subsets from (data.test_size {real}, sample.num_samples {fake})"
-        )
-    if params.train.publish == "best_fid" and params.train.eval_every == 0:
-        raise ConfigError(f"{origin}: train.publish: best_fid needs train.eval_every > 0")
-    penalised = params.train.gradient_penalty > 0 or params.train.r1_gamma > 0
-    if penalised and params.model.arch == "dcgan" and not params.model.spectral_norm:
-        raise ConfigError(
-            f"{origin}: train.gradient_penalty and train.r1_gamma need a discriminator without "
-            "batch norm (it mixes the gradients of a batch's images): set "
-            "model.spectral_norm: true, or use model.arch mlp or resnet"
-        )
-    if params.train.mode_seeking > 0 and params.train.batch_size < 2 * params.train.nproc:
-        raise ConfigError(
-            f"{origin}: train.mode_seeking: pairs images within a batch, so each of the "
-            f"{params.train.nproc} processes needs at least 2 (train.batch_size is "
-            f"{params.train.batch_size})"
-        )
-    if params.train.class_loss > 0 and not params.model.conditional:
-        raise ConfigError(
-            f"{origin}: train.class_loss: the auxiliary classifier needs model.conditional: true"
-        )
-    if params.train.batch_size % params.train.nproc:
-        raise ConfigError(
-            f"{origin}: train.batch_size: {params.train.batch_size} does not split evenly "
-            f"between train.nproc: {params.train.nproc} processes"
-        )
-
-
-def parse_params(raw: Any, origin: str = "params") -> Params:
-    """Validate an already-parsed mapping; raise `ConfigError` with a one-line message."""
+def validate_params(raw: Any, origin: str, registries: Registries) -> Params:
+    """Validate an already-parsed mapping against the section models; a `ConfigError` with
+    a one-line message otherwise. Cross-section checks are `ganops.params`'."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping of sections")
     try:
-        params = Params.model_validate(raw)
+        return Params.model_validate(raw, context=registries)
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, origin)) from None
-    _check_cross_section(params, origin)
-    return params
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML 1.2 file (as DVC does: `2e-4` is a float, `yes` a string)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: params file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read ({error})") from None
-    try:
-        return YAML(typ="safe", pure=True).load(text)
-    except YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or type(error).__name__
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+def check_batch_split(batch_size: int, processes: int, who: str, origin: str = "") -> None:
+    """A one-line `ConfigError` unless the global batch splits evenly between `processes`
+    (`who` names them: `train.nproc: 4`, `torchrun's 4`)."""
+    if batch_size % processes:
+        where = f"{origin}: " if origin else ""
+        raise ConfigError(
+            f"{where}train.batch_size: {batch_size} does not split evenly between {who} processes"
+        )
 
 
-def load_params(path: Path = DEFAULT_PARAMS_FILE) -> Params:
-    """Read and validate params.yaml; every problem is a one-line `ConfigError`."""
-    return parse_params(read_yaml(path), origin=str(path))
+def kid_subset_problem(kid_subset_size: int, generated: int, reference: int) -> str | None:
+    """Why KID cannot draw subsets of `eval.kid_subset_size` from sets of these sizes, or None."""
+    smallest = min(generated, reference)
+    if kid_subset_size <= smallest:
+        return None
+    return (
+        f"eval.kid_subset_size: {kid_subset_size} is more than the {smallest} images KID "
+        "draws its subsets from"
+    )
 
 
 def flatten_mapping(nested: dict[str, Any]) -> dict[str, Any]:

@@ -15,3 +15,13 @@ class DataError(GanopsError):
 
 class TrackingError(GanopsError):
     """MLflow could not be reached or refused a request."""
+
+
+def first_line(error: BaseException | str, limit: int = 200) -> str:
+    """The first non-blank line of an error's message, at most `limit` characters; an
+    exception's type name when its message is empty. Library errors can span pages; ours
+    are one line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines:
+        return lines[0][:limit]
+    return type(error).__name__ if isinstance(error, BaseException) else ""

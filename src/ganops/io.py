@@ -1,4 +1,5 @@
-"""Atomic file writes and checksums: every file the pipeline writes lands whole or not at all."""
+"""Atomic file writes, checksums and torch files: every file the pipeline writes lands whole
+or not at all, and every torch file loads with `weights_only=True`."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import torch
 
-from ganops.errors import DataError
+from ganops.errors import DataError, first_line
 
 _CHUNK = 1 << 20
 
@@ -129,4 +133,47 @@ def read_json_record(path: Path, producer: str) -> dict[str, Any]:
         ) from None
     if not isinstance(payload, dict):
         raise DataError(f"{path}: corrupt (not a JSON object); rerun the {producer} stage")
+    return payload
+
+
+def save_torch(path: Path, payload: dict[str, Any]) -> None:
+    """`torch.save` through memory, then an atomic write: the bytes do not depend on `path`."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def _damaged_entry(path: Path) -> str | None:
+    """The first entry of a torch.save zip archive whose bytes fail their CRC-32, if any.
+
+    torch.load does not check the CRCs, so a flipped bit in a tensor would load silently.
+    Files that are not zip archives are left to torch.load to judge.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+
+
+def load_torch(path: Path, what: str) -> dict[str, Any]:
+    """`torch.load(weights_only=True)` with one-line errors for missing, corrupt or unsafe files."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    damaged = _damaged_entry(path)
+    if damaged:
+        raise DataError(f"{path}: {what} is corrupt ({damaged} fails its CRC-32 check)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise DataError(
+            f"{path}: refused to load {what}: it holds objects other than tensors and plain "
+            f"values, which weights_only loading does not unpickle ({first_line(error, 120)})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise DataError(
+            f"{path}: {what} is corrupt or truncated ({type(error).__name__})"
+        ) from None
+    if not isinstance(payload, dict):
+        raise DataError(f"{path}: not a ganops {what}")
     return payload

@@ -18,7 +18,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from ganops.errors import ConfigError, DataError
+from ganops.errors import ConfigError, DataError, first_line
 from ganops.io import write_bytes, write_text
 from ganops.metrics.directions import DIRECTIONS, REFERENCE_PREFIX, judge
 
@@ -139,7 +139,7 @@ def read_at_revision(root: Path, commit: str, path: str) -> tuple[bytes | None, 
     try:
         return dvc.api.read(path, repo=str(root), rev=commit, mode="rb"), ""
     except Exception as error:  # DVC raises many kinds; any of them means "not available"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error)
         log.debug("%s@%s unavailable: %s", path, commit, reason)
         return None, reason
 

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganops.config import DataConfig, parse_params
+from ganops.config import DataConfig
 from ganops.data import download, sources
 from ganops.data.download import Retries, extract_tar
 from ganops.data.formats import idx_bytes, read_cifar_binary, read_idx
 from ganops.data.preprocess import preprocess
 from ganops.data.sources import Published, fetch_source, get_source
 from ganops.errors import ConfigError, DataError
+from ganops.params import parse_params
 
 IDX_NAMES = (
     "train-images-idx3-ubyte.gz",

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganops.config import DataConfig, parse_params
+from ganops.config import DataConfig
 from ganops.data.preprocess import preprocess
 from ganops.data.sources import fetch_source, get_source
 from ganops.errors import ConfigError, DataError
+from ganops.params import parse_params
 
 RNG = np.random.default_rng(0)
 

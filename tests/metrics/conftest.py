@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ganops.data.dataset import Split, load_split
-from ganops.metrics import LoadedEvaluator, load_evaluator
+from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 
 
 @pytest.fixture(scope="module")

@@ -12,25 +12,22 @@ import pytest
 import torch
 from torch import nn
 
-from ganops.config import EvalConfig, EvaluatorConfig, SampleConfig, load_params
+from ganops.artifacts import save_generator
+from ganops.config import EvalConfig, EvaluatorConfig, SampleConfig
 from ganops.data.dataset import Split
 from ganops.errors import DataError
-from ganops.metrics import (
-    LoadedEvaluator,
-    QuickProbe,
-    check_sample_labels,
-    evaluator_reference,
-    feature_set,
-    intra_class_diversity,
-)
 from ganops.metrics.conditional import Conditioning, cas_recipe, classification_accuracy_score
 from ganops.metrics.directions import direction
-from ganops.metrics.report import as_metrics, evaluate
+from ganops.metrics.diversity import intra_class_diversity
+from ganops.metrics.evaluation import as_metrics, evaluate
+from ganops.metrics.evaluator import LoadedEvaluator
+from ganops.metrics.features import check_sample_labels, evaluator_reference, feature_set
+from ganops.metrics.probe import QuickProbe
 from ganops.metrics.scores import fid
 from ganops.models import GeneratorSpec, build_generator
+from ganops.params import load_params
 from ganops.sampling import generate, latent_batch, load_samples, write_samples
 from ganops.tracking import open_run
-from ganops.training import save_generator
 from tests.helpers import load_stage, write_params
 
 CPU = torch.device("cpu")

@@ -12,17 +12,9 @@ import torch.nn.functional as F
 from ganops.config import EvalConfig
 from ganops.data.dataset import Split
 from ganops.errors import DataError
-from ganops.metrics import (
-    FeatureSet,
-    LoadedEvaluator,
-    copy_check,
-    evaluator_reference,
-    feature_set,
-    load_evaluator,
-    score,
-)
-from ganops.metrics.evaluator import shift_augment
-from ganops.metrics.scores import check_sizes
+from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator, shift_augment
+from ganops.metrics.features import evaluator_reference, feature_set
+from ganops.metrics.scores import FeatureSet, check_sizes, copy_check, score
 
 CPU = torch.device("cpu")
 CFG = EvalConfig()
@@ -127,7 +119,9 @@ def test_agrees_with_torch_fidelity_calculate_metrics(
 
 
 def test_too_few_images_for_kid_is_a_clear_error() -> None:
-    with pytest.raises(DataError, match=r"KID needs at least eval.kid_subset_size = 500 images"):
+    with pytest.raises(
+        DataError, match=r"eval.kid_subset_size: 500 is more than the 100 images KID draws"
+    ):
         check_sizes(100, 1000, CFG)
 
 
@@ -142,8 +136,8 @@ def test_shift_augment_moves_strokes_over_a_dark_background() -> None:
 
 
 def test_a_generator_file_is_not_an_evaluator(tmp_path: Path) -> None:
+    from ganops.artifacts import save_generator
     from ganops.models import GeneratorSpec, build_generator
-    from ganops.training import save_generator
 
     spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
     save_generator(tmp_path / "g.pt", build_generator(spec), spec)

@@ -16,7 +16,8 @@ import pytest
 import requests
 from ruamel.yaml import YAML
 
-from ganops.config import flatten, load_params
+from ganops.config import flatten
+from ganops.params import load_params
 from tests.pipeline.repo import VENV, dvc, env, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow

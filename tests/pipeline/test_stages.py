@@ -167,7 +167,7 @@ BAD_TRAIN_PARAMS = [
         "train.batch_size: 5000 is larger than the training set (4000 images)",
     ),
     ({"data": {"image_size": 50}}, "data.image_size: dcgan supports 28 or a power of two"),
-    ({"data": {"source": "nope"}}, "data.source: unknown source 'nope'"),
+    ({"data": {"source": "nope"}}, "data.source: unknown data source 'nope'"),
     (
         {"train": {"device": "cuda"}},
         "train.device: cuda was asked for but PyTorch sees no CUDA GPU",

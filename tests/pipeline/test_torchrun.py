@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from ganops.training import load_generator
+from ganops.artifacts import load_generator
 from ganops.training.distributed import weights_digest
 from tests.helpers import ROOT, STAGE_ARGS, write_params
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ganops.config import Params
+from ganops.device import Acceleration, configure_backends
 from ganops.models import GeneratorSpec
-from ganops.training import GanState
-from ganops.training.device import Acceleration, configure_backends
+from ganops.training import GanState, build_state
 from ganops.training.loop import train_step
 
 CPU = torch.device("cpu")
@@ -26,7 +26,7 @@ def _real(seed: int = 0, count: int = 32) -> torch.Tensor:
 
 def _run(params: Params) -> tuple[GanState, torch.Tensor]:
     """A few steps on fixed batches; returns the state and the `(STEPS, 4)` step values."""
-    state = GanState.create(SPEC, params.train, CPU)
+    state = build_state(SPEC, params.train, CPU)
     values = torch.stack([train_step(state, _real(step), params.train) for step in range(STEPS)])
     return state, values
 
@@ -86,7 +86,7 @@ def test_switch_trains_finite_and_close_to_plain(
     weights, plain_weights = _flat_weights(state), _flat_weights(plain_state)
     assert torch.isfinite(weights).all()
     # both paths move the weights the same way: they differ by far less than they moved
-    start = _flat_weights(GanState.create(SPEC, tiny().train, CPU))
+    start = _flat_weights(build_state(SPEC, tiny().train, CPU))
     assert (weights - plain_weights).norm() < 0.25 * (plain_weights - start).norm()
     if switch == "channels_last":
         conv = next(m for m in state.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
@@ -94,7 +94,7 @@ def test_switch_trains_finite_and_close_to_plain(
 
 
 def test_autocast_runs_the_networks_in_bf16(tiny: Callable[..., Params]) -> None:
-    state = GanState.create(SPEC, tiny(autocast="on").train, CPU)
+    state = build_state(SPEC, tiny(autocast="on").train, CPU)
     seen: list[torch.dtype] = []
     state.discriminator.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
     values = train_step(state, _real(), tiny().train)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganops.artifacts import load_generator, save_generator
+from ganops.device import resolve_device
 from ganops.errors import ConfigError, DataError
+from ganops.io import load_torch, save_torch
 from ganops.models import GeneratorSpec, build_generator
-from ganops.training import load_generator, resolve_device, save_generator
-from ganops.training.checkpoint import load_torch, save_torch
 
 SPEC = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
 

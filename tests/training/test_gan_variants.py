@@ -13,7 +13,7 @@ import torch
 from ganops.config import Params
 from ganops.data.dataset import load_split, to_training_tensor
 from ganops.models import GeneratorSpec
-from ganops.training import FanOut, GanState, train
+from ganops.training import FanOut, build_state, train
 from ganops.training.loop import train_step
 
 CPU = torch.device("cpu")
@@ -80,16 +80,16 @@ def test_variant_trains_finite_and_resumes_exactly(
     params, spec = _setup(tiny_params, *VARIANTS[variant])
     data, labels = _data(digits, spec), digits[1]
     # straight through: 2 epochs of 4 steps
-    state = GanState.create(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
+    state = build_state(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
     result = train(state, data, params.train, FanOut(), progress=False, labels=labels)
     assert result.steps == 8
     assert all(torch.isfinite(torch.tensor(v)) for v in result.final_metrics.values())
     # the same run stopped after epoch 1 and resumed from its state dict
     one_epoch = params.train.model_copy(update={"epochs": 1})
-    first = GanState.create(spec, one_epoch, CPU, spectral_norm=params.model.spectral_norm)
+    first = build_state(spec, one_epoch, CPU, spectral_norm=params.model.spectral_norm)
     train(first, data, one_epoch, FanOut(), progress=False, labels=labels)
     saved = first.state_dict()
-    resumed = GanState.create(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
+    resumed = build_state(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
     resumed.load_state_dict(saved)
     train(resumed, data, params.train, FanOut(), progress=False, labels=labels)
     for a, b in zip(
@@ -104,7 +104,7 @@ def test_ema_is_what_gets_published(
     tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     params, spec = _setup(tiny_params, {}, {"ema_decay": 0.9})
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     train(state, _data(digits, spec), params.train, FanOut(), progress=False)
     assert state.ema is not None and state.published is state.ema.module
     live = torch.cat([p.flatten() for p in state.generator.parameters()])
@@ -121,7 +121,7 @@ def test_penalties_add_to_the_discriminator_loss(
     values = {}
     for name, extra in {"plain": {}, "gp": {"gradient_penalty": 10.0}}.items():
         params, spec = _setup(tiny_params, {"spectral_norm": True}, {"loss": "wgan", **extra})
-        state = GanState.create(spec, params.train, CPU, spectral_norm=True)
+        state = build_state(spec, params.train, CPU, spectral_norm=True)
         values[name] = train_step(state, data, params.train)
     # same seed, weights and batch: D's outputs before its update agree, and its loss is
     # higher by the (positive) penalty; G's loss differs, as it sees the updated D
@@ -133,7 +133,7 @@ def test_conditional_gan_sees_the_real_labels(
     tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     params, spec = _setup(tiny_params, {"conditional": True}, {})
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     seen: list[torch.Tensor] = []
     state.discriminator.register_forward_pre_hook(lambda _m, args: seen.append(args[1]))
     data, labels = digits[0][:50], digits[1][:50]
@@ -148,18 +148,18 @@ def test_d_has_its_own_learning_rate(
     tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     params, spec = _setup(tiny_params, {}, {"lr": 1e-4, "lr_d": 4e-4})
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     assert [group["lr"] for group in state.opt_g.param_groups] == [1e-4]
     assert [group["lr"] for group in state.opt_d.param_groups] == [4e-4]
     same, spec = _setup(tiny_params, {}, {"lr": 1e-4})
-    assert GanState.create(spec, same.train, CPU).opt_d.param_groups[0]["lr"] == 1e-4
+    assert build_state(spec, same.train, CPU).opt_d.param_groups[0]["lr"] == 1e-4
 
 
 def test_mode_seeking_pairs_share_their_class(
     tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     params, spec = _setup(tiny_params, {"conditional": True}, {"mode_seeking": 0.1})
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     drawn: list[torch.Tensor] = []
     state.generator.register_forward_pre_hook(lambda _m, args: drawn.append(args[1]))
     train_step(state, digits[0][:50], params.train, digits[1][:50])
@@ -181,7 +181,7 @@ def test_new_terms_add_to_their_networks_loss(
     values = {}
     for name, cfg in {"plain": {}, "with": extra}.items():
         params, spec = _setup(tiny_params, {"conditional": True}, {"loss": "lsgan", **cfg})
-        state = GanState.create(spec, params.train, CPU, spectral_norm=True)
+        state = build_state(spec, params.train, CPU, spectral_norm=True)
         values[name] = train_step(state, data, params.train, labels)
     if changes == "loss_g":  # a generator at init barely uses z: the term is large
         assert values["with"][1] > values["plain"][1]

@@ -14,7 +14,7 @@ import torch
 from ganops.config import Params, params_hash
 from ganops.data.dataset import load_split, to_training_tensor
 from ganops.models import GeneratorSpec
-from ganops.training import Checkpointing, GanState, read_resume_state, train
+from ganops.training import Checkpointing, GanState, build_state, read_resume_state, train
 from ganops.training.loop import TrainingDiverged, epoch_permutation
 
 CPU = torch.device("cpu")
@@ -58,7 +58,7 @@ def test_tiny_run_logs_every_step_and_a_grid_per_epoch(params: Params, prepared:
     spec, data = _setup(params, prepared)
     recorder = Recorder()
     result = train(
-        GanState.create(spec, params.train, CPU), data, params.train, recorder, progress=False
+        build_state(spec, params.train, CPU), data, params.train, recorder, progress=False
     )
     assert result.steps == 20 and result.images_seen == 2000
     assert [step for step, _ in recorder.metrics] == list(range(1, 21))
@@ -75,7 +75,7 @@ def test_log_every_averages_intervals(tiny_params: Callable[..., Params], prepar
     params = tiny_params({"train": {"epochs": 1, "batch_size": 100, "log_every": 4}})
     spec, data = _setup(params, prepared)
     recorder = Recorder()
-    train(GanState.create(spec, params.train, CPU), data, params.train, recorder, progress=False)
+    train(build_state(spec, params.train, CPU), data, params.train, recorder, progress=False)
     assert [step for step, _ in recorder.metrics] == [4, 8, 10]  # and the epoch's last step
 
 
@@ -90,13 +90,13 @@ def test_same_seed_gives_bitwise_identical_weights(params: Params, prepared: Pat
     spec, data = _setup(params, prepared)
     runs = []
     for _ in range(2):
-        state = GanState.create(spec, params.train, CPU)
+        state = build_state(spec, params.train, CPU)
         train(state, data, params.train, Recorder(), progress=False)
         runs.append(_weights(state))
     assert runs[0].keys() == runs[1].keys()
     assert all(torch.equal(runs[0][key], runs[1][key]) for key in runs[0])
     other = params.model_copy(update={"train": params.train.model_copy(update={"seed": 1})})
-    state = GanState.create(spec, other.train, CPU)
+    state = build_state(spec, other.train, CPU)
     train(state, data, other.train, Recorder(), progress=False)
     assert not torch.equal(_weights(state)["net.0.weight"], runs[0]["net.0.weight"])
 
@@ -107,7 +107,7 @@ def test_resume_from_checkpoint_is_exact(
 ) -> None:
     params = tiny_params({"train": {"epochs": 2, "batch_size": 100, "checkpoint_every": 4}})
     spec, data = _setup(params, prepared)
-    reference = GanState.create(spec, params.train, CPU)
+    reference = build_state(spec, params.train, CPU)
     full = Recorder()
     train(reference, data, params.train, full, progress=False)
 
@@ -115,7 +115,7 @@ def test_resume_from_checkpoint_is_exact(
     checkpointing = Checkpointing(
         path=tmp_path / "last.pt", meta={"params_hash": digest}, every_steps=4
     )
-    crashed = GanState.create(spec, params.train, CPU)
+    crashed = build_state(spec, params.train, CPU)
     with pytest.raises(KeyboardInterrupt):
         train(
             crashed,
@@ -128,7 +128,7 @@ def test_resume_from_checkpoint_is_exact(
 
     payload = read_resume_state(tmp_path / "last.pt", digest, total_steps=20)
     assert payload is not None
-    resumed = GanState.create(spec, params.train, CPU)
+    resumed = build_state(spec, params.train, CPU)
     resumed.load_state_dict(payload["state"])
     # saved every 4 steps and at epoch ends (10 steps); the crash comes before its own step's save
     assert resumed.step == max(s for s in (4, 8, 10, 12, 16) if s < crash_after)
@@ -150,7 +150,7 @@ def test_checkpoint_with_other_params_is_not_used(
 ) -> None:
     spec, data = _setup(params, prepared)
     checkpointing = Checkpointing(path=tmp_path / "last.pt", meta={"params_hash": "aaaa"})
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     with pytest.raises(KeyboardInterrupt):
         train(state, data, params.train, Recorder(stop_after=12), checkpointing, progress=False)
     with caplog.at_level(logging.INFO):
@@ -164,9 +164,7 @@ def test_nan_loss_stops_with_the_step(params: Params, prepared: Path) -> None:
     spec, data = _setup(params, prepared)
     data[:] = float("nan")
     with pytest.raises(TrainingDiverged, match=r"training diverged at step 1: loss_d is nan"):
-        train(
-            GanState.create(spec, params.train, CPU), data, params.train, Recorder(), progress=False
-        )
+        train(build_state(spec, params.train, CPU), data, params.train, Recorder(), progress=False)
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
@@ -187,7 +185,7 @@ def test_repeated_passes_make_one_longer_epoch(
     params = tiny_params({"train": {"epochs": 2, "batch_size": 40, "epoch_repeats": 3}})
     spec, data = _setup(params, prepared, count=100)
     recorder = Recorder()
-    result = train(GanState.create(spec, params.train, CPU), data, params.train, recorder,
+    result = train(build_state(spec, params.train, CPU), data, params.train, recorder,
                    progress=False)  # fmt: skip
     assert result.steps == 14  # 300 images an epoch: 7 whole batches of 40
     assert [step for step, _ in recorder.grids] == [7, 14]
@@ -220,7 +218,7 @@ def test_probe_runs_on_schedule_and_keeps_the_best_generator(
 
     watched: list[tuple[int, dict[str, float]]] = []
     probe = Probe(2, measure, watch=lambda step, found: watched.append((step, found)))
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     recorder = Recorder()
     checkpointing = Checkpointing(path=tmp_path / "last.pt", meta={"params_hash": "h"})
     train(state, data, params.train, recorder, checkpointing, probe, progress=False)
@@ -241,7 +239,7 @@ def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
     from ganops.training.loop import TrainingStopped
 
     spec, data = _setup(params, prepared)
-    reference = GanState.create(spec, params.train, CPU)
+    reference = build_state(spec, params.train, CPU)
     train(reference, data, params.train, Recorder(), progress=False)
 
     class StopAt(Recorder):
@@ -258,14 +256,14 @@ def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
 
     stop = StopRequest()
     checkpointing = Checkpointing(tmp_path / "last.pt", {"params_hash": params_hash(params)})
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     with pytest.raises(TrainingStopped, match="stopped by SIGTERM at step 13"):
         train(state, data, params.train, StopAt(stop), checkpointing, progress=False, stop=stop)
     resume = read_resume_state(checkpointing.path, params_hash(params), 20)
     assert resume is not None and resume["state"]["step"] == 13
     assert (resume["epoch"], resume["batch_in_epoch"]) == (1, 3)
 
-    resumed = GanState.create(spec, params.train, CPU)
+    resumed = build_state(spec, params.train, CPU)
     resumed.load_state_dict(resume["state"])
     train(resumed, data, params.train, Recorder(), progress=False)
     for name, tensor in reference.generator.state_dict().items():
@@ -275,10 +273,10 @@ def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
 def test_non_finite_weights_stop_before_a_checkpoint_is_written(
     params: Params, prepared: Path, tmp_path: Path
 ) -> None:
-    from ganops.training.loop import save_resume_state
+    from ganops.training.resume import save_resume_state
 
     spec, _ = _setup(params, prepared)
-    state = GanState.create(spec, params.train, CPU)
+    state = build_state(spec, params.train, CPU)
     checkpointing = Checkpointing(tmp_path / "last.pt", {"params_hash": "x"})
     save_resume_state(checkpointing, state, steps_per_epoch=10)
     good = checkpointing.path.read_bytes()
@@ -292,7 +290,7 @@ def test_non_finite_weights_stop_before_a_checkpoint_is_written(
 def test_global_random_states_round_trip() -> None:
     import random
 
-    from ganops.training.loop import global_rng_state, set_global_rng_state
+    from ganops.training.resume import global_rng_state, set_global_rng_state
 
     saved = global_rng_state()
     expected = (random.random(), np.random.rand(), torch.rand(1).item())

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from ganops.errors import DataError
+from ganops.errors import DataError, first_line
 from ganops.io import atomic_open
 
 _CHUNK = 1 << 20
@@ -48,8 +48,9 @@ def candidate_urls(file_name: str, base_urls: tuple[str, ...], mirror: str | Non
 
 
 def _one_line(error: BaseException) -> str:
+    """The first line of why a download failed (a URLError's reason, not its wrapper)."""
     reason = error.reason if isinstance(error, urllib.error.URLError) else error
-    return " ".join(str(reason).split()) or type(error).__name__
+    return first_line(reason) or type(error).__name__
 
 
 def _fetch_once(url: str, path: Path, md5: str, timeout_s: float) -> None:

@@ -70,14 +70,19 @@ def source_names() -> list[str]:
     return sorted(_SOURCES)
 
 
+def source_problem(name: str) -> str | None:
+    """Why `name` is not a registered source (listing the known ones), or None."""
+    if name in _SOURCES:
+        return None
+    return f"unknown data source {name!r}; known sources: {', '.join(source_names())}"
+
+
 def get_source(name: str) -> Source:
     """The source called `name`; a `DataError` listing the known names otherwise."""
-    try:
-        return _SOURCES[name]
-    except KeyError:
-        raise DataError(
-            f"unknown data source {name!r}; known sources: {', '.join(source_names())}"
-        ) from None
+    problem = source_problem(name)
+    if problem:
+        raise DataError(problem)
+    return _SOURCES[name]
 
 
 def fetch_source(cfg: DataConfig, dest: Path) -> Path:
@@ -327,8 +332,7 @@ register(
 
 
 def _fetch_folder(dest: Path, cfg: DataConfig) -> dict[str, str]:
-    if cfg.folder is None:
-        raise DataError("data.folder: must name the folder of images when data.source is folder")
+    assert cfg.folder is not None  # DataConfig refuses source folder without one
     root = Path(cfg.folder)
     files = image_files(root)
     # the layout and every image are checked here, so errors name the user's own files

@@ -22,9 +22,9 @@ from torch import nn
 from tqdm import tqdm
 
 from ganops.config import EvaluatorConfig
-from ganops.data.dataset import to_training_tensor
-from ganops.errors import DataError
-from ganops.training.checkpoint import load_torch, save_torch
+from ganops.data.dataset import Split, to_training_tensor
+from ganops.errors import DataError, first_line
+from ganops.io import load_torch, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,30 @@ def train_evaluator(
     return evaluator.eval()
 
 
+def fit_evaluator(
+    cfg: EvaluatorConfig, train: Split, test: Split, device: torch.device
+) -> tuple[Evaluator, float, dict[str, torch.Tensor]]:
+    """What the train_evaluator stage does: train on `train`, then measure on `test`.
+
+    Returns the network, its test accuracy and the test split's reference (features,
+    logits, labels) that every score compares with; a `DataError` when the accuracy is below
+    `cfg.min_accuracy`, since scores from such an evaluator would mean little.
+    """
+    spec = EvaluatorSpec(tuple(train.images.shape[1:]), train.class_names, cfg.width)  # type: ignore[arg-type]
+    network = train_evaluator(cfg, spec, (train.images, train.labels), device)
+    features, logits = extract(network, test.images, 500, device)
+    test_accuracy = accuracy(logits, test.labels)
+    log.info("evaluator test accuracy %.4f on %d images", test_accuracy, len(test.labels))
+    if test_accuracy < cfg.min_accuracy:
+        raise DataError(
+            f"the evaluator reached test accuracy {test_accuracy:.4f}, below "
+            f"evaluator.min_accuracy {cfg.min_accuracy}; scores from it would mean little "
+            "(raise evaluator.epochs or lower evaluator.min_accuracy)"
+        )
+    reference = {"features": features, "logits": logits, "labels": torch.from_numpy(test.labels)}
+    return network, test_accuracy, reference
+
+
 def save_evaluator(
     path: Path,
     evaluator: Evaluator,
@@ -204,5 +228,5 @@ def load_evaluator(path: Path) -> LoadedEvaluator:
             reference_labels=reference["labels"].numpy(),
         )
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise DataError(f"{path}: evaluator does not match its spec ({first[:160]})") from None
+        reason = first_line(error, 160)
+        raise DataError(f"{path}: evaluator does not match its spec ({reason})") from None

@@ -19,7 +19,7 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
-from ganops.config import EvalConfig
+from ganops.config import EvalConfig, kid_subset_problem
 from ganops.errors import DataError
 
 
@@ -144,11 +144,9 @@ SCORES: dict[str, ScoreFn] = {
 def check_sizes(generated: int, reference: int, cfg: EvalConfig) -> None:
     """One-line errors for sets too small for the scores, before any is computed."""
     smallest = min(generated, reference)
-    if smallest < cfg.kid_subset_size:
-        raise DataError(
-            f"KID needs at least eval.kid_subset_size = {cfg.kid_subset_size} images in each set; "
-            f"got {generated} generated and {reference} reference images"
-        )
+    problem = kid_subset_problem(cfg.kid_subset_size, generated, reference)
+    if problem:
+        raise DataError(f"{problem} ({generated} generated, {reference} reference images)")
     if smallest <= cfg.prc_neighborhood:
         raise DataError(f"precision/recall need more than {cfg.prc_neighborhood} images per set")
     if generated < cfg.isc_splits:

@@ -3,19 +3,16 @@
 The whole training set is one tensor on the device; an epoch is a seeded permutation
 sliced into batches, so there is no per-image Python work and a run can resume at any
 step: the permutation of an epoch is a function of (seed, epoch), and the noise stream is
-a generator whose state is checkpointed.
+a generator whose state is checkpointed (`ganops.training.resume`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,250 +22,22 @@ from tqdm import tqdm
 
 from ganops.augment import diff_augment
 from ganops.config import TrainConfig
-from ganops.errors import GanopsError
 from ganops.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
-from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.sampling import cycled_labels, latent_batch, make_grid, to_uint8
-from ganops.training.checkpoint import RESUME_FORMAT, load_torch, save_torch
-from ganops.training.device import Acceleration
-from ganops.training.distributed import World
-from ganops.training.ema import GeneratorEMA
+from ganops.training.loggers import StepLogger
+from ganops.training.resume import Checkpointing, save_resume_state
 from ganops.training.signals import StopRequest
+from ganops.training.state import GRID, PERMUTATION, GanState, TrainingDiverged, derived_seed
 
 log = logging.getLogger(__name__)
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
 # what the stage's quick probe measures (`ganops.metrics.QuickProbe`), in the epoch line's order
 PROBE_NAMES = ("quick_fid", "quick_intra_class_diversity", "quick_intra_class_diversity_min")
-# Independent random streams derived from train.seed, so adding one never shifts another.
-_WEIGHTS, _NOISE, _PERMUTATION, _GRID = range(4)
-
-
-class TrainingDiverged(GanopsError):
-    """A loss or a weight became NaN or infinite."""
 
 
 class TrainingStopped(KeyboardInterrupt):
     """SIGINT or SIGTERM asked the loop to stop; a checkpoint was saved first."""
-
-
-class StepLogger(Protocol):
-    """Where the loop reports: `tracking` (MLflow) and the history file implement this."""
-
-    def log_metrics(self, step: int, metrics: dict[str, float]) -> None: ...
-
-    def log_grid(self, step: int, picture: np.ndarray) -> None: ...
-
-    def flush(self) -> None: ...
-
-
-class FanOut:
-    """Send every report to several loggers (the history file and the MLflow run)."""
-
-    def __init__(self, *loggers: StepLogger) -> None:
-        self.loggers = loggers
-
-    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
-        for logger in self.loggers:
-            logger.log_metrics(step, metrics)
-
-    def log_grid(self, step: int, picture: np.ndarray) -> None:
-        for logger in self.loggers:
-            logger.log_grid(step, picture)
-
-    def flush(self) -> None:
-        for logger in self.loggers:
-            logger.flush()
-
-
-@dataclass
-class Checkpointing:
-    """Where and what to save for resume: `meta` is fixed, `extra()` is read at each save.
-
-    Under torchrun every rank takes part in a save (each rank's noise state is gathered)
-    and only the rank with `write` set writes the file.
-    """
-
-    path: Path
-    meta: dict[str, Any]
-    extra: Callable[[], dict[str, Any]] = dict
-    every_steps: int = 0
-    write: bool = True
-
-
-def derived_seed(seed: int, stream: int, *keys: int) -> int:
-    """A 63-bit seed for one random stream of a run."""
-    state = np.random.SeedSequence([seed, stream, *keys]).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
-
-
-@dataclass
-class GanState:
-    """Everything that changes during training; its `state_dict` is the resume checkpoint.
-
-    `generator` and `discriminator` are the plain networks (saved, sampled, measured);
-    the step calls them through `step_generator` and `step_discriminator`, which may be
-    the same modules wrapped in DistributedDataParallel and/or compiled.
-    """
-
-    spec: GeneratorSpec
-    generator: nn.Module
-    discriminator: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    noise: torch.Generator
-    step: int = 0
-    best: dict[str, Any] = field(default_factory=dict)  # step, score, generator weights
-    acceleration: Acceleration = field(default_factory=Acceleration)
-    world: World = field(default_factory=World)
-    step_generator: nn.Module | None = None
-    step_discriminator: nn.Module | None = None
-    ema: GeneratorEMA | None = None  # the moving average of G, sampled and published when on
-
-    @property
-    def published(self) -> nn.Module:
-        """The generator that grids, quick FIDs and the stage's output use: the EMA when on."""
-        return self.ema.module if self.ema is not None else self.generator
-
-    def __post_init__(self) -> None:
-        if self.step_generator is None:
-            self.step_generator = self.generator
-        if self.step_discriminator is None:
-            self.step_discriminator = self.discriminator
-
-    @classmethod
-    def create(
-        cls,
-        spec: GeneratorSpec,
-        cfg: TrainConfig,
-        device: torch.device,
-        world: World | None = None,
-        spectral_norm: bool = False,
-    ) -> GanState:
-        """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
-
-        Under torchrun each rank draws its own noise stream, and DistributedDataParallel
-        starts every rank from rank 0's weights.
-        """
-        world = world or World()
-        acceleration = Acceleration.resolve(cfg, device)
-        torch.manual_seed(derived_seed(cfg.seed, _WEIGHTS))
-        generator = build_generator(spec).to(device)
-        discriminator = build_discriminator(
-            spec, spectral_norm=spectral_norm, classifier=cfg.class_loss > 0
-        ).to(device)
-        if acceleration.channels_last:
-            generator.to(memory_format=torch.channels_last)
-            discriminator.to(memory_format=torch.channels_last)
-        adam: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2)}
-        if acceleration.fused_adam:
-            adam["fused"] = True
-        noise_keys = (world.rank,) if world.distributed else ()
-        step_generator = world.wrap(generator, device)
-        step_discriminator = world.wrap(discriminator, device)
-        if acceleration.compile:
-            step_generator = torch.compile(step_generator)  # type: ignore[assignment]
-            step_discriminator = torch.compile(step_discriminator)  # type: ignore[assignment]
-        return cls(
-            spec=spec,
-            generator=generator,
-            discriminator=discriminator,
-            opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.lr, **adam),
-            opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d or cfg.lr, **adam),
-            noise=torch.Generator(device=device).manual_seed(
-                derived_seed(cfg.seed, _NOISE, *noise_keys)
-            ),
-            acceleration=acceleration,
-            world=world,
-            step_generator=step_generator,
-            step_discriminator=step_discriminator,
-            ema=GeneratorEMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        ema = {"ema": self.ema.state_dict()} if self.ema is not None else {}
-        return ema | {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "noise": self.noise.get_state(),
-            "step": self.step,
-            "best": self.best,
-            "rng": global_rng_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        # under torchrun each rank continues its own stream (train.nproc is in the params hash,
-        # so a checkpoint only ever resumes with the world size that wrote it)
-        self.noise.set_state((state.get("noise_per_rank") or [state["noise"]])[self.world.rank])
-        self.step = int(state["step"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.best = dict(state.get("best", {}))
-        if "rng" in state:
-            set_global_rng_state(state["rng"])
-
-    def check_finite(self) -> None:
-        """Raise `TrainingDiverged` if any weight of either network is NaN or infinite."""
-        for name, network in (("generator", self.generator), ("discriminator", self.discriminator)):
-            finite = torch.stack([p.detach().isfinite().all() for p in network.parameters()])
-            if not bool(finite.all()):
-                raise TrainingDiverged(
-                    f"training diverged at step {self.step}: {name} weights are not finite; "
-                    "lower train.lr or change the model (the last checkpoint is kept)"
-                )
-
-    def remember_if_best(self, score: float) -> bool:
-        """Keep a copy of the generator when `score` (lower is better) beats the best so far."""
-        if self.best and score >= self.best["score"]:
-            return False
-        weights = {k: v.detach().cpu().clone() for k, v in self.published.state_dict().items()}
-        self.best = {"step": self.step, "score": score, "generator": weights}
-        return True
-
-
-def global_rng_state() -> dict[str, Any]:
-    """Every global random state (Python, NumPy, torch CPU and CUDA) as tensors and ints.
-
-    The loop draws from its own seeded generators; these are saved so that code drawing
-    from the global ones (a user's model, a library) also resumes exactly.
-    """
-    numpy_state = np.random.get_state(legacy=False)
-    python_version, python_state, python_gauss = random.getstate()
-    return {
-        "python": (python_version, torch.tensor(python_state, dtype=torch.int64), python_gauss),
-        "numpy_key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-        "numpy_rest": (
-            int(numpy_state["state"]["pos"]),
-            int(numpy_state["has_gauss"]),
-            float(numpy_state["gauss"]),
-        ),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_global_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `global_rng_state` saved."""
-    python_version, python_state, python_gauss = state["python"]
-    random.setstate((python_version, tuple(int(v) for v in python_state.tolist()), python_gauss))
-    pos, has_gauss, gauss = state["numpy_rest"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": state["numpy_key"].numpy().astype(np.uint32), "pos": pos},
-            "has_gauss": has_gauss,
-            "gauss": gauss,
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @dataclass
@@ -285,6 +54,15 @@ class Probe:
 
     def due(self, epoch: int, epochs: int) -> bool:
         return (epoch + 1) % self.every_epochs == 0 or epoch + 1 == epochs
+
+    def run(self, state: GanState, logger: StepLogger) -> dict[str, float]:
+        """Measure the published generator, report the scores, keep the best generator."""
+        scores = self.measure(state.published)
+        logger.log_metrics(state.step, scores)
+        state.remember_if_best(scores[self.key])
+        if self.watch is not None:
+            self.watch(state.step, scores)
+        return scores
 
 
 @dataclass
@@ -303,6 +81,11 @@ def epoch_steps(size: int, cfg: TrainConfig) -> int:
     return size * cfg.epoch_repeats // cfg.batch_size
 
 
+def steps_in_run(size: int, cfg: TrainConfig) -> int:
+    """Steps of a whole run on `size` images: `train.epochs` epochs."""
+    return cfg.epochs * epoch_steps(size, cfg)
+
+
 def epoch_permutation(
     size: int, seed: int, epoch: int, device: torch.device, repeats: int = 1
 ) -> torch.Tensor:
@@ -311,7 +94,7 @@ def epoch_permutation(
     orders = []
     for repeat in range(repeats):
         keys = (epoch, repeat) if repeat else (epoch,)  # the first pass as without repeats
-        rng = torch.Generator(device="cpu").manual_seed(derived_seed(seed, _PERMUTATION, *keys))
+        rng = torch.Generator(device="cpu").manual_seed(derived_seed(seed, PERMUTATION, *keys))
         orders.append(torch.randperm(size, generator=rng))
     return torch.cat(orders).to(device)
 
@@ -459,63 +242,6 @@ def render_grid(
     return picture
 
 
-def save_resume_state(checkpointing: Checkpointing, state: GanState, steps_per_epoch: int) -> None:
-    """Write the full resume state (networks, optimisers, every random state, step and the
-    position in the epoch's permutation) atomically; never one with non-finite weights."""
-    state.check_finite()
-    noise_per_rank = state.world.gather(state.noise.get_state())  # every rank takes part
-    if not checkpointing.write:
-        return
-    epoch, batch = divmod(state.step, steps_per_epoch)
-    payload = {"format": RESUME_FORMAT, **checkpointing.meta, **checkpointing.extra()}
-    position = {"epoch": epoch, "batch_in_epoch": batch}
-    resume_state = state.state_dict()
-    if state.world.distributed:
-        resume_state["noise_per_rank"] = noise_per_rank
-    save_torch(checkpointing.path, {**payload, **position, "state": resume_state})
-
-
-def read_resume_state(
-    path: Path, params_hash: str, total_steps: int, world_size: int = 1
-) -> dict[str, Any] | None:
-    """The checkpoint at `path` if it can continue this run, else None (and the log says why).
-
-    A checkpoint continues only with the number of processes that wrote it: each rank
-    resumes its own noise stream.
-    """
-    if not path.exists():
-        return None
-    try:
-        payload = load_torch(path, "checkpoint")
-    except GanopsError as error:
-        log.warning("not resuming: %s", error)
-        return None
-    if payload.get("format") != RESUME_FORMAT:
-        log.warning("not resuming: %s is not a ganops resume checkpoint", path)
-        return None
-    if payload.get("params_hash") != params_hash:
-        log.info(
-            "not resuming from %s: it was written with other training params (hash %s, now %s)",
-            path,
-            payload.get("params_hash"),
-            params_hash,
-        )
-        return None
-    if payload.get("world_size", 1) != world_size:
-        log.info(
-            "not resuming from %s: it was written by %s processes, this run has %d",
-            path,
-            payload.get("world_size", 1),
-            world_size,
-        )
-        return None
-    step = int(payload["state"]["step"])
-    if step >= total_steps:
-        log.info("not resuming from %s: that run already finished; starting afresh", path)
-        return None
-    return payload
-
-
 def last_epoch_means(rows: list[dict[str, float]], steps_per_epoch: int) -> dict[str, float]:
     """A run's DVC metrics: each of `METRIC_NAMES` averaged over the last epoch's rows."""
     last = rows[-1]["step"]
@@ -564,13 +290,14 @@ def train(
     raises `TrainingStopped`.
     """
     steps_per_epoch = epoch_steps(data.shape[0], cfg)
-    total_steps = steps_per_epoch * cfg.epochs
+    total_steps = steps_in_run(data.shape[0], cfg)
     grid_latents = latent_batch(
-        cfg.grid_size, state.spec.latent_dim, derived_seed(cfg.seed, _GRID), data.device
+        cfg.grid_size, state.spec.latent_dim, derived_seed(cfg.seed, GRID), data.device
     )
     grid_labels = cycled_labels(cfg.grid_size, state.spec.num_classes, data.device)
     if state.spec.num_classes and labels is None:
         raise ValueError("a conditional GAN trains on labelled data: pass labels")
+    save_every = checkpointing.every_steps if checkpointing else 0
     buffer: list[torch.Tensor] = []
     metrics: dict[str, float] = {}
     first_step = state.step
@@ -586,50 +313,50 @@ def train(
         epoch, offset = divmod(state.step, steps_per_epoch)
         order = epoch_permutation(data.shape[0], cfg.seed, epoch, data.device, cfg.epoch_repeats)
         for batch in range(offset, steps_per_epoch):
+            # update D, then G, on this rank's slice of the batch
             index = state.world.shard(order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size])
             real_labels = labels[index] if state.spec.num_classes and labels is not None else None
             buffer.append(train_step(state, data[index], cfg, real_labels))
             state.step += 1
             bar.update(1)
+
+            # the one gate: past it, whatever is due runs once, in order
+            epoch_done = batch == steps_per_epoch - 1
+            log_due = state.step % cfg.log_every == 0 or epoch_done
+            save_due = save_every > 0 and state.step % save_every == 0
+            if not (log_due or save_due or (stop is not None and stop.requested)):
+                continue
+
             # log
-            logging_now = state.step % cfg.log_every == 0 or batch == steps_per_epoch - 1
-            if logging_now:
+            if log_due:
                 metrics = _summarise(buffer, state.step)  # waits for the device
                 now = time.perf_counter()
-                metrics["images_per_s"] = (
-                    len(buffer) * cfg.batch_size / max(now - interval_start, 1e-9)
-                )
+                seconds = max(now - interval_start, 1e-9)
+                metrics["images_per_s"] = len(buffer) * cfg.batch_size / seconds
                 logger.log_metrics(state.step, metrics)
                 bar.set_postfix(
                     loss_d=f"{metrics['loss_d']:.3f}", loss_g=f"{metrics['loss_g']:.3f}"
                 )
                 buffer, interval_start = [], now
-            # checkpoint (mid-epoch, when asked for or when stopping)
-            every = checkpointing.every_steps if checkpointing else 0
-            stopping = _stop_agreed(state, stop, sync_point=logging_now)
-            mid_epoch = batch < steps_per_epoch - 1  # an epoch's last step saves below
-            if checkpointing and mid_epoch and (stopping or (every and state.step % every == 0)):
-                logger.flush()
-                save_resume_state(checkpointing, state, steps_per_epoch)
-            if stopping and mid_epoch:
+            # under torchrun the ranks agree at logging points; an epoch's end decides below
+            stopping = not epoch_done and _stop_agreed(state, stop, sync_point=log_due)
+            # grid and quick scores, at an epoch's end
+            if epoch_done:
+                logger.log_grid(state.step, render_grid(state.published, grid_latents, grid_labels))
+                if probe and probe.due(epoch, cfg.epochs):
+                    metrics = {**metrics, **probe.run(state, logger)}  # loggers may keep the old
+            # checkpoint: at an epoch's end, every `save_every` steps, and before stopping
+            if epoch_done or (checkpointing and (stopping or save_due)):
+                logger.flush()  # what the loggers delivered matches the saved state
+                if checkpointing:
+                    save_resume_state(checkpointing, state, steps_per_epoch)
+            if epoch_done:
+                log.info(_epoch_line(epoch, cfg, state.step, metrics))
+                stopping = _stop_agreed(state, stop, sync_point=True)
+            # stop
+            if stopping and state.step < total_steps:
                 bar.close()
                 raise TrainingStopped(_stopped(stop, state.step))
-        # end of epoch: grid, probe, flush, checkpoint, one summary line
-        logger.log_grid(state.step, render_grid(state.published, grid_latents, grid_labels))
-        if probe and probe.due(epoch, cfg.epochs):
-            scores = probe.measure(state.published)
-            logger.log_metrics(state.step, scores)
-            metrics = {**metrics, **scores}  # a new dict: loggers may keep the old one
-            state.remember_if_best(scores[probe.key])
-            if probe.watch is not None:
-                probe.watch(state.step, scores)
-        logger.flush()
-        if checkpointing:
-            save_resume_state(checkpointing, state, steps_per_epoch)
-        log.info(_epoch_line(epoch, cfg, state.step, metrics))
-        if _stop_agreed(state, stop, sync_point=True) and state.step < total_steps:
-            bar.close()
-            raise TrainingStopped(_stopped(stop, state.step))
     bar.close()
     for network in (state.generator, state.discriminator):
         state.world.sync_buffers(network)  # every rank ends with rank 0's statistics

@@ -46,7 +46,7 @@ def evaluate(
     same way. The intra-class diversity groups the samples by the classes in `conditioning`
     when given (else by the evaluator's reading); with `conditioning` the scores also add
     `conditional_accuracy`, `cas` and `cas_real`."""
-    from ganops.metrics import evaluator_reference, feature_set
+    from ganops.metrics.features import evaluator_reference, feature_set
 
     reference = evaluator_reference(evaluator)
     check_sizes(len(samples), len(reference), cfg)

@@ -1,0 +1,92 @@
+"""Reading params.yaml: the section models of `ganops.config`, checked against the registries
+(data sources, augmentations, architectures) and across sections.
+
+Only stage scripts and the CLI read params files; everything else takes `Params`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from ganops.augment import parse_policy
+from ganops.config import (
+    DEFAULT_PARAMS_FILE,
+    Params,
+    Registries,
+    check_batch_split,
+    kid_subset_problem,
+    validate_params,
+)
+from ganops.data.sources import source_problem
+from ganops.errors import ConfigError
+from ganops.models import image_size_problem
+
+REGISTRIES = Registries(source_problem=source_problem, parse_policy=parse_policy)
+
+
+def parse_params(raw: Any, origin: str = "params") -> Params:
+    """Validate an already-parsed mapping; raise `ConfigError` with a one-line message."""
+    params = validate_params(raw, origin, REGISTRIES)
+    _check_cross_section(params, origin)
+    return params
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML 1.2 file (as DVC does: `2e-4` is a float, `yes` a string)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+
+
+def load_params(path: Path = DEFAULT_PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; every problem is a one-line `ConfigError`."""
+    return parse_params(read_yaml(path), origin=str(path))
+
+
+def _check_cross_section(params: Params, origin: str) -> None:
+    problem = image_size_problem(params.model.arch, params.data.image_size)
+    if problem:
+        raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
+    real, fake = params.data.test_size, params.sample.num_samples
+    problem = kid_subset_problem(params.eval.kid_subset_size, fake, real)
+    if problem:
+        sizes = f"data.test_size {real}, sample.num_samples {fake}"
+        raise ConfigError(f"{origin}: {problem} ({sizes})")
+    if params.train.publish == "best_fid" and params.train.eval_every == 0:
+        raise ConfigError(f"{origin}: train.publish: best_fid needs train.eval_every > 0")
+    penalised = params.train.gradient_penalty > 0 or params.train.r1_gamma > 0
+    if penalised and params.model.arch == "dcgan" and not params.model.spectral_norm:
+        raise ConfigError(
+            f"{origin}: train.gradient_penalty and train.r1_gamma need a discriminator without "
+            "batch norm (it mixes the gradients of a batch's images): set "
+            "model.spectral_norm: true, or use model.arch mlp or resnet"
+        )
+    if params.train.mode_seeking > 0 and params.train.batch_size < 2 * params.train.nproc:
+        raise ConfigError(
+            f"{origin}: train.mode_seeking: pairs images within a batch, so each of the "
+            f"{params.train.nproc} processes needs at least 2 (train.batch_size is "
+            f"{params.train.batch_size})"
+        )
+    if params.train.class_loss > 0 and not params.model.conditional:
+        raise ConfigError(
+            f"{origin}: train.class_loss: the auxiliary classifier needs model.conditional: true"
+        )
+    check_batch_split(
+        params.train.batch_size, params.train.nproc, f"train.nproc: {params.train.nproc}", origin
+    )

@@ -1,0 +1,105 @@
+"""The generator as an MLflow model: logged in `torch.export` format (no pickle), with a
+signature, and loaded back behind the usual module interface."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.models import infer_signature
+from torch import nn
+
+from ganops.errors import TrackingError
+from ganops.models import GeneratorSpec
+from ganops.models.layers import check_labels
+from ganops.tracking.store import OUTAGE, describe, tracking_uri
+
+
+def log_generator_model(
+    generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
+) -> str:
+    """Log `generator` to the active run with a signature z `(-1, latent_dim)` -> images
+    `(-1, C, H, W)`, or for a conditional one (z `(-1, latent_dim)`, labels int64 `(-1,)`)
+    -> images; returns its model URI."""
+    generator = generator.cpu().eval()
+    z = np.random.default_rng(0).standard_normal((2, spec.latent_dim)).astype(np.float32)
+    inputs: list[np.ndarray] = [z]
+    if spec.num_classes:
+        inputs.append(np.arange(2, dtype=np.int64) % spec.num_classes)  # labels (2,)
+    with torch.no_grad():
+        output = generator(*map(torch.from_numpy, inputs)).numpy()
+    if spec.num_classes:
+        # MLflow traces the export with the pair but keeps no example file for two tensors
+        signature = infer_signature({"z": inputs[0], "labels": inputs[1]}, output)
+        example: Any = tuple(inputs)
+    else:
+        signature, example = infer_signature(z, output), z
+
+    info = mlflow.pytorch.log_model(
+        generator,
+        name="generator",
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_model,
+        pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
+        metadata={"ganops_spec": spec.to_dict()},
+    )
+    return str(info.model_uri)
+
+
+class ExportedGenerator(nn.Module):
+    """An MLflow-logged (torch.export) generator behind the usual module interface: called
+    with z, or with z and labels when it was logged conditional.
+
+    Exported graphs are frozen in eval mode and refuse `.eval()`/`.train()`, so the graph is
+    held outside the module tree and those calls only flip this wrapper's flag. It runs on
+    the CPU, where it was exported; outputs return to the latents' device.
+    """
+
+    def __init__(self, exported: Any, num_classes: int) -> None:
+        super().__init__()
+        object.__setattr__(self, "_exported", exported)
+        self.num_classes = num_classes
+
+    def train(self, mode: bool = True) -> ExportedGenerator:
+        self.training = mode
+        return self
+
+    def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, latents.shape[0])
+        exported: Any = self._exported
+        conditioning = () if labels is None else (labels.cpu(),)
+        images: torch.Tensor = exported(latents.cpu(), *conditioning)
+        return images.to(latents.device)
+
+
+def logged_model_run_id(uri: str) -> str | None:
+    """The MLflow run that logged the model at `uri`, or None when the store does not say."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        run_id = mlflow.models.get_model_info(uri).run_id
+    except OUTAGE as error:
+        raise TrackingError(f"cannot read MLflow model {uri}: {describe(error)}") from None
+    return str(run_id) if run_id else None
+
+
+def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
+    """A generator logged by `Run.log_generator`, from its MLflow model URI, and its spec."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        info = mlflow.models.get_model_info(uri)
+        exported = mlflow.pytorch.load_model(uri)
+    except OUTAGE as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    try:
+        spec = GeneratorSpec.from_dict((info.metadata or {})["ganops_spec"])
+    except (KeyError, TypeError, ValueError):
+        raise TrackingError(f"{uri}: not a ganops generator (no ganops_spec metadata)") from None
+    inputs = info.signature.inputs.inputs if info.signature and info.signature.inputs else []
+    expected = 2 if spec.num_classes else 1  # z, and the labels of a conditional generator
+    if len(inputs) != expected or inputs[0].shape != (-1, spec.latent_dim):
+        raise TrackingError(f"{uri}: not a ganops generator (its signature is not z -> images)")
+    return ExportedGenerator(exported, spec.num_classes), spec

@@ -1,0 +1,309 @@
+"""An open MLflow run: buffered step metrics and images, artifacts, the model, and the
+lifecycle that always ends it FINISHED, FAILED or KILLED, never left RUNNING."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric
+from torch import nn
+
+from ganops.config import Params, TrackingConfig, flatten
+from ganops.errors import TrackingError
+from ganops.models import GeneratorSpec
+from ganops.tracking.identity import run_identity
+from ganops.tracking.model import log_generator_model
+from ganops.tracking.store import (
+    ENV_EXP_NAME,
+    HTTP_DEFAULTS,
+    OUTAGE,
+    describe,
+    experiment_id,
+    is_local,
+    local_uri,
+    project_root,
+    redact_uri,
+    tracking_uri,
+)
+
+log = logging.getLogger("ganops.tracking")
+
+GRID_KEY = "samples"
+_BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call
+_IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+")
+
+
+class Run:
+    """An open MLflow run: buffered step metrics and images, artifacts, the model.
+
+    Step metrics and images wait in a buffer until `flush`. When the store cannot be
+    reached, `flush` keeps them and training goes on; they are delivered at a later flush,
+    or at the end `fall_back_to_local` writes them to the workspace's own store. A run
+    reopened after a crash skips the steps its store already has, so none is logged twice.
+    """
+
+    def __init__(
+        self,
+        client: mlflow.MlflowClient,
+        run_id: str,
+        uri: str,
+        experiment_id: str = "",
+        home: tuple[Path, str, Params | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.uri = uri
+        self.experiment_id = experiment_id
+        self._pending: list[Metric] = []
+        self._images: list[tuple[np.ndarray, str, int]] = []
+        self._logged: dict[str, int] = {}  # key -> last step already in the store
+        self._outage = False
+        # where a fallback goes: the project root, the experiment name, the params to log
+        self.home = home or (project_root(), "ganops", None)
+
+    @property
+    def pending(self) -> int:
+        """Values (metrics and images) not yet delivered."""
+        return len(self._pending) + len(self._images)
+
+    def skip_logged_steps(self) -> None:
+        """Remember the last step of every metric and image series the store already has."""
+        for key in self.client.get_run(self.run_id).data.metrics:
+            history = self.client.get_metric_history(self.run_id, key)
+            self._logged[key] = max((m.step for m in history), default=-1)
+        for artifact in self.client.list_artifacts(self.run_id, "images"):
+            found = _IMAGE_FILE.match(artifact.path)
+            if found:
+                key, step = f"image:{found['key']}", int(found["step"])
+                self._logged[key] = max(self._logged.get(key, -1), step)
+
+    def replay(self, rows: list[dict[str, float]]) -> None:
+        """Log again the history rows (`{"step": s, key: value}`) of a resumed run: the steps
+        the store already has are skipped, so only values lost with a crashed process (say,
+        buffered during an outage) are delivered."""
+        for row in rows:
+            self.log_metrics(int(row["step"]), {k: v for k, v in row.items() if k != "step"})
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        """Buffer step metrics; they reach the store at `flush` (one batch per epoch)."""
+        now = int(time.time() * 1000)
+        self._pending.extend(
+            Metric(key, float(value), now, step)
+            for key, value in metrics.items()
+            if step > self._logged.get(key, -1)
+        )
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        """One frame of the fixed-latent image series (the UI shows a slider over steps)."""
+        self.log_image(picture, key=GRID_KEY, step=step)
+
+    def log_image(self, picture: np.ndarray, key: str, step: int = 0) -> None:
+        """Buffer an `(H, W, C)` uint8 picture as step `step` of the image series `key`."""
+        if step > self._logged.get(f"image:{key}", -1):
+            self._images.append((picture, key, step))
+
+    def _deliver(self) -> None:
+        while self._pending:
+            batch = self._pending[:_BATCH_LIMIT]
+            self.client.log_batch(self.run_id, metrics=batch)
+            del self._pending[: len(batch)]
+        while self._images:
+            picture, key, step = self._images[0]
+            image = picture[:, :, 0] if picture.shape[2] == 1 else picture  # (H, W) or (H, W, 3)
+            self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
+            self._images.pop(0)
+
+    def flush(self) -> None:
+        """Deliver what is buffered; if the store is unreachable, keep it for later."""
+        waiting = self.pending
+        try:
+            self._deliver()
+        except OUTAGE as error:
+            if not self._outage:
+                log.warning(
+                    "MLflow at %s unreachable (%s); training goes on and its metrics and "
+                    "images wait to be delivered",
+                    redact_uri(self.uri),
+                    describe(error),
+                )
+            self._outage = True
+            return
+        if self._outage:
+            log.info("MLflow at %s is back: %d buffered values delivered", redact_uri(self.uri),
+                     waiting)  # fmt: skip
+            self._outage = False
+
+    def deliver_or_fall_back(self) -> None:
+        """Flush; what still cannot be delivered goes to the local store (`fall_back_to_local`)."""
+        self.flush()
+        if self.pending:
+            self.fall_back_to_local()
+
+    def fall_back_to_local(self) -> None:
+        """Move this run to the workspace's own store: what could not be delivered goes there,
+        as does all that is logged from now on (the final metrics, the model)."""
+        root, experiment, params = self.home
+        local = local_uri(root)
+        if self.uri == local:
+            raise TrackingError(f"the local MLflow store {local} cannot be written")
+        client = mlflow.MlflowClient(tracking_uri=local)
+        with _quiet_end():
+            mlflow.end_run(status="FAILED")  # the server's run, if it can still hear us
+        mlflow.set_tracking_uri(local)
+        origin = {"ganops.server_uri": redact_uri(self.uri), "ganops.server_run_id": self.run_id}
+        active = _start(client, local, experiment, params, root, origin)
+        waiting, server = self.pending, redact_uri(self.uri)
+        self.client, self.uri, self.run_id = client, local, active.info.run_id
+        self.experiment_id, self._logged, self._outage = active.info.experiment_id, {}, False
+        self._deliver()
+        log.warning(
+            "MLflow at %s still unreachable: %d buffered values (and what follows) written to "
+            "the local store %s, run %s",
+            server,
+            waiting,
+            local,
+            self.run_id,
+        )
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """A file, or every file of a folder, under `artifact_path`."""
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def tag(self, key: str) -> str | None:
+        """The value of tag `key` of this run, or None."""
+        value = self.client.get_run(self.run_id).data.tags.get(key)
+        return None if value is None else str(value)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def log_summary(self, metrics: dict[str, float], step: int) -> None:
+        """Final values (training time, throughput) as metrics at the last step."""
+        self.log_metrics(step, metrics)
+        self.flush()
+
+    def log_generator(
+        self, generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
+    ) -> str:
+        """Log the generator as an MLflow model (see `log_generator_model`); returns its URI.
+        A server lost at this point sends the model (and the run) to the local store."""
+        self.deliver_or_fall_back()
+        try:
+            return log_generator_model(generator, spec, registered_model)
+        except OUTAGE as error:
+            if is_local(self.uri):
+                raise TrackingError(f"could not log the generator: {describe(error)}") from None
+            log.warning("could not log the generator to %s: %s", redact_uri(self.uri),
+                        describe(error))  # fmt: skip
+            self.fall_back_to_local()
+            return log_generator_model(generator, spec, registered_model)
+
+
+@contextmanager
+def _quiet_end() -> Iterator[None]:
+    try:
+        yield
+    except OUTAGE as error:
+        log.debug("could not end the run on the server: %s", describe(error))
+
+
+def _start(
+    client: mlflow.MlflowClient,
+    uri: str,
+    experiment: str,
+    params: Params | None,
+    root: Path,
+    tags: dict[str, str] | None = None,
+) -> Any:
+    """Start a run in `experiment` (created if missing), tagged with the run's identity and
+    `tags`, with every param logged."""
+    filed_under = experiment_id(client, experiment, uri, root)
+    tags = (run_identity(params, Path.cwd()) if params is not None else {}) | (tags or {})
+    active = mlflow.start_run(
+        experiment_id=filed_under, run_name=os.environ.get(ENV_EXP_NAME), tags=tags
+    )
+    if params is not None:
+        mlflow.log_params(flatten(params))
+    return active
+
+
+@contextmanager
+def open_run(
+    cfg: TrackingConfig,
+    params: Params | None = None,
+    run_id: str | None = None,
+    root: Path | None = None,
+) -> Iterator[Run]:
+    """Start a run (logging all params and identity tags) or reopen `run_id`.
+
+    On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
+    SIGTERM (KeyboardInterrupt/SystemExit) KILLED. A store that cannot be reached at the
+    start is an error (or, with `tracking.local_fallback`, the run goes to the local store);
+    one lost later only delays delivery (see `Run`).
+    """
+    root = root or project_root()
+    uri = tracking_uri(root)
+    if not is_local(uri):
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    try:
+        if run_id is None:
+            active = _start(client, uri, cfg.experiment, params, root)
+        else:
+            active = mlflow.start_run(run_id=run_id)
+    except OUTAGE as error:
+        if run_id is not None or not cfg.local_fallback or is_local(uri):
+            hint = (
+                "" if is_local(uri) else "; tracking.local_fallback: true logs to the local store"
+            )
+            raise TrackingError(
+                f"MLflow store {redact_uri(uri)} refused the run: {describe(error)}{hint}"
+            ) from None
+        log.warning("MLflow at %s unreachable (%s); logging this run to the local store",
+                    redact_uri(uri), describe(error))  # fmt: skip
+        uri = local_uri(root)
+        mlflow.set_tracking_uri(uri)
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        active = _start(client, uri, cfg.experiment, params, root)
+    home = (root, cfg.experiment, params)
+    run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)
+    try:
+        if run_id is not None:
+            run.skip_logged_steps()
+        yield run
+        run.deliver_or_fall_back()
+    except (KeyboardInterrupt, SystemExit):
+        _end(run, "KILLED")
+        raise
+    except BaseException as error:
+        _end(run, "FAILED", error)
+        raise
+    _end(run, "FINISHED")
+
+
+def _end(run: Run, status: str, error: BaseException | None = None) -> None:
+    try:
+        if status != "FINISHED":
+            run.deliver_or_fall_back()
+        if error is not None:
+            run.client.set_tag(run.run_id, "error", describe(error))
+    except Exception as problem:  # the store itself may be the failure; still end the run
+        log.warning("could not record the failure in MLflow: %s", describe(problem))
+    finally:
+        with _quiet_end():
+            mlflow.end_run(status=status)

@@ -1,0 +1,99 @@
+"""Where runs go: one MLflow store per workspace, and the experiment runs are filed under.
+
+Without `MLFLOW_TRACKING_URI`, runs go to an absolute `sqlite:///<project root>/mlflow.db`
+with artifacts in `<project root>/mlartifacts`, also when DVC runs an experiment in a copy
+under `.dvc/tmp/exps/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from ganops.errors import first_line
+
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXP_NAME = "DVC_EXP_NAME"
+STORE_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+OUTAGE = (MlflowException, OSError)  # requests' connection errors are OSErrors
+
+# A server that does not answer should not stall training for minutes: MLflow's own
+# defaults retry each request 7 times with exponential backoff. The user's values win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The workspace root, seen through DVC's experiment copies.
+
+    `dvc exp run --temp/--queue` runs in `<root>/.dvc/tmp/exps/<tmp>/`; a store made there
+    would vanish with the copy, so the root is the directory that holds that `.dvc`.
+    """
+    path = (start or Path.cwd()).resolve()
+    parts = path.parts
+    for index in range(len(parts) - 1):
+        if parts[index] == ".dvc" and parts[index + 1] == "tmp":
+            return Path(*parts[:index])
+    for candidate in (path, *path.parents):
+        if (candidate / "dvc.yaml").is_file() or (candidate / ".dvc").is_dir():
+            return candidate
+    return path
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """`MLFLOW_TRACKING_URI` when set, else the workspace's absolute sqlite store."""
+    configured = os.environ.get(ENV_TRACKING_URI, "").strip()
+    if configured:
+        return configured
+    return local_uri(root or project_root())
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` without any user:password part, safe to log or write to disk."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def is_local(uri: str) -> bool:
+    """Whether `uri` is a store on this machine (sqlite or files) rather than a server."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def local_uri(root: Path) -> str:
+    """The workspace's own store at `root`."""
+    return f"sqlite:///{root / STORE_FILE}"
+
+
+def describe(error: BaseException) -> str:
+    """`Type: first line of the message`, for a log line about a store that failed."""
+    return f"{type(error).__name__}: {first_line(error, 480)}"
+
+
+def experiment_id(client: mlflow.MlflowClient, name: str, uri: str, root: Path) -> str:
+    """The id of experiment `name`, created (with its artifacts under the root) if missing."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    location = (root / ARTIFACT_DIR / folder).as_uri() if is_local(uri) else None
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:
+        # another process (a parallel queued experiment) created it first
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)

@@ -1,0 +1,210 @@
+"""A training run as the `train` stage does it: validate, build, resume, train, publish.
+
+Every process under torchrun calls `run_training`; the main rank alone measures, logs and
+writes (`World.is_main`), the others train their slice of each batch and take part in
+every checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ganops.artifacts import save_generator
+from ganops.config import Params, TrainConfig, check_batch_split, params_hash
+from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.device import configure_backends, resolve_device
+from ganops.io import write_json
+from ganops.metrics.evaluator import load_evaluator
+from ganops.metrics.probe import QuickProbe
+from ganops.models import GeneratorSpec
+from ganops.run_record import RunRecord
+from ganops.sampling import cycled_labels, latent_batch
+from ganops.tracking import Run, open_run, redact_uri
+from ganops.training.collapse import WARNING_TAG, CollapseWatch
+from ganops.training.distributed import World, join, leave, log_weight_digests
+from ganops.training.loggers import FanOut, HistoryFile
+from ganops.training.loop import (
+    METRIC_NAMES,
+    PROBE_NAMES,
+    Probe,
+    TrainResult,
+    last_epoch_means,
+    steps_in_run,
+    train,
+)
+from ganops.training.resume import (
+    RESUME_FILE,
+    Checkpointing,
+    read_resume_state,
+    restore,
+)
+from ganops.training.signals import stop_on_signals
+from ganops.training.spec import spec_for_data
+from ganops.training.state import GanState, build_state
+
+log = logging.getLogger("train")
+FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
+PROBE_BATCH = 500  # images per forward while measuring; does not change the value
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """What the stage reads and writes (dvc.yaml's `paths`)."""
+
+    data: Path  # processed data directory
+    evaluator: Path  # evaluator.pt, for the quick FID
+    generator: Path  # generator.pt to write
+    history: Path  # history.tsv to write (losses per logging interval)
+    fid_history: Path  # fid.tsv to write (quick scores per probe)
+    metrics: Path  # metrics.json to write
+    run_record: Path  # run.json to write
+    checkpoints: Path  # resume state directory
+
+
+def quick_probe(
+    params: Params, evaluator: Path, spec: GeneratorSpec, device: torch.device
+) -> Probe | None:
+    """The quick FID and intra-class diversity every `train.eval_every` epochs, or None when
+    they are off."""
+    cfg = params.train
+    if cfg.eval_every == 0:
+        return None
+    latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
+    labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
+    measure = QuickProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device, labels=labels)
+    return Probe(every_epochs=cfg.eval_every, measure=measure)
+
+
+def publish(state: GanState, cfg: TrainConfig) -> int:
+    """Make `state.published` the generator to ship; returns the step it comes from: the
+    last, or with `train.publish: best_fid` the one with the best quick FID."""
+    if cfg.publish != "best_fid":
+        return state.step
+    state.published.load_state_dict(state.best["generator"])
+    log.info(
+        "publishing the generator of step %d (quick FID %.3f)",
+        state.best["step"],
+        state.best["score"],
+    )
+    return int(state.best["step"])
+
+
+def run_metrics(
+    histories: dict[str, HistoryFile], steps_per_epoch: int, published: int
+) -> dict[str, float]:
+    """The stage's DVC metrics: the last epoch's mean losses, the last quick scores."""
+    metrics = last_epoch_means(histories["history"].rows, steps_per_epoch)
+    if histories["fid_history"].rows:
+        last = histories["fid_history"].rows[-1]
+        metrics |= {name: round(last[name], 6) for name in PROBE_NAMES if name in last}
+    return metrics | {"published_step": published}
+
+
+def run_training(params: Params, paths: TrainPaths, world: World | None = None) -> RunRecord | None:
+    """Train as the stage does, resuming from `paths.checkpoints` when it can; returns the
+    run record on the main rank and None on the others. Everything is validated before
+    any work."""
+    cfg, digest, world = params.train, params_hash(params), world or World()
+    check_batch_split(cfg.batch_size, world.size, f"torchrun's {world.size}")
+    device = join(world, resolve_device(cfg.device))
+    configure_backends(device, cfg.deterministic)
+    split = load_split(paths.data, "train")
+    spec = spec_for_data(params, read_manifest(paths.data), len(split.images))
+    if not world.is_main:  # one rank speaks
+        logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
+    probe = quick_probe(params, paths.evaluator, spec, device) if world.is_main else None
+    data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
+    labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
+    state = build_state(spec, cfg, device, world, params.model.spectral_norm)
+    steps = steps_in_run(len(split.images), cfg)
+    histories = {
+        "history": HistoryFile(paths.history, (*METRIC_NAMES, "images_per_s")),
+        "fid_history": HistoryFile(paths.fid_history, PROBE_NAMES),
+    }
+    resume = read_resume_state(
+        paths.checkpoints / RESUME_FILE, digest, steps, world_size=world.size
+    )
+    if resume:
+        restore(state, resume, histories)
+        log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, steps)
+    checkpointing = Checkpointing(
+        path=paths.checkpoints / RESUME_FILE,
+        meta={"params_hash": digest, "run_id": "", "world_size": world.size},
+        histories=histories,
+        every_steps=cfg.checkpoint_every,
+        write=world.is_main,
+    )
+    if not world.is_main:
+        with stop_on_signals() as stop:
+            train(
+                state, data, cfg, FanOut(), checkpointing, stop=stop, progress=False, labels=labels
+            )
+        log_weight_digests(world, state.generator, state.discriminator)
+        leave(world)
+        return None
+
+    ranks = f" x {world.size} processes" if world.distributed else ""
+    log.info(
+        "training %s on %s%s (%s): %d steps",
+        spec.arch,
+        device,
+        ranks,
+        state.acceleration.describe(),
+        steps,
+    )
+    # SIGINT/SIGTERM: checkpoint after the current step, then the run ends KILLED
+    run_id = resume["run_id"] if resume else None
+    with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
+        run.replay([row for history in histories.values() for row in history.rows])
+        run.set_tags(
+            {
+                "ganops.world_size": str(world.size),
+                "ganops.acceleration": state.acceleration.describe(),
+            }
+        )
+        if probe is not None:  # a resumed run that warned already says it once
+            warned = run.tag(WARNING_TAG) is not None
+            probe.watch = CollapseWatch(cfg.collapse_threshold, run.set_tags, warned)
+        checkpointing.meta["run_id"] = run.run_id
+        logger = FanOut(*histories.values(), run)
+        result = train(state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels)
+        log_weight_digests(world, state.generator, state.discriminator)
+        leave(world)
+        record = _publish_and_record(state, params, paths, histories, result, run)
+    log.info("generator written to %s; MLflow run %s", paths.generator, record.run_id)
+    return record
+
+
+def _publish_and_record(
+    state: GanState,
+    params: Params,
+    paths: TrainPaths,
+    histories: dict[str, HistoryFile],
+    result: TrainResult,
+    run: Run,
+) -> RunRecord:
+    """Write the generator, the metrics and the run record; log the summary and the model."""
+    cfg = params.train
+    published = publish(state, cfg)
+    save_generator(paths.generator, state.published, state.spec)
+    write_json(paths.metrics, run_metrics(histories, result.steps // cfg.epochs, published))
+    throughput = result.images_seen / result.seconds
+    summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
+    run.log_summary(summary | {"published_step": published}, step=result.steps)
+    model_uri = run.log_generator(state.published, state.spec, params.tracking.registered_model)
+    record = RunRecord(
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        tracking_uri=redact_uri(run.uri),
+        model_uri=model_uri,
+        params_hash=params_hash(params),
+        steps=result.steps,
+        published_step=published,
+        train_time_s=round(result.seconds, 3),
+    )
+    record.write(paths.run_record)
+    return record

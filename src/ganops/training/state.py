@@ -1,0 +1,161 @@
+"""What changes during training (`GanState`) and the one factory that builds it.
+
+Every random draw of a run comes from a stream derived from `train.seed` (`derived_seed`),
+so adding a stream never shifts another and resume can rebuild each of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganops.config import TrainConfig
+from ganops.device import Acceleration
+from ganops.errors import GanopsError
+from ganops.models import GeneratorSpec, build_discriminator, build_generator
+from ganops.training.distributed import World
+from ganops.training.ema import GeneratorEMA
+
+# Independent random streams derived from train.seed, so adding one never shifts another.
+WEIGHTS, NOISE, PERMUTATION, GRID = range(4)
+
+
+class TrainingDiverged(GanopsError):
+    """A loss or a weight became NaN or infinite."""
+
+
+def derived_seed(seed: int, stream: int, *keys: int) -> int:
+    """A 63-bit seed for one random stream of a run."""
+    state = np.random.SeedSequence([seed, stream, *keys]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+@dataclass
+class GanState:
+    """Everything that changes during training; its `state_dict` is the heart of the resume
+    checkpoint (`ganops.training.resume` adds the position and the global random states).
+
+    `generator` and `discriminator` are the plain networks (saved, sampled, measured);
+    the step calls them through `step_generator` and `step_discriminator`, which may be
+    the same modules wrapped in DistributedDataParallel and/or compiled.
+    """
+
+    spec: GeneratorSpec
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    noise: torch.Generator
+    step: int = 0
+    best: dict[str, Any] = field(default_factory=dict)  # step, score, generator weights
+    acceleration: Acceleration = field(default_factory=Acceleration)
+    world: World = field(default_factory=World)
+    step_generator: nn.Module | None = None
+    step_discriminator: nn.Module | None = None
+    ema: GeneratorEMA | None = None  # the moving average of G, sampled and published when on
+
+    @property
+    def published(self) -> nn.Module:
+        """The generator that grids, quick FIDs and the stage's output use: the EMA when on."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def __post_init__(self) -> None:
+        if self.step_generator is None:
+            self.step_generator = self.generator
+        if self.step_discriminator is None:
+            self.step_discriminator = self.discriminator
+
+    def state_dict(self) -> dict[str, Any]:
+        ema = {"ema": self.ema.state_dict()} if self.ema is not None else {}
+        return ema | {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "noise": self.noise.get_state(),
+            "step": self.step,
+            "best": self.best,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        # under torchrun each rank continues its own stream (train.nproc is in the params hash,
+        # so a checkpoint only ever resumes with the world size that wrote it)
+        self.noise.set_state((state.get("noise_per_rank") or [state["noise"]])[self.world.rank])
+        self.step = int(state["step"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.best = dict(state.get("best", {}))
+
+    def check_finite(self) -> None:
+        """Raise `TrainingDiverged` if any weight of either network is NaN or infinite."""
+        for name, network in (("generator", self.generator), ("discriminator", self.discriminator)):
+            finite = torch.stack([p.detach().isfinite().all() for p in network.parameters()])
+            if not bool(finite.all()):
+                raise TrainingDiverged(
+                    f"training diverged at step {self.step}: {name} weights are not finite; "
+                    "lower train.lr or change the model (the last checkpoint is kept)"
+                )
+
+    def remember_if_best(self, score: float) -> bool:
+        """Keep a copy of the generator when `score` (lower is better) beats the best so far."""
+        if self.best and score >= self.best["score"]:
+            return False
+        weights = {k: v.detach().cpu().clone() for k, v in self.published.state_dict().items()}
+        self.best = {"step": self.step, "score": score, "generator": weights}
+        return True
+
+
+def build_state(
+    spec: GeneratorSpec,
+    cfg: TrainConfig,
+    device: torch.device,
+    world: World | None = None,
+    spectral_norm: bool = False,
+) -> GanState:
+    """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
+
+    Under torchrun each rank draws its own noise stream, and DistributedDataParallel
+    starts every rank from rank 0's weights.
+    """
+    world = world or World()
+    acceleration = Acceleration.resolve(cfg, device)
+    torch.manual_seed(derived_seed(cfg.seed, WEIGHTS))
+    generator = build_generator(spec).to(device)
+    discriminator = build_discriminator(
+        spec, spectral_norm=spectral_norm, classifier=cfg.class_loss > 0
+    ).to(device)
+    if acceleration.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        discriminator.to(memory_format=torch.channels_last)
+    adam: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2)}
+    if acceleration.fused_adam:
+        adam["fused"] = True
+    noise_keys = (world.rank,) if world.distributed else ()
+    step_generator = world.wrap(generator, device)
+    step_discriminator = world.wrap(discriminator, device)
+    if acceleration.compile:
+        step_generator = torch.compile(step_generator)  # type: ignore[assignment]
+        step_discriminator = torch.compile(step_discriminator)  # type: ignore[assignment]
+    return GanState(
+        spec=spec,
+        generator=generator,
+        discriminator=discriminator,
+        opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.lr, **adam),
+        opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d or cfg.lr, **adam),
+        noise=torch.Generator(device=device).manual_seed(
+            derived_seed(cfg.seed, NOISE, *noise_keys)
+        ),
+        acceleration=acceleration,
+        world=world,
+        step_generator=step_generator,
+        step_discriminator=step_discriminator,
+        ema=GeneratorEMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+    )
