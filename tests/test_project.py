@@ -103,3 +103,25 @@ def test_mlflow_files_are_ignored_and_never_dvc_paths() -> None:
     assert {"mlflow.db", "mlruns/", "mlartifacts/"} <= set(ignored)
     text = (ROOT / "dvc.yaml").read_text()
     assert "mlflow.db" not in text and "mlruns" not in text and "mlartifacts" not in text
+
+
+def test_readme_development_tree_names_every_module() -> None:
+    """The README's "Development" tree is how a newcomer finds their way: every module and
+    sub-package of src/ganops is named in it, and it names none that is gone."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Development") :]
+    tree = section[section.index("```") + 3 : section.index("```", section.index("```") + 3)]
+    words = set(re.findall(r"[\w.]+/?", tree))
+    package = ROOT / "src" / "ganops"
+    modules = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    subpackages = {p.name + "/" for p in package.iterdir() if (p / "__init__.py").is_file()}
+    inner = {
+        p.stem
+        for sub in subpackages
+        for p in (package / sub).glob("*.py")
+        if p.name != "__init__.py"
+    }
+    named = {w.rstrip(",;:") for w in words} | {w.rstrip(",;:").removesuffix(".py") for w in words}
+    assert sorted((modules | subpackages | inner) - named) == []  # each file or package named
+    listed = {w for w in named if w.endswith(".py") and w[0].isalpha()}
+    assert sorted(listed - modules - {"run.py"}) == []  # run.py: training/run.py
