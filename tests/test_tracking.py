@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ganops.tracking import (
     redact_uri,
     tracking_uri,
 )
+from ganops.tracking.run import chart_key
 
 
 def test_project_root_sees_through_dvc_experiment_copies(tmp_path: Path) -> None:
@@ -102,12 +104,57 @@ def test_run_records_params_tags_metrics_and_images(
     assert tags["dvc.exp_name"] == "brisk-lynx"
     assert tags["params.hash"] == params_hash(params)
     assert tags["git.commit"] == "unknown" and tags["git.dirty"] == "true"  # not a git checkout
-    history = mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "loss_d")
+    history = mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "train/loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 1.5), (2, 1.25)]
     images = mlflow.MlflowClient(mlflow_store).list_artifacts(run.run_id, "images")
     assert any(item.path.endswith(".png") and "samples" in item.path for item in images)
     experiment = mlflow.MlflowClient(mlflow_store).get_experiment(record.info.experiment_id)
     assert experiment.artifact_location == (workdir / "mlartifacts" / "ganops").as_uri()
+
+
+def test_the_experiment_opens_on_its_training_runs(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    """The MLflow 3 UI opens an experiment without `mlflow.experimentKind` on its GenAI
+    overview; ganops marks its experiment as model training, also one made before."""
+    client = mlflow.MlflowClient(mlflow_store)
+    older = client.create_experiment("older", artifact_location=(workdir / "a").as_uri())
+    for name in (params.tracking.experiment, "older"):
+        with open_run(params.tracking.model_copy(update={"experiment": name}), root=workdir):
+            pass
+        kind = client.get_experiment_by_name(name).tags.get("mlflow.experimentKind")  # type: ignore[union-attr]
+        assert kind == "custom_model_development"
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_a_run_records_its_dataset_as_an_input(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    with open_run(params.tracking, params, root=workdir) as run:
+        run.log_dataset("mnist-5k", "0123abcd", "digits", {"train_images": 4000})
+    inputs = _run(mlflow_store, run.run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest, i.dataset.source) for i in inputs] == [
+        ("mnist-5k", "0123abcd", "digits")
+    ]
+    assert json.loads(inputs[0].dataset.profile) == {"train_images": 4000}
+    assert [(tag.key, tag.value) for tag in inputs[0].tags] == [("mlflow.data.context", "training")]
+
+
+@pytest.mark.parametrize(
+    ("key", "chart"),
+    [
+        ("loss_d", "train/loss_d"),
+        ("quick_fid", "train/quick_fid"),
+        ("images_per_s", "perf/images_per_s"),
+        ("train_time_s", "perf/train_time_s"),
+        ("fid", "eval/fid"),
+        ("real_floor.fid", "eval_real_floor/fid"),
+        ("downstream.real.accuracy_mean", "downstream/real.accuracy_mean"),
+        ("custom/thing", "custom/thing"),
+    ],
+)
+def test_metrics_are_charted_in_sections(key: str, chart: str) -> None:
+    assert chart_key(key) == chart
 
 
 def test_every_param_is_logged_flat(mlflow_store: str, params: Params, workdir: Path) -> None:
@@ -130,7 +177,8 @@ def test_failures_never_leave_a_run_running(
     record = _run(mlflow_store, run.run_id)
     assert record.info.status == status
     assert [
-        m.step for m in mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "loss_d")
+        m.step
+        for m in mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "train/loss_d")
     ] == [1]
     if status == "FAILED":
         assert record.data.tags["error"] == "RuntimeError: boom"
@@ -233,7 +281,7 @@ def test_an_outage_buffers_and_delivers_later(
         run.log_metrics(3, {"loss_d": 3.0})
         run.flush()
         assert run.pending == 0
-    history = mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "loss_d")
+    history = mlflow.MlflowClient(mlflow_store).get_metric_history(run.run_id, "train/loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
     assert "unreachable" in caplog.text and "is back: 3 buffered values delivered" in caplog.text
     assert _run(mlflow_store, run.run_id).info.status == "FINISHED"
@@ -258,7 +306,7 @@ def test_an_outage_that_lasts_ends_in_the_local_store(
     record = mlflow.MlflowClient(local).get_run(run.run_id)
     assert record.info.status == "FINISHED"
     assert record.data.tags["ganops.server_run_id"] == server_run
-    assert record.data.metrics == {"loss_d": 1.0}
+    assert record.data.metrics == {"train/loss_d": 1.0}
     assert record.data.params.keys() == flatten(params).keys()
     assert "written to the local store" in caplog.text
 
@@ -278,7 +326,13 @@ def test_a_reopened_run_skips_steps_it_already_has(
         again.log_grid(3, picture)
         again.log_grid(5, picture)
     client = mlflow.MlflowClient(mlflow_store)
-    assert [m.step for m in client.get_metric_history(run.run_id, "loss_d")] == [1, 2, 3, 4, 5]
+    assert [m.step for m in client.get_metric_history(run.run_id, "train/loss_d")] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
     grids = [a.path for a in client.list_artifacts(run.run_id, "images") if a.path.endswith("png")]
     assert len(grids) == 2
 
@@ -319,6 +373,6 @@ def test_replayed_history_delivers_only_the_missing_steps(
     with open_run(params.tracking, run_id=run.run_id, root=workdir) as again:
         again.replay(rows)
     client = mlflow.MlflowClient(mlflow_store)
-    history = client.get_metric_history(run.run_id, "loss_d")
+    history = client.get_metric_history(run.run_id, "train/loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
-    assert [m.step for m in client.get_metric_history(run.run_id, "quick_fid")] == [3]
+    assert [m.step for m in client.get_metric_history(run.run_id, "train/quick_fid")] == [3]

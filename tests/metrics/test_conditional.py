@@ -175,4 +175,6 @@ def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert set(metrics) >= NEW_KEYS and all(0 <= metrics[key] <= 1 for key in NEW_KEYS)
     logged = mlflow.MlflowClient(mlflow_store).get_run(run_id).data.metrics
-    assert {key: logged[key] for key in NEW_KEYS} == {key: metrics[key] for key in NEW_KEYS}
+    assert {key: logged[f"eval/{key}"] for key in NEW_KEYS} == {
+        key: metrics[key] for key in NEW_KEYS
+    }

@@ -58,10 +58,10 @@ def test_arms_gains_plots_and_mlflow(workspace: str) -> None:
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
     logged = run.data.metrics
-    assert logged["downstream.real_synthetic.accuracy_mean"] == pytest.approx(
+    assert logged["downstream/real_synthetic.accuracy_mean"] == pytest.approx(
         metrics["real_synthetic"]["accuracy_mean"]
     )
-    assert logged["downstream.gain_synthetic_vs_real.significant"] in (0.0, 1.0)
+    assert logged["downstream/gain_synthetic_vs_real.significant"] in (0.0, 1.0)
     artifacts = {a.path for a in client.list_artifacts(record["run_id"], "downstream")}
     assert artifacts == {"downstream/accuracy.tsv", "downstream/arms.png"}
 

@@ -92,7 +92,7 @@ def _single_run(uri: str) -> mlflow.entities.Run:
 def _assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int) -> None:
     client = mlflow.MlflowClient(uri)
     for key in ("loss_d", "loss_g", "d_real", "d_fake"):
-        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        steps = [m.step for m in client.get_metric_history(run_id, f"train/{key}")]
         assert sorted(steps) == list(range(1, total_steps + 1)), key
     grids = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
     assert len(grids) == epochs  # one grid per epoch, none twice

@@ -61,7 +61,7 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     assert run.data.params["train.nproc"] == "2"
     assert run.data.tags["ganops.world_size"] == "2"
     total = EPOCHS * 4000 // BATCH
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss_d")]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss_d")]
     assert sorted(steps) == list(range(1, total + 1))
     with (work / "data" / "train" / "history.tsv").open() as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))

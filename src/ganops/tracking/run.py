@@ -3,6 +3,7 @@ lifecycle that always ends it FINISHED, FAILED or KILLED, never left RUNNING."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -14,7 +15,8 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from mlflow.entities import Metric
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from torch import nn
 
 from ganops.config import Params, TrackingConfig, flatten
@@ -38,8 +40,29 @@ from ganops.tracking.store import (
 log = logging.getLogger("ganops.tracking")
 
 GRID_KEY = "samples"
+# The MLflow UI groups a run's charts by the name's prefix before "/": per-step training
+# values, throughput, final scores, the real data's yardstick scores, downstream accuracy.
+# History files and DVC metrics keep the plain names.
+TRAIN_KEYS = frozenset({"loss_d", "loss_g", "d_real", "d_fake", "published_step"})
+PERF_KEYS = frozenset({"images_per_s", "images_per_s_mean", "train_time_s"})
+PREFIXES = {"real_floor.": "eval_real_floor/", "downstream.": "downstream/"}
 _BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call
 _IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+")
+
+
+def chart_key(key: str) -> str:
+    """The MLflow name of metric `key`: `train/loss_d`, `train/quick_fid`, `perf/...`,
+    `eval/fid`, `eval_real_floor/fid`, `downstream/...`; a name with a section is kept."""
+    if "/" in key:
+        return key
+    for prefix, section in PREFIXES.items():
+        if key.startswith(prefix):
+            return section + key.removeprefix(prefix)
+    if key in PERF_KEYS:
+        return f"perf/{key}"
+    if key in TRAIN_KEYS or key.startswith("quick_"):
+        return f"train/{key}"
+    return f"eval/{key}"
 
 
 class Run:
@@ -94,13 +117,21 @@ class Run:
             self.log_metrics(int(row["step"]), {k: v for k, v in row.items() if k != "step"})
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
-        """Buffer step metrics; they reach the store at `flush` (one batch per epoch)."""
+        """Buffer step metrics under their chart names (`chart_key`); they reach the store at
+        `flush` (one batch per epoch)."""
         now = int(time.time() * 1000)
+        named = {chart_key(key): value for key, value in metrics.items()}
         self._pending.extend(
             Metric(key, float(value), now, step)
-            for key, value in metrics.items()
+            for key, value in named.items()
             if step > self._logged.get(key, -1)
         )
+
+    def log_dataset(self, name: str, digest: str, source: str, profile: dict[str, Any]) -> None:
+        """Record the data the run trained on as its input: the runs table's Dataset column."""
+        dataset = Dataset(name, digest, "ganops", source, profile=json.dumps(profile))
+        context = InputTag(MLFLOW_DATASET_CONTEXT, "training")
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, [context])])
 
     def log_grid(self, step: int, picture: np.ndarray) -> None:
         """One frame of the fixed-latent image series (the UI shows a slider over steps)."""

@@ -21,6 +21,8 @@ ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXP_NAME = "DVC_EXP_NAME"
 STORE_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
+# the tag the MLflow 3 UI reads to pick an experiment's pages: model training, not GenAI
+KIND = {"mlflow.experimentKind": "custom_model_development"}
 OUTAGE = (MlflowException, OSError)  # requests' connection errors are OSErrors
 
 # A server that does not answer should not stall training for minutes: MLflow's own
@@ -83,17 +85,21 @@ def describe(error: BaseException) -> str:
 
 
 def experiment_id(client: mlflow.MlflowClient, name: str, uri: str, root: Path) -> str:
-    """The id of experiment `name`, created (with its artifacts under the root) if missing."""
+    """The id of experiment `name`, created (with its artifacts under the root) if missing,
+    and marked a model-training experiment, so the MLflow UI opens it on its training runs
+    rather than on the GenAI overview (an experiment made before is tagged now)."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-    location = (root / ARTIFACT_DIR / folder).as_uri() if is_local(uri) else None
-    try:
-        return str(client.create_experiment(name, artifact_location=location))
-    except MlflowException:
-        # another process (a parallel queued experiment) created it first
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return str(experiment.experiment_id)
+    if experiment is None:
+        folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        location = (root / ARTIFACT_DIR / folder).as_uri() if is_local(uri) else None
+        try:
+            return str(client.create_experiment(name, artifact_location=location, tags=KIND))
+        except MlflowException:
+            # another process (a parallel queued experiment) created it first
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if any(experiment.tags.get(key) != value for key, value in KIND.items()):
+        for key, value in KIND.items():
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return str(experiment.experiment_id)

@@ -7,23 +7,27 @@ every checkpoint.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ganops.artifacts import save_generator
 from ganops.config import Params, TrainConfig, check_batch_split, params_hash
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.data.sources import get_source
 from ganops.device import configure_backends, resolve_device
 from ganops.io import write_json
 from ganops.metrics.evaluator import load_evaluator
 from ganops.metrics.probe import QuickProbe
 from ganops.models import GeneratorSpec
-from ganops.run_record import RunRecord
+from ganops.run_record import RunRecord, portable_uri
 from ganops.sampling import cycled_labels, latent_batch
-from ganops.tracking import Run, open_run, redact_uri
+from ganops.tracking import Run, open_run, project_root, redact_uri
 from ganops.training.collapse import WARNING_TAG, CollapseWatch
 from ganops.training.distributed import World, join, leave, log_weight_digests
 from ganops.training.loggers import FanOut, HistoryFile
@@ -79,6 +83,25 @@ def quick_probe(
     return Probe(every_epochs=cfg.eval_every, measure=measure)
 
 
+def dataset_input(params: Params, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the MLflow run records of its data: the source's name, a digest of the processed
+    files (their sha256s in the manifest), where they came from, and their profile."""
+    files = json.dumps(manifest["files"], sort_keys=True).encode("utf-8")
+    splits = manifest["splits"]
+    source = params.data.folder if params.data.source == "folder" else None
+    return {
+        "name": params.data.source,
+        "digest": hashlib.sha256(files).hexdigest()[:16],
+        "source": source or get_source(params.data.source).description,
+        "profile": {
+            "train_images": splits["train"]["count"],
+            "test_images": splits["test"]["count"],
+            "image_shape": manifest["image_shape"],
+            "classes": len(manifest["class_names"]),
+        },
+    }
+
+
 def publish(state: GanState, cfg: TrainConfig) -> int:
     """Make `state.published` the generator to ship; returns the step it comes from: the
     last, or with `train.publish: best_fid` the one with the best quick FID."""
@@ -112,8 +135,8 @@ def run_training(params: Params, paths: TrainPaths, world: World | None = None) 
     check_batch_split(cfg.batch_size, world.size, f"torchrun's {world.size}")
     device = join(world, resolve_device(cfg.device))
     configure_backends(device, cfg.deterministic)
-    split = load_split(paths.data, "train")
-    spec = spec_for_data(params, read_manifest(paths.data), len(split.images))
+    split, manifest = load_split(paths.data, "train"), read_manifest(paths.data)
+    spec = spec_for_data(params, manifest, len(split.images))
     if not world.is_main:  # one rank speaks
         logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
     probe = quick_probe(params, paths.evaluator, spec, device) if world.is_main else None
@@ -160,6 +183,8 @@ def run_training(params: Params, paths: TrainPaths, world: World | None = None) 
     run_id = resume["run_id"] if resume else None
     with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
         run.replay([row for history in histories.values() for row in history.rows])
+        if run_id is None:
+            run.log_dataset(**dataset_input(params, manifest))
         run.set_tags(
             {
                 "ganops.world_size": str(world.size),
@@ -199,7 +224,7 @@ def _publish_and_record(
     record = RunRecord(
         run_id=run.run_id,
         experiment_id=run.experiment_id,
-        tracking_uri=redact_uri(run.uri),
+        tracking_uri=portable_uri(redact_uri(run.uri), project_root()),
         model_uri=model_uri,
         params_hash=params_hash(params),
         steps=result.steps,
