@@ -106,7 +106,7 @@ def test_sample_to_npy_npz_and_png(generator_file: Path, tmp_path: Path) -> None
         )
         == 0
     )
-    assert Image.open(tmp_path / "g.png").size == (3 * 30 + 2, 3 * 30 + 2)
+    assert Image.open(tmp_path / "g.png").size == (3 * 86 + 2, 3 * 86 + 2)  # 28 px shown 3x
 
 
 def test_sample_from_an_mlflow_model_uri(

@@ -68,6 +68,12 @@ def test_render_shows_params_metrics_time_grids_and_runs() -> None:
     assert "- workspace: [run `r2`](http://127.0.0.1:5000/#/experiments/7/runs/r2)" in report
 
 
+def test_a_portable_store_is_named_as_the_repositorys_own() -> None:
+    side = _side("HEAD", "c" * 40, b"png", run_id="r3", tracking_uri="sqlite:///mlflow.db")
+    report = render(Comparison(baseline=side, workspace=side, params={}))
+    assert "- baseline: run `r3` in the repository's local store `mlflow.db`" in report
+
+
 def test_render_with_nothing_changed() -> None:
     side = _side("HEAD", "c" * 40, b"png")
     report = render(Comparison(baseline=side, workspace=side, params={}))

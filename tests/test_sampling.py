@@ -155,25 +155,25 @@ def test_conditional_samples_carry_their_labels_and_a_grid_row_per_class(tmp_pat
     assert manifest["num_classes"] == 10 and manifest["count"] == 60
     assert manifest["files"][LABELS_FILE]["sha256"] == sha256_file(files[LABELS_FILE])
 
-    # 20 grid images for 10 classes: 2 columns, one row per class
+    # 20 grid images for 10 classes: 2 columns, one row per class; 28 px shown as 84 px
     grid = np.asarray(Image.open(files["grid.png"]))
-    assert grid.shape == (10 * 30 + 2, 2 * 30 + 2)
+    assert grid.shape == (10 * 86 + 2, 2 * 86 + 2)
     for row in range(10):
         for column in range(2):
-            top, left = 2 + 30 * row, 2 + 30 * column
-            assert (grid[top : top + 28, left : left + 28] == shade_of(row)).all()
+            top, left = 2 + 86 * row, 2 + 86 * column
+            assert (grid[top : top + 84, left : left + 84] == shade_of(row)).all()
     # interpolation: each row keeps one class (row r: class r)
     sheet = np.asarray(Image.open(files["interpolation.png"]))
-    assert sheet.shape == (3 * 30 + 2, 4 * 30 + 2)
+    assert sheet.shape == (3 * 86 + 2, 4 * 86 + 2)
     for row in range(3):
-        assert (sheet[2 + 30 * row, 2 : 4 * 30 : 30] == shade_of(row)).all()
+        assert (sheet[2 + 86 * row, 2 : 4 * 86 : 86] == shade_of(row)).all()
 
 
 def test_a_conditional_dcgan_samples_and_more_classes_than_grid_cells(tmp_path: Path) -> None:
     cfg = SMALL.model_copy(update={"grid_size": 4})  # fewer cells than classes: one column
     generator = build_generator(CONDITIONAL)
     files = write_samples(generator, CONDITIONAL, cfg, tmp_path / "samples", CPU)
-    assert np.asarray(Image.open(files["grid.png"])).shape == (10 * 30 + 2, 1 * 30 + 2)
+    assert np.asarray(Image.open(files["grid.png"])).shape == (10 * 86 + 2, 1 * 86 + 2)
     images, labels = load_samples(tmp_path / "samples")
     assert images.shape == (60, 1, 28, 28) and labels is not None
 
@@ -186,7 +186,7 @@ def test_unconditional_samples_have_no_labels(tmp_path: Path) -> None:
     images, labels = load_samples(tmp_path / "samples")
     assert images.shape == (60, 1, 28, 28) and labels is None
     grid = np.asarray(Image.open(files["grid.png"]))
-    assert grid.shape == (4 * 30 + 2, 5 * 30 + 2)  # the first 20 samples, 5 a row
+    assert grid.shape == (4 * 86 + 2, 5 * 86 + 2)  # the first 20 samples, 5 a row, 3x size
 
 
 def test_tampered_labels_are_refused(tmp_path: Path) -> None:
@@ -194,3 +194,12 @@ def test_tampered_labels_are_refused(tmp_path: Path) -> None:
     np.save(files[LABELS_FILE], np.zeros(60, np.int64))
     with pytest.raises(DataError, match=r"labels\.npy: sha256 does not match manifest\.json"):
         load_samples(tmp_path / "samples")
+
+
+def test_grids_scale_small_images_up_to_a_readable_size_without_blur() -> None:
+    images = np.arange(2 * 1 * 28 * 28, dtype=np.uint8).reshape(2, 1, 28, 28)
+    grid = make_grid(images, columns=2, padding=0, min_side=64)
+    assert grid.shape == (84, 168, 1)  # 28 px x 3, the smallest whole factor reaching 64
+    assert (grid[:3, :3, 0] == images[0, 0, 0, 0]).all()  # nearest neighbour: no new values
+    assert set(np.unique(grid)) <= set(np.unique(images))
+    assert make_grid(images, min_side=16).shape == make_grid(images).shape  # big enough already

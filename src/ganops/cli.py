@@ -33,7 +33,14 @@ from ganops.models import GeneratorSpec
 from ganops.params import load_params
 from ganops.run_record import RunRecord
 from ganops.runner import run_stage
-from ganops.sampling import generate, latent_batch, make_grid, save_png, write_image_folder
+from ganops.sampling import (
+    READABLE_PX,
+    generate,
+    latent_batch,
+    make_grid,
+    save_png,
+    write_image_folder,
+)
 
 log = logging.getLogger("ganops")
 OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
@@ -88,7 +95,7 @@ def write_images(out: Path, images: np.ndarray) -> None:
         np.savez_compressed(buffer, images=images)
         write_bytes(out, buffer.getvalue())
     else:
-        save_png(out, make_grid(images))
+        save_png(out, make_grid(images, min_side=READABLE_PX))
 
 
 def _is_folder(out: str) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
 
-from ganops.sampling import make_grid
+from ganops.sampling import READABLE_PX, make_grid
 
 
 def class_histogram_png(
@@ -57,4 +57,5 @@ def arms_png(accuracies: dict[str, list[float]], title: str) -> bytes:
 def neighbour_sheet(samples: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
     """Two rows: generated samples on top, each one's nearest training image below it.
     uint8 `(N, C, H, W)` each -> `(H', W', C)` picture."""
-    return make_grid(np.concatenate([samples, neighbours]), columns=len(samples))
+    pair = np.concatenate([samples, neighbours])
+    return make_grid(pair, columns=len(samples), min_side=READABLE_PX)

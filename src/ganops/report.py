@@ -211,7 +211,10 @@ def _run_line(role: str, side: Side) -> str:
     if uri.startswith(("http://", "https://")) and experiment is not None:
         link = f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
         return f"- {role}: [run `{run_id}`]({link})"
-    where = f" in `{uri}`" if uri else ""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        where = f" in the repository's local store `{uri.removeprefix('sqlite:///')}`"
+    else:
+        where = f" in `{uri}`" if uri else ""
     return f"- {role}: run `{run_id}`{where}"
 
 

@@ -12,6 +12,26 @@ from pathlib import Path
 from ganops.errors import DataError
 from ganops.io import read_json_record, write_json
 
+_SQLITE = "sqlite:///"
+
+
+def portable_uri(uri: str, root: Path) -> str:
+    """`uri` as run.json keeps it: a sqlite store inside the project at `root` relative to
+    that root (`sqlite:///mlflow.db`), valid in any clone; any other URI as it is."""
+    if uri.startswith(_SQLITE):
+        path = Path(uri.removeprefix(_SQLITE))
+        if path.is_absolute() and path.is_relative_to(root):
+            return _SQLITE + path.relative_to(root).as_posix()
+    return uri
+
+
+def resolve_uri(uri: str, root: Path) -> str:
+    """A tracking URI from run.json as one to open from the project at `root`."""
+    path = uri.removeprefix(_SQLITE)
+    if uri.startswith(_SQLITE) and not Path(path).is_absolute():
+        return f"{_SQLITE}{root / path}"
+    return uri
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -19,12 +39,16 @@ class RunRecord:
 
     run_id: str
     experiment_id: str = ""
-    tracking_uri: str = ""  # credentials removed
+    tracking_uri: str = ""  # credentials removed; a store in the project relative to its root
     model_uri: str = ""  # the logged generator, `models:/<id>`
     params_hash: str = ""  # of the params that shaped the weights
     steps: int = 0
     published_step: int = 0  # the step whose generator was published
     train_time_s: float = 0.0
+
+    def store_uri(self, root: Path) -> str:
+        """The tracking URI to open this run's store from the project at `root`."""
+        return resolve_uri(self.tracking_uri, root)
 
     def write(self, path: Path) -> None:
         """Write the record atomically as sorted JSON (stable bytes for DVC)."""

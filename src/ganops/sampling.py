@@ -100,8 +100,15 @@ def generate(
     return np.concatenate(chunks)
 
 
-def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """Tile uint8 `(N, C, H, W)` images into one `(rows*H', columns*W', C)` uint8 picture."""
+def make_grid(
+    images: np.ndarray, columns: int | None = None, padding: int = 2, min_side: int = 0
+) -> np.ndarray:
+    """Tile uint8 `(N, C, H, W)` images into one `(rows*H', columns*W', C)` uint8 picture,
+    each image scaled up by a whole factor (nearest neighbour, no blur) to at least
+    `min_side` px: 28 px digits are too small to judge on screen (`READABLE_PX`)."""
+    factor = max(1, math.ceil(min_side / min(images.shape[2:]))) if len(images) else 1
+    if factor > 1:
+        images = images.repeat(factor, axis=2).repeat(factor, axis=3)
     count, channels, height, width = images.shape
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
@@ -112,6 +119,9 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
         top, left = padding + row * cell_h, padding + column * cell_w
         grid[top : top + height, left : left + width] = image.transpose(1, 2, 0)
     return grid
+
+
+READABLE_PX = 64  # the smallest side of an image in a grid meant for eyes (MLflow, PNGs)
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
@@ -159,7 +169,8 @@ def class_grid(
     columns = latent_batch(per_class, spec.latent_dim, cfg.seed, device)  # (per_class, D)
     latents = columns.repeat(spec.num_classes, 1)  # (num_classes * per_class, D)
     labels = class_grid_labels(spec.num_classes, per_class, device)
-    return make_grid(generate(generator, latents, cfg.batch_size, labels=labels), per_class)
+    images = generate(generator, latents, cfg.batch_size, labels=labels)
+    return make_grid(images, per_class, min_side=READABLE_PX)
 
 
 def write_samples(
@@ -190,12 +201,13 @@ def write_samples(
     arrays = {SAMPLES_FILE: images}
     about: dict[str, object] = {}
     if labels is None:
-        grid = make_grid(images[: cfg.grid_size])
+        grid = make_grid(images[: cfg.grid_size], min_side=READABLE_PX)
     else:
         grid = class_grid(generator, spec, cfg, device)
         arrays[LABELS_FILE] = labels.cpu().numpy()
         about["num_classes"] = spec.num_classes
-    pictures = {"grid.png": grid, "interpolation.png": make_grid(strip, columns=steps)}
+    sheet = make_grid(strip, columns=steps, min_side=READABLE_PX)
+    pictures = {"grid.png": grid, "interpolation.png": sheet}
     with atomic_dir(out) as staging:
         for name, array in arrays.items():
             save_npy(staging / name, array)

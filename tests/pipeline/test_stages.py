@@ -73,19 +73,20 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     assert json.loads(Path("data/evaluator/metrics.json").read_text())["accuracy"] > 0.5
     samples = np.load("data/samples/samples.npy")
     assert samples.shape == (100, 1, 28, 28) and samples.dtype == np.uint8
-    assert Image.open("data/samples/grid.png").size == (4 * 30 + 2, 4 * 30 + 2)
-    assert Image.open("data/samples/interpolation.png").size == (4 * 30 + 2, 2 * 30 + 2)
+    # 28 px digits shown at 84 px (READABLE_PX)
+    assert Image.open("data/samples/grid.png").size == (4 * 86 + 2, 4 * 86 + 2)
+    assert Image.open("data/samples/interpolation.png").size == (4 * 86 + 2, 2 * 86 + 2)
 
     record = json.loads(Path("data/train/run.json").read_text())
     client = mlflow.MlflowClient(mlflow_store)
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
-    assert len(client.get_metric_history(run.info.run_id, "loss_g")) == 16
+    assert len(client.get_metric_history(run.info.run_id, "train/loss_g")) == 16
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
     assert artifacts == ["samples/grid.png", "samples/interpolation.png"]
     assert record["model_uri"].startswith("models:/")
     assert client.get_registered_model("ganops-generator").latest_versions
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "quick_fid")] == [16]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/quick_fid")] == [16]
 
 
 def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> None:
@@ -103,13 +104,13 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
     assert scores["num_samples"] == 100
     table = Path("data/eval/plots/class_histogram.tsv").read_text().splitlines()
     assert table[0] == "class\tgenerated\treal" and len(table) == 11
-    assert Image.open("data/eval/plots/nearest_neighbours.png").size == (8 * 30 + 2, 2 * 30 + 2)
+    assert Image.open("data/eval/plots/nearest_neighbours.png").size == (8 * 86 + 2, 2 * 86 + 2)
     record = json.loads(Path("data/train/run.json").read_text())
     client = mlflow.MlflowClient(copy_of_finished)
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["fid"] == pytest.approx(scores["fid"], rel=1e-5)
-    assert run.data.metrics["real_floor.fid"] == pytest.approx(
+    assert run.data.metrics["eval/fid"] == pytest.approx(scores["fid"], rel=1e-5)
+    assert run.data.metrics["eval_real_floor/fid"] == pytest.approx(
         scores["real_floor"]["fid"], rel=1e-5
     )
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
@@ -289,7 +290,7 @@ def test_a_suspected_collapse_is_said_once_and_tags_the_run(
     client = mlflow.MlflowClient(copy_of_finished)
     tag = client.get_run(run_id).data.tags["ganops.warning"]
     assert tag.startswith("mode collapse suspected at step 16")
-    history = client.get_metric_history(run_id, "quick_intra_class_diversity_min")
+    history = client.get_metric_history(run_id, "train/quick_intra_class_diversity_min")
     assert [m.step for m in history] == [16, 32]
 
 
@@ -344,7 +345,7 @@ def test_conditional_gan_with_regularisers_through_the_stages(copy_of_finished: 
     manifest = json.loads(Path("data/samples/manifest.json").read_text())
     assert manifest["num_classes"] == 10 and "labels.npy" in manifest["files"]
     grid = Image.open("data/samples/grid.png")
-    assert grid.size[1] == 10 * 30 + 2  # 10 rows of 28 px images with 2 px padding
+    assert grid.size[1] == 10 * 86 + 2  # 10 rows of 28 px images shown 3x, 2 px padding
     # the conditional scores, beside the usual ones
     scores = json.loads(Path("data/eval/metrics.json").read_text())
     for key in ("conditional_accuracy", "cas", "cas_real"):
@@ -357,4 +358,4 @@ def test_conditional_gan_with_regularisers_through_the_stages(copy_of_finished: 
     assert logged["model.conditional"] == "True" and logged["model.spectral_norm"] == "True"
     assert logged["train.loss"] == "hinge" and float(logged["train.r1_gamma"]) == 0.5
     assert float(logged["train.ema_decay"]) == 0.99 and logged["train.augment"] == "translation"
-    assert run.data.metrics["cas"] == pytest.approx(scores["cas"], rel=1e-5)
+    assert run.data.metrics["eval/cas"] == pytest.approx(scores["cas"], rel=1e-5)

@@ -67,7 +67,7 @@ def test_tiny_run_logs_every_step_and_a_grid_per_epoch(params: Params, prepared:
         assert all(np.isfinite(list(metrics.values())))
         assert 0 <= metrics["d_real"] <= 1 and 0 <= metrics["d_fake"] <= 1
     assert [step for step, _ in recorder.grids] == [10, 20]
-    assert recorder.grids[0][1].shape == (4 * 30 + 2, 4 * 30 + 2, 1)  # 16 images of 28 px
+    assert recorder.grids[0][1].shape == (4 * 86 + 2, 4 * 86 + 2, 1)  # 16 images, 28 px x 3
     assert recorder.grids[0][1].std() > 0
 
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ganops.augment import diff_augment
 from ganops.config import TrainConfig
 from ganops.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
-from ganops.sampling import cycled_labels, latent_batch, make_grid, to_uint8
+from ganops.sampling import READABLE_PX, cycled_labels, latent_batch, make_grid, to_uint8
 from ganops.training.loggers import StepLogger
 from ganops.training.resume import Checkpointing, save_resume_state
 from ganops.training.signals import StopRequest
@@ -237,7 +237,7 @@ def render_grid(
     """The fixed-latent grid, rendered in eval mode: `(H, W, C)` uint8."""
     was_training = generator.training
     generator.eval()
-    picture = make_grid(to_uint8(generator(*_inputs(latents, labels))))
+    picture = make_grid(to_uint8(generator(*_inputs(latents, labels))), min_side=READABLE_PX)
     generator.train(was_training)
     return picture
 
