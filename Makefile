@@ -11,12 +11,13 @@ REPORT ?= data/report/report.md
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup repro pull push retrain test lint ui clean
+.PHONY: help setup repro pull push retrain test lint ui walkthrough clean
 
 help:
 	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
 	@echo "make test    set up .venv if needed; lint, type-check and run the tests"
 	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
+	@echo "make walkthrough  screenshots of the runs in the UI, in headless Chromium (docs/ui)"
 	@echo "make retrain what CI does: pull, repro, then a report against BASE=$(BASE) in $(REPORT)"
 
 setup: $(STAMP)
@@ -52,9 +53,15 @@ lint: $(STAMP)
 test: lint
 	pytest
 
+# The MLflow 3 UI has a GenAI / model-training switch; the link opens the training pages.
 ui: $(STAMP)
+	@echo "runs: http://$(HOST):$(PORT)/#/experiments?workflowType=machine_learning"
 	mlflow ui --host $(HOST) --port $(PORT) --workers 1 \
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
+
+# Needs Debian's chromium and chromium-driver (.ci/run installs them when missing).
+walkthrough: $(STAMP)
+	python tools/walkthrough.py --out docs/ui --plots
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

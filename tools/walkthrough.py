@@ -1,0 +1,286 @@
+"""A walkthrough of the runs in the MLflow UI, in a real browser, with screenshots.
+
+Starts `make ui` on a store (the workspace's by default), drives headless Chromium (Debian's
+`chromium` and `chromium-driver`; no browser is downloaded) through what a user looks at, and
+saves a screenshot of each page, with what the page said in `walkthrough.json`:
+
+- `runs.png`: the experiment as it opens: its training runs, with their dataset;
+- `grid.png`: the newest run's fixed-latent sample grid, with its step slider;
+- `compare.png`: the two newest runs side by side;
+- `plots.png`: `dvc plots show`'s page (with `--plots`, in a DVC workspace).
+
+    python tools/walkthrough.py --out docs/ui --plots      # or: make walkthrough
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import mlflow
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOW = (1440, 900)
+# the MLflow 3 UI's own switch between GenAI and model-training pages
+TRAINING = "workflowType=machine_learning"
+CLOSE_ASSISTANT = "[data-component-id='mlflow.assistant.chat_panel.close']"
+FULLSCREEN = "[data-component-id='fullscreen_button_chartcard']"
+SEARCH_CHARTS = "input[placeholder='Search metric charts']"
+THUMBNAIL_SHOWN = (
+    "return [...arguments[0].querySelectorAll('img')].some(i => i.complete && i.naturalWidth)"
+)
+FULL_SIZE_SHOWN = (
+    "return [...document.querySelectorAll('img[src*=get-artifact]')]"
+    ".some(i => !i.src.includes('compressed') && i.complete && i.naturalWidth)"
+)
+# from a chart's fullscreen button up to its card: the nearest block with a step input
+STEP_ID = "mlflow.experiment_tracking.common.line_smooth_slider"
+STEP_INPUT = f"input[data-component-id='{STEP_ID}']"
+CARD = f"./ancestor::*[.//input[@data-component-id='{STEP_ID}']][1]"
+
+
+class WalkthroughError(Exception):
+    """A page did not show what it should, or the browser or the UI could not start."""
+
+
+def browser_paths() -> tuple[str, str]:
+    """The system Chromium and its driver; a one-line error naming the packages otherwise."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not binary or not driver:
+        raise WalkthroughError(
+            "chromium and chromedriver not found: apt-get install chromium chromium-driver"
+        )
+    return binary, driver
+
+
+@contextmanager
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium at a fixed window size."""
+    binary, driver = browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars"):
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+@contextmanager
+def mlflow_ui(store: str, port: int) -> Iterator[str]:
+    """`make ui` on `store` at 127.0.0.1:`port`, stopped on exit; yields its base URL."""
+    env = dict(os.environ, MLFLOW_TRACKING_URI=store)
+    command = ["make", "--no-print-directory", "ui", "HOST=127.0.0.1", f"PORT={port}"]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    error = server.stderr.read().decode() if server.stderr else ""
+                    raise WalkthroughError(f"make ui did not start: {error[-300:]}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def wait_for(chrome: WebDriver, text: str, timeout_s: float = 60) -> None:
+    """Wait until `text` is on the page; a `WalkthroughError` saying what was there if not."""
+    deadline = time.monotonic() + timeout_s
+    while text not in page_text(chrome):
+        if time.monotonic() > deadline:
+            shown = " ".join(page_text(chrome).split())[:300]
+            raise WalkthroughError(f"{chrome.current_url}: {text!r} never appeared ({shown})")
+        time.sleep(0.5)
+
+
+def wait_until(chrome: WebDriver, script: str, what: str, *args: object) -> None:
+    """Wait until a JavaScript predicate holds (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while not chrome.execute_script(script, *args):
+        if time.monotonic() > deadline:
+            raise WalkthroughError(f"{chrome.current_url}: {what} never loaded")
+        time.sleep(0.5)
+
+
+def page_text(chrome: WebDriver) -> str:
+    try:
+        return str(chrome.find_element(By.TAG_NAME, "body").text)
+    except WebDriverException:
+        return ""
+
+
+def close_assistant(chrome: WebDriver) -> None:
+    """The MLflow Assistant panel opens on first load and covers a third of the page."""
+    for button in chrome.find_elements(By.CSS_SELECTOR, CLOSE_ASSISTANT):
+        button.click()
+        time.sleep(0.5)
+
+
+def fullscreen_button(chrome: WebDriver, title: str) -> WebElement:
+    """The fullscreen button of the chart card titled `title`."""
+    path = (
+        f"//*[text()='{title}']/ancestor::*[.//*[@data-component-id='fullscreen_button_chartcard']]"
+        "[1]//*[@data-component-id='fullscreen_button_chartcard']"
+    )
+    found = chrome.find_elements(By.XPATH, path)
+    if not found:
+        raise WalkthroughError(f"{chrome.current_url}: no chart titled {title!r}")
+    return found[0]
+
+
+def last_step(chrome: WebDriver, chart: WebElement) -> None:
+    """Move an image chart's step slider to the last step (the UI starts it at 0, before the
+    first image: "No image logged at this step") and bring the image into view."""
+    step = chart.find_element(By.CSS_SELECTOR, STEP_INPUT)
+    step.click()
+    step.send_keys(Keys.CONTROL, "a")
+    step.send_keys(str(step.get_attribute("max")), Keys.TAB)
+    wait_until(chrome, THUMBNAIL_SHOWN, "the sample grid", chart)
+    image = chart.find_element(By.CSS_SELECTOR, "img")
+    chrome.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)  # under params
+    time.sleep(2)  # the UI fades the image in
+
+
+def newest_runs(store: str, experiment: str, count: int = 2) -> tuple[str, list[tuple[str, str]]]:
+    """The experiment's id and its `count` newest finished runs as (run id, run name)."""
+    client = mlflow.MlflowClient(store)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise WalkthroughError(f"{store}: no experiment {experiment!r}; run make repro first")
+    runs = client.search_runs(
+        [found.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time DESC"]
+    )[:count]
+    if len(runs) < count:
+        raise WalkthroughError(f"{store}: {experiment} has {len(runs)} finished runs, not {count}")
+    return found.experiment_id, [(run.info.run_id, run.info.run_name) for run in runs]
+
+
+def walk(
+    chrome: WebDriver, url: str, experiment_id: str, runs: list[tuple[str, str]], out: Path
+) -> dict[str, dict[str, object]]:
+    """Visit the runs table, the newest run's sample grid and the compare view; screenshots
+    into `out`. Returns what each page showed (URL, text, images)."""
+    seen: dict[str, dict[str, object]] = {}
+
+    def record(name: str) -> None:
+        chrome.save_screenshot(str(out / f"{name}.png"))
+        images = chrome.find_elements(
+            By.CSS_SELECTOR, "img[src^='data:image'], img[src*='get-artifact']"
+        )
+        seen[name] = {"url": chrome.current_url, "text": page_text(chrome), "images": len(images)}
+
+    # the experiment's link, as the UI's experiment list gives it
+    chrome.get(f"{url}/#/experiments/{experiment_id}?{TRAINING}")
+    wait_for(chrome, runs[0][1])
+    close_assistant(chrome)
+    record("runs")
+
+    run_id, run_name = runs[0]
+    chrome.get(f"{url}/#/experiments/{experiment_id}/runs/{run_id}/model-metrics?{TRAINING}")
+    wait_for(chrome, run_name)
+    close_assistant(chrome)
+    search = chrome.find_element(By.CSS_SELECTOR, SEARCH_CHARTS)
+    search.send_keys("samples")
+    wait_for(chrome, "samples")
+    fullscreen_button(chrome, "samples").click()
+    last_step(chrome, chrome.find_element(By.CSS_SELECTOR, "[role='dialog']"))
+    record("grid")
+    # the chart shows MLflow's 256 px thumbnail; a click on it (outside the fullscreen
+    # view, whose layer hides the preview) opens the logged grid itself
+    chrome.find_element(By.CSS_SELECTOR, "[role='dialog'] [aria-label='Close']").click()
+    time.sleep(1)
+    card = fullscreen_button(chrome, "samples").find_element(By.XPATH, CARD)
+    last_step(chrome, card)
+    card.find_element(By.CSS_SELECTOR, "img").click()
+    wait_until(chrome, FULL_SIZE_SHOWN, "the full-size grid")
+    time.sleep(2)  # the preview zooms in
+    record("grid_full")
+
+    ids = quote(json.dumps([run for run, _ in runs]))
+    experiments = quote(json.dumps([experiment_id]))
+    chrome.set_window_size(WINDOW[0], 2 * WINDOW[1])  # the runs' details are below the plots
+    chrome.get(f"{url}/#/compare-runs?runs={ids}&experiments={experiments}&{TRAINING}")
+    for _, name in runs:
+        wait_for(chrome, name)
+    close_assistant(chrome)
+    for switch in chrome.find_elements(By.CSS_SELECTOR, "[role='switch']")[:1]:
+        switch.click()  # "Show diff only": the params that differ, not all eighty
+    record("compare")
+    return seen
+
+
+def dvc_plots(chrome: WebDriver, out: Path) -> dict[str, object]:
+    """`dvc plots show` in the workspace, its HTML page opened and captured."""
+    folder = out / "dvc_plots"
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "show", "--out", str(folder)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise WalkthroughError(f"dvc plots show: {done.stderr.strip()[-300:]}")
+    chrome.get((folder / "index.html").as_uri())
+    time.sleep(5)  # vega renders after load
+    chrome.save_screenshot(str(out / "plots.png"))
+    text = page_text(chrome)
+    shutil.rmtree(folder)
+    return {"url": "dvc plots show", "text": text, "images": 0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", help="MLflow tracking URI (default: the workspace's)")
+    parser.add_argument("--experiment", default="ganops", help="experiment name")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ui", help="screenshots")
+    parser.add_argument("--port", type=int, default=5077, help="port for make ui")
+    parser.add_argument("--plots", action="store_true", help="also capture dvc plots show")
+    args = parser.parse_args(argv)
+    store = args.store or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT}/mlflow.db"
+    try:
+        experiment_id, runs = newest_runs(store, args.experiment)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with mlflow_ui(store, args.port) as url, browser() as chrome:
+            seen = walk(chrome, url, experiment_id, runs, args.out)
+            if args.plots:
+                seen["plots"] = dvc_plots(chrome, args.out)
+    except WalkthroughError as error:
+        print(f"walkthrough: error: {error}", file=sys.stderr)
+        return 1
+    (args.out / "walkthrough.json").write_text(json.dumps(seen, indent=2) + "\n")
+    print(f"walkthrough: {', '.join(f'{name}.png' for name in seen)} in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
