@@ -8,6 +8,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 BASE ?= main
 REPORT ?= data/report/report.md
+# seeds a side for `make retrain` (the report compares their means); jobs: half the cores
+SEEDS ?= 1
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 3 ? n / 2 : 1 )))
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
@@ -19,6 +22,7 @@ help:
 	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
 	@echo "make walkthrough  screenshots of the runs in the UI, in headless Chromium (docs/ui)"
 	@echo "make retrain what CI does: pull, repro, then a report against BASE=$(BASE) in $(REPORT)"
+	@echo "             SEEDS=3: with a seed sweep, so verdicts compare means (JOBS=$(JOBS) at a time)"
 
 setup: $(STAMP)
 
@@ -41,8 +45,14 @@ push: $(STAMP)
 	else echo "no DVC remote configured: nothing to push"; fi
 
 # What CI runs on a pull request: repro from what the remote holds, then compare with BASE.
+# SEEDS=3 adds a queued seed sweep (train.seed 0..2, as DVC experiments; the one equal to the
+# workspace comes from DVC's run cache), and the report compares means with their errors.
 retrain: pull
 	dvc repro
+	@if [ "$(SEEDS)" -gt 1 ]; then \
+		dvc exp run --queue -S "train.seed=range(0,$(SEEDS))" && \
+		dvc exp run --run-all -j $(JOBS); \
+	fi
 	ganops report --baseline $(BASE) --out $(REPORT)
 
 lint: $(STAMP)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ganops.errors import ConfigError, DataError
-from ganops.metrics.directions import judge
+from ganops.metrics.directions import Estimate, judge, judge_with_noise
+from ganops.noise import RecordedSpread, sweep_values
 from ganops.report import Comparison, PipelinePaths, Side, render, resolve_revision
 from tests.helpers import ROOT
 
@@ -51,6 +52,7 @@ def test_render_shows_params_metrics_time_grids_and_runs() -> None:
             ("data/eval/metrics.json", "real_floor.fid", 0.5, 0.5),
             ("data/train/metrics.json", "published_step", None, 93),
         ],
+        spread=RecordedSpread({"fid": 1.0, "recall": 0.01}, 3, "2026-11-23"),
     )  # fmt: skip
     report = render(comparison)
     assert "against baseline `main` (`aaaaaaaaaaaa`)" in report
@@ -113,3 +115,68 @@ def test_paths_come_from_dvc_yaml(tmp_path: Path) -> None:
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     with pytest.raises(DataError, match=r"no vars\.paths"):
         PipelinePaths.from_dvc_yaml(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "spread", "verdict"),
+    [
+        ([27.8], [26.5], 1.06, "within noise"),  # 1.3 FID inside 2 sqrt(2) x 1.06 = 3.0
+        ([27.8], [100.0], 1.06, "worse"),
+        ([27.8], [20.0], 1.06, "better"),
+        ([27.8], [26.5], None, "better (noise unknown)"),
+        ([27.0, 28.0, 29.0], [25.0, 25.2, 24.8], None, "better"),  # means with their errors
+        ([27.0, 28.0, 29.0], [27.5, 28.5, 26.5], None, "within noise"),
+        ([27.0, 28.0, 29.0], [26.0], 1.06, "within noise"),  # a mean against one seed
+        ([27.8], [27.8], 1.06, "same"),
+    ],
+)
+def test_verdicts_tell_a_change_from_noise(
+    old: list[float], new: list[float], spread: float | None, verdict: str
+) -> None:
+    assert judge_with_noise("fid", Estimate.of(old), Estimate.of(new), spread) == verdict
+
+
+def test_a_report_with_seed_sweeps_compares_means() -> None:
+    side = _side("HEAD", "c" * 40, b"png")
+    sweeps = {
+        "baseline": {"data/eval/metrics.json": {"fid": [30.0, 31.0, 29.0]}},
+        "workspace": {"data/eval/metrics.json": {"fid": [20.0, 21.0, 19.0]}},
+    }
+    comparison = Comparison(
+        baseline=side, workspace=side, params={},
+        metrics=[("data/eval/metrics.json", "fid", 30.0, 20.0)], seeds=sweeps,
+    )  # fmt: skip
+    report = render(comparison)
+    assert "| `fid` | 30 ± 0.58 (3 seeds) | 20 ± 0.58 (3 seeds) | -10 | better |" in report
+    assert "Seeds a side: baseline 3, workspace 3." in report
+
+
+def _revision(seed: int, fid: float, lr: float = 2e-4) -> dict[str, object]:
+    params = {"train": {"seed": seed, "lr": lr}, "data": {"source": "mnist-5k"}}
+    return {
+        "params": {"params.yaml": {"data": params}},
+        "metrics": {"data/eval/metrics.json": {"data": {"fid": fid, "real_floor": {"fid": 0.4}}}},
+    }
+
+
+def test_a_seed_sweep_is_read_from_dvc_exp_show() -> None:
+    """`dvc exp show --json`: the workspace and a commit with its experiments; only those
+    that differ from the reference in train.seed alone count, one per seed."""
+    entries = [
+        {"rev": "workspace", "data": _revision(0, 27.0)},
+        {
+            "rev": "abc",
+            "data": _revision(0, 27.0),
+            "experiments": [
+                {"name": "s1", "revs": [{"rev": "1", "data": _revision(1, 28.0)}]},
+                {"name": "s2", "revs": [{"rev": "2", "data": _revision(2, 29.0)}]},
+                {"name": "other-lr", "revs": [{"rev": "3", "data": _revision(1, 50.0, 1e-3)}]},
+                {"name": "failed", "revs": [{"rev": "4", "data": None, "error": {"msg": "x"}}]},
+            ],
+        },
+    ]
+    reference = {"train.seed": 0, "train.lr": 2e-4, "data.source": "mnist-5k"}
+    values = sweep_values(entries, reference)
+    assert values == {
+        "data/eval/metrics.json": {"fid": [27.0, 28.0, 29.0], "real_floor.fid": [0.4, 0.4, 0.4]}
+    }

@@ -20,7 +20,21 @@ from ruamel.yaml import YAML
 
 from ganops.errors import ConfigError, DataError, first_line
 from ganops.io import write_bytes, write_text
-from ganops.metrics.directions import DIRECTIONS, REFERENCE_PREFIX, judge
+from ganops.metrics.directions import (
+    DIRECTIONS,
+    NOISE_SIGMAS,
+    REFERENCE_PREFIX,
+    Estimate,
+    judge_with_noise,
+)
+from ganops.noise import (
+    SPREAD_FILE,
+    RecordedSpread,
+    Values,
+    read_spread,
+    revision_params,
+    sweep_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +80,16 @@ class Comparison:
     params: dict[str, tuple[Any, Any]]  # key -> (baseline, workspace)
     metrics: list[tuple[str, str, Any, Any]] = field(default_factory=list)  # file, key, old, new
     stale: list[str] = field(default_factory=list)  # workspace stages dvc repro would rerun
+    seeds: dict[str, Values] = field(default_factory=dict)  # side -> a seed sweep's values
+    spread: RecordedSpread | None = None  # the default's seed-to-seed spread, as recorded
+
+    def estimates(self, path: str, key: str, old: Any, new: Any) -> tuple[Estimate, Estimate]:
+        """Each side's value: the mean of its seeds when it has several, else its one."""
+        sides = []
+        for side, value in (("baseline", old), ("workspace", new)):
+            values = self.seeds.get(side, {}).get(path, {}).get(key, [])
+            sides.append(Estimate.of(values if len(values) > 1 else [float(value)]))
+        return sides[0], sides[1]
 
 
 def _run(root: Path, args: list[str], what: str) -> str:
@@ -157,6 +181,27 @@ def _workspace_commit(root: Path) -> str:
     return head + (" with uncommitted changes" if dirty.strip() else "")
 
 
+def seed_sweeps(root: Path, commit: str) -> dict[str, Values]:
+    """Both sides' seed sweeps from `dvc exp show`: the workspace's experiments, and those of
+    the baseline commit, each matched to its side's params but for `train.seed`."""
+    sweeps: dict[str, Values] = {}
+    for side, rev, args in (
+        ("workspace", "workspace", ()),
+        ("baseline", commit, ("--rev", commit)),
+    ):
+        entries = _dvc_json_list(root, "exp", "show", *args)
+        own = next((entry["data"] for entry in entries if entry.get("rev") == rev), None)
+        if own:
+            sweeps[side] = sweep_values(entries, revision_params(own))
+    return sweeps
+
+
+def _dvc_json_list(root: Path, *args: str) -> list[dict[str, Any]]:
+    out = _run(root, [sys.executable, "-m", "dvc", *args, "--json"], f"dvc {' '.join(args)}")
+    parsed = json.loads(out or "[]")
+    return parsed if isinstance(parsed, list) else []
+
+
 def compare(root: Path, baseline: str) -> Comparison:
     """Gather both sides: params, metrics, run records and grids."""
     paths = PipelinePaths.from_dvc_yaml(root)
@@ -179,6 +224,8 @@ def compare(root: Path, baseline: str) -> Comparison:
         params=changed_params(root, commit),
         metrics=metrics,
         stale=stale_stages(root),
+        seeds=seed_sweeps(root, commit),
+        spread=read_spread(root),
     )
 
 
@@ -198,9 +245,50 @@ def _delta(old: Any, new: Any) -> str:
     return "0" if change == 0 else f"{change:+.4g}"
 
 
-def _verdict(key: str, old: Any, new: Any) -> str:
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
-    return judge(key.rsplit("/", 1)[-1], float(old), float(new)) if numeric else ""
+def _numeric(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _cell(estimate: Estimate) -> str:
+    """A side's value: `27.8`, or `27.8 ± 0.61 (3 seeds)` for a mean with its error."""
+    if estimate.variance is None:
+        return _number(estimate.mean)
+    error = (estimate.variance / estimate.count) ** 0.5
+    return f"{estimate.mean:.4g} ± {error:.2g} ({estimate.count} seeds)"
+
+
+def _metric_row(comparison: Comparison, path: str, key: str, old: Any, new: Any) -> str:
+    if not _numeric(old, new):
+        cells = (_number(old), _number(new), _delta(old, new), "")
+    else:
+        before, after = comparison.estimates(path, key, old, new)
+        spread = comparison.spread.of(key) if comparison.spread else None
+        verdict = judge_with_noise(key, before, after, spread)
+        cells = (_cell(before), _cell(after), _delta(before.mean, after.mean), verdict)
+    return "| " + " | ".join((f"`{path}`", f"`{key}`", *cells)) + " |"
+
+
+def _noise_note(comparison: Comparison) -> str:
+    """How the verdicts were reached: seeds a side, and the recorded spread where used."""
+    counts = {
+        side: max((len(v) for file in values.values() for v in file.values()), default=1)
+        for side, values in comparison.seeds.items()
+    }
+    seeds = ", ".join(f"{side} {counts.get(side, 1)}" for side in ("baseline", "workspace"))
+    note = (
+        f"Seeds a side: {seeds}. A change is better or worse only beyond {NOISE_SIGMAS:g} "
+        "standard errors of the difference; inside that band it is within noise."
+    )
+    if min(counts.get(side, 1) for side in ("baseline", "workspace")) == 1:
+        spread = comparison.spread
+        note += (
+            f" A side with one seed takes the seed-to-seed spread of the default recorded in "
+            f"`{SPREAD_FILE}` ({spread.recorded}, {spread.seeds} seeds)."
+            if spread
+            else f" No seed-to-seed spread is recorded (`{SPREAD_FILE}`), so one-seed "
+            "verdicts say the noise is unknown."
+        )
+    return note
 
 
 def _run_line(role: str, side: Side) -> str:
@@ -257,8 +345,7 @@ def render(comparison: Comparison) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for path, key, old, new in comparison.metrics:
-            row = (f"`{path}`", f"`{key}`", _number(old), _number(new), _delta(old, new))
-            lines.append("| " + " | ".join(row) + f" | {_verdict(key, old, new)} |")
+            lines.append(_metric_row(comparison, path, key, old, new))
         lower = ", ".join(k for k, way in DIRECTIONS.items() if way == "lower")
         higher = ", ".join(k for k, way in DIRECTIONS.items() if way == "higher")
         lines += [
@@ -266,6 +353,8 @@ def render(comparison: Comparison) -> str:
             f"Lower is better: {lower}. Higher is better: {higher}. `nn_distance_ratio` is "
             f"best near 1. `{REFERENCE_PREFIX}*` is the real data scored against itself: "
             "the yardstick, not a result.",
+            "",
+            _noise_note(comparison),
         ]
     else:
         lines.append("No metrics on either side.")

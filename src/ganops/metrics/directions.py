@@ -1,10 +1,16 @@
 """Which way is better for each metric the pipeline writes: one registry for every report.
 
 Keys are the dotted names `dvc metrics diff` shows (`fid`, `real_floor.fid`, `accuracy`).
+A verdict can take the seed-to-seed noise into account (`judge_with_noise`): a change
+smaller than the noise band is `within noise`, not better or worse.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 Direction = Literal["lower", "higher", "one"]
@@ -53,3 +59,50 @@ def judge(key: str, old: float, new: float, tolerance: float = 1e-9) -> str:
     if abs(new - old) <= tolerance * max(1.0, abs(old)):
         return "same"
     return "better" if new > old else "worse"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One side's value of a metric: the mean over its seeds and how many there were."""
+
+    mean: float
+    count: int
+    variance: float | None  # the seeds' sample variance; None with a single seed
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Estimate:
+        if not values:
+            raise ValueError("an estimate needs at least one value")
+        variance = statistics.variance(values) if len(values) > 1 else None
+        return cls(statistics.fmean(values), len(values), variance)
+
+    def mean_variance(self, spread: float | None) -> float | None:
+        """The variance of the mean: the seeds' own, or with one seed the recorded
+        seed-to-seed `spread` (a standard deviation) squared; None when neither exists."""
+        if self.variance is not None:
+            return self.variance / self.count
+        return None if spread is None else spread**2
+
+
+NOISE_SIGMAS = 2.0  # a change counts beyond twice the standard error of the difference
+
+
+def noise_band(old: Estimate, new: Estimate, spread: float | None) -> float | None:
+    """Half-width of the band within which `new - old` is noise, or None when unknown."""
+    variances = [side.mean_variance(spread) for side in (old, new)]
+    if any(variance is None for variance in variances):
+        return None
+    return NOISE_SIGMAS * math.sqrt(sum(v for v in variances if v is not None))
+
+
+def judge_with_noise(key: str, old: Estimate, new: Estimate, spread: float | None) -> str:
+    """`better`/`worse` only beyond the noise band, `within noise` inside it; `same` for no
+    change, '' for a metric with no better direction. Without any estimate of the noise
+    (one seed a side and no recorded spread for `key`) the plain verdict says so."""
+    plain = judge(key, old.mean, new.mean)
+    if plain in ("", "same"):
+        return plain
+    band = noise_band(old, new, spread)
+    if band is None:
+        return f"{plain} (noise unknown)"
+    return plain if abs(new.mean - old.mean) > band else "within noise"

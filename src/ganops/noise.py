@@ -1,0 +1,90 @@
+"""How much a metric moves from seed to seed, for verdicts that can tell a change from noise.
+
+Two sources: the runs of a seed sweep (DVC experiments that differ from a side's params only
+in `train.seed`, read from `dvc exp show --json`), and, for a side with a single seed, the
+seed-to-seed spread of the default configuration recorded in `docs/seed_spread.json` by
+`bench/seed_spread.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganops.config import flatten_mapping
+
+SPREAD_FILE = Path("docs") / "seed_spread.json"
+SEED_KEY = "train.seed"
+PARAMS_FILE = "params.yaml"
+
+Values = dict[str, dict[str, list[float]]]  # metrics file -> metric -> one value per seed
+
+
+def _revisions(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The data of every revision in `dvc exp show --json`: each commit (or the workspace)
+    and its experiments; a failed experiment has none."""
+    for entry in entries:
+        if entry.get("data"):
+            yield entry["data"]
+        for experiment in entry.get("experiments") or []:
+            for revision in experiment.get("revs") or []:
+                if revision.get("data"):
+                    yield revision["data"]
+
+
+def revision_params(data: dict[str, Any]) -> dict[str, Any]:
+    """A revision's params.yaml as flat dotted keys."""
+    params = (data.get("params") or {}).get(PARAMS_FILE) or {}
+    return flatten_mapping(params.get("data") or {})
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        key: float(value)
+        for key, value in flatten_mapping(metrics).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def sweep_values(entries: list[dict[str, Any]], reference: dict[str, Any]) -> Values:
+    """The metrics of every revision whose params equal `reference` (flat) but for
+    `train.seed`, one revision per seed: a seed sweep's runs, the reference's own among them."""
+    same = {key: value for key, value in reference.items() if key != SEED_KEY}
+    by_seed: dict[Any, dict[str, Any]] = {}
+    for data in _revisions(entries):
+        params = revision_params(data)
+        if not params or {k: v for k, v in params.items() if k != SEED_KEY} != same:
+            continue
+        by_seed.setdefault(params.get(SEED_KEY), data.get("metrics") or {})
+    values: Values = {}
+    for metrics in by_seed.values():
+        for file, content in metrics.items():
+            for key, value in _numbers((content or {}).get("data") or {}).items():
+                values.setdefault(file, {}).setdefault(key, []).append(value)
+    return values
+
+
+@dataclass(frozen=True)
+class RecordedSpread:
+    """The seed-to-seed standard deviation of each metric of the default configuration."""
+
+    std: dict[str, float]
+    seeds: int
+    recorded: str  # when and with what: shown in the report
+
+    def of(self, key: str) -> float | None:
+        return self.std.get(key)
+
+
+def read_spread(root: Path) -> RecordedSpread | None:
+    """The spread recorded in `<root>/docs/seed_spread.json`, or None when there is none."""
+    path = root / SPREAD_FILE
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        std = {key: float(entry["std"]) for key, entry in payload["metrics"].items()}
+        return RecordedSpread(std, len(payload["seeds"]), str(payload["recorded"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
