@@ -41,8 +41,12 @@ def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -
     repo, commit = baseline
     base_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
     write_params(repo / "params.yaml", {"train": {"epochs": 3}})
+    spread = {"fid": {"std": 5.0}, "precision": {"std": 0.02}}
+    record = {"recorded": "by this test", "seeds": [0, 1, 2], "metrics": spread}
+    (repo / "docs").mkdir(exist_ok=True)
+    (repo / "docs" / "seed_spread.json").write_text(json.dumps(record))
 
-    done = make(repo, "retrain", f"BASE={commit}")
+    done = make(repo, "retrain", f"BASE={commit}", "SEEDS=2")  # the workspace: 2 seeds
 
     output = done.stdout + done.stderr
     assert "no DVC remote configured: nothing to pull" in output
@@ -53,14 +57,20 @@ def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -
     assert "train.lr" not in report.split("### Metrics")[0]  # only what changed
     assert "Out of date" not in report
 
-    new = json.loads((repo / "data/eval/metrics.json").read_text())
     old = json.loads(sh(repo, "git", "show", f"{commit}:data/eval/metrics.json").stdout)
     _, _, old_cell, new_cell, change, verdict = _metric_row(report, "fid")
     assert float(old_cell) == pytest.approx(old["fid"], rel=1e-3)
-    assert float(new_cell) == pytest.approx(new["fid"], rel=1e-3)
-    assert float(change) == pytest.approx(new["fid"] - old["fid"], rel=1e-2, abs=1e-3)
-    assert verdict == ("better" if new["fid"] < old["fid"] else "worse")
-    assert _metric_row(report, "precision")[5] in ("better", "worse", "same")
+    found = re.fullmatch(r"(\S+) ± (\S+) \(2 seeds\)", new_cell)  # seeds 0 and 1, the mean
+    assert found, new_cell
+    mean, stderr = float(found[1]), float(found[2])
+    assert float(change) == pytest.approx(mean - old["fid"], rel=1e-2, abs=1e-3)
+    band = 2 * (stderr**2 + 5.0**2) ** 0.5  # the baseline's one seed takes the recorded 5.0
+    expected = "better" if mean < old["fid"] else "worse"
+    if abs(abs(mean - old["fid"]) - band) > 0.05 * band:  # the cells are rounded
+        assert verdict == (expected if abs(mean - old["fid"]) > band else "within noise")
+    assert _metric_row(report, "precision")[5] in ("better", "worse", "same", "within noise")
+    assert "Seeds a side: baseline 1, workspace 2." in report
+    assert "recorded in `docs/seed_spread.json` (by this test, 3 seeds)" in report
     assert _metric_row(report, "real_floor.fid")[5] == ""  # a yardstick: no verdict
 
     assert re.search(r"\d+\.\d s → \d+\.\d s \([+-]\d+\.\d s\)", report)  # training time
