@@ -250,7 +250,8 @@ def dvc_plots(chrome: WebDriver, out: Path) -> dict[str, object]:
     )  # fmt: skip
     if done.returncode != 0:
         raise WalkthroughError(f"dvc plots show: {done.stderr.strip()[-300:]}")
-    chrome.get((folder / "index.html").as_uri())
+    chrome.set_window_size(*WINDOW)
+    chrome.get((folder / "index.html").resolve().as_uri())
     time.sleep(5)  # vega renders after load
     chrome.save_screenshot(str(out / "plots.png"))
     text = page_text(chrome)
