@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ganops.params import load_params
 from ganops.runner import run_stage, stage_parser
-from ganops.training.distributed import run_under_torchrun, world_from_env
-from ganops.training.run import TrainPaths, run_training
+from ganops.training.distributed import world_from_env
+from ganops.training.run import TrainPaths, relaunch_under_torchrun, run_training
 
 ARGUMENTS = {
     "--data": "processed data directory",
@@ -35,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         params, world = load_params(args.params), world_from_env()  # validated before any work
+        paths = TrainPaths(
+            **{field.name: getattr(args, field.name) for field in fields(TrainPaths)}
+        )
         if params.train.nproc > 1 and not world.distributed:
             relaunch = sys.argv[1:] if argv is None else argv
-            run_under_torchrun(Path(__file__), params.train.nproc, relaunch)
-            return
-        paths = {field.name: getattr(args, field.name) for field in fields(TrainPaths)}
-        run_training(params, TrainPaths(**paths), world)
+            relaunch_under_torchrun(params, paths, Path(__file__), relaunch)
+        else:
+            run_training(params, paths, world)
 
     return run_stage("train", body, args.verbose)
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 
 from ganops.artifacts import load_generator
 from ganops.training.distributed import weights_digest
@@ -24,27 +28,48 @@ EPOCHS, BATCH = 2, 100  # 4,000 training images: 40 steps an epoch, 50 images pe
 DIGESTS = re.compile(r"rank (\d)/2 weights: generator sha256 (\w+), discriminator sha256 (\w+)")
 
 
-def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
-    tmp_path: Path, prepared: Path, evaluator_file: Path
-) -> None:
-    work = tmp_path / "w"
+def _workspace(work: Path, prepared: Path, evaluator_file: Path) -> str:
+    """A workspace with the processed data, an evaluator and 2-process params; its store."""
     shutil.copytree(prepared / "processed", work / "data" / "processed")
     (work / "data" / "models").mkdir()
     shutil.copy2(evaluator_file, work / "data" / "models" / "evaluator.pt")
     train = {"nproc": 2, "epochs": EPOCHS, "batch_size": BATCH, "checkpoint_every": 10}
     write_params(work / "params.yaml", {"train": train})
-    uri = f"sqlite:///{work / 'mlflow.db'}"
+    return f"sqlite:///{work / 'mlflow.db'}"
 
-    done = subprocess.run(
+
+def _stage(work: Path, uri: str, background: bool = False) -> subprocess.Popen[str]:
+    """The train stage as dvc repro starts it; `background`: in a process group of its own
+    (to be killed whole), its output to a file rather than a pipe nobody reads."""
+    output = (work / "stage.log").open("a") if background else subprocess.PIPE
+    return subprocess.Popen(
         [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]],
         cwd=work,
         env={**_clean_env(), "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
+        stdout=output,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
+        start_new_session=background,
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    prepared: Path, evaluator_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, str]:
+    """One whole 2-process run: its workspace, store and output."""
+    work = tmp_path_factory.mktemp("torchrun") / "w"
+    uri = _workspace(work, prepared, evaluator_file)
+    process = _stage(work, uri)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    return work, uri, output
+
+
+def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
+    uninterrupted: tuple[Path, str, str],
+) -> None:
+    work, uri, output = uninterrupted
     assert "launching 2 training processes" in output
 
     # both ranks end with identical weights, and rank 0 published them
@@ -73,3 +98,76 @@ def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DVC_EXP_NAME", "MLFLOW_RUN_ID")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def _processes_in(work: Path) -> list[int]:
+    """Pids of the processes whose working directory is `work` (the stage and its ranks)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == work.resolve():
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+def test_a_killed_stage_takes_its_ranks_with_it_and_the_rerun_resumes_exactly(
+    uninterrupted: tuple[Path, str, str], tmp_path: Path, prepared: Path, evaluator_file: Path
+) -> None:
+    """kill -9 of the stage's process group (a CI timeout) used to leave torchrun's ranks,
+    which start sessions of their own, training on as orphans."""
+    reference = (uninterrupted[0] / "data" / "models" / "generator.pt").read_bytes()
+    work = tmp_path / "w"
+    uri = _workspace(work, prepared, evaluator_file)
+    stage = _stage(work, uri, background=True)
+    checkpoint = work / "data" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists():  # the first checkpoint: step 10
+        log = (work / "stage.log").read_text()
+        assert stage.poll() is None and time.monotonic() < deadline, log
+        time.sleep(0.2)
+    time.sleep(random.Random(2026).uniform(0.0, 1.0))
+    os.killpg(stage.pid, signal.SIGKILL)
+    stage.wait(timeout=30)
+    deadline = time.monotonic() + 10  # the ranks poll for their launcher every second
+    while _processes_in(work) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_in(work) == [], "ranks outlived their launcher"
+    killed_at = torch.load(checkpoint, weights_only=True)["state"]["step"]
+
+    rerun = _stage(work, uri)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output
+    assert f"at step {killed_at}/" in output  # resumed, not "that run already finished"
+    assert (work / "data" / "models" / "generator.pt").read_bytes() == reference
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FINISHED"
+    total = EPOCHS * 4000 // BATCH
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss_d")]
+    assert sorted(steps) == list(range(1, total + 1))  # every step once
+
+
+def test_a_second_training_in_a_busy_workspace_is_refused(
+    tmp_path: Path, prepared: Path, evaluator_file: Path
+) -> None:
+    work = tmp_path / "w"
+    uri = _workspace(work, prepared, evaluator_file)
+    long_run = {"nproc": 2, "epochs": 100, "batch_size": BATCH}  # still training when asked
+    write_params(work / "params.yaml", {"train": long_run})
+    first = _stage(work, uri, background=True)
+    try:
+        lock = work / "data" / "checkpoints" / ".training.lock"
+        deadline = time.monotonic() + 120
+        while not (lock.exists() and lock.read_text()):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        second = _stage(work, uri)
+        output, _ = second.communicate(timeout=120)
+        assert second.returncode == 1, output
+        assert "another training is running here (pid " in output
+        assert first.poll() is None  # the first trains on, untouched
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)

@@ -9,12 +9,15 @@ through torchrun, so `dvc repro` needs no other command.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # torchrun sets these in every process it starts
 _RANK, _WORLD_SIZE, _LOCAL_RANK = "RANK", "WORLD_SIZE", "LOCAL_RANK"
+# the stage that relaunched itself under torchrun, for its ranks to watch
+LAUNCHER_PID = "GANOPS_LAUNCHER_PID"
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,38 @@ def world_from_env() -> World:
         ) from None
 
 
+def die_with_launcher(world: World, poll_s: float = 1.0) -> None:
+    """Make this rank die when what launched it dies.
+
+    torchrun starts its ranks in sessions of their own, so a `kill -9` of the stage's
+    process group (a CI timeout, an out-of-memory kill) would leave them training on as
+    orphans, writing the same files as the next run. A rank asks the kernel for SIGKILL
+    when its parent (torchrun) dies, and watches the stage that relaunched it (when there
+    is one) from a thread: gone, the rank kills itself. Nothing is left half-written: every
+    file is written atomically, and the checkpoint the next run resumes from is whole.
+    """
+    if not world.distributed:
+        return
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    launcher = int(os.environ.get(LAUNCHER_PID, "0") or 0)
+    if launcher:
+        threading.Thread(target=_watch, args=(launcher, poll_s), daemon=True).start()
+
+
+def _watch(pid: int, poll_s: float) -> None:
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.error("the launching stage (pid %d) is gone: stopping this rank", pid)
+            os.kill(os.getpid(), signal.SIGKILL)
+        except PermissionError:
+            pass  # alive, someone else's: cannot happen for our own parent, keep watching
+        time.sleep(poll_s)
+
+
 def join(world: World, device: torch.device) -> torch.device:
     """Join the process group (NCCL on GPUs, Gloo on CPU); return this rank's device."""
     if not world.distributed:
@@ -165,7 +203,7 @@ def run_under_torchrun(script: Path, nproc: int, argv: list[str]) -> None:
     """
     command = torchrun_command(nproc, [str(script.resolve()), *argv])
     log.info("launching %d training processes: %s", nproc, " ".join(command[1:]))
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, env={**os.environ, LAUNCHER_PID: str(os.getpid())})
     stopped_by: list[str] = []
 
     def forward(number: int, _frame: object) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,18 +20,27 @@ import torch
 
 from ganops.artifacts import save_generator
 from ganops.config import Params, TrainConfig, check_batch_split, params_hash
-from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.data.dataset import Split, load_split, read_manifest, to_training_tensor
 from ganops.data.sources import get_source
 from ganops.device import configure_backends, resolve_device
 from ganops.io import write_json
-from ganops.metrics.evaluator import load_evaluator
+from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.metrics.probe import QuickProbe
 from ganops.models import GeneratorSpec
 from ganops.run_record import RunRecord, portable_uri
 from ganops.sampling import cycled_labels, latent_batch
 from ganops.tracking import Run, open_run, project_root, redact_uri
 from ganops.training.collapse import WARNING_TAG, CollapseWatch
-from ganops.training.distributed import World, join, leave, log_weight_digests
+from ganops.training.distributed import (
+    LAUNCHER_PID,
+    World,
+    die_with_launcher,
+    join,
+    leave,
+    log_weight_digests,
+    run_under_torchrun,
+)
+from ganops.training.lock import hold_checkpoints
 from ganops.training.loggers import FanOut, HistoryFile
 from ganops.training.loop import (
     METRIC_NAMES,
@@ -70,16 +81,16 @@ class TrainPaths:
 
 
 def quick_probe(
-    params: Params, evaluator: Path, spec: GeneratorSpec, device: torch.device
+    params: Params, evaluator: LoadedEvaluator | None, spec: GeneratorSpec, device: torch.device
 ) -> Probe | None:
     """The quick FID and intra-class diversity every `train.eval_every` epochs, or None when
-    they are off."""
+    they are off (or this rank does not measure)."""
     cfg = params.train
-    if cfg.eval_every == 0:
+    if cfg.eval_every == 0 or evaluator is None:
         return None
     latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
     labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
-    measure = QuickProbe(load_evaluator(evaluator), latents, PROBE_BATCH, device, labels=labels)
+    measure = QuickProbe(evaluator, latents, PROBE_BATCH, device, labels=labels)
     return Probe(every_epochs=cfg.eval_every, measure=measure)
 
 
@@ -131,15 +142,63 @@ def run_training(params: Params, paths: TrainPaths, world: World | None = None) 
     """Train as the stage does, resuming from `paths.checkpoints` when it can; returns the
     run record on the main rank and None on the others. Everything is validated before
     any work."""
-    cfg, digest, world = params.train, params_hash(params), world or World()
-    check_batch_split(cfg.batch_size, world.size, f"torchrun's {world.size}")
-    device = join(world, resolve_device(cfg.device))
-    configure_backends(device, cfg.deterministic)
+    world = world or World()
+    device, inputs = check_inputs(params, paths, world)
+    die_with_launcher(world)
+    with ExitStack() as held:
+        # one training a workspace; a stage that relaunched itself holds it for its ranks
+        if world.is_main and LAUNCHER_PID not in os.environ:
+            held.enter_context(hold_checkpoints(paths.checkpoints))
+        return _train(params, paths, world, join(world, device), inputs)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run reads, checked: the train split, its manifest, the generator to build and
+    (on the rank that measures, with quick scores on) the evaluator."""
+
+    split: Split
+    manifest: dict[str, Any]
+    spec: GeneratorSpec
+    evaluator: LoadedEvaluator | None
+
+
+def check_inputs(params: Params, paths: TrainPaths, world: World) -> tuple[torch.device, Inputs]:
+    """Everything a run is checked against before it writes anything: the batch split
+    between processes, the device, the processed data, the generator it asks for and the
+    evaluator of its quick scores."""
+    check_batch_split(params.train.batch_size, world.size, f"torchrun's {world.size}")
+    device = resolve_device(params.train.device)
     split, manifest = load_split(paths.data, "train"), read_manifest(paths.data)
     spec = spec_for_data(params, manifest, len(split.images))
+    measures = world.is_main and params.train.eval_every > 0
+    evaluator = load_evaluator(paths.evaluator) if measures else None
+    return device, Inputs(split, manifest, spec, evaluator)
+
+
+def relaunch_under_torchrun(
+    params: Params, paths: TrainPaths, script: Path, argv: list[str]
+) -> None:
+    """`train.nproc` processes of `script` under torchrun, once the inputs are checked; this
+    stage holds the workspace for them (see `hold_checkpoints`)."""
+    check_inputs(params, paths, World(size=params.train.nproc))
+    with hold_checkpoints(paths.checkpoints):
+        run_under_torchrun(script, params.train.nproc, argv)
+
+
+def _train(
+    params: Params,
+    paths: TrainPaths,
+    world: World,
+    device: torch.device,
+    inputs: Inputs,
+) -> RunRecord | None:
+    cfg, digest = params.train, params_hash(params)
+    split, manifest, spec = inputs.split, inputs.manifest, inputs.spec
+    configure_backends(device, cfg.deterministic)
     if not world.is_main:  # one rank speaks
         logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
-    probe = quick_probe(params, paths.evaluator, spec, device) if world.is_main else None
+    probe = quick_probe(params, inputs.evaluator, spec, device)
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
     state = build_state(spec, cfg, device, world, params.model.spectral_norm)
