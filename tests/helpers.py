@@ -6,6 +6,7 @@ import importlib.util
 import re
 import shlex
 import shutil
+import socket
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,13 @@ TINY: dict[str, dict[str, Any]] = {
                "interpolation_steps": 4},
     "eval": {"kid_subset_size": 50, "kid_subsets": 10, "nn_samples": 8},
 }  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ person would check on the pages, not only that screenshots exist."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,15 +15,9 @@ import pytest
 from ganops.config import Params
 from ganops.sampling import READABLE_PX, make_grid
 from ganops.tracking import open_run
-from tests.helpers import ROOT
+from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _two_runs(params: Params, root: Path) -> list[str]:
@@ -50,7 +43,7 @@ def test_the_walkthrough_shows_runs_grid_and_comparison(
     out = workdir / "ui"
     done = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "walkthrough.py"), "--store", mlflow_store,
-         "--out", str(out), "--port", str(_free_port())],
+         "--out", str(out), "--port", str(free_port())],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

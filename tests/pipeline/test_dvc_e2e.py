@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from ruamel.yaml import YAML
 
 from ganops.config import flatten
 from ganops.params import load_params
+from tests.helpers import free_port
 from tests.pipeline.repo import VENV, dvc, env, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow
@@ -147,15 +147,9 @@ def test_plots_render(reproduced: tuple[Path, str]) -> None:
     assert "quick_fid" in html and "nearest_neighbours.png" in html and '"class"' in html
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
     repo, _ = reproduced
-    port = _free_port()
+    port = free_port()
     # -o: treat the venv as set up (it is this interpreter's), so make installs nothing
     command = ["make", "ui", f"PORT={port}", f"VENV={VENV}", "-o", f"{VENV}/.installed"]
     log = repo / "ui.log"

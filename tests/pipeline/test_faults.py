@@ -7,7 +7,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 import requests
 import torch
 
-from tests.helpers import ROOT, STAGE_ARGS, write_params
+from tests.helpers import ROOT, STAGE_ARGS, free_port, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -147,17 +146,11 @@ def test_sigkill_three_times_and_sigterm_then_resume_is_bitwise_identical(
     _assert_every_step_once(uri, run.info.run_id, total_steps=4 * 80, epochs=4)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Server:
     """A real `mlflow server` on 127.0.0.1 that can be stopped and started again."""
 
     def __init__(self, base: Path) -> None:
-        self.base, self.port = base, _free_port()
+        self.base, self.port = base, free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -230,7 +223,7 @@ def test_server_down_at_the_start_is_a_clear_error(
     tmp_path: Path, prepared: Path, evaluator_file: Path
 ) -> None:
     work = _workspace(tmp_path / "w", prepared, evaluator_file)
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     process = _start_training(work, uri)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 1
