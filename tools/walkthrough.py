@@ -37,6 +37,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
+from ganops.tracking import tracking_uri
+
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1440, 900)
 # the MLflow 3 UI's own switch between GenAI and model-training pages
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5077, help="port for make ui")
     parser.add_argument("--plots", action="store_true", help="also capture dvc plots show")
     args = parser.parse_args(argv)
-    store = args.store or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT}/mlflow.db"
+    store = args.store or tracking_uri(ROOT)  # MLFLOW_TRACKING_URI, else the workspace's
     try:
         experiment_id, runs = newest_runs(store, args.experiment)
         args.out.mkdir(parents=True, exist_ok=True)

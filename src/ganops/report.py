@@ -35,6 +35,7 @@ from ganops.noise import (
     revision_params,
     sweep_values,
 )
+from ganops.run_record import relative_store
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,14 @@ def _run(root: Path, args: list[str], what: str) -> str:
     return done.stdout
 
 
-def _dvc_json(root: Path, *args: str) -> dict[str, Any]:
+def _dvc_parsed(root: Path, *args: str) -> Any:
+    """What `dvc <args> --json` prints, parsed (None when it prints nothing)."""
     out = _run(root, [sys.executable, "-m", "dvc", *args, "--json"], f"dvc {' '.join(args)}")
-    return dict(json.loads(out or "{}"))
+    return json.loads(out) if out.strip() else None
+
+
+def _dvc_json(root: Path, *args: str) -> dict[str, Any]:
+    return dict(_dvc_parsed(root, *args) or {})
 
 
 def resolve_revision(root: Path, rev: str) -> str:
@@ -197,8 +203,7 @@ def seed_sweeps(root: Path, commit: str) -> dict[str, Values]:
 
 
 def _dvc_json_list(root: Path, *args: str) -> list[dict[str, Any]]:
-    out = _run(root, [sys.executable, "-m", "dvc", *args, "--json"], f"dvc {' '.join(args)}")
-    parsed = json.loads(out or "[]")
+    parsed = _dvc_parsed(root, *args)
     return parsed if isinstance(parsed, list) else []
 
 
@@ -237,16 +242,15 @@ def _number(value: Any) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
+def _numeric(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
 def _delta(old: Any, new: Any) -> str:
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
-    if not numeric:
+    if not _numeric(old, new):
         return "new" if old is None else ("removed" if new is None else "")
     change = new - old
     return "0" if change == 0 else f"{change:+.4g}"
-
-
-def _numeric(*values: Any) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 def _cell(estimate: Estimate) -> str:
@@ -299,8 +303,8 @@ def _run_line(role: str, side: Side) -> str:
     if uri.startswith(("http://", "https://")) and experiment is not None:
         link = f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
         return f"- {role}: [run `{run_id}`]({link})"
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        where = f" in the repository's local store `{uri.removeprefix('sqlite:///')}`"
+    if local := relative_store(uri):
+        where = f" in the repository's local store `{local}`"
     else:
         where = f" in `{uri}`" if uri else ""
     return f"- {role}: run `{run_id}`{where}"

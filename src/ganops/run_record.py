@@ -25,12 +25,16 @@ def portable_uri(uri: str, root: Path) -> str:
     return uri
 
 
+def relative_store(uri: str) -> str | None:
+    """The path of a sqlite store recorded relative to the project root, else None."""
+    path = uri.removeprefix(_SQLITE)
+    return path if uri.startswith(_SQLITE) and not Path(path).is_absolute() else None
+
+
 def resolve_uri(uri: str, root: Path) -> str:
     """A tracking URI from run.json as one to open from the project at `root`."""
-    path = uri.removeprefix(_SQLITE)
-    if uri.startswith(_SQLITE) and not Path(path).is_absolute():
-        return f"{_SQLITE}{root / path}"
-    return uri
+    local = relative_store(uri)
+    return f"{_SQLITE}{root / local}" if local else uri
 
 
 @dataclass(frozen=True)
