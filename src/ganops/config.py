@@ -104,16 +104,18 @@ class ModelConfig(_Section):
         32,
         ge=1,
         le=1024,
-        description="base width: DCGAN channels next to the image, MLP units of the first "
-        "layer, ResNet channels of every block",
+        description="base width (of G, and of D unless width_d): DCGAN channels next to the "
+        "image, MLP units of the first layer, ResNet channels of every block",
     )
     conditional: bool = Field(
-        False,
-        description="class-conditional: G takes a label, D adds a projection term (Miyato & "
-        "Koyama 2018)",
+        False, description="class-conditional: G takes a label, D adds a projection term"
     )
     spectral_norm: bool = Field(
         True, description="spectral normalisation of every D weight (replaces D's batch norm)"
+    )
+    width_d: int | None = Field(None, ge=1, le=1024, description="D's base width; null = width")
+    upsample: Literal["transposed", "nearest"] = Field(
+        "transposed", description="DCGAN G: transposed convolutions, or nearest upsampling + conv"
     )
 
 
@@ -152,11 +154,13 @@ class TrainConfig(_Section):
         0.0, ge=0, le=1e4, description="weight of the R1 penalty on real images (0 = off)"
     )
     ema_decay: float = Field(
-        0.0,
-        ge=0,
-        lt=1,
-        description="decay of the moving average of G's weights that is sampled and published "
-        "(0.999 typical; 0 = off)",
+        0.0, ge=0, lt=1, description="decay per step of the published average of G (0 = off)"
+    )
+    ema_kimg: float = Field(
+        0.0, ge=0, le=1e6, description="half-life of that average in thousands of images (0 = off)"
+    )
+    lr_decay: float = Field(
+        0.0, ge=0, lt=1, description="share of the run, at its end, over which lrs fall to 0"
     )
     augment: str = Field(
         "", description="DiffAugment policy, e.g. color,translation,cutout ('' = none)"

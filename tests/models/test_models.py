@@ -71,3 +71,48 @@ def test_spec_round_trip() -> None:
     assert GeneratorSpec.from_dict(spec.to_dict()) == spec
     with pytest.raises(ValueError, match="malformed generator spec"):
         GeneratorSpec.from_dict({"arch": "dcgan"})
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_nearest_upsampling_replaces_every_transposed_doubling(size: int) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, size, size), upsample="nearest")
+    generator = build_generator(spec)
+    assert generator(torch.randn(2, 8)).shape == (2, 1, size, size)
+    transposed = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(transposed) == 1  # only the projection of z to the first feature map
+    upsamplings = [m for m in generator.modules() if isinstance(m, nn.Upsample)]
+    convs = [m for m in generator.modules() if isinstance(m, nn.Conv2d)]
+    assert upsamplings and len(upsamplings) == len(convs)
+    assert all(m.kernel_size == (3, 3) for m in convs)
+    # the default keeps DCGAN's layers, and the same weights for the same seed
+    torch.manual_seed(0)
+    plain = build_generator(GeneratorSpec("dcgan", 8, 4, (1, size, size)))
+    torch.manual_seed(0)
+    explicit = build_generator(GeneratorSpec("dcgan", 8, 4, (1, size, size), upsample="transposed"))
+    for a, b in zip(plain.state_dict().values(), explicit.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_spec_writes_upsample_only_when_it_is_not_the_default() -> None:
+    plain = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))
+    assert "upsample" not in plain.to_dict()  # generator files from before keep their bytes
+    nearest = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), upsample="nearest")
+    assert nearest.to_dict()["upsample"] == "nearest"
+    assert GeneratorSpec.from_dict(nearest.to_dict()) == nearest
+    with pytest.raises(ValueError, match="malformed generator spec"):
+        GeneratorSpec.from_dict({**nearest.to_dict(), "upsample": "bicubic"})
+    with pytest.raises(ValueError, match="a dcgan option"):
+        build_generator(GeneratorSpec("mlp", 8, 4, (1, 28, 28), upsample="nearest"))
+
+
+def test_discriminator_takes_its_own_width() -> None:
+    spec = GeneratorSpec("dcgan", 8, 16, (1, 28, 28))
+    narrow = build_discriminator(spec, width=4)
+    first = next(m for m in narrow.modules() if isinstance(m, nn.Conv2d))
+    assert first.out_channels == 4 and narrow(torch.randn(2, 1, 28, 28)).shape == (2,)
+    assert (
+        next(
+            m for m in build_discriminator(spec).modules() if isinstance(m, nn.Conv2d)
+        ).out_channels
+        == 16
+    )

@@ -115,3 +115,20 @@ def test_wrapped_generators_are_unwrapped() -> None:
 def test_decay_outside_the_unit_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="decay"):
         GeneratorEMA(tiny_generator(), decay=1.5)
+
+
+def test_a_half_life_in_images_halves_the_weight_of_the_past_after_that_many_images() -> None:
+    for batch in (16, 64, 256):  # the same horizon in images whatever the batch
+        ema = GeneratorEMA(tiny_generator(), half_life_images=10_000, batch_size=batch)
+        late = 10**6  # past the ramp-up (5% of the images seen)
+        assert ema.beta(late) ** (10_000 / batch) == pytest.approx(0.5)
+
+
+def test_the_half_life_ramps_up_with_the_images_seen() -> None:
+    ema = GeneratorEMA(tiny_generator(), half_life_images=10_000, batch_size=64)
+    assert ema.beta(0) < 1e-5  # the first update all but copies the live generator
+    # after 1,000 updates of 64: 5% of 64,000 images, a 3,200-image horizon, not yet 10,000
+    assert ema.beta(999) == pytest.approx(0.5 ** (64 / 3200))
+    assert ema.beta(999) < ema.beta(10**6)
+    with pytest.raises(ValueError, match="half-life"):
+        GeneratorEMA(tiny_generator(), half_life_images=-1)

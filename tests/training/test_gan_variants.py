@@ -13,8 +13,9 @@ import torch
 from ganops.config import Params
 from ganops.data.dataset import load_split, to_training_tensor
 from ganops.models import GeneratorSpec
-from ganops.training import FanOut, build_state, train
-from ganops.training.loop import train_step
+from ganops.training import FanOut, GanState, build_state, train
+from ganops.training.loop import TrainingStopped, train_step
+from ganops.training.state import learning_rate_scale
 
 CPU = torch.device("cpu")
 
@@ -34,6 +35,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (model, 
     ),
     "mode-seeking": (SN, {"loss": "lsgan", "mode_seeking": 1.0}),
     "epoch-repeats": (SN, {"loss": "lsgan", "epoch_repeats": 2, "batch_size": 100}),
+    "lr-decay": (SN, {"loss": "lsgan", "lr_decay": 0.5}),  # the fall spans the resume point
+    "ema-kimg": (SN, {"loss": "lsgan", "ema_kimg": 0.2}),
+    "nearest-narrow-d": ({**SN, "upsample": "nearest", "width_d": 6}, {"loss": "lsgan"}),
     "resnet": ({"arch": "resnet", "width": 8}, {"loss": "hinge"}),
     "mlp-r1": ({"arch": "mlp", "width": 16}, {"loss": "nonsaturating", "r1_gamma": 1.0}),
 }
@@ -57,10 +61,36 @@ def _setup(
         }
     )
     num_classes = 10 if params.model.conditional else 0
+    model_cfg = params.model
+    shape = (1, size, size)
     spec = GeneratorSpec(
-        params.model.arch, params.model.latent_dim, params.model.width, (1, size, size), num_classes
+        model_cfg.arch,
+        model_cfg.latent_dim,
+        model_cfg.width,
+        shape,
+        num_classes,
+        model_cfg.upsample,
     )
     return params, spec
+
+
+def _state(spec: GeneratorSpec, params: Params) -> GanState:
+    """A fresh state as the stage builds it from `params`."""
+    model = params.model
+    return build_state(spec, params.train, CPU, None, model.spectral_norm, model.width_d)
+
+
+class _StopAt:
+    """A stop request that turns on once the run reaches `step` (a signal, without one)."""
+
+    signal_name = "a test"
+
+    def __init__(self, state: GanState, step: int) -> None:
+        self.state, self.step = state, step
+
+    @property
+    def requested(self) -> bool:
+        return self.state.step >= self.step
 
 
 def _data(digits: tuple[torch.Tensor, torch.Tensor], spec: GeneratorSpec) -> torch.Tensor:
@@ -80,16 +110,25 @@ def test_variant_trains_finite_and_resumes_exactly(
     params, spec = _setup(tiny_params, *VARIANTS[variant])
     data, labels = _data(digits, spec), digits[1]
     # straight through: 2 epochs of 4 steps
-    state = build_state(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
+    state = _state(spec, params)
     result = train(state, data, params.train, FanOut(), progress=False, labels=labels)
     assert result.steps == 8
     assert all(torch.isfinite(torch.tensor(v)) for v in result.final_metrics.values())
-    # the same run stopped after epoch 1 and resumed from its state dict
-    one_epoch = params.train.model_copy(update={"epochs": 1})
-    first = build_state(spec, one_epoch, CPU, spectral_norm=params.model.spectral_norm)
-    train(first, data, one_epoch, FanOut(), progress=False, labels=labels)
+    # the same run stopped mid-way through epoch 1 and resumed from its state dict
+    first = _state(spec, params)
+    with pytest.raises(TrainingStopped):
+        train(
+            first,
+            data,
+            params.train,
+            FanOut(),
+            progress=False,
+            stop=_StopAt(first, 3),
+            labels=labels,
+        )  # type: ignore[arg-type]
+    assert first.step == 3
     saved = first.state_dict()
-    resumed = build_state(spec, params.train, CPU, spectral_norm=params.model.spectral_norm)
+    resumed = _state(spec, params)
     resumed.load_state_dict(saved)
     train(resumed, data, params.train, FanOut(), progress=False, labels=labels)
     for a, b in zip(
@@ -188,3 +227,36 @@ def test_new_terms_add_to_their_networks_loss(
     else:  # cross-entropy (positive) on both sides
         assert values["with"][0] > values["plain"][0]
         torch.testing.assert_close(values["with"][2], values["plain"][2])
+
+
+def test_learning_rates_fall_linearly_over_the_last_share() -> None:
+    scales = [learning_rate_scale(step, 10, 0.3) for step in range(10)]
+    assert scales == [1.0] * 7 + [pytest.approx(3 / 3), pytest.approx(2 / 3), pytest.approx(1 / 3)]
+    assert [learning_rate_scale(step, 10, 0.0) for step in (0, 9)] == [1.0, 1.0]
+    assert learning_rate_scale(0, 3, 0.01) == 1.0 and learning_rate_scale(2, 3, 0.01) == 1.0
+
+
+def test_decay_reaches_both_optimisers_and_ends_low(
+    tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    params, spec = _setup(tiny_params, {}, {"lr": 1e-4, "lr_d": 4e-4, "lr_decay": 0.5})
+    state = _state(spec, params)
+    seen: list[tuple[float, float]] = []
+
+    def record(*_: object) -> None:
+        seen.append((state.opt_g.param_groups[0]["lr"], state.opt_d.param_groups[0]["lr"]))
+
+    state.opt_g.register_step_pre_hook(record)  # once a step, after D's update
+    train(state, _data(digits, spec), params.train, FanOut(), progress=False)
+    firsts = seen
+    assert firsts[:4] == [(1e-4, 4e-4)] * 4  # the first half at the full rates
+    assert firsts[4] == pytest.approx((1e-4, 4e-4)) and firsts[7] == pytest.approx((0.25e-4, 1e-4))
+    assert firsts[5][0] < firsts[4][0] and firsts[6][0] < firsts[5][0]
+
+
+def test_d_can_be_narrower_than_g(tiny_params: Callable[..., Params]) -> None:
+    params, spec = _setup(tiny_params, {"width": 8, "width_d": 4}, {})
+    state = _state(spec, params)
+    first_d = next(m for m in state.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
+    last_g = [m for m in state.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-2]
+    assert first_d.out_channels == 4 and last_g.out_channels == 8

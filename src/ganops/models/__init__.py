@@ -32,11 +32,16 @@ class GeneratorSpec:
     width: int
     image_shape: tuple[int, int, int]  # (C, H, W)
     num_classes: int = 0  # classes the generator is conditioned on; 0 = unconditional
+    upsample: str = "transposed"  # DCGAN's doubling layers: transposed | nearest
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain types only, so checkpoints load with `weights_only=True`."""
+        """Plain types only, so checkpoints load with `weights_only=True`. The default
+        `upsample` is left out, so files of generators built before it existed keep their
+        bytes."""
         spec = asdict(self)
         spec["image_shape"] = list(self.image_shape)
+        if self.upsample == "transposed":
+            del spec["upsample"]
         return spec
 
     @classmethod
@@ -51,10 +56,12 @@ class GeneratorSpec:
                 int(raw["width"]),
                 shape,  # type: ignore[arg-type]
                 int(raw.get("num_classes", 0)),
+                str(raw.get("upsample", "transposed")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"malformed generator spec: {error}") from None
-        if spec.arch not in _ARCHS or len(spec.image_shape) != 3 or spec.num_classes < 0:
+        well_formed = spec.arch in _ARCHS and len(spec.image_shape) == 3
+        if not well_formed or spec.num_classes < 0 or spec.upsample not in dcgan.UPSAMPLINGS:
             raise ValueError(f"malformed generator spec: {raw}")
         return spec
 
@@ -67,11 +74,21 @@ def image_size_problem(arch: str, size: int) -> str | None:
 def build_generator(spec: GeneratorSpec) -> nn.Module:
     """A freshly initialised generator for `spec`."""
     channels, size, _ = spec.image_shape
-    return _ARCHS[spec.arch][0](spec.latent_dim, spec.width, channels, size, spec.num_classes)
+    if spec.arch == "dcgan":
+        return dcgan.DCGANGenerator(
+            spec.latent_dim, spec.width, channels, size, spec.num_classes, spec.upsample
+        )
+    if spec.upsample != "transposed":
+        raise ValueError(f"upsample {spec.upsample!r} is a dcgan option, not {spec.arch}'s")
+    build: type[nn.Module] = _ARCHS[spec.arch][0]
+    return build(spec.latent_dim, spec.width, channels, size, spec.num_classes)
 
 
 def build_discriminator(
-    spec: GeneratorSpec, spectral_norm: bool = False, classifier: bool = False
+    spec: GeneratorSpec,
+    spectral_norm: bool = False,
+    classifier: bool = False,
+    width: int | None = None,
 ) -> nn.Module:
     """A freshly initialised discriminator matching the generator of `spec`, with a
     projection head when `spec` is conditional, and with `classifier` also a class head
@@ -80,7 +97,9 @@ def build_discriminator(
     `spectral_norm` wraps the weight of every `Conv2d`, `Linear` and `Embedding` of D in
     spectral normalisation (Miyato et al. 2018); DCGAN's D then drops its batch norms. A
     resumed D must be rebuilt with the same choice, as its weights are stored differently.
+    `width` is D's base width (`model.width_d`); None = the generator's.
     """
     channels, size, _ = spec.image_shape
     build = _ARCHS[spec.arch][1]
-    return build(spec.width, channels, size, spec.num_classes, spectral_norm, classifier)
+    width = width or spec.width
+    return build(width, channels, size, spec.num_classes, spectral_norm, classifier)

@@ -1,6 +1,9 @@
 """DCGAN (Radford, Metz & Chintala 2015): strided (transposed) convolutions, batch norm,
 ReLU in G, LeakyReLU 0.2 in D, no pooling, weights drawn from N(0, 0.02).
 
+G doubles its side with transposed convolutions (the paper's) or, with `upsample="nearest"`,
+with nearest upsampling and a 3x3 convolution.
+
 Sizes: 28 (7 -> 14 -> 28, the MNIST layout) or a power of two from 32 to 128
 (4 -> 8 -> ... -> size). The layer next to the image has `width` channels and each
 step away from it doubles them, as in the paper's 64 x 64 model (width 128).
@@ -60,12 +63,35 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+UPSAMPLINGS = ("transposed", "nearest")
+
+
+def _doubling(inputs: int, outputs: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """Layers that double the side: a stride-2 transposed convolution (DCGAN's), or nearest
+    upsampling then a 3x3 convolution, which cannot make the transposed one's checkerboard
+    (Odena et al. 2016)."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(inputs, outputs, 4, 2, 1, bias=bias)]
+    if upsample == "nearest":
+        return [
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(inputs, outputs, 3, 1, 1, bias=bias),
+        ]
+    raise ValueError(f"upsample must be one of {', '.join(UPSAMPLINGS)}, got {upsample!r}")
+
+
 class DCGANGenerator(nn.Module):
     """z `(B, latent_dim)` and, when conditional, labels `(B,)` -> images
     `(B, channels, size, size)` in [-1, 1]."""
 
     def __init__(
-        self, latent_dim: int, width: int, channels: int, size: int, num_classes: int = 0
+        self,
+        latent_dim: int,
+        width: int,
+        channels: int,
+        size: int,
+        num_classes: int = 0,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         base, upsamplings = _layout(size)
@@ -78,12 +104,12 @@ class DCGANGenerator(nn.Module):
         ]
         for _ in range(upsamplings - 1):
             layers += [
-                nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
+                *_doubling(features, features // 2, upsample, bias=False),
                 nn.BatchNorm2d(features // 2),
                 nn.ReLU(inplace=True),
             ]
             features //= 2
-        layers += [nn.ConvTranspose2d(features, channels, 4, 2, 1), nn.Tanh()]
+        layers += [*_doubling(features, channels, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
         self.num_classes = num_classes

@@ -28,6 +28,10 @@ def unwrap(module: nn.Module) -> nn.Module:
             return module
 
 
+# the half-life grows with the images seen, up to this share of them (StyleGAN2-ADA's ema_rampup)
+RAMPUP = 0.05
+
+
 class GeneratorEMA:
     """A moving average of a generator's parameters; buffers follow the live generator.
 
@@ -35,16 +39,29 @@ class GeneratorEMA:
     because averaging statistics gathered under different weights describes no network.
     """
 
-    def __init__(self, generator: nn.Module, decay: float = 0.999) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        decay: float = 0.999,
+        half_life_images: float = 0.0,
+        batch_size: int = 1,
+    ) -> None:
         """Start the average at a copy of `generator`.
 
         `generator` is the raw network; compile and data-parallel wrappers are taken off
         first, so the copy holds plain weights. `decay` in [0, 1] is the weight the average
         keeps per update once warmed up (0.999: a time constant of about 1000 updates).
+        `half_life_images` > 0 sets the horizon in images instead (StyleGAN2-ADA's
+        `ema_kimg` x 1000), with updates of `batch_size` images each: the same horizon
+        whatever the batch size.
         """
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"EMA decay must be in [0, 1], got {decay}")
+        if half_life_images < 0 or batch_size < 1:
+            raise ValueError("EMA half-life must be >= 0 images and batches >= 1 image")
         self.decay = decay
+        self.half_life_images = half_life_images
+        self.batch_size = batch_size
         self._average = copy.deepcopy(unwrap(generator)).eval().requires_grad_(False)
 
     @property
@@ -55,9 +72,15 @@ class GeneratorEMA:
     def beta(self, step: int) -> float:
         """The weight the average keeps at `step` (0 for the first update).
 
-        min(decay, (1 + step) / (10 + step)): early on the average follows the live
-        generator closely, so the random initial weights do not linger in it.
+        With a decay: min(decay, (1 + step) / (10 + step)). With a half-life of h images:
+        0.5 ** (batch / h'), where h' = min(h, RAMPUP x images seen) as in StyleGAN2-ADA.
+        Either way, early on the average follows the live generator closely, so the random
+        initial weights do not linger in it.
         """
+        if self.half_life_images > 0:
+            seen = (step + 1) * self.batch_size
+            horizon = min(self.half_life_images, RAMPUP * seen)
+            return float(0.5 ** (self.batch_size / horizon))
         return min(self.decay, (1.0 + step) / (10.0 + step))
 
     @torch.no_grad()

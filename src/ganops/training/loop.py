@@ -27,7 +27,14 @@ from ganops.sampling import READABLE_PX, cycled_labels, latent_batch, make_grid,
 from ganops.training.loggers import StepLogger
 from ganops.training.resume import Checkpointing, save_resume_state
 from ganops.training.signals import StopRequest
-from ganops.training.state import GRID, PERMUTATION, GanState, TrainingDiverged, derived_seed
+from ganops.training.state import (
+    GRID,
+    PERMUTATION,
+    GanState,
+    TrainingDiverged,
+    derived_seed,
+    set_learning_rates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +323,8 @@ def train(
             # update D, then G, on this rank's slice of the batch
             index = state.world.shard(order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size])
             real_labels = labels[index] if state.spec.num_classes and labels is not None else None
+            if cfg.lr_decay > 0:
+                set_learning_rates(state, cfg, total_steps)
             buffer.append(train_step(state, data[index], cfg, real_labels))
             state.step += 1
             bar.update(1)

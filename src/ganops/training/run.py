@@ -201,7 +201,7 @@ def _train(
     probe = quick_probe(params, inputs.evaluator, spec, device)
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
-    state = build_state(spec, cfg, device, world, params.model.spectral_norm)
+    state = build_state(spec, cfg, device, world, params.model.spectral_norm, params.model.width_d)
     steps = steps_in_run(len(split.images), cfg)
     histories = {
         "history": HistoryFile(paths.history, (*METRIC_NAMES, "images_per_s")),

@@ -30,4 +30,6 @@ def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) ->
             f"data.source {params.data.source!r} has {num_classes}"
         )
     shape = (channels, height, width)
-    return GeneratorSpec(model.arch, model.latent_dim, model.width, shape, num_classes)
+    return GeneratorSpec(
+        model.arch, model.latent_dim, model.width, shape, num_classes, model.upsample
+    )

@@ -119,8 +119,10 @@ def build_state(
     device: torch.device,
     world: World | None = None,
     spectral_norm: bool = False,
+    width_d: int | None = None,
 ) -> GanState:
     """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
+    `spectral_norm` and `width_d` (None = the generator's width) shape the discriminator.
 
     Under torchrun each rank draws its own noise stream, and DistributedDataParallel
     starts every rank from rank 0's weights.
@@ -130,7 +132,7 @@ def build_state(
     torch.manual_seed(derived_seed(cfg.seed, WEIGHTS))
     generator = build_generator(spec).to(device)
     discriminator = build_discriminator(
-        spec, spectral_norm=spectral_norm, classifier=cfg.class_loss > 0
+        spec, spectral_norm=spectral_norm, classifier=cfg.class_loss > 0, width=width_d
     ).to(device)
     if acceleration.channels_last:
         generator.to(memory_format=torch.channels_last)
@@ -157,5 +159,31 @@ def build_state(
         world=world,
         step_generator=step_generator,
         step_discriminator=step_discriminator,
-        ema=GeneratorEMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+        ema=_average(generator, cfg),
     )
+
+
+def _average(generator: nn.Module, cfg: TrainConfig) -> GeneratorEMA | None:
+    """The moving average of G that `train.ema_decay` or `train.ema_kimg` asks for, or None."""
+    if cfg.ema_kimg > 0:
+        return GeneratorEMA(
+            generator, half_life_images=cfg.ema_kimg * 1000, batch_size=cfg.batch_size
+        )
+    return GeneratorEMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None
+
+
+def learning_rate_scale(step: int, total_steps: int, decay_share: float) -> float:
+    """The factor on both learning rates at `step` (from 0) of `total_steps`: 1, then over the
+    last `decay_share` of the run a linear fall towards 0 (1 / its length at the last step).
+    A function of the step alone, so resume continues the schedule exactly."""
+    decay_steps = max(1, round(total_steps * decay_share)) if decay_share > 0 else 0
+    start = total_steps - decay_steps
+    return 1.0 if step < start else (total_steps - step) / decay_steps
+
+
+def set_learning_rates(state: GanState, cfg: TrainConfig, total_steps: int) -> None:
+    """Put the scheduled learning rates of `train.lr_decay` into both optimisers."""
+    scale = learning_rate_scale(state.step, total_steps, cfg.lr_decay)
+    for optimiser, base in ((state.opt_g, cfg.lr), (state.opt_d, cfg.lr_d or cfg.lr)):
+        for group in optimiser.param_groups:
+            group["lr"] = base * scale
