@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from ganops.errors import ConfigError
 from tests.helpers import ROOT, load_script
 
 
@@ -47,3 +50,58 @@ def test_pipeline_time_reports_the_peak_memory_of_a_child() -> None:
     assert seconds > 0 and 0.3 < peak_gb < 2
     with pytest.raises(SystemExit, match="failed with exit status 3"):
         bench.timed([sys.executable, "-c", "raise SystemExit(3)"], ROOT, {})
+
+
+def test_time_to_fid_measures_every_configuration_and_seed_against_the_clock(
+    prepared: Path, evaluator_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench("time_to_fid")
+    out = tmp_path / "curves"
+    inputs = ["--processed", str(prepared / "processed"), "--evaluator", str(evaluator_file)]
+    configs = ["--configs", "default", "nearest", "--add", "small-d=model.width_d=8"]
+    bench.main(
+        [
+            *inputs,
+            *configs,
+            "--seeds",
+            "0",
+            "1",
+            "--budget",
+            "2",
+            "--points",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["budget_s"] == 2
+    curves = record["curves"]
+    assert [(c["config"], c["seed"]) for c in curves] == [
+        (name, seed) for name in ("default", "nearest", "small-d") for seed in (0, 1)
+    ]
+    for curve in curves:
+        assert curve["seconds"][0] == 0 and curve["steps"][0] == 0  # the untrained generator
+        assert curve["seconds"] == sorted(curve["seconds"]) and curve["steps"][-1] > 0
+        assert all(math.isfinite(fid) and fid > 0 for fid in curve["fid"])
+        assert curve["images_per_s"] > 0 and curve["probe_s"] > 0
+    assert curves[2]["overrides"] == ["model.upsample=nearest"]
+    assert curves[0]["fid"] != curves[1]["fid"]  # the seeds differ
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[2:]] == ["| default", "| nearest", "| small-d"]
+
+
+def test_time_to_fid_overrides_are_validated_like_params_yaml() -> None:
+    bench = _bench("time_to_fid")
+    base = {"train": {"lr": 0.0002}}
+    params = bench.configured(base, ["train.lr=3e-4", "model.upsample=nearest"])
+    assert params.train.lr == 3e-4 and params.model.upsample == "nearest"
+    with pytest.raises(ConfigError, match=r"train\.lrr: unknown key"):
+        bench.configured(base, ["train.lrr=1"])
+
+
+def test_time_to_fid_needs_the_evaluator_first(tmp_path: Path) -> None:
+    bench = _bench("time_to_fid")
+    with pytest.raises(SystemExit, match="dvc repro train_evaluator"):
+        bench.main(["--processed", str(tmp_path), "--evaluator", str(tmp_path / "no.pt")])
