@@ -6,19 +6,20 @@ the `train` stage's quick FID (1,000 fixed latents against the test split, in th
 evaluator's feature space) at points along the way. The clock counts training only: each
 probe's own time is measured and taken out, so probing often does not shorten a run.
 
-Every configuration gets the same budget: the default's. The default (params.yaml as it
-is) trains its full `train.epochs` first, once per seed, and the mean of its training
-seconds is the budget of the others. Each other configuration is sized to the budget from
-a short timed run of its own step (so a learning-rate decay or an EMA's warm-up spans the
-budget, whatever the configuration's speed) and stopped at the first epoch end past it.
-The first seed's default run is the pipeline's `train` stage step for step, so its last
-quick FID equals the stage's (`data/train/metrics.json`) on the same machine.
+Every configuration gets the same budget: the search's reference's. The built-in list is
+the search as it ran, each configuration a change to the default of its day
+(`PREVIOUS_DEFAULT`; "mix" is today's default). The reference, that previous default,
+trains its full 50 epochs first, once per seed, and the mean of its training seconds is
+the budget of the others. Each other configuration is sized to the budget from a short
+timed run of its own step (so a learning-rate decay or an EMA's ramp-up spans the budget,
+whatever the configuration's speed) and stopped at the first epoch end past it.
+Configurations given with --add change params.yaml as it is now.
 
 Needs the processed data and the evaluator (`dvc repro train_evaluator`). Writes every point
 to --out .json, the curves to --out .png, and prints the table of docs/benchmarks.md.
 
     python bench/time_to_fid.py                         # the built-in list, seeds 0 and 1
-    python bench/time_to_fid.py --configs default ema --seeds 0
+    python bench/time_to_fid.py --configs previous_default ema --seeds 0
     python bench/time_to_fid.py --add "mine=train.lr=0.0003 model.width=40"
     python bench/time_to_fid.py --throughput            # CPU settings and FLOP/s instead
 """
@@ -50,10 +51,20 @@ from ganops.training.run import quick_probe
 from ganops.training.spec import spec_for_data
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = "default"
-# name -> overrides; the issue's search space, one change at a time from the default
+REFERENCE = "previous_default"
+# The search ran from the default of its day; every built-in configuration starts from it,
+# whatever params.yaml says now ("mix" is today's default, at the budget's epochs).
+PREVIOUS_DEFAULT = [
+    "model.upsample=transposed",
+    "train.epochs=50",
+    "train.lr=0.0002",
+    "train.lr_d=null",
+    "train.ema_kimg=0",
+    "train.lr_decay=0",
+]
+# name -> overrides of the previous default: the issue's search space, one change at a time
 CONFIGS: dict[str, list[str]] = {
-    DEFAULT: [],
+    REFERENCE: [],
     "ttur": ["train.lr_d=0.0008"],  # D 4x G's rate (Heusel et al. 2017; SAGAN's 1:4)
     "batch128": ["train.batch_size=128", "train.lr=0.0004"],  # learning rate scaled with it
     "lr_decay": ["train.lr_decay=0.3"],  # linear to 0 over the last 30%
@@ -172,10 +183,12 @@ def run_curve(
     budget: float | None,
     inputs: tuple[dict[str, Any], torch.Tensor, dict[str, Any], LoadedEvaluator],
     points: int,
+    start: list[str],
 ) -> Curve:
-    """Train one configuration with one seed; budget None = its own `train.epochs`."""
+    """Train one configuration (`start`, then `overrides`) with one seed; budget None = its
+    own `train.epochs`."""
     base, data, manifest, evaluator = inputs
-    params = configured(base, [*overrides, f"train.seed={seed}"])
+    params = configured(base, [*start, *overrides, f"train.seed={seed}"])
     spec = spec_for_data(params, manifest, data.shape[0])
     per_epoch = epoch_steps(data.shape[0], params.train)
     epochs = params.train.epochs
@@ -234,7 +247,7 @@ def table(curves: list[Curve], budget: float) -> str:
     for name in dict.fromkeys(curve.config for curve in curves):
         mine = [curve for curve in curves if curve.config == name]
         finals = [final(curve) for curve in mine]
-        overrides = " ".join(f"`{item}`" for item in mine[0].overrides) or "(params.yaml)"
+        overrides = " ".join(f"`{item}`" for item in mine[0].overrides) or "(none)"
         epochs = ", ".join(str(curve.epochs) for curve in mine)
         seconds = ", ".join(f"{curve.seconds[-1]:.0f}" for curve in mine)
         speed = statistics.mean(curve.images_per_s for curve in mine)
@@ -253,28 +266,27 @@ def plot(curves: list[Curve], budget: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 5.5), dpi=110)
+    figure, axes = plt.subplots(figsize=(11, 5.5), dpi=110)
     names = list(dict.fromkeys(curve.config for curve in curves))
-    colours = plt.get_cmap("tab10")
+    palette = [*plt.get_cmap("tab10").colors, "navy", "magenta", "lime", "gold"]
     for index, name in enumerate(names):
         for curve in (curve for curve in curves if curve.config == name):
             style = "-" if curve.seed == curves[0].seed else "--"
-            label = name if style == "-" else None
             axes.plot(
                 curve.seconds[1:],
                 curve.fid[1:],
                 style,
-                color=colours(index % 10),
-                label=label,
-                linewidth=1.4,
+                color="black" if name == REFERENCE else palette[index % len(palette)],
+                label=name if style == "-" else None,
+                linewidth=2.2 if name == REFERENCE else 1.3,
             )
     axes.axvline(budget, color="grey", linewidth=0.8, linestyle=":")
     axes.set_yscale("log")
-    axes.set_xlabel("training seconds on this machine (probes excluded)")
+    axes.set_xlabel("training seconds on this machine (probes excluded); dotted: the budget")
     axes.set_ylabel("quick FID (1,000 samples; lower is better)")
     axes.set_title("Quick FID against training time (solid: first seed, dashed: second)")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8, ncol=2)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -380,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluator", type=Path, default=ROOT / "data/models/evaluator.pt")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/time_to_fid")
     parser.add_argument("--throughput", action="store_true", help="CPU settings, not curves")
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the curves and table from --out .json"
+    )
     parser.add_argument("--steps", type=int, default=60, help="timed steps per setting")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -387,9 +402,17 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.configs if name not in CONFIGS]
     if unknown:
         parser.error(f"--configs: unknown {', '.join(unknown)} (known: {', '.join(CONFIGS)})")
+    starts = {name: PREVIOUS_DEFAULT for name in configs}  # the search's starting point
     for extra in args.add:
         name, _, overrides = extra.partition("=")
-        configs[name] = overrides.split()
+        configs[name], starts[name] = overrides.split(), []  # params.yaml as it is now
+    record = args.out.with_suffix(".json")
+    if args.replot:
+        saved = json.loads(record.read_text())
+        curves = [Curve(**curve) for curve in saved["curves"]]
+        plot(curves, saved["budget_s"], args.out.with_suffix(".png"))
+        print(table(curves, saved["budget_s"]))
+        return 0
     torch.manual_seed(0)
     inputs = load_inputs(args.processed, args.evaluator)
     print(
@@ -400,24 +423,25 @@ def main(argv: list[str] | None = None) -> int:
         print(throughput(inputs, args.steps))
         return 0
     curves: list[Curve] = []
-    record = args.out.with_suffix(".json")
     budget = args.budget
     if budget is None:
-        if DEFAULT not in configs:
-            parser.error("without --budget, the default must run to set it")
+        if REFERENCE not in configs:
+            parser.error(f"without --budget, {REFERENCE} must run to set it")
         for seed in args.seeds:
-            curves.append(run_curve(DEFAULT, [], seed, None, inputs, args.points))
+            curve = run_curve(REFERENCE, [], seed, None, inputs, args.points, PREVIOUS_DEFAULT)
+            curves.append(curve)
             print(
-                f"{DEFAULT} seed {seed}: {curves[-1].seconds[-1]:.0f} s, "
-                f"quick FID {final(curves[-1]):.2f}",
+                f"{REFERENCE} seed {seed}: {curve.seconds[-1]:.0f} s, quick FID {final(curve):.2f}",
                 flush=True,
             )
         budget = statistics.mean(curve.seconds[-1] for curve in curves)
     for name, overrides in configs.items():
-        if name == DEFAULT and curves:
+        if name == REFERENCE and curves:
             continue
         for seed in args.seeds:
-            curves.append(run_curve(name, overrides, seed, budget, inputs, args.points))
+            curves.append(
+                run_curve(name, overrides, seed, budget, inputs, args.points, starts[name])
+            )
             print(
                 f"{name} seed {seed}: {curves[-1].epochs} epochs, "
                 f"{curves[-1].seconds[-1]:.0f} s, quick FID {final(curves[-1]):.2f}",

@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import socket
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -67,6 +68,7 @@ def load_script(folder: str, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"{folder}_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

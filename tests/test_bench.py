@@ -58,7 +58,7 @@ def test_time_to_fid_measures_every_configuration_and_seed_against_the_clock(
     bench = _bench("time_to_fid")
     out = tmp_path / "curves"
     inputs = ["--processed", str(prepared / "processed"), "--evaluator", str(evaluator_file)]
-    configs = ["--configs", "default", "nearest", "--add", "small-d=model.width_d=8"]
+    configs = ["--configs", "previous_default", "nearest", "--add", "small-d=model.width_d=8"]
     bench.main(
         [
             *inputs,
@@ -78,7 +78,7 @@ def test_time_to_fid_measures_every_configuration_and_seed_against_the_clock(
     assert record["budget_s"] == 2
     curves = record["curves"]
     assert [(c["config"], c["seed"]) for c in curves] == [
-        (name, seed) for name in ("default", "nearest", "small-d") for seed in (0, 1)
+        (name, seed) for name in ("previous_default", "nearest", "small-d") for seed in (0, 1)
     ]
     for curve in curves:
         assert curve["seconds"][0] == 0 and curve["steps"][0] == 0  # the untrained generator
@@ -89,7 +89,11 @@ def test_time_to_fid_measures_every_configuration_and_seed_against_the_clock(
     assert curves[0]["fid"] != curves[1]["fid"]  # the seeds differ
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    assert [row.split(" | ")[0] for row in rows[2:]] == ["| default", "| nearest", "| small-d"]
+    assert [row.split(" | ")[0] for row in rows[2:]] == [
+        "| previous_default",
+        "| nearest",
+        "| small-d",
+    ]
 
 
 def test_time_to_fid_overrides_are_validated_like_params_yaml() -> None:

@@ -85,11 +85,6 @@ def test_defaults_validate_and_are_frozen() -> None:
             "set one",
         ),
         ({"model": {"upsample": "bilinear"}}, "model.upsample", "'transposed' or 'nearest'"),
-        (
-            {"model": {"arch": "mlp", "upsample": "nearest"}},
-            "model.upsample",
-            "only dcgan has it",
-        ),
         ({"model": {"width_d": 0}}, "model.width_d", "greater than or equal to 1"),
         ({"downstream": {"synthetic_share": 0.6}}, "downstream.synthetic_share", "less than or"),
         ({"downstream": {"seeds": 0}}, "downstream.seeds", "greater than or equal to 1"),

@@ -115,7 +115,7 @@ class ModelConfig(_Section):
     )
     width_d: int | None = Field(None, ge=1, le=1024, description="D's base width; null = width")
     upsample: Literal["transposed", "nearest"] = Field(
-        "transposed", description="DCGAN G: transposed convolutions, or nearest upsampling + conv"
+        "transposed", description="dcgan G: transposed convs, or nearest upsampling + conv"
     )
 
 

@@ -68,10 +68,6 @@ def _check_cross_section(params: Params, origin: str) -> None:
     if problem:
         sizes = f"data.test_size {real}, sample.num_samples {fake}"
         raise ConfigError(f"{origin}: {problem} ({sizes})")
-    if params.model.upsample != "transposed" and params.model.arch != "dcgan":
-        raise ConfigError(
-            f"{origin}: model.upsample: only dcgan has it (model.arch is {params.model.arch})"
-        )
     if params.train.ema_decay > 0 and params.train.ema_kimg > 0:
         raise ConfigError(
             f"{origin}: train.ema_decay and train.ema_kimg both set the average's horizon: set one"

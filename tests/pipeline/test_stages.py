@@ -332,7 +332,13 @@ def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
 def test_conditional_gan_with_regularisers_through_the_stages(copy_of_finished: str) -> None:
     stronger = {
         "model": {"conditional": True, "spectral_norm": True},
-        "train": {"loss": "hinge", "r1_gamma": 0.5, "ema_decay": 0.99, "augment": "translation"},
+        "train": {
+            "loss": "hinge",
+            "r1_gamma": 0.5,
+            "ema_kimg": 0,
+            "ema_decay": 0.99,
+            "augment": "translation",
+        },
         "eval": {"cas_epochs": 1},
     }
     write_params(Path("params.yaml"), stronger)

@@ -12,7 +12,7 @@ import torch
 
 from ganops.config import Params
 from ganops.data.dataset import load_split, to_training_tensor
-from ganops.models import GeneratorSpec
+from ganops.models import GeneratorSpec, upsampling
 from ganops.training import FanOut, GanState, build_state, train
 from ganops.training.loop import TrainingStopped, train_step
 from ganops.training.state import learning_rate_scale
@@ -26,7 +26,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (model, 
     "lsgan-bn": (BN, {"loss": "lsgan"}),
     "wgan-gp": (SN, {"loss": "wgan", "gradient_penalty": 10.0}),
     "r1": (SN, {"loss": "nonsaturating", "r1_gamma": 1.0}),
-    "ema": (SN, {"loss": "hinge", "ema_decay": 0.99}),
+    "ema": (SN, {"loss": "hinge", "ema_kimg": 0, "ema_decay": 0.99}),
     "diffaugment": (SN, {"loss": "hinge", "augment": "color,translation,cutout"}),
     "conditional": ({**SN, "conditional": True}, {"loss": "hinge"}),
     "conditional-recipe": (  # the README's recommended conditional recipe
@@ -69,7 +69,7 @@ def _setup(
         model_cfg.width,
         shape,
         num_classes,
-        model_cfg.upsample,
+        upsampling(model_cfg.arch, model_cfg.upsample),
     )
     return params, spec
 
@@ -142,7 +142,7 @@ def test_variant_trains_finite_and_resumes_exactly(
 def test_ema_is_what_gets_published(
     tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
-    params, spec = _setup(tiny_params, {}, {"ema_decay": 0.9})
+    params, spec = _setup(tiny_params, {}, {"ema_kimg": 0, "ema_decay": 0.9})
     state = build_state(spec, params.train, CPU)
     train(state, _data(digits, spec), params.train, FanOut(), progress=False)
     assert state.ema is not None and state.published is state.ema.module
@@ -190,7 +190,7 @@ def test_d_has_its_own_learning_rate(
     state = build_state(spec, params.train, CPU)
     assert [group["lr"] for group in state.opt_g.param_groups] == [1e-4]
     assert [group["lr"] for group in state.opt_d.param_groups] == [4e-4]
-    same, spec = _setup(tiny_params, {}, {"lr": 1e-4})
+    same, spec = _setup(tiny_params, {}, {"lr": 1e-4, "lr_d": None})
     assert build_state(spec, same.train, CPU).opt_d.param_groups[0]["lr"] == 1e-4
 
 
@@ -258,5 +258,6 @@ def test_d_can_be_narrower_than_g(tiny_params: Callable[..., Params]) -> None:
     params, spec = _setup(tiny_params, {"width": 8, "width_d": 4}, {})
     state = _state(spec, params)
     first_d = next(m for m in state.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
-    last_g = [m for m in state.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-2]
-    assert first_d.out_channels == 4 and last_g.out_channels == 8
+    g_layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    next_to_image = [m for m in state.generator.modules() if isinstance(m, g_layers)][-2]
+    assert first_d.out_channels == 4 and next_to_image.out_channels == 8

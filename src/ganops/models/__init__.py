@@ -66,6 +66,13 @@ class GeneratorSpec:
         return spec
 
 
+def upsampling(arch: str, requested: str) -> str:
+    """The doubling layers of `arch`'s generator for `model.upsample`: only dcgan has a
+    choice (mlp never upsamples; resnet's blocks always take nearest), so the others keep
+    the spec's default."""
+    return requested if arch == "dcgan" else "transposed"
+
+
 def image_size_problem(arch: str, size: int) -> str | None:
     """Why `arch` cannot make `size` x `size` images, or None when it can."""
     return _ARCHS[arch][2](size)

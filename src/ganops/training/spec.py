@@ -6,7 +6,7 @@ from typing import Any
 
 from ganops.config import Params
 from ganops.errors import ConfigError, DataError
-from ganops.models import GeneratorSpec
+from ganops.models import GeneratorSpec, upsampling
 
 
 def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) -> GeneratorSpec:
@@ -30,6 +30,5 @@ def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) ->
             f"data.source {params.data.source!r} has {num_classes}"
         )
     shape = (channels, height, width)
-    return GeneratorSpec(
-        model.arch, model.latent_dim, model.width, shape, num_classes, model.upsample
-    )
+    upsample = upsampling(model.arch, model.upsample)
+    return GeneratorSpec(model.arch, model.latent_dim, model.width, shape, num_classes, upsample)
