@@ -104,7 +104,7 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
     sh(repo, "git", "commit", "-qm", "baseline results")
     before = len(runs(repo))
 
-    dvc(repo, "exp", "run", "-n", "faster-lr", "-S", "train.lr=0.0005")
+    dvc(repo, "exp", "run", "-n", "slower-lr", "-S", "train.lr=0.0003")  # not the default
     dvc(repo, "exp", "run", "--queue", "-n", "queued-a", "-S", "train.lr=0.001")
     dvc(repo, "exp", "run", "--queue", "-n", "queued-b", "-S", "train.lr=0.002")
     dvc(repo, "queue", "start", "-j", "2")
@@ -121,9 +121,9 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
         assert "Running stage 'train'" in log and "database is locked" not in log, log
 
     new = {r.data.tags.get("dvc.exp_name"): r for r in runs(repo)[before:]}
-    assert set(new) == {"faster-lr", "queued-a", "queued-b"}
+    assert set(new) == {"slower-lr", "queued-a", "queued-b"}
     assert {name: r.data.params["train.lr"] for name, r in new.items()} == {
-        "faster-lr": "0.0005", "queued-a": "0.001", "queued-b": "0.002",
+        "slower-lr": "0.0003", "queued-a": "0.001", "queued-b": "0.002",
     }  # fmt: skip
     assert all(r.info.status == "FINISHED" for r in new.values())
     first, second = new["queued-a"].info, new["queued-b"].info
@@ -133,9 +133,9 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
 
     shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
     names = {exp.get("name") for commit in shown for exp in (commit.get("experiments") or [])}
-    assert {"faster-lr", "queued-a", "queued-b"} <= names
-    params_diff = dvc(repo, "params", "diff").stdout  # workspace holds faster-lr's params
-    assert "train.lr" in params_diff and "0.0005" in params_diff
+    assert {"slower-lr", "queued-a", "queued-b"} <= names
+    params_diff = dvc(repo, "params", "diff").stdout  # workspace holds slower-lr's params
+    assert "train.lr" in params_diff and "0.0003" in params_diff
     assert "loss_d" in dvc(repo, "metrics", "diff", "--all").stdout
 
 

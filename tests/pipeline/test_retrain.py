@@ -123,9 +123,9 @@ def test_report_against_an_experiment(baseline: tuple[Path, str]) -> None:
     assert record["run_id"] == by_name["slow-lr"]  # the MLflow run id, in `dvc exp show`
 
     dvc(repo, "exp", "apply", "slow-lr")
-    sh(repo, "git", "checkout", "-q", "--", "params.yaml")  # workspace params: lr 0.0002 again
+    sh(repo, "git", "checkout", "-q", "--", "params.yaml")  # workspace params: the default lr again
     done = sh(repo, sys.executable, "-m", "ganops.cli", "report", "--baseline", "slow-lr")
-    assert "| `train.lr` | 0.0001 | 0.0002 |" in done.stdout
+    assert "| `train.lr` | 0.0001 | 0.0005 |" in done.stdout
     # the workspace holds slow-lr's outputs under other params: the report says so
     assert "**Out of date:** the workspace's train" in done.stdout
     assert f"baseline: run `{by_name['slow-lr']}`" in done.stdout

@@ -33,7 +33,11 @@ def _workspace(work: Path, prepared: Path, evaluator_file: Path) -> str:
     shutil.copytree(prepared / "processed", work / "data" / "processed")
     (work / "data" / "models").mkdir()
     shutil.copy2(evaluator_file, work / "data" / "models" / "evaluator.pt")
-    train = {"nproc": 2, "epochs": EPOCHS, "batch_size": BATCH, "checkpoint_every": 10}
+    # no moving average: the ranks' digests are of the live weights, which the stage then
+    # publishes as they are
+    train = {
+        "nproc": 2, "epochs": EPOCHS, "batch_size": BATCH, "checkpoint_every": 10, "ema_kimg": 0,
+    }  # fmt: skip
     write_params(work / "params.yaml", {"train": train})
     return f"sqlite:///{work / 'mlflow.db'}"
 
