@@ -45,10 +45,11 @@ from ganops.config import Params
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
 from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.params import load_params, parse_params
-from ganops.training import FanOut, GanState, build_state, train
+from ganops.training import FanOut, GanState, train
 from ganops.training.loop import epoch_steps, train_step
 from ganops.training.run import quick_probe
 from ganops.training.spec import spec_for_data
+from ganops.training.state import build_state_for
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "previous_default"
@@ -158,22 +159,23 @@ class ClockedProbe:
         return self.last
 
 
-def seconds_per_step(params: Params, data: torch.Tensor, spec: Any, steps: int = 30) -> float:
-    """A short timed run of the configuration's step on a throwaway state (3 untimed first)."""
-    state = build_state(
-        spec,
-        params.train,
-        data.device,
-        spectral_norm=params.model.spectral_norm,
-        width_d=params.model.width_d,
-    )
-    batch = data[: params.train.batch_size]
+def timed_steps(state: GanState, batch: torch.Tensor, cfg: Any, steps: int) -> tuple[float, float]:
+    """Seconds of 3 untimed first steps (compilation, allocation), then seconds per step of
+    `steps` more, all on `batch`."""
+    started = time.perf_counter()
     for _ in range(3):
-        train_step(state, batch, params.train)
+        train_step(state, batch, cfg)
+    warm = time.perf_counter() - started
     started = time.perf_counter()
     for _ in range(steps):
-        train_step(state, batch, params.train)
-    return (time.perf_counter() - started) / steps
+        train_step(state, batch, cfg)
+    return warm, (time.perf_counter() - started) / steps
+
+
+def seconds_per_step(params: Params, data: torch.Tensor, spec: Any, steps: int = 30) -> float:
+    """A short timed run of the configuration's step on a throwaway state."""
+    state = build_state_for(params, spec, data.device)
+    return timed_steps(state, data[: params.train.batch_size], params.train, steps)[1]
 
 
 def run_curve(
@@ -201,13 +203,7 @@ def run_curve(
     curve = Curve(name, seed, overrides, epochs)
     probe = quick_probe(params, evaluator, spec, data.device)
     assert probe is not None
-    state = build_state(
-        spec,
-        params.train,
-        data.device,
-        spectral_norm=params.model.spectral_norm,
-        width_d=params.model.width_d,
-    )
+    state = build_state_for(params, spec, data.device)
     clocked = ClockedProbe(probe.measure, curve, budget, state, every)
     clocked(state.published)  # the untrained generator, at 0 s
     clocked.restart()
@@ -231,6 +227,12 @@ def load_inputs(processed: Path, evaluator_path: Path) -> tuple[Any, ...]:
     data = to_training_tensor(load_split(processed, "train").images, torch.device("cpu"))
     base = load_params(ROOT / "params.yaml").model_dump(mode="json")
     return base, data, manifest, load_evaluator(evaluator_path)
+
+
+def save(record: Path, budget: float, curves: list[Curve]) -> None:
+    """Every point so far, with the budget, as JSON (what --replot reads)."""
+    payload = {"budget_s": budget, "curves": [asdict(curve) for curve in curves]}
+    record.write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def final(curve: Curve) -> float:
@@ -348,16 +350,9 @@ def throughput(inputs: tuple[Any, ...], steps: int) -> str:
         torch.set_num_threads(count)
         params = configured(base, overrides)
         spec = spec_for_data(params, manifest, data.shape[0])
-        state = build_state(spec, params.train, data.device, spectral_norm=True)
+        state = build_state_for(params, spec, data.device)
         batch = data[: params.train.batch_size]
-        started = time.perf_counter()
-        for _ in range(3):
-            train_step(state, batch, params.train)
-        warm = time.perf_counter() - started
-        started = time.perf_counter()
-        for _ in range(steps):
-            train_step(state, batch, params.train)
-        per_step = (time.perf_counter() - started) / steps
+        warm, per_step = timed_steps(state, batch, params.train, steps)
         with FlopCounterMode(display=False) as counter:
             train_step(state, batch, params.train)
         flops = counter.get_total_flops() / per_step
@@ -447,16 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{curves[-1].seconds[-1]:.0f} s, quick FID {final(curves[-1]):.2f}",
                 flush=True,
             )
-            record.write_text(
-                json.dumps(
-                    {"budget_s": budget, "curves": [asdict(curve) for curve in curves]}, indent=1
-                )
-                + "\n"
-            )
-    record.write_text(
-        json.dumps({"budget_s": budget, "curves": [asdict(curve) for curve in curves]}, indent=1)
-        + "\n"
-    )
+            save(record, budget, curves)  # after each run, so a stopped search keeps them
+    save(record, budget, curves)
     plot(curves, budget, args.out.with_suffix(".png"))
     print(table(curves, budget))
     return 0

@@ -15,7 +15,7 @@ from ganops.data.dataset import load_split, to_training_tensor
 from ganops.models import GeneratorSpec, upsampling
 from ganops.training import FanOut, GanState, build_state, train
 from ganops.training.loop import TrainingStopped, train_step
-from ganops.training.state import learning_rate_scale
+from ganops.training.state import build_state_for, learning_rate_scale
 
 CPU = torch.device("cpu")
 
@@ -76,8 +76,7 @@ def _setup(
 
 def _state(spec: GeneratorSpec, params: Params) -> GanState:
     """A fresh state as the stage builds it from `params`."""
-    model = params.model
-    return build_state(spec, params.train, CPU, None, model.spectral_norm, model.width_d)
+    return build_state_for(params, spec, CPU)
 
 
 class _StopAt:

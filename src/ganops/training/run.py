@@ -59,7 +59,7 @@ from ganops.training.resume import (
 )
 from ganops.training.signals import stop_on_signals
 from ganops.training.spec import spec_for_data
-from ganops.training.state import GanState, build_state
+from ganops.training.state import GanState, build_state_for
 
 log = logging.getLogger("train")
 FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
@@ -201,7 +201,7 @@ def _train(
     probe = quick_probe(params, inputs.evaluator, spec, device)
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
-    state = build_state(spec, cfg, device, world, params.model.spectral_norm, params.model.width_d)
+    state = build_state_for(params, spec, device, world)
     steps = steps_in_run(len(split.images), cfg)
     histories = {
         "history": HistoryFile(paths.history, (*METRIC_NAMES, "images_per_s")),

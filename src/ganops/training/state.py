@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganops.config import TrainConfig
+from ganops.config import Params, TrainConfig
 from ganops.device import Acceleration
 from ganops.errors import GanopsError
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
@@ -161,6 +161,14 @@ def build_state(
         step_discriminator=step_discriminator,
         ema=_average(generator, cfg),
     )
+
+
+def build_state_for(
+    params: Params, spec: GeneratorSpec, device: torch.device, world: World | None = None
+) -> GanState:
+    """`build_state` with the discriminator `params.model` asks for (spectral norm, width)."""
+    model = params.model
+    return build_state(spec, params.train, device, world, model.spectral_norm, model.width_d)
 
 
 def _average(generator: nn.Module, cfg: TrainConfig) -> GeneratorEMA | None:
