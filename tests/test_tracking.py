@@ -376,3 +376,17 @@ def test_replayed_history_delivers_only_the_missing_steps(
     history = client.get_metric_history(run.run_id, "train/loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
     assert [m.step for m in client.get_metric_history(run.run_id, "train/quick_fid")] == [3]
+
+
+def test_a_failed_run_that_is_resumed_and_finishes_sets_its_error_aside(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    with pytest.raises(RuntimeError), open_run(params.tracking, params, root=workdir) as run:
+        raise RuntimeError("rank 1 raised ValueError: boom")
+    with open_run(params.tracking, run_id=run.run_id, root=workdir):
+        pass  # the rerun resumes it and finishes
+    record = _run(mlflow_store, run.run_id)
+    assert record.info.status == "FINISHED"
+    assert "error" not in record.data.tags
+    previous = record.data.tags["ganops.previous_error"]
+    assert previous == "RuntimeError: rank 1 raised ValueError: boom"

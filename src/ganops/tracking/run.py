@@ -40,6 +40,7 @@ from ganops.tracking.store import (
 log = logging.getLogger("ganops.tracking")
 
 GRID_KEY = "samples"
+ERROR_TAG, PREVIOUS_ERROR_TAG = "error", "ganops.previous_error"
 # The MLflow UI groups a run's charts by the name's prefix before "/": per-step training
 # values, throughput, final scores, the real data's yardstick scores, downstream accuracy.
 # History files and DVC metrics keep the plain names.
@@ -212,6 +213,14 @@ class Run:
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def set_aside_error(self) -> None:
+        """A reopened run is no longer failed: the `error` of its last attempt moves to
+        `ganops.previous_error`, so a run that ends FINISHED carries no `error` tag."""
+        error = self.tag(ERROR_TAG)
+        if error is not None:
+            self.client.set_tag(self.run_id, PREVIOUS_ERROR_TAG, error)
+            self.client.delete_tag(self.run_id, ERROR_TAG)
+
     def tag(self, key: str) -> str | None:
         """The value of tag `key` of this run, or None."""
         value = self.client.get_run(self.run_id).data.tags.get(key)
@@ -316,6 +325,7 @@ def open_run(
     try:
         if run_id is not None:
             run.skip_logged_steps()
+            run.set_aside_error()
         yield run
         run.deliver_or_fall_back()
     except (KeyboardInterrupt, SystemExit):
@@ -332,7 +342,7 @@ def _end(run: Run, status: str, error: BaseException | None = None) -> None:
         if status != "FINISHED":
             run.deliver_or_fall_back()
         if error is not None:
-            run.client.set_tag(run.run_id, "error", describe(error))
+            run.client.set_tag(run.run_id, ERROR_TAG, describe(error))
     except Exception as problem:  # the store itself may be the failure; still end the run
         log.warning("could not record the failure in MLflow: %s", describe(problem))
     finally:

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ganops.errors import ConfigError, GanopsError
+from ganops.training.rank_reports import RANK_REPORTS, first_failure, rank_reports
 
 log = logging.getLogger(__name__)
 
@@ -199,30 +200,39 @@ def run_under_torchrun(script: Path, nproc: int, argv: list[str]) -> None:
 
     SIGINT and SIGTERM are passed on, so the ranks checkpoint and stop together; a run
     stopped that way ends in `KeyboardInterrupt`, any other failure in `GanopsError`
-    (torchrun itself exits 1 whatever its ranks' exit status).
+    naming the first error a rank reported (torchrun itself exits 1 whatever its ranks'
+    exit status). When a rank dies, torchrun stops the others: SIGTERM, then SIGKILL after
+    its 30 s shutdown timeout, so a dead rank never leaves the stage hanging.
     """
     command = torchrun_command(nproc, [str(script.resolve()), *argv])
     log.info("launching %d training processes: %s", nproc, " ".join(command[1:]))
-    process = subprocess.Popen(command, env={**os.environ, LAUNCHER_PID: str(os.getpid())})
-    stopped_by: list[str] = []
+    with rank_reports() as reports:
+        env = {**os.environ, LAUNCHER_PID: str(os.getpid()), RANK_REPORTS: str(reports)}
+        process = subprocess.Popen(command, env=env)
+        stopped_by: list[str] = []
 
-    def forward(number: int, _frame: object) -> None:
-        stopped_by.append(signal.Signals(number).name)
-        process.send_signal(number)
+        def forward(number: int, _frame: object) -> None:
+            stopped_by.append(signal.Signals(number).name)
+            process.send_signal(number)
 
-    stops = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, forward) for number in stops}
-    try:
-        code = process.wait()
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {number: signal.signal(number, forward) for number in stops}
+        try:
+            code = process.wait()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        first = first_failure(reports)
     if code and stopped_by:
         raise KeyboardInterrupt(f"torchrun's {nproc} training processes stopped by {stopped_by[0]}")
     if code:
+        cause = (
+            f"first reported: {first} (torchrun's summary above names a rank killed by a signal)"
+            if first
+            else "the ranks' errors are above"
+        )
         raise GanopsError(
-            f"torchrun with {nproc} training processes failed (exit status {code}); "
-            "the ranks' errors are above"
+            f"torchrun with {nproc} training processes failed (exit status {code}); {cause}"
         )
 
 

@@ -51,6 +51,7 @@ from ganops.training.loop import (
     steps_in_run,
     train,
 )
+from ganops.training.rank_reports import peers_blamed, report_failure
 from ganops.training.resume import (
     RESUME_FILE,
     Checkpointing,
@@ -143,13 +144,17 @@ def run_training(params: Params, paths: TrainPaths, world: World | None = None) 
     run record on the main rank and None on the others. Everything is validated before
     any work."""
     world = world or World()
-    device, inputs = check_inputs(params, paths, world)
-    die_with_launcher(world)
-    with ExitStack() as held:
-        # one training a workspace; a stage that relaunched itself holds it for its ranks
-        if world.is_main and LAUNCHER_PID not in os.environ:
-            held.enter_context(hold_checkpoints(paths.checkpoints))
-        return _train(params, paths, world, join(world, device), inputs)
+    try:
+        device, inputs = check_inputs(params, paths, world)
+        die_with_launcher(world)
+        with ExitStack() as held:
+            # one training a workspace; a stage that relaunched itself holds it for its ranks
+            if world.is_main and LAUNCHER_PID not in os.environ:
+                held.enter_context(hold_checkpoints(paths.checkpoints))
+            return _train(params, paths, world, join(world, device), inputs)
+    except Exception as error:
+        report_failure(world, error)  # for the peers and the stage that launched this rank
+        raise
 
 
 @dataclass(frozen=True)
@@ -255,9 +260,10 @@ def _train(
             probe.watch = CollapseWatch(cfg.collapse_threshold, run.set_tags, warned)
         checkpointing.meta["run_id"] = run.run_id
         logger = FanOut(*histories.values(), run)
-        result = train(state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels)
-        log_weight_digests(world, state.generator, state.discriminator)
-        leave(world)
+        with peers_blamed(world):  # a peer's failure, not the broken collective, is the reason
+            result = train(state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels)
+            log_weight_digests(world, state.generator, state.discriminator)
+            leave(world)
         record = _publish_and_record(state, params, paths, histories, result, run)
     log.info("generator written to %s; MLflow run %s", paths.generator, record.run_id)
     return record
