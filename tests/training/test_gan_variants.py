@@ -12,9 +12,10 @@ import torch
 
 from ganops.config import Params
 from ganops.data.dataset import load_split, to_training_tensor
-from ganops.models import GeneratorSpec, upsampling
+from ganops.models import GeneratorSpec
 from ganops.training import FanOut, GanState, build_state, train
 from ganops.training.loop import TrainingStopped, train_step
+from ganops.training.spec import spec_for_data
 from ganops.training.state import build_state_for, learning_rate_scale
 
 CPU = torch.device("cpu")
@@ -60,17 +61,9 @@ def _setup(
             "train": {"batch_size": 50, "epochs": 2, **train_cfg},
         }
     )
-    num_classes = 10 if params.model.conditional else 0
-    model_cfg = params.model
-    shape = (1, size, size)
-    spec = GeneratorSpec(
-        model_cfg.arch,
-        model_cfg.latent_dim,
-        model_cfg.width,
-        shape,
-        num_classes,
-        upsampling(model_cfg.arch, model_cfg.upsample),
-    )
+    # the spec as the stage makes it, for 200 ten-class images of this size
+    manifest = {"image_shape": [1, size, size], "class_names": [str(c) for c in range(10)]}
+    spec = spec_for_data(params, manifest, train_count=200)
     return params, spec
 
 

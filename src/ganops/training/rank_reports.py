@@ -38,15 +38,17 @@ def describe_failure(rank: int, error: BaseException) -> str:
     return f"rank {rank} raised {type(error).__name__}: {first_line(error, 480)}"
 
 
-def _folder() -> Path | None:
+def _folder(world: World) -> Path | None:
+    """Where this rank's launch collects reports; None for a single process (no peer to
+    tell) or ranks no stage launched (a user's own torchrun, perhaps across nodes)."""
     folder = os.environ.get(RANK_REPORTS, "")
-    return Path(folder) if folder else None
+    return Path(folder) if folder and world.distributed else None
 
 
 def report_failure(world: World, error: BaseException) -> None:
     """Leave this rank's error for its peers and the launcher (when a stage launched it)."""
-    folder = _folder()
-    if folder is None or not world.distributed:
+    folder = _folder(world)
+    if folder is None:
         return
     report = {"rank": world.rank, "error": describe_failure(world.rank, error), "time": time.time()}
     write_json(folder / f"rank-{world.rank}.json", report)
@@ -75,10 +77,8 @@ def peers_blamed(world: World) -> Iterator[None]:
     except GanopsError:
         raise
     except Exception as error:
-        folder = _folder()
-        if folder is None or not world.distributed:
-            raise
-        cause = first_failure(folder, excluding=world.rank)
+        folder = _folder(world)
+        cause = first_failure(folder, excluding=world.rank) if folder else None
         if cause is None:
             raise
         raise PeerFailed(cause) from error
