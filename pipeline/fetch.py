@@ -1,16 +1,13 @@
-"""Stage fetch: obtain the raw files of `data.source` (checksummed) into the output directory."""
+"""Stage fetch: obtain the raw files of the task's data sources (checksummed) into one directory."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
-from ganops.data.sources import fetch_source
 from ganops.params import load_params
 from ganops.runner import run_stage, stage_parser
-
-log = logging.getLogger("fetch")
+from ganops.tasks.fetch import FETCH
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +17,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         params = load_params(args.params)
-        fetch_source(params.data, args.out)
-        log.info("fetched %s into %s", params.data.source, args.out)
+        FETCH[params.task](params, args.out)
 
     return run_stage("fetch", body, args.verbose)
 

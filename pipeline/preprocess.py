@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
-from ganops.data.preprocess import preprocess
 from ganops.params import load_params
 from ganops.runner import run_stage, stage_parser
-
-log = logging.getLogger("preprocess")
+from ganops.tasks.base import PreprocessPaths
+from ganops.tasks.preprocess import PREPROCESS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,15 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         params = load_params(args.params)
-        manifest = preprocess(args.raw, args.out, params.data)
-        splits = manifest["splits"]
-        log.info(
-            "%s: %d train / %d test images of shape %s",
-            manifest["source"],
-            splits["train"]["count"],
-            splits["test"]["count"],
-            tuple(manifest["image_shape"]),
-        )
+        PREPROCESS[params.task](params, PreprocessPaths(args.raw, args.out))
 
     return run_stage("preprocess", body, args.verbose)
 

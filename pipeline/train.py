@@ -1,4 +1,4 @@
-"""Stage train: train the GAN on the processed train split, tracked as one MLflow run.
+"""Stage train: train the task's model (a GAN, or a translator), tracked as one MLflow run.
 
 With `train.nproc: N` (N > 1) the stage reruns itself under torchrun with N processes;
 started by torchrun directly (e.g. across nodes), it trains with however many it is given.
@@ -12,8 +12,9 @@ from pathlib import Path
 
 from ganops.params import load_params
 from ganops.runner import run_stage, stage_parser
+from ganops.tasks.train import TRAIN
 from ganops.training.distributed import world_from_env
-from ganops.training.run import TrainPaths, relaunch_under_torchrun, run_training
+from ganops.training.run import TrainPaths, relaunch_under_torchrun
 
 ARGUMENTS = {
     "--data": "processed data directory",
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             relaunch = sys.argv[1:] if argv is None else argv
             relaunch_under_torchrun(params, paths, Path(__file__), relaunch)
         else:
-            run_training(params, paths, world)
+            TRAIN[params.task](params, paths, world)
 
     return run_stage("train", body, args.verbose)
 

@@ -38,7 +38,10 @@ def free_port() -> int:
 
 def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """`base` with `overrides` applied section by section (one level deep)."""
-    out = {section: dict(values) for section, values in base.items()}
+    out = {  # a top-level scalar (`task`) is kept as it is
+        section: dict(values) if isinstance(values, dict) else values
+        for section, values in base.items()
+    }
     for section, values in overrides.items():
         if isinstance(values, dict) and isinstance(out.get(section), dict):
             out[section].update(values)

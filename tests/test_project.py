@@ -20,7 +20,7 @@ def _dvc_yaml() -> dict[str, Any]:
     return dict(YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text()))
 
 
-KEY = r"`[a-z_0-9]+\.[a-z_0-9]+`"
+KEY = r"`(?:task|[a-z_0-9]+\.[a-z_0-9]+)`"  # a section's key, or the top-level `task`
 
 
 def _readme_param_rows() -> dict[str, str]:

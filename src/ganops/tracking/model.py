@@ -50,6 +50,29 @@ def log_generator_model(
     return str(info.model_uri)
 
 
+def log_translator_model(
+    translator: nn.Module, spec: dict[str, Any], registered_model: str | None
+) -> str:
+    """Log the A-to-B `translator` to the active run with a signature images `(-1, C, H, W)`
+    in [-1, 1] -> images of the same shape (`mlflow models serve`: image in, image out);
+    `spec` is its `TranslatorSpec` as a dict. Returns its model URI."""
+    translator = translator.cpu().eval()
+    shape = (2, spec["in_channels"], spec["image_size"], spec["image_size"])
+    example = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    with torch.no_grad():
+        output = translator(torch.from_numpy(example)).numpy()
+    info = mlflow.pytorch.log_model(
+        translator,
+        name="translator",
+        signature=infer_signature(example, output),
+        input_example=example,
+        registered_model_name=registered_model,
+        pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
+        metadata={"ganops_translator_spec": spec},
+    )
+    return str(info.model_uri)
+
+
 class ExportedGenerator(nn.Module):
     """An MLflow-logged (torch.export) generator behind the usual module interface: called
     with z, or with z and labels when it was logged conditional.

@@ -23,7 +23,7 @@ from ganops.config import Params, TrackingConfig, flatten
 from ganops.errors import TrackingError
 from ganops.models import GeneratorSpec
 from ganops.tracking.identity import run_identity
-from ganops.tracking.model import log_generator_model
+from ganops.tracking.model import log_generator_model, log_translator_model
 from ganops.tracking.store import (
     ENV_EXP_NAME,
     HTTP_DEFAULTS,
@@ -250,6 +250,21 @@ class Run:
                         describe(error))  # fmt: skip
             self.fall_back_to_local()
             return log_generator_model(generator, spec, registered_model)
+
+    def log_translator(
+        self, translator: nn.Module, spec: dict[str, Any], registered_model: str | None
+    ) -> str:
+        """Log a translator as an MLflow model (see `log_translator_model`); returns its URI."""
+        self.deliver_or_fall_back()
+        try:
+            return log_translator_model(translator, spec, registered_model)
+        except OUTAGE as error:
+            if is_local(self.uri):
+                raise TrackingError(f"could not log the translator: {describe(error)}") from None
+            log.warning("could not log the translator to %s: %s", redact_uri(self.uri),
+                        describe(error))  # fmt: skip
+            self.fall_back_to_local()
+            return log_translator_model(translator, spec, registered_model)
 
 
 @contextmanager

@@ -1,0 +1,139 @@
+"""The downstream stage, per task: what the model's labelled images are worth to a classifier
+(for a translator: whether translation helps a classifier on domain B)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ganops.config import Params, flatten_mapping
+from ganops.data.dataset import load_split
+from ganops.device import resolve_device
+from ganops.downstream import ARMS, GAINS, Labelled, confident, run_arms, summarise
+from ganops.io import atomic_dir, write_bytes, write_json, write_text
+from ganops.metrics.evaluator import extract, load_evaluator
+from ganops.metrics.features import check_image_shape, check_sample_labels
+from ganops.plots import arms_png
+from ganops.run_record import RunRecord
+from ganops.sampling import load_samples
+from ganops.tasks.base import ScorePaths, StageTable
+from ganops.tracking import open_run
+from ganops.translation import adaptation
+from ganops.translation.baselines import handmade_for
+from ganops.translation.domains import domain_names, load_domains
+from ganops.translation.outputs import load_train_translations
+
+log = logging.getLogger("downstream")
+
+
+def write_arm_plots(
+    folder: Path, accuracies: dict[str, list[float]], summary: dict[str, Any]
+) -> None:
+    """`accuracy.tsv` (one row per arm, for `dvc plots`) and `arms.png` (every seed)."""
+    rows = "".join(
+        f"{arm}\t{summary[arm]['accuracy_mean']:.6f}\t{summary[arm]['accuracy_std']:.6f}\n"
+        for arm in accuracies
+    )
+    seeds = len(next(iter(accuracies.values())))
+    with atomic_dir(folder) as staging:
+        write_text(staging / "accuracy.tsv", "arm\taccuracy_mean\taccuracy_std\n" + rows)
+        picture = arms_png(accuracies, f"Classifier test accuracy by training data ({seeds} seeds)")
+        write_bytes(staging / "arms.png", picture)
+
+
+def as_mlflow(summary: dict[str, Any]) -> dict[str, float]:
+    """The summary as MLflow metrics under `downstream.`: numbers only, true/false as 1/0."""
+    flat = flatten_mapping({"downstream": summary})
+    return {key: float(value) for key, value in flat.items() if value is not None}
+
+
+def log_gains(summary: dict[str, Any], arms: tuple[str, ...], gains: tuple[str, ...]) -> None:
+    """One line per arm (mean ± sd) and per gain (with its standard error and verdict)."""
+    for arm in arms:
+        mean, std = summary[arm]["accuracy_mean"], summary[arm]["accuracy_std"]
+        log.info("%-15s accuracy %.2f%% ± %.2f", arm, 100 * mean, 100 * std)
+    for name in gains:
+        gain = summary[name]
+        stderr = "n/a" if gain["stderr"] is None else f"{100 * gain['stderr']:.2f}"
+        verdict = "beyond 2 standard errors" if gain["significant"] else "within noise"
+        log.info("%s %+.2f points (standard error %s): %s", name, 100 * gain["mean"],
+                 stderr, verdict)  # fmt: skip
+
+
+def downstream_generate(params: Params, paths: ScorePaths) -> None:
+    """downstream: a classifier on real data, real + synthetic, real + affine (conditional
+    generators; an unconditional one's samples carry no labels: one line, no numbers)."""
+    cfg = params.downstream
+    device = resolve_device(cfg.device, key="downstream.device")
+    samples, labels = load_samples(paths.samples)  # (N, C, H, W) uint8, (N,) or None
+    if labels is None:
+        log.info(
+            "%s holds no class labels (an unconditional generator): no classifier to "
+            "train on them; set model.conditional: true to measure them",
+            paths.samples,
+        )
+        with atomic_dir(paths.plots):
+            pass
+        write_json(paths.metrics, {})
+        return
+    evaluator = load_evaluator(paths.evaluator)
+    check_image_shape(samples, evaluator, str(paths.samples))
+    check_sample_labels(labels, evaluator, str(paths.samples))
+    train, test = load_split(paths.data, "train"), load_split(paths.data, "test")
+    record = RunRecord.read(paths.run_record)
+
+    with open_run(params.tracking, run_id=record.run_id) as run:
+        _, logits = extract(evaluator.network, samples, 500, device)
+        synthetic, dropped = confident(Labelled(samples, labels), logits, cfg.min_confidence)
+        real = Labelled(train.images, train.labels)
+        spec = evaluator.network.spec  # the evaluator's architecture
+        accuracies = run_arms(params.evaluator, spec, real, synthetic, test, cfg, device)
+        summary = summarise(accuracies) | {
+            "real_images": len(real.labels),
+            "synthetic_images": len(synthetic.labels),
+            "synthetic_dropped": dropped,
+        }
+        write_arm_plots(paths.plots, accuracies, summary)
+        write_json(paths.metrics, summary)
+        run.log_summary(as_mlflow(summary), step=record.steps)
+        run.log_artifact(paths.plots, "downstream")
+    log_gains(summary, ARMS, tuple(name for name, _, _ in GAINS))
+
+
+def downstream_translate(params: Params, paths: ScorePaths) -> None:
+    """downstream: a classifier on A, A + affine, A translated, A hand-made, tested on B."""
+    cfg = params.downstream
+    device = resolve_device(cfg.device, key="downstream.device")
+    evaluator = load_evaluator(paths.evaluator)
+    translated, labels = load_train_translations(paths.samples)
+    check_image_shape(translated, evaluator, str(paths.samples))
+    train_a = load_domains(paths.data, "train").a
+    target_test = load_split(paths.data, "test")  # domain B
+    record = RunRecord.read(paths.run_record)
+    arms = adaptation.arm_data(
+        Labelled(train_a.images, labels), translated, handmade_for(*domain_names(paths.data))
+    )
+    with open_run(params.tracking, run_id=record.run_id) as run:
+        spec = evaluator.network.spec
+        accuracies = adaptation.run_adaptation(
+            params.evaluator, spec, arms, target_test, cfg, device
+        )
+        summary: dict[str, Any] = adaptation.summarise_adaptation(accuracies) | {
+            "source_images": len(labels)
+        }
+        write_arm_plots(paths.plots, accuracies, summary)
+        write_json(paths.metrics, summary)
+        run.log_summary(as_mlflow(summary), step=record.steps)
+        run.log_artifact(paths.plots, "downstream")
+    log_gains(
+        summary,
+        tuple(accuracies),
+        tuple(name for name, _, _ in adaptation.GAINS if name in summary),
+    )
+
+
+DOWNSTREAM: StageTable[ScorePaths] = {
+    "generate": downstream_generate,
+    "translate": downstream_translate,
+}

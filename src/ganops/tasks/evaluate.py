@@ -1,0 +1,111 @@
+"""The evaluate stage, per task: what the model made, scored against domain B's real test
+split with the evaluator (for a translator, beside the baselines that need no training)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ganops.config import Params, flatten_mapping
+from ganops.data.dataset import Split, load_split
+from ganops.device import resolve_device
+from ganops.io import atomic_dir, write_bytes, write_json, write_text
+from ganops.metrics.conditional import Conditioning, cas_recipe
+from ganops.metrics.evaluation import Evaluation, as_metrics, evaluate
+from ganops.metrics.evaluator import load_evaluator
+from ganops.metrics.features import check_image_shape, check_sample_labels
+from ganops.metrics.scores import check_sizes
+from ganops.plots import class_histogram_png, neighbour_sheet
+from ganops.run_record import RunRecord
+from ganops.sampling import load_samples, png_bytes
+from ganops.tasks.base import ScorePaths, StageTable
+from ganops.tracking import open_run
+from ganops.translation.domains import domain_names, load_domains
+from ganops.translation.scoring import score_methods, scores_table
+
+log = logging.getLogger("evaluate")
+
+
+def write_evaluation_plots(
+    folder: Path, result: Evaluation, train: Split, shown: np.ndarray
+) -> None:
+    """The class histogram (TSV for `dvc plots`, PNG for MLflow) and the neighbour sheet."""
+    rows = zip(train.class_names, result.generated_share, result.real_share, strict=True)
+    table = "class\tgenerated\treal\n" + "".join(
+        f"{name}\t{ours:.6f}\t{real:.6f}\n" for name, ours, real in rows
+    )
+    histogram = class_histogram_png(train.class_names, result.generated_share, result.real_share)
+    sheet = neighbour_sheet(shown, train.images[result.neighbours])  # top: samples
+    with atomic_dir(folder) as staging:
+        write_text(staging / "class_histogram.tsv", table)
+        write_bytes(staging / "class_histogram.png", histogram)
+        write_bytes(staging / "nearest_neighbours.png", png_bytes(sheet))
+
+
+def evaluate_generate(params: Params, paths: ScorePaths) -> None:
+    """evaluate: the samples against the real test split (and, with labels, accuracy and CAS)."""
+    cfg = params.eval
+    device = resolve_device(cfg.device, key="eval.device")
+    evaluator = load_evaluator(paths.evaluator)
+    samples, labels = load_samples(paths.samples)  # (N, C, H, W) uint8, (N,) or None
+    check_image_shape(samples, evaluator, str(paths.samples))
+    train = load_split(paths.data, "train")
+    reference_count = len(evaluator.reference_features)
+    check_sizes(len(samples), reference_count, cfg)
+    check_sizes(len(train.images), reference_count, cfg)  # the real floor
+    conditioning = None
+    if labels is not None:
+        check_sample_labels(labels, evaluator, str(paths.samples))
+        test = load_split(paths.data, "test")
+        conditioning = Conditioning(labels, test, cas_recipe(params.evaluator, cfg))
+    record = RunRecord.read(paths.run_record)
+
+    with open_run(params.tracking, run_id=record.run_id) as run:
+        result = evaluate(evaluator, samples, train, cfg, device, conditioning)
+        metrics = as_metrics(result, len(samples))
+        write_evaluation_plots(paths.plots, result, train, samples[: cfg.nn_samples])
+        write_json(paths.metrics, metrics)
+        run.log_summary(flatten_mapping(metrics), step=record.steps)
+        run.log_artifact(paths.plots, "eval")
+    log.info(
+        "fid %.3f (real floor %.3f)  precision %.3f  recall %.3f  classes %d",
+        result.scores["fid"],
+        result.real_floor["fid"],
+        result.scores["precision"],
+        result.scores["recall"],
+        int(result.scores["classes_covered"]),
+    )
+    if conditioning is not None:
+        log.info(
+            "conditional accuracy %.3f  cas %.3f (real %.3f)",
+            result.scores["conditional_accuracy"],
+            result.scores["cas"],
+            result.scores["cas_real"],
+        )
+
+
+def evaluate_translate(params: Params, paths: ScorePaths) -> None:
+    """evaluate: the translations and the baselines, scored alike against B's test split."""
+    cfg = params.eval
+    device = resolve_device(cfg.device, key="eval.device")
+    evaluator = load_evaluator(paths.evaluator)
+    translated, _ = load_samples(paths.samples)  # (N, C, H, W) uint8: A's test split translated
+    check_image_shape(translated, evaluator, str(paths.samples))
+    test, names = load_domains(paths.data, "test"), domain_names(paths.data)
+    record = RunRecord.read(paths.run_record)
+    with open_run(params.tracking, run_id=record.run_id) as run:
+        results = score_methods(translated, test, names, evaluator, cfg, device)
+        with atomic_dir(paths.plots) as staging:
+            write_text(staging / "scores.tsv", scores_table(results))
+        write_json(paths.metrics, results)
+        run.log_summary(flatten_mapping(results), step=record.steps)
+        run.log_artifact(paths.plots, "eval")
+    for method, scores in results.items():
+        extra = "".join(f"  {k} {scores[k]:.3f}" for k in ("psnr", "ssim") if k in scores)
+        log.info("%-11s fid %8.3f  label preservation %.3f%s", method, scores["fid"],
+                 scores["label_preservation"], extra)  # fmt: skip
+
+
+EVALUATE: StageTable[ScorePaths] = {"generate": evaluate_generate, "translate": evaluate_translate}

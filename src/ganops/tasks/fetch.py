@@ -1,0 +1,29 @@
+"""The fetch stage, per task: the raw files of the task's data sources."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ganops.config import Params
+from ganops.data.sources import fetch_source
+from ganops.tasks.base import StageTable
+from ganops.translation.domains import fetch_domains
+
+log = logging.getLogger("fetch")
+
+
+def fetch_generate(params: Params, raw: Path) -> None:
+    """fetch: the raw files of `data.source`."""
+    fetch_source(params.data, raw)
+    log.info("fetched %s into %s", params.data.source, raw)
+
+
+def fetch_translate(params: Params, raw: Path) -> None:
+    """fetch: domain B's source, and domain A's when it has one of its own."""
+    fetch_domains(params, raw)
+    a = params.translate.source or f"{params.data.source} degraded ({params.translate.degradation})"
+    log.info("fetched %s (B) and %s (A) into %s", params.data.source, a, raw)
+
+
+FETCH: StageTable[Path] = {"generate": fetch_generate, "translate": fetch_translate}

@@ -1,0 +1,42 @@
+"""The preprocess stage, per task: split, resize and record the data."""
+
+from __future__ import annotations
+
+import logging
+
+from ganops.config import Params
+from ganops.data.preprocess import preprocess
+from ganops.tasks.base import PreprocessPaths, StageTable
+from ganops.translation.domains import preprocess_domains
+
+log = logging.getLogger("preprocess")
+
+
+def preprocess_generate(params: Params, paths: PreprocessPaths) -> None:
+    """preprocess: the seeded, stratified split as uint8 arrays and a manifest."""
+    manifest = preprocess(paths.raw, paths.processed, params.data)
+    splits = manifest["splits"]
+    log.info(
+        "%s: %d train / %d test images of shape %s",
+        manifest["source"],
+        splits["train"]["count"],
+        splits["test"]["count"],
+        tuple(manifest["image_shape"]),
+    )
+
+
+def preprocess_translate(params: Params, paths: PreprocessPaths) -> None:
+    """preprocess: both domains split, resized and checked against each other."""
+    domains = preprocess_domains(params, paths.raw, paths.processed)
+    for name, dataset in domains.items():
+        log.info(
+            "domain %s (%s): %d train / %d test images of shape %s", name, dataset.source,
+            len(dataset.labels["train"]), len(dataset.labels["test"]),
+            tuple(dataset.images["train"].shape[1:]),
+        )  # fmt: skip
+
+
+PREPROCESS: StageTable[PreprocessPaths] = {
+    "generate": preprocess_generate,
+    "translate": preprocess_translate,
+}

@@ -1,0 +1,47 @@
+"""The sample stage, per task: what the trained model makes."""
+
+from __future__ import annotations
+
+import logging
+
+from ganops.artifacts import load_generator
+from ganops.config import Params
+from ganops.device import resolve_device
+from ganops.run_record import RunRecord
+from ganops.sampling import write_samples
+from ganops.tasks.base import SamplePaths, StageTable
+from ganops.tracking import open_run
+from ganops.translation.artifact import load_translator
+from ganops.translation.domains import load_domains
+from ganops.translation.outputs import GRID_FILE, GRID_ROWS, write_translations
+
+log = logging.getLogger("sample")
+
+
+def sample_generate(params: Params, paths: SamplePaths) -> None:
+    """sample: samples, a grid and an interpolation sheet (and each sample's class)."""
+    device = resolve_device(params.sample.device, key="sample.device")
+    generator, spec = load_generator(paths.generator, device)
+    run_id = RunRecord.read(paths.run_record).run_id
+
+    with open_run(params.tracking, run_id=run_id) as run:
+        files = write_samples(generator, spec, params.sample, paths.out, device)
+        for name in ("grid.png", "interpolation.png"):
+            run.log_artifact(files[name], "samples")
+    log.info("%d samples written to %s", params.sample.num_samples, paths.out)
+
+
+def sample_translate(params: Params, paths: SamplePaths) -> None:
+    """sample: A's test split (to score) and train split (for downstream) translated."""
+    device = resolve_device(params.sample.device, key="sample.device")
+    generators, _ = load_translator(paths.generator, device)
+    train, test = load_domains(paths.data, "train"), load_domains(paths.data, "test")
+    run_id = RunRecord.read(paths.run_record).run_id
+    with open_run(params.tracking, run_id=run_id) as run:
+        files = write_translations(generators, train, test, paths.out, GRID_ROWS, device)
+        run.log_artifact(files[GRID_FILE], "samples")
+    log.info("%d test and %d train images of A translated into %s", len(test.a.images),
+             len(train.a.images), paths.out)  # fmt: skip
+
+
+SAMPLE: StageTable[SamplePaths] = {"generate": sample_generate, "translate": sample_translate}

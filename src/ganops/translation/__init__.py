@@ -1,0 +1,1 @@
+"""Image-to-image translation: networks, training, scores."""

@@ -1,0 +1,121 @@
+"""The two domains of a translation task: A (the inputs) and B (the targets, `data.source`).
+
+B is fetched and preprocessed exactly as for generation, so the evaluator of B is the one the
+generation task would train. A lives beside it, in `A/` of the raw and processed directories:
+an unpaired task's A is its own source (`translate.source`) with its own seeded split; a paired
+task's A is made from B image by image (`translate.degradation`), so A's image i is B's image
+i degraded, in both splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganops.config import DataConfig, Params
+from ganops.data.dataset import MANIFEST, Split, load_split, read_manifest
+from ganops.data.preprocess import Prepared, prepare, write_processed
+from ganops.data.sources import fetch_source
+from ganops.errors import DataError
+from ganops.io import atomic_dir
+from ganops.translation.baselines import uci_acquisition
+
+DOMAIN_A = "A"  # the sub-directory of domain A inside the raw and processed directories
+DEGRADATIONS = {"uci": uci_acquisition}
+
+
+def source_config(params: Params) -> DataConfig:
+    """Domain A's data settings: `data.*` with `translate.source` as the source."""
+    assert params.translate.source is not None  # an unpaired task
+    return params.data.model_copy(update={"source": params.translate.source, "folder": None})
+
+
+def paired(params: Params) -> bool:
+    """Whether A is made from B image by image (no `translate.source`)."""
+    return params.translate.source is None
+
+
+def fetch_domains(params: Params, raw: Path) -> None:
+    """B's raw files into `raw`, and for an unpaired task A's into `raw/A/`."""
+    fetch_source(params.data, raw)
+    if not paired(params):
+        fetch_source(source_config(params), raw / DOMAIN_A)
+
+
+def _check_domains(b: Prepared, a: Prepared) -> None:
+    for name, dataset in (("B", b), ("A", a)):
+        for split, images in dataset.images.items():
+            if len(images) < 2:
+                raise DataError(
+                    f"domain {name} ({dataset.source}): its {split} split has {len(images)} "
+                    "image(s); a translator needs at least 2 in each split"
+                )
+    channels_a, channels_b = a.images["train"].shape[1], b.images["train"].shape[1]
+    if channels_a != channels_b:
+        raise DataError(
+            f"domain A ({a.source}) has {channels_a} channel(s) and domain B ({b.source}) "
+            f"{channels_b}: a translator maps images of one channel count"
+        )
+
+
+def degraded(b: Prepared, degradation: str) -> Prepared:
+    """Domain A of a paired task: B's images degraded one by one, B's labels, the same order."""
+    transform = DEGRADATIONS[degradation]
+    return Prepared(
+        source=f"{b.source}:{degradation}",
+        images={split: transform(images) for split, images in b.images.items()},
+        labels=dict(b.labels),
+        class_names=b.class_names,
+        extra=b.extra | {"degradation": degradation, "paired_with": b.source},
+    )
+
+
+def preprocess_domains(params: Params, raw: Path, processed: Path) -> dict[str, Prepared]:
+    """B into `processed` (as generation does), A into `processed/A/`; both checked before
+    either is written."""
+    b = prepare(raw, params.data)
+    if paired(params):
+        a = degraded(b, params.translate.degradation)
+    else:
+        a = prepare(raw / DOMAIN_A, source_config(params))
+    _check_domains(b, a)
+    with atomic_dir(processed) as staging:
+        write_processed(staging, b)
+        (staging / DOMAIN_A).mkdir()
+        write_processed(staging / DOMAIN_A, a)
+    return {"A": a, "B": b}
+
+
+@dataclass(frozen=True)
+class Domains:
+    """One split of both domains, as stored; `aligned` when A's image i is B's image i."""
+
+    a: Split
+    b: Split
+    aligned: bool
+
+
+def load_domains(processed: Path, split: str) -> Domains:
+    """`split` of both domains, verified against their manifests."""
+    folder_a = processed / DOMAIN_A
+    if not (folder_a / MANIFEST).is_file():
+        raise DataError(
+            f"{processed} holds no domain A ({DOMAIN_A}/{MANIFEST}): it was preprocessed for "
+            "task generate; rerun the preprocess stage with task: translate"
+        )
+    a, b = load_split(folder_a, split), load_split(processed, split)
+    aligned = "paired_with" in read_manifest(folder_a)
+    if aligned and (len(a.images) != len(b.images) or not np.array_equal(a.labels, b.labels)):
+        raise DataError(
+            f"{folder_a}: a paired domain A that is not aligned with B; rerun preprocess"
+        )
+    return Domains(a, b, aligned)
+
+
+def domain_names(processed: Path) -> tuple[str, str]:
+    """The sources of A and B as their manifests record them."""
+    return str(read_manifest(processed / DOMAIN_A)["source"]), str(
+        read_manifest(processed)["source"]
+    )

@@ -1,0 +1,223 @@
+"""The translate task through the seven stage scripts, in-process, on real tiny runs: what
+each stage writes and records, exact resume, and one-line errors before any write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganops.translation import training
+from tests.helpers import (
+    STAGE_ARGS,
+    STAGE_NAMES,
+    load_stage,
+    private_copy,
+    run_stages_in,
+    write_params,
+)
+
+TINY_TRANSLATE: dict[str, Any] = {
+    "task": "translate",
+    "translate": {"epochs": 1, "batch_size": 200, "width": 8, "blocks": 1},
+    "train": {"checkpoint_every": 5},
+    "downstream": {"seeds": 2, "steps": 20},
+}
+UNPAIRED = TINY_TRANSLATE | {
+    "data": {"source": "uci-digits", "test_size": 500},
+    "translate": TINY_TRANSLATE["translate"] | {"source": "mnist-5k"},
+}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def paired_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where the seven stages ran the default paired task (tiny)."""
+    base = tmp_path_factory.mktemp("paired")
+    run_stages_in(base, STAGE_NAMES, TINY_TRANSLATE)
+    return base
+
+
+@pytest.fixture(scope="module")
+def unpaired_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where the seven stages ran MNIST -> UCI digits, unpaired (tiny)."""
+    base = tmp_path_factory.mktemp("unpaired")
+    run_stages_in(base, STAGE_NAMES, UNPAIRED)
+    return base
+
+
+def test_paired_task_writes_both_domains_aligned(paired_run: Path) -> None:
+    processed = paired_run / "data/processed"
+    a = json.loads((processed / "A/manifest.json").read_text())
+    b = json.loads((processed / "manifest.json").read_text())
+    assert a["source"] == "mnist-5k:uci" and b["source"] == "mnist-5k"
+    assert a["splits"] == b["splits"]  # the same images, class by class
+    degraded = np.load(processed / "A/test_images.npy")
+    clean = np.load(processed / "test_images.npy")
+    assert degraded.shape == clean.shape
+    assert not np.array_equal(degraded, clean)
+    # 8x8 blocks at 17 levels, resized back up: far less detail than the original
+    assert len(np.unique(degraded[:, :, ::4, ::4])) < len(np.unique(clean))
+
+
+def test_paired_task_scores_translation_beside_baselines(paired_run: Path) -> None:
+    metrics = json.loads((paired_run / "data/eval/metrics.json").read_text())
+    assert set(metrics) == {"translation", "identity", "bicubic"}
+    for scores in metrics.values():
+        assert {"fid", "kid_mean", "precision", "recall", "label_preservation"} <= set(scores)
+        assert {"l1", "psnr", "ssim"} <= set(scores)
+    table = (paired_run / "data/eval/plots/scores.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in table] == ["method", "translation", "identity", "bicubic"]
+
+
+def test_paired_task_records_its_run(paired_run: Path) -> None:
+    record = json.loads((paired_run / "data/train/run.json").read_text())
+    mlflow.set_tracking_uri(f"sqlite:///{paired_run / 'mlflow.db'}")
+    run = mlflow.get_run(record["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["task"] == "translate"
+    assert run.data.params["translate.l1"] == "100.0"
+    assert {"loss_d", "loss_g", "loss_l1", "quick_fid", "quick_label_preservation"} <= set(
+        run.data.metrics
+    )
+    assert "translation.label_preservation" in {k.replace("/", ".") for k in run.data.metrics}
+    history = (paired_run / "data/train/history.tsv").read_text().splitlines()
+    assert history[0].split("\t") == ["step", *training.PAIRED_METRICS]
+    grid = Image.open(paired_run / "data/samples/grid.png")
+    assert grid.width > grid.height / 2  # rows of input | translation | target, two a row
+
+
+def test_sample_translates_both_splits_of_a(paired_run: Path) -> None:
+    samples = paired_run / "data/samples"
+    test = np.load(samples / "samples.npy")
+    train = np.load(samples / "train_samples.npy")
+    assert test.shape == (1000, 1, 28, 28) and test.dtype == np.uint8
+    assert len(train) == len(np.load(paired_run / "data/processed/A/train_labels.npy"))
+    labels = np.load(samples / "labels.npy")
+    assert np.array_equal(labels, np.load(paired_run / "data/processed/A/test_labels.npy"))
+
+
+def test_paired_downstream_has_its_arms(paired_run: Path) -> None:
+    summary = json.loads((paired_run / "data/downstream/metrics.json").read_text())
+    assert {"source", "source_affine", "translated"} <= set(summary)
+    assert "handmade" not in summary  # the paired super-resolution has none: bicubic is a score
+    assert summary["gain_translated_vs_source"]["stderr"] is not None  # two paired seeds
+
+
+def test_unpaired_task_has_its_own_domain_a(unpaired_run: Path) -> None:
+    a = json.loads((unpaired_run / "data/processed/A/manifest.json").read_text())
+    b = json.loads((unpaired_run / "data/processed/manifest.json").read_text())
+    assert (a["source"], b["source"]) == ("mnist-5k", "uci-digits")
+    assert "paired_with" not in a
+    history = (unpaired_run / "data/train/history.tsv").read_text().splitlines()
+    assert history[0].split("\t") == ["step", *training.UNPAIRED_METRICS]
+
+
+def test_unpaired_task_scores_and_arms_include_the_handmade_transform(unpaired_run: Path) -> None:
+    metrics = json.loads((unpaired_run / "data/eval/metrics.json").read_text())
+    assert set(metrics) == {"translation", "identity", "handmade"}
+    assert "psnr" not in metrics["translation"]  # no ground truth without pairs
+    summary = json.loads((unpaired_run / "data/downstream/metrics.json").read_text())
+    assert {"source", "source_affine", "translated", "handmade"} <= set(summary)
+    assert "gain_translated_vs_handmade" in summary
+
+
+def test_a_killed_run_resumes_to_the_same_bytes(
+    unpaired_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the checkpoint at step 5, then a rerun: the translator's bytes are those
+    of the uninterrupted run."""
+    private_copy(unpaired_run, tmp_path, monkeypatch)
+    write_params(Path("params.yaml"), UNPAIRED)
+    Path("data/models/generator.pt").unlink()
+    real_step, calls = training.unpaired_step, []
+
+    def crashing_step(*args: Any) -> dict[str, float]:
+        calls.append(1)
+        if len(calls) == 7:  # after the checkpoint of step 5 and one more step
+            raise RuntimeError("killed")
+        return real_step(*args)
+
+    train = load_stage("train")
+    monkeypatch.setattr(training, "unpaired_step", crashing_step)
+    with pytest.raises(RuntimeError, match="killed"):
+        train.main(STAGE_ARGS["train"])
+    monkeypatch.setattr(training, "unpaired_step", real_step)
+    assert train.main(STAGE_ARGS["train"]) == 0
+    assert digest(Path("data/models/generator.pt")) == digest(
+        unpaired_run / "data/models/generator.pt"
+    )
+    history = Path("data/train/history.tsv").read_text().splitlines()
+    steps = [int(line.split("\t")[0]) for line in history[1:]]
+    assert steps == sorted(set(steps))  # every step once
+
+
+def test_translation_on_a_generation_workspace_names_the_fix(
+    paired_run: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    private_copy(paired_run, tmp_path, monkeypatch)
+    write_params(Path("params.yaml"), TINY_TRANSLATE)
+    before = digest(Path("data/models/generator.pt"))
+    for name in ("A/manifest.json",):
+        (Path("data/processed") / name).unlink()
+    assert load_stage("train").main(STAGE_ARGS["train"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("train: error: ") and "rerun the preprocess stage" in error
+    assert digest(Path("data/models/generator.pt")) == before  # nothing overwritten
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"translate": {"source": "mnist-5k"}}, "same source as domain B"),
+        ({"translate": {"source": "nope"}}, "unknown data source 'nope'"),
+        ({"train": {"nproc": 2}}, "translator trains in one process"),
+        ({"translate": {"generator": "vit"}}, "translate.generator"),
+    ],
+)
+def test_bad_translate_params_are_one_line_errors(
+    overrides: dict[str, Any], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    write_params(Path("params.yaml"), TINY_TRANSLATE | overrides)
+    assert load_stage("fetch").main(STAGE_ARGS["fetch"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("fetch: error: ") and message in error[0]
+    assert not Path("data").exists()  # nothing written
+
+
+def test_domains_of_different_channel_counts_stop_preprocess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Colour images as B, grey MNIST digits as A: one line, and no processed data."""
+    folder = tmp_path / "colour"
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+        for index in range(6):
+            pixels = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / cls / f"{index}.png")
+    monkeypatch.chdir(tmp_path)
+    overrides = TINY_TRANSLATE | {
+        "data": {"source": "folder", "folder": str(folder), "test_size": 4},
+        "translate": TINY_TRANSLATE["translate"] | {"source": "mnist-5k"},
+    }
+    write_params(Path("params.yaml"), overrides)
+    assert load_stage("fetch").main(STAGE_ARGS["fetch"]) == 0
+    assert load_stage("preprocess").main(STAGE_ARGS["preprocess"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "domain A (mnist-5k) has 1 channel(s) and domain B (folder) 3" in error
+    assert not Path("data/processed").exists()
