@@ -22,7 +22,11 @@ def test_project_params_file_is_valid_and_explicit() -> None:
 
 
 def _flat_keys(raw: dict[str, Any]) -> list[str]:
-    return [f"{section}.{key}" for section, values in raw.items() for key in values]
+    """`section.key` for each key of a section; a top-level scalar (`task`) as it is."""
+    keys = []
+    for name, values in raw.items():
+        keys += [f"{name}.{key}" for key in values] if isinstance(values, dict) else [name]
+    return keys
 
 
 def test_defaults_validate_and_are_frozen() -> None:

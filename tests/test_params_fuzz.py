@@ -42,14 +42,17 @@ FUZZ = settings(
 
 
 def _sections() -> dict[str, type[BaseModel]]:
+    """The sections of params.yaml (the top-level keys holding a mapping)."""
     sections = {}
     for name, field in Params.model_fields.items():
-        assert isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        sections[name] = field.annotation
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            sections[name] = field.annotation
     return sections
 
 
 SECTIONS = _sections()
+TOP_LEVEL = list(Params.model_fields)  # the sections and the top-level scalars (`task`)
+SCALARS = [name for name in TOP_LEVEL if name not in SECTIONS]
 FIELDS = [(section, key) for section, model in SECTIONS.items() for key in model.model_fields]
 NUMERIC = {
     (section, key): SECTIONS[section].model_fields[key].annotation
@@ -179,8 +182,9 @@ def wrong_type_params(draw: st.DrawFn) -> tuple[bytes, str]:
         value = draw(st.one_of(st.lists(containers, max_size=3), texts, st.integers()))
         return dump_yaml(value), "top level must be a mapping"
     if where == "section":
-        section = draw(st.sampled_from(sorted(SECTIONS)))
+        section = draw(st.sampled_from(sorted(TOP_LEVEL)))
         value = draw(st.one_of(st.lists(containers, max_size=3), texts, st.integers()))
+        assume(not (section == "task" and value in ("generate", "translate")))
         return dump_yaml(with_value(section, None, value)), section
     section, key = draw(st.sampled_from(FIELDS))
     return dump_yaml(with_value(section, key, draw(wrong_types))), f"{section}.{key}"
@@ -230,7 +234,7 @@ def unknown_key_params(draw: st.DrawFn) -> bytes:
         section = draw(st.sampled_from(sorted(SECTIONS)))
         # inside a section only while it is still there (an earlier typo may have renamed it)
         inside = draw(st.booleans()) and isinstance(raw.get(section), dict)
-        known = list(SECTIONS[section].model_fields) if inside else list(SECTIONS)
+        known = list(SECTIONS[section].model_fields) if inside else TOP_LEVEL
         typo = draw(st.booleans())
         key = _typo(draw(st.sampled_from(known)), draw) if typo else draw(keys)
         assume(key not in known)
