@@ -201,7 +201,7 @@ def _load_uci_digits(raw: Path) -> LabelledImages:
     path = raw / UCI_DIGITS_FILE
     try:
         with gzip.open(path, "rb") as handle:
-            table = np.loadtxt(io.TextIOWrapper(handle), delimiter=",", dtype=np.float64)
+            table = np.loadtxt(io.TextIOWrapper(handle), delimiter=",", dtype=np.float64, ndmin=2)
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"{path}: cannot be decoded as the UCI digits' CSV ({error})") from None
     if table.ndim != 2 or table.shape[1] != 8 * 8 + 1 or (table != table.round()).any():
