@@ -86,10 +86,12 @@ def test_paired_task_records_its_run(paired_run: Path) -> None:
     assert run.info.status == "FINISHED"
     assert run.data.params["task"] == "translate"
     assert run.data.params["translate.l1"] == "100.0"
-    assert {"loss_d", "loss_g", "loss_l1", "quick_fid", "quick_label_preservation"} <= set(
-        run.data.metrics
-    )
-    assert "translation.label_preservation" in {k.replace("/", ".") for k in run.data.metrics}
+    logged = set(run.data.metrics)
+    losses = {f"train/{name}" for name in training.PAIRED_METRICS}
+    assert losses | {"train/quick_fid", "train/quick_label_preservation"} <= logged
+    scored = {f"eval/{method}.{score}" for method in ("translation", "identity", "bicubic")
+              for score in ("fid", "label_preservation", "psnr", "ssim")}  # fmt: skip
+    assert scored | {"downstream/gain_translated_vs_source.mean"} <= logged
     history = (paired_run / "data/train/history.tsv").read_text().splitlines()
     assert history[0].split("\t") == ["step", *training.PAIRED_METRICS]
     grid = Image.open(paired_run / "data/samples/grid.png")
@@ -213,6 +215,7 @@ def test_domains_of_different_channel_counts_stop_preprocess(
     monkeypatch.chdir(tmp_path)
     overrides = TINY_TRANSLATE | {
         "data": {"source": "folder", "folder": str(folder), "test_size": 4},
+        "eval": {"kid_subset_size": 4},
         "translate": TINY_TRANSLATE["translate"] | {"source": "mnist-5k"},
     }
     write_params(Path("params.yaml"), overrides)

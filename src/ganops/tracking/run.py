@@ -52,8 +52,9 @@ _IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+
 
 
 def chart_key(key: str) -> str:
-    """The MLflow name of metric `key`: `train/loss_d`, `train/quick_fid`, `perf/...`,
-    `eval/fid`, `eval_real_floor/fid`, `downstream/...`; a name with a section is kept."""
+    """The MLflow name of metric `key`: `train/loss_d` (any `loss_*`), `train/quick_fid`,
+    `perf/...`, `eval/fid`, `eval_real_floor/fid`, `downstream/...`; a name with a section
+    is kept."""
     if "/" in key:
         return key
     for prefix, section in PREFIXES.items():
@@ -61,7 +62,7 @@ def chart_key(key: str) -> str:
             return section + key.removeprefix(prefix)
     if key in PERF_KEYS:
         return f"perf/{key}"
-    if key in TRAIN_KEYS or key.startswith("quick_"):
+    if key in TRAIN_KEYS or key.startswith(("quick_", "loss_")):
         return f"train/{key}"
     return f"eval/{key}"
 
