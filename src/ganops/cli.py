@@ -7,6 +7,7 @@ ganops sample --model data/models/generator.pt -n 5000 --out synthetic/     # la
 ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
+ganops translate --model data/models/generator.pt my_digits/ translated/   # task: translate
 """
 
 from __future__ import annotations
@@ -190,6 +191,36 @@ def cmd_score(args: argparse.Namespace) -> None:
         print(f"  {key:<16}{value:>12.4f}")
 
 
+def cmd_translate(args: argparse.Namespace) -> None:
+    from ganops.translation.apply import (
+        DIRECTIONS,
+        load_any_translator,
+        provenance,
+        translate_source,
+        write_folder,
+    )
+
+    folder = args.input.is_dir()
+    out = Path(args.out)
+    if not folder and out.suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"OUT: use one of {', '.join(OUTPUT_SUFFIXES)} (got {out.name})")
+    if out.resolve() == args.input.resolve():
+        raise ConfigError(f"OUT: {out} is the input itself; name another place")
+    device = resolve_device(args.device, key="--device")
+    generator, spec = load_any_translator(args.model, args.direction, device)
+    images, translated, files = translate_source(
+        generator, spec, args.input, args.direction, args.batch_size, device
+    )
+    if files is not None:
+        write_folder(out, translated, files, args.input, provenance(args.model, args.direction))
+    elif out.suffix == ".png":
+        pairs = np.stack([images, translated], 1).reshape(-1, *images.shape[1:])
+        save_png(out, make_grid(pairs, columns=8, min_side=READABLE_PX))
+    else:
+        write_images(out, translated)
+    log.info("%d images translated %s into %s", len(images), DIRECTIONS[args.direction], out)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from ganops.report import write_report
     from ganops.tracking import project_root
@@ -271,6 +302,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("-q", "--quiet", action="store_true", help="do not print the report")
     report.set_defaults(handler=cmd_report)
+
+    translate = commands.add_parser("translate", help="translate images with a translator")
+    translate.add_argument(
+        "--model",
+        required=True,
+        help="translator path (data/models/generator.pt after a task: translate run) or MLflow "
+        "model URI (models:/NAME/VERSION)",
+    )
+    translate.add_argument(
+        "input", type=Path, help="folder of images (sub-folders kept), or .npy/.npz"
+    )
+    translate.add_argument(
+        "out",
+        help="a folder for a folder (PNGs, same relative names, with a manifest.json); "
+        ".npy, .npz or a .png grid of input | translation for an array",
+    )
+    translate.add_argument(
+        "--direction",
+        choices=("ab", "ba"),
+        default="ab",
+        help="ab: A into B (default); ba: B back into A (unpaired translators only)",
+    )
+    translate.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
+    translate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    translate.set_defaults(handler=cmd_translate)
     return parser
 
 

@@ -43,19 +43,22 @@ def _read_folder(folder: Path) -> np.ndarray:
     )
     if not files:
         raise DataError(f"{folder}: the folder has no images")
-    images = []
-    for file in files:
-        try:
-            with Image.open(file) as opened:
-                image = opened.convert("RGB" if _CHANNELS.get(opened.mode, 3) == 3 else "L")
-        except (UnidentifiedImageError, OSError, ValueError):
-            raise DataError(f"{file}: not an image this tool can read") from None
-        pixels = np.asarray(image, dtype=np.uint8)
-        images.append(pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1))
+    images = [read_image_file(file) for file in files]
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         raise DataError(f"{folder}: images differ in size or channels: {sorted(shapes)[:3]}")
     return np.stack(images)  # (N, C, H, W)
+
+
+def read_image_file(file: Path) -> np.ndarray:
+    """One image file as uint8 `(C, H, W)`: grey as one channel, anything else as RGB."""
+    try:
+        with Image.open(file) as opened:
+            image = opened.convert("RGB" if _CHANNELS.get(opened.mode, 3) == 3 else "L")
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise DataError(f"{file}: not an image this tool can read") from None
+    pixels = np.asarray(image, dtype=np.uint8)
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 
 def _read_array(path: Path) -> np.ndarray:

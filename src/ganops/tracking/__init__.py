@@ -8,7 +8,11 @@
 """
 
 from ganops.tracking.identity import git_state, run_identity
-from ganops.tracking.model import load_logged_generator, logged_model_run_id
+from ganops.tracking.model import (
+    load_logged_generator,
+    load_logged_translator,
+    logged_model_run_id,
+)
 from ganops.tracking.run import GRID_KEY, Run, open_run
 from ganops.tracking.store import project_root, redact_uri, tracking_uri
 
@@ -17,6 +21,7 @@ __all__ = [
     "Run",
     "git_state",
     "load_logged_generator",
+    "load_logged_translator",
     "logged_model_run_id",
     "open_run",
     "project_root",

@@ -99,6 +99,39 @@ class ExportedGenerator(nn.Module):
         return images.to(latents.device)
 
 
+class ExportedTranslator(nn.Module):
+    """An MLflow-logged (torch.export) translator behind the module interface, as
+    `ExportedGenerator`: images in, images out, run on the CPU."""
+
+    def __init__(self, exported: Any) -> None:
+        super().__init__()
+        object.__setattr__(self, "_exported", exported)
+
+    def train(self, mode: bool = True) -> ExportedTranslator:
+        self.training = mode
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        exported: Any = self._exported
+        translated: torch.Tensor = exported(images.cpu())
+        return translated.to(images.device)
+
+
+def load_logged_translator(uri: str) -> tuple[nn.Module, dict[str, Any]]:
+    """A translator logged by `Run.log_translator`, from its model URI, and its spec (a
+    dict: `ganops.translation.networks.TranslatorSpec.from_dict` rebuilds it)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        info = mlflow.models.get_model_info(uri)
+        exported = mlflow.pytorch.load_model(uri)
+    except OUTAGE as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    spec = (info.metadata or {}).get("ganops_translator_spec")
+    if not isinstance(spec, dict):
+        raise TrackingError(f"{uri}: not a ganops translator (no ganops_translator_spec)")
+    return ExportedTranslator(exported), spec
+
+
 def logged_model_run_id(uri: str) -> str | None:
     """The MLflow run that logged the model at `uri`, or None when the store does not say."""
     mlflow.set_tracking_uri(tracking_uri())
