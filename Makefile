@@ -14,17 +14,22 @@ JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 3 ? n / 2 : 1 )
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup repro pull push retrain test lint ui walkthrough clean
+.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough clean
 
 help:
 	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
-	@echo "make test    set up .venv if needed; lint, type-check and run the tests"
+	@echo "make test    set up .venv and the system packages if needed; lint, type-check, all tests"
+	@echo "make test-fast  the same without the slow end-to-end tests (pytest -m 'not slow')"
 	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
 	@echo "make walkthrough  screenshots of the runs in the UI, in headless Chromium (docs/ui)"
 	@echo "make retrain what CI does: pull, repro, then a report against BASE=$(BASE) in $(REPORT)"
 	@echo "             SEEDS=3: with a seed sweep, so verdicts compare means (JOBS=$(JOBS) at a time)"
 
 setup: $(STAMP)
+
+# The Debian packages the tests need (tools/system-deps.sh lists them), installed when missing.
+system-deps:
+	@bash tools/system-deps.sh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,8 +65,11 @@ lint: $(STAMP)
 	ruff format --check .
 	mypy
 
-test: lint
+test: system-deps lint
 	pytest
+
+test-fast: lint
+	pytest -m "not slow"
 
 # The MLflow 3 UI has a GenAI / model-training switch; the link opens the training pages.
 ui: $(STAMP)
@@ -69,8 +77,8 @@ ui: $(STAMP)
 	mlflow ui --host $(HOST) --port $(PORT) --workers 1 \
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
 
-# Needs Debian's chromium and chromium-driver (.ci/run installs them when missing).
-walkthrough: $(STAMP)
+# Needs Debian's chromium and chromium-driver (system-deps installs them when missing).
+walkthrough: $(STAMP) system-deps
 	python tools/walkthrough.py --out docs/ui --plots
 
 clean:

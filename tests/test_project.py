@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,43 @@ def test_readme_development_tree_names_every_module() -> None:
     assert sorted((modules | subpackages | inner) - named) == []  # each file or package named
     listed = {w for w in named if w.endswith(".py") and w[0].isalpha()}
     assert sorted(listed - modules - {"run.py"}) == []  # run.py: training/run.py
+
+
+def _installed_packages() -> list[str]:
+    """The packages tools/system-deps.sh installs: the first word of each line of its list."""
+    script = (ROOT / "tools" / "system-deps.sh").read_text()
+    listing = re.search(r'^PACKAGES="\n(.*?)^"', script, re.MULTILINE | re.DOTALL)
+    assert listing, "tools/system-deps.sh: no PACKAGES list"
+    return [line.split()[0] for line in listing.group(1).splitlines() if line.strip()]
+
+
+def test_readme_lists_the_system_packages_make_test_installs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    stated = re.search(r"\*\*system packages: ([^*]+)\*\*", readme)
+    assert stated, "README: no **system packages: ...** line in the Quickstart"
+    assert [name.strip() for name in stated.group(1).split(",")] == _installed_packages()
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: system-deps\b", makefile, re.MULTILINE)
+    assert "tools/system-deps.sh" in makefile
+
+
+def test_missing_system_packages_are_named_in_one_line(tmp_path: Path) -> None:
+    """Without apt-get, the script names what is missing and how to install it, and goes on
+    (the tests that need the packages then fail with the same line)."""
+    bin_dir = tmp_path / "bin"  # a PATH with bash and id but no chromium and no apt-get
+    bin_dir.mkdir()
+    for tool in ("bash", "id"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    done = subprocess.run(
+        [str(bin_dir / "bash"), str(ROOT / "tools" / "system-deps.sh")],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    line = "missing system packages: chromium chromium-driver (install them: sudo apt-get "
+    assert done.stderr.strip().startswith(line)
+    assert len(done.stderr.strip().splitlines()) == 1
+    walkthrough = (ROOT / "tools" / "walkthrough.py").read_text()
+    assert '"missing system packages: chromium chromium-driver "' in walkthrough

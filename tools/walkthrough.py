@@ -69,7 +69,8 @@ def browser_paths() -> tuple[str, str]:
     driver = shutil.which("chromedriver")
     if not binary or not driver:
         raise WalkthroughError(
-            "chromium and chromedriver not found: apt-get install chromium chromium-driver"
+            "missing system packages: chromium chromium-driver "
+            "(install them: sudo apt-get install -y chromium chromium-driver)"
         )
     return binary, driver
 
