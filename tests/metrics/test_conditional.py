@@ -162,7 +162,8 @@ def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
     common = ["--params", str(params), "--run-record", "run.json"]
 
     sample = load_stage("sample").main
-    assert sample([*common, "--generator", "generator.pt", "--out", "samples"]) == 0
+    data = ["--data", str(prepared / "processed")]
+    assert sample([*common, *data, "--generator", "generator.pt", "--out", "samples"]) == 0
     labels = np.load(workdir / "samples" / "labels.npy")
     assert labels.dtype == np.int64 and labels.shape == (100,)  # TINY: 100 samples
     manifest = json.loads((workdir / "samples" / "manifest.json").read_text())
@@ -170,7 +171,7 @@ def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
 
     evaluate_stage = load_stage("evaluate").main
     args = ["--samples", "samples", "--evaluator", str(evaluator_file)]
-    args += ["--data", str(prepared / "processed"), "--metrics", "metrics.json", "--plots", "plots"]
+    args += [*data, "--metrics", "metrics.json", "--plots", "plots"]
     assert evaluate_stage([*common, *args]) == 0
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert set(metrics) >= NEW_KEYS and all(0 <= metrics[key] <= 1 for key in NEW_KEYS)

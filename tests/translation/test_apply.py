@@ -149,3 +149,19 @@ def test_a_folder_it_did_not_write_is_not_replaced(paired_file: Path, tmp_path: 
     assert (mine / "notes.txt").read_text() == "keep me"
     assert main([*argv, str(tmp_path / "in")]) == 1  # nor the input itself
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.png", "b.png"]
+
+
+def test_the_logged_translator_predicts_images_through_pyfunc(
+    mlflow_store: str, tiny_params: Callable[..., Params], workdir: Path
+) -> None:
+    """What `mlflow models serve` calls: the pyfunc flavour, image batch in, image batch out."""
+    import mlflow
+
+    with open_run(tiny_params().tracking, tiny_params(), root=workdir) as run:
+        uri = run.log_translator(_generator(0), SPEC.to_dict(), None)
+    images = _images(3, seed=5)
+    inputs = images.astype(np.float32) / 127.5 - 1
+    predicted = np.asarray(mlflow.pyfunc.load_model(uri).predict(inputs))
+    assert predicted.shape == (3, 1, 28, 28)
+    expected = _generator(0)(torch.from_numpy(inputs)).detach().numpy()
+    assert np.abs(predicted - expected).max() < 1e-4
