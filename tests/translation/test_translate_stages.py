@@ -1,20 +1,28 @@
 """The translate task through the seven stage scripts, in-process, on real tiny runs: what
-each stage writes and records, exact resume, and one-line errors before any write."""
+each stage writes and records, exact resume after SIGKILL, and one-line errors before any
+write."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganops.translation import training
 from tests.helpers import (
+    ROOT,
     STAGE_ARGS,
     STAGE_NAMES,
     load_stage,
@@ -133,28 +141,39 @@ def test_unpaired_task_scores_and_arms_include_the_handmade_transform(unpaired_r
     assert "gain_translated_vs_handmade" in summary
 
 
-def test_a_killed_run_resumes_to_the_same_bytes(
+def _checkpoint_step(path: Path) -> int:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # absent, or mid-rename: not a checkpoint yet
+        return 0
+    return int(payload["state"]["step"])
+
+
+def test_a_sigkilled_run_resumes_to_the_same_bytes(
     unpaired_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A crash after the checkpoint at step 5, then a rerun: the translator's bytes are those
-    of the uninterrupted run."""
+    """The train stage killed with SIGKILL after a checkpoint, then run again: the
+    translator's bytes are those of the uninterrupted run, and every step is logged once."""
     private_copy(unpaired_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), UNPAIRED)
     Path("data/models/generator.pt").unlink()
-    real_step, calls = training.unpaired_step, []
-
-    def crashing_step(*args: Any) -> dict[str, float]:
-        calls.append(1)
-        if len(calls) == 7:  # after the checkpoint of step 5 and one more step
-            raise RuntimeError("killed")
-        return real_step(*args)
-
-    train = load_stage("train")
-    monkeypatch.setattr(training, "unpaired_step", crashing_step)
-    with pytest.raises(RuntimeError, match="killed"):
-        train.main(STAGE_ARGS["train"])
-    monkeypatch.setattr(training, "unpaired_step", real_step)
-    assert train.main(STAGE_ARGS["train"]) == 0
+    checkpoint = Path("data/checkpoints/last.pt")
+    checkpoint.unlink(missing_ok=True)
+    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 180
+    while _checkpoint_step(checkpoint) == 0:
+        assert process.poll() is None, process.communicate()[0]
+        assert time.time() < deadline, "no checkpoint within 180 s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not Path("data/models/generator.pt").exists()  # killed before the end
+    killed_at = _checkpoint_step(checkpoint)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
     assert digest(Path("data/models/generator.pt")) == digest(
         unpaired_run / "data/models/generator.pt"
     )

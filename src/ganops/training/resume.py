@@ -101,12 +101,13 @@ def save_resume_state(checkpointing: Checkpointing, state: GanState, steps_per_e
 
 
 def read_resume_state(
-    path: Path, params_hash: str, total_steps: int, world_size: int = 1
-) -> dict[str, Any] | None:
+    path: Path, params_hash: str, total_steps: int, world_size: int = 1,
+    expected_format: str = RESUME_FORMAT,
+) -> dict[str, Any] | None:  # fmt: skip
     """The checkpoint at `path` if it can continue this run, else None (and the log says why).
 
     A checkpoint continues only with the number of processes that wrote it: each rank
-    resumes its own noise stream.
+    resumes its own noise stream. `expected_format` is the writer's (a translator's differs).
     """
     if not path.exists():
         return None
@@ -115,8 +116,8 @@ def read_resume_state(
     except GanopsError as error:
         log.warning("not resuming: %s", error)
         return None
-    if payload.get("format") != RESUME_FORMAT:
-        log.warning("not resuming: %s is not a ganops resume checkpoint", path)
+    if payload.get("format") != expected_format:
+        log.warning("not resuming: %s is not a %s checkpoint", path, expected_format)
         return None
     if payload.get("params_hash") != params_hash:
         log.info(

@@ -37,6 +37,7 @@ from ganops.translation.networks import translate_images
 from ganops.translation.outputs import GRID_ROWS
 from ganops.translation.training import (
     PAIRED_METRICS,
+    RESUME_FORMAT,
     UNPAIRED_METRICS,
     Training,
     TranslatorState,
@@ -119,7 +120,12 @@ def run_translation(params: Params, paths: TrainPaths, world: World | None = Non
             "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
         }
         per_epoch = steps_per_epoch(len(train.a.images), cfg.batch_size)
-        resume = read_resume_state(paths.checkpoints / RESUME_FILE, digest, per_epoch * cfg.epochs)
+        resume = read_resume_state(
+            paths.checkpoints / RESUME_FILE,
+            digest,
+            per_epoch * cfg.epochs,
+            expected_format=RESUME_FORMAT,
+        )
         if resume:
             restore(state, resume, histories)  # type: ignore[arg-type]
             log.info("resuming run %s at step %d", resume["run_id"], state.step)
