@@ -1,0 +1,149 @@
+"""The translation targets: both default tasks, and MNIST <-> UCI digits in both directions,
+over translator seeds, through the seven stages.
+
+Each configuration runs fetch .. downstream once in a scratch workspace with the project's
+params plus its overrides; every further seed copies that workspace and reruns train ..
+downstream with `translate.seed` changed (the data and the evaluator do not depend on it).
+The scores of `evaluate` and the arms of `downstream` of every run go to a JSON record, and a
+markdown table (mean ± sd over seeds) is printed for docs/benchmarks.md.
+
+    python bench/translation.py --seeds 2 --out docs/translation.json   # ~1 h on 2 CPU cores
+    python bench/translation.py --only paired --seeds 1                 # one configuration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, merged, project_params  # noqa: E402
+
+UCI = {"source": "uci-digits", "test_size": 500}
+# the README's lines: a CycleGAN of width 16 with 3 residual blocks, ~420 steps either way
+UNPAIRED = {"width": 16, "blocks": 3}
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "paired": {"task": "translate"},
+    "uci_to_mnist": {
+        "task": "translate",
+        "translate": {"source": "uci-digits", "epochs": 10} | UNPAIRED,
+        "data": {"test_size": 500},
+    },
+    "mnist_to_uci": {
+        "task": "translate",
+        "data": UCI,
+        "translate": {"source": "mnist-5k", "epochs": 3} | UNPAIRED,
+    },
+}
+SCORES = ("fid", "precision", "recall", "label_preservation", "psnr", "ssim")
+
+
+def run_stages(workspace: Path, overrides: dict[str, Any], stages: tuple[str, ...]) -> float:
+    """Run `stages` in `workspace` with the project's params plus `overrides`; seconds taken."""
+    import pytest
+    from ruamel.yaml import YAML
+
+    started = time.perf_counter()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workspace)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+        patch.delenv("DVC_EXP_NAME", raising=False)
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        with open("params.yaml", "w") as handle:
+            yaml.dump(merged(project_params(), overrides), handle)
+        for stage in stages:
+            if load_stage(stage).main(STAGE_ARGS[stage]) != 0:
+                raise SystemExit(f"{workspace.name}: stage {stage} failed")
+    return time.perf_counter() - started
+
+
+def with_seed(overrides: dict[str, Any], seed: int) -> dict[str, Any]:
+    translate = dict(overrides.get("translate", {})) | {"seed": seed}
+    return overrides | {"translate": translate}
+
+
+def one_configuration(scratch: Path, name: str, seeds: int) -> list[dict[str, Any]]:
+    """Every seed's scores and arms of configuration `name`."""
+    overrides, runs = CONFIGURATIONS[name], []
+    first = scratch / f"{name}-0"
+    first.mkdir()
+    seconds = run_stages(first, with_seed(overrides, 0), STAGE_NAMES)
+    for seed in range(seeds):
+        workspace = scratch / f"{name}-{seed}"
+        if seed:
+            shutil.copytree(first, workspace)
+            shutil.rmtree(workspace / "data/checkpoints", ignore_errors=True)
+            seconds = run_stages(workspace, with_seed(overrides, seed), STAGE_NAMES[3:])
+        runs.append(
+            {
+                "seed": seed,
+                "seconds": round(seconds, 1),
+                "evaluate": json.loads((workspace / "data/eval/metrics.json").read_text()),
+                "downstream": json.loads((workspace / "data/downstream/metrics.json").read_text()),
+            }
+        )
+        print(f"{name} seed {seed}: {seconds:.0f} s", flush=True)
+    return runs
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.mean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.3f} ± {sd:.3f}"
+
+
+def table(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Markdown: per configuration and method, each score's mean ± sd over seeds; then the
+    downstream arms' accuracy on B's test split."""
+    lines = ["| task | method | " + " | ".join(SCORES) + " |", "|---" * (len(SCORES) + 2) + "|"]
+    for name, runs in results.items():
+        for method in runs[0]["evaluate"]:
+            cells = []
+            for score in SCORES:
+                values = [run["evaluate"][method].get(score) for run in runs]
+                cells.append("n/a" if None in values else spread(values))
+            lines.append(f"| {name} | {method} | " + " | ".join(cells) + " |")
+    lines += ["", "| task | arm | accuracy on B's test split |", "|---|---|---|"]
+    for name, runs in results.items():
+        for arm, entry in runs[0]["downstream"].items():
+            if isinstance(entry, dict) and "accuracy_mean" in entry:
+                values = [run["downstream"][arm]["accuracy_mean"] for run in runs]
+                lines.append(f"| {name} | {arm} | {spread(values)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2, help="translator seeds 0..N-1")
+    parser.add_argument("--only", nargs="+", choices=sorted(CONFIGURATIONS), help="configurations")
+    parser.add_argument("--out", type=Path, help="JSON record to write")
+    args = parser.parse_args(argv)
+    names = args.only or list(CONFIGURATIONS)
+    with tempfile.TemporaryDirectory(prefix="translation-") as scratch:
+        results = {name: one_configuration(Path(scratch), name, args.seeds) for name in names}
+    print(table(results))
+    if args.out:
+        record = {
+            "date": date.today().isoformat(),
+            "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+            "configurations": {name: CONFIGURATIONS[name] for name in names},
+            "results": results,
+        }
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
