@@ -136,6 +136,19 @@ def read_json_record(path: Path, producer: str) -> dict[str, Any]:
     return payload
 
 
+def refuse_foreign_folder(out: Path, manifest: str, producer: str, folder_format: str) -> None:
+    """An existing, non-empty `out` whose `manifest` does not say `producer` wrote it in
+    `folder_format` is refused (a `DataError`), never replaced."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    try:
+        ours = read_json_record(out / manifest, producer=producer).get("format")
+    except DataError:
+        ours = None
+    if ours != folder_format:
+        raise DataError(f"{out} exists and was not written by {producer}: not replacing it")
+
+
 def save_torch(path: Path, payload: dict[str, Any]) -> None:
     """`torch.save` through memory, then an atomic write: the bytes do not depend on `path`."""
     buffer = io.BytesIO()

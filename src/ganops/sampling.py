@@ -21,6 +21,7 @@ from ganops.errors import DataError
 from ganops.io import (
     atomic_dir,
     read_json_record,
+    refuse_foreign_folder,
     save_npy,
     sha256_file,
     verify_file,
@@ -276,13 +277,7 @@ def write_image_folder(
 
     An existing non-empty `out` that this function did not write is refused, not replaced.
     """
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        try:
-            ours = read_json_record(out / MANIFEST, producer="ganops sample").get("format")
-        except DataError:
-            ours = None
-        if ours != FOLDER_FORMAT:
-            raise DataError(f"{out} exists and was not written by ganops sample: not replacing it")
+    refuse_foreign_folder(out, MANIFEST, "ganops sample", FOLDER_FORMAT)
     folders = (
         [""] * len(images)
         if labels is None

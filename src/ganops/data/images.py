@@ -43,11 +43,16 @@ def _read_folder(folder: Path) -> np.ndarray:
     )
     if not files:
         raise DataError(f"{folder}: the folder has no images")
-    images = [read_image_file(file) for file in files]
+    return stack_images([read_image_file(file) for file in files], folder)
+
+
+def stack_images(images: list[np.ndarray], folder: Path) -> np.ndarray:
+    """The `(C, H, W)` images read from `folder` as one `(N, C, H, W)` array; images of
+    different sizes or channel counts are a `DataError`."""
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         raise DataError(f"{folder}: images differ in size or channels: {sorted(shapes)[:3]}")
-    return np.stack(images)  # (N, C, H, W)
+    return np.stack(images)
 
 
 def read_image_file(file: Path) -> np.ndarray:

@@ -73,23 +73,28 @@ def log_translator_model(
     return str(info.model_uri)
 
 
-class ExportedGenerator(nn.Module):
-    """An MLflow-logged (torch.export) generator behind the usual module interface: called
-    with z, or with z and labels when it was logged conditional.
+class _Exported(nn.Module):
+    """A torch.export graph logged by MLflow behind the module interface. Exported graphs are
+    frozen in eval mode and refuse `.eval()`/`.train()`, so the graph is held outside the
+    module tree and those calls only flip this wrapper's flag. It runs on the CPU, where it
+    was exported."""
 
-    Exported graphs are frozen in eval mode and refuse `.eval()`/`.train()`, so the graph is
-    held outside the module tree and those calls only flip this wrapper's flag. It runs on
-    the CPU, where it was exported; outputs return to the latents' device.
-    """
-
-    def __init__(self, exported: Any, num_classes: int) -> None:
+    def __init__(self, exported: Any) -> None:
         super().__init__()
         object.__setattr__(self, "_exported", exported)
-        self.num_classes = num_classes
 
-    def train(self, mode: bool = True) -> ExportedGenerator:
+    def train(self, mode: bool = True) -> _Exported:
         self.training = mode
         return self
+
+
+class ExportedGenerator(_Exported):
+    """An MLflow-logged generator: called with z, or with z and labels when it was logged
+    conditional; outputs return to the latents' device."""
+
+    def __init__(self, exported: Any, num_classes: int) -> None:
+        super().__init__(exported)
+        self.num_classes = num_classes
 
     def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_labels(labels, self.num_classes, latents.shape[0])
@@ -99,17 +104,8 @@ class ExportedGenerator(nn.Module):
         return images.to(latents.device)
 
 
-class ExportedTranslator(nn.Module):
-    """An MLflow-logged (torch.export) translator behind the module interface, as
-    `ExportedGenerator`: images in, images out, run on the CPU."""
-
-    def __init__(self, exported: Any) -> None:
-        super().__init__()
-        object.__setattr__(self, "_exported", exported)
-
-    def train(self, mode: bool = True) -> ExportedTranslator:
-        self.training = mode
-        return self
+class ExportedTranslator(_Exported):
+    """An MLflow-logged translator: images in, images out (on the inputs' device)."""
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         exported: Any = self._exported
@@ -117,15 +113,19 @@ class ExportedTranslator(nn.Module):
         return translated.to(images.device)
 
 
+def _load_logged(uri: str) -> tuple[Any, Any]:
+    """The model info and the loaded exported graph of the MLflow model at `uri`."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        return mlflow.models.get_model_info(uri), mlflow.pytorch.load_model(uri)
+    except OUTAGE as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+
+
 def load_logged_translator(uri: str) -> tuple[nn.Module, dict[str, Any]]:
     """A translator logged by `Run.log_translator`, from its model URI, and its spec (a
     dict: `ganops.translation.networks.TranslatorSpec.from_dict` rebuilds it)."""
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        info = mlflow.models.get_model_info(uri)
-        exported = mlflow.pytorch.load_model(uri)
-    except OUTAGE as error:
-        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    info, exported = _load_logged(uri)
     spec = (info.metadata or {}).get("ganops_translator_spec")
     if not isinstance(spec, dict):
         raise TrackingError(f"{uri}: not a ganops translator (no ganops_translator_spec)")
@@ -144,12 +144,7 @@ def logged_model_run_id(uri: str) -> str | None:
 
 def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
     """A generator logged by `Run.log_generator`, from its MLflow model URI, and its spec."""
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        info = mlflow.models.get_model_info(uri)
-        exported = mlflow.pytorch.load_model(uri)
-    except OUTAGE as error:
-        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    info, exported = _load_logged(uri)
     try:
         spec = GeneratorSpec.from_dict((info.metadata or {})["ganops_spec"])
     except (KeyError, TypeError, ValueError):

@@ -15,9 +15,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ganops.data.images import FOLDER_MANIFEST, IMAGE_SUFFIXES, read_image_file, read_images
+from ganops.data.images import (
+    FOLDER_MANIFEST,
+    IMAGE_SUFFIXES,
+    read_image_file,
+    read_images,
+    stack_images,
+)
 from ganops.errors import ConfigError, DataError, TrackingError
-from ganops.io import atomic_dir, read_json_record, sha256_file, write_bytes, write_json
+from ganops.io import atomic_dir, refuse_foreign_folder, sha256_file, write_bytes, write_json
 from ganops.sampling import png_bytes
 from ganops.translation.artifact import load_translator
 from ganops.translation.networks import TranslatorSpec
@@ -90,22 +96,7 @@ def read_input(source: Path) -> tuple[np.ndarray, list[Path] | None]:
         return read_images(source), None
     files = image_files(source)
     images = [read_image_file(file) for file in tqdm(files, desc="read", unit="img")]
-    shapes = sorted({image.shape for image in images})
-    if len(shapes) > 1:
-        raise DataError(f"{source}: images differ in size or channels: {shapes[:3]}")
-    return np.stack(images), files
-
-
-def _refuse_foreign(out: Path) -> None:
-    """An existing, non-empty `out` that `ganops translate` did not write is not replaced."""
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return
-    try:
-        ours = read_json_record(out / FOLDER_MANIFEST, producer=PRODUCER).get("format")
-    except DataError:
-        ours = None
-    if ours != FOLDER_FORMAT:
-        raise DataError(f"{out} exists and was not written by ganops translate: not replacing it")
+    return stack_images(images, source), files
 
 
 def write_folder(
@@ -113,7 +104,7 @@ def write_folder(
 ) -> None:
     """Each translation as a PNG at its input's relative path (suffix .png), replacing `out`
     whole, with a manifest naming the model and the files."""
-    _refuse_foreign(out)
+    refuse_foreign_folder(out, FOLDER_MANIFEST, PRODUCER, FOLDER_FORMAT)
     names = [file.relative_to(source).with_suffix(".png") for file in files]
     if len(set(names)) != len(names):
         raise DataError(f"{source}: two images differ only in their suffix; rename one")
