@@ -361,6 +361,13 @@ class TranslateConfig(_Section):
         0.5, ge=0, le=100, description="unpaired: identity terms' weight, a share of cycle's"
     )
     pool_size: int = Field(50, ge=0, le=10_000, description="unpaired: earlier fakes D sees")
+    semantic: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="weight of the semantic-consistency term (CyCADA): a classifier of domain "
+        "A, trained on A's labels only, must give each translation its input's class; 0 = off",
+    )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 
     @field_validator("source")

@@ -20,7 +20,15 @@ from ganops.data.dataset import to_training_tensor
 from ganops.device import configure_backends, resolve_device
 from ganops.errors import ConfigError
 from ganops.io import write_json
-from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract, load_evaluator
+from ganops.metrics.evaluator import (
+    Evaluator,
+    EvaluatorSpec,
+    LoadedEvaluator,
+    accuracy,
+    extract,
+    load_evaluator,
+    train_evaluator,
+)
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
 from ganops.run_record import RunRecord, portable_uri
 from ganops.sampling import to_uint8
@@ -84,6 +92,33 @@ class ScoredHistory(FanOut):
         log.info("quick fid %.3f  label preservation %.3f", *scores.values())
 
 
+def domain_a_classifier(
+    params: Params, train: Domains, test: Domains, device: torch.device
+) -> tuple[Evaluator | None, float | None]:
+    """The frozen classifier of domain A the semantic term asks (the evaluator's network and
+    recipe, `evaluator.*`, trained on A's train split and labels only) and its accuracy on
+    A's test split; (None, None) when `translate.semantic` is 0."""
+    if params.translate.semantic == 0:
+        return None, None
+    if len(train.a.class_names) < 2:
+        raise ConfigError(
+            "translate.semantic: domain A has one class, so no classifier of it can tell a "
+            "translation that keeps the input's class; set translate.semantic: 0"
+        )
+    spec = EvaluatorSpec(
+        tuple(train.a.images.shape[1:]),  # type: ignore[arg-type]
+        train.a.class_names,
+        params.evaluator.width,
+    )
+    classifier = train_evaluator(
+        params.evaluator, spec, (train.a.images, train.a.labels), device
+    ).requires_grad_(False)
+    _, logits = extract(classifier, test.a.images, 500, device)
+    test_accuracy = accuracy(logits, test.a.labels)
+    log.info("classifier of domain A: test accuracy %.4f (semantic term)", test_accuracy)
+    return classifier.to(device).eval(), round(test_accuracy, 6)
+
+
 def dataset_input(params: Params, domains: Domains, names: tuple[str, str]) -> dict[str, Any]:
     """What the MLflow run records of its data: both domains, and how they pair."""
     kind = "paired" if domains.aligned else "unpaired"
@@ -113,7 +148,9 @@ def run_translation(params: Params, paths: TrainPaths, world: World | None = Non
     spec = translator_spec(cfg, train.aligned, channels, size)
     configure_backends(device, params.train.deterministic)
     with hold_checkpoints(paths.checkpoints):
+        classifier, classifier_accuracy = domain_a_classifier(params, train, test, device)
         state = build_translator(cfg, spec, train.aligned, device)
+        state.classifier = classifier
         names = PAIRED_METRICS if train.aligned else UNPAIRED_METRICS
         histories = {
             "history": HistoryFile(paths.history, names),
@@ -162,8 +199,13 @@ def run_translation(params: Params, paths: TrainPaths, world: World | None = Non
             last = {name: histories["history"].rows[-1][name] for name in names}
             quick = histories["fid_history"].rows[-1]
             metrics = last | {name: quick[name] for name in QUICK_NAMES} | {"steps": result.steps}
+            if classifier_accuracy is not None:
+                metrics["classifier_a_accuracy"] = classifier_accuracy
             write_json(paths.metrics, metrics)
-            run.log_summary({"train_time_s": result.seconds}, step=result.steps)
+            summary = {"train_time_s": result.seconds}
+            if classifier_accuracy is not None:
+                summary["classifier_a_accuracy"] = classifier_accuracy
+            run.log_summary(summary, step=result.steps)
             registered = params.tracking.registered_model
             model_uri = run.log_translator(
                 state.generators["ab"], spec.to_dict(), registered and f"{registered}-translator"

@@ -8,6 +8,10 @@ and the loop, which resumes exactly from its checkpoint.
   terms, cycle terms |G_ba(G_ab(a)) - a| and |G_ab(G_ba(b)) - b| weighted by `translate.cycle`,
   identity terms weighted by `translate.identity` x `translate.cycle`, and each D sees a pool
   of earlier fakes.
+- semantic consistency (CyCADA, Hoffman et al. 2018), either family, when `translate.semantic`
+  is above 0: a frozen classifier of domain A, trained on A's labels only, must give each
+  translation the class it gives the translation's input (cross-entropy against its own
+  prediction on the input), so a translator cannot turn a 3 into an 8 to please D.
 
 An epoch is a seeded permutation of A's train split in batches; B's batch of a step is the
 same indices for a paired task and a seeded draw of its own (a function of the step) for an
@@ -49,8 +53,10 @@ from ganops.translation.networks import (
 
 log = logging.getLogger(__name__)
 
-PAIRED_METRICS = ("loss_d", "loss_g", "loss_g_adv", "loss_l1")
-UNPAIRED_METRICS = ("loss_d", "loss_g", "loss_g_adv", "loss_cycle", "loss_identity")
+PAIRED_METRICS = ("loss_d", "loss_g", "loss_g_adv", "loss_l1", "loss_semantic")
+UNPAIRED_METRICS = (
+    "loss_d", "loss_g", "loss_g_adv", "loss_cycle", "loss_identity", "loss_semantic",
+)  # fmt: skip
 RESUME_FORMAT = "ganops-translate-resume/1"
 _PERMUTATION, _B_DRAWS, _POOL_A, _POOL_B, _WEIGHTS = 1, 2, 3, 4, 5  # seed streams
 
@@ -81,7 +87,9 @@ def translator_spec(cfg: TranslateConfig, paired: bool, channels: int, size: int
 @dataclass
 class TranslatorState:
     """Everything a translator run continues from: networks (`ab`, and `ba` when unpaired),
-    discriminators (`b`, and `a`), both optimisers, the fake pools and the step."""
+    discriminators (`b`, and `a`), both optimisers, the fake pools and the step; the frozen
+    classifier of domain A when the semantic term is on (rebuilt, not resumed: it is a
+    seeded function of A's train split)."""
 
     spec: TranslatorSpec
     paired: bool
@@ -91,6 +99,7 @@ class TranslatorState:
     optimizer_d: torch.optim.Optimizer
     pools: dict[str, ImagePool] = field(default_factory=dict)
     step: int = 0
+    classifier: nn.Module | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +180,18 @@ def _requires_grad(modules: dict[str, nn.Module], flag: bool) -> None:
         module.requires_grad_(flag)
 
 
+def semantic_loss(
+    classifier: nn.Module | None, inputs: torch.Tensor, translations: torch.Tensor
+) -> torch.Tensor:
+    """CyCADA's semantic consistency: cross-entropy of the frozen `classifier` on the
+    `translations` against the class it gives their `inputs`; 0 without a classifier."""
+    if classifier is None:
+        return torch.zeros((), device=translations.device)
+    with torch.no_grad():
+        target = classifier(inputs).argmax(1)  # (B,)
+    return F.cross_entropy(classifier(translations), target)
+
+
 def paired_step(
     state: TranslatorState, cfg: TranslateConfig, a: torch.Tensor, b: torch.Tensor
 ) -> dict[str, float]:
@@ -188,9 +209,10 @@ def paired_step(
     _requires_grad(state.discriminators, False)
     adversarial = _lsgan(judge(torch.cat([a, fake], 1)), True)
     l1 = F.l1_loss(fake, b)
-    loss_g = adversarial + cfg.l1 * l1
+    semantic = semantic_loss(state.classifier, a, fake)
+    loss_g = adversarial + cfg.l1 * l1 + cfg.semantic * semantic
     _update(state.optimizer_g, loss_g)
-    values = (loss_d, loss_g, adversarial, l1)
+    values = (loss_d, loss_g, adversarial, l1, semantic)
     return {name: float(v.detach()) for name, v in zip(PAIRED_METRICS, values, strict=True)}
 
 
@@ -208,7 +230,14 @@ def unpaired_step(
     identity = torch.zeros(())
     if cfg.identity > 0:
         identity = F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a)
-    loss_g = adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
+    # semantic: both translations keep the class A's classifier sees in their inputs
+    semantic = semantic_loss(state.classifier, a, fake_b) + semantic_loss(
+        state.classifier, b, fake_a
+    )
+    loss_g = (
+        adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
+        + cfg.semantic * semantic
+    )  # fmt: skip
     _update(state.optimizer_g, loss_g)
     # update D: real images against the pools' mix of new and earlier fakes
     _requires_grad(state.discriminators, True)
@@ -219,7 +248,7 @@ def unpaired_step(
         + _lsgan(d_a(a), True) + _lsgan(d_a(pooled_a), False)
     )  # fmt: skip
     _update(state.optimizer_d, loss_d)
-    values = (loss_d, loss_g, adversarial, cycle, identity)
+    values = (loss_d, loss_g, adversarial, cycle, identity, semantic)
     return {name: float(v.detach()) for name, v in zip(UNPAIRED_METRICS, values, strict=True)}
 
 
