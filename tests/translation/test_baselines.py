@@ -13,6 +13,8 @@ from ganops.translation.baselines import (
     low_resolution,
     mnist_geometry,
     uci_acquisition,
+    uci_geometry,
+    uci_like,
 )
 
 GRID_17 = np.round(np.arange(17) * 255 / 16).astype(np.uint8)  # the 17 grey levels, as uint8
@@ -124,8 +126,8 @@ def test_mnist_geometry_leaves_a_blank_image_blank() -> None:
 @pytest.mark.parametrize(
     ("source_a", "source_b", "expected"),
     [
-        ("mnist-5k", "uci-digits", uci_acquisition),
-        ("mnist", "uci-digits", uci_acquisition),
+        ("mnist-5k", "uci-digits", uci_like),
+        ("mnist", "uci-digits", uci_like),
         ("uci-digits", "mnist-5k", mnist_geometry),
         ("uci-digits", "mnist", mnist_geometry),
         ("mnist-5k", "mnist", None),
@@ -138,3 +140,24 @@ def test_handmade_for_knows_the_two_directions_between_mnist_and_uci(
     source_a: str, source_b: str, expected: object
 ) -> None:
     assert handmade_for(source_a, source_b) is expected
+
+
+def test_uci_geometry_stretches_the_ink_to_the_full_height_aspect_kept() -> None:
+    images = np.zeros((2, 1, 28, 28), dtype=np.uint8)
+    images[0, 0, 10:17, 12:14] = 255  # a 7 x 2 px stroke off centre
+    out = uci_geometry(images)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    ink = out[0, 0] > 0
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    assert (rows[0], rows[-1]) == (0, 27)  # the full height
+    assert 7 <= len(cols) <= 9  # 2 px * 28 / 7 = 8 px wide, centred
+    assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 1
+    assert not out[1].any()  # blank stays blank
+
+
+def test_uci_like_of_a_wide_digit_keeps_it_inside_the_frame() -> None:
+    images = np.zeros((1, 1, 28, 28), dtype=np.uint8)
+    images[0, 0, 12:16, 2:26] = 200  # 4 x 24 px: the height would make it 168 px wide
+    out = uci_like(images)
+    assert out.shape == images.shape
+    assert (out[0, 0] > 0).any(1).all()  # ink in every row: stretched to the full frame

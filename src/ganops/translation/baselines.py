@@ -9,6 +9,9 @@
 - `bicubic`: bicubic upsampling of that input (the super-resolution baseline).
 - `mnist_geometry`: what MNIST's preparation does to a digit (size-normalised into a 20x20
   box, centred by its centre of mass in a 28x28 field): the UCI -> MNIST hand-made transform.
+- `uci_geometry` + `uci_acquisition` (`uci_like`): what UCI's preparation does to a digit (its
+  ink scaled to the frame's full height, aspect kept, centred across), then its acquisition:
+  the MNIST -> UCI hand-made transform.
 - `identity`: the input as it is.
 """
 
@@ -112,13 +115,46 @@ def mnist_geometry(images: np.ndarray, box_px: int = 20) -> np.ndarray:
     return _as_uint8(out)
 
 
+def uci_geometry(images: np.ndarray) -> np.ndarray:
+    """UCI's geometry for a digit anywhere in its field: uint8, the input's (square) shape.
+
+    UCI's bitmaps were size-normalised: in all 1,797 digits the ink spans the frame's full
+    height, and about three quarters of its width. Each image's ink bounding box (pixels
+    above 0) is cut out, resized with preprocessing's resize (antialiased bilinear) to the
+    frame's height with its aspect ratio (at most the frame's width) and centred across the
+    field. A blank image stays blank.
+    """
+    out = np.zeros_like(images)
+    _, _, side, _ = images.shape
+    for index, image in enumerate(images):
+        ink = image.max(0) > 0  # (H, W)
+        if not ink.any():
+            continue
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        crop = image[:, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # (C, h, w)
+        height, width = crop.shape[1:]
+        new_width = min(side, max(1, round(width * side / height)))
+        resized = F.interpolate(
+            _pixels(crop[None]), size=(side, new_width), mode="bilinear", antialias=True
+        )
+        left = (side - new_width) // 2
+        out[index, :, :, left : left + new_width] = _as_uint8(resized[0])
+    return out
+
+
+def uci_like(images: np.ndarray) -> np.ndarray:
+    """UCI's preparation and acquisition (`uci_geometry`, then `uci_acquisition`)."""
+    return uci_acquisition(uci_geometry(images))
+
+
 def handmade_for(source_a: str, source_b: str) -> Transform | None:
     """The transform a domain expert would write for translating source A's images into source
     B's, or None where there is none: an MNIST-like A (`MNIST_LIKE`) to UCI digits imitates
-    UCI's acquisition (`uci_acquisition`); UCI digits to an MNIST-like B imitates MNIST's
-    geometry (`mnist_geometry`). Every other pair, the same source twice included, has none."""
+    UCI's preparation and acquisition (`uci_like`); UCI digits to an MNIST-like B imitates
+    MNIST's geometry (`mnist_geometry`). Every other pair, the same source twice included, has
+    none."""
     if source_a in MNIST_LIKE and source_b == UCI:
-        return uci_acquisition
+        return uci_like
     if source_a == UCI and source_b in MNIST_LIKE:
         return mnist_geometry
     return None
