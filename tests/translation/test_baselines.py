@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ganops.data.dataset import Split
 from ganops.data.preprocess import center_crop_resize
 from ganops.translation.baselines import (
     bicubic,
@@ -16,6 +17,8 @@ from ganops.translation.baselines import (
     uci_geometry,
     uci_like,
 )
+from ganops.translation.domains import Domains
+from ganops.translation.scoring import baselines
 
 GRID_17 = np.round(np.arange(17) * 255 / 16).astype(np.uint8)  # the 17 grey levels, as uint8
 
@@ -161,3 +164,11 @@ def test_uci_like_of_a_wide_digit_keeps_it_inside_the_frame() -> None:
     out = uci_like(images)
     assert out.shape == images.shape
     assert (out[0, 0] > 0).any(1).all()  # ink in every row: stretched to the full frame
+
+
+def test_bicubic_is_a_baseline_of_the_uci_super_resolution_only() -> None:
+    split = Split(gradient(28), np.zeros(3, dtype=np.int64), ("0",))
+    paired, unpaired = Domains(split, split, aligned=True), Domains(split, split, aligned=False)
+    assert "bicubic" in baselines(paired, ("mnist-5k:uci", "mnist-5k"))
+    assert "bicubic" not in baselines(paired, ("facades/A", "facades/B"))  # a user's own pairs
+    assert set(baselines(unpaired, ("mnist-5k", "uci-digits"))) == {"identity", "handmade"}

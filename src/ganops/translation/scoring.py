@@ -1,7 +1,8 @@
 """A translator's scores, each beside the baselines that need no training.
 
 Every method (the translation, `identity`: A as it is, `handmade`: the transform a domain
-expert would write, `bicubic`: the paired super-resolution's upsampling of the 8x8 input) is
+expert would write, `bicubic`: the paired super-resolution's upsampling of the 8x8 input,
+for the UCI degradation only: a user's own pairs have no 8x8 input) is
 scored the same way against domain B's test split in B's evaluator space: FID, KID,
 precision, recall; label preservation (B's evaluator's accuracy against A's labels); and, for
 a paired task, L1, PSNR and SSIM against the true B image.
@@ -39,7 +40,7 @@ def baselines(
     handmade = handmade_for(*names)
     if handmade is not None:
         methods["handmade"] = handmade
-    if test.aligned:
+    if test.aligned and names[0] == f"{names[1]}:uci":  # A is B through the UCI acquisition
         size = test.b.images.shape[-1]
         methods["bicubic"] = lambda images: bicubic(low_resolution(images), size)
     return methods
