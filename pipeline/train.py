@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ganops.params import load_params
 from ganops.runner import run_stage, stage_parser
-from ganops.tasks.train import TRAIN
+from ganops.tasks.train import TRAIN, relaunch_under_torchrun
 from ganops.training.distributed import world_from_env
-from ganops.training.run import TrainPaths, relaunch_under_torchrun
+from ganops.training.run import TrainPaths
 
 ARGUMENTS = {
     "--data": "processed data directory",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -128,3 +130,40 @@ def private_copy(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     return uri
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without a DVC experiment or an MLflow run to join; this venv first."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_EXP_NAME", "MLFLOW_RUN_ID")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def train_stage(
+    work: Path, uri: str, background: bool = False, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """The train stage as dvc repro starts it, in `work` with the store `uri`; `background`:
+    in a process group of its own (to be killed whole), its output to `work/stage.log`
+    rather than a pipe nobody reads."""
+    output = (work / "stage.log").open("a") if background else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]],
+        cwd=work,
+        env={**clean_env(), "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=background,
+    )
+
+
+def processes_in(work: Path) -> list[int]:
+    """Pids of the processes whose working directory is `work` (a stage and its ranks)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == work.resolve():
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return found

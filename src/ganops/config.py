@@ -224,7 +224,8 @@ class TrainConfig(_Section):
         ge=1,
         le=1024,
         description="processes (one per GPU) that `dvc repro` launches through torchrun; "
-        "train.batch_size is the global batch, split evenly between them",
+        "train.batch_size (a translator's: translate.batch_size) is the global batch, split "
+        "evenly between them",
     )
 
     @field_validator("augment")
@@ -338,10 +339,18 @@ class TrackingConfig(_Section):
 
 
 class TranslateConfig(_Section):
-    """The translator of `task: translate` (docs/translation.md); B is `data.source`."""
+    """The translator of `task: translate` (docs/translation.md); B is `data.source`, or both
+    domains are `folder`."""
 
     source: str | None = Field(
         None, description="data source of domain A (unpaired); null = A is B degraded (paired)"
+    )
+    folder: str | None = Field(
+        None,
+        min_length=1,
+        description="your own translation data set, both domains (data.source is not read): "
+        "paired A/ + B/ or side-by-side AB images, or unpaired trainA/ + trainB/ (testA/ "
+        "testB/ optional); null = B is data.source",
     )
     degradation: Literal["uci"] = Field(
         "uci", description="paired: A from B by the UCI acquisition (8x8 px, 17 grey levels)"
@@ -379,6 +388,13 @@ class TranslateConfig(_Section):
             raise ValueError(problem)
         return value
 
+    @field_validator("folder")
+    @classmethod
+    def _both_domains(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("source") is not None:
+            raise ValueError("holds both domains, so translate.source must be null")
+        return value
+
 
 class Params(_Section):
     """The whole params.yaml."""
@@ -398,13 +414,16 @@ class Params(_Section):
     translate: TranslateConfig = TranslateConfig()
 
 
-def check_batch_split(batch_size: int, processes: int, who: str, origin: str = "") -> None:
-    """A one-line `ConfigError` unless the global batch splits evenly between `processes`
-    (`who` names them: `train.nproc: 4`, `torchrun's 4`)."""
+def check_batch_split(
+    batch_size: int, processes: int, who: str, origin: str = "", key: str = "train.batch_size"
+) -> None:
+    """A one-line `ConfigError` unless the global batch (`key`: the GAN's `train.batch_size`,
+    the translator's `translate.batch_size`) splits evenly between `processes` (`who` names
+    them: `train.nproc: 4`, `torchrun's 4`)."""
     if batch_size % processes:
         where = f"{origin}: " if origin else ""
         raise ConfigError(
-            f"{where}train.batch_size: {batch_size} does not split evenly between {who} processes"
+            f"{where}{key}: {batch_size} does not split evenly between {who} processes"
         )
 
 

@@ -106,9 +106,10 @@ def validate_params(raw: Any, origin: str, registries: Registries) -> Params:
 
 
 def _check_translation(params: Params, origin: str) -> None:
-    source = params.translate.source
-    if params.train.nproc > 1:
-        raise ConfigError(f"{origin}: train.nproc: a translator trains in one process (set 1)")
+    source, nproc = params.translate.source, params.train.nproc
+    check_batch_split(  # the translator's global batch is its own
+        params.translate.batch_size, nproc, f"train.nproc: {nproc}", origin, "translate.batch_size"
+    )
     if source == params.data.source:
         raise ConfigError(
             f"{origin}: translate.source: domain A is {source!r}, the same source as domain B "
@@ -124,8 +125,9 @@ def _check_translation(params: Params, origin: str) -> None:
 def _check_cross_section(params: Params, origin: str) -> None:
     if params.task == "translate":
         _check_translation(params, origin)
+    # model.* is the GAN's: a translator takes any side (a user's pix2pix data set is 256 px)
     problem = image_size_problem(params.model.arch, params.data.image_size)
-    if problem:
+    if problem and params.task == "generate":
         raise ConfigError(f"{origin}: data.image_size: {problem} (got {params.data.image_size})")
     real, fake = params.data.test_size, params.sample.num_samples
     problem = kid_subset_problem(params.eval.kid_subset_size, fake, real)
@@ -155,6 +157,6 @@ def _check_cross_section(params: Params, origin: str) -> None:
         raise ConfigError(
             f"{origin}: train.class_loss: the auxiliary classifier needs model.conditional: true"
         )
-    check_batch_split(
-        params.train.batch_size, params.train.nproc, f"train.nproc: {params.train.nproc}", origin
-    )
+    if params.task == "generate":  # train.batch_size is the GAN's global batch
+        nproc = params.train.nproc
+        check_batch_split(params.train.batch_size, nproc, f"train.nproc: {nproc}", origin)

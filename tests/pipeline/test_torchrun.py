@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 
 from ganops.artifacts import load_generator
 from ganops.training.distributed import weights_digest
-from tests.helpers import ROOT, STAGE_ARGS, write_params
+from tests.helpers import processes_in, train_stage, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -42,23 +41,6 @@ def _workspace(work: Path, prepared: Path, evaluator_file: Path) -> str:
     return f"sqlite:///{work / 'mlflow.db'}"
 
 
-def _stage(
-    work: Path, uri: str, background: bool = False, env: dict[str, str] | None = None
-) -> subprocess.Popen[str]:
-    """The train stage as dvc repro starts it; `background`: in a process group of its own
-    (to be killed whole), its output to a file rather than a pipe nobody reads."""
-    output = (work / "stage.log").open("a") if background else subprocess.PIPE
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]],
-        cwd=work,
-        env={**_clean_env(), "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1", **(env or {})},
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=background,
-    )
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(
     prepared: Path, evaluator_file: Path, tmp_path_factory: pytest.TempPathFactory
@@ -66,7 +48,7 @@ def uninterrupted(
     """One whole 2-process run: its workspace, store and output."""
     work = tmp_path_factory.mktemp("torchrun") / "w"
     uri = _workspace(work, prepared, evaluator_file)
-    process = _stage(work, uri)
+    process = train_stage(work, uri)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     return work, uri, output
@@ -106,24 +88,6 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     assert output.count("epoch 2/2") == 1  # progress is logged by rank 0 alone
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DVC_EXP_NAME", "MLFLOW_RUN_ID")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def _processes_in(work: Path) -> list[int]:
-    """Pids of the processes whose working directory is `work` (the stage and its ranks)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "cwd").resolve() == work.resolve():
-                found.append(int(proc.name))
-        except OSError:
-            continue  # gone, or not ours to read
-    return found
-
-
 def test_a_killed_stage_takes_its_ranks_with_it_and_the_rerun_resumes_exactly(
     reference: bytes, tmp_path: Path, prepared: Path, evaluator_file: Path
 ) -> None:
@@ -134,9 +98,9 @@ def test_a_killed_stage_takes_its_ranks_with_it_and_the_rerun_resumes_exactly(
     os.killpg(stage.pid, signal.SIGKILL)
     stage.wait(timeout=30)
     deadline = time.monotonic() + 10  # the ranks poll for their launcher every second
-    while _processes_in(work) and time.monotonic() < deadline:
+    while processes_in(work) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _processes_in(work) == [], "ranks outlived their launcher"
+    assert processes_in(work) == [], "ranks outlived their launcher"
     _rerun_resumes_exactly(work, uri, reference)
 
 
@@ -146,7 +110,7 @@ def _training_in(
     """A 2-process stage in the background in a new workspace, a seeded-random moment past
     its first checkpoint (step 10); the store and the stage."""
     uri = _workspace(work, prepared, evaluator_file)
-    stage = _stage(work, uri, background=True)
+    stage = train_stage(work, uri, background=True)
     deadline = time.monotonic() + 240
     while not (work / "data" / "checkpoints" / "last.pt").exists():
         log = (work / "stage.log").read_text()
@@ -167,7 +131,7 @@ def _rerun_resumes_exactly(work: Path, uri: str, reference: bytes) -> mlflow.ent
     uninterrupted run's generator and logs every step once; the finished run."""
     checkpoint = work / "data" / "checkpoints" / "last.pt"
     stopped_at = torch.load(checkpoint, weights_only=True)["state"]["step"]
-    rerun = _stage(work, uri)
+    rerun = train_stage(work, uri)
     output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
     assert f"at step {stopped_at}/" in output  # resumed, not "that run already finished"
@@ -183,14 +147,14 @@ def _rerun_resumes_exactly(work: Path, uri: str, reference: bytes) -> mlflow.ent
 
 def _rank_pid(work: Path, rank: int) -> int:
     """The pid of training rank `rank` of the stage working in `work`."""
-    for pid in _processes_in(work):
+    for pid in processes_in(work):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
         if f"RANK={rank}".encode() in environ:
             return pid
-    raise AssertionError(f"no rank {rank} among {_processes_in(work)}")
+    raise AssertionError(f"no rank {rank} among {processes_in(work)}")
 
 
 def test_a_killed_rank_stops_the_stage_and_the_rerun_resumes_exactly(
@@ -206,7 +170,7 @@ def test_a_killed_rank_stops_the_stage_and_the_rerun_resumes_exactly(
     assert stage.wait(timeout=60) == 1
     log = (work / "stage.log").read_text()
     assert "train: error: torchrun with 2 training processes failed" in log
-    assert _processes_in(work) == []
+    assert processes_in(work) == []
     assert _the_run(uri).info.status == "FAILED"  # rank 0 saw the broken collective
 
     run = _rerun_resumes_exactly(work, uri, reference)
@@ -228,7 +192,7 @@ def test_sigterm_to_the_launcher_checkpoints_and_ends_the_run_killed(
     stopped = {int(step) for step in re.findall(r"stopped by SIGTERM at step (\d+)", log)}
     assert len(stopped) == 1, log  # both ranks stopped after the same step
     assert torch.load(checkpoint, weights_only=True)["state"]["step"] == stopped.pop()
-    assert _processes_in(work) == []
+    assert processes_in(work) == []
     assert _the_run(uri).info.status == "KILLED"
 
     _rerun_resumes_exactly(work, uri, reference)
@@ -257,7 +221,7 @@ def test_a_rank_that_raises_fails_the_run_with_its_reason(
     uri = _workspace(work, prepared, evaluator_file)
     (tmp_path / "fault").mkdir()
     (tmp_path / "fault" / "sitecustomize.py").write_text(FAULT)
-    stage = _stage(work, uri, env={"PYTHONPATH": str(tmp_path / "fault")})
+    stage = train_stage(work, uri, env={"PYTHONPATH": str(tmp_path / "fault")})
     output, _ = stage.communicate(timeout=300)
     assert stage.returncode == 1, output
     reason = "rank 1 raised ValueError: injected fault in rank 1 at its step 15"
@@ -275,14 +239,14 @@ def test_a_second_training_in_a_busy_workspace_is_refused(
     uri = _workspace(work, prepared, evaluator_file)
     long_run = {"nproc": 2, "epochs": 100, "batch_size": BATCH}  # still training when asked
     write_params(work / "params.yaml", {"train": long_run})
-    first = _stage(work, uri, background=True)
+    first = train_stage(work, uri, background=True)
     try:
         lock = work / "data" / "checkpoints" / ".training.lock"
         deadline = time.monotonic() + 120
         while not (lock.exists() and lock.read_text()):
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        second = _stage(work, uri)
+        second = train_stage(work, uri)
         output, _ = second.communicate(timeout=120)
         assert second.returncode == 1, output
         assert "another training is running here (pid " in output

@@ -76,3 +76,34 @@ def test_a_failing_rank_is_a_one_line_error(tmp_path: Path) -> None:
     script.write_text("raise SystemExit(3)\n")
     with pytest.raises(GanopsError, match=r"torchrun with 2 training processes failed"):
         run_under_torchrun(script, 2, [])
+
+
+AVERAGING = """
+import sys
+from pathlib import Path
+import torch
+from ganops.training.distributed import join, leave, world_from_env
+world = world_from_env()
+join(world, torch.device("cpu"))
+layer, unused = torch.nn.Linear(2, 1), torch.nn.Parameter(torch.zeros(1))
+layer.weight.grad = torch.full((1, 2), float(world.rank + 1))
+layer.bias.grad = torch.tensor([10.0 * world.rank])
+world.average_gradients([*layer.parameters(), unused])
+grads = [layer.weight.grad.tolist(), layer.bias.grad.tolist(), unused.grad]
+Path(sys.argv[1], f"rank-{world.rank}.txt").write_text(repr(grads))
+leave(world)
+"""
+
+
+def test_ranks_average_their_gradients(tmp_path: Path) -> None:
+    """Real torchrun with two Gloo processes: each ends with the mean of both gradients, and
+    a parameter without a gradient keeps none."""
+    script = tmp_path / "average.py"
+    script.write_text(AVERAGING)
+    run_under_torchrun(script, 2, [str(tmp_path)])
+    for rank in (0, 1):
+        assert (tmp_path / f"rank-{rank}.txt").read_text() == "[[[1.5, 1.5]], [5.0], None]"
+    layer = torch.nn.Linear(2, 1)
+    layer.weight.grad = torch.ones(1, 2)
+    World().average_gradients(layer.parameters())  # one process: nothing to average
+    assert layer.weight.grad.tolist() == [[1.0, 1.0]]

@@ -204,7 +204,10 @@ def test_translation_on_a_generation_workspace_names_the_fix(
     [
         ({"translate": {"source": "mnist-5k"}}, "same source as domain B"),
         ({"translate": {"source": "nope"}}, "unknown data source 'nope'"),
-        ({"train": {"nproc": 2}}, "translator trains in one process"),
+        (
+            {"train": {"nproc": 3}},
+            "translate.batch_size: 200 does not split evenly between train.nproc: 3 processes",
+        ),
         ({"translate": {"generator": "vit"}}, "translate.generator"),
     ],
 )

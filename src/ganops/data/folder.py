@@ -17,6 +17,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -28,6 +29,7 @@ ONE_CLASS = "images"
 MAX_SIDE = 1024  # data.image_size's upper bound: larger squares would only cost memory
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 _SHOWN = 5  # unreadable files named in the error; the rest are counted
+Half = Literal["left", "right"]  # of a side-by-side pair: A is the left half, B the right
 
 # Pillow's decoders report broken files with any of these
 _DECODE_ERRORS = (
@@ -88,22 +90,31 @@ def _unreadable(root: Path, bad: list[str]) -> DataError:
     return DataError(f"{root}: {len(bad)} unreadable image files: {shown}{more}")
 
 
-def check_images(root: Path, files: list[str]) -> tuple[int, bool]:
-    """Decode every image once: the shortest side among them and whether any is in colour.
+def image_sizes(root: Path, files: list[str]) -> tuple[list[tuple[int, int]], bool]:
+    """Decode every image once: each one's `(width, height)` in px and whether any is in colour.
 
     All unreadable files are reported together in one `DataError`.
     """
-    sides, colour, bad = [], False, []
+    sizes, colour, bad = [], False, []
     for name in files:
         image = _decode(root / name)
         if image is None:
             bad.append(name)
             continue
-        sides.append(min(image.size))
+        sizes.append(image.size)
         colour = colour or image.mode not in _GREY_MODES
     if bad:
         raise _unreadable(root, bad)
-    return min(sides), colour
+    return sizes, colour
+
+
+def check_images(root: Path, files: list[str]) -> tuple[int, bool]:
+    """Decode every image once: the shortest side among them and whether any is in colour.
+
+    All unreadable files are reported together in one `DataError`.
+    """
+    sizes, colour = image_sizes(root, files)
+    return min(min(size) for size in sizes), colour
 
 
 def _square(image: Image.Image, side: int, mode: str) -> np.ndarray:
@@ -115,17 +126,33 @@ def _square(image: Image.Image, side: int, mode: str) -> np.ndarray:
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)  # (C, side, side)
 
 
+def _half(image: Image.Image, half: Half | None) -> Image.Image:
+    if half is None:
+        return image
+    width, height = image.size
+    middle = width // 2
+    return image.crop((0, 0, middle, height) if half == "left" else (middle, 0, width, height))
+
+
+def read_images(
+    root: Path, files: list[str], side: int, colour: bool, half: Half | None = None
+) -> np.ndarray:
+    """`files` under `root` (or the left or right `half` of each, for side-by-side pairs) as
+    uint8 `(N, C, side, side)`: each centre-cropped to a square and resized to `side`; RGB when
+    `colour`, else grey."""
+    channels, mode = (3, "RGB") if colour else (1, "L")
+    images = np.empty((len(files), channels, side, side), dtype=np.uint8)  # (N, C, S, S)
+    for index, name in enumerate(files):
+        image = _decode(root / name)
+        if image is None:  # changed on disk since it was checked
+            raise _unreadable(root, [name])
+        images[index] = _square(_half(image, half), side, mode)
+    return images
+
+
 def read_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """The images under `root` as uint8 `(N, C, S, S)`, their int64 labels and class names."""
     files = image_files(root)
     labels, class_names = class_labels(root, files)
     shortest, colour = check_images(root, files)
-    side = min(shortest, MAX_SIDE)
-    channels, mode = (3, "RGB") if colour else (1, "L")
-    images = np.empty((len(files), channels, side, side), dtype=np.uint8)  # (N, C, S, S)
-    for index, name in enumerate(files):
-        image = _decode(root / name)
-        if image is None:  # changed on disk since check_images read it
-            raise _unreadable(root, [name])
-        images[index] = _square(image, side, mode)
-    return images, labels, class_names
+    return read_images(root, files, min(shortest, MAX_SIDE), colour), labels, class_names

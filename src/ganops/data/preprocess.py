@@ -65,6 +65,24 @@ def per_class_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarra
     return np.sort(np.concatenate(chosen))
 
 
+def training_subset(labels: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Sorted indices of the training images `(N,)` every later stage sees: the seeded,
+    stratified `data.train_per_class` subset when it is set, else all."""
+    if cfg.train_per_class is None:
+        return np.arange(len(labels))
+    # the low-data regime: every later stage sees only this
+    return per_class_subset(labels, cfg.train_per_class, cfg.split_seed)
+
+
+def split_record(cfg: DataConfig) -> dict[str, Any]:
+    """The manifest's record of how the splits were made."""
+    return {
+        "split_seed": cfg.split_seed,
+        # only when set, so the default's manifest (and every stage after it) stays as it was
+        **({"train_per_class": cfg.train_per_class} if cfg.train_per_class else {}),
+    }
+
+
 def center_crop_resize(images: np.ndarray, size: int) -> np.ndarray:
     """Centre-crop `(N, C, H, W)` uint8 images to squares and resize them to `size` px."""
     _, _, height, width = images.shape
@@ -105,9 +123,7 @@ def prepare(raw: Path, cfg: DataConfig) -> Prepared:
         )
     decoded = get_source(source_name).load(raw)
     train_idx, test_idx = stratified_split(decoded.labels, cfg.test_size, cfg.split_seed)
-    if cfg.train_per_class is not None:  # the low-data regime: every later stage sees only this
-        kept = per_class_subset(decoded.labels[train_idx], cfg.train_per_class, cfg.split_seed)
-        train_idx = train_idx[kept]
+    train_idx = train_idx[training_subset(decoded.labels[train_idx], cfg)]
     images = center_crop_resize(decoded.images, cfg.image_size)
     indices = dict(zip(SPLITS, (train_idx, test_idx), strict=True))
     return Prepared(
@@ -115,11 +131,7 @@ def prepare(raw: Path, cfg: DataConfig) -> Prepared:
         images={split: images[index] for split, index in indices.items()},
         labels={split: decoded.labels[index] for split, index in indices.items()},
         class_names=decoded.class_names,
-        extra={
-            "split_seed": cfg.split_seed,
-            # only when set, so the default's manifest (and every stage after it) stays as it was
-            **({"train_per_class": cfg.train_per_class} if cfg.train_per_class else {}),
-        },
+        extra=split_record(cfg),
     )
 
 

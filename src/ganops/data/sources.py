@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -86,6 +86,17 @@ def get_source(name: str) -> Source:
     return _SOURCES[name]
 
 
+def source_record(folder: Path, name: str, origins: dict[str, str]) -> dict[str, Any]:
+    """The `source.json` of source `name`'s files in `folder`: each file's sha256 and origin."""
+    return {
+        "source": name,
+        "files": {
+            file: {"sha256": sha256_file(folder / file), "origin": origin}
+            for file, origin in sorted(origins.items())
+        },
+    }
+
+
 def fetch_source(cfg: DataConfig, dest: Path) -> Path:
     """Fetch `cfg.source` into `dest` (replaced whole), with a `source.json` record of sha256s.
 
@@ -95,14 +106,7 @@ def fetch_source(cfg: DataConfig, dest: Path) -> Path:
     source = get_source(cfg.source)
     with atomic_dir(dest) as staging:
         origins = source.fetch(staging, cfg)
-        record = {
-            "source": source.name,
-            "files": {
-                name: {"sha256": sha256_file(staging / name), "origin": origin}
-                for name, origin in sorted(origins.items())
-            },
-        }
-        write_json(staging / SOURCE_RECORD, record)
+        write_json(staging / SOURCE_RECORD, source_record(staging, source.name, origins))
     return dest
 
 

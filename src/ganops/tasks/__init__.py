@@ -4,9 +4,10 @@ name (`params.task`) to its function. The stage script looks its task up and cal
 - `generate`: a GAN draws images from noise (the pipeline's first task);
 - `translate`: a translator maps domain A's images into domain B's (docs/translation.md).
 
-A third task is one function in each stage's module and one entry in its table (and its
-name in `ganops.config`); the stage scripts do not change. The evaluator (train_evaluator)
-is the same for every task: the classifier of `data.source`.
+A third task is one function in each stage's module and one entry in its table (the train
+stage has a second table, `CHECK_INPUTS`: what a task checks before torchrun starts its
+processes), and its name in `ganops.config`; the stage scripts do not change. The evaluator
+(train_evaluator) is the same for every task: the classifier of `data.source`.
 """
 
 TASKS = ("generate", "translate")

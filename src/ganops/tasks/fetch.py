@@ -9,6 +9,7 @@ from ganops.config import Params
 from ganops.data.sources import fetch_source
 from ganops.tasks.base import StageTable
 from ganops.translation.domains import fetch_domains
+from ganops.translation.folders import fetch_folder
 
 log = logging.getLogger("fetch")
 
@@ -20,7 +21,12 @@ def fetch_generate(params: Params, raw: Path) -> None:
 
 
 def fetch_translate(params: Params, raw: Path) -> None:
-    """fetch: domain B's source, and domain A's when it has one of its own."""
+    """fetch: domain B's source, and domain A's when it has one of its own; or the user's own
+    data set of both domains (`translate.folder`)."""
+    if params.translate.folder is not None:
+        layout = fetch_folder(params.translate.folder, raw)
+        log.info("fetched %s, %s, into %s", params.translate.folder, layout.describe(), raw)
+        return
     fetch_domains(params, raw)
     a = params.translate.source or f"{params.data.source} degraded ({params.translate.degradation})"
     log.info("fetched %s (B) and %s (A) into %s", params.data.source, a, raw)

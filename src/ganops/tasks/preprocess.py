@@ -8,6 +8,7 @@ from ganops.config import Params
 from ganops.data.preprocess import preprocess
 from ganops.tasks.base import PreprocessPaths, StageTable
 from ganops.translation.domains import preprocess_domains
+from ganops.translation.folders import preprocess_folder
 
 log = logging.getLogger("preprocess")
 
@@ -27,7 +28,10 @@ def preprocess_generate(params: Params, paths: PreprocessPaths) -> None:
 
 def preprocess_translate(params: Params, paths: PreprocessPaths) -> None:
     """preprocess: both domains split, resized and checked against each other."""
-    domains = preprocess_domains(params, paths.raw, paths.processed)
+    if params.translate.folder is not None:  # the user's own data set of both domains
+        domains = preprocess_folder(params, paths.raw, paths.processed)
+    else:
+        domains = preprocess_domains(params, paths.raw, paths.processed)
     for name, dataset in domains.items():
         log.info(
             "domain %s (%s): %d train / %d test images of shape %s", name, dataset.source,

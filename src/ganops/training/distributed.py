@@ -1,10 +1,11 @@
 """Data-parallel training under torchrun: who this process is, and the few collectives used.
 
 `torchrun --nproc_per_node=N pipeline/train.py ...` starts N copies of the stage; each
-takes its slice of every global batch, gradients are averaged by DistributedDataParallel,
-and only the main rank writes files, checkpoints and MLflow records. `World.is_main` is the
-one place that decides who speaks. With `train.nproc: N` the stage relaunches itself
-through torchrun, so `dvc repro` needs no other command.
+takes its slice of every global batch, gradients are averaged (the GAN's by
+DistributedDataParallel, `World.wrap`; the translator's after each backward,
+`World.average_gradients`), and only the main rank writes files, checkpoints and MLflow
+records. `World.is_main` is the one place that decides who speaks. With `train.nproc: N`
+the stage relaunches itself through torchrun, so `dvc repro` needs no other command.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,21 @@ class World:
             return module
         device_ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=device_ids)
+
+    def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
+        """Replace each gradient of `parameters` by its mean over the ranks, as DDP does
+        during backward; call it between backward and the optimiser's step (one all-reduce
+        of all the gradients at once). Every rank must pass the same parameters."""
+        if not self.distributed:
+            return
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([grad.reshape(-1) for grad in grads])
+        dist.all_reduce(flat)  # a sum: Gloo has no average
+        flat /= self.size
+        for grad, mean in zip(grads, torch.split(flat, [g.numel() for g in grads]), strict=True):
+            grad.copy_(mean.view_as(grad))
 
     def agree(self, flag: bool, device: torch.device) -> bool:
         """True on every rank when `flag` is true on any (one small all-reduce)."""
@@ -236,13 +253,9 @@ def run_under_torchrun(script: Path, nproc: int, argv: list[str]) -> None:
         )
 
 
-def log_weight_digests(world: World, generator: nn.Module, discriminator: nn.Module) -> None:
-    """Under torchrun, each rank logs digests of its final weights: they must all agree."""
+def log_weight_digests(world: World, networks: dict[str, nn.Module]) -> None:
+    """Under torchrun, each rank logs digests of its final weights (`networks` by name):
+    they must all agree."""
     if world.distributed:
-        log.info(
-            "rank %d/%d weights: generator sha256 %s, discriminator sha256 %s",
-            world.rank,
-            world.size,
-            weights_digest(generator),
-            weights_digest(discriminator),
-        )
+        digests = ", ".join(f"{name} sha256 {weights_digest(n)}" for name, n in networks.items())
+        log.info("rank %d/%d weights: %s", world.rank, world.size, digests)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ganops.artifacts import save_generator
 from ganops.config import Params, TrainConfig, check_batch_split, params_hash
@@ -38,7 +39,6 @@ from ganops.training.distributed import (
     join,
     leave,
     log_weight_digests,
-    run_under_torchrun,
 )
 from ganops.training.lock import hold_checkpoints
 from ganops.training.loggers import FanOut, HistoryFile
@@ -139,6 +139,11 @@ def run_metrics(
     return metrics | {"published_step": published}
 
 
+def _networks(state: GanState) -> dict[str, nn.Module]:
+    """The networks whose weights every rank must end with, by the names the log gives."""
+    return {"generator": state.generator, "discriminator": state.discriminator}
+
+
 def run_training(params: Params, paths: TrainPaths, world: World | None = None) -> RunRecord | None:
     """Train as the stage does, resuming from `paths.checkpoints` when it can; returns the
     run record on the main rank and None on the others. Everything is validated before
@@ -181,16 +186,6 @@ def check_inputs(params: Params, paths: TrainPaths, world: World) -> tuple[torch
     return device, Inputs(split, manifest, spec, evaluator)
 
 
-def relaunch_under_torchrun(
-    params: Params, paths: TrainPaths, script: Path, argv: list[str]
-) -> None:
-    """`train.nproc` processes of `script` under torchrun, once the inputs are checked; this
-    stage holds the workspace for them (see `hold_checkpoints`)."""
-    check_inputs(params, paths, World(size=params.train.nproc))
-    with hold_checkpoints(paths.checkpoints):
-        run_under_torchrun(script, params.train.nproc, argv)
-
-
 def _train(
     params: Params,
     paths: TrainPaths,
@@ -230,7 +225,7 @@ def _train(
             train(
                 state, data, cfg, FanOut(), checkpointing, stop=stop, progress=False, labels=labels
             )
-        log_weight_digests(world, state.generator, state.discriminator)
+        log_weight_digests(world, _networks(state))
         leave(world)
         return None
 
@@ -262,7 +257,7 @@ def _train(
         logger = FanOut(*histories.values(), run)
         with peers_blamed(world):  # a peer's failure, not the broken collective, is the reason
             result = train(state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels)
-            log_weight_digests(world, state.generator, state.discriminator)
+            log_weight_digests(world, _networks(state))
             leave(world)
         record = _publish_and_record(state, params, paths, histories, result, run)
     log.info("generator written to %s; MLflow run %s", paths.generator, record.run_id)

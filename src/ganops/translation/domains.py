@@ -4,7 +4,8 @@ B is fetched and preprocessed exactly as for generation, so the evaluator of B i
 generation task would train. A lives beside it, in `A/` of the raw and processed directories:
 an unpaired task's A is its own source (`translate.source`) with its own seeded split; a paired
 task's A is made from B image by image (`translate.degradation`), so A's image i is B's image
-i degraded, in both splits.
+i degraded, in both splits. A user's own data set (`translate.folder`) holds both domains and
+is read by `ganops.translation.folders`, which writes them through `write_domains` as here.
 """
 
 from __future__ import annotations
@@ -72,20 +73,26 @@ def degraded(b: Prepared, degradation: str) -> Prepared:
     )
 
 
-def preprocess_domains(params: Params, raw: Path, processed: Path) -> dict[str, Prepared]:
+def write_domains(processed: Path, a: Prepared, b: Prepared) -> dict[str, Prepared]:
     """B into `processed` (as generation does), A into `processed/A/`; both checked before
     either is written."""
-    b = prepare(raw, params.data)
-    if paired(params):
-        a = degraded(b, params.translate.degradation)
-    else:
-        a = prepare(raw / DOMAIN_A, source_config(params))
     _check_domains(b, a)
     with atomic_dir(processed) as staging:
         write_processed(staging, b)
         (staging / DOMAIN_A).mkdir()
         write_processed(staging / DOMAIN_A, a)
     return {"A": a, "B": b}
+
+
+def preprocess_domains(params: Params, raw: Path, processed: Path) -> dict[str, Prepared]:
+    """B prepared from `data.source`, A from its own source or degraded from B; then written
+    (`write_domains`)."""
+    b = prepare(raw, params.data)
+    if paired(params):
+        a = degraded(b, params.translate.degradation)
+    else:
+        a = prepare(raw / DOMAIN_A, source_config(params))
+    return write_domains(processed, a, b)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ and the loop, which resumes exactly from its checkpoint.
 An epoch is a seeded permutation of A's train split in batches; B's batch of a step is the
 same indices for a paired task and a seeded draw of its own (a function of the step) for an
 unpaired one, so a resumed run sees the very batches an uninterrupted one does.
+
+Under torchrun every rank draws the same global batches and trains on its equal slice
+(`World.shard`); after each backward the ranks average their gradients (`_update`), so they
+keep identical weights; each rank has a fake pool of its own, seeded by its rank.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ganops.config import TranslateConfig
 from ganops.errors import GanopsError
 from ganops.io import save_torch
 from ganops.sampling import READABLE_PX, make_grid, to_uint8
+from ganops.training.distributed import World
 from ganops.training.loggers import StepLogger
 from ganops.training.loop import TrainingStopped
 from ganops.training.resume import Checkpointing, global_rng_state
@@ -89,7 +94,7 @@ class TranslatorState:
     """Everything a translator run continues from: networks (`ab`, and `ba` when unpaired),
     discriminators (`b`, and `a`), both optimisers, the fake pools and the step; the frozen
     classifier of domain A when the semantic term is on (rebuilt, not resumed: it is a
-    seeded function of A's train split)."""
+    seeded function of A's train split); and this process's place under torchrun."""
 
     spec: TranslatorSpec
     paired: bool
@@ -100,6 +105,7 @@ class TranslatorState:
     pools: dict[str, ImagePool] = field(default_factory=dict)
     step: int = 0
     classifier: nn.Module | None = None
+    world: World = field(default_factory=World)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -119,8 +125,11 @@ class TranslatorState:
             module.load_state_dict(state["discriminators"][key])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
+        # under torchrun each rank continues its own pools (a checkpoint resumes only with
+        # the world size that wrote it)
+        pools = (state.get("pools_per_rank") or [state["pools"]])[self.world.rank]
         for key, pool in self.pools.items():
-            pool.load_state_dict(state["pools"][key])
+            pool.load_state_dict(pools[key])
 
     def check_finite(self) -> None:
         for name, module in (*self.generators.items(), *self.discriminators.items()):
@@ -133,9 +142,15 @@ class TranslatorState:
 
 
 def build_translator(
-    cfg: TranslateConfig, spec: TranslatorSpec, paired: bool, device: torch.device
+    cfg: TranslateConfig,
+    spec: TranslatorSpec,
+    paired: bool,
+    device: torch.device,
+    world: World | None = None,
 ) -> TranslatorState:
-    """Fresh, seeded networks and optimisers for a run."""
+    """Fresh, seeded networks and optimisers for a run: the same weights on every rank under
+    torchrun, and fake pools seeded by the rank."""
+    world = world or World()
     directions = ("ab",) if paired else ("ab", "ba")
     judges = ("b",) if paired else ("b", "a")
     d_channels = spec.in_channels + spec.out_channels if paired else spec.out_channels
@@ -150,9 +165,10 @@ def build_translator(
     betas = (cfg.beta1, 0.999)
     g_params = [p for module in generators.values() for p in module.parameters()]
     d_params = [p for module in discriminators.values() for p in module.parameters()]
+    rank = (world.rank,) if world.distributed else ()  # one process: the seeds it always had
     pools = {} if paired else {
-        "a": ImagePool(cfg.pool_size, stream_seed(cfg.seed, _POOL_A)),
-        "b": ImagePool(cfg.pool_size, stream_seed(cfg.seed, _POOL_B)),
+        "a": ImagePool(cfg.pool_size, stream_seed(cfg.seed, _POOL_A, *rank)),
+        "b": ImagePool(cfg.pool_size, stream_seed(cfg.seed, _POOL_B, *rank)),
     }  # fmt: skip
     return TranslatorState(
         spec=spec,
@@ -162,6 +178,7 @@ def build_translator(
         optimizer_g=torch.optim.Adam(g_params, lr=cfg.lr, betas=betas),
         optimizer_d=torch.optim.Adam(d_params, lr=cfg.lr, betas=betas),
         pools=pools,
+        world=world,
     )
 
 
@@ -169,9 +186,15 @@ def _lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
 
 
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, world: World) -> None:
+    """One step of `optimizer` on `loss`; under torchrun on the gradients averaged over the
+    ranks. Averaged here, after the whole backward, rather than by DDP during it: the result
+    does not depend on how often a step calls a network (a CycleGAN step calls each generator
+    three times before one backward) or on which frozen networks a loss goes through, and the
+    networks stay plain modules, the ones the grid, the checkpoint and the published file use."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]
+    world.average_gradients(p for group in optimizer.param_groups for p in group["params"])
     optimizer.step()
 
 
@@ -204,14 +227,14 @@ def paired_step(
         _lsgan(judge(torch.cat([a, b], 1)), True)
         + _lsgan(judge(torch.cat([a, fake.detach()], 1)), False)
     )
-    _update(state.optimizer_d, loss_d)
+    _update(state.optimizer_d, loss_d, state.world)
     # update G: fool D, and stay close to the true b
     _requires_grad(state.discriminators, False)
     adversarial = _lsgan(judge(torch.cat([a, fake], 1)), True)
     l1 = F.l1_loss(fake, b)
     semantic = semantic_loss(state.classifier, a, fake)
     loss_g = adversarial + cfg.l1 * l1 + cfg.semantic * semantic
-    _update(state.optimizer_g, loss_g)
+    _update(state.optimizer_g, loss_g, state.world)
     values = (loss_d, loss_g, adversarial, l1, semantic)
     return {name: float(v.detach()) for name, v in zip(PAIRED_METRICS, values, strict=True)}
 
@@ -238,7 +261,7 @@ def unpaired_step(
         adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
         + cfg.semantic * semantic
     )  # fmt: skip
-    _update(state.optimizer_g, loss_g)
+    _update(state.optimizer_g, loss_g, state.world)
     # update D: real images against the pools' mix of new and earlier fakes
     _requires_grad(state.discriminators, True)
     pooled_b = state.pools["b"].query(fake_b.detach())
@@ -247,7 +270,7 @@ def unpaired_step(
         _lsgan(d_b(b), True) + _lsgan(d_b(pooled_b), False)
         + _lsgan(d_a(a), True) + _lsgan(d_a(pooled_a), False)
     )  # fmt: skip
-    _update(state.optimizer_d, loss_d)
+    _update(state.optimizer_d, loss_d, state.world)
     values = (loss_d, loss_g, adversarial, cycle, identity, semantic)
     return {name: float(v.detach()) for name, v in zip(UNPAIRED_METRICS, values, strict=True)}
 
@@ -295,16 +318,26 @@ class LoopResult:
     images_seen: int
 
 
-def steps_per_epoch(count_a: int, batch_size: int) -> int:
-    return math.ceil(count_a / batch_size)
+def steps_per_epoch(count_a: int, batch_size: int, processes: int = 1) -> int:
+    """Batches of an epoch of `count_a` images: the last, short one too, when it has an image
+    for each of the `processes` (which take equal slices, leaving its remainder out)."""
+    full, rest = divmod(count_a, batch_size)
+    return full + (1 if rest >= processes else 0)
 
 
 def save_checkpoint(state: TranslatorState, checkpointing: Checkpointing) -> None:
-    """The full resume state, never one with non-finite weights."""
+    """The full resume state, never one with non-finite weights; under torchrun every rank
+    takes part (each rank's pools are gathered) and the rank with `write` set writes it."""
     state.check_finite()
+    pools = {key: pool.state_dict() for key, pool in state.pools.items()}
+    pools_per_rank = state.world.gather(pools)
+    if not checkpointing.write:
+        return
     histories = {name: history.rows for name, history in checkpointing.histories.items()}
     payload = {"format": RESUME_FORMAT, **checkpointing.meta, **histories}
     resume = state.state_dict() | {"rng": global_rng_state()}
+    if state.world.distributed:
+        resume["pools_per_rank"] = pools_per_rank
     save_torch(checkpointing.path, {**payload, "state": resume})
 
 
@@ -314,20 +347,25 @@ def train_translator(
     work: Training,
     logger: StepLogger,
     stop: StopRequest | None = None,
+    progress: bool = True,
 ) -> LoopResult:
     """Train from `state.step` to the end of `cfg.epochs`, logging, drawing the grid at each
-    epoch's end and checkpointing (every `every_steps` and at each epoch's end)."""
-    per_epoch = steps_per_epoch(len(work.a), cfg.batch_size)
+    epoch's end and checkpointing (every `every_steps` and at each epoch's end). Under
+    torchrun the ranks agree at every step whether to stop, so they checkpoint together."""
+    world = state.world
+    per_epoch = steps_per_epoch(len(work.a), cfg.batch_size, world.size)
     total = per_epoch * cfg.epochs
     step_fn = paired_step if state.paired else unpaired_step
     names = PAIRED_METRICS if state.paired else UNPAIRED_METRICS
     started, first = time.perf_counter(), state.step
-    bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=None)
+    hidden = None if progress else True  # None: shown on a terminal, hidden in logs
+    bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=hidden)
     while state.step < total:
         epoch, batch = divmod(state.step, per_epoch)
         index_a, index_b = batch_indices(
             cfg.seed, epoch, batch, cfg.batch_size, len(work.a), len(work.b), state.paired
         )
+        index_a, index_b = world.shard(index_a), world.shard(index_b)  # this rank's slice
         losses = step_fn(state, cfg, work.a[index_a], work.b[index_b])  # update D and G
         state.step += 1
         bar.update()
@@ -339,7 +377,7 @@ def train_translator(
             logger.log_metrics(state.step, losses)
         epoch_done = state.step % per_epoch == 0
         every = work.checkpointing.every_steps
-        stopping = stop is not None and stop.requested
+        stopping = world.agree(stop is not None and stop.requested, work.a.device)
         if not (epoch_done or (every and state.step % every == 0) or stopping):
             continue
         # maintenance: the epoch line and grid, then the checkpoint
