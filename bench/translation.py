@@ -31,11 +31,18 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, merged, project_params  # noqa: E402
 
 UCI = {"source": "uci-digits", "test_size": 500}
-# the README's lines: a CycleGAN of width 16 with 3 residual blocks, ~420 steps either way
+# the README's lines: a CycleGAN of width 16 with 3 residual blocks, ~420 steps either way;
+# UCI -> MNIST with the semantic-consistency term
 UNPAIRED = {"width": 16, "blocks": 3}
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "paired": {"task": "translate"},
     "uci_to_mnist": {
+        "task": "translate",
+        "translate": {"source": "uci-digits", "epochs": 10, "semantic": 1.0} | UNPAIRED,
+        "data": {"test_size": 500},
+    },
+    # the ablation of the semantic term (CyCADA) in that direction
+    "uci_to_mnist_no_semantic": {
         "task": "translate",
         "translate": {"source": "uci-digits", "epochs": 10} | UNPAIRED,
         "data": {"test_size": 500},
