@@ -1,16 +1,27 @@
 """Unconditional models stay what they were when the default run was recorded: the same
 parameter names and shapes, the same initial weights for a seed, the same outputs, bit for
-bit. The digests below were computed by the models before conditioning existed (the
-AVX-512 outputs by that commit's code, 1036e2d, on an AVX-512 machine)."""
+bit. The digests below were computed by the models before conditioning existed (1036e2d).
+
+The outputs depend on the CPU kernels, which `ganops` pins to AVX2 on every x86-64 machine
+(`ganops.CPU_KERNEL_PINS`): the dcgan digests were recorded on an AVX2 machine and are
+reproduced with the pins on an AVX-512 one. The mlp digest was recomputed by 1036e2d's code
+with torch 2.14.1 (PyPI's build) under the pins: the one recorded earlier (5e5b9abf...) came
+from a torch build no longer installable here, and no MKL setting of this one reproduces it.
+The "unpinned AVX-512" digests are 1036e2d's outputs with the pins overridden
+(`ATEN_CPU_CAPABILITY=avx512`, `DNNL_MAX_CPU_ISA=ALL`, `MKL_CBWR=AUTO`) on an AVX-512 machine."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 
 import pytest
 import torch
 
+from ganops import CPU_KERNEL_PINS
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 
 SPECS = {
@@ -24,18 +35,18 @@ RECORDED = {
     "dcgan-rgb64": ("e9bfffb61f29635d", "a7e29da44f534466"),
     "mlp": ("ccafee72ad88472f", "474228a03b3c0be5"),
 }
-# sha256 prefixes of the outputs, which depend on the CPU kernels: recorded with x86-64 AVX2
-# and AVX-512 ones (`torch.backends.cpu.get_cpu_capability()`)
+# sha256 prefixes of the outputs, by the ATen kernels in use
+# (`torch.backends.cpu.get_cpu_capability()`): AVX2 under the pins, AVX512 with them overridden
 RECORDED_OUTPUTS = {
     "AVX2": {
         "dcgan-default": "56a119905bd514e4",
         "dcgan-rgb64": "db706bf7660bf43b",
-        "mlp": "5e5b9abf73834d6c",
+        "mlp": "e959d3e4d35b58c6",
     },
     "AVX512": {
-        "dcgan-default": "cafb91a0c9cec5d4",
-        "dcgan-rgb64": "9a8fa85dfadf7cf9",
-        "mlp": "5e5b9abf73834d6c",
+        "dcgan-default": "21e7eb1feccbc426",
+        "dcgan-rgb64": "8e59e4a74f99bd3c",
+        "mlp": "c88289a0f9235d88",
     },
 }
 KERNELS = torch.backends.cpu.get_cpu_capability()
@@ -103,3 +114,20 @@ def test_outputs_are_unchanged(name: str, explicit: bool, one_thread: None) -> N
             images = _run(generator, z, explicit)
             outputs += [images, _run(discriminator, images, explicit)]
     assert _digest(outputs) == RECORDED_OUTPUTS[KERNELS][name]
+
+
+def _kernels_in_a_fresh_process(**env: str) -> list[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in CPU_KERNEL_PINS} | env
+    code = (
+        "import ganops, os, torch; print(torch.backends.cpu.get_cpu_capability(), "
+        "os.environ['DNNL_MAX_CPU_ISA'], os.environ['MKL_CBWR'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+def test_importing_ganops_pins_the_cpu_kernels_and_a_users_choice_wins() -> None:
+    assert _kernels_in_a_fresh_process() == ["AVX2", "AVX2", "AVX2"]
+    assert _kernels_in_a_fresh_process(ATEN_CPU_CAPABILITY="default")[0] == "DEFAULT"
