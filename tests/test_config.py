@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ganops.config import Params, flatten, params_hash
+from ganops.config import Params, params_hash
+from ganops.dotted import flatten
 from ganops.errors import ConfigError
 from ganops.params import load_params, parse_params
 from tests.helpers import ROOT, project_params

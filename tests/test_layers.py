@@ -80,7 +80,8 @@ def test_base_modules_import_nothing_above_them() -> None:
     graph = import_graph()
     assert graph["ganops.errors"] == set()
     assert graph["ganops.io"] <= {"ganops.errors"}
-    assert graph["ganops.config"] <= {"ganops.errors"}
+    assert graph["ganops.dotted"] == set()
+    assert graph["ganops.config"] <= {"ganops.errors", "ganops.dotted"}
 
 
 def test_scoring_code_never_reaches_the_training_package() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from ganops.config import flatten
+from ganops.dotted import flatten
 from ganops.params import load_params
 from tests.helpers import ROOT
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganops.config import Params, flatten, params_hash
+from ganops.config import Params, params_hash
+from ganops.dotted import flatten
 from ganops.errors import TrackingError
 from ganops.models import GeneratorSpec, build_generator
 from ganops.tracking import (

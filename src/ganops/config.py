@@ -13,10 +13,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ganops.dotted import flatten
 from ganops.errors import ConfigError
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
@@ -371,11 +372,7 @@ class TranslateConfig(_Section):
     )
     pool_size: int = Field(50, ge=0, le=10_000, description="unpaired: earlier fakes D sees")
     semantic: float = Field(
-        0.0,
-        ge=0,
-        le=1e4,
-        description="weight of the semantic-consistency term (CyCADA): a classifier of domain "
-        "A, trained on A's labels only, must give each translation its input's class; 0 = off",
+        0.0, ge=0, le=1e4, description="CyCADA's semantic term: A's classifier keeps the class"
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 
@@ -436,26 +433,6 @@ def kid_subset_problem(kid_subset_size: int, generated: int, reference: int) -> 
         f"eval.kid_subset_size: {kid_subset_size} is more than the {smallest} images KID "
         "draws its subsets from"
     )
-
-
-def flatten_mapping(nested: dict[str, Any]) -> dict[str, Any]:
-    """`{"a": {"b": 1}}` -> `{"a.b": 1}`: the dotted keys DVC and MLflow show."""
-    flat: dict[str, Any] = {}
-
-    def walk(value: Any, prefix: str) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{prefix}.{key}" if prefix else str(key))
-        else:
-            flat[prefix] = value
-
-    walk(nested, "")
-    return flat
-
-
-def flatten(params: BaseModel) -> dict[str, Any]:
-    """`{"train.lr": 0.0002, ...}`: the dotted form MLflow and `dvc params diff` show."""
-    return flatten_mapping(params.model_dump(mode="json"))
 
 
 def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:

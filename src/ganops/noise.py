@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganops.config import flatten_mapping
+from ganops.dotted import flatten_mapping
 
 SPREAD_FILE = Path("docs") / "seed_spread.json"
 SEED_KEY = "train.seed"

@@ -15,7 +15,7 @@ import pytest
 import requests
 from ruamel.yaml import YAML
 
-from ganops.config import flatten
+from ganops.dotted import flatten
 from ganops.params import load_params
 from tests.helpers import free_port
 from tests.pipeline.repo import VENV, dvc, env, make_repo, runs, sh

@@ -7,9 +7,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ganops.config import Params, flatten_mapping
+from ganops.config import Params
 from ganops.data.dataset import load_split
 from ganops.device import resolve_device
+from ganops.dotted import flatten_mapping
 from ganops.downstream import ARMS, GAINS, Labelled, confident, run_arms, summarise
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
 from ganops.metrics.evaluator import extract, load_evaluator

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ganops.config import Params, flatten_mapping
+from ganops.config import Params
 from ganops.data.dataset import Split, load_split
 from ganops.device import resolve_device
+from ganops.dotted import flatten_mapping
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
 from ganops.metrics.conditional import Conditioning, cas_recipe
 from ganops.metrics.evaluation import Evaluation, as_metrics, evaluate

@@ -19,7 +19,8 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from torch import nn
 
-from ganops.config import Params, TrackingConfig, flatten
+from ganops.config import Params, TrackingConfig
+from ganops.dotted import flatten
 from ganops.errors import TrackingError
 from ganops.models import GeneratorSpec
 from ganops.tracking.identity import run_identity
