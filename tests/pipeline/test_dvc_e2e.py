@@ -184,3 +184,34 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+# the README's paired translation line, made tiny
+TRANSLATE = ("task=translate", "translate.epochs=1", "translate.width=8",
+             "translate.batch_size=200", "downstream.steps=20", "downstream.seeds=2")  # fmt: skip
+
+
+def test_a_translation_experiment_runs_every_stage(reproduced: tuple[Path, str]) -> None:
+    """`dvc exp run -S task=translate`: the seven stages, offline, with the translator's
+    triplet grids, scores beside their baselines and downstream arms in the workspace store.
+    Last in the module: it leaves the workspace translated."""
+    repo, _ = reproduced
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "before the translation experiment", "--allow-empty")
+    before = len(runs(repo))
+    overrides = [arg for setting in TRANSLATE for arg in ("-S", setting)]
+    done = dvc(repo, "exp", "run", "-n", "translate-paired", *overrides)
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in done.stdout + done.stderr
+    scores = json.loads((repo / "data/eval/metrics.json").read_text())
+    assert set(scores) == {"translation", "identity", "bicubic"}
+    assert {"fid", "label_preservation", "psnr", "ssim"} <= set(scores["translation"])
+    arms = json.loads((repo / "data/downstream/metrics.json").read_text())
+    assert {"source", "source_affine", "translated"} <= set(arms)
+    (run,) = runs(repo)[before:]
+    assert run.info.status == "FINISHED" and run.data.params["task"] == "translate"
+    assert run.data.tags.get("dvc.exp_name") == "translate-paired"
+    assert "eval/translation.label_preservation" in run.data.metrics
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    logged = {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert any(path.startswith("images") for path in logged), logged  # the per-epoch grids
