@@ -65,11 +65,16 @@ lint: $(STAMP)
 	ruff format --check .
 	mypy
 
+# The suite runs a test file per worker (its module fixtures built once), a worker per core
+# up to 4; `make test TEST_JOBS=0` runs it in one process.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
+PYTEST := pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
+
 test: system-deps lint
-	pytest
+	$(PYTEST)
 
 test-fast: lint
-	pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The MLflow 3 UI has a GenAI / model-training switch; the link opens the training pages.
 ui: $(STAMP)
