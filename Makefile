@@ -14,7 +14,7 @@ JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 3 ? n / 2 : 1 )
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough clean
+.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough clean docs serve-docs
 
 help:
 	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
@@ -22,6 +22,8 @@ help:
 	@echo "make test-fast  the same without the slow end-to-end tests (pytest -m 'not slow')"
 	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
 	@echo "make walkthrough  screenshots of the runs in the UI, in headless Chromium (docs/ui)"
+	@echo "make docs    the user guide (README.md, docs/) as a site in site/; fails on a broken link"
+	@echo "make serve-docs  the same guide on http://127.0.0.1:8000, rebuilt as you edit"
 	@echo "make retrain what CI does: pull, repro, then a report against BASE=$(BASE) in $(REPORT)"
 	@echo "             SEEDS=3: with a seed sweep, so verdicts compare means (JOBS=$(JOBS) at a time)"
 
@@ -88,3 +90,10 @@ walkthrough: $(STAMP) system-deps
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
+
+# The user guide (mkdocs.yml): --strict fails on a broken link or anchor, or a page left out.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
+
+serve-docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 mkdocs serve

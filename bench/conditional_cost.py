@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline_time import clone_head, timed
 
 ROOT = Path(__file__).resolve().parents[1]
-# the README's recommended conditional recipe
+# the recommended conditional recipe (docs/models.md)
 RECIPE = {
     "model": {"conditional": True},
     "train": {"mode_seeking": 0.1, "lr": 0.0005, "lr_d": 0.001, "class_loss": 0.2},

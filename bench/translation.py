@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, merged, project_params  # noqa: E402
 
 UCI = {"source": "uci-digits", "test_size": 500}
-# the README's lines: a CycleGAN of width 16 with 3 residual blocks, ~420 steps either way;
-# UCI -> MNIST with the semantic-consistency term
+# the lines of docs/translation-guide.md: a CycleGAN of width 16 with 3 residual blocks,
+# ~420 steps either way; UCI -> MNIST with the semantic-consistency term
 UNPAIRED = {"width": 16, "blocks": 3}
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "paired": {"task": "translate"},

@@ -1,4 +1,4 @@
-"""The project's own files agree with each other: README, params.yaml, dvc.yaml."""
+"""The project's own files agree with each other: README and guide, params.yaml, dvc.yaml."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ def _dvc_yaml() -> dict[str, Any]:
 
 
 KEY = r"`(?:task|[a-z_0-9]+\.[a-z_0-9]+)`"  # a section's key, or the top-level `task`
+# The README and the user guide: every page a command or an override may be shown on.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def _readme_param_rows() -> dict[str, str]:
+def _param_table_rows() -> dict[str, str]:
+    """The rows of the guide's Parameters table: key -> default, as written."""
     rows = {}
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in (ROOT / "docs" / "parameters.md").read_text().splitlines():
         match = re.match(rf"\| ({KEY}(?:, {KEY})*) \| ([^|]+) \|", line)
         if match:
             keys = re.findall(r"`([^`]+)`", match.group(1))
@@ -35,9 +38,11 @@ def _readme_param_rows() -> dict[str, str]:
     return rows
 
 
-def test_readme_documents_every_param_with_its_default() -> None:
+def test_parameters_page_documents_every_param_with_its_default() -> None:
+    """docs/parameters.md names every key config.py defines (load_params fills in any that
+    params.yaml leaves out), none that is gone, each with params.yaml's value."""
     params = flatten(load_params(ROOT / "params.yaml"))
-    rows = _readme_param_rows()
+    rows = _param_table_rows()
     assert set(rows) == set(params)
     for key, value in params.items():
         shown = "null" if value is None else str(value)
@@ -48,33 +53,49 @@ def test_readme_documents_every_param_with_its_default() -> None:
         assert rows[key] == shown or float(rows[key]) == value, key
 
 
-def _readme_overrides() -> list[list[str]]:
-    """Every set of overrides the README shows: the `-S` values of each `dvc exp run`
-    command, and each inline `key=value ...` span (the tables of variations)."""
-    text = (ROOT / "README.md").read_text()
+def _shown_overrides() -> list[tuple[str, list[str], bool]]:
+    """Every set of overrides the README and the guide show, as (page, overrides, queued):
+    the `-S` values of each `dvc exp run` command on any page, and each inline
+    `key=value ...` span (the tables of variations). The inline spans of benchmarks.md are
+    left out: each is a change to its table row's base configuration, not to params.yaml."""
     sets = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for command in block.replace("\\\n", " ").splitlines():
-            words = shlex.split(command, comments=True)
-            if words[:3] == ["dvc", "exp", "run"]:
-                sets.append(
-                    [words[i + 1] for i, w in enumerate(words) if w in ("-S", "--set-param")]
-                )
-    sets += [span.split() for span in re.findall(r"`([a-z_]+\.[a-z_0-9]+=[^`]*)`", text)]
-    return [overrides for overrides in sets if overrides]
+    for page in PAGES:
+        text = page.read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            for command in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(command, comments=True)
+                if words[:3] == ["dvc", "exp", "run"]:
+                    overrides = [
+                        words[i + 1] for i, w in enumerate(words) if w in ("-S", "--set-param")
+                    ]
+                    sets.append((page.name, overrides, "--queue" in words))
+        if page.name != "benchmarks.md":
+            spans = re.findall(r"`([a-z_]+\.[a-z_0-9]+=[^`]*)`", text)
+            sets += [(page.name, span.split(), False) for span in spans]
+    return [shown for shown in sets if shown[1]]
 
 
-@pytest.mark.parametrize("overrides", _readme_overrides(), ids=" ".join)
-def test_readme_overrides_work_with_dvc_exp_run(overrides: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("page", "overrides", "queued"),
+    _shown_overrides(),
+    ids=[f"{page}: {' '.join(overrides)}" for page, overrides, _ in _shown_overrides()],
+)
+def test_shown_overrides_work_with_dvc_exp_run(
+    page: str, overrides: list[str], queued: bool, tmp_path: Path
+) -> None:
     """Each is applied the way `dvc exp run -S` applies it, and the result validates: no
-    unquoted comma (DVC reads it as a sweep), no typo, no combination the config refuses."""
-    from dvc.utils.hydra import apply_overrides, to_hydra_overrides
+    typo, no combination the config refuses, and no sweep (an unquoted comma, a `range`)
+    outside `--queue`, which DVC refuses; a queued sweep validates every run it expands to."""
+    from dvc.utils.hydra import apply_overrides, get_hydra_sweeps, to_hydra_overrides
 
-    assert not any(override.is_sweep_override() for override in to_hydra_overrides(overrides))
-    path = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", path)
-    apply_overrides(path, overrides)
-    load_params(path)
+    sweep = any(override.is_sweep_override() for override in to_hydra_overrides(overrides))
+    assert queued or not sweep, f"{page}: a sweep without --queue, which DVC refuses"
+    runs = get_hydra_sweeps({"params.yaml": overrides}) if sweep else [{"params.yaml": overrides}]
+    for run in runs:
+        path = tmp_path / "params.yaml"
+        shutil.copy(ROOT / "params.yaml", path)
+        apply_overrides(path, run["params.yaml"])
+        load_params(path)
 
 
 def test_stages_are_python_scripts_with_their_deps() -> None:
@@ -106,11 +127,11 @@ def test_mlflow_files_are_ignored_and_never_dvc_paths() -> None:
     assert "mlflow.db" not in text and "mlruns" not in text and "mlartifacts" not in text
 
 
-def test_readme_development_tree_names_every_module() -> None:
-    """The README's "Development" tree is how a newcomer finds their way: every module and
+def test_development_tree_names_every_module() -> None:
+    """The guide's Development tree is how a newcomer finds their way: every module and
     sub-package of src/ganops is named in it, and it names none that is gone."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Development") :]
+    page = (ROOT / "docs" / "development.md").read_text()
+    section = page[page.index("# Development") :]
     tree = section[section.index("```") + 3 : section.index("```", section.index("```") + 3)]
     words = set(re.findall(r"[\w.]+/?", tree))
     package = ROOT / "src" / "ganops"

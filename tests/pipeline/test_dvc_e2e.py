@@ -186,7 +186,7 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
             server.wait(timeout=30)
 
 
-# the README's paired translation line, made tiny
+# the paired translation line of docs/translation-guide.md, made tiny
 TRANSLATE = ("task=translate", "translate.epochs=1", "translate.width=8",
              "translate.batch_size=200", "downstream.steps=20", "downstream.seeds=2")  # fmt: skip
 

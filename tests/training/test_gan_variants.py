@@ -30,7 +30,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name: (model, 
     "ema": (SN, {"loss": "hinge", "ema_kimg": 0, "ema_decay": 0.99}),
     "diffaugment": (SN, {"loss": "hinge", "augment": "color,translation,cutout"}),
     "conditional": ({**SN, "conditional": True}, {"loss": "hinge"}),
-    "conditional-recipe": (  # the README's recommended conditional recipe
+    "conditional-recipe": (  # the recommended conditional recipe (docs/models.md)
         {**SN, "conditional": True},
         {"loss": "lsgan", "mode_seeking": 0.1, "lr_d": 4e-4, "class_loss": 0.2},
     ),

@@ -1,6 +1,6 @@
 """The registered translator served by the real `mlflow models serve` (image in, image out):
-trained through the real stages (tiny, paired), served from its workspace as the README says,
-and called over HTTP."""
+trained through the real stages (tiny, paired), served from its workspace as
+docs/translation-guide.md says, and called over HTTP."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     env = dict(os.environ)
     # `mlflow models serve` execs `uvicorn`: the venv's bin must be on PATH
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("MLFLOW_TRACKING_URI", None)  # as in the README: the workspace's mlflow.db
+    env.pop("MLFLOW_TRACKING_URI", None)  # as in the guide: the workspace's mlflow.db
     command = ["mlflow", "models", "serve", "-m", MODEL, "--env-manager", "local",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     log = workspace / "serve.log"

@@ -1,0 +1,203 @@
+"""The user guide (README.md and docs/): the site builds with `mkdocs build --strict`, and
+every shell command it shows is run by a test or named as one that cannot run here."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+E2E = "tests/pipeline/test_dvc_e2e.py::"
+RETRAIN = "tests/pipeline/test_retrain.py::"
+CLI = "tests/test_cli.py::"
+APPLY = "tests/translation/test_apply.py::"
+SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
+BENCH = "tests/test_bench.py::"
+
+# A command prefix -> the test that runs it, as "tests/<file>.py::<test>". The longest
+# prefix that matches a command wins, here or in CANNOT_RUN_HERE. `python` stands for any
+# interpreter path (`.venv/bin/python`), and leading `VAR=value` assignments are dropped.
+RUN_BY: dict[str, str] = {
+    "make repro": E2E + "test_repro_runs_every_stage",  # `dvc repro`, once .venv is set up
+    "make ui": E2E + "test_make_ui_serves_the_runs",
+    # tools/walkthrough.py, which `make walkthrough` runs on the workspace's store
+    "make walkthrough":
+        "tests/test_walkthrough.py::test_the_walkthrough_shows_runs_grid_and_comparison",
+    "make retrain": RETRAIN + "test_make_retrain_reports_against_the_baseline",
+    "make push": RETRAIN + "test_remote_round_trip_leaves_nothing_to_do",
+    "dvc metrics show": E2E + "test_repro_runs_every_stage",
+    "dvc metrics diff": E2E + "test_experiments_land_in_the_same_store",
+    "dvc plots show": E2E + "test_plots_render",
+    "dvc exp run": E2E + "test_experiments_land_in_the_same_store",
+    "dvc exp run --queue": E2E + "test_experiments_land_in_the_same_store",
+    # `make retrain SEEDS=2` queues a `range` sweep of train.seed and runs it with --run-all
+    "dvc exp run --run-all": RETRAIN + "test_make_retrain_reports_against_the_baseline",
+    "dvc exp run -S task=translate": E2E + "test_a_translation_experiment_runs_every_stage",
+    # an unpaired task: its seven stage scripts in-process, MNIST into UCI digits (tiny)
+    "dvc exp run -S task=translate -S translate.source=": "tests/translation/"
+        "test_translate_stages.py::test_unpaired_task_scores_and_arms_include_the_handmade_transform",
+    "dvc exp run -S task=translate -S data.source=uci-digits": "tests/translation/"
+        "test_translate_stages.py::test_unpaired_task_scores_and_arms_include_the_handmade_transform",
+    # the train stage as DVC starts it, with train.nproc=2 on the CPU (Gloo)
+    "dvc exp run -S train.nproc=":
+        "tests/pipeline/test_torchrun.py::test_two_gloo_ranks_train_as_one_and_only_rank_0_writes",
+    "dvc exp show": E2E + "test_experiments_land_in_the_same_store",
+    "dvc params diff": E2E + "test_experiments_land_in_the_same_store",
+    "dvc queue start": E2E + "test_experiments_land_in_the_same_store",
+    "dvc queue status": E2E + "test_experiments_land_in_the_same_store",
+    "dvc remote add -d storage /": RETRAIN + "test_remote_round_trip_leaves_nothing_to_do",
+    "git commit .dvc/config": RETRAIN + "test_remote_round_trip_leaves_nothing_to_do",
+    # the `ganops` command's main(), in-process
+    "ganops score": CLI + "test_score_against_the_test_split_and_another_set",
+    "ganops sample": CLI + "test_sample_to_npy_npz_and_png",
+    "ganops sample --model models:/": CLI + "test_sample_from_an_mlflow_model_uri",
+    "ganops sample --model data/models/generator.pt --class":
+        CLI + "test_sample_the_classes_asked_for",
+    "ganops sample --model data/models/generator.pt -n 10000 --out synthetic/":
+        CLI + "test_a_labelled_folder_that_imagefolder_reads",
+    "ganops translate": APPLY + "test_a_folder_comes_out_as_a_folder_with_the_same_names",
+    "ganops translate --model models:/":
+        APPLY + "test_an_mlflow_translator_translates_as_its_file_does",
+    "ganops translate --model data/models/generator.pt --direction ba":
+        APPLY + "test_an_unpaired_translator_goes_both_ways",
+    "ganops report": RETRAIN + "test_report_says_when_the_baseline_grid_is_unavailable",
+    "ganops report --baseline tidy-lark": RETRAIN + "test_report_against_an_experiment",
+    "mlflow models serve": SERVE,
+    # the serving example's request body, and its POST to /invocations (the test's requests)
+    "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
+    "curl -s http://127.0.0.1:5001/invocations": SERVE,
+    # the benchmark scripts, at tiny sizes
+    "python bench/train_throughput.py":
+        BENCH + "test_train_throughput_prints_both_paths_and_their_ratio",
+    "python bench/time_to_fid.py":
+        BENCH + "test_time_to_fid_measures_every_configuration_and_seed_against_the_clock",
+}  # fmt: skip
+
+# A command prefix -> why no test runs it (here: in the test suite, offline, on a CPU).
+CANNOT_RUN_HERE: dict[str, str] = {
+    "make test": "it is the test suite itself",
+    "dvc exp run -S data.source=fashion-mnist":
+        "downloads Fashion-MNIST; the tests are offline (test_downloads.py serves its files)",
+    "dvc exp run -S data.source=cifar10":
+        "downloads CIFAR-10; the tests are offline (test_downloads.py serves its archive)",
+    "dvc exp run -S task=translate -S translate.folder=data/facades":
+        "needs pix2pix's facades data set, a download (test_folders.py runs its layout)",
+    "dvc remote add -d storage s3://": "needs an S3 bucket and its credentials",
+    "torchrun --nnodes=2": "needs two nodes (test_torchrun.py runs two processes on one)",
+    "python bench/score_speed.py":
+        "times scoring on the workspace's `make repro` outputs; tests assert no times",
+    "python bench/pipeline_time.py":
+        "times the whole pipeline from a fresh clone; test_bench.py checks its timer",
+    "python bench/conditional_search.py":
+        "a benchmark: trains 50-epoch conditional GANs in turn",
+    "python bench/conditional_cost.py":
+        "a benchmark: trains the default and the conditional recipe from a fresh clone",
+    "python bench/time_to_fid.py --throughput": "a benchmark: times each CPU setting's step",
+    "python bench/translation.py":
+        "a benchmark: every translation configuration through the seven stages, about an hour",
+}  # fmt: skip
+
+
+def _mkdocs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The venv's `mkdocs` (installed with the `dev` extra), run in `cwd`."""
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    assert mkdocs.is_file(), f"{mkdocs}: missing; pip install -e '.[dev]'"
+    return subprocess.run(
+        [str(mkdocs), *args],
+        cwd=cwd,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_guide_builds_strict(tmp_path: Path) -> None:
+    done = _mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"), cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    home = (tmp_path / "site" / "index.html").read_text()
+    assert "Quickstart" in home and "train_evaluator" in home  # the README's overview
+    for page in (ROOT / "docs").glob("*.md"):
+        if page.name != "index.md":
+            assert (tmp_path / "site" / page.stem / "index.html").is_file(), page.name
+
+
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        ("[a section](scores.md#no-such-section)", "does not contain an anchor '#no-such-section'"),
+        ("[a page](no-such-page.md)", "'no-such-page.md', but the target is not found"),
+        ("[a file outside docs/](../dvc.yaml)", "'../dvc.yaml', but the target is not found"),
+    ],
+)
+def test_a_broken_link_fails_the_build(link: str, message: str, tmp_path: Path) -> None:
+    """The check can fail: a copy of the guide with one broken link does not build."""
+    for name in ("mkdocs.yml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("*.png"))
+    with (tmp_path / "docs" / "data.md").open("a") as page:
+        page.write(f"\nSee {link}.\n")
+    done = _mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"), cwd=tmp_path)
+    assert done.returncode != 0
+    assert "Doc file 'data.md' contains a link" in done.stderr and message in done.stderr
+
+
+def shell_commands(text: str) -> list[str]:
+    """The commands of a page's ```bash blocks, one string each: continuation lines joined,
+    `$ ` prompts, comments and leading `VAR=value` assignments dropped, and any path to an
+    interpreter written `python`."""
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.strip().removeprefix("$ "), comments=True)
+            while words and re.match(r"[A-Za-z_]\w*=", words[0]):
+                words = words[1:]
+            if words:
+                if words[0].endswith("/python"):
+                    words[0] = "python"
+                commands.append(" ".join(words))
+    return commands
+
+
+def _entry(command: str) -> str | None:
+    """The longest prefix of `command` in either table; one that ends in a letter or digit
+    ends at a word boundary (`make test` is no prefix of `make test-fast`)."""
+    prefixes = [
+        prefix
+        for prefix in (*RUN_BY, *CANNOT_RUN_HERE)
+        if command == prefix or command.startswith(prefix + " " if prefix[-1].isalnum() else prefix)
+    ]
+    return max(prefixes, key=len, default=None)
+
+
+COMMANDS = {(page.name, c) for page in PAGES for c in shell_commands(page.read_text())}
+
+
+def test_every_shown_command_is_run_by_a_test_or_said_to_be_unrunnable() -> None:
+    assert ("README.md", "make repro") in COMMANDS  # the collector sees the blocks
+    unknown = sorted(f"{page}: {command}" for page, command in COMMANDS if not _entry(command))
+    assert not unknown, (
+        "commands in the guide that no test runs: add each to RUN_BY in tests/test_docs.py "
+        "with the test that runs it, or to CANNOT_RUN_HERE with the reason:\n" + "\n".join(unknown)
+    )
+
+
+def test_every_entry_names_a_real_test_and_is_used() -> None:
+    assert not set(RUN_BY) & set(CANNOT_RUN_HERE)
+    for prefix, test in RUN_BY.items():
+        path, name = test.split("::")
+        source = (ROOT / path).read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), f"{prefix}: no {test}"
+    used = {_entry(command) for _, command in COMMANDS}
+    assert sorted(set(RUN_BY) - used) == [] and sorted(set(CANNOT_RUN_HERE) - used) == []
