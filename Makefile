@@ -89,7 +89,7 @@ walkthrough: $(STAMP) system-deps
 	python tools/walkthrough.py --out docs/ui --plots
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache site
 
 # The user guide (mkdocs.yml): --strict fails on a broken link or anchor, or a page left out.
 docs: $(STAMP)

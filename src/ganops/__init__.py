@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 # its variable at its first call), so that a CPU run gives the same bytes on AVX2 and AVX-512
 # machines: ATen's vectorised kernels, oneDNN's convolutions and MKL's BLAS otherwise each take
 # the widest the CPU has. A value already in the environment wins; ranks and stage subprocesses
-# inherit them. README: "Reproducibility across machines".
+# inherit them. docs/gpu.md: "Reproducibility across machines".
 CPU_KERNEL_PINS = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 for _name, _value in CPU_KERNEL_PINS.items():
     os.environ.setdefault(_name, _value)

@@ -191,7 +191,7 @@ def leave(world: World) -> None:
 def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
     """The command that reruns this script under torchrun with `nproc` processes on this node.
 
-    For several nodes, start torchrun yourself with its rendezvous flags (see the README).
+    For several nodes, start torchrun yourself with its rendezvous flags (docs/gpu.md).
     """
     return [
         sys.executable,
