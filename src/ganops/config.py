@@ -106,8 +106,10 @@ class ModelConfig(_Section):
         description="base width (of G, and of D unless width_d): DCGAN channels next to the "
         "image, MLP units of the first layer, ResNet channels of every block",
     )
-    conditional: bool = Field(
-        False, description="class-conditional: G takes a label, D adds a projection term"
+    conditional: bool | Literal["auto"] = Field(
+        False,
+        description="class-conditional: G takes a label, D adds a projection term; auto = "
+        "when the processed data has two or more classes",
     )
     spectral_norm: bool = Field(
         True, description="spectral normalisation of every D weight (replaces D's batch norm)"
@@ -180,7 +182,7 @@ class TrainConfig(_Section):
         le=100,
         description="weight of the auxiliary classifier loss (AC-GAN, Odena et al. 2017) of a "
         "conditional GAN: D's class head learns the real images' classes, G is scored on "
-        "its own labels; 0 = off",
+        "its own labels (an unconditional GAN has none: unused); 0 = off",
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and noise")
     device: Literal["auto", "cpu", "cuda"] = Field(

@@ -49,6 +49,7 @@ class RunRecord:
     steps: int = 0
     published_step: int = 0  # the step whose generator was published
     train_time_s: float = 0.0
+    conditioning: str = ""  # "conditional, 10 classes (model.conditional: auto)", or unconditional
 
     def store_uri(self, root: Path) -> str:
         """The tracking URI to open this run's store from the project at `root`."""

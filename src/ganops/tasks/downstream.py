@@ -71,7 +71,8 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
     if labels is None:
         log.info(
             "%s holds no class labels (an unconditional generator): no classifier to "
-            "train on them; set model.conditional: true to measure them",
+            "train on them; set model.conditional: true (or auto, on data of two or more "
+            "classes) to measure them",
             paths.samples,
         )
         with atomic_dir(paths.plots):

@@ -62,6 +62,11 @@ def evaluate_generate(params: Params, paths: ScorePaths) -> None:
         test = load_split(paths.data, "test")
         conditioning = Conditioning(labels, test, cas_recipe(params.evaluator, cfg))
     record = RunRecord.read(paths.run_record)
+    log.info(
+        "scoring %d samples of %s", len(samples),
+        "a conditional generator: per class too (accuracy, CAS)" if conditioning
+        else "an unconditional generator (no labels: no per-class scores)",
+    )  # fmt: skip
 
     with open_run(params.tracking, run_id=record.run_id) as run:
         result = evaluate(evaluator, samples, train, cfg, device, conditioning)

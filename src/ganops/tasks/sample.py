@@ -28,7 +28,12 @@ def sample_generate(params: Params, paths: SamplePaths) -> None:
         files = write_samples(generator, spec, params.sample, paths.out, device)
         for name in ("grid.png", "interpolation.png"):
             run.log_artifact(files[name], "samples")
-    log.info("%d samples written to %s", params.sample.num_samples, paths.out)
+    kind = (
+        f"a conditional generator ({spec.num_classes} classes, uniform labels)"
+        if (spec.num_classes)
+        else "an unconditional generator"
+    )
+    log.info("%d samples of %s written to %s", params.sample.num_samples, kind, paths.out)
 
 
 def sample_translate(params: Params, paths: SamplePaths) -> None:

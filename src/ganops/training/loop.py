@@ -182,7 +182,7 @@ def train_step(
     batch, device = real.shape[0], real.device
     latents = torch.randn(batch, state.spec.latent_dim, generator=state.noise, device=device)
     fake_labels = _fake_labels(state, batch, paired=cfg.mode_seeking > 0)
-    classify = cfg.class_loss > 0
+    classify = cfg.class_loss > 0 and state.spec.num_classes > 0  # conditional GANs only
     # R1 differentiates D's real logits by its input: not through a compiled graph
     d_real = state.discriminator if cfg.r1_gamma > 0 and fast.compile else discriminator
     # update D (logits and losses in fp32 whatever the autocast dtype)

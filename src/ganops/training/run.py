@@ -59,7 +59,7 @@ from ganops.training.resume import (
     restore,
 )
 from ganops.training.signals import stop_on_signals
-from ganops.training.spec import spec_for_data
+from ganops.training.spec import describe_conditioning, spec_for_data
 from ganops.training.state import GanState, build_state_for
 
 log = logging.getLogger("train")
@@ -230,9 +230,11 @@ def _train(
         return None
 
     ranks = f" x {world.size} processes" if world.distributed else ""
+    conditioning = describe_conditioning(params.model.conditional, spec.num_classes)
     log.info(
-        "training %s on %s%s (%s): %d steps",
+        "training %s, %s, on %s%s (%s): %d steps",
         spec.arch,
+        conditioning,
         device,
         ranks,
         state.acceleration.describe(),
@@ -248,6 +250,7 @@ def _train(
             {
                 "ganops.world_size": str(world.size),
                 "ganops.acceleration": state.acceleration.describe(),
+                "ganops.conditioning": conditioning,
             }
         )
         if probe is not None:  # a resumed run that warned already says it once
@@ -290,6 +293,7 @@ def _publish_and_record(
         steps=result.steps,
         published_step=published,
         train_time_s=round(result.seconds, 3),
+        conditioning=describe_conditioning(params.model.conditional, state.spec.num_classes),
     )
     record.write(paths.run_record)
     return record

@@ -9,6 +9,18 @@ from ganops.errors import ConfigError, DataError
 from ganops.models import GeneratorSpec, upsampling
 
 
+def conditional(setting: bool | str, classes: int) -> bool:
+    """Whether `model.conditional` (true, false or auto) makes a class-conditional GAN of data
+    with `classes` classes: auto does when there are two or more."""
+    return classes >= 2 if setting == "auto" else bool(setting)
+
+
+def describe_conditioning(setting: bool | str, num_classes: int) -> str:
+    """How a run's generator is conditioned, and why: for logs, tags and reports."""
+    kind = f"conditional, {num_classes} classes" if num_classes else "unconditional"
+    return f"{kind} (model.conditional: {str(setting).lower()})"
+
+
 def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) -> GeneratorSpec:
     """The generator to build for this data; a one-line error when data and params disagree."""
     channels, height, width = manifest["image_shape"]
@@ -23,12 +35,13 @@ def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) ->
             f"({train_count} images)"
         )
     model = params.model
-    num_classes = len(manifest["class_names"]) if model.conditional else 0
-    if model.conditional and num_classes < 2:
+    classes = len(manifest["class_names"])
+    if model.conditional is True and classes < 2:
         raise DataError(
             f"model.conditional needs labelled data with at least two classes; "
-            f"data.source {params.data.source!r} has {num_classes}"
+            f"data.source {params.data.source!r} has {classes}"
         )
+    num_classes = classes if conditional(model.conditional, classes) else 0
     shape = (channels, height, width)
     upsample = upsampling(model.arch, model.upsample)
     return GeneratorSpec(model.arch, model.latent_dim, model.width, shape, num_classes, upsample)

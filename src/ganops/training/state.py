@@ -132,7 +132,10 @@ def build_state(
     torch.manual_seed(derived_seed(cfg.seed, WEIGHTS))
     generator = build_generator(spec).to(device)
     discriminator = build_discriminator(
-        spec, spectral_norm=spectral_norm, classifier=cfg.class_loss > 0, width=width_d
+        spec,
+        spectral_norm=spectral_norm,
+        classifier=cfg.class_loss > 0 and spec.num_classes > 0,
+        width=width_d,
     ).to(device)
     if acceleration.channels_last:
         generator.to(memory_format=torch.channels_last)
