@@ -74,7 +74,6 @@ def test_defaults_validate_and_are_frozen() -> None:
         ({"evaluator": {"min_accuracy": 1.5}}, "evaluator.min_accuracy", "less than or equal to 1"),
         ({"data": {"train_per_class": 0}}, "data.train_per_class", "greater than or equal to 1"),
         ({"data": {"train_per_class": -5}}, "data.train_per_class", "greater than or equal to 1"),
-        ({"train": {"class_loss": 0.2}}, "train.class_loss", "needs model.conditional: true"),
         ({"train": {"mode_seeking": -1}}, "train.mode_seeking", "greater than or equal to 0"),
         (
             {"train": {"mode_seeking": 0.1, "batch_size": 4, "nproc": 4}},

@@ -153,11 +153,6 @@ def _check_cross_section(params: Params, origin: str) -> None:
             f"{params.train.nproc} processes needs at least 2 (train.batch_size is "
             f"{params.train.batch_size})"
         )
-    if params.train.class_loss > 0 and params.model.conditional is False:
-        raise ConfigError(
-            f"{origin}: train.class_loss: the auxiliary classifier needs model.conditional: "
-            "true or auto"
-        )
     if params.task == "generate":  # train.batch_size is the GAN's global batch
         nproc = params.train.nproc
         check_batch_split(params.train.batch_size, nproc, f"train.nproc: {nproc}", origin)

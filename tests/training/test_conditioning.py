@@ -48,12 +48,13 @@ def test_other_values_are_refused(tiny_params: Callable[..., Params], value: Any
         tiny_params({"model": {"conditional": value}})
 
 
-def test_the_class_loss_needs_a_setting_that_can_be_conditional(
+def test_the_class_loss_is_accepted_whatever_the_setting(
     tiny_params: Callable[..., Params],
 ) -> None:
-    with pytest.raises(ConfigError, match=r"needs model\.conditional: true or auto"):
-        tiny_params({"model": {"conditional": False}, "train": {"class_loss": 0.2}})
-    tiny_params({"model": {"conditional": "auto"}, "train": {"class_loss": 0.2}})  # accepted
+    """The default's class loss applies to conditional GANs; forcing an unconditional one
+    needs no second flag to turn it off."""
+    for setting in (True, False, "auto"):
+        tiny_params({"model": {"conditional": setting}, "train": {"class_loss": 0.2}})
 
 
 def test_auto_on_one_class_trains_without_the_class_head(

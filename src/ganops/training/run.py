@@ -231,6 +231,8 @@ def _train(
 
     ranks = f" x {world.size} processes" if world.distributed else ""
     conditioning = describe_conditioning(params.model.conditional, spec.num_classes)
+    if cfg.class_loss > 0 and not spec.num_classes:
+        log.info("train.class_loss %g unused: an unconditional GAN has no classes", cfg.class_loss)
     log.info(
         "training %s, %s, on %s%s (%s): %d steps",
         spec.arch,
