@@ -29,7 +29,11 @@ def test_train_throughput_prints_both_paths_and_their_ratio(
     ours, reference, ratio = re.findall(r"\| ([\d,.]+)x? ", row)[:3]
     ours_value, reference_value = float(ours.replace(",", "")), float(reference.replace(",", ""))
     assert ours_value > 0 and reference_value > 0
-    assert float(ratio) == pytest.approx(ours_value / reference_value, rel=0.01)
+    # the img/s are printed rounded to units and the ratio to hundredths: on a busy machine
+    # a few img/s, so the ratio is checked against the range the printed values allow
+    low = (ours_value - 0.5) / (reference_value + 0.5) - 0.005
+    high = (ours_value + 0.5) / max(reference_value - 0.5, 1e-9) + 0.005
+    assert low <= float(ratio) <= high
 
 
 def test_tutorial_reference_reads_the_digits_through_torchvision(tmp_path: Path) -> None:
