@@ -27,7 +27,8 @@ TINY: dict[str, dict[str, Any]] = {
               "eval_samples": 200},
     "sample": {"num_samples": 100, "batch_size": 50, "grid_size": 16, "interpolation_rows": 2,
                "interpolation_steps": 4},
-    "eval": {"kid_subset_size": 50, "kid_subsets": 10, "nn_samples": 8},
+    "eval": {"kid_subset_size": 50, "kid_subsets": 10, "nn_samples": 8, "cas_epochs": 1},
+    "downstream": {"seeds": 2, "steps": 20},  # the default is conditional: its arms run
 }  # fmt: skip
 
 

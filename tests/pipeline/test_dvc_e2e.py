@@ -50,9 +50,11 @@ def test_repro_runs_every_stage(reproduced: tuple[Path, str]) -> None:
         scores
     )
     assert "accuracy" in metrics["data/evaluator/metrics.json"]["data"]
-    # an unconditional generator: the downstream stage ran and wrote no numbers
-    assert "holds no class labels (an unconditional generator)" in output
-    assert json.loads((repo / "data/downstream/metrics.json").read_text()) == {}
+    # the default on ten classes is a conditional GAN: its samples feed the downstream arms
+    assert "training dcgan, conditional, 10 classes (model.conditional: auto)" in output
+    arms = json.loads((repo / "data/downstream/metrics.json").read_text())
+    assert {"real", "real_synthetic", "real_affine", "gain_synthetic_vs_real"} <= set(arms)
+    assert {"conditional_accuracy", "cas", "cas_real"} <= set(scores)
     assert not (repo / "mlruns").exists()
 
 

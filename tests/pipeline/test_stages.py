@@ -73,14 +73,18 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     assert json.loads(Path("data/evaluator/metrics.json").read_text())["accuracy"] > 0.5
     samples = np.load("data/samples/samples.npy")
     assert samples.shape == (100, 1, 28, 28) and samples.dtype == np.uint8
-    # 28 px digits shown at 84 px (READABLE_PX)
-    assert Image.open("data/samples/grid.png").size == (4 * 86 + 2, 4 * 86 + 2)
+    # the default on ten classes is conditional (model.conditional: auto): a class per sample
+    assert set(np.load("data/samples/labels.npy").tolist()) == set(range(10))
+    # 28 px digits shown at 84 px (READABLE_PX): a row per class (grid_size 16 // 10 columns)
+    assert Image.open("data/samples/grid.png").size == (1 * 86 + 2, 10 * 86 + 2)
     assert Image.open("data/samples/interpolation.png").size == (4 * 86 + 2, 2 * 86 + 2)
 
     record = json.loads(Path("data/train/run.json").read_text())
+    assert record["conditioning"] == "conditional, 10 classes (model.conditional: auto)"
     client = mlflow.MlflowClient(mlflow_store)
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
+    assert run.data.tags["ganops.conditioning"] == record["conditioning"]
     assert len(client.get_metric_history(run.info.run_id, "train/loss_g")) == 16
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
     assert artifacts == ["samples/grid.png", "samples/interpolation.png"]
@@ -94,7 +98,10 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
     keys = {"fid", "kid_mean", "kid_std", "precision", "recall", "isc_mean", "isc_std",
             "classes_covered", "class_kl"}  # fmt: skip
     diversity = {"intra_class_diversity", "intra_class_diversity_min"}
-    assert keys | diversity | {"nn_distance_ratio", "num_samples", "real_floor"} == set(scores)
+    conditional = {"conditional_accuracy", "cas", "cas_real"}  # the default is conditional
+    assert keys | diversity | conditional | {"nn_distance_ratio", "num_samples", "real_floor"} == (
+        set(scores)
+    )
     assert set(scores["real_floor"]) == keys | diversity
     # the real train split is about as varied as the test split, class by class (its images
     # trained the evaluator, which packs them a little tighter)
