@@ -29,6 +29,7 @@ BENCH = "tests/test_bench.py::"
 # interpreter path (`.venv/bin/python`), and leading `VAR=value` assignments are dropped.
 RUN_BY: dict[str, str] = {
     "make repro": E2E + "test_repro_runs_every_stage",  # `dvc repro`, once .venv is set up
+    "dvc repro": E2E + "test_repro_runs_every_stage",
     "make ui": E2E + "test_make_ui_serves_the_runs",
     # tools/walkthrough.py, which `make walkthrough` runs on the workspace's store
     "make walkthrough":
