@@ -226,6 +226,10 @@ def load_inputs(processed: Path, evaluator_path: Path) -> tuple[Any, ...]:
     manifest = read_manifest(processed)
     data = to_training_tensor(load_split(processed, "train").images, torch.device("cpu"))
     base = load_params(ROOT / "params.yaml").model_dump(mode="json")
+    # the search is of unconditional GANs, as it was measured: the default's conditional
+    # recipe (model.conditional auto, its mode-seeking and class terms) is left out
+    base["model"]["conditional"] = False
+    base["train"].update(mode_seeking=0.0, class_loss=0.0)
     return base, data, manifest, load_evaluator(evaluator_path)
 
 

@@ -296,11 +296,16 @@ def _noise_note(comparison: Comparison) -> str:
 
 
 def _run_line(role: str, side: Side) -> str:
+    line = _run_link(role, side)
+    if conditioning := side.run.get("conditioning"):  # older records do not say
+        line += f"; the generator: {conditioning}"
+    return line
+
+
+def _run_link(role: str, side: Side) -> str:
     run_id = side.run.get("run_id")
     if not run_id:
         return f"- {role}: no MLflow run recorded"
-    if conditioning := side.run.get("conditioning"):  # older records do not say
-        role = f"{role} ({conditioning})"
     uri, experiment = str(side.run.get("tracking_uri", "")), side.run.get("experiment_id")
     if uri.startswith(("http://", "https://")) and experiment is not None:
         link = f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"

@@ -83,8 +83,8 @@ def test_records_and_the_report_say_which_it_was(tmp_path: Path) -> None:
     again = RunRecord.read(tmp_path / "run.json")
     assert again.conditioning == "conditional, 3 classes (model.conditional: true)"
     side = Side("main", "0" * 40, {"run_id": "r1", "conditioning": again.conditioning}, None)
-    assert _run_line("baseline", side).startswith(
-        "- baseline (conditional, 3 classes (model.conditional: true)): run `r1`"
+    assert _run_line("baseline", side) == (
+        "- baseline: run `r1`; the generator: conditional, 3 classes (model.conditional: true)"
     )
     older = Side("main", "0" * 40, {"run_id": "r1"}, None)  # records before it was kept
-    assert _run_line("baseline", older).startswith("- baseline: run `r1`")
+    assert _run_line("baseline", older) == "- baseline: run `r1`"

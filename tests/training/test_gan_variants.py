@@ -57,8 +57,14 @@ def _setup(
     params = tiny_params(
         {
             "data": {"image_size": size},
-            "model": model,
-            "train": {"batch_size": 50, "epochs": 2, **train_cfg},
+            "model": {"conditional": False, **model},  # unconditional unless the variant says
+            "train": {
+                "batch_size": 50,
+                "epochs": 2,
+                "mode_seeking": 0.0,
+                "class_loss": 0.0,
+                **train_cfg,
+            },
         }
     )
     # the spec as the stage makes it, for 200 ten-class images of this size
