@@ -32,6 +32,22 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
     return torch.device(name)
 
 
+def cpu_kind() -> str:
+    """The widest vector instructions this CPU has, whatever the kernel pins select: `AVX-512`,
+    `AVX2` or `other`. MKL's matrix products round differently on an AVX2-only CPU and an
+    AVX-512 one even under `MKL_CBWR=AVX2`, so CPU bytes are recorded per kind (docs/gpu.md,
+    "Reproducibility across machines")."""
+    if torch.cpu._is_avx512_supported():
+        return "AVX-512"
+    return "AVX2" if torch.cpu._is_avx2_supported() else "other"
+
+
+def hardware(device: torch.device) -> str:
+    """What a run's bytes depend on beyond its params: `cpu, AVX2` (the CPU's kind), or the
+    device type (`cuda`). `run.json` keeps it, so `ganops report` can explain a difference."""
+    return f"cpu, {cpu_kind()}" if device.type == "cpu" else device.type
+
+
 def _switch(value: str, device: torch.device) -> bool:
     """`on`/`off`, or `auto`: on for CUDA only."""
     return value == "on" or (value == "auto" and device.type == "cuda")

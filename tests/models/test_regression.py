@@ -3,11 +3,12 @@ parameter names and shapes, the same initial weights for a seed, the same output
 bit. The digests below were computed by the models before conditioning existed (1036e2d).
 
 The outputs depend on the CPU kernels, which `ganops` pins to AVX2 on every x86-64 machine
-(`ganops.CPU_KERNEL_PINS`): the dcgan digests were recorded on an AVX2 machine and are
-reproduced with the pins on an AVX-512 one. The mlp digest was recomputed by 1036e2d's code
-with torch 2.14.1 (PyPI's build) under the pins: the one recorded earlier (5e5b9abf...) came
-from a torch build no longer installable here, and no MKL setting of this one reproduces it.
-The "unpinned AVX-512" digests are 1036e2d's outputs with the pins overridden
+(`ganops.CPU_KERNEL_PINS`), and on the kind of CPU (`ganops.device.cpu_kind`). Under the pins
+the dcgan digests are the same on an AVX2-only machine (AMD EPYC, where they were first
+recorded) and an AVX-512 one: ATen's and oneDNN's kernels are pinned. The mlp's are not: its
+linear layers run MKL's matrix product, which rounds otherwise on the two kinds even under
+`MKL_CBWR=AVX2` (5e5b9abf... on the AVX2 machine, e959d3e4... on the AVX-512 one, torch
+2.14.1 both). The "unpinned" digests are 1036e2d's outputs with the pins overridden
 (`ATEN_CPU_CAPABILITY=avx512`, `DNNL_MAX_CPU_ISA=ALL`, `MKL_CBWR=AUTO`) on an AVX-512 machine."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 from ganops import CPU_KERNEL_PINS
+from ganops.device import cpu_kind
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 
 SPECS = {
@@ -36,20 +38,19 @@ RECORDED = {
     "mlp": ("ccafee72ad88472f", "474228a03b3c0be5"),
 }
 # sha256 prefixes of the outputs, by the ATen kernels in use
-# (`torch.backends.cpu.get_cpu_capability()`): AVX2 under the pins, AVX512 with them overridden
+# (`torch.backends.cpu.get_cpu_capability()`: AVX2 under the pins, AVX512 with them
+# overridden) and the kind of CPU they ran on
+PINNED_CONVOLUTIONS = {"dcgan-default": "56a119905bd514e4", "dcgan-rgb64": "db706bf7660bf43b"}
 RECORDED_OUTPUTS = {
-    "AVX2": {
-        "dcgan-default": "56a119905bd514e4",
-        "dcgan-rgb64": "db706bf7660bf43b",
-        "mlp": "e959d3e4d35b58c6",
-    },
-    "AVX512": {
+    ("AVX2", "AVX2"): {**PINNED_CONVOLUTIONS, "mlp": "5e5b9abf73834d6c"},
+    ("AVX2", "AVX-512"): {**PINNED_CONVOLUTIONS, "mlp": "e959d3e4d35b58c6"},
+    ("AVX512", "AVX-512"): {
         "dcgan-default": "21e7eb1feccbc426",
         "dcgan-rgb64": "8e59e4a74f99bd3c",
         "mlp": "c88289a0f9235d88",
     },
 }
-KERNELS = torch.backends.cpu.get_cpu_capability()
+KERNELS = (torch.backends.cpu.get_cpu_capability(), cpu_kind())
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_initial_weights_are_unchanged(name: str, one_thread: None) -> None:
 
 @pytest.mark.skipif(
     KERNELS not in RECORDED_OUTPUTS,
-    reason=f"outputs recorded with {', '.join(RECORDED_OUTPUTS)} CPU kernels, not {KERNELS}",
+    reason=f"outputs recorded for (kernels, CPU) {list(RECORDED_OUTPUTS)}, not {KERNELS}",
 )
 @pytest.mark.parametrize("explicit", [False, True], ids=["implicit", "labels-none"])
 @pytest.mark.parametrize("name", SPECS)
