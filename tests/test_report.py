@@ -180,3 +180,29 @@ def test_a_seed_sweep_is_read_from_dvc_exp_show() -> None:
     assert values == {
         "data/eval/metrics.json": {"fid": [27.0, 28.0, 29.0], "real_floor.fid": [0.4, 0.4, 0.4]}
     }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "explained"),
+    [
+        ("cpu, AVX-512", "cpu, AVX2", True),  # MKL's products round otherwise on the two
+        ("cpu, AVX2", "cuda", True),
+        ("cpu, AVX2", "cpu, AVX2", False),  # the same kind: a difference is the code's or params'
+        ("", "cpu, AVX2", False),  # a record from before the field: nothing to say
+    ],
+)
+def test_other_hardware_is_named_as_a_cause_of_other_bytes(
+    old: str, new: str, explained: bool
+) -> None:
+    metrics = [("data/eval/metrics.json", "fid", 4.0, 3.5)]
+    report = render(
+        Comparison(
+            baseline=_side("main", "a" * 40, None, run_id="r1", hardware=old),
+            workspace=_side("workspace", "b" * 40, None, run_id="r2", hardware=new),
+            params={},
+            metrics=metrics,
+        )
+    )
+    line = f"**Other hardware:** the baseline trained on `{old}`, the workspace on `{new}`."
+    assert (line in report) is explained
+    assert ("MKL's matrix products" in report) is explained

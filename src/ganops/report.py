@@ -295,6 +295,21 @@ def _noise_note(comparison: Comparison) -> str:
     return note
 
 
+def _hardware_note(base: Side, work: Side) -> list[str]:
+    """Why the bytes differ when the two sides trained on different kinds of hardware."""
+    old, new = base.run.get("hardware"), work.run.get("hardware")
+    if not old or not new or old == new:
+        return []
+    return [
+        "",
+        f"**Other hardware:** the baseline trained on `{old}`, the workspace on `{new}`. "
+        "ganops pins ATen's and oneDNN's CPU kernels to AVX2, but MKL's matrix products "
+        "(linear layers) still round differently on AVX2 and AVX-512 CPUs, and a GPU rounds "
+        "otherwise again, so the same params give other bytes, and scores that differ as "
+        "another seed's would (docs/gpu.md, Reproducibility across machines).",
+    ]
+
+
 def _run_line(role: str, side: Side) -> str:
     line = _run_link(role, side)
     if conditioning := side.run.get("conditioning"):  # older records do not say
@@ -366,6 +381,7 @@ def render(comparison: Comparison) -> str:
             "the yardstick, not a result.",
             "",
             _noise_note(comparison),
+            *_hardware_note(base, work),
         ]
     else:
         lines.append("No metrics on either side.")

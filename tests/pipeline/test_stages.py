@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ganops.device import cpu_kind
 from tests.helpers import (
     STAGE_ARGS,
     load_stage,
@@ -81,6 +82,7 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
 
     record = json.loads(Path("data/train/run.json").read_text())
     assert record["conditioning"] == "conditional, 10 classes (model.conditional: auto)"
+    assert record["hardware"] == f"cpu, {cpu_kind()}"  # what the bytes depend on beyond params
     client = mlflow.MlflowClient(mlflow_store)
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"

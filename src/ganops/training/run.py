@@ -23,7 +23,7 @@ from ganops.artifacts import save_generator
 from ganops.config import Params, TrainConfig, check_batch_split, params_hash
 from ganops.data.dataset import Split, load_split, read_manifest, to_training_tensor
 from ganops.data.sources import get_source
-from ganops.device import configure_backends, resolve_device
+from ganops.device import configure_backends, hardware, resolve_device
 from ganops.io import write_json
 from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.metrics.probe import QuickProbe
@@ -296,6 +296,7 @@ def _publish_and_record(
         published_step=published,
         train_time_s=round(result.seconds, 3),
         conditioning=describe_conditioning(params.model.conditional, state.spec.num_classes),
+        hardware=hardware(state.noise.device),
     )
     record.write(paths.run_record)
     return record

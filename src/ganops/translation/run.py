@@ -24,7 +24,7 @@ from torch import nn
 
 from ganops.config import Params, check_batch_split, params_hash
 from ganops.data.dataset import to_training_tensor
-from ganops.device import configure_backends, resolve_device
+from ganops.device import configure_backends, hardware, resolve_device
 from ganops.errors import ConfigError
 from ganops.io import write_json
 from ganops.metrics.evaluator import (
@@ -323,6 +323,7 @@ def _publish_and_record(
         steps=result.steps,
         published_step=result.steps,
         train_time_s=round(result.seconds, 3),
+        hardware=hardware(next(state.generators["ab"].parameters()).device),
     )
     record.write(paths.run_record)
     return record
