@@ -113,3 +113,23 @@ def test_time_to_fid_needs_the_evaluator_first(tmp_path: Path) -> None:
     bench = _bench("time_to_fid")
     with pytest.raises(SystemExit, match="dvc repro train_evaluator"):
         bench.main(["--processed", str(tmp_path), "--evaluator", str(tmp_path / "no.pt")])
+
+
+def test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _bench("cpu_kernels").main(["--rounds", "2", "--steps", "2"])
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("| pinned", "| unpinned"))
+    ]
+    assert [row[:2] for row in rows] == [
+        ["pinned", "off"], ["pinned", "on"], ["unpinned", "off"], ["unpinned", "on"]
+    ]  # fmt: skip
+    digests = {(row[0], row[1]): row[4] for row in rows}
+    # one digest a setting over both rounds (a second would print as "a / b"): run to run,
+    # the same bytes; another memory order rounds otherwise
+    assert all(re.fullmatch(r"[0-9a-f]{16}", digest) for digest in digests.values())
+    assert digests[("pinned", "off")] != digests[("pinned", "on")]
+    assert all(row[2] == "AVX2" for row in rows if row[0] == "pinned")

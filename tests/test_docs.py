@@ -82,6 +82,8 @@ RUN_BY: dict[str, str] = {
         BENCH + "test_train_throughput_prints_both_paths_and_their_ratio",
     "python bench/time_to_fid.py":
         BENCH + "test_time_to_fid_measures_every_configuration_and_seed_against_the_clock",
+    "python bench/cpu_kernels.py":
+        BENCH + "test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes",
 }  # fmt: skip
 
 # A command prefix -> why no test runs it (here: in the test suite, offline, on a CPU).

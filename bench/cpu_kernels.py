@@ -1,0 +1,154 @@
+"""What the AVX2 kernel pins cost, and what channels-last gains, on the default's CPU step.
+
+The default's training step (params.yaml as it is: the conditional GAN on mnist-5k's real
+digits and labels, batch 64) in four settings, each in a fresh process, because the pins are
+read once, when torch first computes:
+  pinned        ganops' own pins (ATen, oneDNN and MKL at AVX2: `ganops.CPU_KERNEL_PINS`)
+  unpinned      the CPU's widest kernels (`ATEN_CPU_CAPABILITY` = the CPU's own, oneDNN and
+                MKL unrestricted), what torch does without ganops
+each with `train.channels_last` off and on. The settings take turns over --rounds rounds, so
+a drift in the machine's speed reaches all four alike. Each process runs 3 untimed steps,
+then --steps timed ones on fixed batches, and prints its images per second and a digest of
+both networks' weights after the run: the same setting twice must give the same digest
+(run-to-run bitwise), while other kernels or another memory order round differently.
+
+Usage:
+    python bench/cpu_kernels.py [--rounds 3] [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = [("pinned", "off"), ("pinned", "on"), ("unpinned", "off"), ("unpinned", "on")]
+
+
+def widest_kernels() -> dict[str, str]:
+    """The pins overridden: each library's own choice on this CPU. ATen's widest is asked of
+    torch itself, in a process without the pins (/proc/cpuinfo may hide the CPU's flags)."""
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    aten = done.stdout.strip().lower() or "avx2"
+    return {"ATEN_CPU_CAPABILITY": aten, "DNNL_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"}
+
+
+def worker(channels_last: str, steps: int) -> dict[str, object]:
+    """One setting in this process: images per second and the weights' digest."""
+    import torch
+
+    from ganops.data.dataset import to_training_tensor
+    from ganops.data.sources import fetch_source, get_source
+    from ganops.params import load_params
+    from ganops.training.loop import train_step
+    from ganops.training.spec import spec_for_data
+    from ganops.training.state import build_state_for
+
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(
+        update={"train": params.train.model_copy(update={"channels_last": channels_last})}
+    )
+    with tempfile.TemporaryDirectory() as raw:
+        fetch_source(params.data, Path(raw) / "raw")
+        digits = get_source(params.data.source).load(Path(raw) / "raw")
+    manifest = {"image_shape": list(digits.images.shape[1:]), "class_names": digits.class_names}
+    spec = spec_for_data(params, manifest, len(digits.images))
+    state = build_state_for(params, spec, torch.device("cpu"))
+    size = params.train.batch_size
+    data = to_training_tensor(digits.images, torch.device("cpu"))  # (N, 1, 28, 28) in [-1, 1]
+    labels = torch.from_numpy(digits.labels)
+    batches = [(data[i : i + size], labels[i : i + size]) for i in range(0, 8 * size, size)]
+    for step in range(3):  # untimed: allocation, oneDNN's primitive cache
+        images, classes = batches[step % 8]
+        train_step(state, images, params.train, classes)
+    started = time.perf_counter()
+    for step in range(steps):
+        images, classes = batches[step % 8]
+        values = train_step(state, images, params.train, classes)
+    values.tolist()  # the step's results, read: every kernel has run
+    seconds = time.perf_counter() - started
+    digest = hashlib.sha256()
+    for network in (state.generator, state.discriminator):
+        for tensor in network.state_dict().values():
+            digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return {
+        "images_per_s": steps * size / seconds,
+        "digest": digest.hexdigest()[:16],
+        "aten": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def run_setting(
+    pins: str, channels_last: str, steps: int, widest: dict[str, str]
+) -> dict[str, object]:
+    """`worker` in a fresh process with the setting's environment."""
+    env = dict(os.environ)
+    for name in widest:
+        env.pop(name, None)  # absent: ganops sets its pins
+    if pins == "unpinned":
+        env.update(widest)
+    command = [sys.executable, __file__, "--worker", channels_last, "--steps", str(steps)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{pins}, channels-last {channels_last}: {done.stderr.strip()[-400:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the four settings")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps a process")
+    parser.add_argument("--worker", choices=["off", "on"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.steps)))
+        return 0
+    widest = widest_kernels()
+    runs: dict[tuple[str, str], list[dict[str, object]]] = {key: [] for key in SETTINGS}
+    for round_ in range(args.rounds):
+        for pins, channels_last in SETTINGS:
+            result = run_setting(pins, channels_last, args.steps, widest)
+            runs[(pins, channels_last)].append(result)
+            print(f"round {round_ + 1}: {pins}, channels-last {channels_last}: {result}")
+    first = next(iter(runs.values()))[0]
+    print(
+        f"\n{cpu_name()}, {os.cpu_count()} cores, torch {first['torch']}, {first['threads']} "
+        f"threads; {args.steps} timed steps a process, {args.rounds} rounds"
+    )
+    print("| kernels | channels-last | ATen | img/s (median; each round) | weights digest |")
+    print("| --- | --- | --- | --- | --- |")
+    reference = statistics.median(float(r["images_per_s"]) for r in runs[("pinned", "off")])
+    for (pins, channels_last), results in runs.items():
+        speeds = [float(r["images_per_s"]) for r in results]
+        digests = sorted({str(r["digest"]) for r in results})
+        median = statistics.median(speeds)
+        each = ", ".join(f"{speed:,.0f}" for speed in speeds)
+        print(
+            f"| {pins} | {channels_last} | {results[0]['aten']} | {median:,.0f} ({each}); "
+            f"{median / reference:.2f}x | {' / '.join(digests)} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
