@@ -304,9 +304,9 @@ def _hardware_note(base: Side, work: Side) -> list[str]:
         "",
         f"**Other hardware:** the baseline trained on `{old}`, the workspace on `{new}`. "
         "ganops pins ATen's and oneDNN's CPU kernels to AVX2, but MKL's matrix products "
-        "(linear layers) still round differently on AVX2 and AVX-512 CPUs, and a GPU rounds "
-        "otherwise again, so the same params give other bytes, and scores that differ as "
-        "another seed's would (docs/gpu.md, Reproducibility across machines).",
+        "(linear layers) and training still round differently on AVX2 and AVX-512 CPUs, and "
+        "a GPU rounds otherwise again, so the same params give other bytes, and scores that "
+        "differ as another seed's would (docs/gpu.md, Reproducibility across machines).",
     ]
 
 

@@ -254,8 +254,8 @@ def test_a_batch_that_does_not_split_between_torchruns_ranks_is_one_line(
 
 # sha256 prefixes of a tiny translator's networks after 3 steps in one process, recorded by
 # the code before torchrun came to the translator (b5b8d9b), torch 2.14.1, under the CPU
-# kernel pins (ganops.CPU_KERNEL_PINS), per kind of CPU (ganops.device.cpu_kind): the pins
-# leave MKL's rounding to the CPU (docs/gpu.md, "Reproducibility across machines")
+# kernel pins (ganops.CPU_KERNEL_PINS), per kind of CPU (ganops.device.cpu_kind): under the
+# pins training still rounds per kind (docs/gpu.md, "Reproducibility across machines")
 RECORDED_ONE_PROCESS = {
     "AVX-512": {"paired": "0e8b2346911e0b70", "unpaired": "ae51f5db57554af2"},
     "AVX2": {"paired": "7470488bdc1ec9a3", "unpaired": "04ee0a1498e87ff5"},
