@@ -35,12 +35,11 @@ SETTINGS = [("pinned", "off"), ("pinned", "on"), ("unpinned", "off"), ("unpinned
 
 
 def widest_kernels() -> dict[str, str]:
-    """The pins overridden: each library's own choice on this CPU. ATen's widest is asked of
-    torch itself, in a process without the pins (/proc/cpuinfo may hide the CPU's flags)."""
-    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
-    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    aten = done.stdout.strip().lower() or "avx2"
+    """The pins overridden: each library's own choice on this CPU (ATen's widest from the
+    CPU's kind, as `run.json` records it)."""
+    from ganops.device import cpu_kind
+
+    aten = "avx512" if cpu_kind() == "AVX-512" else "avx2"
     return {"ATEN_CPU_CAPABILITY": aten, "DNNL_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"}
 
 
