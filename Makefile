@@ -66,6 +66,7 @@ lint: $(STAMP)
 	ruff check .
 	ruff format --check .
 	mypy
+	python tools/lint_workflows.py
 
 # The suite runs a test file per worker (its module fixtures built once), a worker per core
 # up to 4; `make test TEST_JOBS=0` runs it in one process.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -44,3 +46,55 @@ def test_make_targets_the_workflow_calls_exist() -> None:
     dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "retrain", "BASE=v1"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "dvc repro" in dry and "ganops report --baseline v1 --out data/report/report.md" in dry
+
+
+def _lint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(ROOT / "tools" / "lint_workflows.py"), *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_the_workflow_passes_the_lint_make_lint_runs() -> None:
+    done = _lint()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "workflows: 1 checked, schema and run scripts clean"
+    assert "python tools/lint_workflows.py" in (ROOT / "Makefile").read_text()
+
+
+def test_a_broken_workflow_fails_the_lint_with_the_line_of_each_finding(tmp_path: Path) -> None:
+    text = WORKFLOW.read_text()
+    broken = text.replace("    runs-on:", "    runs-onn:", 1).replace(
+        "run: make push", "run: make push $UNQUOTED"
+    )
+    path = tmp_path / "retrain.yml"
+    path.write_text(broken)
+    done = _lint(path)
+    assert done.returncode == 1
+    findings = done.stdout.splitlines()
+    assert f"{path}: schema: $.jobs.retrain: 'runs-on' is a required property" in findings
+    line = next(n for n, text in enumerate(broken.splitlines(), 1) if "$UNQUOTED" in text)
+    (shell,) = [finding for finding in findings if "SC2086" in finding]
+    assert shell.startswith(f"{path}:{line}: step 'Push data and models")
+
+
+def test_expressions_in_run_scripts_are_not_read_as_shell(tmp_path: Path) -> None:
+    """`${{ }}` is GitHub's, replaced before the shell sees it: the lint must not flag it."""
+    path = tmp_path / "ok.yml"
+    path.write_text(
+        "on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n"
+        '      - run: |\n          if [ "${{ github.event_name }}" = "push" ]; then\n'
+        '            echo "${{ secrets.X }}"\n          fi\n'
+    )
+    done = _lint(path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_without_shellcheck_the_lint_names_the_package(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "lint_workflows.py")],
+        env={"PATH": str(tmp_path)},  # no shellcheck on it
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "missing system packages: shellcheck (install them: sudo apt-get install -y shellcheck)"
+    )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Debian packages the tests and `make walkthrough` need, installed when missing.
+# The Debian packages the tests, `make lint` (shellcheck) and `make walkthrough` need,
+# installed when missing.
 # Each line below: a package and the command that shows it is installed. The README's
 # Quickstart lists the same packages (tests/test_project.py keeps the two equal).
 # When they cannot be installed (no apt-get, no rights), one line names them and the command;
@@ -9,6 +10,7 @@ set -uo pipefail
 PACKAGES="
 chromium chromium
 chromium-driver chromedriver
+shellcheck shellcheck
 "
 
 missing=()
