@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_kid import kid_features_to_metric
-from torch_fidelity.metric_prc import prc_features_to_metric
 
 from ganops.config import EvalConfig, kid_subset_problem
 from ganops.errors import DataError
+
+# torch-fidelity is imported where it is used: it loads torchvision's models, seconds that a
+# stage which never scores (downstream, a training run without quick FIDs) need not spend
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,8 @@ FidStatistics = dict[str, np.ndarray]
 
 def fid_statistics(features: torch.Tensor) -> FidStatistics:
     """Mean and covariance (float64) of `(N, D)` features."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
     if not bool(torch.isfinite(features).all()):
         raise DataError(
             "the evaluator's features are not finite (NaN or infinite): "
@@ -49,6 +50,8 @@ def fid_statistics(features: torch.Tensor) -> FidStatistics:
 
 def fid_from_statistics(generated: FidStatistics, reference: FidStatistics) -> float:
     """Fréchet distance between two Gaussians fitted to features."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
     value = fid_statistics_to_metric(generated, reference, verbose=False)[
         "frechet_inception_distance"
     ]
@@ -67,6 +70,8 @@ def fid(generated: FeatureSet, reference: FeatureSet, cfg: EvalConfig) -> dict[s
 def kid(generated: FeatureSet, reference: FeatureSet, cfg: EvalConfig) -> dict[str, float]:
     """Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD², cubic kernel, over
     `eval.kid_subsets` random subsets of `eval.kid_subset_size`."""
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
     out = kid_features_to_metric(
         generated.features,
         reference.features,
@@ -84,6 +89,8 @@ def precision_recall(
 ) -> dict[str, float]:
     """Improved precision (fidelity) and recall (diversity), Kynkäänniemi et al. 2019:
     k-nearest-neighbour balls with k = `eval.prc_neighborhood`."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
     out = prc_features_to_metric(
         generated.features,
         reference.features,
@@ -100,6 +107,8 @@ def inception_score(
 ) -> dict[str, float]:
     """The Inception Score's formula on the evaluator's logits: exp E[KL(p(y|x) || p(y))],
     at most the number of classes (confident and evenly spread)."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
     out = isc_features_to_metric(
         generated.logits, splits=cfg.isc_splits, shuffle=True, rng_seed=cfg.seed
     )
