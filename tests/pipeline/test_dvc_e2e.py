@@ -165,7 +165,7 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
             try:
                 if requests.get(base + "/health", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
                 pass
             time.sleep(1)
         assert server.poll() is None, log.read_text()[-2000:]

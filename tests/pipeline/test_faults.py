@@ -170,7 +170,7 @@ class Server:
             try:
                 if requests.get(self.uri + "/health", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
                 pass
             time.sleep(0.5)
         raise AssertionError("mlflow server did not start")
