@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -168,3 +172,45 @@ def processes_in(work: Path) -> list[int]:
         except OSError:
             continue  # gone, or not ours to read
     return found
+
+
+@contextlib.contextmanager
+def mlflow_models_serve(model: str, cwd: Path, start_timeout_s: int = 60) -> Iterator[str]:
+    """The real `mlflow models serve -m model --env-manager local` on a free loopback port,
+    run in `cwd` against its own `mlflow.db` (as the guide says, with the venv's `bin` on
+    PATH: the server execs `uvicorn`); yields its URL once `/ping` answers, and stops it."""
+    import requests
+
+    port = free_port()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("MLFLOW_TRACKING_URI", None)  # the workspace's mlflow.db
+    command = ["mlflow", "models", "serve", "-m", model, "--env-manager", "local",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    log = cwd / f"serve-{port}.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True,
+                                  stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + start_timeout_s
+        while time.time() < deadline and server.poll() is None:
+            try:
+                if requests.get(f"{url}/ping", timeout=2).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
+                pass
+            time.sleep(0.5)
+        else:
+            state = f"exited with {server.returncode}" if server.poll() is not None else "starting"
+            pytest.fail(f"mlflow models serve: no /ping within {start_timeout_s} s ({state}):\n"
+                        f"{log.read_text()[-3000:]}")  # fmt: skip
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)

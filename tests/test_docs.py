@@ -23,6 +23,9 @@ CLI = "tests/test_cli.py::"
 APPLY = "tests/translation/test_apply.py::"
 SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
 BENCH = "tests/test_bench.py::"
+SERVED_GENERATOR = (
+    "tests/pipeline/test_serve.py::test_a_served_conditional_generator_draws_the_class_asked_for"
+)
 
 # A command prefix -> the test that runs it, as "tests/<file>.py::<test>". The longest
 # prefix that matches a command wins, here or in CANNOT_RUN_HERE. `python` stands for any
@@ -77,6 +80,9 @@ RUN_BY: dict[str, str] = {
     # the serving example's request body, and its POST to /invocations (the test's requests)
     "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
     "curl -s http://127.0.0.1:5001/invocations": SERVE,
+    # the generator's server: a conditional model asked for three sevens over HTTP
+    "mlflow models serve -m models:/ganops-generator/1": SERVED_GENERATOR,
+    "curl -s http://127.0.0.1:5002/invocations": SERVED_GENERATOR,
     # the benchmark scripts, at tiny sizes
     "python bench/train_throughput.py":
         BENCH + "test_train_throughput_prints_both_paths_and_their_ratio",

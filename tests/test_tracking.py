@@ -212,8 +212,9 @@ def test_generator_logged_as_model_and_loaded_back(
     with open_run(params.tracking, params, root=workdir) as run:
         model_uri = run.log_generator(generator, spec, registered_model="tiny-generator")
     info = mlflow.models.get_model_info(model_uri)
-    assert info.signature.inputs.inputs[0].shape == (-1, 8)
-    assert info.signature.outputs.inputs[0].shape == (-1, 1, 28, 28)
+    assert "python_function" in info.flavors  # what `mlflow models serve` runs
+    requested = {column.name for column in info.signature.inputs.inputs[0].type.properties}
+    assert requested == {"count", "classes", "seed", "z", "labels", "format"}
     version = mlflow.MlflowClient(mlflow_store).get_model_version("tiny-generator", "1")
     assert version.run_id == run.run_id
     for uri in (model_uri, "models:/tiny-generator/1"):
@@ -231,11 +232,6 @@ def test_conditional_generator_logged_with_labels_and_loaded_back(
     generator = build_generator(spec).eval()
     with open_run(params.tracking, params, root=workdir) as run:
         model_uri = run.log_generator(generator, spec, registered_model=None)
-    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.inputs
-    assert [(i.name, i.shape, i.type) for i in inputs] == [
-        ("z", (-1, 8), np.dtype("float32")),
-        ("labels", (-1,), np.dtype("int64")),
-    ]
     loaded, loaded_spec = load_logged_generator(model_uri, torch.device("cpu"))
     assert loaded_spec == spec
     z, labels = torch.randn(5, 8), torch.tensor([0, 3, 9, 3, 7])

@@ -36,6 +36,7 @@ from ganops.run_record import RunRecord
 from ganops.runner import run_stage
 from ganops.sampling import (
     READABLE_PX,
+    class_labels,
     generate,
     latent_batch,
     make_grid,
@@ -66,25 +67,6 @@ def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, Gen
     from ganops.tracking import load_logged_generator
 
     return load_logged_generator(model, device)
-
-
-def class_labels(
-    count: int, classes: list[int] | None, spec: GeneratorSpec, device: torch.device
-) -> torch.Tensor | None:
-    """The labels `(count,)` of the samples: None for an unconditional generator; else
-    `classes` (default: every class) in equal consecutive blocks, in the order given."""
-    if not spec.num_classes:
-        if classes:
-            raise ConfigError("--class: this generator is unconditional and takes no class")
-        return None
-    chosen = classes or list(range(spec.num_classes))
-    for label in chosen:
-        if not 0 <= label < spec.num_classes:
-            raise ConfigError(
-                f"--class: {label} is not a class of this generator (0 to {spec.num_classes - 1})"
-            )
-    block = torch.arange(count) * len(chosen) // count  # (count,) index into `chosen`
-    return torch.tensor(chosen, dtype=torch.int64)[block].to(device)
 
 
 def write_images(out: Path, images: np.ndarray) -> None:
@@ -145,7 +127,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         )
     device = resolve_device(args.device, key="--device")
     generator, spec = load_any_generator(args.model, device)
-    labels = class_labels(args.n, args.classes, spec, device)
+    labels = class_labels(args.n, args.classes, spec, device, option="--class")
     names = _class_names(args.data, spec) if folder and spec.num_classes else ()
     latents = latent_batch(args.n, spec.latent_dim, args.seed, device)
     images = generate(generator, latents, args.batch_size, progress=True, labels=labels)

@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ganops.errors import DataError
+from ganops.errors import ConfigError, DataError
 from ganops.io import (
     atomic_dir,
     read_json_record,
@@ -51,6 +51,31 @@ def label_batch(n: int, num_classes: int, seed: int, device: torch.device) -> to
     (`latent_batch`) as an unconditional one."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_LABEL_STREAM,)))
     return torch.from_numpy(rng.integers(0, num_classes, size=n, dtype=np.int64)).to(device)
+
+
+def class_labels(
+    count: int,
+    classes: list[int] | None,
+    spec: GeneratorSpec,
+    device: torch.device,
+    option: str = "classes",
+) -> torch.Tensor | None:
+    """The labels `(count,)` of `count` samples: None for an unconditional generator; else
+    `classes` (default: every class) in equal consecutive blocks, in the order given. A class
+    the generator lacks, or any class for an unconditional one, is a `ConfigError` naming
+    `option` (where the classes came from: a CLI flag, a request's field)."""
+    if not spec.num_classes:
+        if classes:
+            raise ConfigError(f"{option}: this generator is unconditional and takes no class")
+        return None
+    chosen = classes or list(range(spec.num_classes))
+    for label in chosen:
+        if not 0 <= label < spec.num_classes:
+            raise ConfigError(
+                f"{option}: {label} is not a class of this generator (0 to {spec.num_classes - 1})"
+            )
+    block = torch.arange(count) * len(chosen) // count  # (count,) index into `chosen`
+    return torch.tensor(chosen, dtype=torch.int64)[block].to(device)
 
 
 def cycled_labels(count: int, num_classes: int, device: torch.device) -> torch.Tensor | None:

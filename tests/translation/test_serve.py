@@ -4,11 +4,6 @@ docs/translation-guide.md says, and called over HTTP."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +16,7 @@ import torch
 from ganops.cli import main
 from ganops.sampling import to_uint8
 from ganops.translation.artifact import load_translator
-from tests.helpers import free_port, run_stages_in
+from tests.helpers import mlflow_models_serve, run_stages_in
 from tests.translation.test_translate_stages import TINY_TRANSLATE
 
 pytestmark = pytest.mark.slow
@@ -33,22 +28,6 @@ SERVED = TINY_TRANSLATE | {
     "evaluator": {"epochs": 1, "min_accuracy": 0.0},
 }
 MODEL = "models:/ganops-generator-translator/1"  # tracking.registered_model + "-translator"
-START_TIMEOUT_S = 60
-
-
-def _wait_for_ping(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    """Return once `url/ping` answers 200; fail with the server's log if it never does."""
-    deadline = time.time() + START_TIMEOUT_S
-    while time.time() < deadline and server.poll() is None:
-        try:
-            if requests.get(f"{url}/ping", timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    state = f"exited with {server.returncode}" if server.poll() is not None else "still starting"
-    pytest.fail(f"mlflow models serve: no /ping within {START_TIMEOUT_S} s ({state}):\n"
-                f"{log.read_text()[-3000:]}")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -57,29 +36,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     and the run's workspace."""
     workspace = tmp_path_factory.mktemp("served")
     run_stages_in(workspace, ("fetch", "preprocess", "train_evaluator", "train"), SERVED)
-    port = free_port()
-    env = dict(os.environ)
-    # `mlflow models serve` execs `uvicorn`: the venv's bin must be on PATH
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("MLFLOW_TRACKING_URI", None)  # as in the guide: the workspace's mlflow.db
-    command = ["mlflow", "models", "serve", "-m", MODEL, "--env-manager", "local",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    log = workspace / "serve.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(command, cwd=workspace, env=env, start_new_session=True,
-                                  stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_ping(server, url, log)
+    with mlflow_models_serve(MODEL, workspace) as url:
         yield url, workspace
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
 
 
 def test_the_served_translator_answers_as_its_file_does(served: tuple[str, Path]) -> None:

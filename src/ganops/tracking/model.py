@@ -3,7 +3,10 @@ signature, and loaded back behind the usual module interface."""
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -14,16 +17,22 @@ from torch import nn
 
 from ganops.errors import TrackingError
 from ganops.models import GeneratorSpec
-from ganops.models.layers import check_labels
+from ganops.tracking.exported import ExportedGenerator, ExportedTranslator
+from ganops.tracking.serving import GeneratorService
 from ganops.tracking.store import OUTAGE, describe, tracking_uri
+
+# the generator model's code (MLflow's models from code): the service `mlflow models serve` runs
+SERVED_CODE = str(Path(__file__).with_name("served_generator.py"))
 
 
 def log_generator_model(
     generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
 ) -> str:
-    """Log `generator` to the active run with a signature z `(-1, latent_dim)` -> images
-    `(-1, C, H, W)`, or for a conditional one (z `(-1, latent_dim)`, labels int64 `(-1,)`)
-    -> images; returns its model URI."""
+    """Log `generator` to the active run as a pyfunc model that `mlflow models serve` answers
+    (`ganops.tracking.serving`: images by count, classes and seed, or from raw latents); the
+    weights inside it are a pytorch flavour model exported with `torch.export`, signature z
+    `(-1, latent_dim)` (and labels int64 `(-1,)` for a conditional one) -> images
+    `(-1, C, H, W)`. Returns its model URI."""
     generator = generator.cpu().eval()
     z = np.random.default_rng(0).standard_normal((2, spec.latent_dim)).astype(np.float32)
     inputs: list[np.ndarray] = [z]
@@ -32,21 +41,33 @@ def log_generator_model(
     with torch.no_grad():
         output = generator(*map(torch.from_numpy, inputs)).numpy()
     if spec.num_classes:
-        # MLflow traces the export with the pair but keeps no example file for two tensors
         signature = infer_signature({"z": inputs[0], "labels": inputs[1]}, output)
         example: Any = tuple(inputs)
     else:
         signature, example = infer_signature(z, output), z
-
-    info = mlflow.pytorch.log_model(
-        generator,
-        name="generator",
-        signature=signature,
-        input_example=example,
-        registered_model_name=registered_model,
-        pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
-        metadata={"ganops_spec": spec.to_dict()},
-    )
+    requirements = [f"torch=={version('torch')}", f"ganops=={version('ganops')}"]
+    request: dict[str, Any] = {"count": 2, "seed": 0}
+    if spec.num_classes:
+        request["classes"] = [0]
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # the answer's type (nested image lists of uint8 or float) is documented in
+        # ganops.tracking.serving; MLflow warns that it does not validate answers
+        warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")
+        graph = Path(folder) / "generator"
+        mlflow.pytorch.save_model(
+            generator, graph, signature=signature, input_example=example,
+            pip_requirements=requirements,
+        )  # fmt: skip
+        info = mlflow.pyfunc.log_model(
+            name="generator",
+            python_model=SERVED_CODE,
+            artifacts={"generator": str(graph)},
+            model_config={"spec": spec.to_dict()},
+            input_example=[request],
+            registered_model_name=registered_model,
+            pip_requirements=requirements,
+            metadata={"ganops_spec": spec.to_dict()},
+        )
     return str(info.model_uri)
 
 
@@ -71,46 +92,6 @@ def log_translator_model(
         metadata={"ganops_translator_spec": spec},
     )
     return str(info.model_uri)
-
-
-class _Exported(nn.Module):
-    """A torch.export graph logged by MLflow behind the module interface. Exported graphs are
-    frozen in eval mode and refuse `.eval()`/`.train()`, so the graph is held outside the
-    module tree and those calls only flip this wrapper's flag. It runs on the CPU, where it
-    was exported."""
-
-    def __init__(self, exported: Any) -> None:
-        super().__init__()
-        object.__setattr__(self, "_exported", exported)
-
-    def train(self, mode: bool = True) -> _Exported:
-        self.training = mode
-        return self
-
-
-class ExportedGenerator(_Exported):
-    """An MLflow-logged generator: called with z, or with z and labels when it was logged
-    conditional; outputs return to the latents' device."""
-
-    def __init__(self, exported: Any, num_classes: int) -> None:
-        super().__init__(exported)
-        self.num_classes = num_classes
-
-    def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_labels(labels, self.num_classes, latents.shape[0])
-        exported: Any = self._exported
-        conditioning = () if labels is None else (labels.cpu(),)
-        images: torch.Tensor = exported(latents.cpu(), *conditioning)
-        return images.to(latents.device)
-
-
-class ExportedTranslator(_Exported):
-    """An MLflow-logged translator: images in, images out (on the inputs' device)."""
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        exported: Any = self._exported
-        translated: torch.Tensor = exported(images.cpu())
-        return translated.to(images.device)
 
 
 def _load_logged(uri: str) -> tuple[Any, Any]:
@@ -143,14 +124,28 @@ def logged_model_run_id(uri: str) -> str | None:
 
 
 def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
-    """A generator logged by `Run.log_generator`, from its MLflow model URI, and its spec."""
-    info, exported = _load_logged(uri)
+    """A generator logged by `Run.log_generator`, from its MLflow model URI, and its spec: the
+    served pyfunc model's graph, or the pytorch flavour model earlier versions logged."""
+    mlflow.set_tracking_uri(tracking_uri())
     try:
-        spec = GeneratorSpec.from_dict((info.metadata or {})["ganops_spec"])
+        info = mlflow.models.get_model_info(uri)
+        spec = _generator_spec(uri, info)
+        if "pytorch" in info.flavors:  # the graph itself, as logged before the service
+            inputs = info.signature.inputs.inputs if info.signature else []
+            expected = 2 if spec.num_classes else 1  # z, and a conditional one's labels
+            if len(inputs) != expected or inputs[0].shape != (-1, spec.latent_dim):
+                raise TrackingError(f"{uri}: not a ganops generator (its signature is not z)")
+            return ExportedGenerator(mlflow.pytorch.load_model(uri), spec.num_classes), spec
+        service = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except OUTAGE as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    if not isinstance(service, GeneratorService):
+        raise TrackingError(f"{uri}: not a ganops generator (its model is not the service)")
+    return service.generator, spec
+
+
+def _generator_spec(uri: str, info: Any) -> GeneratorSpec:
+    try:
+        return GeneratorSpec.from_dict((info.metadata or {})["ganops_spec"])
     except (KeyError, TypeError, ValueError):
         raise TrackingError(f"{uri}: not a ganops generator (no ganops_spec metadata)") from None
-    inputs = info.signature.inputs.inputs if info.signature and info.signature.inputs else []
-    expected = 2 if spec.num_classes else 1  # z, and the labels of a conditional generator
-    if len(inputs) != expected or inputs[0].shape != (-1, spec.latent_dim):
-        raise TrackingError(f"{uri}: not a ganops generator (its signature is not z -> images)")
-    return ExportedGenerator(exported, spec.num_classes), spec
