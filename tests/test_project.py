@@ -39,7 +39,7 @@ def _param_table_rows() -> dict[str, str]:
 
 
 def test_parameters_page_documents_every_param_with_its_default() -> None:
-    """docs/parameters.md names every key config.py defines (load_params fills in any that
+    """docs/parameters.md names every key ganops.config defines (load_params fills in any that
     params.yaml leaves out), none that is gone, each with params.yaml's value."""
     params = flatten(load_params(ROOT / "params.yaml"))
     rows = _param_table_rows()

@@ -1,0 +1,116 @@
+"""Validated, frozen configuration: one pydantic model per params.yaml section.
+
+This is the one place where defaults and bounds live: the sections in `sections`, the whole
+file (`Params`) and the checks across sections here. Every model forbids unknown keys and
+uses strict types, so `epochs: "10"` or `lr: yes` is an error rather than a silent coercion.
+`ganops.params` validates (turning any problem into a one-line `ConfigError` naming the key).
+This package imports nothing of the package above it: the checks that need a registry (data
+sources, augmentations) get it from the caller, through pydantic's validation context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from ganops.config.sections import (
+    DataConfig,
+    DownstreamConfig,
+    EvalConfig,
+    EvaluatorConfig,
+    ModelConfig,
+    Registries,
+    SampleConfig,
+    TrackingConfig,
+    TrainConfig,
+    TranslateConfig,
+    _Section,
+)
+from ganops.dotted import flatten
+from ganops.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PARAMS_FILE",
+    "DataConfig",
+    "DownstreamConfig",
+    "EvalConfig",
+    "EvaluatorConfig",
+    "ModelConfig",
+    "Params",
+    "Registries",
+    "SampleConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "TranslateConfig",
+    "check_batch_split",
+    "kid_subset_problem",
+    "params_hash",
+]
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+
+# Params that change how a run is logged, saved or fetched but not the weights it produces; they are
+# left out of the params hash so that, e.g., logging more often does not invalidate a checkpoint.
+NOT_SHAPING_TRAINING = frozenset(
+    {"train.log_every", "train.checkpoint_every", "train.collapse_threshold", "data.mirror"}
+)
+SHAPING_SECTIONS = {"generate": ("data", "model", "train"), "translate": ("data", "translate")}
+
+
+class Params(_Section):
+    """The whole params.yaml."""
+
+    task: Literal["generate", "translate"] = Field(
+        "generate", description="generate images from noise, or translate domain A into B"
+    )
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    eval: EvalConfig = EvalConfig()
+    downstream: DownstreamConfig = DownstreamConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    translate: TranslateConfig = TranslateConfig()
+
+
+def check_batch_split(
+    batch_size: int, processes: int, who: str, origin: str = "", key: str = "train.batch_size"
+) -> None:
+    """A one-line `ConfigError` unless the global batch (`key`: the GAN's `train.batch_size`,
+    the translator's `translate.batch_size`) splits evenly between `processes` (`who` names
+    them: `train.nproc: 4`, `torchrun's 4`)."""
+    if batch_size % processes:
+        where = f"{origin}: " if origin else ""
+        raise ConfigError(
+            f"{where}{key}: {batch_size} does not split evenly between {who} processes"
+        )
+
+
+def kid_subset_problem(kid_subset_size: int, generated: int, reference: int) -> str | None:
+    """Why KID cannot draw subsets of `eval.kid_subset_size` from sets of these sizes, or None."""
+    smallest = min(generated, reference)
+    if kid_subset_size <= smallest:
+        return None
+    return (
+        f"eval.kid_subset_size: {kid_subset_size} is more than the {smallest} images KID "
+        "draws its subsets from"
+    )
+
+
+def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:
+    """A short, stable hash of the params that shape the trained weights (by default the
+    sections that shape its task's)."""
+    sections = sections or SHAPING_SECTIONS[params.task]
+    shaping = {
+        key: value
+        for key, value in flatten(params).items()
+        if key.split(".", 1)[0] in sections and key not in NOT_SHAPING_TRAINING
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
