@@ -8,13 +8,19 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 BASE ?= main
 REPORT ?= data/report/report.md
+# make server: the team tracking server's port and its PostgreSQL's, its state folder;
+# AUTH=1 for basic auth (the admin's password in MLFLOW_AUTH_ADMIN_PASSWORD)
+SERVER_PORT ?= 5050
+PG_PORT ?= 5433
+SERVER_DIR ?= .server
+AUTH ?= 0
 # seeds a side for `make retrain` (the report compares their means); jobs: half the cores
 SEEDS ?= 1
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 3 ? n / 2 : 1 )))
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough clean docs serve-docs
+.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough clean docs serve-docs server server-stop server-upgrade
 
 help:
 	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
@@ -24,6 +30,8 @@ help:
 	@echo "make walkthrough  screenshots of the runs in the UI, in headless Chromium (docs/ui)"
 	@echo "make docs    the user guide (README.md, docs/) as a site in site/; fails on a broken link"
 	@echo "make serve-docs  the same guide on http://127.0.0.1:8000, rebuilt as you edit"
+	@echo "make server  a team tracking server: mlflow server on PostgreSQL, http://$(HOST):$(SERVER_PORT)"
+	@echo "make server-stop  stop it; make server-upgrade after an MLflow upgrade (backup, migrate)"
 	@echo "make retrain what CI does: pull, repro, then a report against BASE=$(BASE) in $(REPORT)"
 	@echo "             SEEDS=3: with a seed sweep, so verdicts compare means (JOBS=$(JOBS) at a time)"
 
@@ -85,10 +93,27 @@ test-fast: lint
 	$(PYTEST) -m "not slow"
 
 # The MLflow 3 UI has a GenAI / model-training switch; the link opens the training pages.
+# A tracking server (MLFLOW_TRACKING_URI=http...) is its own UI: its link is all there is to do.
 ui: $(STAMP)
-	@echo "runs: http://$(HOST):$(PORT)/#/experiments?workflowType=machine_learning"
+	@case "$${MLFLOW_TRACKING_URI:-}" in http://*|https://*) \
+		echo "runs: $${MLFLOW_TRACKING_URI%/}/#/experiments?workflowType=machine_learning" \
+			"(the tracking server's own UI)"; exit 0;; esac; \
+	echo "runs: http://$(HOST):$(PORT)/#/experiments?workflowType=machine_learning"; \
 	mlflow ui --host $(HOST) --port $(PORT) --workers 1 \
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
+
+# A team's tracking server on this machine (tools/team_server.py): PostgreSQL from the
+# pgserver wheel and mlflow server with proxied artifacts, state in .server/.
+server: $(STAMP)
+	@python tools/team_server.py start --port $(SERVER_PORT) --pg-port $(PG_PORT) \
+		--dir $(SERVER_DIR) $(if $(filter 1,$(AUTH)),--auth)
+
+server-stop: $(STAMP)
+	@python tools/team_server.py stop --dir $(SERVER_DIR)
+
+# After an MLflow upgrade, with the server stopped: pg_dump backups, then mlflow db upgrade.
+server-upgrade: $(STAMP)
+	@python tools/team_server.py upgrade --pg-port $(PG_PORT) --dir $(SERVER_DIR)
 
 # Needs Debian's chromium and chromium-driver (system-deps installs them when missing).
 walkthrough: $(STAMP) system-deps

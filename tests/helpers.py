@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -214,3 +215,47 @@ def mlflow_models_serve(model: str, cwd: Path, start_timeout_s: int = 60) -> Ite
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=30)
+
+
+def assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int) -> None:
+    """The run's training curves hold every step 1..`total_steps` exactly once, and its
+    images one sample grid per epoch: nothing lost, nothing delivered twice."""
+    import mlflow  # here: most tests that load these helpers never open a store
+
+    client = mlflow.MlflowClient(uri)
+    for key in ("loss_d", "loss_g", "d_real", "d_fake"):
+        steps = [m.step for m in client.get_metric_history(run_id, f"train/{key}")]
+        assert sorted(steps) == list(range(1, total_steps + 1)), key
+    grids = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
+    assert len(grids) == epochs  # one grid per epoch, none twice
+
+
+@dataclass(frozen=True)
+class TeamServer:
+    """A running `tools/team_server.py` server: the URI to export, its state folder (the
+    PostgreSQL data, the artifacts, the logs) and PostgreSQL's own URI."""
+
+    uri: str
+    state: Path
+    database: str
+
+
+def team_server_command(state: Path, *args: str) -> list[str]:
+    """`python tools/team_server.py <args> --dir <state>` (what `make server` runs)."""
+    return [sys.executable, str(ROOT / "tools" / "team_server.py"), *args, "--dir", str(state)]
+
+
+@contextlib.contextmanager
+def team_server(state: Path) -> Iterator[TeamServer]:
+    """The team server (`make server`: PostgreSQL and `mlflow server`) on free loopback
+    ports with its state in `state`; stopped after, its PostgreSQL too."""
+    port, pg_port = free_port(), free_port()
+    start = team_server_command(state, "start", "--port", str(port), "--pg-port", str(pg_port))
+    done = subprocess.run(start, capture_output=True, text=True, timeout=300)
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield TeamServer(
+            f"http://127.0.0.1:{port}", state, f"postgresql://mlflow@127.0.0.1:{pg_port}/mlflow"
+        )
+    finally:
+        subprocess.run(team_server_command(state, "stop"), capture_output=True, timeout=300)

@@ -1,5 +1,6 @@
 """Training that survives faults, with the real stage in a subprocess: SIGKILL and resume,
-SIGTERM, and a real `mlflow server` on 127.0.0.1 that goes away and comes back."""
+SIGTERM, and a real `mlflow server` on 127.0.0.1 that goes away and comes back (on SQLite, and
+the team's on PostgreSQL, which stays up)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,15 @@ import pytest
 import requests
 import torch
 
-from tests.helpers import ROOT, STAGE_ARGS, free_port, write_params
+from tests.helpers import (
+    ROOT,
+    STAGE_ARGS,
+    assert_every_step_once,
+    free_port,
+    load_script,
+    team_server_command,
+    write_params,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -88,15 +97,6 @@ def _single_run(uri: str) -> mlflow.entities.Run:
     return run
 
 
-def _assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int) -> None:
-    client = mlflow.MlflowClient(uri)
-    for key in ("loss_d", "loss_g", "d_real", "d_fake"):
-        steps = [m.step for m in client.get_metric_history(run_id, f"train/{key}")]
-        assert sorted(steps) == list(range(1, total_steps + 1)), key
-    grids = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
-    assert len(grids) == epochs  # one grid per epoch, none twice
-
-
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory, prepared: Path, evaluator_file: Path
@@ -143,7 +143,7 @@ def test_sigkill_three_times_and_sigterm_then_resume_is_bitwise_identical(
     assert (work / GENERATOR).read_bytes() == expected
     run = _single_run(uri)
     assert run.info.status == "FINISHED"
-    _assert_every_step_once(uri, run.info.run_id, total_steps=4 * 80, epochs=4)
+    assert_every_step_once(uri, run.info.run_id, total_steps=4 * 80, epochs=4)
 
 
 class Server:
@@ -181,19 +181,45 @@ class Server:
             self.process.wait(timeout=60)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
-    running.start()
+class TeamStack:
+    """The team server (`make server`: PostgreSQL behind `mlflow server`), whose MLflow
+    server stops and starts again while its PostgreSQL runs on."""
+
+    def __init__(self, base: Path) -> None:
+        self.state, self.port, self.pg_port = base / "team", free_port(), free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.tool = load_script("tools", "team_server")
+
+    def start(self) -> None:  # PostgreSQL too the first time; after, it is kept
+        ports = ("--port", str(self.port), "--pg-port", str(self.pg_port))
+        done = subprocess.run(team_server_command(self.state, "start", *ports),
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def stop(self) -> None:  # the MLflow server only
+        assert self.tool.stop_mlflow(self.state)
+
+    def close(self) -> None:
+        subprocess.run(team_server_command(self.state, "stop"), capture_output=True, timeout=300)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server | TeamStack]:
+    """A tracking server to lose and get back: on SQLite, or the team's on PostgreSQL."""
+    running = Server(tmp_path) if request.param == "sqlite" else TeamStack(tmp_path)
     try:
+        running.start()
         yield running
     finally:
-        running.stop()
+        if isinstance(running, Server):
+            running.stop()
+        else:
+            running.close()
 
 
 def test_server_lost_mid_run_then_back_loses_nothing(
     reference: tuple[bytes, float],
-    server: Server,
+    server: Server | TeamStack,
     tmp_path: Path,
     prepared: Path,
     evaluator_file: Path,
@@ -215,7 +241,7 @@ def test_server_lost_mid_run_then_back_loses_nothing(
     assert (work / GENERATOR).read_bytes() == expected
     run = _single_run(server.uri)
     assert run.info.status == "FINISHED"
-    _assert_every_step_once(server.uri, run.info.run_id, total_steps=4 * 80, epochs=4)
+    assert_every_step_once(server.uri, run.info.run_id, total_steps=4 * 80, epochs=4)
     assert not (work / "mlflow.db").exists()  # nothing needed the local store
 
 

@@ -79,8 +79,20 @@ def local_uri(root: Path) -> str:
     return f"sqlite:///{root / STORE_FILE}"
 
 
+# What a server behind basic auth answers, said as what to do (MLflow's message is a URL).
+REFUSED = {
+    "UNAUTHENTICATED": "the server did not accept the user and password (HTTP 401): check "
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
+    "PERMISSION_DENIED": "the server's user MLFLOW_TRACKING_USERNAME may not do this "
+    "(HTTP 403): its admin grants permissions",
+}
+
+
 def describe(error: BaseException) -> str:
-    """`Type: first line of the message`, for a log line about a store that failed."""
+    """`Type: first line of the message`, for a log line about a store that failed; what
+    to check when a server refused the credentials."""
+    if isinstance(error, MlflowException) and error.error_code in REFUSED:
+        return REFUSED[error.error_code]
     return f"{type(error).__name__}: {first_line(error, 480)}"
 
 
