@@ -49,10 +49,11 @@ $(STAMP): pyproject.toml
 repro: $(STAMP)
 	dvc repro
 
-# With a DVC remote configured, fetch what it has; what it lacks, the pipeline rebuilds.
+# With a DVC remote configured, fetch what it has; what it lacks, the pipeline rebuilds
+# (--allow-missing). A remote that refuses (wrong credentials) or cannot be reached fails
+# here, rather than leave dvc repro to retrain everything.
 pull: $(STAMP)
-	@if [ -n "$$(dvc remote list)" ]; then \
-		dvc pull --allow-missing || echo "dvc pull: the remote lacks some outputs; dvc repro rebuilds them"; \
+	@if [ -n "$$(dvc remote list)" ]; then dvc pull --allow-missing; \
 	else echo "no DVC remote configured: nothing to pull"; fi
 
 push: $(STAMP)
