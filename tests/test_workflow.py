@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,31 @@ def test_without_shellcheck_the_lint_names_the_package(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "missing system packages: shellcheck (install them: sudo apt-get install -y shellcheck)"
     )
+
+
+def test_the_login_step_writes_remote_credentials_only_to_the_local_config(
+    tmp_path: Path,
+) -> None:
+    """The WebDAV/SSH login step, run as the runner runs it: the secrets land in the
+    git-ignored `.dvc/config.local` of the default remote, never in `.dvc/config`."""
+    (job,) = _workflow()["jobs"].values()
+    (login,) = [step for step in job["steps"] if "DVC_REMOTE_USER" in step.get("run", "")]
+    assert login["if"] == "env.DVC_REMOTE_USER != ''"
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*dvc, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*dvc, "remote", "add", "-d", "team", "webdav://dav.example.com/ganops"],
+                   cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+    secrets = {"DVC_REMOTE_USER": "ci-bot", "DVC_REMOTE_PASSWORD": "s3cret-value"}
+    shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]  # GitHub's for run:
+    done = subprocess.run([*shell, login["run"]], cwd=tmp_path, env={**os.environ, **secrets},
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    local = (tmp_path / ".dvc" / "config.local").read_text()
+    assert "['remote \"team\"']" in local and "ci-bot" in local and "s3cret-value" in local
+    assert "s3cret-value" not in (tmp_path / ".dvc" / "config").read_text()
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".dvc/config.local"], cwd=tmp_path)
+    assert ignored.returncode == 0
+    for name in secrets:
+        assert job["env"][name] == f"${{{{ secrets.{name} }}}}"
