@@ -19,6 +19,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 E2E = "tests/pipeline/test_dvc_e2e.py::"
 RETRAIN = "tests/pipeline/test_retrain.py::"
+REMOTE = "tests/pipeline/test_dvc_remote.py::"
 CLI = "tests/test_cli.py::"
 APPLY = "tests/translation/test_apply.py::"
 SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
@@ -61,6 +62,18 @@ RUN_BY: dict[str, str] = {
     "dvc queue status": E2E + "test_experiments_land_in_the_same_store",
     "dvc remote add -d storage /": RETRAIN + "test_remote_round_trip_leaves_nothing_to_do",
     "git commit .dvc/config": RETRAIN + "test_remote_round_trip_leaves_nothing_to_do",
+    # a real WebDAV server (wsgidav, basic auth) on 127.0.0.1 and a bare git repo as origin
+    "dvc remote add -d storage webdav://":
+        REMOTE + "test_make_pull_in_a_fresh_clone_leaves_nothing_to_do",
+    "dvc remote modify --local storage": REMOTE + "test_the_credentials_stay_out_of_git",
+    "make pull": REMOTE + "test_make_pull_in_a_fresh_clone_leaves_nothing_to_do",
+    "dvc status": REMOTE + "test_make_pull_in_a_fresh_clone_leaves_nothing_to_do",
+    "dvc exp run -n fewer-neighbours":
+        REMOTE + "test_a_teammates_experiment_arrives_without_retraining",
+    "dvc exp push origin": REMOTE + "test_a_teammates_experiment_arrives_without_retraining",
+    "dvc exp list origin": REMOTE + "test_a_teammates_experiment_arrives_without_retraining",
+    "dvc exp pull origin": REMOTE + "test_a_teammates_experiment_arrives_without_retraining",
+    "dvc exp apply": REMOTE + "test_a_teammates_experiment_arrives_without_retraining",
     # the `ganops` command's main(), in-process
     "ganops score": CLI + "test_score_against_the_test_split_and_another_set",
     "ganops sample": CLI + "test_sample_to_npy_npz_and_png",
@@ -102,6 +115,8 @@ CANNOT_RUN_HERE: dict[str, str] = {
     "dvc exp run -S task=translate -S translate.folder=data/facades":
         "needs pix2pix's facades data set, a download (test_folders.py runs its layout)",
     "dvc remote add -d storage s3://": "needs an S3 bucket and its credentials",
+    "dvc remote add -d storage ssh://":
+        "needs an SSH server and an account on it; test_dvc_remote.py runs a WebDAV server",
     "torchrun --nnodes=2": "needs two nodes (test_torchrun.py runs two processes on one)",
     "python bench/score_speed.py":
         "times scoring on the workspace's `make repro` outputs; tests assert no times",
