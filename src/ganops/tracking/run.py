@@ -33,6 +33,7 @@ from ganops.tracking.store import (
     experiment_id,
     is_local,
     local_uri,
+    open_client,
     project_root,
     redact_uri,
     tracking_uri,
@@ -189,7 +190,7 @@ class Run:
         local = local_uri(root)
         if self.uri == local:
             raise TrackingError(f"the local MLflow store {local} cannot be written")
-        client = mlflow.MlflowClient(tracking_uri=local)
+        client = open_client(local)
         with _quiet_end():
             mlflow.end_run(status="FAILED")  # the server's run, if it can still hear us
         mlflow.set_tracking_uri(local)
@@ -317,7 +318,7 @@ def open_run(
         for name, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(name, value)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     try:
         if run_id is None:
             active = _start(client, uri, cfg.experiment, params, root)
@@ -335,7 +336,7 @@ def open_run(
                     redact_uri(uri), describe(error))  # fmt: skip
         uri = local_uri(root)
         mlflow.set_tracking_uri(uri)
-        client = mlflow.MlflowClient(tracking_uri=uri)
+        client = open_client(uri)
         active = _start(client, uri, cfg.experiment, params, root)
     home = (root, cfg.experiment, params)
     run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)

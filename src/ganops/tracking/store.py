@@ -7,8 +7,13 @@ under `.dvc/tmp/exps/`.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -77,6 +82,27 @@ def is_local(uri: str) -> bool:
 def local_uri(root: Path) -> str:
     """The workspace's own store at `root`."""
     return f"sqlite:///{root / STORE_FILE}"
+
+
+@contextmanager
+def _creation_lock(uri: str) -> Iterator[None]:
+    """Hold a lock, across processes, named after the sqlite database `uri` points to."""
+    database = Path(uri.split(":///", 1)[-1]).resolve()
+    digest = hashlib.sha256(str(database).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"ganops-store-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def open_client(uri: str) -> mlflow.MlflowClient:
+    """A client of the store `uri`. A sqlite store is opened under a lock: MLflow makes its
+    tables the first time a process opens a new database, and several processes starting
+    together (queued experiments, `make retrain SEEDS=N`) would each run the migrations,
+    all but one failing. MLflow keeps the store it built for the rest of the process."""
+    if not uri.startswith("sqlite:"):
+        return mlflow.MlflowClient(tracking_uri=uri)
+    with _creation_lock(uri):
+        return mlflow.MlflowClient(tracking_uri=uri)
 
 
 # What a server behind basic auth answers, said as what to do (MLflow's message is a URL).
