@@ -24,6 +24,10 @@ CLI = "tests/test_cli.py::"
 APPLY = "tests/translation/test_apply.py::"
 SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
 BENCH = "tests/test_bench.py::"
+TEAM = "tests/pipeline/test_team_server.py::"
+TEAM_SERVER = TEAM + "test_make_server_starts_stops_and_says_in_one_line_why_it_cannot"
+# the module's server (`make server AUTH=1`) and `make repro` with the exports, in a fresh repo
+TEAM_PIPELINE = TEAM + "test_the_pipeline_logs_to_postgres_and_its_artifacts_through_the_proxy"
 SERVED_GENERATOR = (
     "tests/pipeline/test_serve.py::test_a_served_conditional_generator_draws_the_class_asked_for"
 )
@@ -96,6 +100,15 @@ RUN_BY: dict[str, str] = {
     # the generator's server: a conditional model asked for three sevens over HTTP
     "mlflow models serve -m models:/ganops-generator/1": SERVED_GENERATOR,
     "curl -s http://127.0.0.1:5002/invocations": SERVED_GENERATOR,
+    # the team's tracking server: start, stop, upgrade, and the pipeline logging to it
+    "make server": TEAM_SERVER,
+    "make server-stop": TEAM_SERVER,
+    "make server-upgrade": TEAM_SERVER,
+    "make server AUTH=1": TEAM_PIPELINE,
+    "export MLFLOW_AUTH_ADMIN_PASSWORD=": TEAM_PIPELINE,
+    "export MLFLOW_TRACKING_URI=": TEAM_PIPELINE,
+    "export MLFLOW_TRACKING_USERNAME=": TEAM_PIPELINE,
+    "export MLFLOW_TRACKING_PASSWORD=": TEAM_PIPELINE,
     # the benchmark scripts, at tiny sizes
     "python bench/train_throughput.py":
         BENCH + "test_train_throughput_prints_both_paths_and_their_ratio",
