@@ -2,7 +2,9 @@
 
 A conditional generator: a classifier on the real train split alone, with the labelled samples
 added, and with classical augmentation instead, over several seeds, tested on the real test
-split (an unconditional generator's samples carry no labels: one line, no numbers). A
+split (an unconditional generator's samples carry no labels: one line, no numbers). With
+few labels (data.labelled_per_class): a classifier on the labelled images, with augmentation,
+with pseudo-labels on the unlabelled ones, and a semi-supervised GAN's discriminator. A
 translator: a classifier on domain A as it is, with augmentation, translated into B, and through
 the hand-made transform, tested on domain B's test split.
 """
@@ -24,6 +26,7 @@ ARGUMENTS = {
     "--run-record": "run.json (train)",
     "--metrics": "metrics.json to write",
     "--plots": "plots directory to write",
+    "--generator": "the model file (a semi-supervised GAN's holds its classifier)",
 }
 
 
@@ -36,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         params = load_params(args.params)
         paths = ScorePaths(
-            args.samples, args.evaluator, args.data, args.run_record, args.metrics, args.plots
+            args.samples,
+            args.evaluator,
+            args.data,
+            args.run_record,
+            args.metrics,
+            args.plots,
+            args.generator,
         )
         DOWNSTREAM[params.task](params, paths)
 

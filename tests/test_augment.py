@@ -34,7 +34,7 @@ def shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("policy", ["color", "translation", "cutout", ALL])
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "affine", ALL])
 def test_shape_and_dtype_are_kept(channels: int, policy: str) -> None:
     batch = images(channels).double()
     out = diff_augment(batch, policy, seeded(0))
@@ -129,6 +129,23 @@ def test_color_on_one_channel_scales_contrast_within_range() -> None:
     out = diff_augment(batch, "color", seeded(0))
     spread = out[:, 0, 0, 0] - out[:, 0, 1, 0]  # contrast factor times the original 1
     assert spread.min().item() >= 0.5 and spread.max().item() <= 1.5
+
+
+def test_affine_keeps_the_background_and_moves_a_dot_at_most_as_far_as_its_bounds() -> None:
+    background = torch.full((64, 1, 28, 28), -1.0)
+    moved = diff_augment(background, "affine", seeded(0))
+    assert torch.allclose(moved, background)  # the border repeats: no grey frame, unlike zeros
+    dot = background.clone()
+    dot[:, :, 14, 14] = 1.0  # one bright pixel at the centre
+    out = diff_augment(dot, "affine", seeded(1))
+    centre = torch.tensor([13.5, 13.5])
+    for image in out[:, 0]:
+        ys, xs = torch.nonzero(image > -0.9, as_tuple=True)
+        where = torch.stack([ys.float().mean(), xs.float().mean()])
+        # the centre pixel (14, 14): rotation and zoom move it by well under a pixel, the
+        # shift by at most an eighth of the side (3.5 px) each way
+        assert ((where - centre).abs() <= 3.5 + 1.5).all()
+    assert len({tuple(torch.nonzero(i > -0.9)[0].tolist()) for i in out[:, 0]}) > 8
 
 
 def test_parse_policy_accepts_known_names_in_order() -> None:

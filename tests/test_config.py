@@ -74,6 +74,56 @@ def test_defaults_validate_and_are_frozen() -> None:
         ({"evaluator": {"min_accuracy": 1.5}}, "evaluator.min_accuracy", "less than or equal to 1"),
         ({"data": {"train_per_class": 0}}, "data.train_per_class", "greater than or equal to 1"),
         ({"data": {"train_per_class": -5}}, "data.train_per_class", "greater than or equal to 1"),
+        (
+            {"data": {"labelled_per_class": 0}},
+            "data.labelled_per_class",
+            "greater than or equal to 1",
+        ),
+        (
+            {"data": {"labelled_per_class": -3}},
+            "data.labelled_per_class",
+            "greater than or equal to 1",
+        ),
+        (
+            {"data": {"labelled_per_class": 20, "train_per_class": 10}},
+            "data.labelled_per_class",
+            "20 is more than the 10 training images a class that data.train_per_class keeps",
+        ),
+        (
+            {"task": "translate", "data": {"labelled_per_class": 10}},
+            "data.labelled_per_class",
+            "a translator learns from images, not their labels",
+        ),
+        (
+            {"train": {"semi_supervised": True, "nproc": 2, "batch_size": 64}},
+            "train.semi_supervised",
+            "trains in one process",
+        ),
+        (
+            {"train": {"semi_supervised": True}, "model": {"conditional": True}},
+            "train.semi_supervised",
+            "its generator is unconditional",
+        ),
+        (
+            {
+                "train": {"semi_supervised": True},
+                "model": {"arch": "resnet"},
+                "data": {"image_size": 32},
+            },
+            "train.semi_supervised",
+            "its discriminator is mlp or dcgan, not model.arch resnet",
+        ),
+        ({"train": {"unlabelled_weight": 0}}, "train.unlabelled_weight", "greater than 0"),
+        (
+            {"downstream": {"unlabelled_ratio": 0}},
+            "downstream.unlabelled_ratio",
+            "greater than or equal to 1",
+        ),
+        (
+            {"downstream": {"pseudo_label_threshold": 1.5}},
+            "downstream.pseudo_label_threshold",
+            "less than or equal to 1",
+        ),
         ({"train": {"mode_seeking": -1}}, "train.mode_seeking", "greater than or equal to 0"),
         (
             {"train": {"mode_seeking": 0.1, "batch_size": 4, "nproc": 4}},

@@ -12,6 +12,7 @@ from ganops.losses import (
     LOSSES,
     critic_generator_loss,
     discriminator_loss,
+    feature_matching_loss,
     generator_loss,
     gradient_penalty,
     hinge_discriminator_loss,
@@ -19,6 +20,8 @@ from ganops.losses import (
     least_squares_generator_loss,
     mode_seeking_penalty,
     r1_penalty,
+    real_logit,
+    semi_supervised_discriminator_loss,
     wasserstein_discriminator_loss,
 )
 
@@ -186,3 +189,50 @@ def test_mode_seeking_pairs_rows_across_the_halves_and_gives_g_a_gradient() -> N
     assert images.grad[:4].abs().sum() > 0
     with pytest.raises(ValueError, match="at least two images"):
         mode_seeking_penalty(torch.randn(1, 3), torch.randn(1, 4))
+
+
+def test_semi_supervised_terms_are_cross_entropy_and_half_bce_through_log_z() -> None:
+    labelled = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])  # (B, K): K = 3 classes
+    labels = torch.tensor([0, 2])
+    unlabelled = torch.tensor([[1.0, 1.0, 1.0], [-2.0, 0.0, 0.0]])
+    fake = torch.tensor([[0.0, -3.0, 0.0], [-4.0, -4.0, -4.0]])
+    loss, supervised = semi_supervised_discriminator_loss(labelled, labels, unlabelled, fake, 0.5)
+
+    def log_z(row: list[float]) -> float:
+        return math.log(sum(math.exp(v) for v in row))
+
+    # the supervised part: -log softmax of the true class, by hand
+    expected_supervised = (
+        sum(log_z(row) - row[label] for row, label in zip(labelled.tolist(), [0, 2], strict=True))
+        / 2
+    )
+    assert supervised.item() == pytest.approx(expected_supervised, rel=1e-6)
+    # the K+1th ("generated") logit is 0: P(real) = Z / (Z + 1), P(generated) = 1 / (Z + 1)
+    real_term = sum(
+        -math.log(math.exp(log_z(r)) / (math.exp(log_z(r)) + 1)) for r in unlabelled.tolist()
+    )
+    fake_term = sum(-math.log(1 / (math.exp(log_z(r)) + 1)) for r in fake.tolist())
+    expected = expected_supervised + 0.5 * 0.5 * (real_term / 2 + fake_term / 2)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert real_logit(unlabelled)[0].item() == pytest.approx(1 + math.log(3), rel=1e-6)
+
+
+def test_the_unsupervised_term_falls_as_d_tells_real_from_generated() -> None:
+    labelled, labels = torch.zeros(4, 10), torch.zeros(4, dtype=torch.int64)
+    confused = torch.zeros(4, 10)
+    unsure, _ = semi_supervised_discriminator_loss(labelled, labels, confused, confused)
+    sure, _ = semi_supervised_discriminator_loss(
+        labelled, labels, torch.full((4, 10), 5.0), torch.full((4, 10), -5.0)
+    )
+    assert sure.item() < unsure.item()
+
+
+def test_feature_matching_compares_means_and_trains_only_the_generator_side() -> None:
+    real = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    fake = torch.tensor([[2.0, 3.0], [2.0, 3.0]], requires_grad=True)  # the same means
+    assert feature_matching_loss(fake, real).item() == 0.0
+    shifted = fake + torch.tensor([1.0, -3.0])  # means off by (1, -3)
+    loss = feature_matching_loss(shifted, real)
+    assert loss.item() == pytest.approx((1 + 9) / 2)
+    loss.backward()  # type: ignore[no-untyped-call]
+    assert real.grad is None and fake.grad is not None

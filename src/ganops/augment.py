@@ -13,6 +13,10 @@ pixels, G's gradient passes through it. Policies, applied in the order listed:
 - `cutout`: per image, a rectangle of half the height by half the width (a square for
   square images), centred at a uniformly drawn pixel and clipped at the border, is set
   to zero.
+- `affine`: per image, a rotation of up to 10 degrees either way, a zoom of up to 10% in or
+  out and a shift of up to 1/8 of the side, resampled bilinearly; pixels moved in from
+  outside repeat the border's (the background, for digits), not zero, so the images keep
+  looking like the test images a classifier will see (the semi-supervised GAN's D).
 
 All randomness comes from the `torch.Generator` passed in, so a run whose generator
 state is checkpointed repeats the same augmentations on resume.
@@ -20,6 +24,7 @@ state is checkpointed repeats the same augmentations on resume.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 
 TRANSLATION_RATIO = 0.125  # largest shift as a fraction of the image side
 CUTOUT_RATIO = 0.5  # cutout side as a fraction of the image side
+AFFINE_DEGREES, AFFINE_ZOOM = 10.0, 0.1  # largest rotation either way; largest zoom, a share
 
 
 def _per_image(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -92,10 +98,31 @@ def _cutout(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return images * keep[:, None].to(images.dtype)
 
 
+def _affine(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Rotate, zoom and shift each image at random, bilinearly, repeating the border."""
+    draws = (
+        torch.rand(
+            (images.shape[0], 4), generator=generator, device=images.device, dtype=images.dtype
+        )
+        * 2
+        - 1
+    )  # (B, 4) in [-1, 1]: angle, zoom, shift x, shift y
+    angle = draws[:, 0] * math.radians(AFFINE_DEGREES)
+    zoom = 1 + draws[:, 1] * AFFINE_ZOOM
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    shift = draws[:, 2:] * 2 * TRANSLATION_RATIO  # the grid spans [-1, 1]: a side is 2
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )  # (B, 2, 3): output position -> input position
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+
+
 POLICIES: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
     "color": _color,
     "translation": _translation,
     "cutout": _cutout,
+    "affine": _affine,
 }
 
 

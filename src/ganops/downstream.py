@@ -179,9 +179,13 @@ def paired_gain(ours: list[float], theirs: list[float]) -> dict[str, Any]:
     }
 
 
-def summarise(accuracies: dict[str, list[float]]) -> dict[str, Any]:
+def summarise(
+    accuracies: dict[str, list[float]],
+    gains: tuple[tuple[str, str, str], ...] = GAINS,
+) -> dict[str, Any]:
     """The DVC metrics of the arms: accuracy mean and standard deviation (over seeds) of each
-    arm, and each gain of `GAINS` with its paired standard error."""
+    arm, and each of `gains` whose arms both ran, with its paired standard error. An arm of
+    one value (one GAN run's classifier) is compared with every seed of the other."""
     summary: dict[str, Any] = {}
     for arm, values in accuracies.items():
         spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -189,6 +193,9 @@ def summarise(accuracies: dict[str, list[float]]) -> dict[str, Any]:
             "accuracy_mean": round(float(np.mean(values)), 6),
             "accuracy_std": round(spread, 6),
         }
-    for name, arm, baseline in GAINS:
-        summary[name] = paired_gain(accuracies[arm], accuracies[baseline])
+    for name, arm, baseline in gains:
+        if arm in accuracies and baseline in accuracies:
+            theirs = accuracies[baseline]
+            ours = accuracies[arm] * len(theirs) if len(accuracies[arm]) == 1 else accuracies[arm]
+            summary[name] = paired_gain(ours, theirs)
     return summary

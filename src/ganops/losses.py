@@ -19,6 +19,9 @@ Label smoothing lowers the real target where the loss has one (`nonsaturating`, 
 The regularisers `gradient_penalty` and `r1_penalty` return an unweighted penalty that
 the caller scales and adds to the discriminator loss; `mode_seeking_penalty` likewise for
 the generator loss.
+
+The semi-supervised GAN (Salimans et al. 2016) has losses of its own, on class logits
+`(B, K)`: `semi_supervised_discriminator_loss` and, for G, `feature_matching_loss`.
 """
 
 from __future__ import annotations
@@ -148,6 +151,38 @@ def mode_seeking_penalty(
     image_distance = (images[:half] - images[half : 2 * half]).abs().mean()
     latent_distance = (latents[:half] - latents[half : 2 * half]).abs().mean()
     return 1.0 / (image_distance / latent_distance + eps)
+
+
+def real_logit(class_logits: torch.Tensor) -> torch.Tensor:
+    """A semi-supervised D's real-or-generated logit `(B,)` from its class logits `(B, K)`:
+    with the generated class's logit fixed at 0, P(real) = Z / (Z + 1) = sigmoid(log Z), where
+    Z = sum(exp(class logits))."""
+    return torch.logsumexp(class_logits, dim=1)
+
+
+def semi_supervised_discriminator_loss(
+    labelled_logits: torch.Tensor,
+    labels: torch.Tensor,
+    unlabelled_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    unlabelled_weight: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The semi-supervised D's loss and its supervised part, from class logits `(B, K)`:
+    cross-entropy of the labelled images' classes `labels` `(B,)`, plus `unlabelled_weight`
+    times the real-or-generated term (half BCE on unlabelled real images, half on fakes),
+    as in openai/improved-gan."""
+    supervised = F.cross_entropy(labelled_logits, labels)
+    real, fake = real_logit(unlabelled_logits), real_logit(fake_logits)
+    unsupervised = 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+    return supervised + unlabelled_weight * unsupervised, supervised
+
+
+def feature_matching_loss(fake_features: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
+    """G's loss in the semi-supervised GAN: the squared distance between the mean features
+    `(F,)` D finds in generated and in real images `(B, F)`, per feature; D's side is a
+    target, not trained through this loss."""
+    gap = fake_features.mean(0) - real_features.detach().mean(0)
+    return gap.square().mean()
 
 
 LOSSES: dict[str, tuple[DiscriminatorLoss, GeneratorLoss]] = {

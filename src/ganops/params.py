@@ -122,6 +122,36 @@ def _check_translation(params: Params, origin: str) -> None:
         )
 
 
+def _check_labels(params: Params, origin: str) -> None:
+    """Checks of `data.labelled_per_class` and the semi-supervised GAN against the rest."""
+    data, train = params.data, params.train
+    kept, labelled = data.train_per_class, data.labelled_per_class
+    if kept is not None and labelled is not None and labelled > kept:
+        raise ConfigError(
+            f"{origin}: data.labelled_per_class: {labelled} is more than the {kept} training "
+            "images a class that data.train_per_class keeps"
+        )
+    if params.task == "translate" and labelled is not None:
+        raise ConfigError(
+            f"{origin}: data.labelled_per_class: a translator learns from images, not their "
+            "labels; set it to null for task: translate"
+        )
+    if train.semi_supervised and params.model.arch not in ("mlp", "dcgan"):
+        raise ConfigError(
+            f"{origin}: train.semi_supervised: its discriminator is mlp or dcgan, not "
+            f"model.arch {params.model.arch}"
+        )
+    if train.semi_supervised and train.nproc > 1:
+        raise ConfigError(
+            f"{origin}: train.semi_supervised: trains in one process; set train.nproc: 1"
+        )
+    if train.semi_supervised and params.model.conditional is True:
+        raise ConfigError(
+            f"{origin}: train.semi_supervised: its generator is unconditional (the classes are "
+            "its discriminator's to learn); set model.conditional: auto or false"
+        )
+
+
 def _check_cross_section(params: Params, origin: str) -> None:
     if params.task == "translate":
         _check_translation(params, origin)
@@ -153,6 +183,7 @@ def _check_cross_section(params: Params, origin: str) -> None:
             f"{params.train.nproc} processes needs at least 2 (train.batch_size is "
             f"{params.train.batch_size})"
         )
+    _check_labels(params, origin)
     if params.task == "generate":  # train.batch_size is the GAN's global batch
         nproc = params.train.nproc
         check_batch_split(params.train.batch_size, nproc, f"train.nproc: {nproc}", origin)

@@ -33,6 +33,10 @@ def class_histogram_png(
     return buffer.getvalue()
 
 
+# arms whose name is not "a_b" for "a + b" (the few-labels experiment's)
+ARM_NAMES = {"pseudo_label": "pseudo-label", "semi_supervised_gan": "semi-supervised GAN"}
+
+
 def arms_png(accuracies: dict[str, list[float]], title: str) -> bytes:
     """Test accuracy of each arm (`{arm: [accuracy per seed]}`): one dot per seed and the
     mean with its standard deviation, as PNG bytes."""
@@ -43,7 +47,8 @@ def arms_png(accuracies: dict[str, list[float]], title: str) -> bytes:
         spread = values.std(ddof=1) if len(values) > 1 else 0.0
         axes.errorbar(values.mean(), row, xerr=spread, fmt="o", color="#945dd6", capsize=4)
         axes.scatter(values, np.full(len(values), row + 0.15), s=12, color="#9e9e9e")
-    axes.set_yticks(range(len(names)), [name.replace("_", " + ") for name in names])
+    shown = [ARM_NAMES.get(name, name.replace("_", " + ")) for name in names]
+    axes.set_yticks(range(len(names)), shown)
     axes.invert_yaxis()
     axes.set_xlabel("test accuracy, % (mean ± std over seeds; grey: each seed)")
     axes.set_title(title, fontsize=10)

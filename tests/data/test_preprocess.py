@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ganops.config import DataConfig
-from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.data.dataset import UNLABELLED, load_split, read_manifest, to_training_tensor
 from ganops.data.preprocess import (
     center_crop_resize,
     per_class_subset,
@@ -131,3 +131,60 @@ def test_more_per_class_than_the_smallest_class_is_refused_before_writing(
     assert not (tmp_path / "out").exists()
     labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
     assert np.bincount(labels[per_class_subset(labels, 2, seed=0)]).tolist() == [2, 2, 2]
+
+
+def test_labelled_per_class_keeps_every_image_and_hides_all_but_n_labels_a_class(
+    prepared: Path, tmp_path: Path
+) -> None:
+    full = load_split(prepared / "processed", "train")
+    manifest = preprocess(prepared / "raw", tmp_path / "ten", DataConfig(labelled_per_class=10))
+    split = load_split(tmp_path / "ten", "train")
+    # the images are the full train split's, in order; only labels are gone
+    assert np.array_equal(split.images, full.images)
+    known = ~split.unlabelled
+    assert np.array_equal(split.labels[known], full.labels[known])
+    assert set(split.labels[split.unlabelled]) == {UNLABELLED}
+    assert np.bincount(split.labels[known]).tolist() == [10] * 10
+    assert not split.fully_labelled and full.fully_labelled
+    assert len(split.labelled().labels) == 100
+    assert manifest["labelled_per_class"] == 10
+    assert manifest["splits"]["train"]["count"] == len(full.labels)
+    assert manifest["splits"]["train"]["unlabelled"] == len(full.labels) - 100
+    assert set(manifest["splits"]["train"]["class_counts"].values()) == {10}
+    # the test split keeps every label
+    assert load_split(tmp_path / "ten", "test").labels.min() >= 0
+    assert manifest["splits"]["test"] == read_manifest(prepared / "processed")["splits"]["test"]
+    # seeded: the same choice again, another with another split seed
+    again = preprocess(prepared / "raw", tmp_path / "again", DataConfig(labelled_per_class=10))
+    assert again == manifest
+    preprocess(
+        prepared / "raw", tmp_path / "other", DataConfig(labelled_per_class=10, split_seed=1)
+    )
+    other = load_split(tmp_path / "other", "train")
+    assert not np.array_equal(other.labels == UNLABELLED, split.labels == UNLABELLED)
+
+
+def test_labelled_per_class_within_a_training_subset(prepared: Path, tmp_path: Path) -> None:
+    cfg = DataConfig(train_per_class=20, labelled_per_class=5)
+    manifest = preprocess(prepared / "raw", tmp_path / "out", cfg)
+    split = load_split(tmp_path / "out", "train")
+    assert len(split.labels) == 200 and manifest["splits"]["train"]["unlabelled"] == 150
+    assert np.bincount(split.labelled().labels).tolist() == [5] * 10
+    assert manifest["train_per_class"] == 20 and manifest["labelled_per_class"] == 5
+
+
+def test_more_labels_a_class_than_the_smallest_class_is_refused_before_writing(
+    prepared: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(DataError) as caught:
+        preprocess(prepared / "raw", tmp_path / "out", DataConfig(labelled_per_class=401))
+    assert str(caught.value) == (
+        "data.labelled_per_class: 401 is more than the 400 training images of class 0, "
+        "the smallest class"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_manifest_does_not_mention_labels_kept(prepared: Path) -> None:
+    manifest = read_manifest(prepared / "processed")
+    assert "labelled_per_class" not in manifest and "unlabelled" not in manifest["splits"]["train"]

@@ -14,6 +14,7 @@ from ganops.io import read_json_record, verify_file
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "test")
+UNLABELLED = -1  # the label of a training image kept without its class (data.labelled_per_class)
 
 
 def split_files(split: str) -> dict[str, str]:
@@ -26,8 +27,22 @@ class Split:
     """One split of the dataset as stored: uint8 images and int64 labels."""
 
     images: np.ndarray  # (N, C, H, W) uint8
-    labels: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N,) int64; UNLABELLED for an image kept without its class
     class_names: tuple[str, ...]
+
+    @property
+    def unlabelled(self) -> np.ndarray:
+        """Which images have no label `(N,)` bool (none, unless data.labelled_per_class)."""
+        return self.labels == UNLABELLED  # type: ignore[no-any-return]
+
+    @property
+    def fully_labelled(self) -> bool:
+        return not self.unlabelled.any()
+
+    def labelled(self) -> Split:
+        """The images that carry their class, with it."""
+        keep = ~self.unlabelled
+        return Split(self.images[keep], self.labels[keep], self.class_names)
 
 
 def read_manifest(processed: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganops.data.dataset import MANIFEST, SPLITS, split_files
+from ganops.data.dataset import MANIFEST, SPLITS, UNLABELLED, split_files
 from ganops.data.sources import get_source, verify_raw
 from ganops.errors import DataError
 from ganops.io import atomic_dir, save_npy, sha256_file, write_json
@@ -21,7 +21,8 @@ from ganops.io import atomic_dir, save_npy, sha256_file, write_json
 if TYPE_CHECKING:
     from ganops.config import DataConfig
 
-_SUBSET_STREAM = 1  # the training subset's random stream, apart from the split's
+# random streams apart from the split's: the training subset's, the labelled subset's
+_SUBSET_STREAM, _LABELLED_STREAM = 1, 2
 
 
 def stratified_split(
@@ -50,17 +51,24 @@ def stratified_split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def per_class_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+def per_class_subset(
+    labels: np.ndarray,
+    per_class: int,
+    seed: int,
+    key: str = "data.train_per_class",
+    stream: int = _SUBSET_STREAM,
+) -> np.ndarray:
     """Sorted indices of a seeded choice of `per_class` images of every class in `labels`
-    `(N,)`; a one-line `DataError` naming `data.train_per_class` when a class has fewer."""
+    `(N,)`, drawn from the random `stream`; a one-line `DataError` naming the param `key`
+    when a class has fewer."""
     classes, counts = np.unique(labels, return_counts=True)
     if per_class > counts.min():
         smallest = classes[counts.argmin()]
         raise DataError(
-            f"data.train_per_class: {per_class} is more than the {counts.min()} training "
+            f"{key}: {per_class} is more than the {counts.min()} training "
             f"images of class {smallest}, the smallest class"
         )
-    rng = np.random.default_rng([seed, _SUBSET_STREAM])
+    rng = np.random.default_rng([seed, stream])
     chosen = [rng.permutation(np.flatnonzero(labels == cls))[:per_class] for cls in classes]
     return np.sort(np.concatenate(chosen))
 
@@ -74,13 +82,29 @@ def training_subset(labels: np.ndarray, cfg: DataConfig) -> np.ndarray:
     return per_class_subset(labels, cfg.train_per_class, cfg.split_seed)
 
 
+def hide_labels(labels: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """The training `labels` `(N,)` every later stage sees: with `data.labelled_per_class`,
+    those of a seeded, stratified subset of that many images a class, every other one
+    `UNLABELLED` (its image stays, its class is gone); else all of them."""
+    if cfg.labelled_per_class is None:
+        return labels
+    kept = per_class_subset(
+        labels, cfg.labelled_per_class, cfg.split_seed, "data.labelled_per_class", _LABELLED_STREAM
+    )
+    hidden = np.full_like(labels, UNLABELLED)
+    hidden[kept] = labels[kept]
+    return hidden
+
+
 def split_record(cfg: DataConfig) -> dict[str, Any]:
-    """The manifest's record of how the splits were made."""
-    return {
-        "split_seed": cfg.split_seed,
-        # only when set, so the default's manifest (and every stage after it) stays as it was
-        **({"train_per_class": cfg.train_per_class} if cfg.train_per_class else {}),
-    }
+    """The manifest's record of how the splits were made (a key only when it is set, so
+    the default's manifest, and every stage after it, stays as it was)."""
+    record: dict[str, Any] = {"split_seed": cfg.split_seed}
+    if cfg.train_per_class:
+        record["train_per_class"] = cfg.train_per_class
+    if cfg.labelled_per_class:
+        record["labelled_per_class"] = cfg.labelled_per_class
+    return record
 
 
 def center_crop_resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -97,8 +121,17 @@ def center_crop_resize(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def _class_counts(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
-    counts = np.bincount(labels, minlength=len(class_names))
+    """Labelled images per class (an unlabelled one counts for none)."""
+    counts = np.bincount(labels[labels != UNLABELLED], minlength=len(class_names))
     return {name: int(count) for name, count in zip(class_names, counts, strict=True)}
+
+
+def _split_counts(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, Any]:
+    """A split's entry in the manifest: its size, its labelled images per class and, when
+    some have no label, how many."""
+    unlabelled = int((labels == UNLABELLED).sum())
+    counts = {"count": len(labels), "class_counts": _class_counts(labels, class_names)}
+    return counts | ({"unlabelled": unlabelled} if unlabelled else {})
 
 
 @dataclass(frozen=True)
@@ -126,10 +159,12 @@ def prepare(raw: Path, cfg: DataConfig) -> Prepared:
     train_idx = train_idx[training_subset(decoded.labels[train_idx], cfg)]
     images = center_crop_resize(decoded.images, cfg.image_size)
     indices = dict(zip(SPLITS, (train_idx, test_idx), strict=True))
+    labels = {split: decoded.labels[index] for split, index in indices.items()}
+    labels["train"] = hide_labels(labels["train"], cfg)  # the test split keeps every label
     return Prepared(
         source=source_name,
         images={split: images[index] for split, index in indices.items()},
-        labels={split: decoded.labels[index] for split, index in indices.items()},
+        labels=labels,
         class_names=decoded.class_names,
         extra=split_record(cfg),
     )
@@ -149,10 +184,7 @@ def write_processed(folder: Path, prepared: Prepared) -> dict[str, Any]:
     }
     for split in SPLITS:
         arrays = {"images": prepared.images[split], "labels": prepared.labels[split]}
-        manifest["splits"][split] = {
-            "count": len(arrays["labels"]),
-            "class_counts": _class_counts(arrays["labels"], prepared.class_names),
-        }
+        manifest["splits"][split] = _split_counts(arrays["labels"], prepared.class_names)
         for kind, file_name in split_files(split).items():
             save_npy(folder / file_name, arrays[kind])
             manifest["files"][file_name] = {

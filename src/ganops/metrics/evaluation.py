@@ -61,8 +61,10 @@ def evaluate(
         generated.features, generated.logits, reference.features, real_labels, labels
     )
     floor = score(train_set, reference, cfg)
+    # grouped by their classes, or (some kept without one) by the evaluator's reading
+    known = train.labels if train.fully_labelled else None
     floor |= intra_class_diversity(
-        train_set.features, train_set.logits, reference.features, real_labels, train.labels
+        train_set.features, train_set.logits, reference.features, real_labels, known
     )
     if conditioning is not None:
         spec = evaluator.network.spec

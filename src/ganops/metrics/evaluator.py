@@ -158,13 +158,18 @@ def train_evaluator(
 def fit_evaluator(
     cfg: EvaluatorConfig, train: Split, test: Split, device: torch.device
 ) -> tuple[Evaluator, float, dict[str, torch.Tensor]]:
-    """What the train_evaluator stage does: train on `train`, then measure on `test`.
+    """What the train_evaluator stage does: train on `train`'s labelled images (all of them
+    unless data.labelled_per_class kept only some labels), then measure on `test`.
 
     Returns the network, its test accuracy and the test split's reference (features,
     logits, labels) that every score compares with; a `DataError` when the accuracy is below
     `cfg.min_accuracy`, since scores from such an evaluator would mean little.
     """
     spec = EvaluatorSpec(tuple(train.images.shape[1:]), train.class_names, cfg.width)  # type: ignore[arg-type]
+    if not train.fully_labelled:  # no stage learns from a label the data does not have
+        log.info("evaluator trained on the %d labelled of %d training images",
+                 int((~train.unlabelled).sum()), len(train.labels))  # fmt: skip
+        train = train.labelled()
     network = train_evaluator(cfg, spec, (train.images, train.labels), device)
     features, logits = extract(network, test.images, 500, device)
     test_accuracy = accuracy(logits, test.labels)

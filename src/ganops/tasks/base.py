@@ -46,3 +46,4 @@ class ScorePaths:
     run_record: Path  # run.json of the train stage
     metrics: Path  # metrics.json to write
     plots: Path  # plots directory to write
+    generator: Path | None = None  # the model file (downstream: a semi-supervised GAN's classifier)

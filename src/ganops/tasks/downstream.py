@@ -7,11 +7,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ganops.artifacts import load_classifier
 from ganops.config import Params
-from ganops.data.dataset import load_split
+from ganops.data.dataset import Split, load_split
 from ganops.device import resolve_device
 from ganops.dotted import flatten_mapping
 from ganops.downstream import ARMS, GAINS, Labelled, confident, run_arms, summarise
+from ganops.few_labels import GAN_ARM, SEMI_GAINS, gan_accuracy, run_semi_arms
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
 from ganops.metrics.evaluator import extract, load_evaluator
 from ganops.metrics.features import check_image_shape, check_sample_labels
@@ -36,7 +40,7 @@ def write_arm_plots(
         f"{arm}\t{summary[arm]['accuracy_mean']:.6f}\t{summary[arm]['accuracy_std']:.6f}\n"
         for arm in accuracies
     )
-    seeds = len(next(iter(accuracies.values())))
+    seeds = max(len(values) for values in accuracies.values())
     with atomic_dir(folder) as staging:
         write_text(staging / "accuracy.tsv", "arm\taccuracy_mean\taccuracy_std\n" + rows)
         picture = arms_png(accuracies, f"Classifier test accuracy by training data ({seeds} seeds)")
@@ -62,11 +66,53 @@ def log_gains(summary: dict[str, Any], arms: tuple[str, ...], gains: tuple[str, 
                  stderr, verdict)  # fmt: skip
 
 
+def downstream_few_labels(
+    params: Params, paths: ScorePaths, train: Split, device: torch.device
+) -> None:
+    """downstream when most training images have no label: a classifier on the labelled
+    images, with augmentation, with pseudo-labels on the unlabelled pool, and the
+    semi-supervised GAN's discriminator when the run trained one (`ganops.few_labels`)."""
+    cfg = params.downstream
+    evaluator = load_evaluator(paths.evaluator)
+    test = load_split(paths.data, "test")
+    record = RunRecord.read(paths.run_record)
+    assert paths.generator is not None  # the downstream stage passes it
+    classifier = load_classifier(paths.generator, device)
+    with open_run(params.tracking, run_id=record.run_id) as run:
+        spec = evaluator.network.spec
+        accuracies = run_semi_arms(params.evaluator, spec, train, test, cfg, device)
+        extra: dict[str, Any] = {"steps": cfg.steps}
+        if classifier is not None:
+            accuracies[GAN_ARM] = [gan_accuracy(classifier[0], test, device)]
+            extra["gan_steps"] = record.steps  # equal steps: the recipe sets downstream.steps so
+        summary = (
+            summarise(accuracies, SEMI_GAINS)
+            | extra
+            | {
+                "labelled_images": int((~train.unlabelled).sum()),
+                "unlabelled_images": int(train.unlabelled.sum()),
+            }
+        )
+        write_arm_plots(paths.plots, accuracies, summary)
+        write_json(paths.metrics, summary)
+        run.log_summary(as_mlflow(summary), step=record.steps)
+        run.log_artifact(paths.plots, "downstream")
+    if classifier is not None and cfg.steps != record.steps:
+        log.info("downstream.steps %d against the GAN's %d: the arms are not trained as long",
+                 cfg.steps, record.steps)  # fmt: skip
+    log_gains(summary, tuple(accuracies), tuple(n for n, _, _ in SEMI_GAINS if n in summary))
+
+
 def downstream_generate(params: Params, paths: ScorePaths) -> None:
     """downstream: a classifier on real data, real + synthetic, real + affine (conditional
-    generators; an unconditional one's samples carry no labels: one line, no numbers)."""
+    generators; an unconditional one's samples carry no labels: one line, no numbers); on
+    data whose images are not all labelled, the few-labels experiment instead."""
     cfg = params.downstream
     device = resolve_device(cfg.device, key="downstream.device")
+    train = load_split(paths.data, "train")
+    if not train.fully_labelled:
+        downstream_few_labels(params, paths, train, device)
+        return
     samples, labels = load_samples(paths.samples)  # (N, C, H, W) uint8, (N,) or None
     if labels is None:
         log.info(
@@ -82,7 +128,7 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
     evaluator = load_evaluator(paths.evaluator)
     check_image_shape(samples, evaluator, str(paths.samples))
     check_sample_labels(labels, evaluator, str(paths.samples))
-    train, test = load_split(paths.data, "train"), load_split(paths.data, "test")
+    test = load_split(paths.data, "test")
     record = RunRecord.read(paths.run_record)
 
     with open_run(params.tracking, run_id=record.run_id) as run:

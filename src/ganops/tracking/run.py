@@ -46,7 +46,9 @@ ERROR_TAG, PREVIOUS_ERROR_TAG = "error", "ganops.previous_error"
 # The MLflow UI groups a run's charts by the name's prefix before "/": per-step training
 # values, throughput, final scores, the real data's yardstick scores, downstream accuracy.
 # History files and DVC metrics keep the plain names.
-TRAIN_KEYS = frozenset({"loss_d", "loss_g", "d_real", "d_fake", "published_step"})
+TRAIN_KEYS = frozenset(
+    {"loss_d", "loss_g", "d_real", "d_fake", "published_step", "classifier_accuracy"}
+)
 PERF_KEYS = frozenset({"images_per_s", "images_per_s_mean", "train_time_s"})
 PREFIXES = {"real_floor.": "eval_real_floor/", "downstream.": "downstream/"}
 _BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call

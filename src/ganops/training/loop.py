@@ -224,6 +224,10 @@ def train_step(
         ).detach()
 
 
+# one update of D and G on a batch: (state, real, cfg, labels) -> (4,) METRIC_NAMES' values
+StepFunction = Callable[[GanState, torch.Tensor, TrainConfig, torch.Tensor | None], torch.Tensor]
+
+
 def _summarise(buffer: list[torch.Tensor], step: int) -> dict[str, float]:
     """Mean of the buffered step values: one host-device sync per logging interval."""
     values = torch.stack(buffer).mean(0).tolist()
@@ -271,7 +275,7 @@ def _stopped(stop: StopRequest | None, step: int) -> str:
 
 
 def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
-    names = (*METRIC_NAMES, *PROBE_NAMES)
+    names = (*METRIC_NAMES, *PROBE_NAMES, "classifier_accuracy")
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in names if name in metrics)
     kimg = step * cfg.batch_size / 1000
     return f"epoch {epoch + 1}/{cfg.epochs}  step {step}  kimg {kimg:.1f}  {values}"
@@ -287,9 +291,11 @@ def train(
     progress: bool = True,
     stop: StopRequest | None = None,
     labels: torch.Tensor | None = None,
+    step: StepFunction = train_step,
 ) -> TrainResult:
     """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1]
-    (and its class `labels` `(N,)`, which a conditional GAN needs).
+    (and its class `labels` `(N,)`, which a conditional GAN needs), one `step` a batch (the
+    semi-supervised GAN's instead of `train_step`).
 
     Reports metrics every `cfg.log_every` steps and a fixed-latent grid every epoch; at each
     checkpoint the logger is flushed first, so what it delivered matches the saved state.
@@ -325,7 +331,7 @@ def train(
             real_labels = labels[index] if state.spec.num_classes and labels is not None else None
             if cfg.lr_decay > 0:
                 set_learning_rates(state, cfg, total_steps)
-            buffer.append(train_step(state, data[index], cfg, real_labels))
+            buffer.append(step(state, data[index], cfg, real_labels))
             state.step += 1
             bar.update(1)
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganops.artifacts import save_generator
+from ganops.artifacts import ClassifierSpec, save_generator
 from ganops.config import Params, TrainConfig, check_batch_split, params_hash
 from ganops.data.dataset import Split, load_split, read_manifest, to_training_tensor
 from ganops.data.sources import get_source
@@ -46,10 +46,12 @@ from ganops.training.loop import (
     METRIC_NAMES,
     PROBE_NAMES,
     Probe,
+    StepFunction,
     TrainResult,
     last_epoch_means,
     steps_in_run,
     train,
+    train_step,
 )
 from ganops.training.rank_reports import peers_blamed, report_failure
 from ganops.training.resume import (
@@ -57,6 +59,12 @@ from ganops.training.resume import (
     Checkpointing,
     read_resume_state,
     restore,
+)
+from ganops.training.semi import (
+    CLASSIFIER_NAMES,
+    ClassifierProbe,
+    LabelledImages,
+    SemiSupervisedStep,
 )
 from ganops.training.signals import stop_on_signals
 from ganops.training.spec import describe_conditioning, spec_for_data
@@ -82,17 +90,24 @@ class TrainPaths:
 
 
 def quick_probe(
-    params: Params, evaluator: LoadedEvaluator | None, spec: GeneratorSpec, device: torch.device
+    params: Params,
+    evaluator: LoadedEvaluator | None,
+    spec: GeneratorSpec,
+    device: torch.device,
+    classifier: ClassifierProbe | None = None,
 ) -> Probe | None:
-    """The quick FID and intra-class diversity every `train.eval_every` epochs, or None when
-    they are off (or this rank does not measure)."""
+    """The quick FID and intra-class diversity (and a semi-supervised GAN's `classifier`
+    accuracy) every `train.eval_every` epochs, or None when they are off (or this rank does
+    not measure)."""
     cfg = params.train
     if cfg.eval_every == 0 or evaluator is None:
         return None
     latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
     labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
-    measure = QuickProbe(evaluator, latents, PROBE_BATCH, device, labels=labels)
-    return Probe(every_epochs=cfg.eval_every, measure=measure)
+    quick = QuickProbe(evaluator, latents, PROBE_BATCH, device, labels=labels)
+    if classifier is None:
+        return Probe(every_epochs=cfg.eval_every, measure=quick)
+    return Probe(every_epochs=cfg.eval_every, measure=lambda made: quick(made) | classifier())
 
 
 def dataset_input(params: Params, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +154,26 @@ def run_metrics(
     return metrics | {"published_step": published}
 
 
+def _semi_supervised(
+    state: GanState, inputs: Inputs, data: torch.Tensor, device: torch.device
+) -> tuple[StepFunction, ClassifierProbe | None]:
+    """The step of the run, and the probe of its classifier: a semi-supervised GAN's (its
+    labelled images; its discriminator on the test split), else `train_step` and None."""
+    if inputs.test is None:
+        return train_step, None
+    labelled = LabelledImages.of(data, inputs.split.labels)
+    probe = ClassifierProbe(state.discriminator, inputs.test, device)
+    return SemiSupervisedStep(labelled), probe
+
+
+def classifier_spec(
+    params: Params, spec: GeneratorSpec, classifier: ClassifierProbe
+) -> ClassifierSpec:
+    """What rebuilds the semi-supervised GAN's discriminator from the generator's file."""
+    width = params.model.width_d or params.model.width
+    return ClassifierSpec(spec.arch, width, spec.image_shape, classifier.class_names)
+
+
 def _networks(state: GanState) -> dict[str, nn.Module]:
     """The networks whose weights every rank must end with, by the names the log gives."""
     return {"generator": state.generator, "discriminator": state.discriminator}
@@ -171,6 +206,7 @@ class Inputs:
     manifest: dict[str, Any]
     spec: GeneratorSpec
     evaluator: LoadedEvaluator | None
+    test: Split | None = None  # what a semi-supervised GAN's classifier is scored on
 
 
 def check_inputs(params: Params, paths: TrainPaths, world: World) -> tuple[torch.device, Inputs]:
@@ -183,7 +219,8 @@ def check_inputs(params: Params, paths: TrainPaths, world: World) -> tuple[torch
     spec = spec_for_data(params, manifest, len(split.images))
     measures = world.is_main and params.train.eval_every > 0
     evaluator = load_evaluator(paths.evaluator) if measures else None
-    return device, Inputs(split, manifest, spec, evaluator)
+    test = load_split(paths.data, "test") if params.train.semi_supervised else None
+    return device, Inputs(split, manifest, spec, evaluator, test)
 
 
 def _train(
@@ -198,14 +235,17 @@ def _train(
     configure_backends(device, cfg.deterministic)
     if not world.is_main:  # one rank speaks
         logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
-    probe = quick_probe(params, inputs.evaluator, spec, device)
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
-    state = build_state_for(params, spec, device, world)
+    classes = len(manifest["class_names"]) if cfg.semi_supervised else 0
+    state = build_state_for(params, spec, device, world, classes)
+    step, classifier = _semi_supervised(state, inputs, data, device)
+    probe = quick_probe(params, inputs.evaluator, spec, device, classifier)
     steps = steps_in_run(len(split.images), cfg)
+    quick_names = (*PROBE_NAMES, *CLASSIFIER_NAMES) if classifier else PROBE_NAMES
     histories = {
         "history": HistoryFile(paths.history, (*METRIC_NAMES, "images_per_s")),
-        "fid_history": HistoryFile(paths.fid_history, PROBE_NAMES),
+        "fid_history": HistoryFile(paths.fid_history, quick_names),
     }
     resume = read_resume_state(
         paths.checkpoints / RESUME_FILE, digest, steps, world_size=world.size
@@ -223,7 +263,15 @@ def _train(
     if not world.is_main:
         with stop_on_signals() as stop:
             train(
-                state, data, cfg, FanOut(), checkpointing, stop=stop, progress=False, labels=labels
+                state,
+                data,
+                cfg,
+                FanOut(),
+                checkpointing,
+                stop=stop,
+                progress=False,
+                labels=labels,
+                step=step,
             )
         log_weight_digests(world, _networks(state))
         leave(world)
@@ -261,10 +309,12 @@ def _train(
         checkpointing.meta["run_id"] = run.run_id
         logger = FanOut(*histories.values(), run)
         with peers_blamed(world):  # a peer's failure, not the broken collective, is the reason
-            result = train(state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels)
+            result = train(
+                state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels, step=step
+            )
             log_weight_digests(world, _networks(state))
             leave(world)
-        record = _publish_and_record(state, params, paths, histories, result, run)
+        record = _publish_and_record(state, params, paths, histories, result, run, classifier)
     log.info("generator written to %s; MLflow run %s", paths.generator, record.run_id)
     return record
 
@@ -276,14 +326,25 @@ def _publish_and_record(
     histories: dict[str, HistoryFile],
     result: TrainResult,
     run: Run,
+    classifier: ClassifierProbe | None = None,
 ) -> RunRecord:
-    """Write the generator, the metrics and the run record; log the summary and the model."""
+    """Write the generator (with a semi-supervised GAN's `classifier`, its discriminator),
+    the metrics and the run record; log the summary and the model."""
     cfg = params.train
     published = publish(state, cfg)
-    save_generator(paths.generator, state.published, state.spec)
-    write_json(paths.metrics, run_metrics(histories, result.steps // cfg.epochs, published))
+    metrics = run_metrics(histories, result.steps // cfg.epochs, published)
+    kept = None
+    if classifier is not None:
+        metrics |= {name: round(value, 6) for name, value in classifier().items()}
+        log.info(
+            "classifier (the discriminator) test accuracy %.4f", metrics["classifier_accuracy"]
+        )
+        kept = (state.discriminator, classifier_spec(params, state.spec, classifier))
+    save_generator(paths.generator, state.published, state.spec, kept)
+    write_json(paths.metrics, metrics)
     throughput = result.images_seen / result.seconds
     summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
+    summary |= {name: metrics[name] for name in CLASSIFIER_NAMES if name in metrics}
     run.log_summary(summary | {"published_step": published}, step=result.steps)
     model_uri = run.log_generator(state.published, state.spec, params.tracking.registered_model)
     record = RunRecord(

@@ -41,7 +41,22 @@ def spec_for_data(params: Params, manifest: dict[str, Any], train_count: int) ->
             f"model.conditional needs labelled data with at least two classes; "
             f"data.source {params.data.source!r} has {classes}"
         )
-    num_classes = classes if conditional(model.conditional, classes) else 0
+    unlabelled = int(manifest.get("splits", {}).get("train", {}).get("unlabelled", 0))
+    if model.conditional is True and unlabelled:
+        raise DataError(
+            f"model.conditional: a conditional GAN needs the class of every training image, "
+            f"and data.labelled_per_class left {unlabelled} without one; set "
+            "model.conditional: auto (or false), or train.semi_supervised: true"
+        )
+    if params.train.semi_supervised and classes < 2:
+        raise DataError(
+            f"train.semi_supervised: its discriminator learns the classes of the labelled "
+            f"images, and data.source {params.data.source!r} has {classes}"
+        )
+    # auto: unconditional on data whose images are not all labelled, and for a
+    # semi-supervised GAN, whose classes are its discriminator's to learn
+    conditions = not unlabelled and not params.train.semi_supervised
+    num_classes = classes if conditions and conditional(model.conditional, classes) else 0
     shape = (channels, height, width)
     upsample = upsampling(model.arch, model.upsample)
     return GeneratorSpec(model.arch, model.latent_dim, model.width, shape, num_classes, upsample)

@@ -17,6 +17,7 @@ from ganops.config import Params, TrainConfig
 from ganops.device import Acceleration
 from ganops.errors import GanopsError
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
+from ganops.models.semi import build_semi_supervised_discriminator
 from ganops.training.distributed import World
 from ganops.training.ema import GeneratorEMA
 
@@ -120,9 +121,11 @@ def build_state(
     world: World | None = None,
     spectral_norm: bool = False,
     width_d: int | None = None,
+    classes: int = 0,
 ) -> GanState:
     """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
-    `spectral_norm` and `width_d` (None = the generator's width) shape the discriminator.
+    `spectral_norm` and `width_d` (None = the generator's width) shape the discriminator;
+    with `train.semi_supervised` it is the semi-supervised one, of the data's `classes`.
 
     Under torchrun each rank draws its own noise stream, and DistributedDataParallel
     starts every rank from rank 0's weights.
@@ -131,12 +134,18 @@ def build_state(
     acceleration = Acceleration.resolve(cfg, device)
     torch.manual_seed(derived_seed(cfg.seed, WEIGHTS))
     generator = build_generator(spec).to(device)
-    discriminator = build_discriminator(
-        spec,
-        spectral_norm=spectral_norm,
-        classifier=cfg.class_loss > 0 and spec.num_classes > 0,
-        width=width_d,
-    ).to(device)
+    if cfg.semi_supervised:
+        width = width_d or spec.width
+        discriminator = build_semi_supervised_discriminator(
+            spec.arch, width, spec.image_shape, classes
+        ).to(device)
+    else:
+        discriminator = build_discriminator(
+            spec,
+            spectral_norm=spectral_norm,
+            classifier=cfg.class_loss > 0 and spec.num_classes > 0,
+            width=width_d,
+        ).to(device)
     if acceleration.channels_last:
         generator.to(memory_format=torch.channels_last)
         discriminator.to(memory_format=torch.channels_last)
@@ -167,11 +176,18 @@ def build_state(
 
 
 def build_state_for(
-    params: Params, spec: GeneratorSpec, device: torch.device, world: World | None = None
+    params: Params,
+    spec: GeneratorSpec,
+    device: torch.device,
+    world: World | None = None,
+    classes: int = 0,
 ) -> GanState:
-    """`build_state` with the discriminator `params.model` asks for (spectral norm, width)."""
+    """`build_state` with the discriminator `params.model` asks for (spectral norm, width;
+    a semi-supervised one learns the data's `classes`)."""
     model = params.model
-    return build_state(spec, params.train, device, world, model.spectral_norm, model.width_d)
+    return build_state(
+        spec, params.train, device, world, model.spectral_norm, model.width_d, classes
+    )
 
 
 def _average(generator: nn.Module, cfg: TrainConfig) -> GeneratorEMA | None:
