@@ -11,7 +11,11 @@ import torch
 from ganops.artifacts import ClassifierSpec, load_classifier, load_generator, save_generator
 from ganops.errors import DataError
 from ganops.models import GeneratorSpec, build_generator
-from ganops.models.semi import build_semi_supervised_discriminator, classifier_logits
+from ganops.models.semi import (
+    build_semi_supervised_discriminator,
+    classifier_logits,
+    init_from_data,
+)
 
 
 @pytest.mark.parametrize(("arch", "features"), [("mlp", 250), ("dcgan", 16)])
@@ -56,3 +60,17 @@ def test_the_generator_file_carries_the_classifier_and_loads_it(tmp_path: Path) 
     torch.save(payload, tmp_path / "broken.pt")
     with pytest.raises(DataError, match="classifier does not match its spec"):
         load_classifier(tmp_path / "broken.pt")
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_data_dependent_init_standardises_every_layer_on_the_data(arch: str) -> None:
+    torch.manual_seed(0)
+    network = build_semi_supervised_discriminator(arch, 8, (1, 28, 28), 10)
+    images = torch.rand(64, 1, 28, 28) * 2 - 1
+    init_from_data(network, images)
+    assert network.training  # left as it was
+    network.eval()
+    _, logits = network(images)
+    # the last layer's pre-activations: mean 0, standard deviation 1 per unit on this batch
+    assert torch.allclose(logits.mean(0), torch.zeros(10), atol=1e-4)
+    assert torch.allclose(logits.std(0), torch.ones(10), atol=1e-3)

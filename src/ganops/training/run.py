@@ -28,6 +28,7 @@ from ganops.io import write_json
 from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.metrics.probe import QuickProbe
 from ganops.models import GeneratorSpec
+from ganops.models.semi import init_from_data
 from ganops.run_record import RunRecord, portable_uri
 from ganops.sampling import cycled_labels, latent_batch
 from ganops.tracking import Run, open_run, project_root, redact_uri
@@ -73,6 +74,7 @@ from ganops.training.state import GanState, build_state_for
 log = logging.getLogger("train")
 FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
 PROBE_BATCH = 500  # images per forward while measuring; does not change the value
+INIT_IMAGES = 500  # the semi-supervised D's data-dependent initialisation sees these
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def _semi_supervised(
     labelled images; its discriminator on the test split), else `train_step` and None."""
     if inputs.test is None:
         return train_step, None
+    init_from_data(state.discriminator, data[:INIT_IMAGES])  # a resumed run then loads its own
     labelled = LabelledImages.of(data, inputs.split.labels)
     probe = ClassifierProbe(state.discriminator, inputs.test, device)
     return SemiSupervisedStep(labelled), probe
