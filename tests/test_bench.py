@@ -133,3 +133,27 @@ def test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes(
     assert all(re.fullmatch(r"[0-9a-f]{16}", digest) for digest in digests.values())
     assert digests[("pinned", "off")] != digests[("pinned", "on")]
     assert all(row[2] == "AVX2" for row in rows if row[0] == "pinned")
+
+
+def test_the_semi_supervised_recipe_is_valid_params_and_the_one_the_guide_shows() -> None:
+    from ganops.params import parse_params
+    from tests.helpers import merged, project_params
+
+    bench = _bench("semi_supervised")
+    guide = (ROOT / "docs" / "semi-supervised.md").read_text()
+    for labels in bench.LABELS:
+        overrides = bench.recipe(labels, seed=1)
+        params = parse_params(merged(project_params(), overrides))
+        assert params.train.semi_supervised and params.train.seed == 1
+        assert params.data.labelled_per_class == labels
+        # the guide's line for this count sets every key the benchmark does, to its value
+        line = next(
+            line for line in guide.splitlines()
+            if f"data.labelled_per_class={labels} " in line and "semi_supervised" in line
+        )  # fmt: skip
+        for section, values in overrides.items():
+            for key, value in values.items():
+                if (section, key) == ("train", "seed"):
+                    continue
+                shown = "null" if value is None else str(value).lower()
+                assert f"-S {section}.{key}={shown}" in line, (section, key)
