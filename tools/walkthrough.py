@@ -1,8 +1,11 @@
 """A walkthrough of the runs in the MLflow UI, in a real browser, with screenshots.
 
-Starts `make ui` on a store (the workspace's by default), drives headless Chromium (Debian's
-`chromium` and `chromium-driver`; no browser is downloaded) through what a user looks at, and
-saves a screenshot of each page, with what the page said in `walkthrough.json`:
+Starts `make ui` on a store (the workspace's by default), or opens a tracking server's own UI
+when the store is one (`http(s)://`, e.g. `make server`'s; with the basic-auth app, the
+browser gives MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD as an Authorization
+header, never in a URL), drives headless Chromium (Debian's `chromium` and
+`chromium-driver`; no browser is downloaded) through what a user looks at, and saves a
+screenshot of each page, with what the page said in `walkthrough.json`:
 
 - `runs.png`: the experiment as it opens: its training runs, with their dataset;
 - `grid.png`: the newest run's fixed-latent sample grid, with its step slider;
@@ -15,6 +18,7 @@ saves a screenshot of each page, with what the page said in `walkthrough.json`:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -75,9 +79,19 @@ def browser_paths() -> tuple[str, str]:
     return binary, driver
 
 
+def basic_auth_header() -> dict[str, str]:
+    """The Authorization header of MLFLOW_TRACKING_USERNAME and _PASSWORD, if both are set."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if not user or not password:
+        return {}
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 @contextmanager
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium at a fixed window size."""
+def browser(headers: dict[str, str] | None = None) -> Iterator[WebDriver]:
+    """Headless Chromium at a fixed window size, sending `headers` with every request."""
     binary, driver = browser_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
@@ -85,6 +99,9 @@ def browser() -> Iterator[WebDriver]:
         options.add_argument(flag)
     options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
     chrome = webdriver.Chrome(service=Service(driver), options=options)
+    if headers:
+        chrome.execute_cdp_cmd("Network.enable", {})
+        chrome.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
     try:
         yield chrome
     finally:
@@ -93,7 +110,11 @@ def browser() -> Iterator[WebDriver]:
 
 @contextmanager
 def mlflow_ui(store: str, port: int) -> Iterator[str]:
-    """`make ui` on `store` at 127.0.0.1:`port`, stopped on exit; yields its base URL."""
+    """`make ui` on `store` at 127.0.0.1:`port`, stopped on exit; yields its base URL. A
+    tracking server is its own UI: its URL, nothing started."""
+    if store.startswith(("http://", "https://")):
+        yield store.rstrip("/")
+        return
     env = dict(os.environ, MLFLOW_TRACKING_URI=store)
     command = ["make", "--no-print-directory", "ui", "HOST=127.0.0.1", f"PORT={port}"]
     server = subprocess.Popen(
@@ -274,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         experiment_id, runs = newest_runs(store, args.experiment)
         args.out.mkdir(parents=True, exist_ok=True)
-        with mlflow_ui(store, args.port) as url, browser() as chrome:
+        with mlflow_ui(store, args.port) as url, browser(basic_auth_header()) as chrome:
             seen = walk(chrome, url, experiment_id, runs, args.out)
             if args.plots:
                 seen["plots"] = dvc_plots(chrome, args.out)

@@ -316,3 +316,35 @@ def test_a_wrong_password_is_one_clear_line(
     assert "401" in line and "MLFLOW_TRACKING_PASSWORD" in line, line
     assert "Traceback" not in output and wrong not in output
     assert not (work / "data" / "models" / "generator.pt").exists()
+
+
+def test_the_ui_walkthrough_runs_in_a_browser_against_the_server(
+    server: TeamServer, pipeline: tuple[Path, str], tmp_path: Path
+) -> None:
+    """`make walkthrough`'s tool with the server as its store: no `mlflow ui` of its own, the
+    server's pages in headless Chromium, the password sent as a header, not in a URL."""
+    repo, _ = pipeline
+    client = mlflow.MlflowClient(server.uri)
+    experiment = client.get_experiment_by_name("ganops")
+    assert experiment is not None
+    (first,) = client.search_runs([experiment.experiment_id])
+    # a second finished run beside make repro's, for the comparison page
+    second = client.create_run(experiment.experiment_id, run_name="teammate")
+    for step in (1, 2, 3):
+        client.log_metric(second.info.run_id, "train/loss_d", 1.0 / step, step=step)
+    client.set_terminated(second.info.run_id)
+    out = tmp_path / "ui"
+    credentials = {"MLFLOW_TRACKING_USERNAME": USER, "MLFLOW_TRACKING_PASSWORD": PASSWORD}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "walkthrough.py"), "--store", server.uri,
+         "--out", str(out)],
+        cwd=repo, env={**env(), **credentials}, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads((out / "walkthrough.json").read_text())
+    assert seen["runs"]["url"].startswith(server.uri)
+    assert first.info.run_name in seen["runs"]["text"] and "teammate" in seen["runs"]["text"]
+    assert seen["grid"]["images"] > 0  # make repro's grids, through the server's proxy
+    assert all(PASSWORD not in page["url"] for page in seen.values())
+    assert PASSWORD not in (out / "walkthrough.json").read_text()
