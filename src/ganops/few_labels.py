@@ -10,8 +10,9 @@ evaluator's architecture and recipe, one seed each, shared by the arms:
 - `pseudo_label`: the non-GAN semi-supervised baseline on the same unlabelled pool, in the
   manner of FixMatch (Sohn et al. 2020): each step also takes `downstream.unlabelled_ratio`
   unlabelled images per labelled one, labels each by the classifier's own prediction on a
-  weakly augmented view when it is at least `downstream.pseudo_label_threshold` sure, and
-  trains on a strongly augmented view (larger affine, and a cutout) against that label;
+  weakly augmented view when it is at least `downstream.pseudo_label_threshold` sure (a
+  forward pass without gradients), and trains on a strongly augmented view (larger affine,
+  and a cutout) against that label;
 - `semi_supervised_gan`: the discriminator of a semi-supervised GAN (`train.semi_supervised`),
   trained by the train stage on the same labelled images and pool: one classifier a GAN run,
   its spread is that of the GAN's seed (`train.seed`), measured across runs.
@@ -91,22 +92,19 @@ def train_pseudo_label(
         index = labelled_batches.take(recipe.batch_size)
         seen = random_affine(images[index], cfg, rng)
         pooled = pool[pool_batches.take(recipe.batch_size * cfg.unlabelled_ratio)]
-        weak, hard = (
-            random_affine(pooled, cfg, rng),
-            cutout(random_affine(pooled, strong, rng), rng),
-        )
-        # one forward for all three views: batch norm sees them together, as in FixMatch
-        views = torch.cat([seen, weak, hard]).contiguous(memory_format=torch.channels_last)
-        logits = network(views)  # (B + 2U, K)
-        supervised, weak_logits, strong_logits = logits.split(
-            [len(index), len(pooled), len(pooled)]
-        )
-        confidence, guess = weak_logits.detach().softmax(1).max(1)  # (U,)
+        weak = random_affine(pooled, cfg, rng).contiguous(memory_format=torch.channels_last)
+        hard = cutout(random_affine(pooled, strong, rng), rng)
+        with torch.no_grad():  # the guess: no gradient flows through it, so no backward
+            confidence, guess = network(weak).softmax(1).max(1)  # (U,)
         sure = (confidence >= cfg.pseudo_label_threshold).float()
-        unsupervised = (F.cross_entropy(strong_logits, guess, reduction="none") * sure).mean()
-        loss = F.cross_entropy(supervised, labels[index].to(device)) + unsupervised
+        # two passes of a batch each, their gradients summed: faster on a CPU than one
+        # double batch (its activations no longer fit the caches)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        supervised = network(seen.contiguous(memory_format=torch.channels_last))
+        F.cross_entropy(supervised, labels[index].to(device)).backward()  # type: ignore[no-untyped-call]
+        strong_logits = network(hard.contiguous(memory_format=torch.channels_last))
+        unsupervised = (F.cross_entropy(strong_logits, guess, reduction="none") * sure).mean()
+        unsupervised.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         schedule.step()
     return network.eval()

@@ -87,6 +87,7 @@ def test_trains_and_resumes_bitwise(
         assert all(torch.equal(ours[key], theirs[key]) for key in ours), network
 
 
+@pytest.mark.slow  # 80 steps on 4,000 images
 def test_the_discriminator_learns_the_classes(
     tiny_params: Callable[..., Params], prepared: Path
 ) -> None:

@@ -322,7 +322,7 @@ class DownstreamConfig(_Section):
         "image trains the classifier when its own prediction is at least this sure",
     )
     unlabelled_ratio: int = Field(
-        3, ge=1, le=64, description="pseudo_label arm: unlabelled images per labelled one a step"
+        1, ge=1, le=64, description="pseudo_label arm: unlabelled images per labelled one a step"
     )
     affine_degrees: float = Field(
         10.0, ge=0, le=180, description="classical arm: largest rotation either way, degrees"
