@@ -275,7 +275,7 @@ def _stopped(stop: StopRequest | None, step: int) -> str:
 
 
 def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, float]) -> str:
-    names = (*METRIC_NAMES, *PROBE_NAMES, "classifier_accuracy")
+    names = (*METRIC_NAMES, *PROBE_NAMES)
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in names if name in metrics)
     kimg = step * cfg.batch_size / 1000
     return f"epoch {epoch + 1}/{cfg.epochs}  step {step}  kimg {kimg:.1f}  {values}"

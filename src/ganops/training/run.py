@@ -62,7 +62,6 @@ from ganops.training.resume import (
     restore,
 )
 from ganops.training.semi import (
-    CLASSIFIER_NAMES,
     ClassifierProbe,
     LabelledImages,
     SemiSupervisedStep,
@@ -92,24 +91,17 @@ class TrainPaths:
 
 
 def quick_probe(
-    params: Params,
-    evaluator: LoadedEvaluator | None,
-    spec: GeneratorSpec,
-    device: torch.device,
-    classifier: ClassifierProbe | None = None,
+    params: Params, evaluator: LoadedEvaluator | None, spec: GeneratorSpec, device: torch.device
 ) -> Probe | None:
-    """The quick FID and intra-class diversity (and a semi-supervised GAN's `classifier`
-    accuracy) every `train.eval_every` epochs, or None when they are off (or this rank does
-    not measure)."""
+    """The quick FID and intra-class diversity every `train.eval_every` epochs, or None when
+    they are off (or this rank does not measure)."""
     cfg = params.train
     if cfg.eval_every == 0 or evaluator is None:
         return None
     latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
     labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
-    quick = QuickProbe(evaluator, latents, PROBE_BATCH, device, labels=labels)
-    if classifier is None:
-        return Probe(every_epochs=cfg.eval_every, measure=quick)
-    return Probe(every_epochs=cfg.eval_every, measure=lambda made: quick(made) | classifier())
+    measure = QuickProbe(evaluator, latents, PROBE_BATCH, device, labels=labels)
+    return Probe(every_epochs=cfg.eval_every, measure=measure)
 
 
 def dataset_input(params: Params, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +146,22 @@ def run_metrics(
         last = histories["fid_history"].rows[-1]
         metrics |= {name: round(last[name], 6) for name in PROBE_NAMES if name in last}
     return metrics | {"published_step": published}
+
+
+class ScoredEpochs(FanOut):
+    """The loop's loggers, and at every epoch's end (its grid) the semi-supervised D's test
+    accuracy, to the MLflow run alone: the quick scores' history file keeps its cadence, and
+    `data/train/metrics.json` the last accuracy."""
+
+    def __init__(self, classifier: ClassifierProbe, run: Run, *loggers: Any) -> None:
+        super().__init__(*loggers)
+        self.classifier, self.run = classifier, run
+
+    def log_grid(self, step: int, picture: Any) -> None:
+        super().log_grid(step, picture)
+        scores = self.classifier()
+        self.run.log_metrics(step, scores)
+        log.info("classifier test accuracy %.4f", scores["classifier_accuracy"])
 
 
 def _semi_supervised(
@@ -243,12 +251,11 @@ def _train(
     classes = len(manifest["class_names"]) if cfg.semi_supervised else 0
     state = build_state_for(params, spec, device, world, classes)
     step, classifier = _semi_supervised(state, inputs, data, device)
-    probe = quick_probe(params, inputs.evaluator, spec, device, classifier)
+    probe = quick_probe(params, inputs.evaluator, spec, device)
     steps = steps_in_run(len(split.images), cfg)
-    quick_names = (*PROBE_NAMES, *CLASSIFIER_NAMES) if classifier else PROBE_NAMES
     histories = {
         "history": HistoryFile(paths.history, (*METRIC_NAMES, "images_per_s")),
-        "fid_history": HistoryFile(paths.fid_history, quick_names),
+        "fid_history": HistoryFile(paths.fid_history, PROBE_NAMES),
     }
     resume = read_resume_state(
         paths.checkpoints / RESUME_FILE, digest, steps, world_size=world.size
@@ -311,6 +318,8 @@ def _train(
             probe.watch = CollapseWatch(cfg.collapse_threshold, run.set_tags, warned)
         checkpointing.meta["run_id"] = run.run_id
         logger = FanOut(*histories.values(), run)
+        if classifier is not None:  # a semi-supervised GAN's classifier, every epoch
+            logger = ScoredEpochs(classifier, run, *histories.values(), run)
         with peers_blamed(world):  # a peer's failure, not the broken collective, is the reason
             result = train(
                 state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels, step=step
@@ -347,7 +356,6 @@ def _publish_and_record(
     write_json(paths.metrics, metrics)
     throughput = result.images_seen / result.seconds
     summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
-    summary |= {name: metrics[name] for name in CLASSIFIER_NAMES if name in metrics}
     run.log_summary(summary | {"published_step": published}, step=result.steps)
     model_uri = run.log_generator(state.published, state.spec, params.tracking.registered_model)
     record = RunRecord(

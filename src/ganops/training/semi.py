@@ -28,8 +28,6 @@ from ganops.losses import feature_matching_loss, real_logit, semi_supervised_dis
 from ganops.models.semi import classifier_logits
 from ganops.training.state import GanState
 
-CLASSIFIER_NAMES = ("classifier_accuracy",)  # the quick score of the discriminator
-
 
 @dataclass(frozen=True)
 class LabelledImages:
