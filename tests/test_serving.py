@@ -28,6 +28,7 @@ CONDITIONAL = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
 def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[torch.nn.Module, Any]]:
     """A random unconditional and a random conditional generator, each logged as the train
     stage logs it: the generator and the pyfunc model MLflow loads back, by name."""
+    from ganops.dotted import flatten
     from ganops.params import parse_params
     from tests.helpers import TINY, merged, project_params
 
@@ -43,6 +44,9 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[torch.nn
             with open_run(params.tracking, params, root=root) as run:
                 uri = run.log_generator(generator, spec, registered_model=None)
             logged[name] = generator, mlflow.pyfunc.load_model(uri)
+            # the model's spec travels as its artifact, never as the run's params
+            client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+            assert client.get_run(run.run_id).data.params.keys() == flatten(params).keys()
     return logged
 
 

@@ -3,6 +3,7 @@ signature, and loaded back behind the usual module interface."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from importlib.metadata import version
@@ -53,7 +54,9 @@ def log_generator_model(
         # the answer's type (nested image lists of uint8 or float) is documented in
         # ganops.tracking.serving; MLflow warns that it does not validate answers
         warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")
-        graph = Path(folder) / "generator"
+        graph, spec_file = Path(folder) / "generator", Path(folder) / "spec.json"
+        # an artifact, not the model config: MLflow logs a model config as the run's params
+        spec_file.write_text(json.dumps(spec.to_dict()))
         mlflow.pytorch.save_model(
             generator, graph, signature=signature, input_example=example,
             pip_requirements=requirements,
@@ -61,8 +64,7 @@ def log_generator_model(
         info = mlflow.pyfunc.log_model(
             name="generator",
             python_model=SERVED_CODE,
-            artifacts={"generator": str(graph)},
-            model_config={"spec": spec.to_dict()},
+            artifacts={"generator": str(graph), "spec": str(spec_file)},
             input_example=[request],
             registered_model_name=registered_model,
             pip_requirements=requirements,

@@ -16,6 +16,8 @@ labels as `ganops sample -n COUNT --class ... --seed SEED`, so both give the sam
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -55,13 +57,18 @@ def _refuse(message: str) -> MlflowException:
 
 class GeneratorService(PythonModel):  # type: ignore[misc]
     """The pyfunc model: the exported generator (the model's `generator` artifact, a pytorch
-    flavour model in pt2 format) and its spec (the model config's `spec`)."""
+    flavour model in pt2 format) and its spec (the `spec` artifact, JSON; a model logged
+    before that carried it in its model config)."""
 
     generator: Any
     spec: GeneratorSpec
 
     def load_context(self, context: Any) -> None:
-        self.spec = GeneratorSpec.from_dict(context.model_config["spec"])
+        if "spec" in context.artifacts:
+            spec = json.loads(Path(context.artifacts["spec"]).read_text())
+        else:
+            spec = context.model_config["spec"]
+        self.spec = GeneratorSpec.from_dict(spec)
         exported = mlflow.pytorch.load_model(context.artifacts["generator"])
         self.generator = ExportedGenerator(exported, self.spec.num_classes)
 
