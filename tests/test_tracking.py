@@ -141,6 +141,38 @@ def test_a_run_records_its_dataset_as_an_input(
     assert [(tag.key, tag.value) for tag in inputs[0].tags] == [("mlflow.data.context", "training")]
 
 
+@pytest.mark.parametrize("fails", [1, 2])
+def test_a_dataset_row_lost_to_a_concurrent_run_is_asked_for_again(
+    mlflow_store: str, params: Params, workdir: Path, monkeypatch: pytest.MonkeyPatch, fails: int
+) -> None:
+    """Runs started together race to insert the experiment's dataset row on a server; the
+    loser's unique-key error is retried (the row is there then), anything else is raised."""
+    with open_run(params.tracking, params, root=workdir) as run:
+        real, calls = run.client.log_inputs, []
+
+        def racing(*args: Any, **kwargs: Any) -> None:
+            calls.append(1)
+            if len(calls) <= fails:
+                raise mlflow.exceptions.RestException(
+                    {"error_code": "BAD_REQUEST", "message": "(psycopg.errors.UniqueViolation)"
+                     " duplicate key value violates unique constraint \"dataset_pk\""}
+                )  # fmt: skip
+            real(*args, **kwargs)
+
+        monkeypatch.setattr(run.client, "log_inputs", racing)
+        monkeypatch.setattr("ganops.tracking.run.time.sleep", lambda s: None)
+        run.log_dataset("mnist-5k", "0123abcd", "digits", {"train_images": 4000})
+        assert len(calls) == fails + 1
+        monkeypatch.setattr(
+            run.client, "log_inputs",
+            lambda *a, **k: (_ for _ in ()).throw(mlflow.exceptions.MlflowException("no such run")),
+        )  # fmt: skip
+        with pytest.raises(mlflow.exceptions.MlflowException, match="no such run"):
+            run.log_dataset("other", "4567", "digits", {})
+    inputs = _run(mlflow_store, run.run_id).inputs.dataset_inputs
+    assert [i.dataset.digest for i in inputs] == ["0123abcd"]
+
+
 @pytest.mark.parametrize(
     ("key", "chart"),
     [

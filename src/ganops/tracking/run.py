@@ -52,6 +52,8 @@ TRAIN_KEYS = frozenset(
 PERF_KEYS = frozenset({"images_per_s", "images_per_s_mean", "train_time_s"})
 PREFIXES = {"real_floor.": "eval_real_floor/", "downstream.": "downstream/"}
 _BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call
+_DATASET_ATTEMPTS = 3
+_DUPLICATE_ROW = re.compile(r"UniqueViolation|duplicate key|UNIQUE constraint failed", re.I)
 _IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+")
 
 
@@ -137,7 +139,17 @@ class Run:
         """Record the data the run trained on as its input: the runs table's Dataset column."""
         dataset = Dataset(name, digest, "ganops", source, profile=json.dumps(profile))
         context = InputTag(MLFLOW_DATASET_CONTEXT, "training")
-        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, [context])])
+        for attempt in range(_DATASET_ATTEMPTS):
+            try:
+                self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, [context])])
+                return
+            except mlflow.exceptions.MlflowException as error:
+                # Runs that start together race to insert the experiment's dataset row (the
+                # server looks it up, then inserts): the loser's insert breaks the unique key.
+                # Asked again, the server finds the row and only links it to this run.
+                if not _DUPLICATE_ROW.search(str(error)) or attempt + 1 == _DATASET_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
     def log_grid(self, step: int, picture: np.ndarray) -> None:
         """One frame of the fixed-latent image series (the UI shows a slider over steps)."""
