@@ -162,13 +162,17 @@ def _start_postgres(binaries: Path, pgdata: Path, log: Path, pg_port: int) -> No
         if done.returncode != 0:
             raise ServerError(f"PostgreSQL's initdb failed: {(done.stderr or done.stdout).strip()}")
     options = f"-p {pg_port} -k {pgdata} -c listen_addresses={HOST}"
+    logged = log.stat().st_size if log.exists() else 0
     done = subprocess.run(
         _as_postgres_user([str(binaries / "pg_ctl"), "-D", str(pgdata), "-l", str(log),
                            "-o", options, "-w", "-t", "60", "start"]),
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if done.returncode != 0:
-        raise ServerError(f"PostgreSQL could not start: {_last_line(log)} (log: {log})")
+    if done.returncode != 0:  # the server's own word when it wrote one, else pg_ctl's
+        printed = (done.stderr or done.stdout).strip().splitlines() or ["pg_ctl gave no reason"]
+        wrote = log.exists() and log.stat().st_size > logged
+        said = _last_line(log) if wrote else printed[-1]
+        raise ServerError(f"PostgreSQL could not start: {said} (log: {log})")
 
 
 def _create_database(binaries: Path, pg_port: int, database: str) -> None:
