@@ -26,10 +26,13 @@ VENV = Path(sys.executable).parent.parent
 
 
 def env() -> dict[str, str]:
-    """The environment of a user's shell: this venv first, no MLflow or DVC overrides."""
+    """The environment of a user's shell: this venv first, no MLflow or DVC overrides, and
+    not inside a make (under `make test`, a `make` a test runs would be a sub-make: it adds
+    "Entering directory" lines to what it prints)."""
     result = dict(os.environ)
     result["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{result.get('PATH', '')}"
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "MLFLOW_RUN_ID",
+                 "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):  # fmt: skip
         result.pop(name, None)
     result.update(GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.com",
                   GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")  # fmt: skip
