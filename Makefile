@@ -77,14 +77,13 @@ lint: $(STAMP)
 	mypy
 	python tools/lint_workflows.py
 
-# The suite runs a test file per worker (its module fixtures built once), one worker more
-# than the cores, up to 4: with a worker per core, 2 cores were busy 1.3 of 2 on average
-# (42.4 CPU-minutes in a 32.5-minute run), the rest spent waiting on servers and
-# subprocesses. `make test TEST_JOBS=0` runs it in one process. With workers, each one's
-# torch, and every stage process a test starts, runs on one thread: a thread pool per worker
-# made them fight (a served-model fixture took 365 s beside another worker against 38 s on
-# one thread). The tests of recorded digests set one thread themselves.
-TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 > 4 ? 4 : n + 1 )))
+# The suite runs a test file per worker (its module fixtures built once), a worker per core
+# up to 4; `make test TEST_JOBS=0` runs it in one process. A worker more than the cores was
+# tried on 2 cores: 27.6 minutes against 27.5, each slow test half as slow again. With
+# workers, each one's torch, and every stage process a test starts, runs on one thread: a
+# thread pool per worker made them fight (a served-model fixture took 365 s beside another
+# worker against 38 s on one thread). The tests of recorded digests set one thread themselves.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 PYTEST := $(if $(filter 0,$(TEST_JOBS)),pytest,\
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 pytest -n $(TEST_JOBS) --dist loadfile)
 
