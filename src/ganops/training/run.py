@@ -42,7 +42,7 @@ from ganops.training.distributed import (
     log_weight_digests,
 )
 from ganops.training.lock import hold_checkpoints
-from ganops.training.loggers import FanOut, HistoryFile
+from ganops.training.loggers import FanOut, HistoryFile, StepLogger
 from ganops.training.loop import (
     METRIC_NAMES,
     PROBE_NAMES,
@@ -317,9 +317,10 @@ def _train(
             warned = run.tag(WARNING_TAG) is not None
             probe.watch = CollapseWatch(cfg.collapse_threshold, run.set_tags, warned)
         checkpointing.meta["run_id"] = run.run_id
-        logger = FanOut(*histories.values(), run)
-        if classifier is not None:  # a semi-supervised GAN's classifier, every epoch
-            logger = ScoredEpochs(classifier, run, *histories.values(), run)
+        loggers: tuple[StepLogger, ...] = (*histories.values(), run)
+        logger = (  # with a semi-supervised GAN, its classifier scored every epoch
+            FanOut(*loggers) if classifier is None else ScoredEpochs(classifier, run, *loggers)
+        )
         with peers_blamed(world):  # a peer's failure, not the broken collective, is the reason
             result = train(
                 state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels, step=step
