@@ -9,6 +9,7 @@ Each switch is a `train.*` param, so any of them can be tried on either device.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,18 +35,31 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
 
 def cpu_kind() -> str:
     """The widest vector instructions this CPU has, whatever the kernel pins select: `AVX-512`,
-    `AVX2` or `other`. MKL's matrix products round differently on an AVX2-only CPU and an
-    AVX-512 one even under `MKL_CBWR=AVX2`, so CPU bytes are recorded per kind (docs/gpu.md,
-    "Reproducibility across machines")."""
+    `AVX2` or `other`."""
     if torch.cpu._is_avx512_supported():
         return "AVX-512"
     return "AVX2" if torch.cpu._is_avx2_supported() else "other"
 
 
+def kernels_pinned() -> bool:
+    """Whether every CPU kernel pin of ganops is in force (a user's environment can override
+    one, e.g. `ATEN_CPU_CAPABILITY=avx512` for speed)."""
+    from ganops import CPU_KERNEL_PINS
+
+    return all(os.environ.get(name) == value for name, value in CPU_KERNEL_PINS.items())
+
+
 def hardware(device: torch.device) -> str:
-    """What a run's bytes depend on beyond its params: `cpu, AVX2` (the CPU's kind), or the
-    device type (`cuda`). `run.json` keeps it, so `ganops report` can explain a difference."""
-    return f"cpu, {cpu_kind()}" if device.type == "cpu" else device.type
+    """What a run's bytes depend on beyond its params and code: on the CPU, the number of
+    threads torch splits its work over (a reduction split otherwise rounds otherwise), as
+    `cpu, 2 threads`, with `, kernels unpinned` when a kernel pin was overridden; on a GPU,
+    the device type (`cuda`). The kind of CPU is not among them: under the pins an Intel and
+    an AMD CPU, AVX2 or AVX-512, compute the same bytes. `run.json` keeps it, so `ganops
+    report` can explain a difference (docs/gpu.md, "Reproducibility across machines")."""
+    if device.type != "cpu":
+        return device.type
+    unpinned = "" if kernels_pinned() else ", kernels unpinned"
+    return f"cpu, {torch.get_num_threads()} threads{unpinned}"
 
 
 def _switch(value: str, device: torch.device) -> bool:
@@ -60,7 +74,6 @@ class Acceleration:
     autocast: bool = False  # bf16 autocast around the forward passes and losses
     channels_last: bool = False  # networks and batches in NHWC memory format
     compile: bool = False  # torch.compile both networks
-    fused_adam: bool = False  # Adam's single-kernel update (CUDA)
 
     @classmethod
     def resolve(cls, cfg: TrainConfig, device: torch.device) -> Acceleration:
@@ -69,22 +82,32 @@ class Acceleration:
             autocast=_switch(cfg.autocast, device),
             channels_last=_switch(cfg.channels_last, device),
             compile=_switch(cfg.compile, device),
-            fused_adam=device.type == "cuda",
         )
 
     def describe(self) -> str:
-        """`bf16 autocast, channels-last, compiled, fused Adam` or `plain fp32`."""
+        """`bf16 autocast, channels-last, compiled` or `plain fp32`."""
         names = [
             name
             for name, on in (
                 ("bf16 autocast", self.autocast),
                 ("channels-last", self.channels_last),
                 ("compiled", self.compile),
-                ("fused Adam", self.fused_adam),
             )
             if on
         ]
         return ", ".join(names) or "plain fp32"
+
+
+def adam(
+    parameters: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999)
+) -> torch.optim.Adam:
+    """Adam with its fused kernel, on the CPU as on a GPU: every optimiser of the project.
+
+    On the CPU the default Adam takes its square root through MKL's vector maths, which
+    leans on an approximate instruction whose last bits are each chip's own, whatever
+    `MKL_CBWR` says; the fused kernel takes the exact square root, so training gives the
+    same bytes on Intel and AMD CPUs. It is the faster of the two as well."""
+    return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
 
 
 def configure_backends(device: torch.device, deterministic: bool) -> None:

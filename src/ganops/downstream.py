@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split, to_training_tensor
+from ganops.device import adam
 from ganops.errors import DataError
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
 
@@ -96,7 +97,7 @@ def train_arm(
     torch.manual_seed(seed)  # the same initial weights in every arm of a seed
     # channels-last: about 30% faster convolutions on the CPU as on a GPU
     network = Evaluator(spec).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(network.parameters(), lr=recipe.lr)
+    optimizer = adam(network.parameters(), recipe.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=cfg.steps
     )

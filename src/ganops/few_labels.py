@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split, to_training_tensor
+from ganops.device import adam
 from ganops.downstream import Labelled, _Batches, random_affine, train_arm
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
 from ganops.models.semi import classifier_logits
@@ -72,7 +73,7 @@ def train_pseudo_label(
     label of its weak view, seen through a strong view."""
     torch.manual_seed(seed)  # the same initial weights as the other arms of this seed
     network = Evaluator(spec).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(network.parameters(), lr=recipe.lr)
+    optimizer = adam(network.parameters(), recipe.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=cfg.steps
     )

@@ -38,17 +38,22 @@ def _flat_weights(state: GanState) -> torch.Tensor:
 @pytest.fixture
 def tiny(tiny_params: Callable[..., Params]) -> Callable[..., Params]:
     def build(**train: object) -> Params:
-        return tiny_params({"train": {"batch_size": 32, "lr": 2e-4, **train}})
+        plain = {"batch_size": 32, "lr": 2e-4, "channels_last": "off"}
+        return tiny_params({"train": {**plain, **train}})
 
     return build
 
 
-def test_auto_is_plain_fp32_on_cpu_and_everything_on_cuda(tiny: Callable[..., Params]) -> None:
-    cfg = tiny().train
+def test_auto_is_plain_fp32_on_cpu_and_everything_on_cuda(
+    tiny: Callable[..., Params], tiny_params: Callable[..., Params]
+) -> None:
+    cfg = tiny(channels_last="auto").train
     assert Acceleration.resolve(cfg, CPU) == Acceleration()
     assert Acceleration.resolve(cfg, CPU).describe() == "plain fp32"
+    default = Acceleration.resolve(tiny_params().train, CPU)  # channels-last on the CPU too
+    assert default == Acceleration(channels_last=True) and default.describe() == "channels-last"
     on_gpu = Acceleration.resolve(cfg, torch.device("cuda"))
-    assert on_gpu == Acceleration(autocast=True, channels_last=True, compile=True, fused_adam=True)
+    assert on_gpu == Acceleration(autocast=True, channels_last=True, compile=True)
     forced = Acceleration.resolve(tiny(compile="off", autocast="on").train, torch.device("cuda"))
     assert not forced.compile and forced.autocast
     assert Acceleration.resolve(tiny(channels_last="on").train, CPU).channels_last

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ganops.config import EvaluatorConfig
 from ganops.data.dataset import Split, to_training_tensor
+from ganops.device import adam
 from ganops.errors import DataError, first_line
 from ganops.io import load_torch, save_torch
 
@@ -133,7 +134,7 @@ def train_evaluator(
     """Train the classifier on `(images uint8 (N, C, H, W), labels (N,))`, seeded."""
     torch.manual_seed(cfg.seed)
     evaluator = Evaluator(spec).to(device)
-    optimizer = torch.optim.Adam(evaluator.parameters(), lr=cfg.lr)
+    optimizer = adam(evaluator.parameters(), cfg.lr)
     steps_per_epoch = math.ceil(len(train[0]) / cfg.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch

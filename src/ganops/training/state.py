@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ganops.config import Params, TrainConfig
-from ganops.device import Acceleration
+from ganops.device import Acceleration, adam
 from ganops.errors import GanopsError
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.models.semi import build_semi_supervised_discriminator
@@ -149,9 +149,7 @@ def build_state(
     if acceleration.channels_last:
         generator.to(memory_format=torch.channels_last)
         discriminator.to(memory_format=torch.channels_last)
-    adam: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2)}
-    if acceleration.fused_adam:
-        adam["fused"] = True
+    betas = (cfg.beta1, cfg.beta2)
     noise_keys = (world.rank,) if world.distributed else ()
     step_generator = world.wrap(generator, device)
     step_discriminator = world.wrap(discriminator, device)
@@ -162,8 +160,8 @@ def build_state(
         spec=spec,
         generator=generator,
         discriminator=discriminator,
-        opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.lr, **adam),
-        opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d or cfg.lr, **adam),
+        opt_g=adam(generator.parameters(), cfg.lr, betas),
+        opt_d=adam(discriminator.parameters(), cfg.lr_d or cfg.lr, betas),
         noise=torch.Generator(device=device).manual_seed(
             derived_seed(cfg.seed, NOISE, *noise_keys)
         ),

@@ -40,6 +40,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganops.config import TranslateConfig
+from ganops.device import adam
 from ganops.errors import GanopsError
 from ganops.io import save_torch
 from ganops.sampling import READABLE_PX, make_grid, to_uint8
@@ -178,8 +179,8 @@ def build_translator(
         paired=paired,
         generators=generators,
         discriminators=discriminators,
-        optimizer_g=torch.optim.Adam(g_params, lr=cfg.lr, betas=betas),
-        optimizer_d=torch.optim.Adam(d_params, lr=cfg.lr, betas=betas),
+        optimizer_g=adam(g_params, cfg.lr, betas),
+        optimizer_d=adam(d_params, cfg.lr, betas),
         pools=pools,
         world=world,
     )
