@@ -182,7 +182,10 @@ def test_missing_system_packages_are_named_in_one_line(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0
-    line = "missing system packages: chromium chromium-driver shellcheck (install them: sudo "
+    line = (
+        "missing system packages: chromium chromium-driver shellcheck qemu-user "
+        "(install them: sudo "
+    )
     assert done.stderr.strip().startswith(line)
     assert len(done.stderr.strip().splitlines()) == 1
     walkthrough = (ROOT / "tools" / "walkthrough.py").read_text()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Debian packages the tests, `make lint` (shellcheck) and `make walkthrough` need,
+# The Debian packages the tests, `make lint` (shellcheck), `make walkthrough` (chromium) and
+# the check of the bytes on other CPUs (qemu-user: tests/test_cpu_kinds.py) need,
 # installed when missing.
 # Each line below: a package and the command that shows it is installed. The README's
 # Quickstart lists the same packages (tests/test_project.py keeps the two equal).
@@ -11,6 +12,7 @@ PACKAGES="
 chromium chromium
 chromium-driver chromedriver
 shellcheck shellcheck
+qemu-user qemu-x86_64
 "
 
 missing=()
