@@ -183,16 +183,18 @@ def test_a_seed_sweep_is_read_from_dvc_exp_show() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "explained"),
+    ("old", "new", "explained", "advice"),
     [
-        ("cpu, AVX-512", "cpu, AVX2", True),  # MKL's products round otherwise on the two
-        ("cpu, AVX2", "cuda", True),
-        ("cpu, AVX2", "cpu, AVX2", False),  # the same kind: a difference is the code's or params'
-        ("", "cpu, AVX2", False),  # a record from before the field: nothing to say
+        ("cpu, 2 threads", "cpu, 8 threads", True, "`OMP_NUM_THREADS=2 dvc repro`"),
+        ("cpu, AVX-512", "cpu, 2 threads", True, None),  # before the pins held across makers
+        ("cpu, 2 threads", "cpu, 2 threads, kernels unpinned", True, None),
+        ("cpu, 2 threads", "cuda", True, None),
+        ("cpu, 2 threads", "cpu, 2 threads", False, None),  # a difference is the code's or params'
+        ("", "cpu, 2 threads", False, None),  # a record from before the field: nothing to say
     ],
 )
 def test_other_hardware_is_named_as_a_cause_of_other_bytes(
-    old: str, new: str, explained: bool
+    old: str, new: str, explained: bool, advice: str | None
 ) -> None:
     metrics = [("data/eval/metrics.json", "fid", 4.0, 3.5)]
     report = render(
@@ -205,4 +207,7 @@ def test_other_hardware_is_named_as_a_cause_of_other_bytes(
     )
     line = f"**Other hardware:** the baseline trained on `{old}`, the workspace on `{new}`."
     assert (line in report) is explained
-    assert ("MKL's matrix products" in report) is explained
+    assert ("the number of threads torch splits its sums over" in report) is explained
+    assert ("OMP_NUM_THREADS" in report) is (advice is not None)
+    if advice:
+        assert f"{advice} trains with the baseline's threads" in report

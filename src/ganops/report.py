@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -296,18 +297,33 @@ def _noise_note(comparison: Comparison) -> str:
 
 
 def _hardware_note(base: Side, work: Side) -> list[str]:
-    """Why the bytes differ when the two sides trained on different kinds of hardware."""
+    """Why the bytes differ when the two sides trained on different hardware: another number
+    of CPU threads, unpinned kernels, a GPU, or a record from before the kernel pins held
+    across CPU makers (`cpu, AVX2` and `cpu, AVX-512` name a kind of CPU, not threads)."""
     old, new = base.run.get("hardware"), work.run.get("hardware")
     if not old or not new or old == new:
         return []
+    threads = [_threads(side) for side in (old, new)]
+    advice = (
+        f" `OMP_NUM_THREADS={threads[0]} dvc repro` trains with the baseline's threads."
+        if all(threads) and "unpinned" not in old + new
+        else ""
+    )
     return [
         "",
         f"**Other hardware:** the baseline trained on `{old}`, the workspace on `{new}`. "
-        "ganops pins ATen's and oneDNN's CPU kernels to AVX2, but MKL's matrix products "
-        "(linear layers) and training still round differently on AVX2 and AVX-512 CPUs, and "
-        "a GPU rounds otherwise again, so the same params give other bytes, and scores that "
-        "differ as another seed's would (docs/gpu.md, Reproducibility across machines).",
+        "On the CPU a run's bytes depend on the number of threads torch splits its sums "
+        "over and on ganops' kernel pins (records that name a kind of CPU come from before "
+        "the pins held across Intel and AMD CPUs); a GPU rounds otherwise again. So the same "
+        "params give other bytes, and scores that differ as another seed's would (docs/gpu.md, "
+        f"Reproducibility across machines).{advice}",
     ]
+
+
+def _threads(hardware: str) -> int | None:
+    """2 of `cpu, 2 threads`; None for a GPU or an older record."""
+    found = re.match(r"cpu, (\d+) threads", hardware)
+    return int(found[1]) if found else None
 
 
 def _run_line(role: str, side: Side) -> str:

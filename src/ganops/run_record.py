@@ -50,7 +50,7 @@ class RunRecord:
     published_step: int = 0  # the step whose generator was published
     train_time_s: float = 0.0
     conditioning: str = ""  # "conditional, 10 classes (model.conditional: auto)", or unconditional
-    hardware: str = ""  # "cpu, AVX2", "cpu, AVX-512" or "cuda": the bytes differ between them
+    hardware: str = ""  # "cpu, 2 threads" or "cuda": the bytes differ between them
 
     def store_uri(self, root: Path) -> str:
         """The tracking URI to open this run's store from the project at `root`."""
