@@ -214,7 +214,9 @@ class TrainConfig(_Section):
         "auto", description="bf16 autocast of the forward passes; auto = on for CUDA, off on CPU"
     )
     channels_last: Literal["auto", "on", "off"] = Field(
-        "auto", description="channels-last memory format; auto = on for CUDA, off on CPU"
+        "on",
+        description="channels-last (NHWC) memory format of the networks and batches: on (on "
+        "a CPU too: faster steps, the same bytes on every CPU) | off | auto = on for CUDA only",
     )
     compile: Literal["auto", "on", "off"] = Field(
         "auto", description="torch.compile both networks; auto = on for CUDA, off on CPU"
