@@ -316,6 +316,23 @@ def test_an_outage_buffers_and_delivers_later(
     assert _run(mlflow_store, run.run_id).info.status == "FINISHED"
 
 
+def test_a_tag_set_during_an_outage_waits_for_the_store(
+    mlflow_store: str, params: Params, workdir: Path
+) -> None:
+    """A warning tag raised mid-run (the collapse watch's) while the server is down does not
+    end the training: it is delivered with the next flush that reaches the store."""
+    with open_run(params.tracking, params, root=workdir) as run:
+        outage = _Outage(run.client)
+        run.client = outage  # type: ignore[assignment]
+        outage.down = True
+        run.set_tags({"ganops.warning": "mode collapse suspected"})  # kept, not raised
+        assert run.pending == 1
+        outage.down = False
+        run.flush()
+        assert run.pending == 0
+    assert _run(mlflow_store, run.run_id).data.tags["ganops.warning"] == "mode collapse suspected"
+
+
 def test_an_outage_that_lasts_ends_in_the_local_store(
     tmp_path: Path, params: Params, workdir: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,

@@ -15,7 +15,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from torch import nn
 
@@ -76,10 +76,11 @@ def chart_key(key: str) -> str:
 class Run:
     """An open MLflow run: buffered step metrics and images, artifacts, the model.
 
-    Step metrics and images wait in a buffer until `flush`. When the store cannot be
-    reached, `flush` keeps them and training goes on; they are delivered at a later flush,
-    or at the end `fall_back_to_local` writes them to the workspace's own store. A run
-    reopened after a crash skips the steps its store already has, so none is logged twice.
+    Step metrics and images wait in a buffer until `flush`; tags are sent at once. When the
+    store cannot be reached, `flush` keeps them (tags too) and training goes on; they are
+    delivered at a later flush, or at the end `fall_back_to_local` writes them to the
+    workspace's own store. A run reopened after a crash skips the steps its store already
+    has, so none is logged twice.
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class Run:
         self.experiment_id = experiment_id
         self._pending: list[Metric] = []
         self._images: list[tuple[np.ndarray, str, int]] = []
+        self._tags: dict[str, str] = {}
         self._logged: dict[str, int] = {}  # key -> last step already in the store
         self._outage = False
         # where a fallback goes: the project root, the experiment name, the params to log
@@ -103,8 +105,8 @@ class Run:
 
     @property
     def pending(self) -> int:
-        """Values (metrics and images) not yet delivered."""
-        return len(self._pending) + len(self._images)
+        """Values (metrics, images and tags) not yet delivered."""
+        return len(self._pending) + len(self._images) + len(self._tags)
 
     def skip_logged_steps(self) -> None:
         """Remember the last step of every metric and image series the store already has."""
@@ -160,7 +162,14 @@ class Run:
         if step > self._logged.get(f"image:{key}", -1):
             self._images.append((picture, key, step))
 
+    def _deliver_tags(self) -> None:
+        if self._tags:
+            tags = [RunTag(key, value) for key, value in self._tags.items()]
+            self.client.log_batch(self.run_id, tags=tags)
+            self._tags.clear()
+
     def _deliver(self) -> None:
+        self._deliver_tags()
         while self._pending:
             batch = self._pending[:_BATCH_LIMIT]
             self.client.log_batch(self.run_id, metrics=batch)
@@ -177,19 +186,22 @@ class Run:
         try:
             self._deliver()
         except OUTAGE as error:
-            if not self._outage:
-                log.warning(
-                    "MLflow at %s unreachable (%s); training goes on and its metrics and "
-                    "images wait to be delivered",
-                    redact_uri(self.uri),
-                    describe(error),
-                )
-            self._outage = True
+            self._lost(error)
             return
         if self._outage:
             log.info("MLflow at %s is back: %d buffered values delivered", redact_uri(self.uri),
                      waiting)  # fmt: skip
             self._outage = False
+
+    def _lost(self, error: Exception) -> None:
+        if not self._outage:
+            log.warning(
+                "MLflow at %s unreachable (%s); training goes on and its metrics, images and "
+                "tags wait to be delivered",
+                redact_uri(self.uri),
+                describe(error),
+            )
+        self._outage = True
 
     def deliver_or_fall_back(self) -> None:
         """Flush; what still cannot be delivered goes to the local store (`fall_back_to_local`)."""
@@ -244,8 +256,13 @@ class Run:
         return None if value is None else str(value)
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, value)
+        """Tag the run now; while its store is unreachable, at the flush that reaches it (a
+        warning raised mid-run, say of a mode collapse, must not end the training)."""
+        self._tags.update(tags)
+        try:
+            self._deliver_tags()
+        except OUTAGE as error:
+            self._lost(error)
 
     def log_summary(self, metrics: dict[str, float], step: int) -> None:
         """Final values (training time, throughput) as metrics at the last step."""
