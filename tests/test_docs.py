@@ -116,11 +116,19 @@ RUN_BY: dict[str, str] = {
         BENCH + "test_time_to_fid_measures_every_configuration_and_seed_against_the_clock",
     "python bench/cpu_kernels.py":
         BENCH + "test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes",
+    # the bytes of this CPU, and of an emulated Intel one, side by side
+    "python tools/cpu_digests.py":
+        "tests/test_cpu_kinds.py::test_an_emulated_intel_avx2_cpu_computes_the_same_bytes",
+    "qemu-x86_64 -cpu Haswell":
+        "tests/test_cpu_kinds.py::test_an_emulated_intel_avx2_cpu_computes_the_same_bytes",
 }  # fmt: skip
 
 # A command prefix -> why no test runs it (here: in the test suite, offline, on a CPU).
 CANNOT_RUN_HERE: dict[str, str] = {
     "make test": "it is the test suite itself",
+    "qemu-x86_64 -cpu EPYC-Milan":
+        "a second emulated CPU, 2 minutes more in every make test; test_cpu_kinds.py runs "
+        "the Haswell one, the other maker with AVX2 only",
     "dvc exp run -S data.source=fashion-mnist":
         "downloads Fashion-MNIST; the tests are offline (test_downloads.py serves its files)",
     "dvc exp run -S data.source=cifar10":

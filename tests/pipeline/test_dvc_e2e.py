@@ -117,7 +117,10 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
         time.sleep(3)
     dvc(repo, "queue", "stop")
     assert status.count("Success") == 2, status
-    for name in ("queued-a", "queued-b"):  # two writers of one sqlite store, side by side
+    # Two queue workers usually run them side by side, but DVC's queue does not promise it
+    # (one worker sometimes takes both in turn), so overlap is not asserted here: four
+    # trainings started together on one store are tests/pipeline/test_concurrent_store.py.
+    for name in ("queued-a", "queued-b"):
         log = dvc(repo, "queue", "logs", name).stdout
         assert "Running stage 'train'" in log and "database is locked" not in log, log
 
@@ -127,8 +130,6 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
         "queued-a": "0.001", "queued-b": "0.002",
     }  # fmt: skip
     assert all(r.info.status == "FINISHED" for r in new.values())
-    first, second = new["queued-a"].info, new["queued-b"].info
-    assert first.start_time < second.end_time and second.start_time < first.end_time  # overlap
     assert all(r.info.run_name == name for name, r in new.items())
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing stranded in the copies
 
