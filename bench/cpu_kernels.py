@@ -1,11 +1,13 @@
-"""What the AVX2 kernel pins cost, and what channels-last gains, on the default's CPU step.
+"""What the CPU kernel pins cost, and what channels-last gains, on the default's CPU step.
 
 The default's training step (params.yaml as it is: the conditional GAN on mnist-5k's real
 digits and labels, batch 64) in four settings, each in a fresh process, because the pins are
 read once, when torch first computes:
-  pinned        ganops' own pins (ATen, oneDNN and MKL at AVX2: `ganops.CPU_KERNEL_PINS`)
+  pinned        ganops' own pins (ATen and oneDNN at AVX2, MKL's COMPATIBLE branch, OpenBLAS
+                at Haswell: `ganops.CPU_KERNEL_PINS`)
   unpinned      the CPU's widest kernels (`ATEN_CPU_CAPABILITY` = the CPU's own, oneDNN and
-                MKL unrestricted), what torch does without ganops
+                MKL unrestricted), what torch does without ganops (OpenBLAS, which the step
+                does not use, keeps its pin)
 each with `train.channels_last` off and on. The settings take turns over --rounds rounds, so
 a drift in the machine's speed reaches all four alike. Each process runs 3 untimed steps,
 then --steps timed ones on fixed batches, and prints its images per second and a digest of
@@ -36,7 +38,7 @@ SETTINGS = [("pinned", "off"), ("pinned", "on"), ("unpinned", "off"), ("unpinned
 
 def widest_kernels() -> dict[str, str]:
     """The pins overridden: each library's own choice on this CPU (ATen's widest from the
-    CPU's kind, as `run.json` records it)."""
+    CPU's kind)."""
     from ganops.device import cpu_kind
 
     aten = "avx512" if cpu_kind() == "AVX-512" else "avx2"

@@ -12,7 +12,7 @@ Run it on two machines, or on one under an emulated CPU of another kind, and com
     python tools/cpu_digests.py
     qemu-x86_64 -cpu Haswell .venv/bin/python tools/cpu_digests.py      # an Intel AVX2 CPU
     qemu-x86_64 -cpu EPYC-Milan .venv/bin/python tools/cpu_digests.py   # an AMD AVX2 CPU
-tests/test_cpu_kinds.py does the second and third (Debian's qemu-user) against the first.
+tests/test_cpu_kinds.py runs the second (Debian's qemu-user) against the first.
 """
 
 from __future__ import annotations
