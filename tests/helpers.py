@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -176,6 +176,47 @@ def processes_in(work: Path) -> list[int]:
 
 
 @contextlib.contextmanager
+def background_server(
+    name: str,
+    command: list[str],
+    log: Path,
+    answers: Callable[[], bool],
+    start_timeout_s: int,
+    **popen: Any,
+) -> Iterator[None]:
+    """Start `command` in a session of its own, its output in `log`; return once `answers()`
+    (a request that may raise requests' connection errors while it starts) is true, or fail
+    the test with the log's end; SIGTERM it (then SIGKILL) when the block ends."""
+    import requests
+
+    with log.open("w") as output:
+        server = subprocess.Popen(command, start_new_session=True, stdout=output,
+                                  stderr=subprocess.STDOUT, **popen)  # fmt: skip
+    try:
+        deadline = time.time() + start_timeout_s
+        while time.time() < deadline and server.poll() is None:
+            try:
+                if answers():
+                    break
+            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
+                pass
+            time.sleep(0.3)
+        else:
+            state = f"exited with {server.returncode}" if server.poll() is not None else "starting"
+            pytest.fail(f"{name}: no answer within {start_timeout_s} s ({state}):\n"
+                        f"{log.read_text()[-3000:]}")  # fmt: skip
+        yield
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
+
+
+@contextlib.contextmanager
 def mlflow_models_serve(model: str, cwd: Path, start_timeout_s: int = 60) -> Iterator[str]:
     """The real `mlflow models serve -m model --env-manager local` on a free loopback port,
     run in `cwd` against its own `mlflow.db` (as the guide says, with the venv's `bin` on
@@ -188,33 +229,17 @@ def mlflow_models_serve(model: str, cwd: Path, start_timeout_s: int = 60) -> Ite
     env.pop("MLFLOW_TRACKING_URI", None)  # the workspace's mlflow.db
     command = ["mlflow", "models", "serve", "-m", model, "--env-manager", "local",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    log = cwd / f"serve-{port}.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True,
-                                  stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + start_timeout_s
-        while time.time() < deadline and server.poll() is None:
-            try:
-                if requests.get(f"{url}/ping", timeout=2).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
-                pass
-            time.sleep(0.5)
-        else:
-            state = f"exited with {server.returncode}" if server.poll() is not None else "starting"
-            pytest.fail(f"mlflow models serve: no /ping within {start_timeout_s} s ({state}):\n"
-                        f"{log.read_text()[-3000:]}")  # fmt: skip
+    with background_server(
+        "mlflow models serve",
+        command,
+        cwd / f"serve-{port}.log",
+        lambda: requests.get(f"{url}/ping", timeout=2).ok,
+        start_timeout_s,
+        cwd=cwd,
+        env=env,
+    ):
         yield url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
 
 
 def assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int) -> None:

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import free_port, write_params
+from tests.helpers import background_server, free_port, write_params
 from tests.pipeline.repo import VENV, dvc, env, make, make_repo, sh
 
 pytestmark = pytest.mark.slow
@@ -58,36 +55,17 @@ def webdav_server(folder: Path, start_timeout_s: int = 60) -> Iterator[str]:
         "simple_dc": {"user_mapping": {"*": {USER: {"password": PASSWORD}}}},
         "verbose": 2,
     }))  # fmt: skip
-    log = folder.parent / "wsgidav.log"
     command = [str(Path(sys.executable).parent / "wsgidav"), "--config", str(config)]
-    with log.open("w") as output:
-        server = subprocess.Popen(command, env=env(), start_new_session=True,
-                                  stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + start_timeout_s
-        while time.time() < deadline and server.poll() is None:
-            try:
-                answer = requests.request("PROPFIND", url, auth=(USER, PASSWORD),
-                                          headers={"Depth": "0"}, timeout=2)  # fmt: skip
-                if answer.status_code == 207:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up yet
-                pass
-            time.sleep(0.3)
-        else:
-            state = f"exited with {server.returncode}" if server.poll() is not None else "starting"
-            pytest.fail(f"wsgidav: no answer within {start_timeout_s} s ({state}):\n"
-                        f"{log.read_text()[-3000:]}")  # fmt: skip
+
+    def answers() -> bool:
+        found = requests.request("PROPFIND", url, auth=(USER, PASSWORD),
+                                 headers={"Depth": "0"}, timeout=2)  # fmt: skip
+        return found.status_code == 207
+
+    log = folder.parent / "wsgidav.log"
+    with background_server("wsgidav", command, log, answers, start_timeout_s, env=env()):
         yield url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
 
 
 def _login(repo: Path) -> None:
