@@ -18,5 +18,28 @@ CPU_KERNEL_PINS = {
     "MKL_CBWR": "COMPATIBLE",
     "OPENBLAS_CORETYPE": "Haswell",
 }
-for _name, _value in CPU_KERNEL_PINS.items():
+
+
+def _lacks_avx2(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """True on an x86-64 CPU without AVX2 (before 2013); Linux's cpuinfo tells, and where
+    there is none, False."""
+    try:
+        with open(cpuinfo_path, encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool(flags) and "avx2" not in flags.split()
+
+
+def pins_for(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The pins this CPU can take. Without AVX2, which the promise of the same bytes does not
+    cover, ATen and OpenBLAS made to run AVX2 kernels die of an illegal instruction (seen
+    under QEMU's emulated Westmere), so they keep their own; oneDNN's and MKL's pins are
+    ceilings and stay."""
+    if not _lacks_avx2(cpuinfo_path):
+        return dict(CPU_KERNEL_PINS)
+    return {k: v for k, v in CPU_KERNEL_PINS.items() if k in ("DNNL_MAX_CPU_ISA", "MKL_CBWR")}
+
+
+for _name, _value in pins_for().items():
     os.environ.setdefault(_name, _value)
