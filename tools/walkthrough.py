@@ -172,15 +172,18 @@ def close_assistant(chrome: WebDriver) -> None:
         time.sleep(0.5)
 
 
-def fullscreen_button(chrome: WebDriver, title: str) -> WebElement:
-    """The fullscreen button of the chart card titled `title`."""
+def fullscreen_button(chrome: WebDriver, title: str, timeout_s: float = 60) -> WebElement:
+    """The fullscreen button of the chart card titled `title`, once the card has rendered:
+    the page can show the title before the card (on a busy machine, seconds before)."""
     path = (
         f"//*[text()='{title}']/ancestor::*[.//*[@data-component-id='fullscreen_button_chartcard']]"
         "[1]//*[@data-component-id='fullscreen_button_chartcard']"
     )
-    found = chrome.find_elements(By.XPATH, path)
-    if not found:
-        raise WalkthroughError(f"{chrome.current_url}: no chart titled {title!r}")
+    deadline = time.monotonic() + timeout_s
+    while not (found := chrome.find_elements(By.XPATH, path)):
+        if time.monotonic() > deadline:
+            raise WalkthroughError(f"{chrome.current_url}: no chart titled {title!r}")
+        time.sleep(0.5)
     return found[0]
 
 
