@@ -1,5 +1,6 @@
 """The same bytes on another kind of CPU: tools/cpu_digests.py (the recorded models' outputs,
-tiny translators and the default GAN after a few training steps, each memory layout) run
+tiny translators and the default GAN after a few training steps, each memory layout, and the
+evaluate stage's scores of fixed features) run
 here and under QEMU's user-mode emulation of an Intel Haswell, a CPU of the other maker with
 AVX2 only, must print the same digests. Emulation computes every instruction exactly as
 IEEE 754 says, so it also shows that no kernel in these steps leans on the approximate
@@ -51,5 +52,6 @@ def test_an_emulated_intel_avx2_cpu_computes_the_same_bytes() -> None:
         "translator/unpaired",
         "default/contiguous",
         "default/channels-last",
+        "scores",
     }
     assert there == here

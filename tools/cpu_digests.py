@@ -7,6 +7,9 @@ several threads rounds otherwise):
   default/<layout>     the default GAN (params.yaml's model and train sections: conditional,
                        spectral norm, the class loss, mode seeking, EMA) after 3 steps on
                        fixed random digits, channels-last off and on
+  scores               FID, KID, precision/recall and the Inception Score's formula (the
+                       evaluate stage's, through NumPy, SciPy and OpenBLAS) of two fixed
+                       random feature sets, every digit of every value
 
 Run it on two machines, or on one under an emulated CPU of another kind, and compare:
     python tools/cpu_digests.py
@@ -133,6 +136,24 @@ def default_digests(steps: int = 3) -> dict[str, str]:
     return digests
 
 
+def score_digests() -> dict[str, str]:
+    """params.yaml's `eval` scores of two fixed random sets of 600 features (and logits)."""
+    import torch
+
+    from ganops.metrics.scores import FeatureSet, score
+    from ganops.params import load_params
+
+    cfg = load_params(ROOT / "params.yaml").eval
+    rng = torch.Generator().manual_seed(5)
+    sets = [
+        FeatureSet(torch.randn(600, 32, generator=rng) + shift, torch.randn(600, 10, generator=rng))
+        for shift in (0.0, 0.3)
+    ]
+    values = score(sets[0], sets[1], cfg)
+    text = json.dumps({key: float(value).hex() for key, value in sorted(values.items())})
+    return {"scores": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
 def main() -> int:
     import torch
 
@@ -146,6 +167,7 @@ def main() -> int:
         **forward_digests(),
         **translator_digests(),
         **default_digests(),
+        **score_digests(),
     }
     print(json.dumps(report, sort_keys=True))
     return 0

@@ -10,13 +10,15 @@ __version__ = "0.1.0"
 # convolutions at AVX2 (they otherwise take the widest the CPU has); MKL's matrix products on
 # its COMPATIBLE branch (its AVX2 setting holds on Intel CPUs only: other makers' take a branch
 # of their own, which rounds otherwise); OpenBLAS (NumPy's and SciPy's, under the scores) at
-# its Haswell kernels. A value already in the environment wins; ranks and stage subprocesses
-# inherit them. docs/gpu.md: "Reproducibility across machines".
+# its Haswell kernels; NumPy's own loops without their AVX-512 versions (its reductions sum in
+# another order there: KID's last digit moved). A value already in the environment wins;
+# ranks and stage subprocesses inherit them. docs/gpu.md: "Reproducibility across machines".
 CPU_KERNEL_PINS = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "DNNL_MAX_CPU_ISA": "AVX2",
     "MKL_CBWR": "COMPATIBLE",
     "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
 }
 
 
@@ -34,11 +36,12 @@ def _lacks_avx2(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
 def pins_for(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, str]:
     """The pins this CPU can take. Without AVX2, which the promise of the same bytes does not
     cover, ATen and OpenBLAS made to run AVX2 kernels die of an illegal instruction (seen
-    under QEMU's emulated Westmere), so they keep their own; oneDNN's and MKL's pins are
-    ceilings and stay."""
+    under QEMU's emulated Westmere), so they keep their own; oneDNN's, MKL's and NumPy's pins
+    are ceilings and stay."""
     if not _lacks_avx2(cpuinfo_path):
         return dict(CPU_KERNEL_PINS)
-    return {k: v for k, v in CPU_KERNEL_PINS.items() if k in ("DNNL_MAX_CPU_ISA", "MKL_CBWR")}
+    kept = ("DNNL_MAX_CPU_ISA", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES")
+    return {name: value for name, value in CPU_KERNEL_PINS.items() if name in kept}
 
 
 for _name, _value in pins_for().items():

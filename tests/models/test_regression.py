@@ -119,7 +119,9 @@ def _kernels_in_a_fresh_process(**env: str) -> list[str]:
 
 
 def test_importing_ganops_pins_the_cpu_kernels_and_a_users_choice_wins() -> None:
-    assert _kernels_in_a_fresh_process() == ["AVX2", "AVX2", "COMPATIBLE", "Haswell"]
+    assert _kernels_in_a_fresh_process() == [
+        "AVX2", "AVX2", "COMPATIBLE", "Haswell", "X86_V4", "AVX512_ICL", "AVX512_SPR"
+    ]  # fmt: skip
     assert _kernels_in_a_fresh_process(ATEN_CPU_CAPABILITY="default")[0] == "DEFAULT"
 
 
@@ -130,7 +132,11 @@ def test_a_cpu_without_avx2_keeps_the_pins_it_can_run(tmp_path: Path) -> None:
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx\n")
-    assert pins_for(str(cpuinfo)) == {"DNNL_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
+    assert pins_for(str(cpuinfo)) == {
+        "DNNL_MAX_CPU_ISA": "AVX2",
+        "MKL_CBWR": "COMPATIBLE",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    }
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n")
     assert pins_for(str(cpuinfo)) == CPU_KERNEL_PINS
     assert pins_for(str(tmp_path / "none")) == CPU_KERNEL_PINS  # no cpuinfo (not Linux)
