@@ -3,8 +3,9 @@
 Side by side, in one process, for the same DCGAN, batch size, device and real MNIST digits
 (mnist-5k, which ships offline):
   ganops      the `train` stage's loop (`ganops.training.train`): the training set on the
-              device as one tensor, a seeded permutation sliced into batches, and on CUDA
-              bf16 autocast, channels-last, torch.compile and fused Adam (the `auto` params);
+              device as one tensor, a seeded permutation sliced into batches, channels-last and
+              fused Adam, and on CUDA bf16 autocast (the `auto` params; --compile on adds
+              torch.compile);
               losses read back every --log-every steps;
   reference   the loop the tutorials write (pytorch/examples dcgan): a torchvision `MNIST`
               dataset with per-image transforms (Resize, ToTensor, Normalize) behind a
@@ -14,8 +15,12 @@ Both run one untimed epoch first (compilation, worker start-up), then --epochs t
 epochs of --steps steps each. On CUDA it also reports the model FLOP/s the project's step
 achieves (counted with torch.utils.flop_counter) against the GPU's dense bf16 peak.
 
+--cpu-steps N times the project's loop on the CPU too (N steps an epoch), and --ablate
+turns each of the device's switches (autocast, channels-last, compile) off in turn.
+
 Usage:
-    python bench/train_throughput.py [--sizes 28 64] [--batch-size 128] [--steps 20]
+    python bench/train_throughput.py [--sizes 28 64 128 256] [--batch-size 128] [--steps 20]
+        [--cpu-steps 4] [--ablate]
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.training import FanOut, GanState, build_state, train
 from ganops.training.loop import train_step
 
-# The models: the pipeline's default sizes at 28 px; pytorch/examples' dcgan (nz 100) at 64.
-MODELS = {28: (64, 32), 64: (100, 64)}  # size -> (latent_dim, width)
+# The models: the pipeline's default sizes at 28 px; pytorch/examples' dcgan (nz 100) at 64
+# and 128; at 256 px half its width (the layer next to the noise has 32 x 2^5 channels).
+MODELS = {28: (64, 32), 64: (100, 64), 128: (100, 64), 256: (100, 32)}  # size -> (z, width)
+SWITCHES = ("autocast", "channels_last", "compile")
+SWITCHES_ON = ("auto", "on", "off")
 # Dense bf16 tensor-core peaks from the vendors' data sheets, FLOP/s.
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L4": 121e12}
 
@@ -148,26 +156,51 @@ def peak_flops(device: torch.device) -> tuple[str, float | None]:
     return name, peak
 
 
-def measure(
-    size: int, digits: np.ndarray, root: Path, args: argparse.Namespace, device: torch.device
-) -> dict[str, float]:
-    latent_dim, width = MODELS[size]
-    spec = GeneratorSpec("dcgan", latent_dim, width, (1, size, size))
-    cfg = TrainConfig(  # the reference's loss and networks (batch-norm D): the same work
+def bench_config(args: argparse.Namespace, **switches: str) -> TrainConfig:
+    """The reference's loss and networks (batch-norm D): the same work; `switches` override
+    the switches the command line gives (autocast, channels_last, compile)."""
+    switches = {name: getattr(args, name) for name in SWITCHES} | switches
+    return TrainConfig(
         loss="nonsaturating",
         batch_size=args.batch_size,
         log_every=args.log_every,
         eval_every=0,
         grid_size=16,
+        **switches,
     )
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    """The most memory the device's allocator held since the last reset, GiB (0 on CPU)."""
+    if device.type != "cuda":
+        return 0.0
+    return torch.cuda.max_memory_allocated(device) / 2**30
+
+
+def measure(
+    size: int, digits: np.ndarray, root: Path, args: argparse.Namespace, device: torch.device
+) -> dict[str, float]:
+    latent_dim, width = MODELS[size]
+    spec = GeneratorSpec("dcgan", latent_dim, width, (1, size, size))
+    cfg = bench_config(args)
     subset = digits[: args.steps * args.batch_size]  # an epoch is --steps steps
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     ours, state = project_images_per_s(subset, spec, cfg, device, args.epochs)
+    result = {"ours": ours, "memory_gib": peak_memory_gib(device)}
     with tempfile.TemporaryDirectory() as tmp:
         write_idx(Path(tmp), subset)
-        reference = reference_images_per_s(Path(tmp), spec, cfg, device, args.epochs)
+        result["reference"] = reference_images_per_s(Path(tmp), spec, cfg, device, args.epochs)
     batch = to_training_tensor(center_crop_resize(subset[: args.batch_size], size), device)
-    flops = flops_per_step(state, cfg, batch)
-    return {"ours": ours, "reference": reference, "flops_per_image": flops / args.batch_size}
+    result["flops_per_image"] = flops_per_step(state, cfg, batch) / args.batch_size
+    if args.cpu_steps and device.type != "cpu":
+        cpu_subset = digits[: args.cpu_steps * args.batch_size]
+        result["cpu"], _ = project_images_per_s(cpu_subset, spec, cfg, torch.device("cpu"), 1)
+    if args.ablate:
+        for switch in (name for name in SWITCHES if getattr(args, name) != "off"):
+            off = bench_config(args, **{switch: "off"})
+            result[f"no {switch}"], _ = project_images_per_s(subset, spec, off, device, 1)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,6 +211,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per path")
     parser.add_argument("--log-every", type=int, default=50, help="the project's train.log_every")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--cpu-steps", type=int, default=0, help="also time the loop on the CPU, N steps an epoch"
+    )
+    for switch in SWITCHES:
+        parser.add_argument(f"--{switch.replace('_', '-')}", default="auto", choices=SWITCHES_ON)
+    parser.add_argument(
+        "--ablate", action="store_true", help="also time it with each switch off in turn"
+    )
     args = parser.parse_args(argv)
     if args.steps * args.batch_size > 5000:
         parser.error("--steps x --batch-size must be at most 5000 (the mnist-5k digits)")
@@ -189,18 +230,28 @@ def main(argv: list[str] | None = None) -> None:
     threads = torch.get_num_threads()
     print(f"device: {device} ({machine}), {threads} threads, torch {torch.__version__}")
     print(f"batch {args.batch_size}, {args.epochs} timed epochs of {args.steps} steps per path\n")
-    print("| model | ganops img/s | reference img/s | ratio | ganops model FLOP/s |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| model | ganops img/s | reference img/s | ratio | ganops model FLOP/s | peak GiB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    results = {}
     for size in args.sizes:
-        result = measure(size, digits, Path(tempfile.gettempdir()), args, device)
+        result = results[size] = measure(size, digits, Path(tempfile.gettempdir()), args, device)
         achieved = result["ours"] * result["flops_per_image"]
         share = f" ({achieved / peak:.1%} of {peak / 1e12:.0f} TFLOP/s bf16 peak)" if peak else ""
         latent_dim, width = MODELS[size]
         print(
             f"| DCGAN {size}x{size} (z {latent_dim}, width {width}) | {result['ours']:,.0f} "
             f"| {result['reference']:,.0f} | {result['ours'] / result['reference']:.2f}x "
-            f"| {achieved / 1e12:.3f} T{share} |"
+            f"| {achieved / 1e12:.3f} T{share} | {result['memory_gib']:.2f} |",
+            flush=True,
         )
+    extra = [key for key in next(iter(results.values())) if key == "cpu" or key.startswith("no ")]
+    if extra:
+        print(f"\nThe same loop, img/s (the ganops column above, on {device} = 1.00x):\n")
+        print("| model | " + " | ".join(extra) + " |")
+        print("| --- |" + " --- |" * len(extra))
+        for size, result in results.items():
+            cells = [f"{result[key]:,.0f} ({result[key] / result['ours']:.2f}x)" for key in extra]
+            print(f"| DCGAN {size}x{size} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,29 @@ def test_train_throughput_prints_both_paths_and_their_ratio(
     assert low <= float(ratio) <= high
 
 
+def test_train_throughput_ablates_each_switch_that_is_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _bench("train_throughput")
+    argv = ["--sizes", "28", "--batch-size", "16", "--steps", "2", "--epochs", "1"]
+    bench.main([*argv, "--ablate", "--channels-last", "on", "--compile", "off"])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("| model | no "))
+    assert header == "| model | no autocast | no channels_last |"  # compile is off already
+    row = lines[lines.index(header) + 2]
+    assert row.startswith("| DCGAN 28x28 | ") and row.count("x)") == 2
+
+
+def test_gpu_repeat_finds_the_cpu_repeats_its_bytes_either_way(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _bench("gpu_repeat")
+    bench.main(["--size", "32", "--steps", "2"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| o")]
+    assert [row.split(" | ")[0] for row in rows] == ["| off", "| on"]
+    assert all(row.endswith("| yes |") for row in rows)  # CPU kernels are deterministic
+
+
 def test_tutorial_reference_reads_the_digits_through_torchvision(tmp_path: Path) -> None:
     from torchvision import datasets
 

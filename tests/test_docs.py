@@ -112,6 +112,8 @@ RUN_BY: dict[str, str] = {
     # the benchmark scripts, at tiny sizes
     "python bench/train_throughput.py":
         BENCH + "test_train_throughput_prints_both_paths_and_their_ratio",
+    "python bench/gpu_repeat.py":
+        BENCH + "test_gpu_repeat_finds_the_cpu_repeats_its_bytes_either_way",
     "python bench/time_to_fid.py":
         BENCH + "test_time_to_fid_measures_every_configuration_and_seed_against_the_clock",
     "python bench/cpu_kernels.py":

@@ -1,9 +1,12 @@
 """Device placement and the speed-ups a device supports.
 
 `auto` picks the GPU when there is one. On a GPU the training step runs its forward passes
-in bf16 autocast, keeps activations channels-last, compiles both networks and uses the
-fused Adam kernel; on a CPU it stays plain fp32, so CPU runs are bitwise reproducible.
-Each switch is a `train.*` param, so any of them can be tried on either device.
+in bf16 autocast, keeps activations channels-last and uses the fused Adam kernel; on a CPU
+it stays fp32 (channels-last too), so CPU runs are bitwise reproducible. `torch.compile` is
+off unless asked for: on an H200 (torch 2.11) the compiled step was slower than the
+channels-last one, and beside channels-last it failed on its first backward
+(bench/records/h200-2026-11-26). Each switch is a `train.*` param, so any of them can be
+tried on either device.
 """
 
 from __future__ import annotations
@@ -62,9 +65,9 @@ def hardware(device: torch.device) -> str:
     return f"cpu, {torch.get_num_threads()} threads{unpinned}"
 
 
-def _switch(value: str, device: torch.device) -> bool:
-    """`on`/`off`, or `auto`: on for CUDA only."""
-    return value == "on" or (value == "auto" and device.type == "cuda")
+def _switch(value: str, device: torch.device, auto_on_cuda: bool = True) -> bool:
+    """`on`/`off`, or `auto`: on for CUDA only (off everywhere unless `auto_on_cuda`)."""
+    return value == "on" or (value == "auto" and auto_on_cuda and device.type == "cuda")
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,12 @@ class Acceleration:
 
     @classmethod
     def resolve(cls, cfg: TrainConfig, device: torch.device) -> Acceleration:
-        """The switches `cfg` asks for on `device` (`auto` = on for CUDA, off on CPU)."""
+        """The switches `cfg` asks for on `device` (`auto` = on for CUDA, off on CPU; for
+        compile, off on both)."""
         return cls(
             autocast=_switch(cfg.autocast, device),
             channels_last=_switch(cfg.channels_last, device),
-            compile=_switch(cfg.compile, device),
+            compile=_switch(cfg.compile, device, auto_on_cuda=False),
         )
 
     def describe(self) -> str:

@@ -10,7 +10,7 @@ from ganops.models import GeneratorSpec, build_discriminator, build_generator, i
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
-@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("size", [28, 32, 64, 128, 256])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes(arch: str, size: int, channels: int) -> None:
     spec = GeneratorSpec(arch, latent_dim=16, width=4, image_shape=(channels, size, size))
@@ -59,7 +59,8 @@ def test_mlp_is_the_tutorial_gan() -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "ok"), [(28, True), (32, True), (128, True), (48, False), (256, False), (16, False)]
+    ("size", "ok"),
+    [(28, True), (32, True), (128, True), (256, True), (48, False), (512, False), (16, False)],
 )
 def test_dcgan_sizes(size: int, ok: bool) -> None:
     assert (image_size_problem("dcgan", size) is None) == ok

@@ -219,7 +219,9 @@ class TrainConfig(_Section):
         "a CPU too: faster steps, the same bytes on every CPU) | off | auto = on for CUDA only",
     )
     compile: Literal["auto", "on", "off"] = Field(
-        "auto", description="torch.compile both networks; auto = on for CUDA, off on CPU"
+        "auto",
+        description="torch.compile both networks: on | off | auto = off on every device (on an "
+        "H200 it was slower than channels-last alone, and failed beside it: docs/gpu.md)",
     )
     deterministic: bool = Field(
         False,

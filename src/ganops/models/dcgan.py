@@ -4,7 +4,7 @@ ReLU in G, LeakyReLU 0.2 in D, no pooling, weights drawn from N(0, 0.02).
 G doubles its side with transposed convolutions (the paper's) or, with `upsample="nearest"`,
 with nearest upsampling and a 3x3 convolution.
 
-Sizes: 28 (7 -> 14 -> 28, the MNIST layout) or a power of two from 32 to 128
+Sizes: 28 (7 -> 14 -> 28, the MNIST layout) or a power of two from 32 to 256
 (4 -> 8 -> ... -> size). The layer next to the image has `width` channels and each
 step away from it doubles them, as in the paper's 64 x 64 model (width 128).
 
@@ -33,14 +33,14 @@ from ganops.models.layers import (
     with_class_logits,
 )
 
-_POWER_OF_TWO_SIZES = (32, 64, 128)
+_POWER_OF_TWO_SIZES = (32, 64, 128, 256)
 
 
 def image_size_problem(size: int) -> str | None:
     """Why DCGAN cannot make `size` x `size` images, or None."""
     if size == 28 or size in _POWER_OF_TWO_SIZES:
         return None
-    return "dcgan supports 28 or a power of two from 32 to 128"
+    return "dcgan supports 28 or a power of two from 32 to 256"
 
 
 def _layout(size: int) -> tuple[int, int]:
