@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -35,6 +36,52 @@ TINY: dict[str, dict[str, Any]] = {
     "eval": {"kid_subset_size": 50, "kid_subsets": 10, "nn_samples": 8, "cas_epochs": 1},
     "downstream": {"seeds": 2, "steps": 20},  # the default is conditional: its arms run
 }  # fmt: skip
+
+
+# How long each step a test waits on (a server that answers, a process that exits) took
+# when it last succeeded in this checkout: one small JSON file a step in pytest's cache
+# folder (git-ignored), quoted when the same wait runs out, so that a timeout says whether
+# the machine is slower than before or the step hangs.
+STEP_TIMES = ROOT / ".pytest_cache" / "ganops-step-times"
+# How long a test waits for a server it started to answer. The wait ends as soon as it
+# answers, or its process exits; the bound only stops one that hangs, so it is wide enough
+# for a machine many times slower than 2 busy cores.
+SERVER_START_S = 300
+
+
+def _step_file(step: str) -> Path:
+    return STEP_TIMES / (re.sub(r"[^\w.-]+", "-", step).strip("-") + ".json")
+
+
+def _green(step: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads(_step_file(step).read_text()))
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def last_green_s(step: str) -> float | None:
+    """How long `step` took when it last succeeded here, if it did."""
+    seconds = _green(step).get("seconds")
+    return float(seconds) if isinstance(seconds, int | float) else None
+
+
+def record_green(step: str, seconds: float) -> None:
+    """Keep `seconds` as `step`'s last successful duration (replacing the file whole:
+    test workers may write beside each other)."""
+    STEP_TIMES.mkdir(parents=True, exist_ok=True)
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    partial = _step_file(step).with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"step": step, "seconds": round(seconds, 1), "when": when}))
+    os.replace(partial, _step_file(step))
+
+
+def last_green(step: str) -> str:
+    """What a timeout adds: how long the same step took in the last green run."""
+    seconds = last_green_s(step)
+    if seconds is None:
+        return f"no green run of {step!r} recorded in {STEP_TIMES} yet"
+    return f"{step!r} took {seconds:.1f} s in the last green run ({_green(step).get('when')})"
 
 
 def free_port() -> int:
@@ -175,36 +222,80 @@ def processes_in(work: Path) -> list[int]:
     return found
 
 
+def run_step(
+    step: str, command: list[str], bound_s: float, **run: Any
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `command` to its end (its output captured as text) and return it with the seconds
+    it took, recorded as `step`'s last green duration when it exits 0; fail the test, saying
+    how long the last green run took and what it printed, if it runs past `bound_s`."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=bound_s, **run)
+    except subprocess.TimeoutExpired as stopped:
+        said = stopped.stderr or b""
+        said = said.decode(errors="replace") if isinstance(said, bytes) else said
+        pytest.fail(f"{step}: did not exit within {bound_s:.0f} s; {last_green(step)}; "
+                    f"its output's end:\n{said[-2000:]}")  # fmt: skip
+    seconds = time.monotonic() - started
+    if done.returncode == 0:
+        record_green(step, seconds)
+    return done, seconds
+
+
+def answers_ok(url: str) -> Callable[[], bool]:
+    """Whether a GET of `url` answers 2xx (what `wait_for_answer` polls a server's health by)."""
+    import requests
+
+    return lambda: bool(requests.get(url, timeout=5).ok)
+
+
+def wait_for_answer(
+    name: str,
+    answers: Callable[[], bool],
+    process: subprocess.Popen[Any],
+    log: Path,
+    bound_s: float = SERVER_START_S,
+) -> float:
+    """Poll `answers()` (a request that may raise requests' connection errors while the
+    server starts) until it is true; returns the seconds that took, and records them as
+    `name`'s last green start. Fails the test, naming what it waited for, the bound, the
+    last green start and the log's end, when `process` exits first or `bound_s` passes."""
+    import requests
+
+    started = time.monotonic()
+    while time.monotonic() - started < bound_s and process.poll() is None:
+        try:
+            if answers():
+                waited = time.monotonic() - started
+                record_green(f"{name} start", waited)
+                return waited
+        except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
+            pass
+        time.sleep(0.3)
+    waited = time.monotonic() - started
+    state = f"exited with {process.returncode}" if process.poll() is not None else "still starting"
+    pytest.fail(f"{name}: no answer after {waited:.0f} s of at most {bound_s:.0f} s ({state}); "
+                f"{last_green(f'{name} start')}; its log {log}:\n"
+                f"{log.read_text(errors='replace')[-3000:]}")  # fmt: skip
+
+
 @contextlib.contextmanager
 def background_server(
     name: str,
     command: list[str],
     log: Path,
     answers: Callable[[], bool],
-    start_timeout_s: int,
+    start_timeout_s: float = SERVER_START_S,
     **popen: Any,
 ) -> Iterator[None]:
     """Start `command` in a session of its own, its output in `log`; return once `answers()`
-    (a request that may raise requests' connection errors while it starts) is true, or fail
-    the test with the log's end; SIGTERM it (then SIGKILL) when the block ends."""
-    import requests
-
+    is true (`wait_for_answer`), or fail the test with the log's end; SIGTERM it (then
+    SIGKILL) when the block ends."""
     with log.open("w") as output:
         server = subprocess.Popen(command, start_new_session=True, stdout=output,
                                   stderr=subprocess.STDOUT, **popen)  # fmt: skip
     try:
-        deadline = time.time() + start_timeout_s
-        while time.time() < deadline and server.poll() is None:
-            try:
-                if answers():
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
-                pass
-            time.sleep(0.3)
-        else:
-            state = f"exited with {server.returncode}" if server.poll() is not None else "starting"
-            pytest.fail(f"{name}: no answer within {start_timeout_s} s ({state}):\n"
-                        f"{log.read_text()[-3000:]}")  # fmt: skip
+        wait_for_answer(name, answers, server, log, start_timeout_s)
         yield
     finally:
         if server.poll() is None:
@@ -217,11 +308,12 @@ def background_server(
 
 
 @contextlib.contextmanager
-def mlflow_models_serve(model: str, cwd: Path, start_timeout_s: int = 60) -> Iterator[str]:
+def mlflow_models_serve(
+    model: str, cwd: Path, start_timeout_s: float = SERVER_START_S
+) -> Iterator[str]:
     """The real `mlflow models serve -m model --env-manager local` on a free loopback port,
     run in `cwd` against its own `mlflow.db` (as the guide says, with the venv's `bin` on
     PATH: the server execs `uvicorn`); yields its URL once `/ping` answers, and stops it."""
-    import requests
 
     port = free_port()
     env = dict(os.environ)
@@ -234,7 +326,7 @@ def mlflow_models_serve(model: str, cwd: Path, start_timeout_s: int = 60) -> Ite
         "mlflow models serve",
         command,
         cwd / f"serve-{port}.log",
-        lambda: requests.get(f"{url}/ping", timeout=2).ok,
+        answers_ok(f"{url}/ping"),
         start_timeout_s,
         cwd=cwd,
         env=env,
@@ -265,6 +357,10 @@ class TeamServer:
     database: str
 
 
+# PostgreSQL's start (pg_ctl waits 120 s at most) then the MLflow server's (300 s at most)
+TEAM_START_S = 600
+
+
 def team_server_command(state: Path, *args: str) -> list[str]:
     """`python tools/team_server.py <args> --dir <state>` (what `make server` runs)."""
     return [sys.executable, str(ROOT / "tools" / "team_server.py"), *args, "--dir", str(state)]
@@ -276,9 +372,9 @@ def team_server(state: Path) -> Iterator[TeamServer]:
     ports with its state in `state`; stopped after, its PostgreSQL too."""
     port, pg_port = free_port(), free_port()
     start = team_server_command(state, "start", "--port", str(port), "--pg-port", str(pg_port))
-    done = subprocess.run(start, capture_output=True, text=True, timeout=300)
+    done, _ = run_step("team server start", start, TEAM_START_S)
     try:
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.returncode == 0, f"{done.stdout}{done.stderr}{last_green('team server start')}"
         yield TeamServer(
             f"http://127.0.0.1:{port}", state, f"postgresql://mlflow@127.0.0.1:{pg_port}/mlflow"
         )

@@ -49,7 +49,9 @@ DATABASE, AUTH_DATABASE, DB_USER = "mlflow", "mlflow_auth", "mlflow"
 ADMIN_PASSWORD, ADMIN_USERNAME = "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_ADMIN_USERNAME"
 SECRET_KEY = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # the auth app's CSRF key
 SYSTEM_USER = "ganops-pg"  # who runs PostgreSQL when this script runs as root
-START_TIMEOUT_S = 120
+# how long `start` waits for the MLflow server to answer: it ends as soon as the server
+# does, so the bound is wide enough for a slow, busy machine
+START_TIMEOUT_S = 300
 
 
 class ServerError(Exception):
@@ -165,7 +167,7 @@ def _start_postgres(binaries: Path, pgdata: Path, log: Path, pg_port: int) -> No
     logged = log.stat().st_size if log.exists() else 0
     done = subprocess.run(
         _as_postgres_user([str(binaries / "pg_ctl"), "-D", str(pgdata), "-l", str(log),
-                           "-o", options, "-w", "-t", "60", "start"]),
+                           "-o", options, "-w", "-t", "120", "start"]),
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:  # the server's own word when it wrote one, else pg_ctl's

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 
 from ganops.dotted import flatten
 from ganops.params import load_params
-from tests.helpers import free_port
+from tests.helpers import answers_ok, free_port, wait_for_answer
 from tests.pipeline.repo import VENV, dvc, env, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow
@@ -163,15 +163,7 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
                                   stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and server.poll() is None:
-            try:
-                if requests.get(base + "/health", timeout=2).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
-                pass
-            time.sleep(1)
-        assert server.poll() is None, log.read_text()[-2000:]
+        wait_for_answer("make ui", answers_ok(base + "/health"), server, log)
         found = requests.post(
             base + "/ajax-api/2.0/mlflow/runs/search",
             json={"experiment_ids": [runs(repo)[0].info.experiment_id]},

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import background_server, free_port, write_params
+from tests.helpers import SERVER_START_S, background_server, free_port, write_params
 from tests.pipeline.repo import VENV, dvc, env, make, make_repo, sh
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ class Team:
 
 
 @contextlib.contextmanager
-def webdav_server(folder: Path, start_timeout_s: int = 60) -> Iterator[str]:
+def webdav_server(folder: Path, start_timeout_s: float = SERVER_START_S) -> Iterator[str]:
     """The real `wsgidav` (cheroot) serving `folder` on a free loopback port, with basic
     auth for USER; yields its URL once it answers an authenticated PROPFIND, and stops it."""
     port = free_port()

@@ -17,16 +17,20 @@ from typing import Any
 
 import mlflow
 import pytest
-import requests
 import torch
 
 from tests.helpers import (
     ROOT,
     STAGE_ARGS,
+    TEAM_START_S,
+    answers_ok,
     assert_every_step_once,
     free_port,
+    last_green,
     load_script,
+    run_step,
     team_server_command,
+    wait_for_answer,
     write_params,
 )
 
@@ -164,16 +168,8 @@ class Server:
         log = (self.base / "server.log").open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)  # fmt: skip
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            assert self.process.poll() is None, (self.base / "server.log").read_text()[-3000:]
-            try:
-                if requests.get(self.uri + "/health", timeout=2).ok:
-                    return
-            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
-                pass
-            time.sleep(0.5)
-        raise AssertionError("mlflow server did not start")
+        health = answers_ok(self.uri + "/health")
+        wait_for_answer("mlflow server", health, self.process, self.base / "server.log")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -192,9 +188,9 @@ class TeamStack:
 
     def start(self) -> None:  # PostgreSQL too the first time; after, it is kept
         ports = ("--port", str(self.port), "--pg-port", str(self.pg_port))
-        done = subprocess.run(team_server_command(self.state, "start", *ports),
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
+        step = "team server start"
+        done, _ = run_step(step, team_server_command(self.state, "start", *ports), TEAM_START_S)
+        assert done.returncode == 0, f"{done.stdout}{done.stderr}{last_green(step)}"
 
     def stop(self) -> None:  # the MLflow server only
         assert self.tool.stop_mlflow(self.state)
