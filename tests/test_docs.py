@@ -118,9 +118,10 @@ RUN_BY: dict[str, str] = {
         BENCH + "test_time_to_fid_measures_every_configuration_and_seed_against_the_clock",
     "python bench/cpu_kernels.py":
         BENCH + "test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes",
-    # the bytes of this CPU, and of an emulated Intel one, side by side
+    # the bytes of this CPU (in full, and --quick beside it: the same kernels in fewer
+    # steps), and of an emulated Intel one, --quick, side by side
     "python tools/cpu_digests.py":
-        "tests/test_cpu_kinds.py::test_an_emulated_intel_avx2_cpu_computes_the_same_bytes",
+        "tests/test_cpu_kinds.py::test_the_quick_run_computes_through_every_kernel_of_the_full_one",
     "qemu-x86_64 -cpu Haswell":
         "tests/test_cpu_kinds.py::test_an_emulated_intel_avx2_cpu_computes_the_same_bytes",
 }  # fmt: skip

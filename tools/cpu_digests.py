@@ -15,11 +15,17 @@ Run it on two machines, or on one under an emulated CPU of another kind, and com
     python tools/cpu_digests.py
     qemu-x86_64 -cpu Haswell .venv/bin/python tools/cpu_digests.py      # an Intel AVX2 CPU
     qemu-x86_64 -cpu EPYC-Milan .venv/bin/python tools/cpu_digests.py   # an AMD AVX2 CPU
-tests/test_cpu_kinds.py runs the second (Debian's qemu-user) against the first.
+tests/test_cpu_kinds.py runs the second (Debian's qemu-user) against the first, each with
+--quick: every model, translator family, memory layout and score above, through the same
+kernels, in fewer repeats (2 training steps instead of 3, the second with Adam's moments
+from the first; the translators' batch of 4 then the partial one of 2; 10 KID subsets
+instead of the 100 of params.yaml), so the emulated run is affordable on a slow machine.
+Its digests are its own; without --quick the output is the one docs/benchmarks.md records.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -70,8 +76,9 @@ def forward_digests() -> dict[str, str]:
     return digests
 
 
-def translator_digests() -> dict[str, str]:
-    """A tiny translator of each family after 3 steps on fixed random images."""
+def translator_digests(images: int = 10) -> dict[str, str]:
+    """A tiny translator of each family after a pass over `images` fixed random images in
+    batches of 4 (10: 3 steps, the last of 2 images)."""
     import torch
 
     from ganops.config import TranslateConfig
@@ -89,8 +96,8 @@ def translator_digests() -> dict[str, str]:
         paired = family == "paired"
         cfg = TranslateConfig(epochs=1, batch_size=4, width=4, blocks=1, pool_size=3)
         rng = torch.Generator().manual_seed(7)
-        a = torch.rand(10, 1, 28, 28, generator=rng) * 2 - 1  # 3 steps: 4, 4, then 2 images
-        b = torch.rand(10, 1, 28, 28, generator=rng) * 2 - 1
+        a = torch.rand(images, 1, 28, 28, generator=rng) * 2 - 1  # 10: 3 steps, 4, 4, then 2
+        b = torch.rand(images, 1, 28, 28, generator=rng) * 2 - 1
         state = build_translator(cfg, translator_spec(cfg, paired, 1, 28), paired, "cpu")
         with tempfile.TemporaryDirectory() as folder:
             work = Training(a, b, a[:2], b[:2], Checkpointing(Path(folder) / "last.pt", {}))
@@ -136,14 +143,17 @@ def default_digests(steps: int = 3) -> dict[str, str]:
     return digests
 
 
-def score_digests() -> dict[str, str]:
-    """params.yaml's `eval` scores of two fixed random sets of 600 features (and logits)."""
+def score_digests(kid_subsets: int | None = None) -> dict[str, str]:
+    """params.yaml's `eval` scores of two fixed random sets of 600 features (and logits);
+    `kid_subsets` in place of params.yaml's, if given."""
     import torch
 
     from ganops.metrics.scores import FeatureSet, score
     from ganops.params import load_params
 
     cfg = load_params(ROOT / "params.yaml").eval
+    if kid_subsets is not None:
+        cfg = cfg.model_copy(update={"kid_subsets": kid_subsets})
     rng = torch.Generator().manual_seed(5)
     sets = [
         FeatureSet(torch.randn(600, 32, generator=rng) + shift, torch.randn(600, 10, generator=rng))
@@ -154,7 +164,12 @@ def score_digests() -> dict[str, str]:
     return {"scores": hashlib.sha256(text.encode()).hexdigest()[:16]}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="the same kernels in fewer repeats (the test's)"
+    )
+    quick = parser.parse_args(argv).quick
     import torch
 
     from ganops.device import cpu_kind
@@ -165,9 +180,9 @@ def main() -> int:
         "aten": torch.backends.cpu.get_cpu_capability(),
         "pins": {name: os.environ[name] for name in ganops.CPU_KERNEL_PINS},
         **forward_digests(),
-        **translator_digests(),
-        **default_digests(),
-        **score_digests(),
+        **translator_digests(images=6 if quick else 10),
+        **default_digests(steps=2 if quick else 3),
+        **score_digests(kid_subsets=10 if quick else None),
     }
     print(json.dumps(report, sort_keys=True))
     return 0
