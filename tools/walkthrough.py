@@ -12,6 +12,10 @@ screenshot of each page, with what the page said in `walkthrough.json`:
 - `compare.png`: the two newest runs side by side;
 - `plots.png`: `dvc plots show`'s page (with `--plots`, in a DVC workspace).
 
+It says each step as it finishes, with the seconds it took (kept in `walkthrough.json`'s
+`seconds`). Every wait ends as soon as what it waits for is there; its bound only matters
+when something hangs, and a wait that runs out says what it waited for and for how long.
+
     python tools/walkthrough.py --out docs/ui --plots      # or: make walkthrough
 """
 
@@ -25,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -61,10 +66,31 @@ FULL_SIZE_SHOWN = (
 STEP_ID = "mlflow.experiment_tracking.common.line_smooth_slider"
 STEP_INPUT = f"input[data-component-id='{STEP_ID}']"
 CARD = f"./ancestor::*[.//input[@data-component-id='{STEP_ID}']][1]"
+# The bounds of the waits. Each wait ends as soon as what it waits for is there, so a bound
+# only stops a step that hangs: room for a machine several times slower than 2 cores beside
+# three other test runs and 2 CPU burners (load 10), where `make ui` answered in 29 s and
+# the slowest page showed in 27 s.
+UI_START_S = 300
+PAGE_S = 180
 
 
 class WalkthroughError(Exception):
     """A page did not show what it should, or the browser or the UI could not start."""
+
+
+class Steps:
+    """How long each step took: said as it finishes (the output of a walkthrough stopped
+    from outside shows how far it got) and kept for `walkthrough.json`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.monotonic()
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(now - self._since, 1)
+        self._since = now
+        print(f"walkthrough: {step}: {self.seconds[step]:.1f} s", flush=True)
 
 
 def browser_paths() -> tuple[str, str]:
@@ -117,44 +143,68 @@ def mlflow_ui(store: str, port: int) -> Iterator[str]:
         return
     env = dict(os.environ, MLFLOW_TRACKING_URI=store)
     command = ["make", "--no-print-directory", "ui", "HOST=127.0.0.1", f"PORT={port}"]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    error = server.stderr.read().decode() if server.stderr else ""
-                    raise WalkthroughError(f"make ui did not start: {error[-300:]}") from None
+    # its log in a file, not a pipe: a pipe nobody reads while the UI serves fills and stalls it
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        try:
+            started = time.monotonic()
+            while not _answers(f"{url}/health"):
+                waited = time.monotonic() - started
+                if server.poll() is not None or waited > UI_START_S:
+                    log.seek(0)
+                    said = log.read().decode(errors="replace").strip()[-300:]
+                    state = (
+                        f"exited with {server.returncode}"
+                        if server.poll() is not None
+                        else f"no answer at {url}/health within {UI_START_S} s"
+                    )
+                    raise WalkthroughError(f"make ui did not start ({state}): {said}")
                 time.sleep(0.5)
-        yield url
-    finally:
+            yield url
+        finally:
+            _stop(server)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:  # not listening yet, or busy starting
+        return False
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group; SIGKILL if it has not ended a minute later."""
+    try:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    except ProcessLookupError:  # the whole group has ended already
+        server.wait()
 
 
-def wait_for(chrome: WebDriver, text: str, timeout_s: float = 60) -> None:
+def wait_for(chrome: WebDriver, text: str, timeout_s: float = PAGE_S) -> None:
     """Wait until `text` is on the page; a `WalkthroughError` saying what was there if not."""
     deadline = time.monotonic() + timeout_s
     while text not in page_text(chrome):
         if time.monotonic() > deadline:
             shown = " ".join(page_text(chrome).split())[:300]
-            raise WalkthroughError(f"{chrome.current_url}: {text!r} never appeared ({shown})")
+            raise WalkthroughError(
+                f"{chrome.current_url}: {text!r} did not appear within {timeout_s:.0f} s ({shown})"
+            )
         time.sleep(0.5)
 
 
 def wait_until(chrome: WebDriver, script: str, what: str, *args: object) -> None:
-    """Wait until a JavaScript predicate holds (30 s at most)."""
-    deadline = time.monotonic() + 30
+    """Wait until a JavaScript predicate holds (`PAGE_S` at most)."""
+    deadline = time.monotonic() + PAGE_S
     while not chrome.execute_script(script, *args):
         if time.monotonic() > deadline:
-            raise WalkthroughError(f"{chrome.current_url}: {what} never loaded")
+            raise WalkthroughError(f"{chrome.current_url}: {what} did not load within {PAGE_S} s")
         time.sleep(0.5)
 
 
@@ -172,7 +222,7 @@ def close_assistant(chrome: WebDriver) -> None:
         time.sleep(0.5)
 
 
-def fullscreen_button(chrome: WebDriver, title: str, timeout_s: float = 60) -> WebElement:
+def fullscreen_button(chrome: WebDriver, title: str, timeout_s: float = PAGE_S) -> WebElement:
     """The fullscreen button of the chart card titled `title`, once the card has rendered:
     the page can show the title before the card (on a busy machine, seconds before)."""
     path = (
@@ -182,7 +232,9 @@ def fullscreen_button(chrome: WebDriver, title: str, timeout_s: float = 60) -> W
     deadline = time.monotonic() + timeout_s
     while not (found := chrome.find_elements(By.XPATH, path)):
         if time.monotonic() > deadline:
-            raise WalkthroughError(f"{chrome.current_url}: no chart titled {title!r}")
+            raise WalkthroughError(
+                f"{chrome.current_url}: no chart titled {title!r} within {timeout_s:.0f} s"
+            )
         time.sleep(0.5)
     return found[0]
 
@@ -215,7 +267,12 @@ def newest_runs(store: str, experiment: str, count: int = 2) -> tuple[str, list[
 
 
 def walk(
-    chrome: WebDriver, url: str, experiment_id: str, runs: list[tuple[str, str]], out: Path
+    chrome: WebDriver,
+    url: str,
+    experiment_id: str,
+    runs: list[tuple[str, str]],
+    out: Path,
+    steps: Steps,
 ) -> dict[str, dict[str, object]]:
     """Visit the runs table, the newest run's sample grid and the compare view; screenshots
     into `out`. Returns what each page showed (URL, text, images)."""
@@ -227,6 +284,7 @@ def walk(
             By.CSS_SELECTOR, "img[src^='data:image'], img[src*='get-artifact']"
         )
         seen[name] = {"url": chrome.current_url, "text": page_text(chrome), "images": len(images)}
+        steps.done(f"{name} page")
 
     # the experiment's link, as the UI's experiment list gives it
     chrome.get(f"{url}/#/experiments/{experiment_id}?{TRAINING}")
@@ -294,19 +352,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5077, help="port for make ui")
     parser.add_argument("--plots", action="store_true", help="also capture dvc plots show")
     args = parser.parse_args(argv)
+    # stopped from outside (a test's bound, a CI job's), it still stops the make ui it started
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     store = args.store or tracking_uri(ROOT)  # MLFLOW_TRACKING_URI, else the workspace's
     try:
         experiment_id, runs = newest_runs(store, args.experiment)
         args.out.mkdir(parents=True, exist_ok=True)
-        with mlflow_ui(store, args.port) as url, browser(basic_auth_header()) as chrome:
-            seen = walk(chrome, url, experiment_id, runs, args.out)
-            if args.plots:
-                seen["plots"] = dvc_plots(chrome, args.out)
+        steps = Steps()
+        with mlflow_ui(store, args.port) as url:
+            steps.done("make ui answers")
+            with browser(basic_auth_header()) as chrome:
+                steps.done("browser starts")
+                seen = walk(chrome, url, experiment_id, runs, args.out, steps)
+                if args.plots:
+                    seen["plots"] = dvc_plots(chrome, args.out)
+                    steps.done("plots page")
     except WalkthroughError as error:
         print(f"walkthrough: error: {error}", file=sys.stderr)
         return 1
-    (args.out / "walkthrough.json").write_text(json.dumps(seen, indent=2) + "\n")
-    print(f"walkthrough: {', '.join(f'{name}.png' for name in seen)} in {args.out}")
+    pages = ", ".join(f"{name}.png" for name in seen)
+    (args.out / "walkthrough.json").write_text(
+        json.dumps({**seen, "seconds": steps.seconds}, indent=2) + "\n"
+    )
+    print(f"walkthrough: {pages} in {args.out}")
     return 0
 
 
