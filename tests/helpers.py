@@ -314,7 +314,6 @@ def mlflow_models_serve(
     """The real `mlflow models serve -m model --env-manager local` on a free loopback port,
     run in `cwd` against its own `mlflow.db` (as the guide says, with the venv's `bin` on
     PATH: the server execs `uvicorn`); yields its URL once `/ping` answers, and stops it."""
-
     port = free_port()
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -372,9 +371,10 @@ def team_server(state: Path) -> Iterator[TeamServer]:
     ports with its state in `state`; stopped after, its PostgreSQL too."""
     port, pg_port = free_port(), free_port()
     start = team_server_command(state, "start", "--port", str(port), "--pg-port", str(pg_port))
-    done, _ = run_step("team server start", start, TEAM_START_S)
+    step = "team server start"
+    done, _ = run_step(step, start, TEAM_START_S)
     try:
-        assert done.returncode == 0, f"{done.stdout}{done.stderr}{last_green('team server start')}"
+        assert done.returncode == 0, f"{done.stdout}{done.stderr}\n{last_green(step)}"
         yield TeamServer(
             f"http://127.0.0.1:{port}", state, f"postgresql://mlflow@127.0.0.1:{pg_port}/mlflow"
         )

@@ -190,7 +190,7 @@ class TeamStack:
         ports = ("--port", str(self.port), "--pg-port", str(self.pg_port))
         step = "team server start"
         done, _ = run_step(step, team_server_command(self.state, "start", *ports), TEAM_START_S)
-        assert done.returncode == 0, f"{done.stdout}{done.stderr}{last_green(step)}"
+        assert done.returncode == 0, f"{done.stdout}{done.stderr}\n{last_green(step)}"
 
     def stop(self) -> None:  # the MLflow server only
         assert self.tool.stop_mlflow(self.state)
