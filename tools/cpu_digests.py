@@ -20,7 +20,7 @@ tests/test_cpu_kinds.py runs the second (Debian's qemu-user) against the first, 
 kernels, in fewer repeats (2 training steps instead of 3, the second with Adam's moments
 from the first; the translators' batch of 4 then the partial one of 2; 10 KID subsets
 instead of the 100 of params.yaml), so the emulated run is affordable on a slow machine.
-Its digests are its own; without --quick the output is the one docs/benchmarks.md records.
+Its digests are its own; without --quick the tool runs as docs/benchmarks.md's table says.
 """
 
 from __future__ import annotations
