@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mlflow
 
-from tests.helpers import ROOT, write_params
+from tests.helpers import ROOT, last_green_s, run_step, write_params
 
 COPIED = (
     "dvc.yaml",
@@ -39,10 +39,20 @@ def env() -> dict[str, str]:
     return result
 
 
-def sh(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """Run a command in `repo`; fail the test with its output if it fails."""
-    done = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+# How long a command may run: the tiny pipeline's `dvc repro` ran past the 600 s this was
+# on 2 cores at load 17-20, so the bound is 1800 s, or 4 times the command's last green run
+# in this checkout if that is longer (it only stops one that hangs).
+SH_BOUND_S = 1800
+
+
+def sh(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command in `repo`; fail the test with its output if it fails, or with how long
+    it took in the last green run if it runs past its bound."""
+    step = " ".join(
+        [Path(args[0]).name, *[a for a in args[1:] if "/" not in a and "=" not in a][:3]]
+    )
+    bound_s = max(SH_BOUND_S, 4 * (last_green_s(step) or 0))
+    done, _ = run_step(step, list(args), bound_s, cwd=repo, env=env())
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
 
