@@ -4,11 +4,11 @@ accuracy and CAS); a translator's translations beside the baselines that need no
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
 
 from ganops.params import load_params
-from ganops.runner import run_stage, stage_parser
+from ganops.runner import stage_main
 from ganops.tasks.base import ScorePaths
 from ganops.tasks.evaluate import EVALUATE
 
@@ -22,20 +22,16 @@ ARGUMENTS = {
 }
 
 
+def run(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    paths = ScorePaths(
+        args.samples, args.evaluator, args.data, args.run_record, args.metrics, args.plots
+    )
+    EVALUATE[params.task](params, paths)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(__doc__)
-    for flag, help_text in ARGUMENTS.items():
-        parser.add_argument(flag, type=Path, required=True, help=help_text)
-    args = parser.parse_args(argv)
-
-    def body() -> None:
-        params = load_params(args.params)
-        paths = ScorePaths(
-            args.samples, args.evaluator, args.data, args.run_record, args.metrics, args.plots
-        )
-        EVALUATE[params.task](params, paths)
-
-    return run_stage("evaluate", body, args.verbose)
+    return stage_main("evaluate", __doc__, ARGUMENTS, run, argv)
 
 
 if __name__ == "__main__":

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
 
 from ganops.params import load_params
-from ganops.runner import run_stage, stage_parser
+from ganops.runner import stage_main
 from ganops.tasks.fetch import FETCH
+
+ARGUMENTS = {"--out": "raw data directory"}
+
+
+def run(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    FETCH[params.task](params, args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--out", type=Path, required=True, help="raw data directory")
-    args = parser.parse_args(argv)
-
-    def body() -> None:
-        params = load_params(args.params)
-        FETCH[params.task](params, args.out)
-
-    return run_stage("fetch", body, args.verbose)
+    return stage_main("fetch", __doc__, ARGUMENTS, run, argv)
 
 
 if __name__ == "__main__":

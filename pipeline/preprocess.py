@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
 
 from ganops.params import load_params
-from ganops.runner import run_stage, stage_parser
+from ganops.runner import stage_main
 from ganops.tasks.base import PreprocessPaths
 from ganops.tasks.preprocess import PREPROCESS
 
+ARGUMENTS = {
+    "--raw": "raw data directory (fetch)",
+    "--out": "processed data directory",
+}
+
+
+def run(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    PREPROCESS[params.task](params, PreprocessPaths(args.raw, args.out))
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--raw", type=Path, required=True, help="raw data directory (fetch)")
-    parser.add_argument("--out", type=Path, required=True, help="processed data directory")
-    args = parser.parse_args(argv)
-
-    def body() -> None:
-        params = load_params(args.params)
-        PREPROCESS[params.task](params, PreprocessPaths(args.raw, args.out))
-
-    return run_stage("preprocess", body, args.verbose)
+    return stage_main("preprocess", __doc__, ARGUMENTS, run, argv)
 
 
 if __name__ == "__main__":

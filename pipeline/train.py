@@ -6,12 +6,13 @@ started by torchrun directly (e.g. across nodes), it trains with however many it
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 from ganops.params import load_params
-from ganops.runner import run_stage, stage_parser
+from ganops.runner import stage_main
 from ganops.tasks.train import TRAIN, relaunch_under_torchrun
 from ganops.training.distributed import world_from_env
 from ganops.training.run import TrainPaths
@@ -28,24 +29,19 @@ ARGUMENTS = {
 }
 
 
+def run(args: argparse.Namespace, argv: list[str]) -> None:
+    """Train, or rerun this script with the command line `argv` under torchrun."""
+    params, world = load_params(args.params), world_from_env()  # validated before any work
+    paths = TrainPaths(**{field.name: getattr(args, field.name) for field in fields(TrainPaths)})
+    if params.train.nproc > 1 and not world.distributed:
+        relaunch_under_torchrun(params, paths, Path(__file__), argv)
+    else:
+        TRAIN[params.task](params, paths, world)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(__doc__)
-    for flag, help_text in ARGUMENTS.items():
-        parser.add_argument(flag, type=Path, required=True, help=help_text)
-    args = parser.parse_args(argv)
-
-    def body() -> None:
-        params, world = load_params(args.params), world_from_env()  # validated before any work
-        paths = TrainPaths(
-            **{field.name: getattr(args, field.name) for field in fields(TrainPaths)}
-        )
-        if params.train.nproc > 1 and not world.distributed:
-            relaunch = sys.argv[1:] if argv is None else argv
-            relaunch_under_torchrun(params, paths, Path(__file__), relaunch)
-        else:
-            TRAIN[params.task](params, paths, world)
-
-    return run_stage("train", body, args.verbose)
+    argv = sys.argv[1:] if argv is None else argv
+    return stage_main("train", __doc__, ARGUMENTS, lambda args: run(args, argv), argv)
 
 
 if __name__ == "__main__":

@@ -105,11 +105,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_bytes(data: bytes) -> str:
-    """Hex sha256 of `data`."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def verify_file(path: Path, sha256: object, record: str, producer: str) -> None:
     """Check `path` exists and matches the sha256 that `record` (written by `producer`) holds."""
     if not path.is_file():

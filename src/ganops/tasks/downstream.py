@@ -167,7 +167,7 @@ def downstream_translate(params: Params, paths: ScorePaths) -> None:
         accuracies = adaptation.run_adaptation(
             params.evaluator, spec, arms, target_test, cfg, device
         )
-        summary: dict[str, Any] = adaptation.summarise_adaptation(accuracies) | {
+        summary: dict[str, Any] = summarise(accuracies, adaptation.GAINS) | {
             "source_images": len(labels)
         }
         write_arm_plots(paths.plots, accuracies, summary)

@@ -15,7 +15,6 @@ and tested on domain B's test split. B's labels are used for that test only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,10 +22,11 @@ from tqdm import tqdm
 
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split
-from ganops.downstream import Labelled, paired_gain, train_arm
+from ganops.downstream import Labelled, train_arm
 from ganops.metrics.evaluator import EvaluatorSpec, accuracy, extract
 
-# the comparisons reported: (name, arm, baseline arm), those whose arms ran
+# the comparisons reported (`ganops.downstream.summarise`): (name, arm, baseline arm), those
+# whose arms ran
 GAINS = (
     ("gain_translated_vs_source", "translated", "source"),
     ("gain_translated_vs_affine", "translated", "source_affine"),
@@ -62,18 +62,3 @@ def run_adaptation(
         _, logits = extract(network, target_test.images, recipe.batch_size, device)
         results[arm].append(accuracy(logits, target_test.labels))
     return results
-
-
-def summarise_adaptation(accuracies: dict[str, list[float]]) -> dict[str, Any]:
-    """Accuracy mean and standard deviation of each arm, and each gain whose arms ran."""
-    summary: dict[str, Any] = {}
-    for arm, values in accuracies.items():
-        spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        summary[arm] = {
-            "accuracy_mean": round(float(np.mean(values)), 6),
-            "accuracy_std": round(spread, 6),
-        }
-    for name, arm, baseline in GAINS:
-        if arm in accuracies and baseline in accuracies:
-            summary[name] = paired_gain(accuracies[arm], accuracies[baseline])
-    return summary
