@@ -349,7 +349,7 @@ def assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int)
 @dataclass(frozen=True)
 class TeamServer:
     """A running `tools/team_server.py` server: the URI to export, its state folder (the
-    PostgreSQL data, the artifacts, the logs) and PostgreSQL's own URI."""
+    PostgreSQL data, the artifacts, the logs) and PostgreSQL's own URI, password and all."""
 
     uri: str
     state: Path
@@ -358,6 +358,13 @@ class TeamServer:
 
 # PostgreSQL's start (pg_ctl waits 120 s at most) then the MLflow server's (300 s at most)
 TEAM_START_S = 600
+
+
+def team_database(state: Path, pg_port: int) -> str:
+    """The URI of the team server's runs database, with the password of its role `mlflow`
+    (kept in the state folder, owner-only): for the tests' own look into PostgreSQL."""
+    secret = (state / "pg_password").read_text().strip()
+    return f"postgresql://mlflow:{secret}@127.0.0.1:{pg_port}/mlflow"
 
 
 def team_server_command(state: Path, *args: str) -> list[str]:
@@ -375,8 +382,6 @@ def team_server(state: Path) -> Iterator[TeamServer]:
     done, _ = run_step(step, start, TEAM_START_S)
     try:
         assert done.returncode == 0, f"{done.stdout}{done.stderr}\n{last_green(step)}"
-        yield TeamServer(
-            f"http://127.0.0.1:{port}", state, f"postgresql://mlflow@127.0.0.1:{pg_port}/mlflow"
-        )
+        yield TeamServer(f"http://127.0.0.1:{port}", state, team_database(state, pg_port))
     finally:
         subprocess.run(team_server_command(state, "stop"), capture_output=True, timeout=300)

@@ -6,13 +6,23 @@ PostgreSQL comes from the `pgserver` wheel on PyPI, which ships the real server 
 (`initdb`, `pg_ctl`, `postgres`): it installs with pip into the venv on any Linux or macOS
 machine, needs no apt and no root, and runs as a folder of this project that `stop` ends,
 not as a system service. Everything lives in the state folder (`.server/`, git-ignored):
-`pgdata/` and `postgres.log`, `artifacts/`, `mlflow.log` and `mlflow.pid`; with `--auth`,
+`pgdata/` and `postgres.log`, `pg_password` and `pg_admin_password`, `artifacts/`,
+`mlflow.log` and `mlflow.pid`; with `--auth`,
 `auth.ini` and `secret_key`; after an upgrade, `backups/`.
 
 PostgreSQL refuses to run as root; as root, it runs as the system user `ganops-pg`, made if
-missing, which is given the state folder and the right to pass through its parent folders.
-It listens on 127.0.0.1 only and trusts local connections: a server to try things on, not
-to expose.
+missing, which is given the data folder, the right to pass through the state folder (its
+group) and through that folder's parents.
+
+PostgreSQL listens on 127.0.0.1 only, its socket in the data folder (owner-only), and asks a
+password of every connection, TCP or socket (SCRAM, `pg_hba.conf`). MLflow connects as the
+role `mlflow`, which owns MLflow's two databases and nothing else: no superuser, no
+`CREATEROLE`, no `CREATEDB`, so it cannot read other databases, run programs (`COPY ... FROM
+PROGRAM`) or make itself an admin. Its generated password is in `pg_password`; the
+superuser's, which only this script uses (to make the role and the databases), is in
+`pg_admin_password`. Every file and folder this script and its servers make is owner-only
+(umask 077: the state folder 0700, the artifacts 0700/0600). A state folder of the old
+layout (PostgreSQL trusting every local connection, `mlflow` a superuser) is refused.
 
 With `--auth`, the server asks for a user and password (MLflow's `basic-auth` app, its users
 in a second database): the admin's password comes from `MLFLOW_AUTH_ADMIN_PASSWORD` (MLflow
@@ -29,6 +39,9 @@ Errors are one line on stderr, exit status 1.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import importlib.util
 import os
 import pwd
@@ -39,6 +52,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.request import urlopen
@@ -46,6 +60,9 @@ from urllib.request import urlopen
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DATABASE, AUTH_DATABASE, DB_USER = "mlflow", "mlflow_auth", "mlflow"
+DB_ADMIN = "ganops_admin"  # PostgreSQL's superuser: makes the role and databases, nothing more
+PASSWORD_FILE, ADMIN_PASSWORD_FILE = "pg_password", "pg_admin_password"
+SCRAM_ITERATIONS = 4096  # PostgreSQL's own default
 ADMIN_PASSWORD, ADMIN_USERNAME = "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_ADMIN_USERNAME"
 SECRET_KEY = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # the auth app's CSRF key
 SYSTEM_USER = "ganops-pg"  # who runs PostgreSQL when this script runs as root
@@ -84,8 +101,9 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 
 
 def _hand_over(pgdata: Path, log: Path) -> None:
-    """As root: make the system user, give it the data folder and its log, and let it pass
-    through every parent folder (a pytest temp folder is 0700)."""
+    """As root: make the system user, give it the data folder and its log, let it pass
+    through the state folder (its group, mode 0710: no one else) and through every parent
+    folder above (a pytest temp folder is 0700)."""
     try:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
@@ -98,7 +116,10 @@ def _hand_over(pgdata: Path, log: Path) -> None:
     log.touch()
     for path in (pgdata, log):
         os.chown(path, user.pw_uid, user.pw_gid)
-    for parent in [*pgdata.parents, *postgres_bin().parents]:
+    state = pgdata.parent
+    os.chown(state, 0, user.pw_gid)
+    state.chmod(0o710)
+    for parent in [*state.parents, *postgres_bin().parents]:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             parent.chmod(mode | stat.S_IXOTH)
@@ -140,11 +161,51 @@ def start_postgres(state: Path, pg_port: int) -> str:
     if running is not None and running != pg_port:
         raise ServerError(f"PostgreSQL from {state} already runs on port {running}, not "
                           f"{pg_port}: stop it first (make server-stop)")  # fmt: skip
+    _check_layout(state)
     if running is None:
         _start_postgres(binaries, pgdata, log, pg_port)
-    for database in (DATABASE, AUTH_DATABASE):
-        _create_database(binaries, pg_port, database)
+    _create_role_and_databases(binaries, state, pg_port)
     return f"postgresql://{DB_USER}@{HOST}:{pg_port}/{DATABASE}"
+
+
+def _check_layout(state: Path) -> None:
+    """Refuse a data folder made before PostgreSQL asked for passwords: it trusts every local
+    connection and its `mlflow` role is a superuser, which no setting here can take back."""
+    if (state / "pgdata" / "PG_VERSION").exists() and not (state / PASSWORD_FILE).exists():
+        raise ServerError(
+            f"{state} is of the old layout, whose PostgreSQL lets anyone on this machine in "
+            f"as a superuser: move it aside (make server-stop; mv {state} {state}.old) and "
+            f"run make server again for a new one with a password"
+        )
+
+
+def password(state: Path, name: str = PASSWORD_FILE) -> str:
+    """The password kept in `state/name` (owner-only), made on first use."""
+    path = state / name
+    if not path.exists():
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def scram_verifier(secret: str, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `secret` (RFC 5802, 7677): given in
+    `CREATE ROLE ... PASSWORD`, the password itself never reaches the server or its log."""
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    salt_text, stored, server = (base64.b64encode(part).decode()
+                                 for part in (salt, stored_key, server_key))  # fmt: skip
+    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{salt_text}${stored}:{server}"
+
+
+def with_password(state: Path, name: str = PASSWORD_FILE) -> dict[str, str]:
+    """This environment with `PGPASSWORD` set for the role whose password is `state/name`:
+    libpq's clients (psql, pg_dump, SQLAlchemy's psycopg) read it there, not from a command
+    line every account can see."""
+    return dict(os.environ, PGPASSWORD=password(state, name))
 
 
 def _start_postgres(binaries: Path, pgdata: Path, log: Path, pg_port: int) -> None:
@@ -155,15 +216,24 @@ def _start_postgres(binaries: Path, pgdata: Path, log: Path, pg_port: int) -> No
     pgdata.chmod(0o700)
     if os.geteuid() == 0:
         _hand_over(pgdata, log)
-    if fresh:
-        done = subprocess.run(
-            _as_postgres_user([str(binaries / "initdb"), "-D", str(pgdata), "-U", DB_USER,
-                               "--auth=trust", "--encoding=UTF8"]),
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+    if fresh:  # every connection, socket or TCP, gives a password (SCRAM)
+        with tempfile.TemporaryDirectory() as folder:  # owner-only, for initdb's reading
+            pwfile = Path(folder) / "pwfile"
+            pwfile.write_text(password(pgdata.parent, ADMIN_PASSWORD_FILE) + "\n")
+            if os.geteuid() == 0:
+                user = pwd.getpwnam(SYSTEM_USER)
+                for path in (Path(folder), pwfile):
+                    os.chown(path, user.pw_uid, user.pw_gid)
+            done = subprocess.run(
+                _as_postgres_user([str(binaries / "initdb"), "-D", str(pgdata), "-U",
+                                   DB_ADMIN, "--auth=scram-sha-256", f"--pwfile={pwfile}",
+                                   "--encoding=UTF8"]),
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
         if done.returncode != 0:
             raise ServerError(f"PostgreSQL's initdb failed: {(done.stderr or done.stdout).strip()}")
-    options = f"-p {pg_port} -k {pgdata} -c listen_addresses={HOST}"
+    options = (f"-p {pg_port} -k {pgdata} -c listen_addresses={HOST} "
+               f"-c unix_socket_permissions=0700")  # fmt: skip
     logged = log.stat().st_size if log.exists() else 0
     done = subprocess.run(
         _as_postgres_user([str(binaries / "pg_ctl"), "-D", str(pgdata), "-l", str(log),
@@ -177,20 +247,34 @@ def _start_postgres(binaries: Path, pgdata: Path, log: Path, pg_port: int) -> No
         raise ServerError(f"PostgreSQL could not start: {said} (log: {log})")
 
 
-def _create_database(binaries: Path, pg_port: int, database: str) -> None:
-    """Create `database` unless it exists."""
-    connect = ["-h", HOST, "-p", str(pg_port), "-U", DB_USER]
-    exists = subprocess.run(
-        [str(binaries / "psql"), *connect, "-d", "postgres", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],
+def _create_role_and_databases(binaries: Path, state: Path, pg_port: int) -> None:
+    """As the superuser: make the role `mlflow` (login, nothing more) unless it exists, and
+    MLflow's databases, owned by it, unless they exist; no other role may connect to them."""
+    verifier = scram_verifier(password(state))
+    role = (f"NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN "
+            f"PASSWORD '{verifier}'")  # fmt: skip
+    script = [
+        f"SELECT 'CREATE ROLE {DB_USER}' WHERE NOT EXISTS "
+        f"(SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}') \\gexec",
+        f"ALTER ROLE {DB_USER} {role};",
+        "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;",
+    ]
+    for database in (DATABASE, AUTH_DATABASE):
+        script += [
+            f"SELECT 'CREATE DATABASE {database} OWNER {DB_USER}' WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_database WHERE datname = '{database}') \\gexec",
+            f"REVOKE ALL ON DATABASE {database} FROM PUBLIC;",
+        ]
+    done = subprocess.run(
+        [str(binaries / "psql"), "-h", HOST, "-p", str(pg_port), "-U", DB_ADMIN, "-d",
+         "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"],
+        input="\n".join(script) + "\n", env=with_password(state, ADMIN_PASSWORD_FILE),
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if exists.returncode != 0:
-        raise ServerError(f"PostgreSQL on port {pg_port} did not answer: "
-                          f"{(exists.stderr or exists.stdout).strip()}")  # fmt: skip
-    if exists.stdout.strip() != "1":
-        subprocess.run([str(binaries / "createdb"), *connect, database],
-                       capture_output=True, text=True, check=True)  # fmt: skip
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines() or ["no answer"]
+        raise ServerError(f"PostgreSQL on port {pg_port} did not make MLflow's role and "
+                          f"databases: {said[-1]}")  # fmt: skip
 
 
 def auth_config(state: Path, backend: str) -> Path:
@@ -264,10 +348,12 @@ def start_mlflow(
         "--artifacts-destination", str(state / "artifacts"),
         *(["--app-name", "basic-auth"] if auth else []),
     ]  # fmt: skip
+    (state / "artifacts").mkdir(mode=0o700, exist_ok=True)
     # the server execs uvicorn from the venv's bin
     env = dict(os.environ, PATH=f"{mlflow.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     # MLflow's job runner (three more processes, for GenAI features) has nothing to do here
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    env["PGPASSWORD"] = password(state)  # the role's, read by libpq; on no command line
     if auth:
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth)
         env.setdefault(SECRET_KEY, _secret_key(state))
@@ -321,6 +407,7 @@ def _check_port(port: int, what: str, option: str) -> None:
 def start(state: Path, port: int, pg_port: int, auth: bool = False) -> None:
     """Start PostgreSQL (unless it runs from `state` already) and the MLflow server; say
     what to export and where the UI is. Every port is checked before anything starts."""
+    _check_layout(state)
     if _mlflow_running(state):
         raise ServerError(f"a server from {state} already runs: stop it first (make server-stop)")
     if auth and not os.environ.get(ADMIN_PASSWORD):
@@ -330,9 +417,9 @@ def start(state: Path, port: int, pg_port: int, auth: bool = False) -> None:
     kept = running_postgres(state) is not None
     if not kept:
         _check_port(pg_port, "PostgreSQL", "--pg-port, or make server PG_PORT=...")
-    state.mkdir(parents=True, exist_ok=True)
-    backend = start_postgres(state, pg_port)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
+        backend = start_postgres(state, pg_port)
         start_mlflow(state, port, backend, auth_config(state, backend) if auth else None)
     except (ServerError, OSError):
         if not kept:
@@ -359,8 +446,8 @@ def _mlflow_running(state: Path) -> bool:
     return pid_file.exists() and _alive(int(pid_file.read_text()))
 
 
-def _run_or_fail(command: list[str], what: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def _run_or_fail(command: list[str], what: str, env: dict[str, str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
         errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
@@ -390,9 +477,10 @@ def upgrade(state: Path, pg_port: int) -> None:
             dump = backups / f"{database}-{stamp}.dump"
             dump_command = [str(postgres_bin() / "pg_dump"), "-h", host, "-p", port,
                             "-U", DB_USER, "-Fc", "-f", str(dump), database]  # fmt: skip
-            _run_or_fail(dump_command, f"pg_dump of {database}")
+            _run_or_fail(dump_command, f"pg_dump of {database}", with_password(state))
         mlflow = Path(sys.executable).parent / "mlflow"
-        _run_or_fail([str(mlflow), "db", "upgrade", backend], "mlflow db upgrade")
+        _run_or_fail([str(mlflow), "db", "upgrade", backend], "mlflow db upgrade",
+                     with_password(state))  # fmt: skip
     finally:
         if running is None:
             stop_postgres(state)
@@ -408,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", action="store_true", help="basic auth (MLflow's basic-auth)")
     args = parser.parse_args(argv)
     state = args.dir.resolve()
+    os.umask(0o077)  # whatever this script and its servers make is its owner's alone
     try:
         if args.action == "start":
             start(state, args.port, args.pg_port, args.auth)

@@ -1,4 +1,13 @@
-"""The project's exceptions: each carries a one-line message meant for the user."""
+"""The project's exceptions: each carries a one-line message meant for the user; `scrub`
+takes credentials out of any text before it is printed, logged or recorded."""
+
+import os
+import re
+
+# `scheme://user:password@`: the user and password of a URI, wherever they appear in a text
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@:]*:[^/\s@]*@")
+PASSWORD_VARIABLES = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+HIDDEN = "***"
 
 
 class GanopsError(Exception):
@@ -21,7 +30,19 @@ def first_line(error: BaseException | str, limit: int = 200) -> str:
     """The first non-blank line of an error's message, at most `limit` characters; an
     exception's type name when its message is empty. Library errors can span pages; ours
     are one line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in scrub(str(error)).splitlines() if line.strip()]
     if lines:
         return lines[0][:limit]
     return type(error).__name__ if isinstance(error, BaseException) else ""
+
+
+def scrub(text: str) -> str:
+    """`text` without the `user:password@` of any URI in it and without the values of
+    MLflow's password variables (`MLFLOW_TRACKING_PASSWORD`, `MLFLOW_TRACKING_TOKEN`): what
+    a library's error or log line carries of them, whoever wrote it."""
+    text = _URI_CREDENTIALS.sub(r"\g<scheme>", text)
+    for name in PASSWORD_VARIABLES:
+        secret = os.environ.get(name)
+        if secret:
+            text = text.replace(secret, HIDDEN)
+    return text

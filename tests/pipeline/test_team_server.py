@@ -27,6 +27,7 @@ from tests.helpers import (
     TeamServer,
     free_port,
     load_script,
+    team_database,
     train_stage,
     write_params,
 )
@@ -155,9 +156,9 @@ def test_make_server_starts_stops_and_says_in_one_line_why_it_cannot(tmp_path: P
 def _set_schema(tool: ModuleType, state: Path, pg_port: int, revision: str) -> str:
     """Record `revision` as the runs' database's schema version (PostgreSQL started for it
     and stopped after); returns the version it had."""
-    database = tool.start_postgres(state, pg_port)
+    tool.start_postgres(state, pg_port)
     try:
-        with psycopg.connect(database) as db:
+        with psycopg.connect(team_database(state, pg_port)) as db:
             (before,) = db.execute("SELECT version_num FROM alembic_version").fetchone() or ("",)
             db.execute("UPDATE alembic_version SET version_num = %s", (revision,))
     finally:
@@ -180,8 +181,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("MLFLOW_TRACKING_USERNAME", USER)
             patch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
-            yield TeamServer(f"http://127.0.0.1:{port}", state,
-                             f"postgresql://mlflow@127.0.0.1:{pg_port}/mlflow")  # fmt: skip
+            yield TeamServer(f"http://127.0.0.1:{port}", state, team_database(state, pg_port))
     finally:
         _make("server-stop", f"SERVER_DIR={state}")
 

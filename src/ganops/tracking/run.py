@@ -21,7 +21,7 @@ from torch import nn
 
 from ganops.config import Params, TrackingConfig
 from ganops.dotted import flatten
-from ganops.errors import TrackingError
+from ganops.errors import TrackingError, scrub
 from ganops.models import GeneratorSpec
 from ganops.tracking.identity import run_identity
 from ganops.tracking.model import log_generator_model, log_translator_model
@@ -164,7 +164,7 @@ class Run:
 
     def _deliver_tags(self) -> None:
         if self._tags:
-            tags = [RunTag(key, value) for key, value in self._tags.items()]
+            tags = [RunTag(key, scrub(value)) for key, value in self._tags.items()]
             self.client.log_batch(self.run_id, tags=tags)
             self._tags.clear()
 
@@ -325,7 +325,7 @@ def _start(
         experiment_id=filed_under, run_name=os.environ.get(ENV_EXP_NAME), tags=tags
     )
     if params is not None:
-        mlflow.log_params(flatten(params))
+        mlflow.log_params({key: scrub(str(value)) for key, value in flatten(params).items()})
     return active
 
 

@@ -33,6 +33,9 @@ from ganops.sampling import class_labels, latent_batch, to_uint8
 from ganops.tracking.exported import ExportedGenerator
 
 MAX_IMAGES = 1024  # per request, all its objects together: more is a 400, not an out-of-memory
+MAX_SEED = 2**63 - 1  # the largest seed every generator of random numbers here takes
+# latents are standard normal (beyond 10 once in 10**23 draws): larger, or NaN, is a mistake
+MAX_LATENT = 100.0
 BATCH = 256  # images per forward pass
 FORMATS = ("uint8", "float")
 
@@ -43,8 +46,8 @@ class ImagesRequest(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     count: int = pydantic.Field(1, ge=1, le=MAX_IMAGES)
-    classes: list[int] | None = None  # conditional generators; default every class
-    seed: int = pydantic.Field(0, ge=0)
+    classes: list[int] | None = None  # conditional generators; default (absent) every class
+    seed: int = pydantic.Field(0, ge=0, le=MAX_SEED)
     z: list[list[float]] | None = None  # raw latents (N, latent_dim): count and seed unused
     labels: list[int] | None = None  # with z, one class per latent (conditional generators)
     format: str = "uint8"
@@ -81,6 +84,8 @@ class GeneratorService(PythonModel):  # type: ignore[misc]
         if request.z is None:
             if request.labels is not None:
                 raise _refuse("labels: go with z; with count, name the classes instead")
+            if request.classes is not None and not request.classes:
+                raise _refuse("classes: empty; name at least one, or leave it out for every class")
             try:
                 labels = class_labels(request.count, request.classes, spec, cpu)
             except ConfigError as error:
@@ -94,7 +99,10 @@ class GeneratorService(PythonModel):  # type: ignore[misc]
                 f"z: expected a list of latents of {spec.latent_dim} numbers each, "
                 f"got {len(request.z)} of {sorted(rows)}"
             )
-        latents = torch.tensor(request.z, dtype=torch.float32)
+        latents = torch.tensor(request.z, dtype=torch.float64)
+        if not bool(latents.isfinite().all()) or float(latents.abs().max()) > MAX_LATENT:
+            raise _refuse(f"z: every number must be finite and within +-{MAX_LATENT:g}")
+        latents = latents.float()
         if not spec.num_classes:
             if request.labels is not None:
                 raise _refuse("labels: this generator is unconditional and takes no class")
@@ -112,6 +120,8 @@ class GeneratorService(PythonModel):  # type: ignore[misc]
     def predict(
         self, context: Any, model_input: list[ImagesRequest], params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
+        if not model_input:
+            raise _refuse("inputs: empty; give at least one request")
         total = sum(len(r.z) if r.z is not None else r.count for r in model_input)
         if total > MAX_IMAGES:
             raise _refuse(f"{total} images asked for: at most {MAX_IMAGES} per request")
