@@ -47,6 +47,10 @@ STEP_TIMES = ROOT / ".pytest_cache" / "ganops-step-times"
 # answers, or its process exits; the bound only stops one that hangs, so it is wide enough
 # for a machine many times slower than 2 busy cores.
 SERVER_START_S = 300
+# How long a test waits for a training process to reach a checkpoint or to finish. The wait
+# ends when it does; the bound only stops one that hangs: the tiny runs take 10-60 s alone on
+# 2 cores, and a busy runner was seen to take several times that.
+TRAINING_S = 1800
 
 
 def _step_file(step: str) -> Path:

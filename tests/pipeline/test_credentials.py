@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import TRAINING_S, free_port
 from tests.pipeline.test_faults import (
     GENERATOR,
     Server,
@@ -55,7 +55,7 @@ def test_a_refused_server_prints_no_password(
     work = _workspace(tmp_path / "w", prepared, evaluator_file)
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     process = _start_training(work, _with_password(uri))
-    output, _ = process.communicate(timeout=120)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 1, output
     (line,) = [line for line in output.splitlines() if line.startswith("train: error: ")]
     assert line.startswith(f"train: error: MLflow store {uri} refused the run: ")
@@ -74,7 +74,7 @@ def test_a_server_lost_mid_run_prints_and_records_no_password(
         assert server.process is not None
         os.killpg(server.process.pid, signal.SIGKILL)  # gone for good
         server.process.wait(timeout=60)
-        output, _ = process.communicate(timeout=600)
+        output, _ = process.communicate(timeout=TRAINING_S)
     finally:
         server.stop()
     assert process.returncode == 0, output

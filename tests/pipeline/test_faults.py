@@ -23,6 +23,7 @@ from tests.helpers import (
     ROOT,
     STAGE_ARGS,
     TEAM_START_S,
+    TRAINING_S,
     answers_ok,
     assert_every_step_once,
     free_port,
@@ -76,7 +77,7 @@ def _checkpoint_step(work: Path) -> int:
 
 def _wait_for_checkpoint(work: Path, process: subprocess.Popen[str], after: int) -> int:
     """Wait until the checkpoint holds a step beyond `after`; return that step."""
-    deadline = time.time() + 120
+    deadline = time.time() + TRAINING_S
     while time.time() < deadline:
         assert process.poll() is None, process.communicate()[0]
         if (work / CHECKPOINT).exists():
@@ -87,7 +88,7 @@ def _wait_for_checkpoint(work: Path, process: subprocess.Popen[str], after: int)
             if step > after:
                 return step
         time.sleep(0.02)
-    raise AssertionError("no new checkpoint within 120 s")
+    raise AssertionError(f"no new checkpoint within {TRAINING_S} s")
 
 
 def _sqlite(work: Path) -> str:
@@ -109,7 +110,7 @@ def reference(
     work = _workspace(tmp_path_factory.mktemp("reference") / "w", prepared, evaluator_file)
     started = time.time()
     process = _start_training(work, _sqlite(work))
-    output, _ = process.communicate(timeout=300)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 0, output
     return (work / GENERATOR).read_bytes(), time.time() - started
 
@@ -134,14 +135,14 @@ def test_sigkill_three_times_and_sigterm_then_resume_is_bitwise_identical(
     process = _start_training(work, uri)
     _wait_for_checkpoint(work, process, after=step)
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 130, output
     stopped_at = _checkpoint_step(work)
     assert f"train: interrupted (stopped by SIGTERM at step {stopped_at})" in output
     assert _single_run(uri).info.status == "KILLED"
 
     process = _start_training(work, uri)
-    output, _ = process.communicate(timeout=300)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 0, output
     assert f"at step {stopped_at}/" in output  # "resuming run ... at step N/320"
     assert (work / GENERATOR).read_bytes() == expected
@@ -231,7 +232,7 @@ def test_server_lost_mid_run_then_back_loses_nothing(
         server.start()
     finally:
         os.kill(process.pid, signal.SIGCONT)
-    output, _ = process.communicate(timeout=300)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 0, output
     assert "unreachable" in output and "is back" in output
     assert (work / GENERATOR).read_bytes() == expected
@@ -247,7 +248,7 @@ def test_server_down_at_the_start_is_a_clear_error(
     work = _workspace(tmp_path / "w", prepared, evaluator_file)
     uri = f"http://127.0.0.1:{free_port()}"
     process = _start_training(work, uri)
-    output, _ = process.communicate(timeout=120)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 1
     (line,) = [line for line in output.splitlines() if line.startswith("train: error: ")]
     assert line.startswith(f"train: error: MLflow store {uri} refused the run: ")
@@ -258,7 +259,7 @@ def test_server_down_at_the_start_is_a_clear_error(
     fallback = {"train": {"epochs": 1}, "tracking": {"local_fallback": True}}
     write_params(work / "params.yaml", {**FAULT_PARAMS, **fallback})
     process = _start_training(work, uri)
-    output, _ = process.communicate(timeout=300)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 0, output
     assert "logging this run to the local store" in output
     run = _single_run(_sqlite(work))

@@ -19,7 +19,7 @@ import torch
 
 from ganops.artifacts import load_generator
 from ganops.training.distributed import weights_digest
-from tests.helpers import processes_in, train_stage, write_params
+from tests.helpers import TRAINING_S, processes_in, train_stage, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def uninterrupted(
     work = tmp_path_factory.mktemp("torchrun") / "w"
     uri = _workspace(work, prepared, evaluator_file)
     process = train_stage(work, uri)
-    output, _ = process.communicate(timeout=300)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 0, output
     return work, uri, output
 
@@ -111,7 +111,7 @@ def _training_in(
     its first checkpoint (step 10); the store and the stage."""
     uri = _workspace(work, prepared, evaluator_file)
     stage = train_stage(work, uri, background=True)
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + TRAINING_S
     while not (work / "data" / "checkpoints" / "last.pt").exists():
         log = (work / "stage.log").read_text()
         assert stage.poll() is None and time.monotonic() < deadline, log
@@ -132,7 +132,7 @@ def _rerun_resumes_exactly(work: Path, uri: str, reference: bytes) -> mlflow.ent
     checkpoint = work / "data" / "checkpoints" / "last.pt"
     stopped_at = torch.load(checkpoint, weights_only=True)["state"]["step"]
     rerun = train_stage(work, uri)
-    output, _ = rerun.communicate(timeout=300)
+    output, _ = rerun.communicate(timeout=TRAINING_S)
     assert rerun.returncode == 0, output
     assert f"at step {stopped_at}/" in output  # resumed, not "that run already finished"
     assert (work / "data" / "models" / "generator.pt").read_bytes() == reference
@@ -222,7 +222,7 @@ def test_a_rank_that_raises_fails_the_run_with_its_reason(
     (tmp_path / "fault").mkdir()
     (tmp_path / "fault" / "sitecustomize.py").write_text(FAULT)
     stage = train_stage(work, uri, env={"PYTHONPATH": str(tmp_path / "fault")})
-    output, _ = stage.communicate(timeout=300)
+    output, _ = stage.communicate(timeout=TRAINING_S)
     assert stage.returncode == 1, output
     reason = "rank 1 raised ValueError: injected fault in rank 1 at its step 15"
     assert f"first reported: {reason}" in output  # the launcher's one line
@@ -242,12 +242,12 @@ def test_a_second_training_in_a_busy_workspace_is_refused(
     first = train_stage(work, uri, background=True)
     try:
         lock = work / "data" / "checkpoints" / ".training.lock"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + TRAINING_S
         while not (lock.exists() and lock.read_text()):
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         second = train_stage(work, uri)
-        output, _ = second.communicate(timeout=120)
+        output, _ = second.communicate(timeout=TRAINING_S)
         assert second.returncode == 1, output
         assert "another training is running here (pid " in output
         assert first.poll() is None  # the first trains on, untouched

@@ -25,6 +25,7 @@ from tests.helpers import (
     ROOT,
     STAGE_ARGS,
     STAGE_NAMES,
+    TRAINING_S,
     load_stage,
     private_copy,
     run_stages_in,
@@ -162,10 +163,10 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 180
+    deadline = time.time() + TRAINING_S
     while _checkpoint_step(checkpoint) == 0:
         assert process.poll() is None, process.communicate()[0]
-        assert time.time() < deadline, "no checkpoint within 180 s"
+        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)

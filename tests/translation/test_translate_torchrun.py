@@ -37,6 +37,7 @@ from ganops.translation.training import (
 )
 from tests.helpers import (
     STAGE_ARGS,
+    TRAINING_S,
     load_stage,
     processes_in,
     run_stages_in,
@@ -73,7 +74,7 @@ def two_ranks(domains: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     work = tmp_path_factory.mktemp("two-ranks") / "w"
     uri = _workspace(domains, work)
     process = train_stage(work, uri)
-    output, _ = process.communicate(timeout=400)
+    output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 0, output
     return work, uri, output
 
@@ -159,10 +160,10 @@ def test_a_sigkilled_two_rank_run_resumes_to_the_same_bytes(
     uri = _workspace(domains, work)
     stage = train_stage(work, uri, background=True)
     checkpoint = work / "data/checkpoints/last.pt"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + TRAINING_S
     while _checkpoint_step(checkpoint) == 0:
         assert stage.poll() is None, (work / "stage.log").read_text()
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        assert time.monotonic() < deadline, f"no checkpoint within {TRAINING_S} s"
         time.sleep(0.1)
     os.killpg(stage.pid, signal.SIGKILL)
     stage.wait(timeout=30)
@@ -174,7 +175,7 @@ def test_a_sigkilled_two_rank_run_resumes_to_the_same_bytes(
     killed_at = _checkpoint_step(checkpoint)
 
     rerun = train_stage(work, uri)
-    output, _ = rerun.communicate(timeout=400)
+    output, _ = rerun.communicate(timeout=TRAINING_S)
     assert rerun.returncode == 0, output
     assert f"at step {killed_at}" in output  # resumed, not restarted
     published = (work / "data/models/generator.pt").read_bytes()
@@ -206,7 +207,7 @@ def test_a_rank_that_raises_fails_the_run_with_its_reason(domains: Path, tmp_pat
     (tmp_path / "fault").mkdir()
     (tmp_path / "fault" / "sitecustomize.py").write_text(FAULT)
     stage = train_stage(work, uri, env={"PYTHONPATH": str(tmp_path / "fault")})
-    output, _ = stage.communicate(timeout=400)
+    output, _ = stage.communicate(timeout=TRAINING_S)
     assert stage.returncode == 1, output
     reason = "rank 1 raised ValueError: injected fault in rank 1 at its step 3"
     assert f"first reported: {reason}" in output  # the launcher's one line
