@@ -7,7 +7,7 @@ its implicit K+1th class; G learns by feature matching, bringing the mean of D's
 features on its images to their mean on real ones. G's images are not the point: D, pushed
 to put its class boundaries where the data is thin, is the classifier.
 
-The step is `ganops.training.loop.train_step`'s counterpart and runs in the same loop: the
+The step is `ganops.gan.loop.train_step`'s counterpart and runs in the same loop: the
 epoch's permutation of the training split gives the unlabelled batch, and the labelled
 batch is drawn from the run's noise stream, so a resumed run draws the same ones.
 """
@@ -24,9 +24,9 @@ from ganops.augment import diff_augment
 from ganops.config import TrainConfig
 from ganops.data.dataset import Split
 from ganops.errors import DataError
+from ganops.gan.state import GanState
 from ganops.losses import feature_matching_loss, real_logit, semi_supervised_discriminator_loss
 from ganops.models.semi import classifier_logits
-from ganops.training.state import GanState
 
 
 @dataclass(frozen=True)
