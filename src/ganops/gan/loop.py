@@ -209,12 +209,7 @@ def train_step(
             loss_g = loss_g + cfg.class_loss * F.cross_entropy(fake_classes, fake_labels)
         if cfg.mode_seeking > 0:
             loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), latents)
-    state.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()  # type: ignore[no-untyped-call]
-    state.opt_g.step()
-    # average G
-    if state.ema is not None:
-        state.ema.update(state.generator, state.step)
+    state.update_generator(loss_g)  # and its moving average
     with torch.no_grad():
         return torch.stack(
             [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]

@@ -93,12 +93,7 @@ class SemiSupervisedStep:
             real_features, _ = discriminator(_augmented(real, cfg, state))  # (B, F)
         fake_features, scored = discriminator(_augmented(fake, cfg, state))
         loss_g = feature_matching_loss(fake_features, real_features)
-        state.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()  # type: ignore[no-untyped-call]
-        state.opt_g.step()
-        # average G
-        if state.ema is not None:
-            state.ema.update(state.generator, state.step)
+        state.update_generator(loss_g)  # and its moving average
         with torch.no_grad():
             d_real = torch.sigmoid(real_logit(real_logits)).mean()
             d_fake = torch.sigmoid(real_logit(scored)).mean()

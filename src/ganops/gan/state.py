@@ -91,6 +91,14 @@ class GanState:
             self.ema.load_state_dict(state["ema"])
         self.best = dict(state.get("best", {}))
 
+    def update_generator(self, loss: torch.Tensor) -> None:
+        """One optimiser step of G on `loss`, then the step of its moving average (when on)."""
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.generator, self.step)
+
     def check_finite(self) -> None:
         """Raise `TrainingDiverged` if any weight of either network is NaN or infinite."""
         for name, network in (("generator", self.generator), ("discriminator", self.discriminator)):

@@ -136,11 +136,11 @@ def _semi_supervised(
 ) -> tuple[StepFunction, ClassifierProbe | None]:
     """The step of the run, and the probe of its classifier: a semi-supervised GAN's (its
     labelled images; its discriminator on the test split), else `train_step` and None."""
-    if inputs.test is None:
+    if inputs.semi is None:
         return train_step, None
     init_from_data(state.discriminator, data[:INIT_IMAGES])  # a resumed run then loads its own
     labelled = LabelledImages.of(data, inputs.split.labels)
-    probe = ClassifierProbe(state.discriminator, inputs.test, device)
+    probe = ClassifierProbe(state.discriminator, inputs.semi.test, device)
     return SemiSupervisedStep(labelled), probe
 
 
@@ -166,6 +166,16 @@ def run_training(params: Params, paths: RunPaths, world: World | None = None) ->
 
 
 @dataclass(frozen=True)
+class SemiSupervised:
+    """The semi-supervised mode (`train.semi_supervised`), decided once where the inputs are
+    checked: the classes its discriminator learns, the test split its classifier is scored
+    on."""
+
+    classes: int
+    test: Split
+
+
+@dataclass(frozen=True)
 class Inputs:
     """What a run reads, checked: the train split, its manifest, the generator to build and
     (on the rank that measures, with quick scores on) the evaluator."""
@@ -174,7 +184,7 @@ class Inputs:
     manifest: dict[str, Any]
     spec: GeneratorSpec
     evaluator: LoadedEvaluator | None
-    test: Split | None = None  # what a semi-supervised GAN's classifier is scored on
+    semi: SemiSupervised | None = None  # None: a GAN whose discriminator classifies nothing
 
 
 def check_inputs(params: Params, paths: RunPaths, world: World) -> tuple[torch.device, Inputs]:
@@ -187,8 +197,10 @@ def check_inputs(params: Params, paths: RunPaths, world: World) -> tuple[torch.d
     spec = spec_for_data(params, manifest, len(split.images))
     measures = world.is_main and params.train.eval_every > 0
     evaluator = load_evaluator(paths.evaluator) if measures else None
-    test = load_split(paths.data, "test") if params.train.semi_supervised else None
-    return device, Inputs(split, manifest, spec, evaluator, test)
+    semi = None
+    if params.train.semi_supervised:
+        semi = SemiSupervised(len(manifest["class_names"]), load_split(paths.data, "test"))
+    return device, Inputs(split, manifest, spec, evaluator, semi)
 
 
 def _train(
@@ -199,7 +211,7 @@ def _train(
     prepare(world, device, cfg.deterministic, "ganops.gan.loop")
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
-    classes = len(manifest["class_names"]) if cfg.semi_supervised else 0
+    classes = inputs.semi.classes if inputs.semi else 0
     state = build_state_for(params, spec, device, world, classes)
     step, classifier = _semi_supervised(state, inputs, data, device)
     probe = quick_probe(params, inputs.evaluator, spec, device)

@@ -238,36 +238,38 @@ def _train(
         result = together(
             world, _networks(state), lambda: train_translator(state, cfg, work, logger, stop)
         )
-        record = _publish_and_record(
-            state, params, paths, histories, result, run, classifier_accuracy
-        )
+        metrics = _run_metrics(histories, state.paired, result.steps, classifier_accuracy)
+        record = _publish_and_record(state, params, paths, run, result, metrics)
     log.info("translator written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
+def _run_metrics(
+    histories: dict[str, HistoryFile], paired: bool, steps: int, classifier_accuracy: float | None
+) -> dict[str, float]:
+    """The stage's DVC metrics: the last logged losses and quick scores, the steps, and the
+    accuracy of A's classifier when the semantic term is on."""
+    names = PAIRED_METRICS if paired else UNPAIRED_METRICS
+    last = {name: histories["history"].rows[-1][name] for name in names}
+    quick = histories["fid_history"].rows[-1]
+    metrics = last | {name: quick[name] for name in QUICK_NAMES} | {"steps": steps}
+    if classifier_accuracy is not None:
+        metrics["classifier_a_accuracy"] = classifier_accuracy
+    return metrics
+
+
 def _publish_and_record(
-    state: TranslatorState,
-    params: Params,
-    paths: RunPaths,
-    histories: dict[str, HistoryFile],
-    result: LoopResult,
-    run: Run,
-    classifier_accuracy: float | None,
-) -> RunRecord:
+    state: TranslatorState, params: Params, paths: RunPaths, run: Run, result: LoopResult,
+    metrics: dict[str, float],
+) -> RunRecord:  # fmt: skip
     """Write the translator, the metrics and the run record; log the summary (with the
     accuracy of A's classifier when the semantic term is on) and the model."""
     spec = state.spec
     save_translator(paths.model, state.generators, spec)
-    names = PAIRED_METRICS if state.paired else UNPAIRED_METRICS
-    last = {name: histories["history"].rows[-1][name] for name in names}
-    quick = histories["fid_history"].rows[-1]
-    metrics = last | {name: quick[name] for name in QUICK_NAMES} | {"steps": result.steps}
-    if classifier_accuracy is not None:
-        metrics["classifier_a_accuracy"] = classifier_accuracy
     write_json(paths.metrics, metrics)
     summary = {"train_time_s": result.seconds}
-    if classifier_accuracy is not None:
-        summary["classifier_a_accuracy"] = classifier_accuracy
+    if "classifier_a_accuracy" in metrics:
+        summary["classifier_a_accuracy"] = metrics["classifier_a_accuracy"]
     run.log_summary(summary, step=result.steps)
     registered = params.tracking.registered_model
     model_uri = run.log_translator(
