@@ -40,6 +40,8 @@ from torch.nn.utils import parametrizations
 
 from ganops.config import Params
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.gan import GanState, build_state, train
+from ganops.gan.spec import spec_for_data
 from ganops.losses import LOSSES
 from ganops.metrics.conditional import Conditioning, cas_recipe
 from ganops.metrics.evaluation import evaluate
@@ -47,9 +49,8 @@ from ganops.metrics.evaluator import load_evaluator
 from ganops.models import build_discriminator, build_generator, dcgan
 from ganops.models.layers import ClassBatchNorm2d
 from ganops.params import parse_params
+from ganops.runs import FanOut
 from ganops.sampling import generate, label_batch, latent_batch
-from ganops.training import FanOut, GanState, build_state, train
-from ganops.training.spec import spec_for_data
 
 DATA = Path("data/processed")
 EVALUATOR = Path("data/models/evaluator.pt")

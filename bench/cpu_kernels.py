@@ -51,10 +51,10 @@ def worker(channels_last: str, steps: int) -> dict[str, object]:
 
     from ganops.data.dataset import to_training_tensor
     from ganops.data.sources import fetch_source, get_source
+    from ganops.gan.loop import train_step
+    from ganops.gan.spec import spec_for_data
+    from ganops.gan.state import build_state_for
     from ganops.params import load_params
-    from ganops.training.loop import train_step
-    from ganops.training.spec import spec_for_data
-    from ganops.training.state import build_state_for
 
     params = load_params(ROOT / "params.yaml")
     params = params.model_copy(

@@ -28,8 +28,9 @@ from ganops.data.dataset import to_training_tensor
 from ganops.data.preprocess import center_crop_resize
 from ganops.data.sources import fetch_source, get_source
 from ganops.device import configure_backends, resolve_device
+from ganops.gan import build_state, train
 from ganops.models import GeneratorSpec
-from ganops.training import FanOut, build_state, train
+from ganops.runs import FanOut
 
 
 def digest(module: torch.nn.Module) -> str:

@@ -43,13 +43,14 @@ from ruamel.yaml import YAML
 
 from ganops.config import Params
 from ganops.data.dataset import load_split, read_manifest, to_training_tensor
+from ganops.gan import GanState, train
+from ganops.gan.loop import epoch_steps, train_step
+from ganops.gan.spec import spec_for_data
+from ganops.gan.state import build_state_for
+from ganops.gan.training import quick_probe
 from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.params import load_params, parse_params
-from ganops.training import FanOut, GanState, train
-from ganops.training.loop import epoch_steps, train_step
-from ganops.training.run import quick_probe
-from ganops.training.spec import spec_for_data
-from ganops.training.state import build_state_for
+from ganops.runs import FanOut
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "previous_default"

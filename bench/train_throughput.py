@@ -2,7 +2,7 @@
 
 Side by side, in one process, for the same DCGAN, batch size, device and real MNIST digits
 (mnist-5k, which ships offline):
-  ganops      the `train` stage's loop (`ganops.training.train`): the training set on the
+  ganops      the `train` stage's loop (`ganops.gan.train`): the training set on the
               device as one tensor, a seeded permutation sliced into batches, channels-last and
               fused Adam, and on CUDA bf16 autocast (the `auto` params; --compile on adds
               torch.compile);
@@ -44,9 +44,10 @@ from ganops.data.formats import idx_bytes
 from ganops.data.preprocess import center_crop_resize
 from ganops.data.sources import fetch_source, get_source
 from ganops.device import configure_backends, resolve_device
+from ganops.gan import GanState, build_state, train
+from ganops.gan.loop import train_step
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
-from ganops.training import FanOut, GanState, build_state, train
-from ganops.training.loop import train_step
+from ganops.runs import FanOut
 
 # The models: the pipeline's default sizes at 28 px; pytorch/examples' dcgan (nz 100) at 64
 # and 128; at 256 px half its width (the layer next to the noise has 32 x 2^5 channels).

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from ganops.params import load_params
 from ganops.runner import stage_main
+from ganops.runs.distributed import world_from_env
+from ganops.runs.launch import RunPaths
 from ganops.tasks.train import TRAIN, relaunch_under_torchrun
-from ganops.training.distributed import world_from_env
-from ganops.training.run import TrainPaths
 
 ARGUMENTS = {
     "--data": "processed data directory",
     "--evaluator": "evaluator.pt (quick FID)",
-    "--generator": "generator.pt to write",
+    "--model": "the trained model's file to write (a generator, a translator)",
     "--history": "history.tsv to write",
     "--fid-history": "fid.tsv to write",
     "--metrics": "metrics.json to write",
@@ -32,7 +32,7 @@ ARGUMENTS = {
 def run(args: argparse.Namespace, argv: list[str]) -> None:
     """Train, or rerun this script with the command line `argv` under torchrun."""
     params, world = load_params(args.params), world_from_env()  # validated before any work
-    paths = TrainPaths(**{field.name: getattr(args, field.name) for field in fields(TrainPaths)})
+    paths = RunPaths(**{field.name: getattr(args, field.name) for field in fields(RunPaths)})
     if params.train.nproc > 1 and not world.distributed:
         relaunch_under_torchrun(params, paths, Path(__file__), argv)
     else:

@@ -209,7 +209,8 @@ def test_score_loads_no_training_code(evaluator_file: Path, prepared: Path) -> N
         "import sys; from ganops.cli import main; "
         f"code = main(['score', {str(prepared / 'processed' / 'test_images.npy')!r}, "
         f"'--evaluator', {str(evaluator_file)!r}, '--params', 'absent.yaml', '--json']); "
-        "loaded = sorted(m for m in sys.modules if m.startswith(('ganops.training', 'mlflow'))); "
+        "loaded = sorted(m for m in sys.modules "
+        "if m.startswith(('ganops.gan', 'ganops.runs', 'mlflow'))); "
         "print('LOADED', loaded, file=sys.stderr); sys.exit(code)"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -146,7 +146,7 @@ def test_development_tree_names_every_module() -> None:
     named = {w.rstrip(",;:") for w in words} | {w.rstrip(",;:").removesuffix(".py") for w in words}
     assert sorted((modules | subpackages | inner) - named) == []  # each file or package named
     listed = {w for w in named if w.endswith(".py") and w[0].isalpha()}
-    assert sorted(listed - modules - {"run.py"}) == []  # run.py: training/run.py
+    assert sorted(listed - modules) == []
 
 
 def _installed_packages() -> list[str]:

@@ -82,9 +82,9 @@ def translator_digests(images: int = 10) -> dict[str, str]:
     import torch
 
     from ganops.config import TranslateConfig
-    from ganops.training.loggers import FanOut
-    from ganops.training.resume import Checkpointing
-    from ganops.translation.training import (
+    from ganops.runs.loggers import FanOut
+    from ganops.runs.resume import Checkpointing
+    from ganops.translation.loop import (
         Training,
         build_translator,
         train_translator,
@@ -114,10 +114,10 @@ def default_digests(steps: int = 3) -> dict[str, str]:
     of ten classes, batch 64, in each memory layout."""
     import torch
 
+    from ganops.gan.loop import train_step
+    from ganops.gan.spec import spec_for_data
+    from ganops.gan.state import build_state_for
     from ganops.params import load_params
-    from ganops.training.loop import train_step
-    from ganops.training.spec import spec_for_data
-    from ganops.training.state import build_state_for
 
     params = load_params(ROOT / "params.yaml")
     size = params.train.batch_size

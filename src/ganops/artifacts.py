@@ -2,7 +2,7 @@
 
 A plain dict of tensors and Python primitives, written atomically and read back with
 `torch.load(..., weights_only=True)`, so loading never unpickles arbitrary objects. The
-full resume state is `ganops.training.resume`'s. A semi-supervised GAN's file also holds its
+full resume state is `ganops.runs.resume`'s. A semi-supervised GAN's file also holds its
 discriminator, the classifier (`load_classifier`).
 """
 

@@ -19,13 +19,13 @@ import torch
 
 from ganops.artifacts import save_generator
 from ganops.data.dataset import load_split, read_manifest
+from ganops.gan import spec_for_data
 from ganops.io import write_json, write_text
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract, save_evaluator
 from ganops.models import build_generator
 from ganops.params import load_params
 from ganops.sampling import write_samples
 from ganops.tracking import open_run
-from ganops.training import spec_for_data
 from tests.helpers import STAGE_ARGS, load_stage, private_copy, write_params
 
 STAGES: dict[str, ModuleType] = {name: load_stage(name) for name in STAGE_ARGS if name != "fetch"}

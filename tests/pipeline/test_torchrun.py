@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from ganops.artifacts import load_generator
-from ganops.training.distributed import weights_digest
+from ganops.runs.distributed import weights_digest
 from tests.helpers import TRAINING_S, processes_in, train_stage, write_params
 
 pytestmark = pytest.mark.slow
@@ -203,7 +203,7 @@ def test_sigterm_to_the_launcher_checkpoints_and_ends_the_run_killed(
 FAULT = """
 import os
 if os.environ.get("RANK") == "1":
-    import ganops.training.loop as loop
+    import ganops.gan.loop as loop
     step, calls = loop.train_step, []
     def failing(*args, **kwargs):
         calls.append(1)

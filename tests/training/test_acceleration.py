@@ -10,9 +10,9 @@ import torch
 
 from ganops.config import Params
 from ganops.device import Acceleration, configure_backends
+from ganops.gan import GanState, build_state
+from ganops.gan.loop import train_step
 from ganops.models import GeneratorSpec
-from ganops.training import GanState, build_state
-from ganops.training.loop import train_step
 
 CPU = torch.device("cpu")
 SPEC = GeneratorSpec("dcgan", latent_dim=8, width=4, image_shape=(1, 28, 28))

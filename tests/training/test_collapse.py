@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ganops.training.collapse import WARNING_TAG, CollapseWatch
+from ganops.gan.collapse import WARNING_TAG, CollapseWatch
 
 HEALTHY = {"quick_fid": 30.0, "quick_intra_class_diversity_min": 0.8}
 COLLAPSED = {"quick_fid": 90.0, "quick_intra_class_diversity_min": 0.05}

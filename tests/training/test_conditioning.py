@@ -12,11 +12,11 @@ import torch
 
 from ganops.config import Params
 from ganops.errors import ConfigError, DataError
+from ganops.gan.loop import train_step
+from ganops.gan.spec import describe_conditioning, spec_for_data
+from ganops.gan.state import build_state_for
 from ganops.report import Side, _run_line
 from ganops.run_record import RunRecord
-from ganops.training.loop import train_step
-from ganops.training.spec import describe_conditioning, spec_for_data
-from ganops.training.state import build_state_for
 
 CPU = torch.device("cpu")
 

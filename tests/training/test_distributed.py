@@ -12,7 +12,7 @@ import torch
 from ganops.config import Params
 from ganops.errors import ConfigError, GanopsError
 from ganops.models import GeneratorSpec, build_generator
-from ganops.training.distributed import (
+from ganops.runs.distributed import (
     World,
     run_under_torchrun,
     torchrun_command,
@@ -82,7 +82,7 @@ AVERAGING = """
 import sys
 from pathlib import Path
 import torch
-from ganops.training.distributed import join, leave, world_from_env
+from ganops.runs.distributed import join, leave, world_from_env
 world = world_from_env()
 join(world, torch.device("cpu"))
 layer, unused = torch.nn.Linear(2, 1), torch.nn.Parameter(torch.zeros(1))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganops.training.ema import GeneratorEMA, unwrap
+from ganops.gan.ema import GeneratorEMA, unwrap
 
 
 def tiny_generator(seed: int = 0) -> nn.Module:

@@ -12,11 +12,13 @@ import torch
 
 from ganops.config import Params
 from ganops.data.dataset import load_split, to_training_tensor
+from ganops.gan import GanState, build_state, train
+from ganops.gan.loop import train_step
+from ganops.gan.spec import spec_for_data
+from ganops.gan.state import build_state_for, learning_rate_scale
 from ganops.models import GeneratorSpec
-from ganops.training import FanOut, GanState, build_state, train
-from ganops.training.loop import TrainingStopped, train_step
-from ganops.training.spec import spec_for_data
-from ganops.training.state import build_state_for, learning_rate_scale
+from ganops.runs import FanOut
+from ganops.runs.signals import TrainingStopped
 
 CPU = torch.device("cpu")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ganops.training.lock import LOCK_FILE, WorkspaceBusy, hold_checkpoints
+from ganops.runs.lock import LOCK_FILE, WorkspaceBusy, hold_checkpoints
 
 HOLD = (
     "import sys, time; from pathlib import Path; "
-    "from ganops.training.lock import hold_checkpoints\n"
+    "from ganops.runs.lock import hold_checkpoints\n"
     "with hold_checkpoints(Path(sys.argv[1])):\n"
     "    print('held', flush=True); time.sleep(600)"
 )

@@ -13,9 +13,11 @@ import torch
 
 from ganops.config import Params, params_hash
 from ganops.data.dataset import load_split, to_training_tensor
+from ganops.gan import GanState, build_state, train
+from ganops.gan.loop import TrainingDiverged, epoch_permutation
+from ganops.gan.state import RESUME_FORMAT
 from ganops.models import GeneratorSpec
-from ganops.training import Checkpointing, GanState, build_state, read_resume_state, train
-from ganops.training.loop import TrainingDiverged, epoch_permutation
+from ganops.runs import Checkpointing, read_resume_state
 
 CPU = torch.device("cpu")
 
@@ -126,7 +128,7 @@ def test_resume_from_checkpoint_is_exact(
             progress=False,
         )
 
-    payload = read_resume_state(tmp_path / "last.pt", digest, total_steps=20)
+    payload = read_resume_state(tmp_path / "last.pt", digest, 20, 1, RESUME_FORMAT)
     assert payload is not None
     resumed = build_state(spec, params.train, CPU)
     resumed.load_state_dict(payload["state"])
@@ -154,10 +156,10 @@ def test_checkpoint_with_other_params_is_not_used(
     with pytest.raises(KeyboardInterrupt):
         train(state, data, params.train, Recorder(stop_after=12), checkpointing, progress=False)
     with caplog.at_level(logging.INFO):
-        assert read_resume_state(tmp_path / "last.pt", "bbbb", total_steps=20) is None
+        assert read_resume_state(tmp_path / "last.pt", "bbbb", 20, 1, RESUME_FORMAT) is None
     assert "written with other training params" in caplog.text
-    assert read_resume_state(tmp_path / "last.pt", "aaaa", total_steps=20) is not None
-    assert read_resume_state(tmp_path / "last.pt", "aaaa", total_steps=10) is None  # finished
+    assert read_resume_state(tmp_path / "last.pt", "aaaa", 20, 1, RESUME_FORMAT) is not None
+    assert read_resume_state(tmp_path / "last.pt", "aaaa", 10, 1, RESUME_FORMAT) is None  # finished
 
 
 def test_nan_loss_stops_with_the_step(params: Params, prepared: Path) -> None:
@@ -192,7 +194,7 @@ def test_repeated_passes_make_one_longer_epoch(
 
 
 def test_last_epoch_means_average_the_final_epoch_only() -> None:
-    from ganops.training import last_epoch_means
+    from ganops.gan import last_epoch_means
 
     rows = [
         {"step": s, "loss_d": float(s), "loss_g": 1.0, "d_real": 0.5, "d_fake": 0.5}
@@ -205,7 +207,7 @@ def test_last_epoch_means_average_the_final_epoch_only() -> None:
 def test_probe_runs_on_schedule_and_keeps_the_best_generator(
     tiny_params: Callable[..., Params], prepared: Path, tmp_path: Path
 ) -> None:
-    from ganops.training import Probe
+    from ganops.gan import Probe
 
     params = tiny_params({"train": {"epochs": 5, "batch_size": 100}})
     spec, data = _setup(params, prepared)
@@ -228,15 +230,15 @@ def test_probe_runs_on_schedule_and_keeps_the_best_generator(
     assert [(step, found["quick_fid"]) for step, found in watched] == probed
     assert state.best["step"] == 40 and state.best["score"] == 3.0
     assert all(torch.equal(state.best["generator"][k], v) for k, v in snapshots[1].items())
-    saved = read_resume_state(tmp_path / "last.pt", "h", total_steps=10**6)
+    saved = read_resume_state(tmp_path / "last.pt", "h", 10**6, 1, RESUME_FORMAT)
     assert saved is not None and saved["state"]["best"]["step"] == 40
 
 
 def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
     params: Params, prepared: Path, tmp_path: Path
 ) -> None:
-    from ganops.training import StopRequest
-    from ganops.training.loop import TrainingStopped
+    from ganops.runs import StopRequest
+    from ganops.runs.signals import TrainingStopped
 
     spec, data = _setup(params, prepared)
     reference = build_state(spec, params.train, CPU)
@@ -259,7 +261,7 @@ def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
     state = build_state(spec, params.train, CPU)
     with pytest.raises(TrainingStopped, match="stopped by SIGTERM at step 13"):
         train(state, data, params.train, StopAt(stop), checkpointing, progress=False, stop=stop)
-    resume = read_resume_state(checkpointing.path, params_hash(params), 20)
+    resume = read_resume_state(checkpointing.path, params_hash(params), 20, 1, RESUME_FORMAT)
     assert resume is not None and resume["state"]["step"] == 13
     assert (resume["epoch"], resume["batch_in_epoch"]) == (1, 3)
 
@@ -273,24 +275,24 @@ def test_a_stop_request_checkpoints_the_step_then_resume_is_exact(
 def test_non_finite_weights_stop_before_a_checkpoint_is_written(
     params: Params, prepared: Path, tmp_path: Path
 ) -> None:
-    from ganops.training.resume import save_resume_state
+    from ganops.gan.state import save_checkpoint
 
     spec, _ = _setup(params, prepared)
     state = build_state(spec, params.train, CPU)
     checkpointing = Checkpointing(tmp_path / "last.pt", {"params_hash": "x"})
-    save_resume_state(checkpointing, state, steps_per_epoch=10)
+    save_checkpoint(checkpointing, state, steps_per_epoch=10)
     good = checkpointing.path.read_bytes()
     with torch.no_grad():
         next(state.discriminator.parameters()).view(-1)[0] = float("nan")
     with pytest.raises(TrainingDiverged, match="step 0: discriminator weights are not finite"):
-        save_resume_state(checkpointing, state, steps_per_epoch=10)
+        save_checkpoint(checkpointing, state, steps_per_epoch=10)
     assert checkpointing.path.read_bytes() == good  # the last good checkpoint is intact
 
 
 def test_global_random_states_round_trip() -> None:
     import random
 
-    from ganops.training.resume import global_rng_state, set_global_rng_state
+    from ganops.runs.resume import global_rng_state, set_global_rng_state
 
     saved = global_rng_state()
     expected = (random.random(), np.random.rand(), torch.rand(1).item())

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ganops.errors import DataError, GanopsError
-from ganops.training.distributed import World, run_under_torchrun
-from ganops.training.rank_reports import (
+from ganops.runs.distributed import World, run_under_torchrun
+from ganops.runs.rank_reports import (
     RANK_REPORTS,
     PeerFailed,
     first_failure,
@@ -76,8 +76,8 @@ def test_the_launcher_names_the_rank_that_failed_first(tmp_path: Path) -> None:
     """Real torchrun with two processes: rank 1 raises, rank 0 exits cleanly."""
     script = tmp_path / "rank_1_fails.py"
     script.write_text(
-        "from ganops.training.distributed import world_from_env\n"
-        "from ganops.training.rank_reports import report_failure\n"
+        "from ganops.runs.distributed import world_from_env\n"
+        "from ganops.runs.rank_reports import report_failure\n"
         "world = world_from_env()\n"
         "if world.rank == 1:\n"
         "    try:\n"

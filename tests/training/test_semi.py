@@ -13,13 +13,14 @@ import torch
 from ganops.config import Params
 from ganops.data.dataset import UNLABELLED, load_split, to_training_tensor
 from ganops.errors import DataError
+from ganops.gan.loop import train
+from ganops.gan.semi import ClassifierProbe, LabelledImages, SemiSupervisedStep
+from ganops.gan.state import GanState, build_state_for
 from ganops.models import GeneratorSpec
 from ganops.models.semi import init_from_data
-from ganops.training.loggers import FanOut
-from ganops.training.loop import TrainingStopped, train
-from ganops.training.resume import global_rng_state, set_global_rng_state
-from ganops.training.semi import ClassifierProbe, LabelledImages, SemiSupervisedStep
-from ganops.training.state import GanState, build_state_for
+from ganops.runs.loggers import FanOut
+from ganops.runs.resume import global_rng_state, set_global_rng_state
+from ganops.runs.signals import TrainingStopped
 
 CPU = torch.device("cpu")
 SPEC = GeneratorSpec("mlp", 8, 8, (1, 28, 28))

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from ganops.config import TranslateConfig
+from ganops.translation.loop import translator_spec
 from ganops.translation.networks import (
     PatchDiscriminator,
     build_generator,
     patch_layers,
     patch_map_side,
 )
-from ganops.translation.training import translator_spec
 
 
 @pytest.mark.parametrize("size", [28, 32, 128, 256])

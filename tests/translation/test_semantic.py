@@ -12,13 +12,13 @@ from ganops.config import Params, TranslateConfig
 from ganops.data.dataset import Split
 from ganops.errors import ConfigError
 from ganops.translation.domains import Domains
-from ganops.translation.run import domain_a_classifier
-from ganops.translation.training import (
+from ganops.translation.loop import (
     build_translator,
     semantic_loss,
     translator_spec,
     unpaired_step,
 )
+from ganops.translation.training import domain_a_classifier
 
 
 class Brightness(nn.Module):

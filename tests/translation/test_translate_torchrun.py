@@ -23,11 +23,11 @@ import pytest
 import torch
 
 from ganops.config import TranslateConfig
-from ganops.training.distributed import weights_digest
-from ganops.training.loggers import FanOut
-from ganops.training.resume import Checkpointing, read_resume_state
+from ganops.runs.distributed import weights_digest
+from ganops.runs.loggers import FanOut
+from ganops.runs.resume import Checkpointing, read_resume_state
 from ganops.translation.artifact import load_translator
-from ganops.translation.training import (
+from ganops.translation.loop import (
     RESUME_FORMAT,
     UNPAIRED_METRICS,
     Training,
@@ -189,7 +189,7 @@ def test_a_sigkilled_two_rank_run_resumes_to_the_same_bytes(
 FAULT = """
 import os
 if os.environ.get("RANK") == "1":
-    import ganops.translation.training as training
+    import ganops.translation.loop as training
     step, calls = training.unpaired_step, []
     def failing(*args, **kwargs):
         calls.append(1)

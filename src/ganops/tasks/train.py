@@ -1,5 +1,5 @@
-"""The train stage, per task: a GAN (`ganops.training.run`) or a translator
-(`ganops.translation.run`), each tracked as one MLflow run; and, for `train.nproc: N`, the
+"""The train stage, per task: a GAN (`ganops.gan.training`) or a translator
+(`ganops.translation.training`), each tracked as one MLflow run; and, for `train.nproc: N`, the
 stage rerun under torchrun once the task has checked its inputs for N processes."""
 
 from __future__ import annotations
@@ -8,25 +8,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ganops.config import Params
-from ganops.training.distributed import World, run_under_torchrun
-from ganops.training.lock import hold_checkpoints
-from ganops.training.run import TrainPaths, check_inputs, run_training
-from ganops.translation.run import check_translation_inputs, run_translation
+from ganops.gan.training import check_inputs, run_training
+from ganops.runs.distributed import World, run_under_torchrun
+from ganops.runs.launch import RunPaths
+from ganops.runs.lock import hold_checkpoints
+from ganops.translation.training import check_translation_inputs, run_translation
 
-TRAIN: dict[str, Callable[[Params, TrainPaths, World], object]] = {
+TRAIN: dict[str, Callable[[Params, RunPaths, World], object]] = {
     "generate": run_training,
     "translate": run_translation,
 }
 # what each task checks before any process starts: a one-line error, nothing written
-CHECK_INPUTS: dict[str, Callable[[Params, TrainPaths, World], object]] = {
+CHECK_INPUTS: dict[str, Callable[[Params, RunPaths, World], object]] = {
     "generate": check_inputs,
     "translate": check_translation_inputs,
 }
 
 
-def relaunch_under_torchrun(
-    params: Params, paths: TrainPaths, script: Path, argv: list[str]
-) -> None:
+def relaunch_under_torchrun(params: Params, paths: RunPaths, script: Path, argv: list[str]) -> None:
     """`train.nproc` processes of `script` under torchrun, once the task's inputs are checked
     for that many; this stage holds the workspace for them (see `hold_checkpoints`)."""
     CHECK_INPUTS[params.task](params, paths, World(size=params.train.nproc))

@@ -1,401 +1,282 @@
-"""Training a translator: the state (networks, optimisers, pools), one step of each family
-and the loop, which resumes exactly from its checkpoint.
+"""A translator's run as the `train` stage does it: validate, build, resume, train, publish.
 
-- paired (pix2pix, Isola et al. 2017): G maps A to B; D judges (A, B) pairs patch by patch;
-  G's loss is the least-squares adversarial term plus `translate.l1` times the L1 distance to
-  the true B image.
-- unpaired (CycleGAN, Zhu et al. 2017): G_ab and G_ba, D_b and D_a; least-squares adversarial
-  terms, cycle terms |G_ba(G_ab(a)) - a| and |G_ab(G_ba(b)) - b| weighted by `translate.cycle`,
-  identity terms weighted by `translate.identity` x `translate.cycle`, and each D sees a pool
-  of earlier fakes.
-- semantic consistency (CyCADA, Hoffman et al. 2018), either family, when `translate.semantic`
-  is above 0: a frozen classifier of domain A, trained on A's labels only, must give each
-  translation the class it gives the translation's input (cross-entropy against its own
-  prediction on the input), so a translator cannot turn a 3 into an 8 to please D. CyCADA
-  also asks it of B's translations into A, against the classifier's labels for B's raw
-  images; that term is left out: on MNIST <-> UCI digits a classifier of one domain is near
-  chance on the other's raw images (0.10 measured), so those labels are noise.
+The GAN's run (`ganops.gan.training`) has the same shape, on the same run machinery
+(`ganops.runs`): one MLflow run with every param, the
+losses per step, a grid of fixed test inputs per epoch and a quick score per epoch (FID of
+the translated test inputs against B's test split, and how many keep their label), the
+published translator and its MLflow model; `data/checkpoints/last.pt` resumes it exactly.
 
-An epoch is a seeded permutation of A's train split in batches; B's batch of a step is the
-same indices for a paired task and a seeded draw of its own (a function of the step) for an
-unpaired one, so a resumed run sees the very batches an uninterrupted one does.
-
-Under torchrun every rank draws the same global batches and trains on its equal slice
-(`World.shard`); after each backward the ranks average their gradients (`_update`), so they
-keep identical weights; each rank has a fake pool of its own, seeded by its rank.
+Every process under torchrun calls `run_translation`; the main rank alone scores, logs and
+writes (`World.is_main`), the others train their slice of each batch and take part in every
+checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from ganops.config import TranslateConfig
-from ganops.device import adam
-from ganops.errors import GanopsError
-from ganops.io import save_torch
-from ganops.sampling import READABLE_PX, make_grid, to_uint8
-from ganops.training.distributed import World
-from ganops.training.loggers import StepLogger
-from ganops.training.loop import TrainingStopped
-from ganops.training.resume import Checkpointing, global_rng_state
-from ganops.training.signals import StopRequest
-from ganops.translation.networks import (
-    ImagePool,
-    PatchDiscriminator,
-    TranslatorSpec,
-    build_generator,
-    init_weights,
-    max_downsamplings,
-    patch_layers,
-    translate_images,
+from ganops.config import Params, check_batch_split, params_hash
+from ganops.data.dataset import to_training_tensor
+from ganops.device import resolve_device
+from ganops.errors import ConfigError
+from ganops.io import write_json
+from ganops.metrics.evaluator import (
+    Evaluator,
+    EvaluatorSpec,
+    LoadedEvaluator,
+    accuracy,
+    extract,
+    load_evaluator,
+    train_evaluator,
 )
+from ganops.metrics.scores import fid_from_statistics, fid_statistics
+from ganops.run_record import RunRecord
+from ganops.runs.distributed import World
+from ganops.runs.launch import RunPaths, follow, launch, prepare, together
+from ganops.runs.loggers import FanOut, HistoryFile
+from ganops.runs.publish import record_run, tracked
+from ganops.runs.resume import Continuation, resume_or_start
+from ganops.sampling import to_uint8
+from ganops.tracking import Run
+from ganops.translation.artifact import save_translator
+from ganops.translation.domains import Domains, domain_names, load_domains
+from ganops.translation.loop import (
+    PAIRED_METRICS,
+    RESUME_FORMAT,
+    UNPAIRED_METRICS,
+    LoopResult,
+    Training,
+    TranslatorState,
+    build_translator,
+    steps_per_epoch,
+    train_translator,
+    translator_spec,
+)
+from ganops.translation.networks import TranslatorSpec, translate_images
+from ganops.translation.outputs import GRID_ROWS
 
-log = logging.getLogger(__name__)
-
-PAIRED_METRICS = ("loss_d", "loss_g", "loss_g_adv", "loss_l1", "loss_semantic")
-UNPAIRED_METRICS = (
-    "loss_d", "loss_g", "loss_g_adv", "loss_cycle", "loss_identity", "loss_semantic",
-)  # fmt: skip
-RESUME_FORMAT = "ganops-translate-resume/1"
-_PERMUTATION, _B_DRAWS, _POOL_A, _POOL_B, _WEIGHTS = 1, 2, 3, 4, 5  # seed streams
-
-
-class TranslatorDiverged(GanopsError):
-    """A loss or a weight became NaN or infinite."""
-
-
-def stream_seed(seed: int, stream: int, *keys: int) -> int:
-    """A seed of its own for each random stream (and epoch or step) of a run."""
-    return int(np.random.SeedSequence([seed, stream, *keys]).generate_state(1)[0])
-
-
-def translator_spec(cfg: TranslateConfig, paired: bool, channels: int, size: int) -> TranslatorSpec:
-    """The generator `cfg` asks for, for images of `channels` x `size` px."""
-    arch = cfg.generator if cfg.generator != "auto" else ("unet" if paired else "resnet")
-    return TranslatorSpec(
-        arch=arch,
-        in_channels=channels,
-        out_channels=channels,
-        image_size=size,
-        width=cfg.width,
-        downsamplings=min(max_downsamplings(size), 2 if arch == "resnet" else 8),
-        blocks=cfg.blocks,
-    )
+log = logging.getLogger("train")
+QUICK_NAMES = ("quick_fid", "quick_label_preservation")
 
 
-@dataclass
-class TranslatorState:
-    """Everything a translator run continues from: networks (`ab`, and `ba` when unpaired),
-    discriminators (`b`, and `a`), both optimisers, the fake pools and the step; the frozen
-    classifier of domain A when the semantic term is on (rebuilt, not resumed: it is a
-    seeded function of A's train split); and this process's place under torchrun."""
+@dataclass(frozen=True)
+class QuickScore:
+    """The per-epoch score: B's evaluator on the translation of A's test inputs."""
 
-    spec: TranslatorSpec
-    paired: bool
-    generators: dict[str, nn.Module]
-    discriminators: dict[str, nn.Module]
-    optimizer_g: torch.optim.Optimizer
-    optimizer_d: torch.optim.Optimizer
-    pools: dict[str, ImagePool] = field(default_factory=dict)
-    step: int = 0
-    classifier: nn.Module | None = None
-    world: World = field(default_factory=World)
+    evaluator: LoadedEvaluator
+    inputs: torch.Tensor  # (N, C, H, W) in [-1, 1]: A's test split
+    labels: np.ndarray  # (N,) A's labels
+    device: torch.device
 
-    def state_dict(self) -> dict[str, Any]:
+    def __call__(self, state: TranslatorState) -> dict[str, float]:
+        translated = to_uint8(translate_images(state.generators["ab"], self.inputs))
+        features, logits = extract(self.evaluator.network, translated, 500, self.device)
+        reference = fid_statistics(self.evaluator.reference_features)
         return {
-            "step": self.step,
-            "generators": {k: m.state_dict() for k, m in self.generators.items()},
-            "discriminators": {k: m.state_dict() for k, m in self.discriminators.items()},
-            "optimizer_g": self.optimizer_g.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict(),
-            "pools": {k: pool.state_dict() for k, pool in self.pools.items()},
+            "quick_fid": round(fid_from_statistics(fid_statistics(features), reference), 6),
+            "quick_label_preservation": round(accuracy(logits, self.labels), 6),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = int(state["step"])
-        for key, module in self.generators.items():
-            module.load_state_dict(state["generators"][key])
-        for key, module in self.discriminators.items():
-            module.load_state_dict(state["discriminators"][key])
-        self.optimizer_g.load_state_dict(state["optimizer_g"])
-        self.optimizer_d.load_state_dict(state["optimizer_d"])
-        # under torchrun each rank continues its own pools (a checkpoint resumes only with
-        # the world size that wrote it)
-        pools = (state.get("pools_per_rank") or [state["pools"]])[self.world.rank]
-        for key, pool in self.pools.items():
-            pool.load_state_dict(pools[key])
 
-    def check_finite(self) -> None:
-        for name, module in (*self.generators.items(), *self.discriminators.items()):
-            for tensor in module.state_dict().values():
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                    raise TranslatorDiverged(
-                        f"the weights of network {name} are no longer finite at step "
-                        f"{self.step}; lower translate.lr"
-                    )
+class ScoredHistory(FanOut):
+    """The loop's loggers, plus the quick score at each grid (once an epoch)."""
+
+    def __init__(self, score: QuickScore, state: TranslatorState, *loggers: Any) -> None:
+        super().__init__(*loggers)
+        self.score, self.state = score, state
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        super().log_grid(step, picture)
+        scores = self.score(self.state)
+        self.log_metrics(step, scores)
+        log.info("quick fid %.3f  label preservation %.3f", *scores.values())
 
 
-def build_translator(
-    cfg: TranslateConfig,
-    spec: TranslatorSpec,
-    paired: bool,
-    device: torch.device,
-    world: World | None = None,
-) -> TranslatorState:
-    """Fresh, seeded networks and optimisers for a run: the same weights on every rank under
-    torchrun, and fake pools seeded by the rank."""
-    world = world or World()
-    directions = ("ab",) if paired else ("ab", "ba")
-    judges = ("b",) if paired else ("b", "a")
-    d_channels = spec.in_channels + spec.out_channels if paired else spec.out_channels
-    layers = patch_layers(spec.image_size)
-    generators = {key: build_generator(spec) for key in directions}
-    discriminators: dict[str, nn.Module] = {
-        key: PatchDiscriminator(d_channels, cfg.width, layers) for key in judges
-    }
-    for index, module in enumerate((*generators.values(), *discriminators.values())):
-        init_weights(module, stream_seed(cfg.seed, _WEIGHTS, index))
-        module.to(device).train()
-    betas = (cfg.beta1, 0.999)
-    g_params = [p for module in generators.values() for p in module.parameters()]
-    d_params = [p for module in discriminators.values() for p in module.parameters()]
-    rank = (world.rank,) if world.distributed else ()  # one process: the seeds it always had
-    pools = {} if paired else {
-        "a": ImagePool(cfg.pool_size, stream_seed(cfg.seed, _POOL_A, *rank)),
-        "b": ImagePool(cfg.pool_size, stream_seed(cfg.seed, _POOL_B, *rank)),
-    }  # fmt: skip
-    return TranslatorState(
-        spec=spec,
-        paired=paired,
-        generators=generators,
-        discriminators=discriminators,
-        optimizer_g=adam(g_params, cfg.lr, betas),
-        optimizer_d=adam(d_params, cfg.lr, betas),
-        pools=pools,
-        world=world,
-    )
-
-
-def _lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
-
-
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, world: World) -> None:
-    """One step of `optimizer` on `loss`; under torchrun on the gradients averaged over the
-    ranks. Averaged here, after the whole backward, rather than by DDP during it: the result
-    does not depend on how often a step calls a network (a CycleGAN step calls each generator
-    three times before one backward) or on which frozen networks a loss goes through, and the
-    networks stay plain modules, the ones the grid, the checkpoint and the published file use."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()  # type: ignore[no-untyped-call]
-    world.average_gradients(p for group in optimizer.param_groups for p in group["params"])
-    optimizer.step()
-
-
-def _requires_grad(modules: dict[str, nn.Module], flag: bool) -> None:
-    for module in modules.values():
-        module.requires_grad_(flag)
-
-
-def semantic_loss(
-    classifier: nn.Module | None, inputs: torch.Tensor, translations: torch.Tensor
-) -> torch.Tensor:
-    """CyCADA's semantic consistency: cross-entropy of the frozen `classifier` on the
-    `translations` against the class it gives their `inputs`; 0 without a classifier."""
-    if classifier is None:
-        return torch.zeros((), device=translations.device)
-    with torch.no_grad():
-        target = classifier(inputs).argmax(1)  # (B,)
-    return F.cross_entropy(classifier(translations), target)
-
-
-def paired_step(
-    state: TranslatorState, cfg: TranslateConfig, a: torch.Tensor, b: torch.Tensor
-) -> dict[str, float]:
-    """One pix2pix step on aligned batches `a`, `b` `(B, C, H, W)` in [-1, 1]."""
-    generator, judge = state.generators["ab"], state.discriminators["b"]
-    fake = generator(a)  # (B, C, H, W)
-    # update D: real pairs (a, b) against generated pairs (a, G(a))
-    _requires_grad(state.discriminators, True)
-    loss_d = 0.5 * (
-        _lsgan(judge(torch.cat([a, b], 1)), True)
-        + _lsgan(judge(torch.cat([a, fake.detach()], 1)), False)
-    )
-    _update(state.optimizer_d, loss_d, state.world)
-    # update G: fool D, and stay close to the true b
-    _requires_grad(state.discriminators, False)
-    adversarial = _lsgan(judge(torch.cat([a, fake], 1)), True)
-    l1 = F.l1_loss(fake, b)
-    semantic = semantic_loss(state.classifier, a, fake)
-    loss_g = adversarial + cfg.l1 * l1 + cfg.semantic * semantic
-    _update(state.optimizer_g, loss_g, state.world)
-    values = (loss_d, loss_g, adversarial, l1, semantic)
-    return {name: float(v.detach()) for name, v in zip(PAIRED_METRICS, values, strict=True)}
-
-
-def unpaired_step(
-    state: TranslatorState, cfg: TranslateConfig, a: torch.Tensor, b: torch.Tensor
-) -> dict[str, float]:
-    """One CycleGAN step on independent batches `a`, `b` `(B, C, H, W)` in [-1, 1]."""
-    g_ab, g_ba = state.generators["ab"], state.generators["ba"]
-    d_a, d_b = state.discriminators["a"], state.discriminators["b"]
-    # update G: both directions, their cycles and identities, D frozen
-    _requires_grad(state.discriminators, False)
-    fake_b, fake_a = g_ab(a), g_ba(b)  # (B, C, H, W)
-    adversarial = _lsgan(d_b(fake_b), True) + _lsgan(d_a(fake_a), True)
-    cycle = F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b)
-    identity = torch.zeros(())
-    if cfg.identity > 0:
-        identity = F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a)
-    # semantic: A's translation keeps the class A's classifier sees in it
-    semantic = semantic_loss(state.classifier, a, fake_b)
-    loss_g = (
-        adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
-        + cfg.semantic * semantic
-    )  # fmt: skip
-    _update(state.optimizer_g, loss_g, state.world)
-    # update D: real images against the pools' mix of new and earlier fakes
-    _requires_grad(state.discriminators, True)
-    pooled_b = state.pools["b"].query(fake_b.detach())
-    pooled_a = state.pools["a"].query(fake_a.detach())
-    loss_d = 0.5 * (
-        _lsgan(d_b(b), True) + _lsgan(d_b(pooled_b), False)
-        + _lsgan(d_a(a), True) + _lsgan(d_a(pooled_a), False)
-    )  # fmt: skip
-    _update(state.optimizer_d, loss_d, state.world)
-    values = (loss_d, loss_g, adversarial, cycle, identity, semantic)
-    return {name: float(v.detach()) for name, v in zip(UNPAIRED_METRICS, values, strict=True)}
-
-
-def batch_indices(
-    seed: int, epoch: int, batch: int, batch_size: int, count_a: int, count_b: int, paired: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices into A and B of batch `batch` of epoch `epoch`: A's from the epoch's seeded
-    permutation; B's the same (paired) or a seeded draw of this step's own (unpaired)."""
-    permutation = torch.randperm(
-        count_a, generator=torch.Generator().manual_seed(stream_seed(seed, _PERMUTATION, epoch))
-    )
-    index_a = permutation[batch * batch_size : (batch + 1) * batch_size]
-    if paired:
-        return index_a, index_a
-    draw = torch.Generator().manual_seed(stream_seed(seed, _B_DRAWS, epoch, batch))
-    return index_a, torch.randperm(count_b, generator=draw)[: len(index_a)]
-
-
-def triplet_grid(state: TranslatorState, inputs: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
-    """Rows of input | translation | target (paired) or input | A->B | A->B->A (unpaired)."""
-    translated = translate_images(state.generators["ab"], inputs)
-    third = targets if state.paired else translate_images(state.generators["ba"], translated)
-    rows = torch.stack([inputs, translated, third], 1).flatten(0, 1)  # (3N, C, H, W)
-    return make_grid(to_uint8(rows), columns=6, min_side=READABLE_PX)
-
-
-@dataclass(frozen=True)
-class Training:
-    """What the loop works on: both domains' train tensors `(N, C, H, W)` in [-1, 1], the
-    fixed test inputs (and targets) of the per-epoch grid, and how often to checkpoint."""
-
-    a: torch.Tensor
-    b: torch.Tensor
-    grid_inputs: torch.Tensor
-    grid_targets: torch.Tensor
-    checkpointing: Checkpointing
-    log_every: int = 1
-
-
-@dataclass(frozen=True)
-class LoopResult:
-    steps: int
-    seconds: float
-    images_seen: int
-
-
-def steps_per_epoch(count_a: int, batch_size: int, processes: int = 1) -> int:
-    """Batches of an epoch of `count_a` images: the last, short one too, when it has an image
-    for each of the `processes` (which take equal slices, leaving its remainder out)."""
-    full, rest = divmod(count_a, batch_size)
-    return full + (1 if rest >= processes else 0)
-
-
-def save_checkpoint(state: TranslatorState, checkpointing: Checkpointing) -> None:
-    """The full resume state, never one with non-finite weights; under torchrun every rank
-    takes part (each rank's pools are gathered) and the rank with `write` set writes it."""
-    state.check_finite()
-    pools = {key: pool.state_dict() for key, pool in state.pools.items()}
-    pools_per_rank = state.world.gather(pools)
-    if not checkpointing.write:
-        return
-    histories = {name: history.rows for name, history in checkpointing.histories.items()}
-    payload = {"format": RESUME_FORMAT, **checkpointing.meta, **histories}
-    resume = state.state_dict() | {"rng": global_rng_state()}
-    if state.world.distributed:
-        resume["pools_per_rank"] = pools_per_rank
-    save_torch(checkpointing.path, {**payload, "state": resume})
-
-
-def train_translator(
-    state: TranslatorState,
-    cfg: TranslateConfig,
-    work: Training,
-    logger: StepLogger,
-    stop: StopRequest | None = None,
-    progress: bool = True,
-) -> LoopResult:
-    """Train from `state.step` to the end of `cfg.epochs`, logging, drawing the grid at each
-    epoch's end and checkpointing (every `every_steps` and at each epoch's end). Under
-    torchrun the ranks agree at every step whether to stop, so they checkpoint together."""
-    world = state.world
-    per_epoch = steps_per_epoch(len(work.a), cfg.batch_size, world.size)
-    total = per_epoch * cfg.epochs
-    step_fn = paired_step if state.paired else unpaired_step
-    names = PAIRED_METRICS if state.paired else UNPAIRED_METRICS
-    started, first = time.perf_counter(), state.step
-    hidden = None if progress else True  # None: shown on a terminal, hidden in logs
-    bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=hidden)
-    while state.step < total:
-        epoch, batch = divmod(state.step, per_epoch)
-        index_a, index_b = batch_indices(
-            cfg.seed, epoch, batch, cfg.batch_size, len(work.a), len(work.b), state.paired
+def domain_a_classifier(
+    params: Params, train: Domains, test: Domains, device: torch.device
+) -> tuple[Evaluator | None, float | None]:
+    """The frozen classifier of domain A the semantic term asks (the evaluator's network and
+    recipe, `evaluator.*`, trained on A's train split and labels only) and its accuracy on
+    A's test split; (None, None) when `translate.semantic` is 0."""
+    if params.translate.semantic == 0:
+        return None, None
+    if len(train.a.class_names) < 2:
+        raise ConfigError(
+            "translate.semantic: domain A has one class, so no classifier of it can tell a "
+            "translation that keeps the input's class; set translate.semantic: 0"
         )
-        index_a, index_b = world.shard(index_a), world.shard(index_b)  # this rank's slice
-        losses = step_fn(state, cfg, work.a[index_a], work.b[index_b])  # update D and G
-        state.step += 1
-        bar.update()
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise TranslatorDiverged(
-                f"a loss became non-finite at step {state.step} ({losses}); lower translate.lr"
-            )
-        if state.step % work.log_every == 0 or state.step == total:
-            logger.log_metrics(state.step, losses)
-        epoch_done = state.step % per_epoch == 0
-        every = work.checkpointing.every_steps
-        stopping = world.agree(stop is not None and stop.requested, work.a.device)
-        if not (epoch_done or (every and state.step % every == 0) or stopping):
-            continue
-        # maintenance: the epoch line and grid, then the checkpoint
-        if epoch_done:
-            picture = triplet_grid(state, work.grid_inputs, work.grid_targets)
-            logger.log_grid(state.step, picture)
-            log.info(
-                "epoch %d/%d  %s", epoch + 1, cfg.epochs,
-                "  ".join(f"{k} {losses[k]:.4f}" for k in names),
-            )  # fmt: skip
-        logger.flush()
-        save_checkpoint(state, work.checkpointing)
-        if stopping and state.step < total:
-            bar.close()
-            by = stop.signal_name if stop else "request"
-            raise TrainingStopped(f"stopped by {by} at step {state.step}; the checkpoint holds it")
-    bar.close()
-    seconds = time.perf_counter() - started
-    return LoopResult(state.step, seconds, (state.step - first) * cfg.batch_size)
+    channels, height, width = train.a.images.shape[1:]
+    spec = EvaluatorSpec((channels, height, width), train.a.class_names, params.evaluator.width)
+    classifier = train_evaluator(
+        params.evaluator, spec, (train.a.images, train.a.labels), device
+    ).requires_grad_(False)
+    _, logits = extract(classifier, test.a.images, 500, device)
+    test_accuracy = accuracy(logits, test.a.labels)
+    log.info("classifier of domain A: test accuracy %.4f (semantic term)", test_accuracy)
+    return classifier.to(device).eval(), round(test_accuracy, 6)
+
+
+def dataset_input(params: Params, domains: Domains, names: tuple[str, str]) -> dict[str, Any]:
+    """What the MLflow run records of its data: both domains, and how they pair."""
+    kind = "paired" if domains.aligned else "unpaired"
+    return {
+        "name": f"{names[0]} -> {names[1]}",
+        "digest": params_hash(params, ("data", "task")),
+        "source": f"{kind} translation from {names[0]} to {names[1]}",
+        "profile": {
+            "train_images_a": len(domains.a.images),
+            "train_images_b": len(domains.b.images),
+            "image_shape": list(domains.a.images.shape[1:]),
+            "paired": domains.aligned,
+        },
+    }
+
+
+def run_translation(
+    params: Params, paths: RunPaths, world: World | None = None
+) -> RunRecord | None:
+    """Train the translator as the stage does, resuming from `paths.checkpoints` when it can;
+    returns the run record on the main rank and None on the others. Everything is validated
+    before any work."""
+    check = partial(check_translation_inputs, params, paths)
+    return launch(world, paths.checkpoints, check, partial(_train, params, paths))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a translator's run reads, checked: both domains' train and test splits, the
+    translator it asks for and (on the main rank, which scores) B's evaluator."""
+
+    train: Domains
+    test: Domains
+    spec: TranslatorSpec
+    evaluator: LoadedEvaluator | None
+
+
+def check_translation_inputs(
+    params: Params, paths: RunPaths, world: World
+) -> tuple[torch.device, Inputs]:
+    """Everything a translator's run is checked against before it writes anything: the
+    batch split between processes, the device, both domains, the translator and B's
+    evaluator (the quick score's)."""
+    cfg, who = params.translate, f"torchrun's {world.size}"
+    check_batch_split(cfg.batch_size, world.size, who, key="translate.batch_size")
+    device = resolve_device(params.train.device)
+    train, test = load_domains(paths.data, "train"), load_domains(paths.data, "test")
+    if steps_per_epoch(len(train.a.images), cfg.batch_size, world.size) == 0:
+        raise ConfigError(
+            f"train.nproc: domain A's train split has {len(train.a.images)} images, fewer than "
+            f"{who} processes"
+        )
+    evaluator = load_evaluator(paths.evaluator) if world.is_main else None
+    channels, size = train.a.images.shape[1], train.a.images.shape[2]
+    spec = translator_spec(cfg, train.aligned, channels, size)
+    return device, Inputs(train, test, spec, evaluator)
+
+
+def _networks(state: TranslatorState) -> dict[str, nn.Module]:
+    """The networks whose weights every rank must end with, by the names the log gives."""
+    generators = {f"generator_{key}": module for key, module in state.generators.items()}
+    judges = {f"discriminator_{key}": module for key, module in state.discriminators.items()}
+    return generators | judges
+
+
+def _train(
+    params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
+) -> RunRecord | None:
+    cfg, digest = params.translate, params_hash(params)
+    train, test, spec = inputs.train, inputs.test, inputs.spec
+    prepare(world, device, params.train.deterministic, "ganops.translation.loop")
+    classifier, classifier_accuracy = domain_a_classifier(params, train, test, device)
+    state = build_translator(cfg, spec, train.aligned, device, world)
+    state.classifier = classifier
+    names = PAIRED_METRICS if train.aligned else UNPAIRED_METRICS
+    histories = {
+        "history": HistoryFile(paths.history, names),
+        "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
+    }
+    steps = steps_per_epoch(len(train.a.images), cfg.batch_size, world.size) * cfg.epochs
+    continuation = Continuation(RESUME_FORMAT, digest, world.size)
+    run_id, checkpointing = resume_or_start(
+        state, paths.checkpoints, continuation, histories, steps,
+        params.train.checkpoint_every, world.is_main,
+    )  # fmt: skip
+    grid = np.arange(GRID_ROWS) * (len(test.a.images) // GRID_ROWS)  # spread over classes
+    work = Training(
+        a=to_training_tensor(train.a.images, device),
+        b=to_training_tensor(train.b.images, device),
+        grid_inputs=to_training_tensor(test.a.images[grid], device),
+        grid_targets=to_training_tensor(test.b.images[grid], device),
+        checkpointing=checkpointing,
+        log_every=params.train.log_every,
+    )
+    if not world.is_main:
+        follow(
+            world,
+            _networks(state),
+            lambda stop: train_translator(state, cfg, work, FanOut(), stop, progress=False),
+        )
+        return None
+
+    assert inputs.evaluator is not None  # the main rank scores
+    score = QuickScore(
+        inputs.evaluator, to_training_tensor(test.a.images, device), test.a.labels, device
+    )
+    kind = "a paired" if train.aligned else "an unpaired"
+    ranks = f" x {world.size} processes" if world.distributed else ""
+    log.info("training %s translator (%s) on %s%s: %d steps", kind, spec.arch, device, ranks, steps)
+    dataset = partial(dataset_input, params, train, domain_names(paths.data))
+    with tracked(params, world, checkpointing, run_id, dataset, {}) as (stop, run):
+        logger = ScoredHistory(score, state, *histories.values(), run)
+        result = together(
+            world, _networks(state), lambda: train_translator(state, cfg, work, logger, stop)
+        )
+        metrics = _run_metrics(histories, state.paired, result.steps, classifier_accuracy)
+        record = _publish_and_record(state, params, paths, run, result, metrics)
+    log.info("translator written to %s; MLflow run %s", paths.model, record.run_id)
+    return record
+
+
+def _run_metrics(
+    histories: dict[str, HistoryFile], paired: bool, steps: int, classifier_accuracy: float | None
+) -> dict[str, float]:
+    """The stage's DVC metrics: the last logged losses and quick scores, the steps, and the
+    accuracy of A's classifier when the semantic term is on."""
+    names = PAIRED_METRICS if paired else UNPAIRED_METRICS
+    last = {name: histories["history"].rows[-1][name] for name in names}
+    quick = histories["fid_history"].rows[-1]
+    metrics = last | {name: quick[name] for name in QUICK_NAMES} | {"steps": steps}
+    if classifier_accuracy is not None:
+        metrics["classifier_a_accuracy"] = classifier_accuracy
+    return metrics
+
+
+def _publish_and_record(
+    state: TranslatorState, params: Params, paths: RunPaths, run: Run, result: LoopResult,
+    metrics: dict[str, float],
+) -> RunRecord:  # fmt: skip
+    """Write the translator, the metrics and the run record; log the summary (with the
+    accuracy of A's classifier when the semantic term is on) and the model."""
+    spec = state.spec
+    save_translator(paths.model, state.generators, spec)
+    write_json(paths.metrics, metrics)
+    summary = {"train_time_s": result.seconds}
+    if "classifier_a_accuracy" in metrics:
+        summary["classifier_a_accuracy"] = metrics["classifier_a_accuracy"]
+    run.log_summary(summary, step=result.steps)
+    registered = params.tracking.registered_model
+    model_uri = run.log_translator(
+        state.generators["ab"], spec.to_dict(), registered and f"{registered}-translator"
+    )
+    device = next(state.generators["ab"].parameters()).device
+    return record_run(
+        run, params, paths.run_record, model_uri, result.steps, result.steps, result.seconds,
+        device,
+    )  # fmt: skip

@@ -1,9 +1,10 @@
 """Resume: the full state a run continues from exactly, written and read in one place.
 
-The checkpoint (`<checkpoints>/last.pt`) holds the networks, optimisers and noise streams
-(`GanState.state_dict`), every global random state, the position in the epoch's
-permutation, the history rows logged so far, and `meta` (params hash, MLflow run id,
-world size) that says which run it can continue.
+The checkpoint (`<checkpoints>/last.pt`) holds a task's state (its `state_dict`: networks,
+optimisers, noise streams, step), every global random state, the history rows logged so
+far, and `meta` (format, params hash, MLflow run id, world size) that says which run it can
+continue. A task's state writes it (it knows what to gather from the ranks); reading,
+checking and restoring it are the same for every task (`resume_or_start`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from ganops.errors import GanopsError
 from ganops.io import load_torch, save_torch
-from ganops.training.loggers import HistoryFile
-from ganops.training.state import GanState
+from ganops.runs.loggers import HistoryFile
 
 log = logging.getLogger(__name__)
 
 RESUME_FILE = "last.pt"
-RESUME_FORMAT = "ganops-resume/1"
+
+
+class Resumable(Protocol):
+    """What a task's state gives the run machinery to resume it: its step and the inverse
+    of the `state_dict` its checkpoint holds."""
+
+    step: int
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -42,6 +50,13 @@ class Checkpointing:
     histories: dict[str, HistoryFile] = field(default_factory=dict)
     every_steps: int = 0
     write: bool = True
+
+    def save(self, checkpoint_format: str, state: dict[str, Any], **position: int) -> None:
+        """Write a task's `state` (with every global random state added) atomically, beside
+        the meta, the rows of each history so far and the loop's `position`."""
+        histories = {name: history.rows for name, history in self.histories.items()}
+        payload = {"format": checkpoint_format, **self.meta, **histories, **position}
+        save_torch(self.path, {**payload, "state": state | {"rng": global_rng_state()}})
 
 
 def global_rng_state() -> dict[str, Any]:
@@ -83,31 +98,14 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_resume_state(checkpointing: Checkpointing, state: GanState, steps_per_epoch: int) -> None:
-    """Write the full resume state (networks, optimisers, every random state, step and the
-    position in the epoch's permutation) atomically; never one with non-finite weights."""
-    state.check_finite()
-    noise_per_rank = state.world.gather(state.noise.get_state())  # every rank takes part
-    if not checkpointing.write:
-        return
-    epoch, batch = divmod(state.step, steps_per_epoch)
-    histories = {name: history.rows for name, history in checkpointing.histories.items()}
-    payload = {"format": RESUME_FORMAT, **checkpointing.meta, **histories}
-    position = {"epoch": epoch, "batch_in_epoch": batch}
-    resume_state = state.state_dict() | {"rng": global_rng_state()}
-    if state.world.distributed:
-        resume_state["noise_per_rank"] = noise_per_rank
-    save_torch(checkpointing.path, {**payload, **position, "state": resume_state})
-
-
 def read_resume_state(
-    path: Path, params_hash: str, total_steps: int, world_size: int = 1,
-    expected_format: str = RESUME_FORMAT,
-) -> dict[str, Any] | None:  # fmt: skip
+    path: Path, params_hash: str, total_steps: int, world_size: int, expected_format: str
+) -> dict[str, Any] | None:
     """The checkpoint at `path` if it can continue this run, else None (and the log says why).
 
     A checkpoint continues only with the number of processes that wrote it: each rank
-    resumes its own noise stream. `expected_format` is the writer's (a translator's differs).
+    resumes its own noise stream. `expected_format` names the task's writer (each task's
+    checkpoint is its own).
     """
     if not path.exists():
         return None
@@ -142,7 +140,7 @@ def read_resume_state(
     return payload
 
 
-def restore(state: GanState, payload: dict[str, Any], histories: dict[str, HistoryFile]) -> None:
+def restore(state: Resumable, payload: dict[str, Any], histories: dict[str, HistoryFile]) -> None:
     """Continue from `payload` (from `read_resume_state`): the state, the global random
     states, and the rows of each history up to the saved step."""
     state.load_state_dict(payload["state"])
@@ -150,3 +148,38 @@ def restore(state: GanState, payload: dict[str, Any], histories: dict[str, Histo
         set_global_rng_state(payload["state"]["rng"])
     for name, history in histories.items():
         history.rows = [row for row in payload.get(name, []) if row["step"] <= state.step]
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Which run a checkpoint belongs to: the writer's format, the params hash and the world
+    size must all match for a run to continue from it."""
+
+    checkpoint_format: str
+    params_hash: str
+    world_size: int
+
+
+def resume_or_start(
+    state: Resumable,
+    checkpoints: Path,
+    run: Continuation,
+    histories: dict[str, HistoryFile],
+    total_steps: int,
+    every_steps: int,
+    write: bool,
+) -> tuple[str | None, Checkpointing]:
+    """Continue `state` from `checkpoints` when its checkpoint belongs to `run`, else start
+    afresh; returns the MLflow run id to continue (None when starting) and how this run
+    checkpoints (every `every_steps` steps, `run.checkpoint_every`; the rank with `write`
+    writes the file)."""
+    path = checkpoints / RESUME_FILE
+    resume = read_resume_state(
+        path, run.params_hash, total_steps, run.world_size, run.checkpoint_format
+    )
+    if resume:
+        restore(state, resume, histories)
+        log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, total_steps)
+    meta = {"params_hash": run.params_hash, "run_id": "", "world_size": run.world_size}
+    checkpointing = Checkpointing(path, meta, histories, every_steps, write)
+    return (resume["run_id"] if resume else None), checkpointing

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ganops.errors import ConfigError, GanopsError
-from ganops.training.rank_reports import RANK_REPORTS, first_failure, rank_reports
+from ganops.runs.rank_reports import RANK_REPORTS, first_failure, rank_reports
 
 log = logging.getLogger(__name__)
 

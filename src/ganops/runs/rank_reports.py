@@ -24,7 +24,7 @@ from ganops.errors import GanopsError, first_line
 from ganops.io import write_json
 
 if TYPE_CHECKING:  # distributed runs the launch and imports this module
-    from ganops.training.distributed import World
+    from ganops.runs.distributed import World
 
 RANK_REPORTS = "GANOPS_RANK_REPORTS"  # the folder; set by the stage that runs torchrun
 

@@ -7,7 +7,7 @@ its implicit K+1th class; G learns by feature matching, bringing the mean of D's
 features on its images to their mean on real ones. G's images are not the point: D, pushed
 to put its class boundaries where the data is thin, is the classifier.
 
-The step is `ganops.training.loop.train_step`'s counterpart and runs in the same loop: the
+The step is `ganops.gan.loop.train_step`'s counterpart and runs in the same loop: the
 epoch's permutation of the training split gives the unlabelled batch, and the labelled
 batch is drawn from the run's noise stream, so a resumed run draws the same ones.
 """
@@ -24,9 +24,9 @@ from ganops.augment import diff_augment
 from ganops.config import TrainConfig
 from ganops.data.dataset import Split
 from ganops.errors import DataError
+from ganops.gan.state import GanState
 from ganops.losses import feature_matching_loss, real_logit, semi_supervised_discriminator_loss
 from ganops.models.semi import classifier_logits
-from ganops.training.state import GanState
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,7 @@ class SemiSupervisedStep:
             real_features, _ = discriminator(_augmented(real, cfg, state))  # (B, F)
         fake_features, scored = discriminator(_augmented(fake, cfg, state))
         loss_g = feature_matching_loss(fake_features, real_features)
-        state.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()  # type: ignore[no-untyped-call]
-        state.opt_g.step()
-        # average G
-        if state.ema is not None:
-            state.ema.update(state.generator, state.step)
+        state.update_generator(loss_g)  # and its moving average
         with torch.no_grad():
             d_real = torch.sigmoid(real_logit(real_logits)).mean()
             d_fake = torch.sigmoid(real_logit(scored)).mean()

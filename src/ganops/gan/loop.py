@@ -3,7 +3,7 @@
 The whole training set is one tensor on the device; an epoch is a seeded permutation
 sliced into batches, so there is no per-image Python work and a run can resume at any
 step: the permutation of an epoch is a function of (seed, epoch), and the noise stream is
-a generator whose state is checkpointed (`ganops.training.resume`).
+a generator whose state is checkpointed (`ganops.runs.resume`).
 """
 
 from __future__ import annotations
@@ -22,29 +22,26 @@ from tqdm import tqdm
 
 from ganops.augment import diff_augment
 from ganops.config import TrainConfig
-from ganops.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
-from ganops.sampling import READABLE_PX, cycled_labels, latent_batch, make_grid, to_uint8
-from ganops.training.loggers import StepLogger
-from ganops.training.resume import Checkpointing, save_resume_state
-from ganops.training.signals import StopRequest
-from ganops.training.state import (
+from ganops.gan.state import (
     GRID,
     PERMUTATION,
     GanState,
     TrainingDiverged,
-    derived_seed,
+    save_checkpoint,
     set_learning_rates,
 )
+from ganops.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganops.runs.loggers import StepLogger
+from ganops.runs.resume import Checkpointing
+from ganops.runs.seeds import derived_seed
+from ganops.runs.signals import StopRequest, TrainingStopped
+from ganops.sampling import READABLE_PX, cycled_labels, latent_batch, make_grid, to_uint8
 
 log = logging.getLogger(__name__)
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
 # what the stage's quick probe measures (`ganops.metrics.QuickProbe`), in the epoch line's order
 PROBE_NAMES = ("quick_fid", "quick_intra_class_diversity", "quick_intra_class_diversity_min")
-
-
-class TrainingStopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM asked the loop to stop; a checkpoint was saved first."""
 
 
 @dataclass
@@ -212,12 +209,7 @@ def train_step(
             loss_g = loss_g + cfg.class_loss * F.cross_entropy(fake_classes, fake_labels)
         if cfg.mode_seeking > 0:
             loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), latents)
-    state.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()  # type: ignore[no-untyped-call]
-    state.opt_g.step()
-    # average G
-    if state.ema is not None:
-        state.ema.update(state.generator, state.step)
+    state.update_generator(loss_g)  # and its moving average
     with torch.no_grad():
         return torch.stack(
             [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
@@ -364,7 +356,7 @@ def train(
             if epoch_done or (checkpointing and (stopping or save_due)):
                 logger.flush()  # what the loggers delivered matches the saved state
                 if checkpointing:
-                    save_resume_state(checkpointing, state, steps_per_epoch)
+                    save_checkpoint(checkpointing, state, steps_per_epoch)
             if epoch_done:
                 log.info(_epoch_line(epoch, cfg, state.step, metrics))
                 stopping = _stop_agreed(state, stop, sync_point=True)

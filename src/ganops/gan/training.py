@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import torch
@@ -23,27 +21,9 @@ from ganops.artifacts import ClassifierSpec, save_generator
 from ganops.config import Params, TrainConfig, check_batch_split, params_hash
 from ganops.data.dataset import Split, load_split, read_manifest, to_training_tensor
 from ganops.data.sources import get_source
-from ganops.device import configure_backends, hardware, resolve_device
-from ganops.io import write_json
-from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
-from ganops.metrics.probe import QuickProbe
-from ganops.models import GeneratorSpec
-from ganops.models.semi import init_from_data
-from ganops.run_record import RunRecord, portable_uri
-from ganops.sampling import cycled_labels, latent_batch
-from ganops.tracking import Run, open_run, project_root, redact_uri
-from ganops.training.collapse import WARNING_TAG, CollapseWatch
-from ganops.training.distributed import (
-    LAUNCHER_PID,
-    World,
-    die_with_launcher,
-    join,
-    leave,
-    log_weight_digests,
-)
-from ganops.training.lock import hold_checkpoints
-from ganops.training.loggers import FanOut, HistoryFile, StepLogger
-from ganops.training.loop import (
+from ganops.device import resolve_device
+from ganops.gan.collapse import WARNING_TAG, CollapseWatch
+from ganops.gan.loop import (
     METRIC_NAMES,
     PROBE_NAMES,
     Probe,
@@ -54,40 +34,27 @@ from ganops.training.loop import (
     train,
     train_step,
 )
-from ganops.training.rank_reports import peers_blamed, report_failure
-from ganops.training.resume import (
-    RESUME_FILE,
-    Checkpointing,
-    read_resume_state,
-    restore,
-)
-from ganops.training.semi import (
-    ClassifierProbe,
-    LabelledImages,
-    SemiSupervisedStep,
-)
-from ganops.training.signals import stop_on_signals
-from ganops.training.spec import describe_conditioning, spec_for_data
-from ganops.training.state import GanState, build_state_for
+from ganops.gan.semi import ClassifierProbe, LabelledImages, SemiSupervisedStep
+from ganops.gan.spec import describe_conditioning, spec_for_data
+from ganops.gan.state import RESUME_FORMAT, GanState, build_state_for
+from ganops.io import write_json
+from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
+from ganops.metrics.probe import QuickProbe
+from ganops.models import GeneratorSpec
+from ganops.models.semi import init_from_data
+from ganops.run_record import RunRecord
+from ganops.runs.distributed import World
+from ganops.runs.launch import RunPaths, follow, launch, prepare, together
+from ganops.runs.loggers import FanOut, HistoryFile, StepLogger
+from ganops.runs.publish import record_run, tracked
+from ganops.runs.resume import Continuation, resume_or_start
+from ganops.sampling import cycled_labels, latent_batch
+from ganops.tracking import Run
 
 log = logging.getLogger("train")
 FID_LATENT_SEED = 12345  # the quick FID's fixed latents, apart from every training stream
 PROBE_BATCH = 500  # images per forward while measuring; does not change the value
 INIT_IMAGES = 500  # the semi-supervised D's data-dependent initialisation sees these
-
-
-@dataclass(frozen=True)
-class TrainPaths:
-    """What the stage reads and writes (dvc.yaml's `paths`)."""
-
-    data: Path  # processed data directory
-    evaluator: Path  # evaluator.pt, for the quick FID
-    generator: Path  # generator.pt to write
-    history: Path  # history.tsv to write (losses per logging interval)
-    fid_history: Path  # fid.tsv to write (quick scores per probe)
-    metrics: Path  # metrics.json to write
-    run_record: Path  # run.json to write
-    checkpoints: Path  # resume state directory
 
 
 def quick_probe(
@@ -169,11 +136,11 @@ def _semi_supervised(
 ) -> tuple[StepFunction, ClassifierProbe | None]:
     """The step of the run, and the probe of its classifier: a semi-supervised GAN's (its
     labelled images; its discriminator on the test split), else `train_step` and None."""
-    if inputs.test is None:
+    if inputs.semi is None:
         return train_step, None
     init_from_data(state.discriminator, data[:INIT_IMAGES])  # a resumed run then loads its own
     labelled = LabelledImages.of(data, inputs.split.labels)
-    probe = ClassifierProbe(state.discriminator, inputs.test, device)
+    probe = ClassifierProbe(state.discriminator, inputs.semi.test, device)
     return SemiSupervisedStep(labelled), probe
 
 
@@ -190,22 +157,22 @@ def _networks(state: GanState) -> dict[str, nn.Module]:
     return {"generator": state.generator, "discriminator": state.discriminator}
 
 
-def run_training(params: Params, paths: TrainPaths, world: World | None = None) -> RunRecord | None:
+def run_training(params: Params, paths: RunPaths, world: World | None = None) -> RunRecord | None:
     """Train as the stage does, resuming from `paths.checkpoints` when it can; returns the
     run record on the main rank and None on the others. Everything is validated before
     any work."""
-    world = world or World()
-    try:
-        device, inputs = check_inputs(params, paths, world)
-        die_with_launcher(world)
-        with ExitStack() as held:
-            # one training a workspace; a stage that relaunched itself holds it for its ranks
-            if world.is_main and LAUNCHER_PID not in os.environ:
-                held.enter_context(hold_checkpoints(paths.checkpoints))
-            return _train(params, paths, world, join(world, device), inputs)
-    except Exception as error:
-        report_failure(world, error)  # for the peers and the stage that launched this rank
-        raise
+    check = partial(check_inputs, params, paths)
+    return launch(world, paths.checkpoints, check, partial(_train, params, paths))
+
+
+@dataclass(frozen=True)
+class SemiSupervised:
+    """The semi-supervised mode (`train.semi_supervised`), decided once where the inputs are
+    checked: the classes its discriminator learns, the test split its classifier is scored
+    on."""
+
+    classes: int
+    test: Split
 
 
 @dataclass(frozen=True)
@@ -217,10 +184,10 @@ class Inputs:
     manifest: dict[str, Any]
     spec: GeneratorSpec
     evaluator: LoadedEvaluator | None
-    test: Split | None = None  # what a semi-supervised GAN's classifier is scored on
+    semi: SemiSupervised | None = None  # None: a GAN whose discriminator classifies nothing
 
 
-def check_inputs(params: Params, paths: TrainPaths, world: World) -> tuple[torch.device, Inputs]:
+def check_inputs(params: Params, paths: RunPaths, world: World) -> tuple[torch.device, Inputs]:
     """Everything a run is checked against before it writes anything: the batch split
     between processes, the device, the processed data, the generator it asks for and the
     evaluator of its quick scores."""
@@ -230,25 +197,21 @@ def check_inputs(params: Params, paths: TrainPaths, world: World) -> tuple[torch
     spec = spec_for_data(params, manifest, len(split.images))
     measures = world.is_main and params.train.eval_every > 0
     evaluator = load_evaluator(paths.evaluator) if measures else None
-    test = load_split(paths.data, "test") if params.train.semi_supervised else None
-    return device, Inputs(split, manifest, spec, evaluator, test)
+    semi = None
+    if params.train.semi_supervised:
+        semi = SemiSupervised(len(manifest["class_names"]), load_split(paths.data, "test"))
+    return device, Inputs(split, manifest, spec, evaluator, semi)
 
 
 def _train(
-    params: Params,
-    paths: TrainPaths,
-    world: World,
-    device: torch.device,
-    inputs: Inputs,
+    params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord | None:
     cfg, digest = params.train, params_hash(params)
     split, manifest, spec = inputs.split, inputs.manifest, inputs.spec
-    configure_backends(device, cfg.deterministic)
-    if not world.is_main:  # one rank speaks
-        logging.getLogger("ganops.training.loop").setLevel(logging.WARNING)
+    prepare(world, device, cfg.deterministic, "ganops.gan.loop")
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
-    classes = len(manifest["class_names"]) if cfg.semi_supervised else 0
+    classes = inputs.semi.classes if inputs.semi else 0
     state = build_state_for(params, spec, device, world, classes)
     step, classifier = _semi_supervised(state, inputs, data, device)
     probe = quick_probe(params, inputs.evaluator, spec, device)
@@ -257,34 +220,18 @@ def _train(
         "history": HistoryFile(paths.history, (*METRIC_NAMES, "images_per_s")),
         "fid_history": HistoryFile(paths.fid_history, PROBE_NAMES),
     }
-    resume = read_resume_state(
-        paths.checkpoints / RESUME_FILE, digest, steps, world_size=world.size
-    )
-    if resume:
-        restore(state, resume, histories)
-        log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, steps)
-    checkpointing = Checkpointing(
-        path=paths.checkpoints / RESUME_FILE,
-        meta={"params_hash": digest, "run_id": "", "world_size": world.size},
-        histories=histories,
-        every_steps=cfg.checkpoint_every,
-        write=world.is_main,
-    )
+    continuation = Continuation(RESUME_FORMAT, digest, world.size)
+    run_id, checkpointing = resume_or_start(
+        state, paths.checkpoints, continuation, histories, steps, cfg.checkpoint_every,
+        world.is_main,
+    )  # fmt: skip
+    run_loop = partial(train, state, data, cfg, labels=labels, step=step)
     if not world.is_main:
-        with stop_on_signals() as stop:
-            train(
-                state,
-                data,
-                cfg,
-                FanOut(),
-                checkpointing,
-                stop=stop,
-                progress=False,
-                labels=labels,
-                step=step,
-            )
-        log_weight_digests(world, _networks(state))
-        leave(world)
+        follow(
+            world,
+            _networks(state),
+            lambda stop: run_loop(FanOut(), checkpointing, stop=stop, progress=False),
+        )
         return None
 
     ranks = f" x {world.size} processes" if world.distributed else ""
@@ -300,42 +247,31 @@ def _train(
         state.acceleration.describe(),
         steps,
     )
-    # SIGINT/SIGTERM: checkpoint after the current step, then the run ends KILLED
-    run_id = resume["run_id"] if resume else None
-    with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
-        run.replay([row for history in histories.values() for row in history.rows])
-        if run_id is None:
-            run.log_dataset(**dataset_input(params, manifest))
-        run.set_tags(
-            {
-                "ganops.world_size": str(world.size),
-                "ganops.acceleration": state.acceleration.describe(),
-                "ganops.conditioning": conditioning,
-            }
-        )
+    tags = {
+        "ganops.acceleration": state.acceleration.describe(),
+        "ganops.conditioning": conditioning,
+    }
+    dataset = partial(dataset_input, params, manifest)
+    with tracked(params, world, checkpointing, run_id, dataset, tags) as (stop, run):
         if probe is not None:  # a resumed run that warned already says it once
             warned = run.tag(WARNING_TAG) is not None
             probe.watch = CollapseWatch(cfg.collapse_threshold, run.set_tags, warned)
-        checkpointing.meta["run_id"] = run.run_id
         loggers: tuple[StepLogger, ...] = (*histories.values(), run)
         logger = (  # with a semi-supervised GAN, its classifier scored every epoch
             FanOut(*loggers) if classifier is None else ScoredEpochs(classifier, run, *loggers)
         )
-        with peers_blamed(world):  # a peer's failure, not the broken collective, is the reason
-            result = train(
-                state, data, cfg, logger, checkpointing, probe, stop=stop, labels=labels, step=step
-            )
-            log_weight_digests(world, _networks(state))
-            leave(world)
+        result = together(
+            world, _networks(state), lambda: run_loop(logger, checkpointing, probe, stop=stop)
+        )
         record = _publish_and_record(state, params, paths, histories, result, run, classifier)
-    log.info("generator written to %s; MLflow run %s", paths.generator, record.run_id)
+    log.info("generator written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
 def _publish_and_record(
     state: GanState,
     params: Params,
-    paths: TrainPaths,
+    paths: RunPaths,
     histories: dict[str, HistoryFile],
     result: TrainResult,
     run: Run,
@@ -353,23 +289,14 @@ def _publish_and_record(
             "classifier (the discriminator) test accuracy %.4f", metrics["classifier_accuracy"]
         )
         kept = (state.discriminator, classifier_spec(params, state.spec, classifier))
-    save_generator(paths.generator, state.published, state.spec, kept)
+    save_generator(paths.model, state.published, state.spec, kept)
     write_json(paths.metrics, metrics)
     throughput = result.images_seen / result.seconds
     summary = {"train_time_s": result.seconds, "images_per_s_mean": throughput}
     run.log_summary(summary | {"published_step": published}, step=result.steps)
     model_uri = run.log_generator(state.published, state.spec, params.tracking.registered_model)
-    record = RunRecord(
-        run_id=run.run_id,
-        experiment_id=run.experiment_id,
-        tracking_uri=portable_uri(redact_uri(run.uri), project_root()),
-        model_uri=model_uri,
-        params_hash=params_hash(params),
-        steps=result.steps,
-        published_step=published,
-        train_time_s=round(result.seconds, 3),
-        conditioning=describe_conditioning(params.model.conditional, state.spec.num_classes),
-        hardware=hardware(state.noise.device),
-    )
-    record.write(paths.run_record)
-    return record
+    conditioning = describe_conditioning(params.model.conditional, state.spec.num_classes)
+    return record_run(
+        run, params, paths.run_record, model_uri, result.steps, published, result.seconds,
+        state.noise.device, conditioning,
+    )  # fmt: skip

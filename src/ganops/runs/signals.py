@@ -11,6 +11,10 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM asked the loop to stop; a checkpoint was saved first."""
+
+
 class StopRequest:
     """Set by a signal handler; the training loop checks it after every step."""
 

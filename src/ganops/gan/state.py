@@ -9,36 +9,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ganops.config import Params, TrainConfig
 from ganops.device import Acceleration, adam
 from ganops.errors import GanopsError
+from ganops.gan.ema import GeneratorEMA
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
 from ganops.models.semi import build_semi_supervised_discriminator
-from ganops.training.distributed import World
-from ganops.training.ema import GeneratorEMA
+from ganops.runs.distributed import World
+from ganops.runs.resume import Checkpointing
+from ganops.runs.seeds import derived_seed
 
 # Independent random streams derived from train.seed, so adding one never shifts another.
 WEIGHTS, NOISE, PERMUTATION, GRID = range(4)
+RESUME_FORMAT = "ganops-resume/1"  # the GAN's checkpoint (`save_checkpoint`)
 
 
 class TrainingDiverged(GanopsError):
     """A loss or a weight became NaN or infinite."""
 
 
-def derived_seed(seed: int, stream: int, *keys: int) -> int:
-    """A 63-bit seed for one random stream of a run."""
-    state = np.random.SeedSequence([seed, stream, *keys]).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
-
-
 @dataclass
 class GanState:
     """Everything that changes during training; its `state_dict` is the heart of the resume
-    checkpoint (`ganops.training.resume` adds the position and the global random states).
+    checkpoint (`ganops.runs.resume` adds the position and the global random states).
 
     `generator` and `discriminator` are the plain networks (saved, sampled, measured);
     the step calls them through `step_generator` and `step_discriminator`, which may be
@@ -94,6 +90,14 @@ class GanState:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.best = dict(state.get("best", {}))
+
+    def update_generator(self, loss: torch.Tensor) -> None:
+        """One optimiser step of G on `loss`, then the step of its moving average (when on)."""
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.generator, self.step)
 
     def check_finite(self) -> None:
         """Raise `TrainingDiverged` if any weight of either network is NaN or infinite."""
@@ -212,3 +216,17 @@ def set_learning_rates(state: GanState, cfg: TrainConfig, total_steps: int) -> N
     for optimiser, base in ((state.opt_g, cfg.lr), (state.opt_d, cfg.lr_d or cfg.lr)):
         for group in optimiser.param_groups:
             group["lr"] = base * scale
+
+
+def save_checkpoint(checkpointing: Checkpointing, state: GanState, steps_per_epoch: int) -> None:
+    """Write the full resume state (networks, optimisers, every random state, step and the
+    position in the epoch's permutation) atomically; never one with non-finite weights."""
+    state.check_finite()
+    noise_per_rank = state.world.gather(state.noise.get_state())  # every rank takes part
+    if not checkpointing.write:
+        return
+    epoch, batch = divmod(state.step, steps_per_epoch)
+    resume_state = state.state_dict()
+    if state.world.distributed:
+        resume_state["noise_per_rank"] = noise_per_rank
+    checkpointing.save(RESUME_FORMAT, resume_state, epoch=epoch, batch_in_epoch=batch)
