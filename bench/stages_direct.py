@@ -1,0 +1,114 @@
+"""The pipeline's stages run one after another straight from `dvc.yaml`, without DVC, timed.
+
+For a machine that has torch but not DVC (a lent GPU machine): each stage's `cmd` from
+`dvc.yaml`, with its `${paths.*}` filled in, runs in this checkout with this interpreter, in
+pipeline order, after `--set key=value` edits to `params.yaml` (the checkout's own file: run
+it in a copy you can spoil). `--torchrun N` starts the train stage under
+`torchrun --standalone --nproc_per_node=N` instead, as a multi-node launch would.
+It prints a table of each stage's wall seconds and the run's headline figures.
+
+Usage:
+    python bench/stages_direct.py [--set train.epochs=10 ...] [--stages train sample]
+        [--torchrun 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate", "downstream")
+
+
+def stage_commands() -> dict[str, list[str]]:
+    """Each stage's command line from dvc.yaml, its `${paths.*}` filled in."""
+    pipeline = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
+    paths = next(item["paths"] for item in pipeline["vars"] if "paths" in item)
+    commands = {}
+    for name, stage in pipeline["stages"].items():
+        line = re.sub(r"\$\{paths\.(\w+)\}", lambda match: paths[match.group(1)], stage["cmd"])
+        commands[name] = shlex.split(line)
+    return commands
+
+
+def set_params(assignments: list[str]) -> None:
+    """Apply `section.key=value` edits (values read as YAML) to this checkout's params.yaml."""
+    yaml = YAML()
+    params_file = ROOT / "params.yaml"
+    params = yaml.load(params_file.read_text())
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        *sections, leaf = key.split(".")
+        node = params
+        for section in sections:
+            node = node[section]
+        node[leaf] = YAML(typ="safe").load(value)
+    with params_file.open("w") as handle:
+        yaml.dump(params, handle)
+
+
+def run_stage(command: list[str], torchrun: int) -> float:
+    """Run one stage's command here; its wall seconds. Stops the run on a failed stage."""
+    program, script, *rest = command
+    assert program == "python", command
+    if torchrun:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command = [*launcher, f"--nproc_per_node={torchrun}", script, *rest]
+    else:
+        command = [sys.executable, script, *rest]
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(f"{shlex.join(command)} failed with exit status {result.returncode}")
+    return seconds
+
+
+def headline() -> list[str]:
+    """The figures of the run just made, from the files the stages wrote."""
+    lines = []
+    for label, name in (("run", "data/train/run.json"), ("eval", "data/eval/metrics.json")):
+        path = ROOT / name
+        if path.exists():
+            record = json.loads(path.read_text())
+            wanted = ("hardware", "train_time_s", "images_per_s", "fid", "precision", "recall")
+            shown = {key: record[key] for key in wanted if key in record}
+            lines.append(f"{label}: {json.dumps(shown)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--stages", nargs="+", choices=ORDER, default=list(ORDER))
+    parser.add_argument("--torchrun", type=int, default=0, metavar="N",
+                        help="train stage under torchrun with N processes")
+    args = parser.parse_args(argv)
+    set_params(args.set)
+    commands = stage_commands()
+    rows = []
+    for name in ORDER:
+        if name in args.stages:
+            seconds = run_stage(commands[name], args.torchrun if name == "train" else 0)
+            rows.append(f"| {name} | {seconds:.1f} |")
+            print(f"stage {name}: {seconds:.1f} s", flush=True)
+    print(f"\nparams: {' '.join(args.set) or 'params.yaml as it is'}"
+          f"{f'; train under torchrun x{args.torchrun}' if args.torchrun else ''}")
+    print("| stage | seconds |\n| --- | --- |")
+    print("\n".join(rows))
+    print("\n".join(headline()))
+
+
+if __name__ == "__main__":
+    main()
