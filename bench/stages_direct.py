@@ -66,7 +66,8 @@ def run_stage(command: list[str], torchrun: int) -> float:
         command = [*launcher, f"--nproc_per_node={torchrun}", script, *rest]
     else:
         command = [sys.executable, script, *rest]
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    inherited = os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{inherited}")
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, check=False)
     seconds = time.perf_counter() - started
@@ -92,8 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--stages", nargs="+", choices=ORDER, default=list(ORDER))
-    parser.add_argument("--torchrun", type=int, default=0, metavar="N",
-                        help="train stage under torchrun with N processes")
+    parser.add_argument(
+        "--torchrun",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train stage under torchrun with N processes",
+    )
     args = parser.parse_args(argv)
     set_params(args.set)
     commands = stage_commands()
@@ -103,8 +109,10 @@ def main(argv: list[str] | None = None) -> None:
             seconds = run_stage(commands[name], args.torchrun if name == "train" else 0)
             rows.append(f"| {name} | {seconds:.1f} |")
             print(f"stage {name}: {seconds:.1f} s", flush=True)
-    print(f"\nparams: {' '.join(args.set) or 'params.yaml as it is'}"
-          f"{f'; train under torchrun x{args.torchrun}' if args.torchrun else ''}")
+    print(
+        f"\nparams: {' '.join(args.set) or 'params.yaml as it is'}"
+        f"{f'; train under torchrun x{args.torchrun}' if args.torchrun else ''}"
+    )
     print("| stage | seconds |\n| --- | --- |")
     print("\n".join(rows))
     print("\n".join(headline()))
