@@ -8,7 +8,7 @@ read once, when torch first computes:
   unpinned      the CPU's widest kernels (`ATEN_CPU_CAPABILITY` = the CPU's own, oneDNN and
                 MKL unrestricted), what torch does without ganops (OpenBLAS, which the step
                 does not use, keeps its pin)
-each with `train.channels_last` off and on. The settings take turns over --rounds rounds, so
+each with `run.channels_last` off and on. The settings take turns over --rounds rounds, so
 a drift in the machine's speed reaches all four alike. Each process runs 3 untimed steps,
 then --steps timed ones on fixed batches, and prints its images per second and a digest of
 both networks' weights after the run: the same setting twice must give the same digest
@@ -58,7 +58,7 @@ def worker(channels_last: str, steps: int) -> dict[str, object]:
 
     params = load_params(ROOT / "params.yaml")
     params = params.model_copy(
-        update={"train": params.train.model_copy(update={"channels_last": channels_last})}
+        update={"run": params.run.model_copy(update={"channels_last": channels_last})}
     )
     with tempfile.TemporaryDirectory() as raw:
         fetch_source(params.data, Path(raw) / "raw")

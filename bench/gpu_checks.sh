@@ -2,7 +2,7 @@
 # The GPU checks in one run, for a machine lent with a GPU: the training step's throughput at
 # 28-256 px against the tutorial loop and against the same loop on the machine's CPU, each of
 # the GPU switches (autocast, channels-last, compile) turned off in turn, and whether a GPU
-# repeats its own bytes with and without train.deterministic. Results in $1 (default: .).
+# repeats its own bytes with and without run.deterministic. Results in $1 (default: .).
 # Usage: bash bench/gpu_checks.sh [out-dir]
 set -euo pipefail
 out=${1:-.}

@@ -1,7 +1,7 @@
 """Does a GPU repeat its own bytes? The `train` stage's loop, twice from the same seed.
 
 docs/gpu.md says a GPU run may differ in the last bits from run to run, and that
-`train.deterministic: true` makes it repeat its own bytes. This trains the project's loop
+`run.deterministic: true` makes it repeat its own bytes. This trains the project's loop
 (the DCGAN at --size px, every `auto` switch: bf16 autocast, channels-last, compiled) for
 --steps steps, in a fresh process each time, twice with `deterministic` off and twice with
 it on, and prints the digest of each generator's weights and the time each took.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ganops.config import DataConfig, TrainConfig
+from ganops.config import DataConfig, RunConfig, TrainConfig
 from ganops.data.dataset import to_training_tensor
 from ganops.data.preprocess import center_crop_resize
 from ganops.data.sources import fetch_source, get_source
@@ -52,15 +52,9 @@ def one_run(
     batch = 64
     data = to_training_tensor(center_crop_resize(digits[: steps * batch], size), device)
     spec = GeneratorSpec("dcgan", 100, 64, (1, size, size))
-    cfg = TrainConfig(
-        batch_size=batch,
-        epochs=1,
-        eval_every=0,
-        grid_size=16,
-        deterministic=deterministic,
-        **switches,
-    )
-    state = build_state(spec, cfg, device)
+    cfg = TrainConfig(batch_size=batch, epochs=1, eval_every=0, grid_size=16)
+    run = RunConfig(deterministic=deterministic, **switches)
+    state = build_state(spec, cfg, device, run=run)
     started = time.perf_counter()
     train(state, data, cfg, FanOut(), progress=False)
     seconds = time.perf_counter() - started

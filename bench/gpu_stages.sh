@@ -18,7 +18,7 @@ part() {  # part NAME SECONDS ARGS...: one bench/stages_direct.py run, its outpu
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 part pipeline_cuda 180
 part train_torchrun 60 --stages train --torchrun 1
-part train_cpu 110 --set train.device=cpu --stages train
+part train_cpu 110 --set run.device=cpu --stages train
 echo "== throughput"
 timeout 80 env PYTHONPATH="src:${PYTHONPATH:-}" python3 bench/train_throughput.py --sizes 64 256 \
     --steps 20 --cpu-steps 2 2>&1 | tee "$out/throughput.md"

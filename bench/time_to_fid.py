@@ -343,8 +343,8 @@ def throughput(inputs: tuple[Any, ...], steps: int) -> str:
     settings = {
         "2 threads (torch's default here)": ([], 2),
         "1 thread": ([], 1),
-        "channels-last": (["train.channels_last=on"], 2),
-        "torch.compile": (["train.compile=on"], 2),
+        "channels-last": (["run.channels_last=on"], 2),
+        "torch.compile": (["run.compile=on"], 2),
     }
     threads = torch.get_num_threads()
     rows = [

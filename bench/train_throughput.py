@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
-from ganops.config import DataConfig, TrainConfig
+from ganops.config import DataConfig, RunConfig, TrainConfig
 from ganops.data.dataset import to_training_tensor
 from ganops.data.formats import idx_bytes
 from ganops.data.preprocess import center_crop_resize
@@ -77,14 +77,23 @@ def write_idx(root: Path, images: np.ndarray) -> None:
 
 
 def project_images_per_s(
-    digits: np.ndarray, spec: GeneratorSpec, cfg: TrainConfig, device: torch.device, epochs: int
+    digits: np.ndarray,
+    spec: GeneratorSpec,
+    configs: tuple[TrainConfig, RunConfig],
+    device: torch.device,
+    epochs: int,
 ) -> tuple[float, GanState]:
     """The stage's loop on `digits` resized to the spec's size: one warm-up epoch, then timed."""
+    cfg, run = configs
     data = to_training_tensor(center_crop_resize(digits, spec.image_shape[1]), device)
-    state = build_state(spec, cfg.model_copy(update={"epochs": 1}), device)
-    train(state, data, cfg.model_copy(update={"epochs": 1}), FanOut(), progress=False)
+    state = build_state(spec, cfg.model_copy(update={"epochs": 1}), device, run=run)
+    every = run.log_every
+    train(
+        state, data, cfg.model_copy(update={"epochs": 1}), FanOut(), progress=False, log_every=every
+    )
     started = time.perf_counter()
-    train(state, data, cfg.model_copy(update={"epochs": 1 + epochs}), FanOut(), progress=False)
+    longer = cfg.model_copy(update={"epochs": 1 + epochs})
+    train(state, data, longer, FanOut(), progress=False, log_every=every)
     seconds = time.perf_counter() - started  # train() ends on a read of the losses: synced
     return epochs * len(data) // cfg.batch_size * cfg.batch_size / seconds, state
 
@@ -157,18 +166,12 @@ def peak_flops(device: torch.device) -> tuple[str, float | None]:
     return name, peak
 
 
-def bench_config(args: argparse.Namespace, **switches: str) -> TrainConfig:
+def bench_config(args: argparse.Namespace, **switches: str) -> tuple[TrainConfig, RunConfig]:
     """The reference's loss and networks (batch-norm D): the same work; `switches` override
     the switches the command line gives (autocast, channels_last, compile)."""
     switches = {name: getattr(args, name) for name in SWITCHES} | switches
-    return TrainConfig(
-        loss="nonsaturating",
-        batch_size=args.batch_size,
-        log_every=args.log_every,
-        eval_every=0,
-        grid_size=16,
-        **switches,
-    )
+    cfg = TrainConfig(loss="nonsaturating", batch_size=args.batch_size, eval_every=0, grid_size=16)
+    return cfg, RunConfig(log_every=args.log_every, **switches)
 
 
 def peak_memory_gib(device: torch.device) -> float:
@@ -183,11 +186,12 @@ def measure(
 ) -> dict[str, float]:
     latent_dim, width = MODELS[size]
     spec = GeneratorSpec("dcgan", latent_dim, width, (1, size, size))
-    cfg = bench_config(args)
+    configs = bench_config(args)
+    cfg = configs[0]
     subset = digits[: args.steps * args.batch_size]  # an epoch is --steps steps
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    ours, state = project_images_per_s(subset, spec, cfg, device, args.epochs)
+    ours, state = project_images_per_s(subset, spec, configs, device, args.epochs)
     result = {"ours": ours, "memory_gib": peak_memory_gib(device)}
     with tempfile.TemporaryDirectory() as tmp:
         write_idx(Path(tmp), subset)
@@ -196,7 +200,7 @@ def measure(
     result["flops_per_image"] = flops_per_step(state, cfg, batch) / args.batch_size
     if args.cpu_steps and device.type != "cpu":
         cpu_subset = digits[: args.cpu_steps * args.batch_size]
-        result["cpu"], _ = project_images_per_s(cpu_subset, spec, cfg, torch.device("cpu"), 1)
+        result["cpu"], _ = project_images_per_s(cpu_subset, spec, configs, torch.device("cpu"), 1)
     if args.ablate:
         for switch in (name for name in SWITCHES if getattr(args, name) != "off"):
             off = bench_config(args, **{switch: "off"})
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="steps per timed epoch")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per path")
-    parser.add_argument("--log-every", type=int, default=50, help="the project's train.log_every")
+    parser.add_argument("--log-every", type=int, default=50, help="the project's run.log_every")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument(
         "--cpu-steps", type=int, default=0, help="also time the loop on the CPU, N steps an epoch"

@@ -1,6 +1,6 @@
 """Stage train: train the task's model (a GAN, or a translator), tracked as one MLflow run.
 
-With `train.nproc: N` (N > 1) the stage reruns itself under torchrun with N processes;
+With `run.nproc: N` (N > 1) the stage reruns itself under torchrun with N processes;
 started by torchrun directly (e.g. across nodes), it trains with however many it is given.
 """
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
     """Train, or rerun this script with the command line `argv` under torchrun."""
     params, world = load_params(args.params), world_from_env()  # validated before any work
     paths = RunPaths(**{field.name: getattr(args, field.name) for field in fields(RunPaths)})
-    if params.train.nproc > 1 and not world.distributed:
+    if params.run.nproc > 1 and not world.distributed:
         relaunch_under_torchrun(params, paths, Path(__file__), argv)
     else:
         TRAIN[params.task](params, paths, world)

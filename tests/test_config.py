@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ganops.config import Params, params_hash
+from ganops.config import MOVED_KEYS, Params, RunConfig, params_hash
 from ganops.dotted import flatten
 from ganops.errors import ConfigError
 from ganops.params import load_params, parse_params
@@ -47,7 +47,7 @@ def test_defaults_validate_and_are_frozen() -> None:
         ({"train": {"epochs": 2.5}}, "train.epochs", "valid integer"),
         ({"train": {"batch_size": 0}}, "train.batch_size", "greater than or equal to 1"),
         ({"train": {"lr": ".nan"}}, "train.lr", "valid number"),
-        ({"train": {"device": "tpu"}}, "train.device", "'auto', 'cpu' or 'cuda'"),
+        ({"run": {"device": "tpu"}}, "run.device", "'auto', 'cpu' or 'cuda'"),
         ({"train": {"lrr": 0.1}}, "train.lrr", "did you mean train.lr"),
         ({"trian": {}}, "trian", "unknown key"),
         ({"data": {"source": "imagenet"}}, "data.source", "unknown data source 'imagenet'"),
@@ -95,7 +95,7 @@ def test_defaults_validate_and_are_frozen() -> None:
             "a translator learns from images, not their labels",
         ),
         (
-            {"train": {"semi_supervised": True, "nproc": 2, "batch_size": 64}},
+            {"train": {"semi_supervised": True, "batch_size": 64}, "run": {"nproc": 2}},
             "train.semi_supervised",
             "trains in one process",
         ),
@@ -126,7 +126,7 @@ def test_defaults_validate_and_are_frozen() -> None:
         ),
         ({"train": {"mode_seeking": -1}}, "train.mode_seeking", "greater than or equal to 0"),
         (
-            {"train": {"mode_seeking": 0.1, "batch_size": 4, "nproc": 4}},
+            {"train": {"mode_seeking": 0.1, "batch_size": 4}, "run": {"nproc": 4}},
             "train.mode_seeking",
             "needs at least 2",
         ),
@@ -207,7 +207,28 @@ def test_params_hash_tracks_only_what_shapes_training() -> None:
     for same in (
         {"sample": {"num_samples": 600}},
         {"tracking": {"experiment": "other"}},
-        {"train": {"log_every": 7, "checkpoint_every": 3, "collapse_threshold": 0.5}},
+        {"run": {"log_every": 7, "checkpoint_every": 3}, "train": {"collapse_threshold": 0.5}},
         {"downstream": {"seeds": 5}},
     ):
         assert params_hash(base) == params_hash(parse_params(same))
+
+
+@pytest.mark.parametrize("task", ["generate", "translate"])
+def test_every_tasks_hash_covers_how_its_run_runs(task: str) -> None:
+    """The run section shapes a GAN's and a translator's bytes alike (a GPU's deterministic
+    kernels, the processes that split the batch); its logging cadence does not."""
+    base = parse_params({"task": task})
+    for other in ({"deterministic": True}, {"nproc": 2}, {"channels_last": "off"}):
+        assert params_hash(base) != params_hash(parse_params({"task": task, "run": other}))
+    same = parse_params({"task": task, "run": {"log_every": 9, "checkpoint_every": 4}})
+    assert params_hash(base) == params_hash(same)
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_KEYS))
+def test_a_key_that_moved_names_its_new_place(old: str) -> None:
+    section, name = old.split(".")
+    with pytest.raises(ConfigError) as raised:
+        parse_params({section: {name: RunConfig.model_fields[name].default}}, origin="p.yaml")
+    message = str(raised.value)
+    assert message == f"p.yaml: {old}: moved to {MOVED_KEYS[old]} (its own section of params.yaml)"
+    assert "\n" not in message

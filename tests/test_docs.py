@@ -57,8 +57,8 @@ RUN_BY: dict[str, str] = {
         "test_translate_stages.py::test_unpaired_task_scores_and_arms_include_the_handmade_transform",
     "dvc exp run -S task=translate -S data.source=uci-digits": "tests/translation/"
         "test_translate_stages.py::test_unpaired_task_scores_and_arms_include_the_handmade_transform",
-    # the train stage as DVC starts it, with train.nproc=2 on the CPU (Gloo)
-    "dvc exp run -S train.nproc=":
+    # the train stage as DVC starts it, with run.nproc=2 on the CPU (Gloo)
+    "dvc exp run -S run.nproc=":
         "tests/pipeline/test_torchrun.py::test_two_gloo_ranks_train_as_one_and_only_rank_0_writes",
     "dvc exp show": E2E + "test_experiments_land_in_the_same_store",
     "dvc params diff": E2E + "test_experiments_land_in_the_same_store",

@@ -127,13 +127,13 @@ def default_digests(steps: int = 3) -> dict[str, str]:
     manifest = {"image_shape": [1, 28, 28], "class_names": [str(k) for k in range(10)]}
     digests = {}
     for layout in ("off", "on"):
-        train = params.train.model_copy(update={"channels_last": layout})
-        run_params = params.model_copy(update={"train": train})
+        run = params.run.model_copy(update={"channels_last": layout})
+        run_params = params.model_copy(update={"run": run})
         spec = spec_for_data(run_params, manifest, len(images))
         state = build_state_for(run_params, spec, torch.device("cpu"))
         for step in range(steps):
             batch = slice(step * size, (step + 1) * size)
-            train_step(state, images[batch], train, labels[batch])
+            train_step(state, images[batch], params.train, labels[batch])
         name = "channels-last" if layout == "on" else "contiguous"
         digests[f"default/{name}"] = digest(
             tensor

@@ -21,10 +21,10 @@ import torch
 from ganops.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ganops.config import TrainConfig
+    from ganops.config import RunConfig
 
 
-def resolve_device(name: str, key: str = "train.device") -> torch.device:
+def resolve_device(name: str, key: str = "run.device") -> torch.device:
     """`auto` -> cuda if available else cpu; `cuda` without a GPU is a `ConfigError` on `key`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -79,7 +79,7 @@ class Acceleration:
     compile: bool = False  # torch.compile both networks
 
     @classmethod
-    def resolve(cls, cfg: TrainConfig, device: torch.device) -> Acceleration:
+    def resolve(cls, cfg: RunConfig, device: torch.device) -> Acceleration:
         """The switches `cfg` asks for on `device` (`auto` = on for CUDA, off on CPU; for
         compile, off on both)."""
         return cls(

@@ -17,6 +17,7 @@ from ruamel.yaml.error import YAMLError
 from ganops.augment import parse_policy
 from ganops.config import (
     DEFAULT_PARAMS_FILE,
+    MOVED_KEYS,
     Params,
     Registries,
     check_batch_split,
@@ -80,6 +81,8 @@ def _describe(error: Any) -> str:
     # repr-escape control characters, so a key with a line break stays on one line
     key = ".".join(str(part).encode("unicode_escape").decode("ascii") for part in error["loc"])
     if error["type"] == "extra_forbidden":
+        if key in MOVED_KEYS:
+            return f"{key}: moved to {MOVED_KEYS[key]} (its own section of params.yaml)"
         close = difflib.get_close_matches(key, _known_keys(Params), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return f"{key}: unknown key{hint}"
@@ -106,9 +109,9 @@ def validate_params(raw: Any, origin: str, registries: Registries) -> Params:
 
 
 def _check_translation(params: Params, origin: str) -> None:
-    source, nproc = params.translate.source, params.train.nproc
+    source, nproc = params.translate.source, params.run.nproc
     check_batch_split(  # the translator's global batch is its own
-        params.translate.batch_size, nproc, f"train.nproc: {nproc}", origin, "translate.batch_size"
+        params.translate.batch_size, nproc, f"run.nproc: {nproc}", origin, "translate.batch_size"
     )
     if source == params.data.source:
         raise ConfigError(
@@ -141,9 +144,9 @@ def _check_labels(params: Params, origin: str) -> None:
             f"{origin}: train.semi_supervised: its discriminator is mlp or dcgan, not "
             f"model.arch {params.model.arch}"
         )
-    if train.semi_supervised and train.nproc > 1:
+    if train.semi_supervised and params.run.nproc > 1:
         raise ConfigError(
-            f"{origin}: train.semi_supervised: trains in one process; set train.nproc: 1"
+            f"{origin}: train.semi_supervised: trains in one process; set run.nproc: 1"
         )
     if train.semi_supervised and params.model.conditional is True:
         raise ConfigError(
@@ -177,13 +180,13 @@ def _check_cross_section(params: Params, origin: str) -> None:
             "batch norm (it mixes the gradients of a batch's images): set "
             "model.spectral_norm: true, or use model.arch mlp or resnet"
         )
-    if params.train.mode_seeking > 0 and params.train.batch_size < 2 * params.train.nproc:
+    if params.train.mode_seeking > 0 and params.train.batch_size < 2 * params.run.nproc:
         raise ConfigError(
             f"{origin}: train.mode_seeking: pairs images within a batch, so each of the "
-            f"{params.train.nproc} processes needs at least 2 (train.batch_size is "
+            f"{params.run.nproc} processes needs at least 2 (train.batch_size is "
             f"{params.train.batch_size})"
         )
     _check_labels(params, origin)
     if params.task == "generate":  # train.batch_size is the GAN's global batch
-        nproc = params.train.nproc
-        check_batch_split(params.train.batch_size, nproc, f"train.nproc: {nproc}", origin)
+        nproc = params.run.nproc
+        check_batch_split(params.train.batch_size, nproc, f"run.nproc: {nproc}", origin)

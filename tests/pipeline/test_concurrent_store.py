@@ -22,7 +22,8 @@ STEPS = 40  # one epoch: 4,000 training images in batches of 100
 # Each run delivers its buffered steps at every checkpoint: 8 writes a run, 4 runs at once.
 CONCURRENT = {
     "model": {"width": 4},
-    "train": {"epochs": 1, "batch_size": 100, "checkpoint_every": 5, "eval_every": 1},
+    "train": {"epochs": 1, "batch_size": 100, "eval_every": 1},
+    "run": {"checkpoint_every": 5},
 }
 # One thread each: four processes with a thread per core each fight over the cores (as many
 # workers as cores is what `make retrain` runs, but the tests share the machine).

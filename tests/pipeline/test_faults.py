@@ -40,19 +40,20 @@ pytestmark = pytest.mark.slow
 # Long enough to be interrupted several times (a few seconds), small enough to stay cheap.
 FAULT_PARAMS: dict[str, Any] = {
     "model": {"width": 4},
-    "train": {"epochs": 4, "batch_size": 50, "checkpoint_every": 10, "eval_every": 2},
+    "train": {"epochs": 4, "batch_size": 50, "eval_every": 2},
+    "run": {"checkpoint_every": 10},
 }
 CHECKPOINT = Path("data/checkpoints/last.pt")
 GENERATOR = Path("data/models/generator.pt")
 
 
-def _workspace(base: Path, prepared: Path, evaluator_file: Path, **train: Any) -> Path:
+def _workspace(base: Path, prepared: Path, evaluator_file: Path, **run: Any) -> Path:
     work = base
     work.mkdir(parents=True)
     shutil.copytree(prepared / "processed", work / "data" / "processed")
     (work / "data" / "models").mkdir()
     shutil.copy2(evaluator_file, work / "data" / "models" / "evaluator.pt")
-    overrides = {**FAULT_PARAMS, "train": {**FAULT_PARAMS["train"], **train}}
+    overrides = {**FAULT_PARAMS, "run": {**FAULT_PARAMS["run"], **run}}
     write_params(work / "params.yaml", overrides)
     return work
 

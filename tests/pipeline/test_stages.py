@@ -180,8 +180,8 @@ BAD_TRAIN_PARAMS = [
     ({"data": {"image_size": 50}}, "data.image_size: dcgan supports 28 or a power of two"),
     ({"data": {"source": "nope"}}, "data.source: unknown data source 'nope'"),
     (
-        {"train": {"device": "cuda"}},
-        "train.device: cuda was asked for but PyTorch sees no CUDA GPU",
+        {"run": {"device": "cuda"}},
+        "run.device: cuda was asked for but PyTorch sees no CUDA GPU",
     ),
 ]
 

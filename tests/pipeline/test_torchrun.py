@@ -1,5 +1,5 @@
 """Data-parallel training through torchrun: two Gloo processes on CPU, launched the way
-`dvc repro` does with `train.nproc: 2` (the stage reruns itself under torchrun)."""
+`dvc repro` does with `run.nproc: 2` (the stage reruns itself under torchrun)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ def _workspace(work: Path, prepared: Path, evaluator_file: Path) -> str:
     shutil.copy2(evaluator_file, work / "data" / "models" / "evaluator.pt")
     # no moving average: the ranks' digests are of the live weights, which the stage then
     # publishes as they are
-    train = {
-        "nproc": 2, "epochs": EPOCHS, "batch_size": BATCH, "checkpoint_every": 10, "ema_kimg": 0,
-    }  # fmt: skip
-    write_params(work / "params.yaml", {"train": train})
+    train = {"epochs": EPOCHS, "batch_size": BATCH, "ema_kimg": 0}
+    write_params(
+        work / "params.yaml", {"train": train, "run": {"nproc": 2, "checkpoint_every": 10}}
+    )
     return f"sqlite:///{work / 'mlflow.db'}"
 
 
@@ -77,7 +77,7 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.info.status == "FINISHED"
-    assert run.data.params["train.nproc"] == "2"
+    assert run.data.params["run.nproc"] == "2"
     assert run.data.tags["ganops.world_size"] == "2"
     total = EPOCHS * 4000 // BATCH
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss_d")]
@@ -237,8 +237,8 @@ def test_a_second_training_in_a_busy_workspace_is_refused(
 ) -> None:
     work = tmp_path / "w"
     uri = _workspace(work, prepared, evaluator_file)
-    long_run = {"nproc": 2, "epochs": 100, "batch_size": BATCH}  # still training when asked
-    write_params(work / "params.yaml", {"train": long_run})
+    long_run = {"epochs": 100, "batch_size": BATCH}  # still training when asked
+    write_params(work / "params.yaml", {"train": long_run, "run": {"nproc": 2}})
     first = train_stage(work, uri, background=True)
     try:
         lock = work / "data" / "checkpoints" / ".training.lock"

@@ -26,7 +26,7 @@ def _real(seed: int = 0, count: int = 32) -> torch.Tensor:
 
 def _run(params: Params) -> tuple[GanState, torch.Tensor]:
     """A few steps on fixed batches; returns the state and the `(STEPS, 4)` step values."""
-    state = build_state(SPEC, params.train, CPU)
+    state = build_state(SPEC, params.train, CPU, run=params.run)
     values = torch.stack([train_step(state, _real(step), params.train) for step in range(STEPS)])
     return state, values
 
@@ -37,9 +37,9 @@ def _flat_weights(state: GanState) -> torch.Tensor:
 
 @pytest.fixture
 def tiny(tiny_params: Callable[..., Params]) -> Callable[..., Params]:
-    def build(**train: object) -> Params:
-        plain = {"batch_size": 32, "lr": 2e-4, "channels_last": "off"}
-        return tiny_params({"train": {**plain, **train}})
+    def build(**run: object) -> Params:
+        plain = {"batch_size": 32, "lr": 2e-4}
+        return tiny_params({"train": plain, "run": {"channels_last": "off", **run}})
 
     return build
 
@@ -47,16 +47,16 @@ def tiny(tiny_params: Callable[..., Params]) -> Callable[..., Params]:
 def test_auto_is_plain_fp32_on_cpu_and_all_but_compile_on_cuda(
     tiny: Callable[..., Params], tiny_params: Callable[..., Params]
 ) -> None:
-    cfg = tiny(channels_last="auto").train
+    cfg = tiny(channels_last="auto").run
     assert Acceleration.resolve(cfg, CPU) == Acceleration()
     assert Acceleration.resolve(cfg, CPU).describe() == "plain fp32"
-    default = Acceleration.resolve(tiny_params().train, CPU)  # channels-last on the CPU too
+    default = Acceleration.resolve(tiny_params().run, CPU)  # channels-last on the CPU too
     assert default == Acceleration(channels_last=True) and default.describe() == "channels-last"
     on_gpu = Acceleration.resolve(cfg, torch.device("cuda"))
     assert on_gpu == Acceleration(autocast=True, channels_last=True, compile=False)
-    forced = Acceleration.resolve(tiny(compile="on", autocast="off").train, torch.device("cuda"))
+    forced = Acceleration.resolve(tiny(compile="on", autocast="off").run, torch.device("cuda"))
     assert forced.compile and not forced.autocast
-    assert Acceleration.resolve(tiny(channels_last="on").train, CPU).channels_last
+    assert Acceleration.resolve(tiny(channels_last="on").run, CPU).channels_last
 
 
 def test_configure_backends_leaves_cpu_alone() -> None:
@@ -91,7 +91,8 @@ def test_switch_trains_finite_and_close_to_plain(
     weights, plain_weights = _flat_weights(state), _flat_weights(plain_state)
     assert torch.isfinite(weights).all()
     # both paths move the weights the same way: they differ by far less than they moved
-    start = _flat_weights(build_state(SPEC, tiny().train, CPU))
+    plain_params = tiny()
+    start = _flat_weights(build_state(SPEC, plain_params.train, CPU, run=plain_params.run))
     assert (weights - plain_weights).norm() < 0.25 * (plain_weights - start).norm()
     if switch == "channels_last":
         conv = next(m for m in state.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
@@ -99,7 +100,8 @@ def test_switch_trains_finite_and_close_to_plain(
 
 
 def test_autocast_runs_the_networks_in_bf16(tiny: Callable[..., Params]) -> None:
-    state = build_state(SPEC, tiny(autocast="on").train, CPU)
+    bf16 = tiny(autocast="on")
+    state = build_state(SPEC, bf16.train, CPU, run=bf16.run)
     seen: list[torch.dtype] = []
     state.discriminator.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
     values = train_step(state, _real(), tiny().train)

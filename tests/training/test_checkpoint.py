@@ -85,7 +85,7 @@ def test_device_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_device("auto") == torch.device("cpu")
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(
-        ConfigError, match=r"^train.device: cuda was asked for but PyTorch sees no CUDA GPU"
+        ConfigError, match=r"^run.device: cuda was asked for but PyTorch sees no CUDA GPU"
     ):
         resolve_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

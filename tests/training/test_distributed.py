@@ -48,9 +48,9 @@ def test_ranks_split_the_global_batch_without_overlap() -> None:
 
 
 def test_batch_must_split_evenly(tiny_params: Callable[..., Params]) -> None:
-    assert tiny_params({"train": {"batch_size": 250, "nproc": 2}}).train.nproc == 2
+    assert tiny_params({"train": {"batch_size": 250}, "run": {"nproc": 2}}).run.nproc == 2
     with pytest.raises(ConfigError, match=r"train\.batch_size: 250 does not split evenly"):
-        tiny_params({"train": {"batch_size": 250, "nproc": 3}})
+        tiny_params({"train": {"batch_size": 250}, "run": {"nproc": 3}})
 
 
 def test_torchrun_command_runs_this_interpreter() -> None:

@@ -74,10 +74,11 @@ def test_tiny_run_logs_every_step_and_a_grid_per_epoch(params: Params, prepared:
 
 
 def test_log_every_averages_intervals(tiny_params: Callable[..., Params], prepared: Path) -> None:
-    params = tiny_params({"train": {"epochs": 1, "batch_size": 100, "log_every": 4}})
+    params = tiny_params({"train": {"epochs": 1, "batch_size": 100}, "run": {"log_every": 4}})
     spec, data = _setup(params, prepared)
     recorder = Recorder()
-    train(build_state(spec, params.train, CPU), data, params.train, recorder, progress=False)
+    state = build_state(spec, params.train, CPU)
+    train(state, data, params.train, recorder, progress=False, log_every=params.run.log_every)
     assert [step for step, _ in recorder.metrics] == [4, 8, 10]  # and the epoch's last step
 
 
@@ -107,7 +108,9 @@ def test_same_seed_gives_bitwise_identical_weights(params: Params, prepared: Pat
 def test_resume_from_checkpoint_is_exact(
     tiny_params: Callable[..., Params], prepared: Path, tmp_path: Path, crash_after: int
 ) -> None:
-    params = tiny_params({"train": {"epochs": 2, "batch_size": 100, "checkpoint_every": 4}})
+    params = tiny_params(
+        {"train": {"epochs": 2, "batch_size": 100}, "run": {"checkpoint_every": 4}}
+    )
     spec, data = _setup(params, prepared)
     reference = build_state(spec, params.train, CPU)
     full = Recorder()

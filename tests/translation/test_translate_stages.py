@@ -35,7 +35,7 @@ from tests.helpers import (
 TINY_TRANSLATE: dict[str, Any] = {
     "task": "translate",
     "translate": {"epochs": 1, "batch_size": 200, "width": 8, "blocks": 1},
-    "train": {"checkpoint_every": 5},
+    "run": {"checkpoint_every": 5},
     "downstream": {"seeds": 2, "steps": 20},
 }
 UNPAIRED = TINY_TRANSLATE | {
@@ -206,8 +206,8 @@ def test_translation_on_a_generation_workspace_names_the_fix(
         ({"translate": {"source": "mnist-5k"}}, "same source as domain B"),
         ({"translate": {"source": "nope"}}, "unknown data source 'nope'"),
         (
-            {"train": {"nproc": 3}},
-            "translate.batch_size: 200 does not split evenly between train.nproc: 3 processes",
+            {"run": {"nproc": 3}},
+            "translate.batch_size: 200 does not split evenly between run.nproc: 3 processes",
         ),
         ({"translate": {"generator": "vit"}}, "translate.generator"),
     ],

@@ -1,5 +1,5 @@
 """The translator under torchrun: two Gloo processes on CPU through the real train stage with
-`train.nproc: 2` (the stage reruns itself under torchrun, as `dvc repro` starts it): what the
+`run.nproc: 2` (the stage reruns itself under torchrun, as `dvc repro` starts it): what the
 stage writes, identical weights on both ranks, exact resume after SIGKILL, a rank's failure
 in the run and the launcher, one-line errors before any write; and the one-process
 translator, bit for bit what it was before torchrun came to it."""
@@ -48,7 +48,7 @@ from tests.translation.test_translate_stages import UNPAIRED
 
 # MNIST -> UCI digits, CycleGAN (three calls of each generator a backward, fake pools):
 # 4,500 images of A, 23 steps of 200 (100 a rank), a checkpoint every 5
-TWO_RANKS: dict[str, Any] = UNPAIRED | {"train": {"checkpoint_every": 5, "nproc": 2}}
+TWO_RANKS: dict[str, Any] = UNPAIRED | {"run": {"checkpoint_every": 5, "nproc": 2}}
 STEPS = 23
 DIGESTS = re.compile(r"rank (\d)/2 weights: (.+)")
 
@@ -116,7 +116,7 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     record = json.loads((work / "data/train/run.json").read_text())
     run = _the_run(uri)
     assert (run.info.run_id, run.info.status) == (record["run_id"], "FINISHED")
-    assert run.data.params["train.nproc"] == "2"
+    assert run.data.params["run.nproc"] == "2"
     assert run.data.tags["ganops.world_size"] == "2"
     assert {f"train/{name}" for name in UNPAIRED_METRICS} <= set(run.data.metrics)
     assert _logged_steps(work, uri) == (list(range(1, STEPS + 1)),) * 2
@@ -222,7 +222,7 @@ def test_the_relaunch_checks_the_translators_inputs(
     domains: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    """`train.nproc: 2` with domain A missing: the translator's one-line error, before
+    """`run.nproc: 2` with domain A missing: the translator's one-line error, before
     torchrun starts or anything is written (the GAN's checks would have passed)."""
     work = tmp_path / "w"
     _workspace(domains, work)

@@ -24,6 +24,7 @@ from ganops.config.sections import (
     EvaluatorConfig,
     ModelConfig,
     Registries,
+    RunConfig,
     SampleConfig,
     TrackingConfig,
     TrainConfig,
@@ -35,6 +36,7 @@ from ganops.errors import ConfigError
 
 __all__ = [
     "DEFAULT_PARAMS_FILE",
+    "MOVED_KEYS",
     "DataConfig",
     "DownstreamConfig",
     "EvalConfig",
@@ -42,6 +44,7 @@ __all__ = [
     "ModelConfig",
     "Params",
     "Registries",
+    "RunConfig",
     "SampleConfig",
     "TrackingConfig",
     "TrainConfig",
@@ -56,9 +59,22 @@ DEFAULT_PARAMS_FILE = Path("params.yaml")
 # Params that change how a run is logged, saved or fetched but not the weights it produces; they are
 # left out of the params hash so that, e.g., logging more often does not invalidate a checkpoint.
 NOT_SHAPING_TRAINING = frozenset(
-    {"train.log_every", "train.checkpoint_every", "train.collapse_threshold", "data.mirror"}
+    {"run.log_every", "run.checkpoint_every", "train.collapse_threshold", "data.mirror"}
 )
-SHAPING_SECTIONS = {"generate": ("data", "model", "train"), "translate": ("data", "translate")}
+# the sections whose values shape a task's trained weights; `run` (device, determinism,
+# processes, the step's switches) shapes every task's
+SHAPING_SECTIONS = {
+    "generate": ("data", "model", "train", "run"),
+    "translate": ("data", "translate", "run"),
+}
+# keys that moved to another section: an old params.yaml gets a one-line error naming the new
+MOVED_KEYS = {
+    f"train.{name}": f"run.{name}"
+    for name in (
+        "device", "log_every", "checkpoint_every", "autocast", "channels_last", "compile",
+        "deterministic", "nproc",
+    )
+}  # fmt: skip
 
 
 class Params(_Section):
@@ -72,6 +88,7 @@ class Params(_Section):
     model: ModelConfig = ModelConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     train: TrainConfig = TrainConfig()
+    run: RunConfig = RunConfig()
     sample: SampleConfig = SampleConfig()
     eval: EvalConfig = EvalConfig()
     downstream: DownstreamConfig = DownstreamConfig()
@@ -84,7 +101,7 @@ def check_batch_split(
 ) -> None:
     """A one-line `ConfigError` unless the global batch (`key`: the GAN's `train.batch_size`,
     the translator's `translate.batch_size`) splits evenly between `processes` (`who` names
-    them: `train.nproc: 4`, `torchrun's 4`)."""
+    them: `run.nproc: 4`, `torchrun's 4`)."""
     if batch_size % processes:
         where = f"{origin}: " if origin else ""
         raise ConfigError(

@@ -186,13 +186,6 @@ class TrainConfig(_Section):
         1.0, gt=0, le=100, description="semi-supervised GAN: weight of D's real-or-generated term"
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and noise")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto = cuda when a GPU is present, else cpu"
-    )
-    log_every: int = Field(1, ge=1, description="steps between logged loss values")
-    checkpoint_every: int = Field(
-        0, ge=0, description="steps between resume checkpoints (0 = only at epoch ends)"
-    )
     grid_size: int = Field(64, ge=1, le=1024, description="images in the per-epoch grid")
     eval_every: int = Field(
         5, ge=0, description="epochs between quick FIDs against the test split (0 = never)"
@@ -210,6 +203,26 @@ class TrainConfig(_Section):
     publish: Literal["last", "best_fid"] = Field(
         "last", description="generator to publish: the last, or the one with the best quick FID"
     )
+
+    @field_validator("augment")
+    @classmethod
+    def _known_policy(cls, value: str, info: ValidationInfo) -> str:
+        registries = _registries(info)
+        return ",".join(registries["parse_policy"](value)) if registries else value
+
+
+class RunConfig(_Section):
+    """How the train stage runs, whatever the task trains: device, determinism, cadence of
+    logs and checkpoints, processes, and the step's GPU switches."""
+
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto = cuda when a GPU is present, else cpu"
+    )
+    log_every: int = Field(1, ge=1, description="steps between logged loss values")
+    checkpoint_every: int = Field(
+        0, ge=0, description="steps between resume checkpoints (0 = only at epoch ends)"
+    )
+    # the GAN's step; a translator trains in fp32, channels-first, not compiled
     autocast: Literal["auto", "on", "off"] = Field(
         "auto", description="bf16 autocast of the forward passes; auto = on for CUDA, off on CPU"
     )
@@ -235,12 +248,6 @@ class TrainConfig(_Section):
         "train.batch_size (a translator's: translate.batch_size) is the global batch, split "
         "evenly between them",
     )
-
-    @field_validator("augment")
-    @classmethod
-    def _known_policy(cls, value: str, info: ValidationInfo) -> str:
-        registries = _registries(info)
-        return ",".join(registries["parse_policy"](value)) if registries else value
 
 
 class EvaluatorConfig(_Section):

@@ -284,13 +284,15 @@ def train(
     stop: StopRequest | None = None,
     labels: torch.Tensor | None = None,
     step: StepFunction = train_step,
+    log_every: int = 1,
 ) -> TrainResult:
     """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1]
     (and its class `labels` `(N,)`, which a conditional GAN needs), one `step` a batch (the
     semi-supervised GAN's instead of `train_step`).
 
-    Reports metrics every `cfg.log_every` steps and a fixed-latent grid every epoch; at each
-    checkpoint the logger is flushed first, so what it delivered matches the saved state.
+    Reports metrics every `log_every` steps (`run.log_every`) and a fixed-latent grid every
+    epoch; at each checkpoint the logger is flushed first, so what it delivered matches the
+    saved state.
     When `stop` is requested (SIGINT/SIGTERM), it checkpoints after the current step and
     raises `TrainingStopped`.
     """
@@ -329,7 +331,7 @@ def train(
 
             # the one gate: past it, whatever is due runs once, in order
             epoch_done = batch == steps_per_epoch - 1
-            log_due = state.step % cfg.log_every == 0 or epoch_done
+            log_due = state.step % log_every == 0 or epoch_done
             save_due = save_every > 0 and state.step % save_every == 0
             if not (log_due or save_due or (stop is not None and stop.requested)):
                 continue

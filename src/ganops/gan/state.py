@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganops.config import Params, TrainConfig
+from ganops.config import Params, RunConfig, TrainConfig
 from ganops.device import Acceleration, adam
 from ganops.errors import GanopsError
 from ganops.gan.ema import GeneratorEMA
@@ -83,7 +83,7 @@ class GanState:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        # under torchrun each rank continues its own stream (train.nproc is in the params hash,
+        # under torchrun each rank continues its own stream (run.nproc is in the params hash,
         # so a checkpoint only ever resumes with the world size that wrote it)
         self.noise.set_state((state.get("noise_per_rank") or [state["noise"]])[self.world.rank])
         self.step = int(state["step"])
@@ -126,16 +126,18 @@ def build_state(
     spectral_norm: bool = False,
     width_d: int | None = None,
     classes: int = 0,
+    run: RunConfig | None = None,
 ) -> GanState:
     """Freshly initialised networks and optimisers; weights depend only on `cfg.seed`.
     `spectral_norm` and `width_d` (None = the generator's width) shape the discriminator;
     with `train.semi_supervised` it is the semi-supervised one, of the data's `classes`.
+    `run` (None = its defaults) says which of the step's switches the device gets.
 
     Under torchrun each rank draws its own noise stream, and DistributedDataParallel
     starts every rank from rank 0's weights.
     """
     world = world or World()
-    acceleration = Acceleration.resolve(cfg, device)
+    acceleration = Acceleration.resolve(run or RunConfig(), device)
     torch.manual_seed(derived_seed(cfg.seed, WEIGHTS))
     generator = build_generator(spec).to(device)
     if cfg.semi_supervised:
@@ -188,7 +190,7 @@ def build_state_for(
     a semi-supervised one learns the data's `classes`)."""
     model = params.model
     return build_state(
-        spec, params.train, device, world, model.spectral_norm, model.width_d, classes
+        spec, params.train, device, world, model.spectral_norm, model.width_d, classes, params.run
     )
 
 

@@ -192,7 +192,7 @@ def check_inputs(params: Params, paths: RunPaths, world: World) -> tuple[torch.d
     between processes, the device, the processed data, the generator it asks for and the
     evaluator of its quick scores."""
     check_batch_split(params.train.batch_size, world.size, f"torchrun's {world.size}")
-    device = resolve_device(params.train.device)
+    device = resolve_device(params.run.device)
     split, manifest = load_split(paths.data, "train"), read_manifest(paths.data)
     spec = spec_for_data(params, manifest, len(split.images))
     measures = world.is_main and params.train.eval_every > 0
@@ -206,9 +206,9 @@ def check_inputs(params: Params, paths: RunPaths, world: World) -> tuple[torch.d
 def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord | None:
-    cfg, digest = params.train, params_hash(params)
+    cfg, how, digest = params.train, params.run, params_hash(params)
     split, manifest, spec = inputs.split, inputs.manifest, inputs.spec
-    prepare(world, device, cfg.deterministic, "ganops.gan.loop")
+    prepare(world, device, how.deterministic, "ganops.gan.loop")
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
     classes = inputs.semi.classes if inputs.semi else 0
@@ -222,10 +222,10 @@ def _train(
     }
     continuation = Continuation(RESUME_FORMAT, digest, world.size)
     run_id, checkpointing = resume_or_start(
-        state, paths.checkpoints, continuation, histories, steps, cfg.checkpoint_every,
+        state, paths.checkpoints, continuation, histories, steps, how.checkpoint_every,
         world.is_main,
     )  # fmt: skip
-    run_loop = partial(train, state, data, cfg, labels=labels, step=step)
+    run_loop = partial(train, state, data, cfg, labels=labels, step=step, log_every=how.log_every)
     if not world.is_main:
         follow(
             world,

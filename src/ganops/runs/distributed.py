@@ -4,7 +4,7 @@
 takes its slice of every global batch, gradients are averaged (the GAN's by
 DistributedDataParallel, `World.wrap`; the translator's after each backward,
 `World.average_gradients`), and only the main rank writes files, checkpoints and MLflow
-records. `World.is_main` is the one place that decides who speaks. With `train.nproc: N`
+records. `World.is_main` is the one place that decides who speaks. With `run.nproc: N`
 the stage relaunches itself through torchrun, so `dvc repro` needs no other command.
 """
 
@@ -171,7 +171,7 @@ def join(world: World, device: torch.device) -> torch.device:
     if device.type == "cuda":
         if world.local_rank >= torch.cuda.device_count():
             raise ConfigError(
-                f"train.nproc: local rank {world.local_rank} has no GPU "
+                f"run.nproc: local rank {world.local_rank} has no GPU "
                 f"({torch.cuda.device_count()} visible); start one process per GPU"
             )
         device = torch.device("cuda", world.local_rank)

@@ -1,5 +1,5 @@
 """The train stage, per task: a GAN (`ganops.gan.training`) or a translator
-(`ganops.translation.training`), each tracked as one MLflow run; and, for `train.nproc: N`, the
+(`ganops.translation.training`), each tracked as one MLflow run; and, for `run.nproc: N`, the
 stage rerun under torchrun once the task has checked its inputs for N processes."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ CHECK_INPUTS: dict[str, Callable[[Params, RunPaths, World], object]] = {
 
 
 def relaunch_under_torchrun(params: Params, paths: RunPaths, script: Path, argv: list[str]) -> None:
-    """`train.nproc` processes of `script` under torchrun, once the task's inputs are checked
+    """`run.nproc` processes of `script` under torchrun, once the task's inputs are checked
     for that many; this stage holds the workspace for them (see `hold_checkpoints`)."""
-    CHECK_INPUTS[params.task](params, paths, World(size=params.train.nproc))
+    CHECK_INPUTS[params.task](params, paths, World(size=params.run.nproc))
     with hold_checkpoints(paths.checkpoints):
-        run_under_torchrun(script, params.train.nproc, argv)
+        run_under_torchrun(script, params.run.nproc, argv)

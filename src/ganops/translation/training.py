@@ -168,11 +168,11 @@ def check_translation_inputs(
     evaluator (the quick score's)."""
     cfg, who = params.translate, f"torchrun's {world.size}"
     check_batch_split(cfg.batch_size, world.size, who, key="translate.batch_size")
-    device = resolve_device(params.train.device)
+    device = resolve_device(params.run.device)
     train, test = load_domains(paths.data, "train"), load_domains(paths.data, "test")
     if steps_per_epoch(len(train.a.images), cfg.batch_size, world.size) == 0:
         raise ConfigError(
-            f"train.nproc: domain A's train split has {len(train.a.images)} images, fewer than "
+            f"run.nproc: domain A's train split has {len(train.a.images)} images, fewer than "
             f"{who} processes"
         )
     evaluator = load_evaluator(paths.evaluator) if world.is_main else None
@@ -193,7 +193,7 @@ def _train(
 ) -> RunRecord | None:
     cfg, digest = params.translate, params_hash(params)
     train, test, spec = inputs.train, inputs.test, inputs.spec
-    prepare(world, device, params.train.deterministic, "ganops.translation.loop")
+    prepare(world, device, params.run.deterministic, "ganops.translation.loop")
     classifier, classifier_accuracy = domain_a_classifier(params, train, test, device)
     state = build_translator(cfg, spec, train.aligned, device, world)
     state.classifier = classifier
@@ -206,7 +206,7 @@ def _train(
     continuation = Continuation(RESUME_FORMAT, digest, world.size)
     run_id, checkpointing = resume_or_start(
         state, paths.checkpoints, continuation, histories, steps,
-        params.train.checkpoint_every, world.is_main,
+        params.run.checkpoint_every, world.is_main,
     )  # fmt: skip
     grid = np.arange(GRID_ROWS) * (len(test.a.images) // GRID_ROWS)  # spread over classes
     work = Training(
@@ -215,7 +215,7 @@ def _train(
         grid_inputs=to_training_tensor(test.a.images[grid], device),
         grid_targets=to_training_tensor(test.b.images[grid], device),
         checkpointing=checkpointing,
-        log_every=params.train.log_every,
+        log_every=params.run.log_every,
     )
     if not world.is_main:
         follow(
