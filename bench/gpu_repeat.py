@@ -25,7 +25,7 @@ import torch
 
 from ganops.config import DataConfig, RunConfig, TrainConfig
 from ganops.data.dataset import to_training_tensor
-from ganops.data.preprocess import center_crop_resize
+from ganops.data.processing import center_crop_resize
 from ganops.data.sources import fetch_source, get_source
 from ganops.device import configure_backends, resolve_device
 from ganops.gan import build_state, train

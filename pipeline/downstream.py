@@ -26,7 +26,7 @@ ARGUMENTS = {
     "--run-record": "run.json (train)",
     "--metrics": "metrics.json to write",
     "--plots": "plots directory to write",
-    "--generator": "the model file (a semi-supervised GAN's holds its classifier)",
+    "--model": "the model file (a semi-supervised GAN's holds its classifier)",
 }
 
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
         args.run_record,
         args.metrics,
         args.plots,
-        args.generator,
+        args.model,
     )
     DOWNSTREAM[params.task](params, paths)
 

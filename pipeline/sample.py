@@ -13,7 +13,7 @@ from ganops.tasks.base import SamplePaths
 from ganops.tasks.sample import SAMPLE
 
 ARGUMENTS = {
-    "--generator": "the model file (train)",
+    "--model": "the model file (train)",
     "--data": "processed data directory",
     "--run-record": "run.json (train)",
     "--out": "samples directory to write",
@@ -22,7 +22,7 @@ ARGUMENTS = {
 
 def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    paths = SamplePaths(args.generator, args.data, args.run_record, args.out)
+    paths = SamplePaths(args.model, args.data, args.run_record, args.out)
     SAMPLE[params.task](params, paths)
 
 

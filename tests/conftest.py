@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ganops.config import DataConfig, Params
-from ganops.data.preprocess import preprocess
+from ganops.data.processing import preprocess
 from ganops.data.sources import fetch_source
 from tests.helpers import TINY, merged, project_params
 

@@ -82,14 +82,14 @@ RUN_BY: dict[str, str] = {
     "ganops score": CLI + "test_score_against_the_test_split_and_another_set",
     "ganops sample": CLI + "test_sample_to_npy_npz_and_png",
     "ganops sample --model models:/": CLI + "test_sample_from_an_mlflow_model_uri",
-    "ganops sample --model data/models/generator.pt --class":
+    "ganops sample --model data/models/model.pt --class":
         CLI + "test_sample_the_classes_asked_for",
-    "ganops sample --model data/models/generator.pt -n 10000 --out synthetic/":
+    "ganops sample --model data/models/model.pt -n 10000 --out synthetic/":
         CLI + "test_a_labelled_folder_that_imagefolder_reads",
     "ganops translate": APPLY + "test_a_folder_comes_out_as_a_folder_with_the_same_names",
     "ganops translate --model models:/":
         APPLY + "test_an_mlflow_translator_translates_as_its_file_does",
-    "ganops translate --model data/models/generator.pt --direction ba":
+    "ganops translate --model data/models/model.pt --direction ba":
         APPLY + "test_an_unpaired_translator_goes_both_ways",
     "ganops report": RETRAIN + "test_report_says_when_the_baseline_grid_is_unavailable",
     "ganops report --baseline tidy-lark": RETRAIN + "test_report_against_an_experiment",

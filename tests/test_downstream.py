@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganops.config import DownstreamConfig, EvaluatorConfig
-from ganops.data.dataset import Split, load_split
-from ganops.downstream import (
+from ganops.classifier_arms import (
     ARMS,
     Labelled,
     _Batches,
@@ -20,6 +18,8 @@ from ganops.downstream import (
     summarise,
     train_arm,
 )
+from ganops.config import DownstreamConfig, EvaluatorConfig
+from ganops.data.dataset import Split, load_split
 from ganops.errors import DataError
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec
 

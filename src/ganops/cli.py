@@ -1,13 +1,13 @@
 """The `ganops` command: work outside the pipeline.
 
-ganops sample --model data/models/generator.pt -n 64 --out grid.png
+ganops sample --model data/models/model.pt -n 64 --out grid.png
 ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
-ganops sample --model data/models/generator.pt --class 3 7 --out grid.png   # conditional
-ganops sample --model data/models/generator.pt -n 5000 --out synthetic/     # labelled folder
+ganops sample --model data/models/model.pt --class 3 7 --out grid.png   # conditional
+ganops sample --model data/models/model.pt -n 5000 --out synthetic/     # labelled folder
 ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
-ganops translate --model data/models/generator.pt my_digits/ translated/   # task: translate
+ganops translate --model data/models/model.pt my_digits/ translated/   # task: translate
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ from ganops.sampling import (
 
 log = logging.getLogger("ganops")
 OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
-# the train stage's generator and run record (dvc.yaml): a folder export of that generator
+# the train stage's model file and run record (dvc.yaml): a folder export of that generator
 # names its MLflow run
-PIPELINE_GENERATOR = Path("data/models/generator.pt")
+PIPELINE_MODEL = Path("data/models/model.pt")
 PIPELINE_RUN_RECORD = Path("data/train/run.json")
 
 
@@ -60,7 +60,7 @@ def _positive(text: str) -> int:
 
 
 def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
-    """A generator and its spec from a generator.pt path or an MLflow model URI."""
+    """A generator and its spec from a generator file or an MLflow model URI."""
     path = Path(model)
     if path.exists() or ("://" not in model and ":/" not in model):
         return load_generator(path, device)
@@ -107,7 +107,7 @@ def _provenance(args: argparse.Namespace) -> dict[str, object]:
     if path.is_file():
         about["generator_sha256"] = sha256_file(path)
         record = args.run_record
-        if record is None and path.resolve() == PIPELINE_GENERATOR.resolve():
+        if record is None and path.resolve() == PIPELINE_MODEL.resolve():
             record = PIPELINE_RUN_RECORD if PIPELINE_RUN_RECORD.is_file() else None
         if record is not None:
             about["run_id"] = RunRecord.read(record).run_id
@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--model",
         required=True,
-        help="generator.pt path or MLflow model URI (models:/NAME/VERSION, models:/<id>, runs:/)",
+        help="generator file (data/models/model.pt) or MLflow model URI "
+        "(models:/NAME/VERSION, models:/<id>, runs:/)",
     )
     sample.add_argument("-n", type=_positive, default=64, help="number of samples (64)")
     sample.add_argument(
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-record",
         type=Path,
         help="folder export: run.json naming the generator's MLflow run (default: "
-        "data/train/run.json when --model is data/models/generator.pt)",
+        "data/train/run.json when --model is data/models/model.pt)",
     )
     sample.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     sample.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -289,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument(
         "--model",
         required=True,
-        help="translator path (data/models/generator.pt after a task: translate run) or MLflow "
+        help="translator path (data/models/model.pt after a task: translate run) or MLflow "
         "model URI (models:/NAME/VERSION)",
     )
     translate.add_argument(

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ganops.classifier_arms import Labelled, _Batches, random_affine, train_arm
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import adam
-from ganops.downstream import Labelled, _Batches, random_affine, train_arm
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
 from ganops.models.semi import classifier_logits
 

@@ -27,7 +27,7 @@ from ganops.config import DataConfig
 from ganops.data import download, sources
 from ganops.data.download import Retries, extract_tar
 from ganops.data.formats import idx_bytes, read_cifar_binary, read_idx
-from ganops.data.preprocess import preprocess
+from ganops.data.processing import preprocess
 from ganops.data.sources import Published, fetch_source, get_source
 from ganops.errors import ConfigError, DataError
 from ganops.params import parse_params

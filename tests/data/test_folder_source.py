@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ganops.config import DataConfig
-from ganops.data.preprocess import preprocess
+from ganops.data.processing import preprocess
 from ganops.data.sources import fetch_source, get_source
 from ganops.errors import ConfigError, DataError
 from ganops.params import parse_params

@@ -10,7 +10,7 @@ import pytest
 
 from ganops.config import DataConfig
 from ganops.data.dataset import UNLABELLED, load_split, read_manifest, to_training_tensor
-from ganops.data.preprocess import (
+from ganops.data.processing import (
     center_crop_resize,
     per_class_subset,
     preprocess,

@@ -15,7 +15,7 @@ import pytest
 from ganops.config import DataConfig
 from ganops.data import sources
 from ganops.data.dataset import load_split
-from ganops.data.preprocess import preprocess
+from ganops.data.processing import preprocess
 from ganops.data.sources import fetch_source, get_source, source_names, verify_raw
 from ganops.errors import DataError
 

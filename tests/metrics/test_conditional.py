@@ -163,7 +163,7 @@ def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
 
     sample = load_stage("sample").main
     data = ["--data", str(prepared / "processed")]
-    assert sample([*common, *data, "--generator", "generator.pt", "--out", "samples"]) == 0
+    assert sample([*common, *data, "--model", "generator.pt", "--out", "samples"]) == 0
     labels = np.load(workdir / "samples" / "labels.npy")
     assert labels.dtype == np.int64 and labels.shape == (100,)  # TINY: 100 samples
     manifest = json.loads((workdir / "samples" / "manifest.json").read_text())

@@ -44,7 +44,7 @@ INPUTS: dict[str, list[str]] = {
         "data/processed/manifest.json",
         "data/models/evaluator.pt",
     ],
-    "sample": ["data/models/generator.pt", "data/train/run.json"],
+    "sample": ["data/models/model.pt", "data/train/run.json"],
     "evaluate": [
         "data/samples/samples.npy",
         "data/samples/manifest.json",
@@ -132,7 +132,7 @@ def template(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     generator_spec = spec_for_data(params, read_manifest(data / "processed"), len(train.images))
     generator = build_generator(generator_spec).eval()
-    save_generator(data / "models" / "generator.pt", generator, generator_spec)
+    save_generator(data / "models" / "model.pt", generator, generator_spec)
     write_samples(generator, generator_spec, params.sample, data / "samples", cpu)
 
     for path in EARLIER_OUTPUTS:

@@ -40,7 +40,7 @@ def test_repro_runs_every_stage(reproduced: tuple[Path, str]) -> None:
     lock = YAML(typ="safe").load((repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
     train_outs = {out["path"] for out in lock["stages"]["train"]["outs"]}
-    assert {"data/models/generator.pt", "data/checkpoints", "data/train/metrics.json"} <= train_outs
+    assert {"data/models/model.pt", "data/checkpoints", "data/train/metrics.json"} <= train_outs
     assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["epochs"] == 2
     assert (repo / "data" / "samples" / "grid.png").is_file()
     shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)

@@ -124,7 +124,7 @@ def test_make_pull_in_a_fresh_clone_leaves_nothing_to_do(team: Team, tmp_path: P
     repo = team.workspace
     make(repo, "push")
     stored = [p for p in (team.dav_folder / "ganops").rglob("*") if p.is_file()]
-    generator = repo / "data/models/generator.pt"
+    generator = repo / "data/models/model.pt"
     assert any(p.read_bytes() == generator.read_bytes() for p in stored)  # on the server
 
     clone = _clone(team, tmp_path / "clone")
@@ -133,7 +133,7 @@ def test_make_pull_in_a_fresh_clone_leaves_nothing_to_do(team: Team, tmp_path: P
     # no credentials: the server says 401 and make pull fails, rather than leave dvc repro
     # to retrain everything
     assert refused.returncode != 0 and "401" in refused.stderr, refused.stdout + refused.stderr
-    assert not (clone / "data/models/generator.pt").exists()
+    assert not (clone / "data/models/model.pt").exists()
 
     _login(clone)
     make(clone, "pull")
@@ -142,7 +142,7 @@ def test_make_pull_in_a_fresh_clone_leaves_nothing_to_do(team: Team, tmp_path: P
     done = dvc(clone, "repro")
     assert "Data and pipelines are up to date." in done.stdout  # nothing retrains
     assert _metrics(clone) == _metrics(repo)  # the same scores
-    for path in ("data/models/generator.pt", "data/models/evaluator.pt", "data/samples/grid.png"):
+    for path in ("data/models/model.pt", "data/models/evaluator.pt", "data/samples/grid.png"):
         assert (clone / path).read_bytes() == (repo / path).read_bytes()
     assert not (clone / "mlflow.db").exists()  # no stage ran
 
@@ -169,7 +169,7 @@ def test_a_teammates_experiment_arrives_without_retraining(team: Team, tmp_path:
     dvc(clone, "exp", "apply", "fewer-neighbours")
     assert "Data and pipelines are up to date." in dvc(clone, "status").stdout
     assert _metrics(clone) == exp_metrics  # A's scores, B's workspace
-    for path in ("data/models/generator.pt", "data/eval/plots/nearest_neighbours.png"):
+    for path in ("data/models/model.pt", "data/eval/plots/nearest_neighbours.png"):
         assert (clone / path).read_bytes() == (repo / path).read_bytes()
     assert "Data and pipelines are up to date." in dvc(clone, "repro").stdout
     assert not (clone / "mlflow.db").exists()  # B ran no stage

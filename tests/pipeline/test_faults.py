@@ -44,7 +44,7 @@ FAULT_PARAMS: dict[str, Any] = {
     "run": {"checkpoint_every": 10},
 }
 CHECKPOINT = Path("data/checkpoints/last.pt")
-GENERATOR = Path("data/models/generator.pt")
+GENERATOR = Path("data/models/model.pt")
 
 
 def _workspace(base: Path, prepared: Path, evaluator_file: Path, **run: Any) -> Path:

@@ -144,6 +144,6 @@ def test_remote_round_trip_leaves_nothing_to_do(baseline: tuple[Path, str], tmp_
     make(clone, "pull")
     done = dvc(clone, "repro")
     assert "Data and pipelines are up to date." in done.stdout
-    for path in ("data/models/generator.pt", "data/samples/grid.png"):
+    for path in ("data/models/model.pt", "data/samples/grid.png"):
         assert (clone / path).read_bytes() == (repo / path).read_bytes()
     assert not (clone / "mlflow.db").exists()  # nothing ran

@@ -70,7 +70,7 @@ def test_the_discriminator_is_a_classifier_scored_every_epoch(workspace: str) ->
     columns = Path("data/train/fid.tsv").read_text().splitlines()[0].split("\t")
     assert "classifier_accuracy" not in columns
     # the generator's file carries it: the same accuracy on the test split
-    loaded = load_classifier(Path("data/models/generator.pt"))
+    loaded = load_classifier(Path("data/models/model.pt"))
     assert loaded is not None
     test = load_split(Path("data/processed"), "test")
     logits = classifier_logits(loaded[0], test.images, torch.device("cpu"))
@@ -97,7 +97,7 @@ def test_without_a_semi_supervised_gan_the_arms_run_alone(workspace: str) -> Non
     write_params(Path("params.yaml"), FEW_LABELS | {"train": {"semi_supervised": False}})
     for stage in ("train", "sample", "downstream"):
         assert load_stage(stage).main(STAGE_ARGS[stage]) == 0, stage
-    assert load_classifier(Path("data/models/generator.pt")) is None
+    assert load_classifier(Path("data/models/model.pt")) is None
     metrics = json.loads(Path("data/downstream/metrics.json").read_text())
     assert set(SEMI_ARMS) <= set(metrics) and GAN_ARM not in metrics
     assert set(metrics) >= {"gain_pseudo_label_vs_labelled_affine"}
@@ -107,7 +107,7 @@ def test_without_a_semi_supervised_gan_the_arms_run_alone(workspace: str) -> Non
 def test_a_conditional_gan_on_unlabelled_images_is_one_line(
     workspace: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = Path("data/models/generator.pt").read_bytes()
+    before = Path("data/models/model.pt").read_bytes()
     write_params(
         Path("params.yaml"),
         FEW_LABELS | {"model": {"conditional": True}, "train": {"semi_supervised": False}},
@@ -116,7 +116,7 @@ def test_a_conditional_gan_on_unlabelled_images_is_one_line(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "a conditional GAN needs the class of every training image" in line
     assert "left 3900 without one" in line
-    assert Path("data/models/generator.pt").read_bytes() == before  # nothing overwritten
+    assert Path("data/models/model.pt").read_bytes() == before  # nothing overwritten
 
 
 def test_the_labelled_images_are_the_same_in_every_stage(trained: Path) -> None:

@@ -144,7 +144,7 @@ def test_same_params_and_seed_give_identical_bytes(
                 p: Path(p).read_bytes()
                 for p in (
                     "data/models/evaluator.pt",
-                    "data/models/generator.pt",
+                    "data/models/model.pt",
                     "data/train/metrics.json",
                     "data/train/fid.tsv",
                     "data/samples/samples.npy",
@@ -221,7 +221,7 @@ def test_missing_inputs_name_the_stage_to_run(
         in capsys.readouterr().err
     )
     assert SAMPLE.main(SAMPLE_ARGS) == 1
-    assert "generator.pt: generator not found" in capsys.readouterr().err
+    assert "model.pt: generator not found" in capsys.readouterr().err
     assert not Path("data").exists()
 
 
@@ -322,7 +322,7 @@ def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setitem(losses.LOSSES, loss, (diverging, g_loss))
     write_params(Path("params.yaml"), {"train": {"epochs": 2}})  # 16 steps an epoch
-    generator = Path("data/models/generator.pt").read_bytes()
+    generator = Path("data/models/model.pt").read_bytes()
     runs_before = {run.info.run_id for run in all_runs(copy_of_finished)}
     capsys.readouterr()
 
@@ -333,7 +333,7 @@ def test_divergence_stops_train_and_keeps_the_last_good_checkpoint(
     assert "Traceback" not in err
     checkpoint = torch.load("data/checkpoints/last.pt", map_location="cpu", weights_only=True)
     assert checkpoint["state"]["step"] == 16  # the end of epoch 1: the last good state
-    assert Path("data/models/generator.pt").read_bytes() == generator  # nothing published
+    assert Path("data/models/model.pt").read_bytes() == generator  # nothing published
     (run,) = [r for r in all_runs(copy_of_finished) if r.info.run_id not in runs_before]
     assert run.info.status == "FAILED"
     assert run.data.tags["error"].startswith("TrainingDiverged: training diverged at step 20")

@@ -315,7 +315,7 @@ def test_a_wrong_password_is_one_clear_line(
     assert line.startswith(f"train: error: MLflow store {server.uri} refused the run: "), line
     assert "401" in line and "MLFLOW_TRACKING_PASSWORD" in line, line
     assert "Traceback" not in output and wrong not in output
-    assert not (work / "data" / "models" / "generator.pt").exists()
+    assert not (work / "data" / "models" / "model.pt").exists()
 
 
 def test_the_ui_walkthrough_runs_in_a_browser_against_the_server(

@@ -57,7 +57,7 @@ def uninterrupted(
 @pytest.fixture
 def reference(uninterrupted: tuple[Path, str, str]) -> bytes:
     """The generator file an uninterrupted 2-process run publishes."""
-    return (uninterrupted[0] / "data" / "models" / "generator.pt").read_bytes()
+    return (uninterrupted[0] / "data" / "models" / "model.pt").read_bytes()
 
 
 def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
@@ -70,7 +70,7 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     digests = {int(rank): (g, d) for rank, g, d in DIGESTS.findall(output)}
     assert set(digests) == {0, 1}, output
     assert digests[0] == digests[1]
-    generator, _ = load_generator(work / "data" / "models" / "generator.pt")
+    generator, _ = load_generator(work / "data" / "models" / "model.pt")
     assert weights_digest(generator) == digests[0][0]
 
     # one MLflow run, from rank 0 only: every step once, the world size recorded
@@ -135,7 +135,7 @@ def _rerun_resumes_exactly(work: Path, uri: str, reference: bytes) -> mlflow.ent
     output, _ = rerun.communicate(timeout=TRAINING_S)
     assert rerun.returncode == 0, output
     assert f"at step {stopped_at}/" in output  # resumed, not "that run already finished"
-    assert (work / "data" / "models" / "generator.pt").read_bytes() == reference
+    assert (work / "data" / "models" / "model.pt").read_bytes() == reference
     run = _the_run(uri)
     assert run.info.status == "FINISHED"
     total = EPOCHS * 4000 // BATCH

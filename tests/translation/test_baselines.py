@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ganops.data.dataset import Split
-from ganops.data.preprocess import center_crop_resize
+from ganops.data.processing import center_crop_resize
 from ganops.translation.baselines import (
     bicubic,
     handmade_for,

@@ -27,7 +27,7 @@ SERVED = TINY_TRANSLATE | {
     "data": {"test_size": 100, "train_per_class": 20},
     "evaluator": {"epochs": 1, "min_accuracy": 0.0},
 }
-MODEL = "models:/ganops-generator-translator/1"  # tracking.registered_model + "-translator"
+MODEL = "models:/ganops-translator/1"  # tracking.registered_translator
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,13 @@ def test_the_served_translator_answers_as_its_file_does(served: tuple[str, Path]
     assert served_images.shape == inputs.shape
     assert served_images.min() >= -1 and served_images.max() <= 1
     # the same numbers as the translator file the train stage wrote beside it ...
-    generators, _ = load_translator(workspace / "data/models/generator.pt")
+    generators, _ = load_translator(workspace / "data/models/model.pt")
     with torch.no_grad():
         expected = generators["ab"](torch.from_numpy(inputs)).numpy()
     assert np.abs(served_images - expected).max() < 1e-4
     # ... and, as pixels, the same images `ganops translate` writes
     np.save(workspace / "in.npy", images)
-    model_file = str(workspace / "data/models/generator.pt")
+    model_file = str(workspace / "data/models/model.pt")
     assert main(["translate", "--model", model_file, str(workspace / "in.npy"),
                  str(workspace / "out.npy")]) == 0  # fmt: skip
     translated = np.load(workspace / "out.npy").astype(int)

@@ -157,7 +157,7 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     translator's bytes are those of the uninterrupted run, and every step is logged once."""
     private_copy(unpaired_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), UNPAIRED)
-    Path("data/models/generator.pt").unlink()
+    Path("data/models/model.pt").unlink()
     checkpoint = Path("data/checkpoints/last.pt")
     checkpoint.unlink(missing_ok=True)
     command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
@@ -170,14 +170,12 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    assert not Path("data/models/generator.pt").exists()  # killed before the end
+    assert not Path("data/models/model.pt").exists()  # killed before the end
     killed_at = _checkpoint_step(checkpoint)
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
-    assert digest(Path("data/models/generator.pt")) == digest(
-        unpaired_run / "data/models/generator.pt"
-    )
+    assert digest(Path("data/models/model.pt")) == digest(unpaired_run / "data/models/model.pt")
     history = Path("data/train/history.tsv").read_text().splitlines()
     steps = [int(line.split("\t")[0]) for line in history[1:]]
     assert steps == sorted(set(steps))  # every step once
@@ -191,13 +189,13 @@ def test_translation_on_a_generation_workspace_names_the_fix(
 ) -> None:
     private_copy(paired_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), TINY_TRANSLATE)
-    before = digest(Path("data/models/generator.pt"))
+    before = digest(Path("data/models/model.pt"))
     for name in ("A/manifest.json",):
         (Path("data/processed") / name).unlink()
     assert load_stage("train").main(STAGE_ARGS["train"]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("train: error: ") and "rerun the preprocess stage" in error
-    assert digest(Path("data/models/generator.pt")) == before  # nothing overwritten
+    assert digest(Path("data/models/model.pt")) == before  # nothing overwritten
 
 
 @pytest.mark.parametrize(

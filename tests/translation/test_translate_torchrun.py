@@ -105,7 +105,7 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     digests = dict(DIGESTS.findall(output))
     assert set(digests) == {"0", "1"}, output
     assert digests["0"] == digests["1"]
-    generators, _ = load_translator(work / "data/models/generator.pt")
+    generators, _ = load_translator(work / "data/models/model.pt")
     for key, generator in generators.items():
         assert f"generator_{key} sha256 {weights_digest(generator)}" in digests["0"]
     assert "discriminator_a sha256" in digests["0"]
@@ -171,15 +171,15 @@ def test_a_sigkilled_two_rank_run_resumes_to_the_same_bytes(
     while processes_in(work) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_in(work) == [], "ranks outlived their launcher"
-    assert not (work / "data/models/generator.pt").exists()  # killed before the end
+    assert not (work / "data/models/model.pt").exists()  # killed before the end
     killed_at = _checkpoint_step(checkpoint)
 
     rerun = train_stage(work, uri)
     output, _ = rerun.communicate(timeout=TRAINING_S)
     assert rerun.returncode == 0, output
     assert f"at step {killed_at}" in output  # resumed, not restarted
-    published = (work / "data/models/generator.pt").read_bytes()
-    assert published == (two_ranks[0] / "data/models/generator.pt").read_bytes()
+    published = (work / "data/models/model.pt").read_bytes()
+    assert published == (two_ranks[0] / "data/models/model.pt").read_bytes()
     assert _the_run(uri).info.status == "FINISHED"
     assert _logged_steps(work, uri) == (list(range(1, STEPS + 1)),) * 2  # every step once
 

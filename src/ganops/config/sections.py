@@ -354,7 +354,14 @@ class TrackingConfig(_Section):
     registered_model: str | None = Field(
         "ganops-generator",
         min_length=1,
-        description="model-registry name of the generator; null to skip registration",
+        description="model-registry name of the generator (task: generate); null to skip "
+        "registration",
+    )
+    registered_translator: str | None = Field(
+        "ganops-translator",
+        min_length=1,
+        description="model-registry name of the translator (task: translate); null to skip "
+        "registration",
     )
     local_fallback: bool = Field(
         False,

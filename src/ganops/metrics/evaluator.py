@@ -148,12 +148,24 @@ def train_evaluator(
         for start in range(0, len(images), cfg.batch_size):
             index = order[start : start + cfg.batch_size]
             batch = shift_augment(images[index], cfg.shift_px, rng)
-            loss = F.cross_entropy(evaluator(batch), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            schedule.step()
+            classifier_step(evaluator, optimizer, schedule, batch, labels[index])
     return evaluator.eval()
+
+
+def classifier_step(
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+) -> None:
+    """One step of a classifier on `images` `(B, C, H, W)` and their `labels` `(B,)`: cross
+    entropy, the optimiser's step, then the schedule's (the evaluator's and every arm's)."""
+    loss = F.cross_entropy(network(images), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    schedule.step()
 
 
 def fit_evaluator(

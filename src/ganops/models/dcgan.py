@@ -20,17 +20,13 @@ With spectral norm, D has no batch norm: normalised weights take its place, as i
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
 
 from ganops.models.layers import (
-    LabelProjection,
+    ProjectionDiscriminator,
     check_labels,
-    class_head,
-    spectral_normalise,
-    with_class_logits,
 )
 
 _POWER_OF_TWO_SIZES = (32, 64, 128, 256)
@@ -123,20 +119,11 @@ class DCGANGenerator(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))  # type: ignore[no-any-return]
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(ProjectionDiscriminator):
     """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`
     (and class logits `(B, num_classes)` when called with `classify=True`)."""
 
-    def __init__(
-        self,
-        width: int,
-        channels: int,
-        size: int,
-        num_classes: int = 0,
-        spectral_norm: bool = False,
-        classifier: bool = False,
-    ) -> None:
-        super().__init__()
+    def build_body(self, width: int, channels: int, size: int, spectral_norm: bool) -> int:
         base, downsamplings = _layout(size)
         layers: list[nn.Module] = [
             nn.Conv2d(channels, width, 4, 2, 1),  # no batch norm on the input layer
@@ -155,21 +142,8 @@ class DCGANDiscriminator(nn.Module):
             features *= 2
         layers.append(nn.Conv2d(features, 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
-        self.num_classes = num_classes
         self.apply(_init_weights)
-        self.projection = LabelProjection(num_classes, features) if num_classes else None
-        if spectral_norm:
-            spectral_normalise(self)
-        self.classifier = class_head(num_classes, features) if classifier and num_classes else None
+        return features
 
-    def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False
-    ) -> Any:
-        check_labels(labels, self.num_classes, images.shape[0])
-        if self.projection is None:
-            return self.net(images).flatten()
-        features = self.net[:-1](images)  # (B, F, base, base)
-        logits = self.net[-1](features).flatten()  # (B,)
-        pooled = features.sum(dim=(2, 3))  # (B, F)
-        logits = logits + self.projection(pooled, labels)
-        return with_class_logits(logits, self.classifier, pooled, classify)
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        return features.sum(dim=(2, 3))  # (B, F, base, base) -> (B, F)

@@ -1,9 +1,10 @@
-"""Pieces the architectures share: label checks, the projection head and the class head of a
-conditional discriminator, class-conditional batch norm and spectral normalisation."""
+"""Pieces the architectures share: label checks, the frame of every discriminator (its
+projection head and class head when conditional, spectral normalisation), class-conditional
+batch norm."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -95,3 +96,50 @@ def spectral_normalise(module: nn.Module) -> None:
     for layer in list(module.modules()):
         if isinstance(layer, nn.Conv2d | nn.Linear | nn.Embedding):
             parametrizations.spectral_norm(layer)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """The frame of every architecture's discriminator. The subclass builds its body
+    (`build_body`: images to pooled features of the width it returns); a conditional one adds
+    the projection term on those features (Miyato & Koyama 2018), `spectral_norm` wraps every
+    weight built so far, and the class head (`classifier`, AC-GAN) comes last, left out of it.
+    The order is the weights' draw order: keep it."""
+
+    def __init__(
+        self,
+        width: int,
+        channels: int,
+        size: int,
+        num_classes: int = 0,
+        spectral_norm: bool = False,
+        classifier: bool = False,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        features = self.build_body(width, channels, size, spectral_norm)
+        self.projection = LabelProjection(num_classes, features) if num_classes else None
+        if spectral_norm:
+            spectral_normalise(self)
+        self.classifier = class_head(num_classes, features) if classifier and num_classes else None
+
+    def build_body(self, width: int, channels: int, size: int, spectral_norm: bool) -> int:
+        """Build the layers from images to features; return the pooled features' width. By
+        default the body is `self.net`, a Sequential whose last layer gives the logits."""
+        raise NotImplementedError
+
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """The features before the last layer of `self.net`, pooled to `(B, F)`."""
+        return features
+
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False
+    ) -> Any:
+        check_labels(labels, self.num_classes, images.shape[0])
+        net = cast(nn.Sequential, self.net)
+        if self.projection is None:
+            return net(images).flatten()
+        features = net[:-1](images)  # (B, F, ...)
+        logits = net[-1](features).flatten()  # (B,)
+        pooled = self.pool(features)  # (B, F)
+        logits = logits + self.projection(pooled, labels)
+        return with_class_logits(logits, self.classifier, pooled, classify)

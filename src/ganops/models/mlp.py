@@ -11,17 +11,13 @@ last hidden layer to its logit.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import torch
 from torch import nn
 
 from ganops.models.layers import (
-    LabelProjection,
+    ProjectionDiscriminator,
     check_labels,
-    class_head,
-    spectral_normalise,
-    with_class_logits,
 )
 
 
@@ -56,19 +52,10 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(z.shape[0], *self.image_shape)  # type: ignore[no-any-return]
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(ProjectionDiscriminator):
     """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`."""
 
-    def __init__(
-        self,
-        width: int,
-        channels: int,
-        size: int,
-        num_classes: int = 0,
-        spectral_norm: bool = False,
-        classifier: bool = False,
-    ) -> None:
-        super().__init__()
+    def build_body(self, width: int, channels: int, size: int, spectral_norm: bool) -> int:
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(channels * size * size, 4 * width),
@@ -77,18 +64,4 @@ class MLPDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
             nn.Linear(2 * width, 1),
         )
-        self.num_classes = num_classes
-        self.projection = LabelProjection(num_classes, 2 * width) if num_classes else None
-        if spectral_norm:
-            spectral_normalise(self)
-        self.classifier = class_head(num_classes, 2 * width) if classifier and num_classes else None
-
-    def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False
-    ) -> Any:
-        check_labels(labels, self.num_classes, images.shape[0])
-        if self.projection is None:
-            return self.net(images).flatten()
-        features = self.net[:-1](images)  # (B, 2 * width)
-        logits = self.net[-1](features).flatten() + self.projection(features, labels)  # (B,)
-        return with_class_logits(logits, self.classifier, features, classify)
+        return 2 * width

@@ -24,10 +24,8 @@ from torch import nn
 
 from ganops.models.layers import (
     ClassBatchNorm2d,
-    LabelProjection,
+    ProjectionDiscriminator,
     check_labels,
-    class_head,
-    spectral_normalise,
     with_class_logits,
 )
 
@@ -141,31 +139,18 @@ class ResNetGenerator(nn.Module):
         return torch.tanh(self.to_image(F.relu(self.norm(x))))
 
 
-class ResNetDiscriminator(nn.Module):
+class ResNetDiscriminator(ProjectionDiscriminator):
     """images `(B, channels, size, size)` and, when conditional, labels `(B,)` -> logits `(B,)`
     (and class logits `(B, num_classes)` when called with `classify=True`)."""
 
-    def __init__(
-        self,
-        width: int,
-        channels: int,
-        size: int,
-        num_classes: int = 0,
-        spectral_norm: bool = False,
-        classifier: bool = False,
-    ) -> None:
-        super().__init__()
+    def build_body(self, width: int, channels: int, size: int, spectral_norm: bool) -> int:
         downsamplings = _halvings(size, _D_END)
         blocks: list[nn.Module] = [_FirstDownBlock(channels, width)]
         blocks += [_DownBlock(width, downsample=True) for _ in range(downsamplings - 1)]
         blocks += [_DownBlock(width, downsample=False) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
         self.linear = _xavier(nn.Linear(width, 1))
-        self.num_classes = num_classes
-        self.projection = LabelProjection(num_classes, width) if num_classes else None
-        if spectral_norm:
-            spectral_normalise(self)
-        self.classifier = class_head(num_classes, width) if classifier and num_classes else None
+        return width
 
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, classify: bool = False

@@ -30,7 +30,7 @@ class PreprocessPaths:
 class SamplePaths:
     """What the sample stage reads and writes."""
 
-    generator: Path  # the trained model file (a generator, or a translator)
+    model: Path  # the trained model file (a generator, or a translator)
     data: Path  # processed data directory (a translator's inputs come from it)
     run_record: Path  # run.json of the train stage
     out: Path  # samples directory to write
@@ -46,4 +46,4 @@ class ScorePaths:
     run_record: Path  # run.json of the train stage
     metrics: Path  # metrics.json to write
     plots: Path  # plots directory to write
-    generator: Path | None = None  # the model file (downstream: a semi-supervised GAN's classifier)
+    model: Path | None = None  # the model file (downstream: a semi-supervised GAN's classifier)

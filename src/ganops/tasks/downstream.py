@@ -10,11 +10,11 @@ from typing import Any
 import torch
 
 from ganops.artifacts import load_classifier
+from ganops.classifier_arms import ARMS, GAINS, Labelled, confident, run_arms, summarise
 from ganops.config import Params
 from ganops.data.dataset import Split, load_split
 from ganops.device import resolve_device
 from ganops.dotted import flatten_mapping
-from ganops.downstream import ARMS, GAINS, Labelled, confident, run_arms, summarise
 from ganops.few_labels import GAN_ARM, SEMI_GAINS, gan_accuracy, run_semi_arms
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
 from ganops.metrics.evaluator import extract, load_evaluator
@@ -76,8 +76,8 @@ def downstream_few_labels(
     evaluator = load_evaluator(paths.evaluator)
     test = load_split(paths.data, "test")
     record = RunRecord.read(paths.run_record)
-    assert paths.generator is not None  # the downstream stage passes it
-    classifier = load_classifier(paths.generator, device)
+    assert paths.model is not None  # the downstream stage passes it
+    classifier = load_classifier(paths.model, device)
     with open_run(params.tracking, run_id=record.run_id) as run:
         spec = evaluator.network.spec
         accuracies = run_semi_arms(params.evaluator, spec, train, test, cfg, device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ganops.config import Params
-from ganops.data.preprocess import preprocess
+from ganops.data.processing import preprocess
 from ganops.tasks.base import PreprocessPaths, StageTable
 from ganops.translation.domains import preprocess_domains
 from ganops.translation.folders import preprocess_folder

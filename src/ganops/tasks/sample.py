@@ -21,7 +21,7 @@ log = logging.getLogger("sample")
 def sample_generate(params: Params, paths: SamplePaths) -> None:
     """sample: samples, a grid and an interpolation sheet (and each sample's class)."""
     device = resolve_device(params.sample.device, key="sample.device")
-    generator, spec = load_generator(paths.generator, device)
+    generator, spec = load_generator(paths.model, device)
     run_id = RunRecord.read(paths.run_record).run_id
 
     with open_run(params.tracking, run_id=run_id) as run:
@@ -39,7 +39,7 @@ def sample_generate(params: Params, paths: SamplePaths) -> None:
 def sample_translate(params: Params, paths: SamplePaths) -> None:
     """sample: A's test split (to score) and train split (for downstream) translated."""
     device = resolve_device(params.sample.device, key="sample.device")
-    generators, _ = load_translator(paths.generator, device)
+    generators, _ = load_translator(paths.model, device)
     train, test = load_domains(paths.data, "train"), load_domains(paths.data, "test")
     run_id = RunRecord.read(paths.run_record).run_id
     with open_run(params.tracking, run_id=run_id) as run:

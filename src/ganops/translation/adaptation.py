@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ganops.classifier_arms import Labelled, train_arm
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split
-from ganops.downstream import Labelled, train_arm
 from ganops.metrics.evaluator import EvaluatorSpec, accuracy, extract
 
-# the comparisons reported (`ganops.downstream.summarise`): (name, arm, baseline arm), those
+# the comparisons reported (`ganops.classifier_arms.summarise`): (name, arm, baseline arm), those
 # whose arms ran
 GAINS = (
     ("gain_translated_vs_source", "translated", "source"),

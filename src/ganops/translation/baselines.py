@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganops.data.preprocess import center_crop_resize
+from ganops.data.processing import center_crop_resize
 
 MNIST_LIKE = ("mnist-5k", "mnist")  # sources with MNIST's geometry
 UCI = "uci-digits"

@@ -17,7 +17,7 @@ import numpy as np
 
 from ganops.config import DataConfig, Params
 from ganops.data.dataset import MANIFEST, Split, load_split, read_manifest
-from ganops.data.preprocess import Prepared, prepare, write_processed
+from ganops.data.processing import Prepared, prepare, write_processed
 from ganops.data.sources import fetch_source
 from ganops.errors import DataError
 from ganops.io import atomic_dir

@@ -45,7 +45,7 @@ from ganops.data.folder import (
     image_sizes,
     read_images,
 )
-from ganops.data.preprocess import (
+from ganops.data.processing import (
     Prepared,
     center_crop_resize,
     split_record,

@@ -271,9 +271,8 @@ def _publish_and_record(
     if "classifier_a_accuracy" in metrics:
         summary["classifier_a_accuracy"] = metrics["classifier_a_accuracy"]
     run.log_summary(summary, step=result.steps)
-    registered = params.tracking.registered_model
     model_uri = run.log_translator(
-        state.generators["ab"], spec.to_dict(), registered and f"{registered}-translator"
+        state.generators["ab"], spec.to_dict(), params.tracking.registered_translator
     )
     device = next(state.generators["ab"].parameters()).device
     return record_run(

@@ -32,7 +32,7 @@ from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import adam
 from ganops.errors import DataError
-from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
+from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, classifier_step, extract
 
 ARMS = ("real", "real_synthetic", "real_affine")
 # the comparisons reported: (name, arm, baseline arm)
@@ -121,11 +121,7 @@ def train_arm(
             images = torch.cat([images, fake_images[extra]])
             labels = torch.cat([labels, fake_labels[extra]])
         images = images.contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
-        loss = F.cross_entropy(network(images), labels.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        schedule.step()
+        classifier_step(network, optimizer, schedule, images, labels.to(device))
     return network.eval()
 
 
