@@ -21,7 +21,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from ganops.noise import SPREAD_FILE, revision_params, sweep_values
+from ganops.noise import SPREAD_FILE, recipe_hash, revision_params, sweep_values
+from ganops.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         "recorded": f"{date.today().isoformat()}, commit {commit}, {platform.machine()} CPU",
         "command": f"python bench/seed_spread.py --seeds {args.seeds} --jobs {args.jobs}",
         "seeds": list(range(args.seeds)),
+        # the params it belongs to: `ganops report` uses it only against the same ones
+        "params_hash": recipe_hash(load_params(ROOT / "params.yaml")),
         "metrics": {
             key: {
                 "values": [round(value, 6) for value in found],

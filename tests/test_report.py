@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from ganops.errors import ConfigError, DataError
 from ganops.metrics.directions import Estimate, judge, judge_with_noise
-from ganops.noise import RecordedSpread, sweep_values
-from ganops.report import Comparison, PipelinePaths, Side, render, resolve_revision
+from ganops.noise import RecordedSpread, recipe_hash, sweep_values, usable_spread
+from ganops.params import parse_params
+from ganops.report import (
+    Comparison,
+    PipelinePaths,
+    Side,
+    local_store_holds,
+    render,
+    resolve_revision,
+)
 from tests.helpers import ROOT
 
 
@@ -211,3 +221,58 @@ def test_other_hardware_is_named_as_a_cause_of_other_bytes(
     assert ("OMP_NUM_THREADS" in report) is (advice is not None)
     if advice:
         assert f"{advice} trains with the baseline's threads" in report
+
+
+def test_a_recorded_spread_is_used_only_for_the_params_it_was_measured_on() -> None:
+    default = parse_params({})
+    recorded = RecordedSpread({"fid": 1.0}, 3, "2026-11-26", recipe_hash(default))
+    assert usable_spread(recorded, default) == (recorded, "")
+    other_seed = parse_params({"train": {"seed": 7}})  # a sweep's runs share the record
+    assert usable_spread(recorded, other_seed) == (recorded, "")
+    changed = parse_params({"train": {"lr": 1e-3}})
+    spread, why = usable_spread(recorded, changed)
+    assert spread is None
+    assert why == (
+        f"it was measured on params `{recipe_hash(default)}`, the baseline's are "
+        f"`{recipe_hash(changed)}`"
+    )
+    unnamed = RecordedSpread({"fid": 1.0}, 3, "2026-11-23")  # a record from before the hash
+    assert usable_spread(unnamed, default)[0] is None
+    assert usable_spread(recorded, None) == (
+        None,
+        f"it was measured on params `{recipe_hash(default)}`, the baseline's are unreadable",
+    )
+    assert usable_spread(None, default) == (None, "")
+
+
+def test_a_stale_spread_makes_one_seed_verdicts_say_the_noise_is_unknown() -> None:
+    side = _side("main", "a" * 40, b"png")
+    comparison = Comparison(
+        baseline=side,
+        workspace=side,
+        params={},
+        metrics=[("data/eval/metrics.json", "fid", 3.51, 4.9)],
+        stale_spread="it was measured on params `aaaa`, the baseline's are `bbbb`",
+    )
+    report = render(comparison)
+    assert "| `fid` | 3.51 | 4.9 | +1.39 | worse (noise unknown) |" in report
+    assert "is stale (it was measured on params `aaaa`, the baseline's are `bbbb`)" in report
+
+
+def test_a_run_the_local_store_does_not_hold_is_named_so(tmp_path: Path) -> None:
+    store = tmp_path / "mlflow.db"
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("CREATE TABLE runs (run_uuid TEXT)")
+        db.execute("INSERT INTO runs VALUES ('here')")
+        db.commit()
+    local = {"tracking_uri": "sqlite:///mlflow.db"}
+    assert local_store_holds(tmp_path, {**local, "run_id": "here"}) is True
+    assert local_store_holds(tmp_path, {**local, "run_id": "elsewhere"}) is False
+    assert local_store_holds(tmp_path / "none", {**local, "run_id": "here"}) is False
+    assert local_store_holds(tmp_path, {"run_id": "x", "tracking_uri": "http://h"}) is None
+    away = Side("HEAD", "c" * 40, {**local, "run_id": "elsewhere"}, b"png", in_store=False)
+    report = render(Comparison(baseline=away, workspace=away, params={}))
+    assert (
+        "- baseline: run `elsewhere`, not in the repository's local store `mlflow.db` here "
+        "(logged on another machine)" in report
+    )

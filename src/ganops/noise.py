@@ -3,7 +3,8 @@
 Two sources: the runs of a seed sweep (DVC experiments that differ from a side's params only
 in `train.seed`, read from `dvc exp show --json`), and, for a side with a single seed, the
 seed-to-seed spread of the default configuration recorded in `docs/seed_spread.json` by
-`bench/seed_spread.py`.
+`bench/seed_spread.py`. The record names the params it was measured on (their hash, the seed
+set aside: `recipe_hash`); a verdict against other params does not use it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ganops.config import Params, params_hash
 from ganops.dotted import flatten_mapping
 
 SPREAD_FILE = Path("docs") / "seed_spread.json"
@@ -74,6 +76,7 @@ class RecordedSpread:
     std: dict[str, float]
     seeds: int
     recorded: str  # when and with what: shown in the report
+    params_hash: str = ""  # `recipe_hash` of the params it was measured on ("" = not recorded)
 
     def of(self, key: str) -> float | None:
         return self.std.get(key)
@@ -85,6 +88,29 @@ def read_spread(root: Path) -> RecordedSpread | None:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
         std = {key: float(entry["std"]) for key, entry in payload["metrics"].items()}
-        return RecordedSpread(std, len(payload["seeds"]), str(payload["recorded"]))
+        measured_on = str(payload.get("params_hash", ""))
+        return RecordedSpread(std, len(payload["seeds"]), str(payload["recorded"]), measured_on)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def recipe_hash(params: Params) -> str:
+    """The params hash of `params` with `train.seed` set aside: what every run of a seed sweep
+    shares, and what a recorded spread belongs to."""
+    unseeded = params.model_copy(update={"train": params.train.model_copy(update={"seed": 0})})
+    return params_hash(unseeded)
+
+
+def usable_spread(
+    spread: RecordedSpread | None, baseline: Params | None
+) -> tuple[RecordedSpread | None, str]:
+    """The recorded spread when it was measured on the `baseline`'s params (None: they could
+    not be read), else None and why it is stale ("" when none is recorded)."""
+    if spread is None:
+        return None, ""
+    recipe = recipe_hash(baseline) if baseline is not None else None
+    if recipe is not None and spread.params_hash == recipe:
+        return spread, ""
+    measured = f"params `{spread.params_hash}`" if spread.params_hash else "params it does not name"
+    theirs = f"`{recipe}`" if recipe else "unreadable"
+    return None, f"it was measured on {measured}, the baseline's are {theirs}"

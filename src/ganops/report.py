@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
+from ganops.config import Params
 from ganops.errors import ConfigError, DataError, first_line
 from ganops.io import write_bytes, write_text
 from ganops.metrics.directions import (
@@ -35,7 +39,9 @@ from ganops.noise import (
     read_spread,
     revision_params,
     sweep_values,
+    usable_spread,
 )
+from ganops.params import parse_params
 from ganops.run_record import relative_store
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,7 @@ class Side:
     run: dict[str, Any]
     grid: bytes | None
     grid_missing: str = ""
+    in_store: bool | None = None  # whether the local store holds its run (None: no such store)
 
 
 @dataclass
@@ -84,6 +91,7 @@ class Comparison:
     stale: list[str] = field(default_factory=list)  # workspace stages dvc repro would rerun
     seeds: dict[str, Values] = field(default_factory=dict)  # side -> a seed sweep's values
     spread: RecordedSpread | None = None  # the default's seed-to-seed spread, as recorded
+    stale_spread: str = ""  # why the recorded spread is not used: measured on other params
 
     def estimates(self, path: str, key: str, old: Any, new: Any) -> tuple[Estimate, Estimate]:
         """Each side's value: the mean of its seeds when it has several, else its one."""
@@ -216,23 +224,59 @@ def compare(root: Path, baseline: str) -> Comparison:
     base_run, _ = read_at_revision(root, commit, paths.run_record)
     grid_file = root / paths.grid
     run_file = root / paths.run_record
+    work_run = _json_or_empty(run_file.read_bytes() if run_file.is_file() else None)
     workspace = Side(
         label="workspace",
         commit=_workspace_commit(root),
-        run=_json_or_empty(run_file.read_bytes() if run_file.is_file() else None),
+        run=work_run,
         grid=grid_file.read_bytes() if grid_file.is_file() else None,
         grid_missing="" if grid_file.is_file() else f"{paths.grid} is missing; run dvc repro",
+        in_store=local_store_holds(root, work_run),
     )
+    base_record = _json_or_empty(base_run)
+    held = local_store_holds(root, base_record)
+    base_side = Side(baseline, commit, base_record, base_grid, base_missing, held)
     metrics = [m for m in metric_values(root, commit) if m[0] != paths.run_record]
+    spread, stale_spread = usable_spread(read_spread(root), _params_at(root, commit))
     return Comparison(
-        baseline=Side(baseline, commit, _json_or_empty(base_run), base_grid, base_missing),
+        baseline=base_side,
         workspace=workspace,
         params=changed_params(root, commit),
         metrics=metrics,
         stale=stale_stages(root),
         seeds=seed_sweeps(root, commit),
-        spread=read_spread(root),
+        spread=spread,
+        stale_spread=stale_spread,
     )
+
+
+def local_store_holds(root: Path, run: dict[str, Any]) -> bool | None:
+    """Whether the repository's sqlite store holds the run a run record names (read-only,
+    without starting MLflow); None when the record names no run or another kind of store."""
+    local, run_id = relative_store(str(run.get("tracking_uri", ""))), run.get("run_id")
+    if not local or not run_id:
+        return None
+    path = root / local
+    if not path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as store:
+            found = store.execute("SELECT 1 FROM runs WHERE run_uuid = ?", (str(run_id),))
+            return found.fetchone() is not None
+    except sqlite3.Error:
+        return None
+
+
+def _params_at(root: Path, commit: str) -> Params | None:
+    """The validated params.yaml of `commit`; None when it is missing or no longer valid
+    (an older layout)."""
+    data, _ = read_at_revision(root, commit, "params.yaml")
+    if data is None:
+        return None
+    try:
+        return parse_params(YAML(typ="safe", pure=True).load(data), origin=f"params.yaml@{commit}")
+    except (ConfigError, YAMLError):
+        return None
 
 
 def _number(value: Any) -> str:
@@ -286,6 +330,12 @@ def _noise_note(comparison: Comparison) -> str:
     )
     if min(counts.get(side, 1) for side in ("baseline", "workspace")) == 1:
         spread = comparison.spread
+        if comparison.stale_spread:
+            return note + (
+                f" The seed-to-seed spread recorded in `{SPREAD_FILE}` is stale "
+                f"({comparison.stale_spread}), so one-seed verdicts say the noise is unknown; "
+                "`python bench/seed_spread.py` re-measures it."
+            )
         note += (
             f" A side with one seed takes the seed-to-seed spread of the default recorded in "
             f"`{SPREAD_FILE}` ({spread.recorded}, {spread.seeds} seeds)."
@@ -341,7 +391,9 @@ def _run_link(role: str, side: Side) -> str:
     if uri.startswith(("http://", "https://")) and experiment is not None:
         link = f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
         return f"- {role}: [run `{run_id}`]({link})"
-    if local := relative_store(uri):
+    if (local := relative_store(uri)) and side.in_store is False:
+        where = f", not in the repository's local store `{local}` here (logged on another machine)"
+    elif local:
         where = f" in the repository's local store `{local}`"
     else:
         where = f" in `{uri}`" if uri else ""

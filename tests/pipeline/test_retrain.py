@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ganops.noise import recipe_hash
+from ganops.params import load_params
 from tests.helpers import write_params
 from tests.pipeline.repo import dvc, env, make, make_repo, runs, sh
 
@@ -41,9 +43,13 @@ def _metric_row(report: str, key: str) -> list[str]:
 def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -> None:
     repo, commit = baseline
     base_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
+    measured_on = recipe_hash(load_params(repo / "params.yaml"))  # the baseline's params
     write_params(repo / "params.yaml", {"train": {"epochs": 3}})
     spread = {"fid": {"std": 5.0}, "precision": {"std": 0.02}}
-    record = {"recorded": "by this test", "seeds": [0, 1, 2], "metrics": spread}
+    record = {
+        "recorded": "by this test", "seeds": [0, 1, 2], "metrics": spread,
+        "params_hash": measured_on,
+    }  # fmt: skip
     (repo / "docs").mkdir(exist_ok=True)
     (repo / "docs" / "seed_spread.json").write_text(json.dumps(record))
 
