@@ -91,6 +91,10 @@ RUN_BY: dict[str, str] = {
         APPLY + "test_an_mlflow_translator_translates_as_its_file_does",
     "ganops translate --model data/models/model.pt --direction ba":
         APPLY + "test_an_unpaired_translator_goes_both_ways",
+    # a recipe's dvc exp run, queued in a copy of the project (its values and validation:
+    # tests/test_project.py checks every shown recipe command with its extra -S)
+    "ganops recipe": "tests/test_recipes.py::"
+        "test_recipe_run_queues_a_real_experiment_with_the_recipes_params",
     "ganops report": RETRAIN + "test_report_says_when_the_baseline_grid_is_unavailable",
     "ganops report --baseline tidy-lark": RETRAIN + "test_report_against_an_experiment",
     "mlflow models serve": SERVE,

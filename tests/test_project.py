@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 
 from ganops.dotted import flatten
 from ganops.params import load_params
+from ganops.recipes import load_recipe
 from tests.helpers import ROOT
 
 
@@ -64,6 +65,8 @@ def _shown_overrides() -> list[tuple[str, list[str], bool]]:
         for block in re.findall(r"```bash\n(.*?)```", text, re.S):
             for command in block.replace("\\\n", " ").splitlines():
                 words = shlex.split(command, comments=True)
+                if words[:3] == ["ganops", "recipe", "run"]:  # the recipe's dvc exp run
+                    words = load_recipe(ROOT, words[3]).command(words[4:])
                 if words[:3] == ["dvc", "exp", "run"]:
                     overrides = [
                         words[i + 1] for i, w in enumerate(words) if w in ("-S", "--set-param")

@@ -8,6 +8,8 @@ ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
 ganops translate --model data/models/model.pt my_digits/ translated/   # task: translate
+ganops recipe list                            # named configurations (recipes/)
+ganops recipe run few-labels -S train.seed=1  # dvc exp run with a recipe's values
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import io
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from ganops.config import EvalConfig
 from ganops.data.dataset import read_manifest
 from ganops.data.images import read_images
 from ganops.device import resolve_device
-from ganops.errors import ConfigError
+from ganops.errors import ConfigError, GanopsError
 from ganops.io import save_npy, sha256_file, write_bytes
 from ganops.models import GeneratorSpec
 from ganops.params import load_params
@@ -213,6 +216,28 @@ def cmd_report(args: argparse.Namespace) -> None:
     log.info("report written to %s", args.out)
 
 
+def cmd_recipe(args: argparse.Namespace) -> None:
+    from ganops.recipes import load_recipe, recipe_names, show
+    from ganops.tracking import project_root
+
+    root = project_root()
+    if args.action == "list":
+        for name in recipe_names(root):
+            print(f"{name:<28}{load_recipe(root, name).summary}")
+        return
+    if args.name is None:
+        raise ConfigError(f"ganops recipe {args.action}: name a recipe (ganops recipe list)")
+    recipe = load_recipe(root, args.name)
+    if args.action == "show":
+        print(show(recipe, args.extra))
+        return
+    command = [sys.executable, "-m", *recipe.command(args.extra)]
+    log.info("%s", show(recipe, args.extra))
+    done = subprocess.run(command, cwd=root, check=False)
+    if done.returncode:
+        raise GanopsError(f"dvc exp run failed with exit status {done.returncode}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganops", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -310,6 +335,20 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     translate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     translate.set_defaults(handler=cmd_translate)
+
+    recipe = commands.add_parser(
+        "recipe", help="named configurations (recipes/): list, show, or run one as an experiment"
+    )
+    recipe.add_argument(
+        "action", choices=("list", "show", "run"), help="run: dvc exp run with its -S values"
+    )
+    recipe.add_argument("name", nargs="?", help="the recipe (a file recipes/NAME.yaml)")
+    recipe.add_argument(
+        "extra",
+        nargs=argparse.REMAINDER,
+        help="more dvc exp run arguments, after the recipe's (-S key=value wins over it)",
+    )
+    recipe.set_defaults(handler=cmd_recipe)
     return parser
 
 

@@ -21,6 +21,7 @@ COPIED = (
     ".gitignore",
     "pipeline",
     "src",
+    "recipes",
 )
 VENV = Path(sys.executable).parent.parent
 
