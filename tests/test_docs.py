@@ -61,6 +61,7 @@ RUN_BY: dict[str, str] = {
     "dvc exp run -S run.nproc=":
         "tests/pipeline/test_torchrun.py::test_two_gloo_ranks_train_as_one_and_only_rank_0_writes",
     "dvc exp show": E2E + "test_experiments_land_in_the_same_store",
+    "ganops exps": E2E + "test_experiments_land_in_the_same_store",
     "dvc params diff": E2E + "test_experiments_land_in_the_same_store",
     "dvc queue start": E2E + "test_experiments_land_in_the_same_store",
     "dvc queue status": E2E + "test_experiments_land_in_the_same_store",

@@ -8,6 +8,7 @@ ganops score samples.npy                      # against the real test split
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
 ganops translate --model data/models/model.pt my_digits/ translated/   # task: translate
+ganops exps                                   # the experiments: scores, params that differ
 ganops recipe list                            # named configurations (recipes/)
 ganops recipe run few-labels -S train.seed=1  # dvc exp run with a recipe's values
 """
@@ -18,6 +19,7 @@ import argparse
 import io
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +218,14 @@ def cmd_report(args: argparse.Namespace) -> None:
     log.info("report written to %s", args.out)
 
 
+def cmd_exps(args: argparse.Namespace) -> None:
+    from ganops.exps import show
+    from ganops.tracking import project_root
+
+    width = args.width or shutil.get_terminal_size((160, 24)).columns
+    print(show(project_root(), width, ["--all-commits"] if args.all_commits else None))
+
+
 def cmd_recipe(args: argparse.Namespace) -> None:
     from ganops.recipes import load_recipe, recipe_names, show
     from ganops.tracking import project_root
@@ -246,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--model",
         required=True,
-        help="generator file (data/models/model.pt) or MLflow model URI "
-        "(models:/NAME/VERSION, models:/<id>, runs:/)",
+        help="MLflow model URI (models:/NAME/VERSION, models:/<id>, runs:/) or generator "
+        "file (data/models/model.pt)",
     )
     sample.add_argument("-n", type=_positive, default=64, help="number of samples (64)")
     sample.add_argument(
@@ -335,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     translate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     translate.set_defaults(handler=cmd_translate)
+
+    exps = commands.add_parser(
+        "exps", help="the experiments: headline scores and the params that differ, one row each"
+    )
+    exps.add_argument("--width", type=_positive, help="columns (default: the terminal's)")
+    exps.add_argument("-A", "--all-commits", action="store_true", help="every commit's too")
+    exps.set_defaults(handler=cmd_exps)
 
     recipe = commands.add_parser(
         "recipe", help="named configurations (recipes/): list, show, or run one as an experiment"

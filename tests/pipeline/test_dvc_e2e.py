@@ -136,6 +136,11 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
     shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
     names = {exp.get("name") for commit in shown for exp in (commit.get("experiments") or [])}
     assert {"queued-a", "queued-b"} <= names
+    table = sh(repo, "python", "-m", "ganops.cli", "exps", "--width", "160").stdout
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    assert rows["queued-a"].endswith("train.lr=0.001")
+    assert rows["queued-b"].endswith("train.lr=0.002")
+    assert all(len(line) <= 160 for line in table.splitlines())
     # (a workspace `dvc exp run` is in test_dvc_remote, test_retrain and the translation test)
     dvc(repo, "exp", "apply", "queued-a")  # the queue's results come back without a stage
     assert "Data and pipelines are up to date." in dvc(repo, "status").stdout
