@@ -42,6 +42,7 @@ from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.metrics.probe import QuickProbe
 from ganops.models import GeneratorSpec
 from ganops.models.semi import init_from_data
+from ganops.run_length import GAN, say_length
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
@@ -235,6 +236,8 @@ def _train(
         return None
 
     ranks = f" x {world.size} processes" if world.distributed else ""
+    images = len(split.images) * cfg.epoch_repeats
+    say_length(GAN, cfg.epochs, images, cfg.batch_size, steps)
     conditioning = describe_conditioning(params.model.conditional, spec.num_classes)
     if cfg.class_loss > 0 and not spec.num_classes:
         log.info("train.class_loss %g unused: an unconditional GAN has no classes", cfg.class_loss)

@@ -37,6 +37,7 @@ from ganops.metrics.evaluator import (
     train_evaluator,
 )
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
+from ganops.run_length import TRANSLATOR, say_length
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
@@ -232,6 +233,7 @@ def _train(
     kind = "a paired" if train.aligned else "an unpaired"
     ranks = f" x {world.size} processes" if world.distributed else ""
     log.info("training %s translator (%s) on %s%s: %d steps", kind, spec.arch, device, ranks, steps)
+    say_length(TRANSLATOR, cfg.epochs, len(train.a.images), cfg.batch_size, steps)
     dataset = partial(dataset_input, params, train, domain_names(paths.data))
     with tracked(params, world, checkpointing, run_id, dataset, {}) as (stop, run):
         logger = ScoredHistory(score, state, *histories.values(), run)

@@ -1,0 +1,61 @@
+"""How long a run is, said once in steps, and a warning when it is much shorter than the
+length its defaults were tuned for.
+
+Every duration in params.yaml is in passes over the data (`train.epochs`, `translate.epochs`,
+`evaluator.epochs`), so a folder of 300 images trains a tenth as long as mnist-5k's 4,000 with
+the same params. Each training says what its epochs come to ("8 epochs of 360 images in
+batches of 32 = 90 steps") and, below half the steps its defaults were tuned for, what to set.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+log = logging.getLogger("ganops")
+
+SHORT = 0.5  # a run below this share of its tuned steps gets the warning
+
+
+@dataclass(frozen=True)
+class TunedLength:
+    """The steps a model's defaults were tuned for, and on what."""
+
+    key: str  # the param that sets the run's length, e.g. `translate.epochs`
+    steps: int
+    on: str  # e.g. "mnist-5k's 4,000 images"
+
+
+# the defaults' runs on mnist-5k (docs/benchmarks.md): 40 epochs of 4,000 in 64s; 8 epochs
+# of 4,000 pairs in 32s; 15 epochs of 4,000 in 128s (the last batch short: 32 a pass)
+GAN = TunedLength("train.epochs", 2480, "mnist-5k's 4,000 images")
+TRANSLATOR = TunedLength("translate.epochs", 1000, "mnist-5k's 4,000 pairs")
+EVALUATOR = TunedLength("evaluator.epochs", 480, "mnist-5k's 4,000 images")
+
+
+def describe_length(
+    tuned: TunedLength, epochs: int, images: int, batch: int, steps: int
+) -> tuple[str, str | None]:
+    """The run's length in one line, and a warning (None when it is long enough) naming the
+    value of `tuned.key` that gives about the tuned steps."""
+    batches = f"in batches of {batch} = {steps:,} steps"
+    line = f"{tuned.key}: {epochs} epochs of {images:,} images {batches}"
+    if steps >= SHORT * tuned.steps:
+        return line, None
+    per_epoch = max(steps / epochs, 1e-9)
+    enough = math.ceil(tuned.steps / per_epoch)
+    share = f"{steps / tuned.steps:.0%}" if steps else "none"
+    warning = (
+        f"{tuned.key}: {steps:,} steps is {share} of the {tuned.steps:,} the defaults were "
+        f"tuned for ({tuned.on}); set {tuned.key}={enough} for about as many"
+    )
+    return line, warning
+
+
+def say_length(tuned: TunedLength, epochs: int, images: int, batch: int, steps: int) -> None:
+    """Log the run's length, and the warning when it is short."""
+    line, warning = describe_length(tuned, epochs, images, batch, steps)
+    log.info("%s", line)
+    if warning:
+        log.warning("%s", warning)
