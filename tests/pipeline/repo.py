@@ -21,6 +21,7 @@ COPIED = (
     ".gitignore",
     "pipeline",
     "src",
+    "tools/plots_template.html",  # make plots
 )
 VENV = Path(sys.executable).parent.parent
 
@@ -76,6 +77,7 @@ def make_repo(base: Path) -> Path:
         if source.is_dir():
             shutil.copytree(source, repo / name, ignore=ignore)
         else:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
     shutil.copytree(
         ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local")
