@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from ruamel.yaml import YAML
 
-from ganops.plots import arms_png, class_histogram_png, neighbour_sheet
+from ganops.plots import arms_png, class_histogram_png, neighbour_sheet, per_class_png
 from ganops.sampling import READABLE_PX, make_grid, save_png
 from tests.helpers import ROOT, load_script
 from tests.pipeline.repo import VENV, env
@@ -35,7 +35,7 @@ def test_every_chart_has_a_title_and_every_picture_a_place() -> None:
     assert all(title.strip() for title in charts.values())
     assert len(set(charts.values())) == len(charts)  # no two charts alike
     for name in ("grid.png", "interpolation.png", "nearest_neighbours.png",
-                 "class_histogram.png", "arms.png"):  # fmt: skip
+                 "class_histogram.png", "per_class.png", "arms.png"):  # fmt: skip
         assert any(path.endswith(name) for path in pictures), name
     # a stage-level plot is drawn again, untitled, beside the top-level one of its file
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -91,6 +91,9 @@ def _workspace(repo: Path) -> None:
         "data/eval/plots/class_histogram.tsv": "class\tgenerated\treal\n"
         + "".join(f"{k}\t0.1\t0.1\n" for k in range(10)),
         "data/eval/plots/class_histogram.png": class_histogram_png(names, share, share),
+        "data/eval/plots/per_class.tsv": "class\tdiversity\taccuracy\n"
+        + "".join(f"{k}\t0.9\t0.95\n" for k in range(10)),
+        "data/eval/plots/per_class.png": per_class_png(names, {"diversity": share}),
         "data/eval/plots/nearest_neighbours.png": neighbour_sheet(digits[:4], digits[4:8]),
         "data/downstream/plots/accuracy.tsv": "arm\taccuracy_mean\nreal\t0.98\n",
         "data/downstream/plots/arms.png": arms_png({"real": [0.98, 0.97]}, "accuracy"),
@@ -128,7 +131,7 @@ def test_make_plots_draws_every_chart_with_no_network(tmp_path: Path) -> None:
         chrome.save_screenshot(str(tmp_path / "plots.png"))
         online_only = plots_page.render(chrome, repo / "default" / "index.html", 1, timeout_s=10)
     assert seen["failed"] == []
-    assert seen["charts"] == len(charts) == 6
+    assert seen["charts"] == len(charts) == 7
     assert sorted(seen["titles"]) == sorted(charts.values())  # each titled, none twice
     shown = [picture["src"] for picture in seen["pictures"]]
     assert len(shown) == len(pictures)

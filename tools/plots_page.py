@@ -77,6 +77,7 @@ PAGE = """<!DOCTYPE html>
 body {{ font-family: sans-serif; margin: 16px; }}
 body > div {{ display: inline-block; vertical-align: top; margin: 8px; }}
 body > div[style] {{ border: 1px solid #ccc !important; padding: 4px; }}
+img {{ max-width: calc(100vw - 90px); height: auto; }}
 .plot-error {{ color: #b00020; }}
 </style>
 </head>
