@@ -20,13 +20,14 @@ JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 3 ? n / 2 : 1 )
 # Stage commands in dvc.yaml say `python`; this makes that the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough clean docs serve-docs server server-stop server-upgrade
+.PHONY: help setup system-deps repro pull push retrain test test-fast lint ui walkthrough plots plots-template clean docs serve-docs server server-stop server-upgrade
 
 help:
 	@echo "make repro   set up .venv if needed and run the pipeline (dvc repro)"
 	@echo "make test    set up .venv and the system packages if needed; lint, type-check, all tests"
 	@echo "make test-fast  the same without the slow end-to-end tests (pytest -m 'not slow')"
 	@echo "make ui      MLflow UI on http://$(HOST):$(PORT) for this workspace's runs"
+	@echo "make plots   dvc plots show's page in dvc_plots/index.html, drawn with no network"
 	@echo "make walkthrough  screenshots of the runs in the UI, in headless Chromium (docs/ui)"
 	@echo "make docs    the user guide (README.md, docs/) as a site in site/; fails on a broken link"
 	@echo "make serve-docs  the same guide on http://127.0.0.1:8000, rebuilt as you edit"
@@ -115,6 +116,16 @@ server-stop: $(STAMP)
 # After an MLflow upgrade, with the server stopped: pg_dump backups, then mlflow db upgrade.
 server-upgrade: $(STAMP)
 	@python tools/team_server.py upgrade --pg-port $(PG_PORT) --dir $(SERVER_DIR)
+
+# dvc plots show with Vega, Vega-Lite and vega-embed inlined (tools/plots_template.html,
+# committed): DVC's own page loads them from a CDN and, offline, draws no chart.
+plots: $(STAMP)
+	dvc plots show --html-template tools/plots_template.html
+
+# The template again from the versions package-lock.json pins (npm ci needs the npm registry).
+plots-template: $(STAMP)
+	npm ci --no-audit --no-fund
+	python tools/plots_page.py template
 
 # Needs Debian's chromium and chromium-driver (system-deps installs them when missing).
 walkthrough: $(STAMP) system-deps

@@ -59,6 +59,25 @@ def test_sample_the_classes_asked_for(conditional_file: Path, tmp_path: Path) ->
     assert np.array_equal(np.load(tmp_path / "all.npy"), every)
 
 
+def test_a_png_of_a_conditional_generator_has_a_row_per_class(
+    conditional_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "grid.png"
+    base = ["sample", "--model", str(conditional_file), "--device", "cpu"]
+    assert main([*base, "-n", "64", "--out", str(out)]) == 0
+    # 64 images of 10 classes, in blocks of 6 or 7: 10 rows of 7 columns (not 8 x 8)
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (10 * 86 + 2, 7 * 86 + 2)
+    labels = [i * 10 // 64 for i in range(64)]  # the CLI's blocks
+    expected = expected_samples(conditional_file, labels)
+    for row in range(10):
+        first = expected[labels.index(row), 0].repeat(3, 0).repeat(3, 1)  # shown at 3x
+        top = 2 + 86 * row
+        assert np.array_equal(grid[top : top + 84, 2 : 2 + 84], first)
+        if labels.count(row) == 6:  # a short row ends blank
+            assert (grid[top : top + 84, 2 + 6 * 86 : 2 + 6 * 86 + 84] == 0).all()
+
+
 @pytest.mark.parametrize(
     ("conditional", "classes", "message"),
     [

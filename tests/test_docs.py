@@ -46,7 +46,7 @@ RUN_BY: dict[str, str] = {
     "make push": RETRAIN + "test_remote_round_trip_leaves_nothing_to_do",
     "dvc metrics show": E2E + "test_repro_runs_every_stage",
     "dvc metrics diff": E2E + "test_experiments_land_in_the_same_store",
-    "dvc plots show": E2E + "test_plots_render",
+    "make plots": "tests/test_plots_page.py::test_make_plots_draws_every_chart_with_no_network",
     "dvc exp run": E2E + "test_experiments_land_in_the_same_store",
     "dvc exp run --queue": E2E + "test_experiments_land_in_the_same_store",
     # `make retrain SEEDS=2` queues a `range` sweep of train.seed and runs it with --run-all

@@ -18,8 +18,10 @@ from ganops.sampling import (
     LABELS_FILE,
     MANIFEST,
     SAMPLES_FILE,
+    class_rows_grid,
     generate,
     interpolation_latents,
+    interpolation_rows,
     label_batch,
     latent_batch,
     load_samples,
@@ -162,11 +164,27 @@ def test_conditional_samples_carry_their_labels_and_a_grid_row_per_class(tmp_pat
         for column in range(2):
             top, left = 2 + 86 * row, 2 + 86 * column
             assert (grid[top : top + 84, left : left + 84] == shade_of(row)).all()
-    # interpolation: each row keeps one class (row r: class r)
+    # interpolation: each row keeps one class (row r: class r), and every class shows: the 3
+    # rows asked for become 10, one a class
     sheet = np.asarray(Image.open(files["interpolation.png"]))
-    assert sheet.shape == (3 * 86 + 2, 4 * 86 + 2)
-    for row in range(3):
+    assert sheet.shape == (10 * 86 + 2, 4 * 86 + 2)
+    for row in range(10):
         assert (sheet[2 + 86 * row, 2 : 4 * 86 : 86] == shade_of(row)).all()
+
+
+def test_the_interpolation_sheet_shows_every_class_alike() -> None:
+    assert [interpolation_rows(rows, 10) for rows in (1, 8, 10, 11, 20)] == [10, 10, 10, 20, 20]
+    assert interpolation_rows(8, 0) == 8  # unconditional: as asked
+    assert interpolation_rows(8, 3) == 9
+
+
+def test_a_class_rows_grid_keeps_each_class_on_its_row() -> None:
+    labels = np.array([4, 4, 4, 1, 1, 7, 7, 7])
+    images = (labels * 20).astype(np.uint8)[:, None, None, None].repeat(2, 2).repeat(2, 3)
+    grid = class_rows_grid(images, labels)  # (N, 1, 2, 2): shade = 20 * class
+    assert grid.shape == (3 * 4 + 2, 3 * 4 + 2, 1)  # 3 classes, the largest has 3 images
+    cells = grid[2::4, 2::4, 0][:3, :3]  # one pixel of each cell
+    assert cells.tolist() == [[80, 80, 80], [20, 20, 0], [140, 140, 140]]
 
 
 def test_a_conditional_dcgan_samples_and_more_classes_than_grid_cells(tmp_path: Path) -> None:

@@ -116,15 +116,27 @@ def basic_auth_header() -> dict[str, str]:
 
 
 @contextmanager
-def browser(headers: dict[str, str] | None = None) -> Iterator[WebDriver]:
-    """Headless Chromium at a fixed window size, sending `headers` with every request."""
+def browser(
+    headers: dict[str, str] | None = None,
+    extra_flags: tuple[str, ...] = (),
+    offline: bool = False,
+) -> Iterator[WebDriver]:
+    """Headless Chromium at a fixed window size, sending `headers` with every request;
+    `extra_flags` go on its command line, and `offline` sets its network offline."""
     binary, driver = browser_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars",
+                 *extra_flags):  # fmt: skip
         options.add_argument(flag)
     options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
     chrome = webdriver.Chrome(service=Service(driver), options=options)
+    if offline:
+        chrome.execute_cdp_cmd("Network.enable", {})
+        chrome.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
     if headers:
         chrome.execute_cdp_cmd("Network.enable", {})
         chrome.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
@@ -326,22 +338,18 @@ def walk(
     return seen
 
 
-def dvc_plots(chrome: WebDriver, out: Path) -> dict[str, object]:
-    """`dvc plots show` in the workspace, its HTML page opened and captured."""
-    folder = out / "dvc_plots"
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", "plots", "show", "--out", str(folder)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise WalkthroughError(f"dvc plots show: {done.stderr.strip()[-300:]}")
-    chrome.set_window_size(*WINDOW)
-    chrome.get((folder / "index.html").resolve().as_uri())
-    time.sleep(5)  # vega renders after load
-    chrome.save_screenshot(str(out / "plots.png"))
-    text = page_text(chrome)
-    shutil.rmtree(folder)
-    return {"url": "dvc plots show", "text": text, "images": 0}
+def dvc_plots(out: Path) -> dict[str, object]:
+    """`make plots`' page (`dvc plots show` with Vega inlined) in the workspace, drawn in
+    Chromium cut off from the network, captured whole (tools/plots_page.py)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import plots_page
+
+    try:
+        seen = plots_page.screenshot(out / "plots.png", len(plots_page.vega_plots()))
+    except plots_page.PlotsPageError as error:
+        raise WalkthroughError(str(error)) from error
+    return {"url": "dvc plots show", "text": " ".join(seen["titles"]),
+            "images": len(seen["pictures"])}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,9 +372,9 @@ def main(argv: list[str] | None = None) -> int:
             with browser(basic_auth_header()) as chrome:
                 steps.done("browser starts")
                 seen = walk(chrome, url, experiment_id, runs, args.out, steps)
-                if args.plots:
-                    seen["plots"] = dvc_plots(chrome, args.out)
-                    steps.done("plots page")
+            if args.plots:
+                seen["plots"] = dvc_plots(args.out)
+                steps.done("plots page")
     except WalkthroughError as error:
         print(f"walkthrough: error: {error}", file=sys.stderr)
         return 1

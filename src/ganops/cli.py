@@ -42,6 +42,7 @@ from ganops.runner import run_stage
 from ganops.sampling import (
     READABLE_PX,
     class_labels,
+    class_rows_grid,
     generate,
     latent_batch,
     make_grid,
@@ -74,14 +75,17 @@ def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, Gen
     return load_logged_generator(model, device)
 
 
-def write_images(out: Path, images: np.ndarray) -> None:
-    """Save uint8 `(N, C, H, W)` images as .npy, .npz (key `images`) or a .png grid."""
+def write_images(out: Path, images: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """Save uint8 `(N, C, H, W)` images as .npy, .npz (key `images`) or a .png grid; with
+    their class `labels` `(N,)`, the grid holds one class a row."""
     if out.suffix == ".npy":
         save_npy(out, images)
     elif out.suffix == ".npz":
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images)
         write_bytes(out, buffer.getvalue())
+    elif labels is not None:
+        save_png(out, class_rows_grid(images, labels, min_side=READABLE_PX))
     else:
         save_png(out, make_grid(images, min_side=READABLE_PX))
 
@@ -137,7 +141,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     latents = latent_batch(args.n, spec.latent_dim, args.seed, device)
     images = generate(generator, latents, args.batch_size, progress=True, labels=labels)
     if not folder:
-        write_images(out, images)
+        write_images(out, images, None if labels is None else labels.cpu().numpy())
         log.info("%d samples of shape %s written to %s", len(images), images.shape[1:], out)
         return
     chosen = None if labels is None else labels.cpu().numpy()

@@ -1,5 +1,5 @@
-"""Pictures for reports: the class histogram, the nearest-neighbour sheet and the downstream
-arms (no file I/O)."""
+"""Pictures for reports: the class histogram, the per-class scores, the nearest-neighbour
+sheet and the downstream arms (no file I/O)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,24 @@ import io
 
 import matplotlib
 import numpy as np
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
 
 from ganops.sampling import READABLE_PX, make_grid
+
+LABEL_PT = 14  # size of the row labels drawn beside a sheet of images, px
+
+
+def _png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, cropped to what is drawn (a long label is never cut off)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.1)
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def class_histogram_png(
@@ -26,11 +39,7 @@ def class_histogram_png(
     axes.set_ylabel("share of images")
     axes.set_title("Classes as the evaluator sees them")
     axes.legend(frameon=False, fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure)
 
 
 # arms whose name is not "a_b" for "a + b" (the few-labels experiment's)
@@ -50,17 +59,54 @@ def arms_png(accuracies: dict[str, list[float]], title: str) -> bytes:
     shown = [ARM_NAMES.get(name, name.replace("_", " + ")) for name in names]
     axes.set_yticks(range(len(names)), shown)
     axes.invert_yaxis()
-    axes.set_xlabel("test accuracy, % (mean ± std over seeds; grey: each seed)")
+    axes.set_xlabel("test accuracy, % (mean ± std over seeds)\ngrey dots: each seed")
     axes.set_title(title, fontsize=10)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure)
+
+
+def per_class_png(class_names: tuple[str, ...], scores: dict[str, np.ndarray]) -> bytes:
+    """A panel of bars per score (`{name: (K,) per class}`, NaN where a class has none, left
+    blank): each panel's lowest class drawn in red and named in its title, as PNG bytes."""
+    figure, panels = plt.subplots(
+        1, len(scores), figsize=(3.0 * len(scores), max(2.5, 0.3 * len(class_names) + 1.2)),
+        dpi=100, squeeze=False,
+    )  # fmt: skip
+    positions = np.arange(len(class_names))
+    for axes, (name, values) in zip(panels[0], scores.items(), strict=True):
+        lowest = -1 if np.isnan(values).all() else int(np.nanargmin(values))
+        colours = ["#d62728" if k == lowest else "#945dd6" for k in positions]
+        axes.barh(positions, np.nan_to_num(values), color=colours)
+        axes.set_yticks(positions, class_names)
+        axes.invert_yaxis()
+        weakest = class_names[lowest] if lowest >= 0 else "none measured"
+        axes.set_title(f"{name}\nweakest class: {weakest}", fontsize=10)
+    axes.figure.supxlabel("per class, as the evaluator sees the samples", fontsize=9)
+    return _png(figure)
+
+
+def label_rows(picture: np.ndarray, labels: list[str], row_height: int, padding: int) -> np.ndarray:
+    """`picture` `(H, W, C)` uint8 (a `make_grid` sheet whose rows are `row_height` px apart,
+    after `padding` px) with a column on its left naming each row, white on black."""
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), LABEL_PT)
+    lines = [line for label in labels for line in label.split("\n")]
+    width = max(int(font.getlength(line)) for line in lines) + 2 * padding + 8
+    strip = Image.new("L", (width, picture.shape[0]), 0)
+    draw = ImageDraw.Draw(strip)
+    for row, label in enumerate(labels):
+        middle = padding + row * row_height + (row_height - padding) // 2
+        draw.multiline_text((4, middle), label, fill=255, font=font, anchor="lm")
+    column = np.asarray(strip)[:, :, None].repeat(picture.shape[2], axis=2)  # (H, width, C)
+    return np.concatenate([column, picture], axis=1)
+
+
+NEIGHBOUR_ROWS = ["generated", "nearest\ntraining\nimage"]
 
 
 def neighbour_sheet(samples: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """Two rows: generated samples on top, each one's nearest training image below it.
-    uint8 `(N, C, H, W)` each -> `(H', W', C)` picture."""
+    """Two rows, named on the left: generated samples on top, each one's nearest training
+    image below it. uint8 `(N, C, H, W)` each -> `(H', W', C)` picture."""
     pair = np.concatenate([samples, neighbours])
-    return make_grid(pair, columns=len(samples), min_side=READABLE_PX)
+    padding = 2
+    sheet = make_grid(pair, columns=len(samples), padding=padding, min_side=READABLE_PX)
+    row_height = (sheet.shape[0] - padding) // 2
+    return label_rows(sheet, NEIGHBOUR_ROWS, row_height, padding)

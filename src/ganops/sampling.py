@@ -199,6 +199,27 @@ def class_grid(
     return make_grid(images, per_class, min_side=READABLE_PX)
 
 
+def interpolation_rows(requested: int, num_classes: int) -> int:
+    """Rows of the interpolation sheet: `requested`, or for a conditional generator (row r
+    keeps class r mod K) that rounded up to a whole number of rows per class, so that every
+    class shows (8 rows of 10 digits would never show an 8 or a 9)."""
+    if not num_classes:
+        return requested
+    return math.ceil(requested / num_classes) * num_classes
+
+
+def class_rows_grid(images: np.ndarray, labels: np.ndarray, min_side: int = 0) -> np.ndarray:
+    """Tile uint8 `images` `(N, C, H, W)` with one row per class in `labels` `(N,)` (in the
+    order the classes first appear), as many columns as the largest class has images; a class
+    with fewer leaves its row's last cells blank. `(H', W', C)` uint8, as `make_grid`."""
+    order = list(dict.fromkeys(labels.tolist()))
+    rows = [images[labels == label] for label in order]
+    columns = max(len(row) for row in rows)
+    blank = np.zeros((columns, *images.shape[1:]), images.dtype)
+    cells = [np.concatenate([row, blank[len(row) :]]) for row in rows]  # (columns, C, H, W) each
+    return make_grid(np.concatenate(cells), columns=columns, min_side=min_side)
+
+
 def write_samples(
     generator: nn.Module,
     spec: GeneratorSpec,
@@ -210,10 +231,12 @@ def write_samples(
     `manifest.json` of sha256s into `out`, replaced whole; returns the final paths.
 
     A conditional generator draws a uniform class per sample, saved as `labels.npy` (int64
-    `(N,)`); its grid shows one row per class and each interpolation row keeps one class.
+    `(N,)`); its grid shows one row per class and each interpolation row keeps one class,
+    every class in as many rows (`interpolation_rows`).
     """
     latents = latent_batch(cfg.num_samples, spec.latent_dim, cfg.seed, device)
-    rows, steps = cfg.interpolation_rows, cfg.interpolation_steps
+    rows = interpolation_rows(cfg.interpolation_rows, spec.num_classes)
+    steps = cfg.interpolation_steps
     path = interpolation_latents(rows, steps, spec.latent_dim, cfg.seed + 1).to(device)
     labels = (
         label_batch(cfg.num_samples, spec.num_classes, cfg.seed, device)

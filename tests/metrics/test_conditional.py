@@ -110,6 +110,38 @@ def test_conditional_accuracy_sees_whether_samples_show_their_class(
     assert 0 <= result.scores["cas"] <= 1 and 0 <= result.scores["cas_real"] <= 1
 
 
+class OneWeakClass(RealDigits):
+    """Real digits of every class but two: asked for an 8 it draws a 3, and asked for a 5
+    always the same 5."""
+
+    def __init__(self, train: Split) -> None:
+        super().__init__(train)
+        self.by_class[8] = self.by_class[3]
+        self.by_class[5] = self.by_class[5][:1]
+
+
+def test_the_per_class_scores_name_the_weakest_class(
+    evaluator: LoadedEvaluator, train: Split, test: Split, tmp_path: Path
+) -> None:
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28), num_classes=10)
+    cfg = SampleConfig(num_samples=300, batch_size=100, grid_size=10)
+    write_samples(OneWeakClass(train), spec, cfg, tmp_path / "samples", CPU)
+    samples, labels = load_samples(tmp_path / "samples")
+    assert labels is not None
+    conditioning = Conditioning(labels, test, EvaluatorConfig(epochs=1))
+    result = evaluate(evaluator, samples, train, SCORES, CPU, conditioning)
+    accuracy, diversity = result.per_class["accuracy"], result.per_class["diversity"]
+    assert accuracy.shape == diversity.shape == (10,)
+    assert accuracy[8] < 0.1 and np.delete(accuracy, 8).min() > 0.7
+    assert diversity[5] < 1e-6 and np.delete(diversity, 5).min() > 0.5
+    metrics = as_metrics(result, len(samples))
+    assert metrics["conditional_accuracy_min_class"] == 8
+    assert metrics["conditional_accuracy_min"] == pytest.approx(accuracy[8], abs=1e-6)
+    assert metrics["intra_class_diversity_min_class"] == 5
+    assert metrics["intra_class_diversity_min"] == pytest.approx(0.0, abs=1e-6)
+    assert direction("conditional_accuracy_min") == "higher"
+
+
 def test_quick_probe_hands_its_labels_to_a_conditional_generator(
     evaluator: LoadedEvaluator, train: Split
 ) -> None:
@@ -145,7 +177,10 @@ def test_unconditional_samples_get_no_conditional_scores(
 ) -> None:
     samples = train.images[:200]
     result = evaluate(evaluator, samples, train, SCORES, CPU)
-    assert not NEW_KEYS & set(as_metrics(result, len(samples)))
+    metrics = as_metrics(result, len(samples))
+    assert not NEW_KEYS & set(metrics) and "conditional_accuracy_min_class" not in metrics
+    assert list(result.per_class) == ["diversity"]  # grouped by the evaluator's reading
+    assert 0 <= metrics["intra_class_diversity_min_class"] < 10
 
 
 def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
@@ -175,6 +210,12 @@ def test_the_sample_and_evaluate_stages_handle_a_conditional_generator(
     assert evaluate_stage([*common, *args]) == 0
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert set(metrics) >= NEW_KEYS and all(0 <= metrics[key] <= 1 for key in NEW_KEYS)
+    # per class: a row each, and the weakest class named in the metrics and the picture
+    table = (workdir / "plots" / "per_class.tsv").read_text().splitlines()
+    assert table[0] == "class\tdiversity\taccuracy" and len(table) == 11
+    accuracies = [float(row.split("\t")[2]) for row in table[1:]]
+    assert metrics["conditional_accuracy_min_class"] == accuracies.index(min(accuracies))
+    assert (workdir / "plots" / "per_class.png").read_bytes()[:4] == b"\x89PNG"
     logged = mlflow.MlflowClient(mlflow_store).get_run(run_id).data.metrics
     assert {key: logged[f"eval/{key}"] for key in NEW_KEYS} == {
         key: metrics[key] for key in NEW_KEYS

@@ -22,6 +22,7 @@ COPIED = (
     "pipeline",
     "src",
     "recipes",
+    "tools/plots_template.html",  # make plots
 )
 VENV = Path(sys.executable).parent.parent
 
@@ -77,6 +78,7 @@ def make_repo(base: Path) -> Path:
         if source.is_dir():
             shutil.copytree(source, repo / name, ignore=ignore)
         else:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
     shutil.copytree(
         ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local")

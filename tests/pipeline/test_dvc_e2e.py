@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ganops.dotted import flatten
 from ganops.params import load_params
 from tests.helpers import answers_ok, free_port, wait_for_answer
-from tests.pipeline.repo import VENV, dvc, env, make_repo, runs, sh
+from tests.pipeline.repo import VENV, dvc, env, make, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow
 
@@ -150,11 +150,17 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
 
 
 def test_plots_render(reproduced: tuple[Path, str]) -> None:
+    """`make plots` on the pipeline's own outputs: every chart's data and title, every picture,
+    and no script from a CDN (tests/test_plots_page.py draws such a page in Chromium)."""
     repo, _ = reproduced
-    dvc(repo, "plots", "show", "-o", "plots-out")
-    html = (repo / "plots-out" / "index.html").read_text()
+    make(repo, "plots")
+    html = (repo / "dvc_plots" / "index.html").read_text()
     assert "loss_d" in html and "loss_g" in html and "grid.png" in html
     assert "quick_fid" in html and "nearest_neighbours.png" in html and '"class"' in html
+    for picture in ("interpolation.png", "class_histogram.png", "arms.png"):
+        assert f"_{picture}" in html, picture
+    assert "Adversarial losses" in html and "<script src" not in html
+    assert '"text": "data/train/history.tsv"' not in html  # no untitled stage-level chart
 
 
 def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:

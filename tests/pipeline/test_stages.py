@@ -77,7 +77,8 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     assert set(np.load("data/samples/labels.npy").tolist()) == set(range(10))
     # 28 px digits shown at 84 px (READABLE_PX): a row per class (grid_size 16 // 10 columns)
     assert Image.open("data/samples/grid.png").size == (1 * 86 + 2, 10 * 86 + 2)
-    assert Image.open("data/samples/interpolation.png").size == (4 * 86 + 2, 2 * 86 + 2)
+    # interpolation_rows 2 of 10 classes: a row a class, so that every class shows
+    assert Image.open("data/samples/interpolation.png").size == (4 * 86 + 2, 10 * 86 + 2)
 
     record = json.loads(Path("data/train/run.json").read_text())
     assert record["conditioning"] == "conditional, 10 classes (model.conditional: auto)"
@@ -101,9 +102,12 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
             "classes_covered", "class_kl"}  # fmt: skip
     diversity = {"intra_class_diversity", "intra_class_diversity_min"}
     conditional = {"conditional_accuracy", "cas", "cas_real"}  # the default is conditional
-    assert keys | diversity | conditional | {"nn_distance_ratio", "num_samples", "real_floor"} == (
-        set(scores)
-    )
+    # the weakest class (its index) and its score
+    weakest = {"intra_class_diversity_min_class", "conditional_accuracy_min",
+               "conditional_accuracy_min_class"}  # fmt: skip
+    others = {"nn_distance_ratio", "num_samples", "real_floor"}
+    assert keys | diversity | conditional | weakest | others == set(scores)
+    assert scores["conditional_accuracy_min"] <= scores["conditional_accuracy"]
     assert set(scores["real_floor"]) == keys | diversity
     # the real train split is about as varied as the test split, class by class (its images
     # trained the evaluator, which packs them a little tighter)
@@ -113,7 +117,10 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
     assert scores["num_samples"] == 100
     table = Path("data/eval/plots/class_histogram.tsv").read_text().splitlines()
     assert table[0] == "class\tgenerated\treal" and len(table) == 11
-    assert Image.open("data/eval/plots/nearest_neighbours.png").size == (8 * 86 + 2, 2 * 86 + 2)
+    width, height = Image.open("data/eval/plots/nearest_neighbours.png").size
+    assert height == 2 * 86 + 2 and width > 8 * 86 + 2 + 40  # 8 samples, and their rows' names
+    per_class = Path("data/eval/plots/per_class.tsv").read_text().splitlines()
+    assert per_class[0] == "class\tdiversity\taccuracy" and len(per_class) == 11
     record = json.loads(Path("data/train/run.json").read_text())
     client = mlflow.MlflowClient(copy_of_finished)
     run = client.get_run(record["run_id"])
@@ -127,6 +134,8 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
         "eval/class_histogram.png",
         "eval/class_histogram.tsv",
         "eval/nearest_neighbours.png",
+        "eval/per_class.png",
+        "eval/per_class.tsv",
     }
 
 

@@ -53,6 +53,16 @@ def classification_accuracy_score(
     return accuracy(logits, test_labels)
 
 
+def class_accuracy(logits: torch.Tensor, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """`(num_classes,)` share of the samples generated for each class that the evaluator,
+    from its `logits` `(N, K)`, names as that class; NaN for a class with no sample."""
+    correct = logits.argmax(1).numpy() == labels  # (N,)
+    counts = np.bincount(labels, minlength=num_classes)
+    hits = np.bincount(labels, weights=correct, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+
+
 def conditional_scores(
     spec: EvaluatorSpec,
     sample_logits: torch.Tensor,

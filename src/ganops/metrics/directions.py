@@ -29,6 +29,7 @@ DIRECTIONS: dict[str, Direction] = {
     "intra_class_diversity_min": "one",
     # ... and of a conditional generator's samples
     "conditional_accuracy": "higher",
+    "conditional_accuracy_min": "higher",  # the weakest class's (its index: ..._min_class)
     "cas": "higher",
     "cas_real": "higher",
     # training (data/train/metrics.json) and the evaluator (data/evaluator/metrics.json)

@@ -10,8 +10,8 @@ import torch
 
 from ganops.config import EvalConfig
 from ganops.data.dataset import Split
-from ganops.metrics.conditional import Conditioning, conditional_scores
-from ganops.metrics.diversity import intra_class_diversity
+from ganops.metrics.conditional import Conditioning, class_accuracy, conditional_scores
+from ganops.metrics.diversity import class_diversity, intra_class_diversity
 from ganops.metrics.evaluator import LoadedEvaluator
 from ganops.metrics.scores import (
     FeatureSet,
@@ -32,6 +32,15 @@ class Evaluation:
     generated_share: np.ndarray  # (K,) class histogram of the samples
     real_share: np.ndarray  # (K,) class histogram of the test split
     neighbours: np.ndarray  # (nn_samples,) index into the train split of each one's nearest
+    # (K,) per class, NaN where a class has too few samples: `diversity` (the ratio behind
+    # intra_class_diversity) and, for a conditional generator, `accuracy` (the evaluator's
+    # accuracy on the samples generated for the class)
+    per_class: dict[str, np.ndarray]
+
+
+def weakest(scores: np.ndarray) -> int:
+    """The index of the lowest of per-class `scores` `(K,)`, NaN left out; -1 if all are."""
+    return -1 if np.isnan(scores).all() else int(np.nanargmin(scores))
 
 
 def evaluate(
@@ -45,7 +54,10 @@ def evaluate(
     """Score uint8 `samples` `(N, C, H, W)`; the real floor scores the `train` split the
     same way. The intra-class diversity groups the samples by the classes in `conditioning`
     when given (else by the evaluator's reading); with `conditioning` the scores also add
-    `conditional_accuracy`, `cas` and `cas_real`."""
+    `conditional_accuracy`, `cas` and `cas_real`. Per class, `per_class` holds the diversity
+    (and with `conditioning` the accuracy), and the scores name the weakest class by its
+    index: `intra_class_diversity_min_class` (and `conditional_accuracy_min_class`, with
+    `conditional_accuracy_min`)."""
     from ganops.metrics.features import evaluator_reference, feature_set
 
     reference = evaluator_reference(evaluator)
@@ -66,9 +78,20 @@ def evaluate(
     floor |= intra_class_diversity(
         train_set.features, train_set.logits, reference.features, real_labels, known
     )
+    # per class: which one the generator does worst (by the classes asked for, or read)
+    grouped = labels if labels is not None else generated.logits.argmax(1).numpy()
+    per_class = {
+        "diversity": class_diversity(generated.features, grouped, reference.features, real_labels)
+    }
+    scores["intra_class_diversity_min_class"] = float(weakest(per_class["diversity"]))
     if conditioning is not None:
         spec = evaluator.network.spec
         scores |= conditional_scores(spec, generated.logits, samples, train, conditioning, device)
+        count = len(spec.class_names)
+        per_class["accuracy"] = class_accuracy(generated.logits, conditioning.labels, count)
+        worst = weakest(per_class["accuracy"])
+        scores["conditional_accuracy_min"] = float(per_class["accuracy"][worst])
+        scores["conditional_accuracy_min_class"] = float(worst)
     shown = generated.features[: cfg.nn_samples]
     return Evaluation(
         scores=scores,
@@ -76,6 +99,7 @@ def evaluate(
         generated_share=class_histogram(generated.logits),
         real_share=class_histogram(reference.logits),
         neighbours=nearest_neighbours(shown, train_set.features)[0],
+        per_class=per_class,
     )
 
 

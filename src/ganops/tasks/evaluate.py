@@ -14,11 +14,11 @@ from ganops.device import resolve_device
 from ganops.dotted import flatten_mapping
 from ganops.io import atomic_dir, write_bytes, write_json, write_text
 from ganops.metrics.conditional import Conditioning, cas_recipe
-from ganops.metrics.evaluation import Evaluation, as_metrics, evaluate
+from ganops.metrics.evaluation import Evaluation, as_metrics, evaluate, weakest
 from ganops.metrics.evaluator import load_evaluator
 from ganops.metrics.features import check_image_shape, check_sample_labels
 from ganops.metrics.scores import check_sizes
-from ganops.plots import class_histogram_png, neighbour_sheet
+from ganops.plots import class_histogram_png, neighbour_sheet, per_class_png
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
@@ -29,10 +29,21 @@ from ganops.translation.scoring import score_methods, scores_table
 log = logging.getLogger("evaluate")
 
 
+def per_class_table(class_names: tuple[str, ...], per_class: dict[str, np.ndarray]) -> str:
+    """`per_class.tsv`: a row per class, a column per score (empty where it has none)."""
+    header = "\t".join(["class", *per_class]) + "\n"
+    rows = (
+        "\t".join([name, *("" if np.isnan(v[k]) else f"{v[k]:.6f}" for v in per_class.values())])
+        for k, name in enumerate(class_names)
+    )
+    return header + "".join(f"{row}\n" for row in rows)
+
+
 def write_evaluation_plots(
     folder: Path, result: Evaluation, train: Split, shown: np.ndarray
 ) -> None:
-    """The class histogram (TSV for `dvc plots`, PNG for MLflow) and the neighbour sheet."""
+    """The class histogram (TSV for `dvc plots`, PNG for MLflow), the per-class scores
+    (likewise) and the neighbour sheet."""
     rows = zip(train.class_names, result.generated_share, result.real_share, strict=True)
     table = "class\tgenerated\treal\n" + "".join(
         f"{name}\t{ours:.6f}\t{real:.6f}\n" for name, ours, real in rows
@@ -42,7 +53,19 @@ def write_evaluation_plots(
     with atomic_dir(folder) as staging:
         write_text(staging / "class_histogram.tsv", table)
         write_bytes(staging / "class_histogram.png", histogram)
+        write_text(staging / "per_class.tsv", per_class_table(train.class_names, result.per_class))
+        write_bytes(staging / "per_class.png", per_class_png(train.class_names, result.per_class))
         write_bytes(staging / "nearest_neighbours.png", png_bytes(sheet))
+
+
+def weakest_classes(class_names: tuple[str, ...], per_class: dict[str, np.ndarray]) -> str:
+    """Each per-class score's weakest class, for the log: `accuracy: 8 (0.912), ...`."""
+    named = []
+    for score, values in per_class.items():
+        lowest = weakest(values)
+        if lowest >= 0:
+            named.append(f"{score}: {class_names[lowest]} ({values[lowest]:.3f})")
+    return ", ".join(named) or "none measured"
 
 
 def evaluate_generate(params: Params, paths: ScorePaths) -> None:
@@ -83,6 +106,7 @@ def evaluate_generate(params: Params, paths: ScorePaths) -> None:
         result.scores["recall"],
         int(result.scores["classes_covered"]),
     )
+    log.info("weakest class by %s", weakest_classes(train.class_names, result.per_class))
     if conditioning is not None:
         log.info(
             "conditional accuracy %.3f  cas %.3f (real %.3f)",
