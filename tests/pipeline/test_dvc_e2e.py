@@ -161,6 +161,10 @@ def test_plots_render(reproduced: tuple[Path, str]) -> None:
         assert f"_{picture}" in html, picture
     assert "Adversarial losses" in html and "<script src" not in html
     assert '"text": "data/train/history.tsv"' not in html  # no untitled stage-level chart
+    # a plain dvc plots show takes the same template (.dvc/config's plots.html_template)
+    dvc(repo, "plots", "show", "-o", "plain")
+    plain = (repo / "plain" / "index.html").read_text()
+    assert "Adversarial losses" in plain and "<script src" not in plain
 
 
 def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
