@@ -7,6 +7,9 @@ metrics back from `dvc exp show`, and writes their mean and standard deviation t
 `within noise` or not.
 
     python bench/seed_spread.py --seeds 3 --jobs 1     # ~3.5 min a seed on 2 CPU cores
+
+With `--jobs 1` the seeds run one after another as workspace experiments; more jobs go
+through DVC's queue (`dvc queue start -j N`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -35,10 +39,19 @@ def sh(cwd: Path, *args: str) -> str:
 
 
 def sweep(clone: Path, seeds: int, jobs: int) -> dict[str, list[float]]:
-    """Run the seed sweep in `clone`; every metric's values, one per seed."""
+    """Run the seed sweep in `clone`; every metric's values, one per seed. One job runs the
+    seeds one after another in the workspace; more go through DVC's queue and its workers."""
     dvc = (sys.executable, "-m", "dvc")
-    sh(clone, *dvc, "exp", "run", "--queue", "-S", f"train.seed=range(0,{seeds})")
-    sh(clone, *dvc, "exp", "run", "--run-all", "-j", str(jobs))
+    if jobs == 1:
+        for seed in range(seeds):
+            sh(clone, *dvc, "exp", "run", "-S", f"train.seed={seed}")
+            print(f"seed {seed} done", flush=True)
+    else:
+        sh(clone, *dvc, "exp", "run", "--queue", "-S", f"train.seed=range(0,{seeds})")
+        sh(clone, *dvc, "queue", "start", "-j", str(jobs))
+        while any(state in sh(clone, *dvc, "queue", "status") for state in ("Queued", "Running")):
+            time.sleep(10)
+        sh(clone, *dvc, "queue", "stop")
     entries = json.loads(sh(clone, *dvc, "exp", "show", "--json"))
     head = next(entry["data"] for entry in entries if entry.get("rev") != "workspace")
     values = sweep_values(entries, revision_params(head))
