@@ -53,14 +53,19 @@ def url(workspace: Path) -> Iterator[str]:
         yield served
 
 
-def _post(url: str, body: bytes) -> requests.Response:
+# The helpers below serve every model server's hostile test (tests/translation/test_serve.py
+# throws the same at the translator's).
+
+
+def post(url: str, body: bytes) -> requests.Response:
+    """`body` as JSON to the server's `/invocations`."""
     return requests.post(f"{url}/invocations", data=body, timeout=120,
                          headers={"Content-Type": "application/json"})  # fmt: skip
 
 
-def _refused(url: str, body: bytes, status: int = 400) -> str:
+def refused(url: str, body: bytes, status: int = 400) -> str:
     """The message of the short error `body` gets; the server answers `/ping` after."""
-    answer = _post(url, body)
+    answer = post(url, body)
     assert answer.status_code == status, (answer.status_code, answer.text[:300])
     assert len(answer.content) <= MAX_REPLY, answer.text[: MAX_REPLY * 2]
     assert "Traceback" not in answer.text and "stack_trace" not in answer.text
@@ -68,12 +73,23 @@ def _refused(url: str, body: bytes, status: int = 400) -> str:
     return str(answer.json()["message"])
 
 
+def assert_200_or_short_4xx(answer: requests.Response) -> None:
+    """A 200 whose body is strict JSON (no NaN or Infinity), or a short 4xx with no trace."""
+    assert answer.status_code == 200 or 400 <= answer.status_code < 500, answer.text[:300]
+    if answer.status_code != 200:
+        assert len(answer.content) <= MAX_REPLY, answer.text[: MAX_REPLY * 2]
+        assert "Traceback" not in answer.text
+    else:
+        json.loads(answer.text)  # NaN or Infinity in an answer is not JSON
+        assert "NaN" not in answer.text and "Infinity" not in answer.text
+
+
 def _one(request: dict[str, Any]) -> bytes:
     return json.dumps({"inputs": [request]}).encode()
 
 
 def test_a_sound_request_is_answered(url: str) -> None:
-    answer = _post(url, _one({"count": 2, "classes": [3], "seed": 1}))
+    answer = post(url, _one({"count": 2, "classes": [3], "seed": 1}))
     assert answer.status_code == 200, answer.text[:300]
     assert answer.json()["predictions"][0]["labels"] == [3, 3]
 
@@ -82,7 +98,7 @@ def test_a_body_of_20_mb_is_a_short_413_before_it_is_parsed(url: str) -> None:
     z = [[0.5] * 8] * 450_000  # 20 MB of latents
     body = _one({"z": z, "labels": [1] * len(z)})
     assert len(body) > 20 * 10**6
-    message = _refused(url, body, status=413)
+    message = refused(url, body, status=413)
     assert f"the request has {len(body)} bytes: at most" in message
 
 
@@ -107,13 +123,13 @@ def test_a_body_of_20_mb_is_a_short_413_before_it_is_parsed(url: str) -> None:
 def test_a_hostile_request_is_a_short_400_that_names_the_problem(
     url: str, body: bytes, said: str
 ) -> None:
-    message = _refused(url, body)
+    message = refused(url, body)
     assert said in message, message
     assert len(body) < 200 or body[100:160].decode(errors="replace") not in message
 
 
 # Anything JSON can hold, and the request's own keys with values of any type.
-_values = st.recursive(
+json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner,
                                                                  max_size=5),
@@ -121,12 +137,12 @@ _values = st.recursive(
 )  # fmt: skip
 _requests = st.fixed_dictionaries(
     {},
-    optional={key: _values for key in ("count", "classes", "seed", "z", "labels", "format")}
+    optional={key: json_values for key in ("count", "classes", "seed", "z", "labels", "format")}
     | {"count": st.integers(-5, 2000), "seed": st.integers(-(2**70), 2**70)},
 )
 _bodies = st.one_of(
     st.binary(max_size=200),
-    _values.map(lambda value: json.dumps(value).encode()),
+    json_values.map(lambda value: json.dumps(value).encode()),
     st.lists(_requests, max_size=3).map(lambda inputs: json.dumps({"inputs": inputs}).encode()),
     _requests.map(lambda request: json.dumps({"inputs": [request]}).encode()[:-3]),  # cut short
 )
@@ -135,19 +151,12 @@ _bodies = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=_bodies)
 def test_random_and_malformed_json_gets_a_200_or_a_short_4xx(url: str, body: bytes) -> None:
-    answer = _post(url, body)
-    assert answer.status_code == 200 or 400 <= answer.status_code < 500, answer.text[:300]
-    if answer.status_code != 200:
-        assert len(answer.content) <= MAX_REPLY, answer.text[: MAX_REPLY * 2]
-        assert "Traceback" not in answer.text
-    else:
-        json.loads(answer.text)  # NaN or Infinity in an answer is not JSON
-        assert "NaN" not in answer.text and "Infinity" not in answer.text
+    assert_200_or_short_4xx(post(url, body))
 
 
 def test_the_server_answers_after_the_onslaught(url: str) -> None:
     assert requests.get(f"{url}/ping", timeout=30).ok
-    answer = _post(url, _one({"count": 1, "classes": [0]}))
+    answer = post(url, _one({"count": 1, "classes": [0]}))
     assert answer.status_code == 200
 
 

@@ -4,7 +4,9 @@
 - `identity`: the tags that say where a run came from (git commit, dirty tree, params hash);
 - `run`: an open run (buffered metrics and images, outages, the local fallback) and its
   lifecycle, which always ends FINISHED, FAILED or KILLED, never RUNNING;
-- `model`: the generator as an MLflow model, logged and loaded back.
+- `model`: the generator and the translator as MLflow models, logged and loaded back; what
+  `mlflow models serve` runs of them is `serving` and `translator_serving` (their logged code,
+  `served_generator` and `served_translator`, installs `guard` in the scoring server).
 """
 
 from ganops.tracking.identity import git_state, run_identity

@@ -1,5 +1,7 @@
-"""The generator as an MLflow model: logged in `torch.export` format (no pickle), with a
-signature, and loaded back behind the usual module interface."""
+"""The generator and the translator as MLflow models: pyfunc services that `mlflow models
+serve` answers behind `ganops.tracking.guard`, with their weights inside (no pickle: the
+generator as a `torch.export` graph, the translator as a state dict loaded with
+`weights_only=True`), and loaded back behind the usual module interface."""
 
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ from mlflow.models import infer_signature
 from torch import nn
 
 from ganops.errors import TrackingError
+from ganops.io import save_torch
 from ganops.models import GeneratorSpec
 from ganops.tracking.exported import ExportedGenerator, ExportedTranslator
 from ganops.tracking.serving import GeneratorService
 from ganops.tracking.store import OUTAGE, describe, tracking_uri
 
-# the generator model's code (MLflow's models from code): the service `mlflow models serve` runs
+# the models' code (MLflow's models from code): the services `mlflow models serve` runs
 SERVED_CODE = str(Path(__file__).with_name("served_generator.py"))
+SERVED_TRANSLATOR_CODE = str(Path(__file__).with_name("served_translator.py"))
 
 
 def log_generator_model(
@@ -76,43 +80,56 @@ def log_generator_model(
 def log_translator_model(
     translator: nn.Module, spec: dict[str, Any], registered_model: str | None
 ) -> str:
-    """Log the A-to-B `translator` to the active run with a signature images `(-1, C, H, W)`
-    in [-1, 1] -> images of the same shape (`mlflow models serve`: image in, image out);
-    `spec` is its `TranslatorSpec` as a dict. Returns its model URI."""
-    translator = translator.cpu().eval()
+    """Log the A-to-B `translator` to the active run as a pyfunc model that `mlflow models
+    serve` answers (`ganops.tracking.translator_serving`: images `(-1, C, H, W)` in [-1, 1]
+    in, their translations of the same shape out, every request checked first); inside it,
+    the translator's weights (a state dict, loaded with `weights_only=True`) and `spec`, its
+    `TranslatorSpec` as a dict. Returns its model URI."""
     shape = (2, spec["in_channels"], spec["image_size"], spec["image_size"])
     example = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
-    with torch.no_grad():
-        output = translator(torch.from_numpy(example)).numpy()
-    info = mlflow.pytorch.log_model(
-        translator,
-        name="translator",
-        signature=infer_signature(example, output),
-        input_example=example,
-        registered_model_name=registered_model,
-        pip_requirements=[f"torch=={version('torch')}", f"ganops=={version('ganops')}"],
-        metadata={"ganops_translator_spec": spec},
-    )
+    requirements = [f"torch=={version('torch')}", f"ganops=={version('ganops')}"]
+    with tempfile.TemporaryDirectory() as folder:
+        weights, spec_file = Path(folder) / "translator.pt", Path(folder) / "spec.json"
+        # copies on the CPU: the caller's translator stays on its device, in its mode
+        save_torch(weights, {name: t.detach().cpu() for name, t in translator.state_dict().items()})
+        spec_file.write_text(json.dumps(spec))
+        info = mlflow.pyfunc.log_model(
+            name="translator",
+            python_model=SERVED_TRANSLATOR_CODE,
+            artifacts={"weights": str(weights), "spec": str(spec_file)},
+            # no signature: the service checks each request's images itself (shape, range,
+            # count) and names the problem, where MLflow's tensor check would quote the request
+            signature=False,
+            input_example=example,
+            registered_model_name=registered_model,
+            pip_requirements=requirements,
+            metadata={"ganops_translator_spec": spec},
+        )
     return str(info.model_uri)
-
-
-def _load_logged(uri: str) -> tuple[Any, Any]:
-    """The model info and the loaded exported graph of the MLflow model at `uri`."""
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        return mlflow.models.get_model_info(uri), mlflow.pytorch.load_model(uri)
-    except OUTAGE as error:
-        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
 
 
 def load_logged_translator(uri: str) -> tuple[nn.Module, dict[str, Any]]:
     """A translator logged by `Run.log_translator`, from its model URI, and its spec (a
-    dict: `ganops.translation.networks.TranslatorSpec.from_dict` rebuilds it)."""
-    info, exported = _load_logged(uri)
-    spec = (info.metadata or {}).get("ganops_translator_spec")
-    if not isinstance(spec, dict):
-        raise TrackingError(f"{uri}: not a ganops translator (no ganops_translator_spec)")
-    return ExportedTranslator(exported), spec
+    dict: `ganops.translation.networks.TranslatorSpec.from_dict` rebuilds it): the served
+    pyfunc model's network, or the exported graph earlier versions logged as a pytorch
+    flavour model (which runs on the CPU only)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        info = mlflow.models.get_model_info(uri)
+        spec = (info.metadata or {}).get("ganops_translator_spec")
+        if not isinstance(spec, dict):
+            raise TrackingError(f"{uri}: not a ganops translator (no ganops_translator_spec)")
+        if "pytorch" in info.flavors:
+            return ExportedTranslator(mlflow.pytorch.load_model(uri)), spec
+        service = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except OUTAGE as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    # the service's class is not imported here: it reaches the translation package, which
+    # the run machinery (importing this module) must not
+    translator = getattr(service, "translator", None)
+    if not isinstance(translator, nn.Module):
+        raise TrackingError(f"{uri}: not a ganops translator (its model is not the service)")
+    return translator, spec
 
 
 def logged_model_run_id(uri: str) -> str | None:
