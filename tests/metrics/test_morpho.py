@@ -17,6 +17,7 @@ from ganops.data.sources import get_source
 from ganops.errors import DataError
 from ganops.metrics import morpho
 from ganops.metrics.morpho import FIELDS, Morphometrics, measure, measure_batch
+from tests.helpers import load_script
 
 SUPERSAMPLE = 8  # shapes are drawn on an 8x finer grid and averaged: anti-aliased edges
 SIZE = 28
@@ -333,3 +334,11 @@ def test_bad_perturbation_arguments_are_one_line_errors(
 ) -> None:
     with pytest.raises(DataError, match=message):
         change(np.zeros((SIZE, SIZE), np.uint8))
+
+
+def test_the_speed_bench_runs_and_both_ways_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/morpho_speed.py at a tiny size (its figures are in docs/benchmarks.md)."""
+    load_script("bench", "morpho_speed").main(["--count", "5", "--repeats", "1", "--markdown"])
+    printed = capsys.readouterr().out
+    assert "same measurements both ways: True" in printed
+    assert printed.strip().splitlines()[-1].startswith("| 5 mnist-5k digits |")
