@@ -101,6 +101,15 @@ def test_a_vertical_bar_is_as_thick_as_it_is_wide_and_upright(width: float) -> N
     assert result.height == pytest.approx(20.0, abs=0.5)
 
 
+def test_a_bar_along_the_edge_is_as_thick_as_one_inside() -> None:
+    """Outside the frame is background: a 3 px bar touching the left edge measures 2.80 (not
+    6.0, as when the frame's outside counted as stroke), one inside 2.97: the edge keeps the
+    bar's corners square, and the skeleton's branches into square corners are longer."""
+    edge = draw(lambda x, y: (x <= 3.0) & (np.abs(y - 14) <= 10))
+    inside = draw(lambda x, y: (np.abs(x - 11.5) <= 1.5) & (np.abs(y - 14) <= 10))
+    assert measure(edge).thickness == pytest.approx(measure(inside).thickness, abs=0.25)
+
+
 def test_thicker_strokes_measure_thicker() -> None:
     thickness = [measure(bar(width)).thickness for width in (2.0, 3.0, 4.0, 5.0, 6.0)]
     assert all(b > a + 0.5 for a, b in itertools.pairwise(thickness)), thickness
@@ -260,6 +269,13 @@ def test_perturbations_keep_shape_dtype_and_range(some_digits: np.ndarray) -> No
         np.testing.assert_allclose(out_float * 255.0, out, atol=0.51)
     blank = np.zeros((SIZE, SIZE), np.uint8)
     np.testing.assert_array_equal(morpho.shear_to(blank, 10.0), blank)
+
+
+def test_thinning_a_stroke_away_leaves_a_blank_image() -> None:
+    thin_bar = bar(2.0)
+    assert not measure(morpho.thin(thin_bar, 1.0)).blank
+    gone = morpho.thin(thin_bar, 3.0)
+    assert measure(gone).blank and gone.max() == 0.0
 
 
 def test_thicken_and_thin_move_thickness_by_about_the_amount(

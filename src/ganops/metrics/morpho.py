@@ -14,7 +14,9 @@ How an image is measured:
    of sigma 4/3 upscaled pixels) so that the measurements have sub-pixel resolution;
 3. it is binarised half-way between its darkest and brightest upscaled value;
 4. the binary digit's medial axis (scikit-image's `medial_axis`) is its skeleton, with the
-   distance of every skeleton pixel to the background.
+   distance of every skeleton pixel to the background; outside the frame is background, so
+   a stroke along the edge is measured to the edge (Morpho-MNIST's code counts the outside as
+   stroke there; no MNIST digit touches the edge, so their values are unchanged).
 
 Then, all in pixels of the ORIGINAL image (an upscaled pixel is 1/4 of one):
 
@@ -151,7 +153,7 @@ def _binarise(big: np.ndarray) -> np.ndarray | None:
 # --- moments and the bounding parallelogram ---------------------------------------------------
 
 
-def _moments(big: np.ndarray) -> tuple[float, float, float, float]:
+def _moments(big: np.ndarray) -> tuple[float, float, float]:
     """Centroid (x, y) and the shear μ11/μ02 of a grey image (x: column, y: row, down)."""
     rows = np.arange(big.shape[0], dtype=np.float64)
     cols = np.arange(big.shape[1], dtype=np.float64)
@@ -161,7 +163,7 @@ def _moments(big: np.ndarray) -> tuple[float, float, float, float]:
     x_mean = float(cols @ col_mass / mass)
     mu02 = float(((rows - y_mean) ** 2) @ row_mass / mass)
     mu11 = float((rows - y_mean) @ big @ (cols - x_mean) / mass)
-    return x_mean, y_mean, mu11 / mu02 if mu02 > 0 else 0.0, mu02
+    return x_mean, y_mean, mu11 / mu02 if mu02 > 0 else 0.0
 
 
 def _mass_quantiles(starts: np.ndarray, weights: np.ndarray, fractions: np.ndarray) -> np.ndarray:
@@ -265,8 +267,10 @@ def _measure_unit(unit: np.ndarray) -> Morphometrics:
     foreground = _binarise(big)
     if foreground is None:
         return _BLANK
-    skeleton, distance = medial_axis(foreground)
-    x_mean, y_mean, shear, _ = _moments(big)
+    # a background frame: a stroke that touches the edge is measured to its edge, not beyond
+    skeleton, distance = medial_axis(np.pad(foreground, 1))
+    skeleton, distance = skeleton[1:-1, 1:-1], distance[1:-1, 1:-1]
+    x_mean, y_mean, shear = _moments(big)
     left, right, top, bottom = _parallelogram(big, x_mean, y_mean, shear)
     return Morphometrics(
         area=float(foreground.sum()) / SCALE**2,
@@ -331,14 +335,20 @@ def _perturbed(
     value_range: tuple[float, float] | None,
     change: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """Upscale, apply `change` to the upscaled grey image (or return a blank one as it is),
-    downscale, and give back the input's dtype and range."""
+    """Upscale, apply `change` to the upscaled grey image, downscale, and give back the
+    input's dtype and range. A blank image comes back as it is; a digit the change leaves
+    nothing of (no pixel up to the level the original was binarised at) comes back blank, not
+    as a faint remnant that a relative threshold would measure as a digit."""
     image = np.asarray(image)
     unit = _unit_image(image, value_range)
     big = upscale(unit)
     if _binarise(big) is None:
         return image.copy()
-    return _from_unit(downscale(change(big)), image, value_range)
+    level = big.min() + THRESHOLD * (big.max() - big.min())
+    changed = change(big)
+    if changed.max() < level:
+        return _from_unit(np.full_like(unit, unit.min()), image, value_range)
+    return _from_unit(downscale(changed), image, value_range)
 
 
 def thicken(
@@ -355,7 +365,7 @@ def thin(
     image: np.ndarray, by: float, value_range: tuple[float, float] | None = None
 ) -> np.ndarray:
     """The digit with its strokes about `by` original pixels narrower (a grey erosion by a
-    disk at the upscaled resolution). Thinning by the stroke's thickness or more erases it."""
+    disk at the upscaled resolution). Thinned to nothing, it comes back blank."""
     if by < 0:
         raise DataError(f"thin: by must be >= 0 pixels, got {by}")
     return _perturbed(image, value_range, lambda big: morphology.erosion(big, _stroke_disk(by)))
@@ -400,7 +410,7 @@ def shear_to(
     target = -math.tan(math.radians(slant_deg))  # the shear μ11/μ02 of that slant
 
     def change(big: np.ndarray) -> np.ndarray:
-        x_mean, y_mean, shear, _ = _moments(big)
+        x_mean, y_mean, shear = _moments(big)
         # x' = x + (target - shear) y moves μ11/μ02 from shear to target, leaving μ02 alone
         forward = np.array([[1.0, target - shear], [0.0, 1.0]])
         return _affine_about_centroid(big, forward, x_mean, y_mean)
@@ -418,7 +428,7 @@ def scale_to(
         raise DataError(f"scale_to: width and height must be > 0 pixels, got {width}, {height}")
 
     def change(big: np.ndarray) -> np.ndarray:
-        x_mean, y_mean, shear, _ = _moments(big)
+        x_mean, y_mean, shear = _moments(big)
         left, right, top, bottom = _parallelogram(big, x_mean, y_mean, shear)
         fx = SCALE * width / (right - left)
         fy = SCALE * height / (bottom - top)
