@@ -247,6 +247,10 @@ def test_malformed_images_are_one_line_errors(
 def test_a_batch_of_the_wrong_shape_is_a_one_line_error() -> None:
     with pytest.raises(DataError, match=r"\(N, H, W\) or \(N, 1, H, W\)"):
         measure_batch(np.zeros((2, 3, 28, 28), np.uint8))
+    bad = np.zeros((3, 28, 28))
+    bad[1, 5, 5] = 255.0  # a float image in 0..255 read as 0..1
+    with pytest.raises(DataError, match=r"^image 1 of the batch: .*pass value_range"):
+        measure_batch(bad)
 
 
 # --- perturbations ------------------------------------------------------------------------------

@@ -314,7 +314,12 @@ def measure_batch(
     rows: Iterable[np.ndarray] = tqdm(
         stack, desc="morphometrics", unit="img", disable=None if show else True, leave=False
     )
-    results = [measure(image, value_range) for image in rows]
+    results = []
+    for index, image in enumerate(rows):
+        try:
+            results.append(measure(image, value_range))
+        except DataError as error:
+            raise DataError(f"image {index} of the batch: {error}") from None
     return {
         name: np.array([getattr(r, name) for r in results], dtype=np.float64) for name in FIELDS
     }
