@@ -98,6 +98,8 @@ RUN_BY: dict[str, str] = {
         "test_recipe_run_queues_a_real_experiment_with_the_recipes_params",
     "ganops report": RETRAIN + "test_report_says_when_the_baseline_grid_is_unavailable",
     "ganops report --baseline tidy-lark": RETRAIN + "test_report_against_an_experiment",
+    "python bench/morpho_speed.py": "tests/metrics/test_morpho.py::"
+        "test_the_speed_bench_runs_and_both_ways_agree",
     "mlflow models serve": SERVE,
     # the serving example's request body, and its POST to /invocations (the test's requests)
     "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
