@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -32,7 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def sh(cwd: Path, *args: str) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    # the stages' `python` is this interpreter's, activated or not
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = dict(os.environ, PATH=path)
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)}: {done.stderr.strip()[-2000:]}")
     return done.stdout
