@@ -98,14 +98,13 @@ RUN_BY: dict[str, str] = {
         "test_recipe_run_queues_a_real_experiment_with_the_recipes_params",
     "ganops report": RETRAIN + "test_report_says_when_the_baseline_grid_is_unavailable",
     "ganops report --baseline tidy-lark": RETRAIN + "test_report_against_an_experiment",
-    "python bench/morpho_speed.py": "tests/metrics/test_morpho.py::"
-        "test_the_speed_bench_runs_and_both_ways_agree",
     "mlflow models serve": SERVE,
     # the serving example's request body, and its POST to /invocations (the test's requests)
     "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
     "curl -s http://127.0.0.1:5001/invocations": SERVE,
     # the generator's server: a conditional model asked for three sevens over HTTP
-    "mlflow models serve -m models:/ganops-generator/1": SERVED_GENERATOR,
+    "mlflow models serve -m models:/ganops-generator@champion": SERVED_GENERATOR,
+    "ganops promote": RETRAIN + "test_make_retrain_reports_against_the_baseline",
     "curl -s http://127.0.0.1:5002/invocations": SERVED_GENERATOR,
     # the team's tracking server: start, stop, upgrade, and the pipeline logging to it
     "make server": TEAM_SERVER,

@@ -9,6 +9,7 @@ ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
 ganops translate --model data/models/model.pt my_digits/ translated/   # task: translate
 ganops exps                                   # the experiments: scores, params that differ
+ganops promote --baseline main                # champion alias to the workspace's model if better
 ganops recipe list                            # named configurations (recipes/)
 ganops recipe run few-labels -S train.seed=1  # dvc exp run with a recipe's values
 """
@@ -230,6 +231,31 @@ def cmd_exps(args: argparse.Namespace) -> None:
     print(show(project_root(), width, ["--all-commits"] if args.all_commits else None))
 
 
+def cmd_promote(args: argparse.Namespace) -> None:
+    from ganops.report import compare, headline_verdict
+    from ganops.run_record import resolve_uri
+    from ganops.tracking import project_root
+    from ganops.tracking.registry import promote
+
+    root = project_root()
+    params = load_params(root / "params.yaml")
+    name = (
+        params.tracking.registered_translator
+        if params.task == "translate"
+        else params.tracking.registered_model
+    )
+    if name is None:
+        raise ConfigError("tracking: this task registers no model, so there is none to promote")
+    comparison = compare(root, args.baseline)
+    verdict = headline_verdict(comparison)
+    run = comparison.workspace.run
+    if not run.get("run_id"):
+        raise ConfigError("data/train/run.json names no run: run dvc repro first")
+    uri = resolve_uri(str(run.get("tracking_uri", "")), root)
+    why = f"fid {verdict} against {args.baseline}"
+    print(promote(uri, name, str(run["run_id"]), verdict == "better", why))
+
+
 def cmd_recipe(args: argparse.Namespace) -> None:
     from ganops.recipes import load_recipe, recipe_names, show
     from ganops.tracking import project_root
@@ -356,6 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
     exps.add_argument("--width", type=_positive, help="columns (default: the terminal's)")
     exps.add_argument("-A", "--all-commits", action="store_true", help="every commit's too")
     exps.set_defaults(handler=cmd_exps)
+
+    promote = commands.add_parser(
+        "promote", help="move the registry's champion alias to the workspace's model if better"
+    )
+    promote.add_argument(
+        "--baseline", required=True, help="git revision or DVC experiment it must beat"
+    )
+    promote.set_defaults(handler=cmd_promote)
 
     recipe = commands.add_parser(
         "recipe", help="named configurations (recipes/): list, show, or run one as an experiment"

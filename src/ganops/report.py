@@ -362,3 +362,13 @@ def write_report(root: Path, baseline: str, out: Path) -> Comparison:
             write_bytes(out.parent / GRID_FILES[name], side.grid)
     write_text(out, render(comparison))
     return comparison
+
+
+def headline_verdict(comparison: Comparison, key: str = "fid") -> str:
+    """The report's verdict on the evaluate stage's `key` (`better`, `within noise`, ...)."""
+    for path, name, old, new in comparison.metrics:
+        if name == key and path.endswith("eval/metrics.json") and _numeric(old, new):
+            before, after = comparison.estimates(path, key, old, new)
+            spread = comparison.spread.of(key) if comparison.spread else None
+            return judge_with_noise(key, before, after, spread)
+    raise DataError(f"no {key} on both sides of the comparison: run dvc repro first")

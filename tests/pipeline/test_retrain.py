@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from ganops.noise import recipe_hash
@@ -88,6 +89,14 @@ def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -
     new_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
     assert f"baseline: run `{base_run}`" in report and f"workspace: run `{new_run}`" in report
     assert {r.info.run_id for r in runs(repo)} >= {base_run, new_run}
+
+    # the registry's champion: no version had it, so the workspace's takes it whatever the
+    # verdict, which the line repeats from the report
+    promoted = sh(repo, sys.executable, "-m", "ganops.cli", "promote", "--baseline", commit)
+    assert promoted.stdout.startswith("ganops-generator@champion is now version ")
+    assert f"(had none): fid {verdict} against {commit}" in promoted.stdout
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    assert client.get_model_version_by_alias("ganops-generator", "champion").run_id == new_run
 
 
 def test_report_says_when_the_baseline_grid_is_unavailable(baseline: tuple[Path, str]) -> None:

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import requests
 import torch
+from mlflow import MlflowClient
 
 from ganops.cli import main
 from ganops.metrics.evaluator import load_evaluator
 from ganops.metrics.features import feature_set
+from ganops.tracking.registry import crown
 from tests.helpers import mlflow_models_serve, run_stages_in
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,10 @@ def _ask(url: str, body: dict[str, Any]) -> requests.Response:
 def test_a_served_conditional_generator_draws_the_class_asked_for(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = MODEL.format(version=1)
+    # served by the registry's alias, as the README does, once the version holds it
+    store = f"sqlite:///{workspace / 'mlflow.db'}"
+    crown(MlflowClient(store), "ganops-generator", "1")
+    model = "models:/ganops-generator@champion"
     with mlflow_models_serve(model, workspace) as url:
         answer = _ask(url, {"inputs": [{"count": 3, "classes": [7], "seed": 0}]})
         assert answer.status_code == 200, answer.text[:2000]
@@ -58,7 +63,7 @@ def test_a_served_conditional_generator_draws_the_class_asked_for(
     called = feature_set(evaluator, images, 64, torch.device("cpu")).logits.argmax(1)
     assert called.tolist() == [7, 7, 7]
     # the same images as `ganops sample` draws from the same model, count, class and seed
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     out = workspace / "sevens.npy"
     assert main(["sample", "--model", model, "-n", "3", "--class", "7", "--seed", "0",
                  "--out", str(out)]) == 0  # fmt: skip

@@ -93,6 +93,17 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     assert artifacts == ["samples/grid.png", "samples/interpolation.png"]
     assert record["model_uri"].startswith("models:/")
     assert client.get_registered_model("ganops-generator").latest_versions
+    # the version the run registered carries its model card and tags
+    version = client.search_model_versions(
+        f"name = 'ganops-generator' and run_id = '{run.info.run_id}'"
+    )[0]
+    assert "trained on mnist-5k (4,000 training images, 28 px), 16 steps" in version.description
+    assert "Limits:" in version.description
+    assert (
+        version.tags["params.hash"] == record["params_hash"]
+        and version.tags["ganops.steps"] == "16"
+    )
+    assert float(version.tags["ganops.quick_fid"]) > 0
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train/quick_fid")] == [16]
 
 

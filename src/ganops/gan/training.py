@@ -47,7 +47,7 @@ from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
 from ganops.runs.loggers import FanOut, HistoryFile, StepLogger
-from ganops.runs.publish import record_run, tracked
+from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import cycled_labels, latent_batch
 from ganops.tracking import Run
@@ -301,7 +301,12 @@ def _publish_and_record(
     run.log_summary(summary | {"published_step": published}, step=result.steps)
     model_uri = run.log_generator(state.published, state.spec, params.tracking.registered_model)
     conditioning = describe_conditioning(params.model.conditional, state.spec.num_classes)
-    return record_run(
+    record = record_run(
         run, params, paths.run_record, model_uri, result.steps, published, result.seconds,
         state.noise.device, conditioning,
     )  # fmt: skip
+    what = f"A {state.spec.arch} generator ({conditioning})"
+    images = result.images_seen // max(cfg.epochs, 1) // max(cfg.epoch_repeats, 1)
+    facts = {"what": what, "images": images, "quick_fid": metrics.get("quick_fid")}
+    describe_model(run, params.tracking.registered_model, params, record, facts)
+    return record

@@ -19,7 +19,8 @@ from ganops.runs.distributed import World
 from ganops.runs.loggers import HistoryFile
 from ganops.runs.resume import Checkpointing
 from ganops.runs.signals import StopRequest, stop_on_signals
-from ganops.tracking import Run, open_run, project_root, redact_uri
+from ganops.tracking import Run, git_state, open_run, project_root, redact_uri
+from ganops.tracking.registry import model_card
 
 
 @contextmanager
@@ -72,3 +73,29 @@ def record_run(
     )
     record.write(path)
     return record
+
+
+def describe_model(
+    run: Run, name: str | None, params: Params, record: RunRecord, facts: dict[str, Any]
+) -> None:
+    """Give the model version the run registered as `name` (None: none) its model card and
+    tags: `facts` says what it is (`what`), on how many images (`images`) and its quick FID
+    (`quick_fid`, None when it has none); the rest comes from the params and `record`."""
+    if name is None:
+        return
+    commit, dirty = git_state(project_root())
+    card = model_card(
+        {
+            "data": params.data.folder or params.data.source,
+            "size": params.data.image_size,
+            "steps": record.steps,
+            "hardware": record.hardware,
+            "params_hash": record.params_hash,
+            "commit": commit[:12] + (" with uncommitted changes" if dirty else ""),
+            **facts,
+        }
+    )
+    tags = {"params.hash": record.params_hash, "git.commit": commit, "ganops.steps": record.steps}
+    if facts.get("quick_fid") is not None:
+        tags["ganops.quick_fid"] = round(float(facts["quick_fid"]), 6)
+    run.describe_registered(name, card, tags)

@@ -25,6 +25,7 @@ from ganops.errors import TrackingError, scrub
 from ganops.models import GeneratorSpec
 from ganops.tracking.identity import run_identity
 from ganops.tracking.model import log_generator_model, log_translator_model
+from ganops.tracking.registry import describe_version
 from ganops.tracking.store import (
     ENV_EXP_NAME,
     HTTP_DEFAULTS,
@@ -284,6 +285,17 @@ class Run:
                         describe(error))  # fmt: skip
             self.fall_back_to_local()
             return log_generator_model(generator, spec, registered_model)
+
+    def describe_registered(self, name: str, card: str, tags: dict[str, Any]) -> None:
+        """Give the version this run registered as `name` its model card and tags
+        (`ganops.tracking.registry`); a server lost at this point only warns."""
+        try:
+            version = describe_version(self.client, name, self.run_id, card, tags)
+        except OUTAGE as error:
+            log.warning("could not describe the registered model: %s", describe(error))
+            return
+        if version is not None:
+            log.info("registered as %s version %s (models:/%s/%s)", name, version, name, version)
 
     def log_translator(
         self, translator: nn.Module, spec: dict[str, Any], registered_model: str | None

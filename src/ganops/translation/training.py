@@ -42,7 +42,7 @@ from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
 from ganops.runs.loggers import FanOut, HistoryFile
-from ganops.runs.publish import record_run, tracked
+from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
 from ganops.tracking import Run
@@ -277,7 +277,15 @@ def _publish_and_record(
         state.generators["ab"], spec.to_dict(), params.tracking.registered_translator
     )
     device = next(state.generators["ab"].parameters()).device
-    return record_run(
+    record = record_run(
         run, params, paths.run_record, model_uri, result.steps, result.steps, result.seconds,
         device,
     )  # fmt: skip
+    kind = "paired (pix2pix)" if state.paired else "unpaired (CycleGAN)"
+    facts = {
+        "what": f"A {kind} {spec.arch} translator",
+        "images": params.translate.batch_size * result.steps // max(params.translate.epochs, 1),
+        "quick_fid": metrics.get("quick_fid"),
+    }
+    describe_model(run, params.tracking.registered_translator, params, record, facts)
+    return record
