@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -302,6 +304,26 @@ class Run:
 
 
 @contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive within the block wait until it ends, then go to the
+    handler that was in place (which may raise): a run is never left half-started, or its
+    end half-recorded, by a stop that lands in the middle."""
+    stops = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals and sets handlers
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _: held.append(signum)) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
+
+
+@contextmanager
 def _quiet_end() -> Iterator[None]:
     try:
         yield
@@ -329,21 +351,10 @@ def _start(
     return active
 
 
-@contextmanager
-def open_run(
-    cfg: TrackingConfig,
-    params: Params | None = None,
-    run_id: str | None = None,
-    root: Path | None = None,
-) -> Iterator[Run]:
-    """Start a run (logging all params and identity tags) or reopen `run_id`.
-
-    On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
-    SIGTERM (KeyboardInterrupt/SystemExit) KILLED. A store that cannot be reached at the
-    start is an error (or, with `tracking.local_fallback`, the run goes to the local store);
-    one lost later only delays delivery (see `Run`).
-    """
-    root = root or project_root()
+def _begin(
+    cfg: TrackingConfig, params: Params | None, run_id: str | None, root: Path
+) -> tuple[mlflow.MlflowClient, str, Any]:
+    """The store's client, its URI and the started (or reopened) run; see `open_run`."""
     uri = tracking_uri(root)
     if not is_local(uri):
         for name, value in HTTP_DEFAULTS.items():
@@ -352,9 +363,8 @@ def open_run(
     client = open_client(uri)
     try:
         if run_id is None:
-            active = _start(client, uri, cfg.experiment, params, root)
-        else:
-            active = mlflow.start_run(run_id=run_id)
+            return client, uri, _start(client, uri, cfg.experiment, params, root)
+        return client, uri, mlflow.start_run(run_id=run_id)
     except OUTAGE as error:
         if run_id is not None or not cfg.local_fallback or is_local(uri):
             hint = (
@@ -368,32 +378,58 @@ def open_run(
         uri = local_uri(root)
         mlflow.set_tracking_uri(uri)
         client = open_client(uri)
-        active = _start(client, uri, cfg.experiment, params, root)
-    home = (root, cfg.experiment, params)
-    run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)
+        return client, uri, _start(client, uri, cfg.experiment, params, root)
+
+
+@contextmanager
+def open_run(
+    cfg: TrackingConfig,
+    params: Params | None = None,
+    run_id: str | None = None,
+    root: Path | None = None,
+) -> Iterator[Run]:
+    """Start a run (logging all params and identity tags) or reopen `run_id`.
+
+    On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
+    SIGTERM (KeyboardInterrupt/SystemExit, `ganops.runner.Stopped`) KILLED, and the
+    exception carries the note `MLflow run <id> marked KILLED`. A stop that arrives while
+    the run starts or ends is held until that is done (`_signals_held`). A store that cannot
+    be reached at the start is an error (or, with `tracking.local_fallback`, the run goes to
+    the local store); one lost later only delays delivery (see `Run`).
+    """
+    root = root or project_root()
+    run: Run | None = None
     try:
+        with _signals_held():  # a stop that comes meanwhile is raised as the block ends
+            client, uri, active = _begin(cfg, params, run_id, root)
+            home = (root, cfg.experiment, params)
+            run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)
         if run_id is not None:
             run.skip_logged_steps()
             run.set_aside_error()
         yield run
         run.deliver_or_fall_back()
-    except (KeyboardInterrupt, SystemExit):
-        _end(run, "KILLED")
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if run is not None:
+            _end(run, "KILLED")
+            stop.add_note(f"MLflow run {run.run_id} marked KILLED")
         raise
     except BaseException as error:
-        _end(run, "FAILED", error)
+        if run is not None:
+            _end(run, "FAILED", error)
         raise
     _end(run, "FINISHED")
 
 
 def _end(run: Run, status: str, error: BaseException | None = None) -> None:
-    try:
-        if status != "FINISHED":
-            run.deliver_or_fall_back()
-        if error is not None:
-            run.client.set_tag(run.run_id, ERROR_TAG, describe(error))
-    except Exception as problem:  # the store itself may be the failure; still end the run
-        log.warning("could not record the failure in MLflow: %s", describe(problem))
-    finally:
-        with _quiet_end():
-            mlflow.end_run(status=status)
+    with _signals_held():  # a stop during the end acts after it, not instead of it
+        try:
+            if status != "FINISHED":
+                run.deliver_or_fall_back()
+            if error is not None:
+                run.client.set_tag(run.run_id, ERROR_TAG, describe(error))
+        except Exception as problem:  # the store itself may be the failure; still end the run
+            log.warning("could not record the failure in MLflow: %s", describe(problem))
+        finally:
+            with _quiet_end():
+                mlflow.end_run(status=status)
