@@ -5,6 +5,7 @@ ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
 ganops sample --model data/models/generator.pt --class 3 7 --out grid.png   # conditional
 ganops sample --model data/models/generator.pt -n 5000 --out synthetic/     # labelled folder
 ganops score samples.npy                      # against the real test split
+ganops score synthetic/                       # class sub-folders: + conditional accuracy, CAS
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
 ganops translate --model data/models/generator.pt my_digits/ translated/   # task: translate
@@ -17,16 +18,18 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ganops.artifacts import load_generator
-from ganops.config import EvalConfig
-from ganops.data.dataset import read_manifest
-from ganops.data.images import read_images
+from ganops.config import EvalConfig, EvaluatorConfig, Params
+from ganops.data.dataset import Split, read_manifest
+from ganops.data.images import read_image_set, read_images
 from ganops.device import resolve_device
 from ganops.errors import ConfigError
 from ganops.io import save_npy, sha256_file, write_bytes
@@ -44,6 +47,9 @@ from ganops.sampling import (
     write_image_folder,
 )
 
+if TYPE_CHECKING:
+    from ganops.metrics.any_set import SetScores
+
 log = logging.getLogger("ganops")
 OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
 # the train stage's generator and run record (dvc.yaml): a folder export of that generator
@@ -52,11 +58,17 @@ PIPELINE_GENERATOR = Path("data/models/generator.pt")
 PIPELINE_RUN_RECORD = Path("data/train/run.json")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low} (got {value})")
+        return value
+
+    return parse
+
+
+_positive = _at_least(1)
 
 
 def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
@@ -141,36 +153,71 @@ def cmd_sample(args: argparse.Namespace) -> None:
     log.info("%d samples written to %s/%s", len(images), out, f" ({shown})" if shown else "")
 
 
-def _eval_config(params: Path) -> EvalConfig:
-    """The `eval` section of params.yaml when there is one, else the defaults."""
-    return load_params(params).eval if params.exists() else EvalConfig()
+def _params(path: Path) -> Params | None:
+    """params.yaml when there is one (its `eval` and `evaluator` sections), else None."""
+    return load_params(path) if path.exists() else None
+
+
+def _real_splits(data: Path) -> tuple[Split, Split] | str:
+    """The processed train and test splits in `data`, which CAS trains and tests on, or
+    why there are none."""
+    from ganops.data.dataset import load_split
+
+    if not (data / "manifest.json").is_file():
+        return f"needs the real train and test splits: --data {data} holds no processed data"
+    return load_split(data, "train"), load_split(data, "test")
+
+
+def _print_table(args: argparse.Namespace, count: int, results: SetScores) -> None:
+    against = args.reference or "the real test split"
+    print(f"{count} images from {args.samples} against {against}")
+    for key, value in results.scores.items():
+        print(f"  {key:<22}{value:>12.4f}")
+    for key, why in results.not_defined.items():
+        print(f"  {key:<22}{'not defined':>12}  ({why})")
+    if results.per_class:
+        print(f"  {'per class':<22}{'images':>12}{'cond. acc.':>12}")
+        for name, figures in results.per_class.items():
+            print(f"  {name:<22}{figures['images']:>12.0f}{figures['conditional_accuracy']:>12.4f}")
+    for note in results.notes:
+        print(f"note: {note}")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from ganops.metrics.any_set import class_indices, conditional_figures, score_defined
+    from ganops.metrics.conditional import cas_recipe
     from ganops.metrics.evaluator import load_evaluator
     from ganops.metrics.features import check_image_shape, evaluator_reference, feature_set
-    from ganops.metrics.scores import check_sizes, score
 
-    cfg = _eval_config(args.params)
+    params = _params(args.params)
+    cfg = params.eval if params else EvalConfig()
+    if args.kid_subset_size is not None:
+        cfg = cfg.model_copy(update={"kid_subset_size": args.kid_subset_size})
     device = resolve_device(args.device, key="--device")
     evaluator = load_evaluator(args.evaluator)
-    images = read_images(args.samples)
-    check_image_shape(images, evaluator, str(args.samples))
+    samples = read_image_set(args.samples)
+    check_image_shape(samples.images, evaluator, str(args.samples))
     if args.reference is None:
         reference = evaluator_reference(evaluator)
     else:
         reference_images = read_images(args.reference)
         check_image_shape(reference_images, evaluator, str(args.reference))
-        check_sizes(len(images), len(reference_images), cfg)
         reference = feature_set(evaluator, reference_images, cfg.batch_size, device)
-    results = score(feature_set(evaluator, images, cfg.batch_size, device), reference, cfg)
+    generated = feature_set(evaluator, samples.images, cfg.batch_size, device)
+    results = score_defined(generated, reference, cfg)
+    if samples.labels is not None:  # class sub-folders
+        labels = class_indices(samples.classes, samples.labels, evaluator, str(args.samples))
+        splits = _real_splits(args.data)
+        if not isinstance(splits, str):
+            check_image_shape(splits[1].images, evaluator, str(args.data))
+        recipe = cas_recipe(params.evaluator if params else EvaluatorConfig(), cfg)
+        conditional_figures(
+            results, evaluator, samples.images, labels, generated.logits, splits, recipe, device
+        )
     if args.json:
-        print(json.dumps({key: round(value, 6) for key, value in results.items()}, indent=2))
-        return
-    against = args.reference or "the real test split"
-    print(f"{len(images)} images from {args.samples} against {against}")
-    for key, value in results.items():
-        print(f"  {key:<16}{value:>12.4f}")
+        print(json.dumps(results.as_json(), indent=2))
+    else:
+        _print_table(args, len(samples.images), results)
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
@@ -258,7 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(handler=cmd_sample)
 
     scorer = commands.add_parser("score", help="FID, KID, precision/recall, IS, mode coverage")
-    scorer.add_argument("samples", type=Path, help="folder of PNG/JPEG images, or .npy/.npz")
+    scorer.add_argument(
+        "samples",
+        type=Path,
+        help="folder of PNG/JPEG images (in one sub-folder per class: the class of each, for "
+        "conditional accuracy and CAS), or .npy/.npz",
+    )
     scorer.add_argument(
         "--reference", type=Path, help="another set to compare with (default: the test split)"
     )
@@ -267,6 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scorer.add_argument(
         "--params", type=Path, default=Path("params.yaml"), help="eval.* settings (if present)"
+    )
+    scorer.add_argument(
+        "--kid-subset-size",
+        type=_at_least(2),
+        help="images per KID subset (default eval.kid_subset_size; more than the smaller set "
+        "has is clipped to it, with a note)",
+    )
+    scorer.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/processed"),
+        help="class sub-folders: the processed data CAS trains and tests on (data/processed)",
     )
     scorer.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scorer.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
