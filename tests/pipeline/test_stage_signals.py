@@ -125,8 +125,8 @@ def test_a_stage_stopped_while_its_run_is_open_marks_it_killed(
     lines = _stop(process, stop)
 
     said = f"{stage}: interrupted (stopped by {stop.name}); MLflow run {run_id} marked KILLED"
-    assert lines[-1] == said
-    assert _only_run(uri).info.status == "KILLED"
+    assert lines[-1] == said, lines
+    assert _only_run(uri).info.status == "KILLED", lines
     logged = _logged(uri, run_id)
     assert all(logged.get(key, 0) >= count for key, count in before.items()), (before, logged)
     assert _partial_files(work) == []

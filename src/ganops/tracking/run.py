@@ -3,6 +3,7 @@ lifecycle that always ends it FINISHED, FAILED or KILLED, never left RUNNING."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -10,10 +11,10 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import mlflow
 import numpy as np
@@ -55,8 +56,26 @@ PERF_KEYS = frozenset({"images_per_s", "images_per_s_mean", "train_time_s"})
 PREFIXES = {"real_floor.": "eval_real_floor/", "downstream.": "downstream/"}
 _BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call
 _DATASET_ATTEMPTS = 3
+_END_ATTEMPTS = 3
 _DUPLICATE_ROW = re.compile(r"UniqueViolation|duplicate key|UNIQUE constraint failed", re.I)
 _IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+")
+
+
+Args = ParamSpec("Args")
+Result = TypeVar("Result")
+
+
+def _whole(call: Callable[Args, Result]) -> Callable[Args, Result]:
+    """A call to the store that a stop does not cut in two: SIGINT or SIGTERM waits until it
+    returns (`_signals_held`). A stop raised inside SQLAlchemy's work left the store's
+    connection unusable, so that the run could no longer be marked KILLED."""
+
+    @functools.wraps(call)
+    def whole(*args: Args.args, **kwargs: Args.kwargs) -> Result:
+        with _signals_held():
+            return call(*args, **kwargs)
+
+    return whole
 
 
 def chart_key(key: str) -> str:
@@ -110,6 +129,7 @@ class Run:
         """Values (metrics, images and tags) not yet delivered."""
         return len(self._pending) + len(self._images) + len(self._tags)
 
+    @_whole
     def skip_logged_steps(self) -> None:
         """Remember the last step of every metric and image series the store already has."""
         for key in self.client.get_run(self.run_id).data.metrics:
@@ -139,6 +159,7 @@ class Run:
             if step > self._logged.get(key, -1)
         )
 
+    @_whole
     def log_dataset(self, name: str, digest: str, source: str, profile: dict[str, Any]) -> None:
         """Record the data the run trained on as its input: the runs table's Dataset column."""
         dataset = Dataset(name, digest, "ganops", source, profile=json.dumps(profile))
@@ -182,6 +203,7 @@ class Run:
             self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
             self._images.pop(0)
 
+    @_whole
     def flush(self) -> None:
         """Deliver what is buffered; if the store is unreachable, keep it for later."""
         waiting = self.pending
@@ -237,6 +259,7 @@ class Run:
             self.run_id,
         )
 
+    @_whole
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """A file, or every file of a folder, under `artifact_path`."""
         if path.is_dir():
@@ -244,6 +267,7 @@ class Run:
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    @_whole
     def set_aside_error(self) -> None:
         """A reopened run is no longer failed: the `error` of its last attempt moves to
         `ganops.previous_error`, so a run that ends FINISHED carries no `error` tag."""
@@ -252,11 +276,13 @@ class Run:
             self.client.set_tag(self.run_id, PREVIOUS_ERROR_TAG, error)
             self.client.delete_tag(self.run_id, ERROR_TAG)
 
+    @_whole
     def tag(self, key: str) -> str | None:
         """The value of tag `key` of this run, or None."""
         value = self.client.get_run(self.run_id).data.tags.get(key)
         return None if value is None else str(value)
 
+    @_whole
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tag the run now; while its store is unreachable, at the flush that reaches it (a
         warning raised mid-run, say of a mode collapse, must not end the training)."""
@@ -271,6 +297,7 @@ class Run:
         self.log_metrics(step, metrics)
         self.flush()
 
+    @_whole
     def log_generator(
         self, generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
     ) -> str:
@@ -287,6 +314,7 @@ class Run:
             self.fall_back_to_local()
             return log_generator_model(generator, spec, registered_model)
 
+    @_whole
     def log_translator(
         self, translator: nn.Module, spec: dict[str, Any], registered_model: str | None
     ) -> str:
@@ -328,7 +356,7 @@ def _quiet_end() -> Iterator[None]:
     try:
         yield
     except OUTAGE as error:
-        log.debug("could not end the run on the server: %s", describe(error))
+        log.debug("could not end the run: %s", describe(error))
 
 
 def _start(
@@ -433,3 +461,20 @@ def _end(run: Run, status: str, error: BaseException | None = None) -> None:
         finally:
             with _quiet_end():
                 mlflow.end_run(status=status)
+            _confirm_end(run, status)
+
+
+def _confirm_end(run: Run, status: str) -> None:
+    """Read the run's status back and, where the store does not hold `status` yet (the
+    fluent end was skipped or failed), set it on the run directly: a stop that landed in
+    the middle of a store call can leave the fluent state behind."""
+    for attempt in range(_END_ATTEMPTS):
+        try:
+            if run.client.get_run(run.run_id).info.status != status:
+                run.client.set_terminated(run.run_id, status)
+            return
+        except OUTAGE as problem:
+            if attempt + 1 == _END_ATTEMPTS:
+                log.warning("could not mark MLflow run %s %s: %s", run.run_id, status,
+                            describe(problem))  # fmt: skip
+            time.sleep(0.5 * (attempt + 1))
