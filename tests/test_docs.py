@@ -81,6 +81,10 @@ RUN_BY: dict[str, str] = {
     "dvc exp apply": REMOTE + "test_a_teammates_experiment_arrives_without_retraining",
     # the `ganops` command's main(), in-process
     "ganops score": CLI + "test_score_against_the_test_split_and_another_set",
+    "ganops score synthetic/": "tests/test_score_sets.py::"
+        "test_score_reads_the_class_folders_ganops_sample_writes",
+    "ganops sample --model data/models/generator.pt -n 64 --out synthetic/": "tests/"
+        "test_score_sets.py::test_score_reads_the_class_folders_ganops_sample_writes",
     "ganops sample": CLI + "test_sample_to_npy_npz_and_png",
     "ganops sample --model models:/": CLI + "test_sample_from_an_mlflow_model_uri",
     "ganops sample --model data/models/model.pt --class":

@@ -5,6 +5,7 @@ ganops sample --model models:/ganops-generator/1 -n 5000 --out samples.npy
 ganops sample --model data/models/model.pt --class 3 7 --out grid.png   # conditional
 ganops sample --model data/models/model.pt -n 5000 --out synthetic/     # labelled folder
 ganops score samples.npy                      # against the real test split
+ganops score synthetic/                       # class sub-folders: + conditional accuracy, CAS
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
 ganops translate --model data/models/model.pt my_digits/ translated/   # task: translate
@@ -20,21 +21,22 @@ import argparse
 import io
 import json
 import logging
-import shutil
-import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ganops.artifacts import load_generator
-from ganops.config import EvalConfig
-from ganops.data.dataset import read_manifest
-from ganops.data.images import read_images
+from ganops.cli_project import add_project_commands
+from ganops.config import EvalConfig, EvaluatorConfig, Params
+from ganops.data.dataset import Split, read_manifest
+from ganops.data.images import read_image_set, read_images
 from ganops.device import resolve_device
-from ganops.errors import ConfigError, GanopsError
+from ganops.errors import ConfigError
 from ganops.io import save_npy, sha256_file, write_bytes
 from ganops.models import GeneratorSpec
 from ganops.params import load_params
@@ -51,6 +53,9 @@ from ganops.sampling import (
     write_image_folder,
 )
 
+if TYPE_CHECKING:
+    from ganops.metrics.any_set import SetScores
+
 log = logging.getLogger("ganops")
 OUTPUT_SUFFIXES = (".npy", ".npz", ".png")
 # the train stage's model file and run record (dvc.yaml): a folder export of that generator
@@ -59,11 +64,17 @@ PIPELINE_MODEL = Path("data/models/model.pt")
 PIPELINE_RUN_RECORD = Path("data/train/run.json")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low} (got {value})")
+        return value
+
+    return parse
+
+
+_positive = _at_least(1)
 
 
 def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
@@ -151,36 +162,71 @@ def cmd_sample(args: argparse.Namespace) -> None:
     log.info("%d samples written to %s/%s", len(images), out, f" ({shown})" if shown else "")
 
 
-def _eval_config(params: Path) -> EvalConfig:
-    """The `eval` section of params.yaml when there is one, else the defaults."""
-    return load_params(params).eval if params.exists() else EvalConfig()
+def _params(path: Path) -> Params | None:
+    """params.yaml when there is one (its `eval` and `evaluator` sections), else None."""
+    return load_params(path) if path.exists() else None
+
+
+def _real_splits(data: Path) -> tuple[Split, Split] | str:
+    """The processed train and test splits in `data`, which CAS trains and tests on, or
+    why there are none."""
+    from ganops.data.dataset import load_split
+
+    if not (data / "manifest.json").is_file():
+        return f"needs the real train and test splits: --data {data} holds no processed data"
+    return load_split(data, "train"), load_split(data, "test")
+
+
+def _print_table(args: argparse.Namespace, count: int, results: SetScores) -> None:
+    against = args.reference or "the real test split"
+    print(f"{count} images from {args.samples} against {against}")
+    for key, value in results.scores.items():
+        print(f"  {key:<22}{value:>12.4f}")
+    for key, why in results.not_defined.items():
+        print(f"  {key:<22}{'not defined':>12}  ({why})")
+    if results.per_class:
+        print(f"  {'per class':<22}{'images':>12}{'cond. acc.':>12}")
+        for name, figures in results.per_class.items():
+            print(f"  {name:<22}{figures['images']:>12.0f}{figures['conditional_accuracy']:>12.4f}")
+    for note in results.notes:
+        print(f"note: {note}")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from ganops.metrics.any_set import class_indices, conditional_figures, score_defined
+    from ganops.metrics.conditional import cas_recipe
     from ganops.metrics.evaluator import load_evaluator
     from ganops.metrics.features import check_image_shape, evaluator_reference, feature_set
-    from ganops.metrics.scores import check_sizes, score
 
-    cfg = _eval_config(args.params)
+    params = _params(args.params)
+    cfg = params.eval if params else EvalConfig()
+    if args.kid_subset_size is not None:
+        cfg = cfg.model_copy(update={"kid_subset_size": args.kid_subset_size})
     device = resolve_device(args.device, key="--device")
     evaluator = load_evaluator(args.evaluator)
-    images = read_images(args.samples)
-    check_image_shape(images, evaluator, str(args.samples))
+    samples = read_image_set(args.samples)
+    check_image_shape(samples.images, evaluator, str(args.samples))
     if args.reference is None:
         reference = evaluator_reference(evaluator)
     else:
         reference_images = read_images(args.reference)
         check_image_shape(reference_images, evaluator, str(args.reference))
-        check_sizes(len(images), len(reference_images), cfg)
         reference = feature_set(evaluator, reference_images, cfg.batch_size, device)
-    results = score(feature_set(evaluator, images, cfg.batch_size, device), reference, cfg)
+    generated = feature_set(evaluator, samples.images, cfg.batch_size, device)
+    results = score_defined(generated, reference, cfg)
+    if samples.labels is not None:  # class sub-folders
+        labels = class_indices(samples.classes, samples.labels, evaluator, str(args.samples))
+        splits = _real_splits(args.data)
+        if not isinstance(splits, str):
+            check_image_shape(splits[1].images, evaluator, str(args.data))
+        recipe = cas_recipe(params.evaluator if params else EvaluatorConfig(), cfg)
+        conditional_figures(
+            results, evaluator, samples.images, labels, generated.logits, splits, recipe, device
+        )
     if args.json:
-        print(json.dumps({key: round(value, 6) for key, value in results.items()}, indent=2))
-        return
-    against = args.reference or "the real test split"
-    print(f"{len(images)} images from {args.samples} against {against}")
-    for key, value in results.items():
-        print(f"  {key:<16}{value:>12.4f}")
+        print(json.dumps(results.as_json(), indent=2))
+    else:
+        _print_table(args, len(samples.images), results)
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
@@ -221,61 +267,6 @@ def cmd_report(args: argparse.Namespace) -> None:
     if not args.quiet:
         print(args.out.read_text())
     log.info("report written to %s", args.out)
-
-
-def cmd_exps(args: argparse.Namespace) -> None:
-    from ganops.exps import show
-    from ganops.tracking import project_root
-
-    width = args.width or shutil.get_terminal_size((160, 24)).columns
-    print(show(project_root(), width, ["--all-commits"] if args.all_commits else None))
-
-
-def cmd_promote(args: argparse.Namespace) -> None:
-    from ganops.report import compare, headline_verdict
-    from ganops.run_record import resolve_uri
-    from ganops.tracking import project_root
-    from ganops.tracking.registry import promote
-
-    root = project_root()
-    params = load_params(root / "params.yaml")
-    name = (
-        params.tracking.registered_translator
-        if params.task == "translate"
-        else params.tracking.registered_model
-    )
-    if name is None:
-        raise ConfigError("tracking: this task registers no model, so there is none to promote")
-    comparison = compare(root, args.baseline)
-    verdict = headline_verdict(comparison)
-    run = comparison.workspace.run
-    if not run.get("run_id"):
-        raise ConfigError("data/train/run.json names no run: run dvc repro first")
-    uri = resolve_uri(str(run.get("tracking_uri", "")), root)
-    why = f"fid {verdict} against {args.baseline}"
-    print(promote(uri, name, str(run["run_id"]), verdict == "better", why))
-
-
-def cmd_recipe(args: argparse.Namespace) -> None:
-    from ganops.recipes import load_recipe, recipe_names, show
-    from ganops.tracking import project_root
-
-    root = project_root()
-    if args.action == "list":
-        for name in recipe_names(root):
-            print(f"{name:<28}{load_recipe(root, name).summary}")
-        return
-    if args.name is None:
-        raise ConfigError(f"ganops recipe {args.action}: name a recipe (ganops recipe list)")
-    recipe = load_recipe(root, args.name)
-    if args.action == "show":
-        print(show(recipe, args.extra))
-        return
-    command = [sys.executable, "-m", *recipe.command(args.extra)]
-    log.info("%s", show(recipe, args.extra))
-    done = subprocess.run(command, cwd=root, check=False)
-    if done.returncode:
-        raise GanopsError(f"dvc exp run failed with exit status {done.returncode}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,7 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(handler=cmd_sample)
 
     scorer = commands.add_parser("score", help="FID, KID, precision/recall, IS, mode coverage")
-    scorer.add_argument("samples", type=Path, help="folder of PNG/JPEG images, or .npy/.npz")
+    scorer.add_argument(
+        "samples",
+        type=Path,
+        help="folder of PNG/JPEG images (in one sub-folder per class: the class of each, for "
+        "conditional accuracy and CAS), or .npy/.npz",
+    )
     scorer.add_argument(
         "--reference", type=Path, help="another set to compare with (default: the test split)"
     )
@@ -333,6 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scorer.add_argument(
         "--params", type=Path, default=Path("params.yaml"), help="eval.* settings (if present)"
+    )
+    scorer.add_argument(
+        "--kid-subset-size",
+        type=_at_least(2),
+        help="images per KID subset (default eval.kid_subset_size; more than the smaller set "
+        "has is clipped to it, with a note)",
+    )
+    scorer.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/processed"),
+        help="class sub-folders: the processed data CAS trains and tests on (data/processed)",
     )
     scorer.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scorer.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -375,35 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     translate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     translate.set_defaults(handler=cmd_translate)
+    add_project_commands(commands, _positive)
 
-    exps = commands.add_parser(
-        "exps", help="the experiments: headline scores and the params that differ, one row each"
-    )
-    exps.add_argument("--width", type=_positive, help="columns (default: the terminal's)")
-    exps.add_argument("-A", "--all-commits", action="store_true", help="every commit's too")
-    exps.set_defaults(handler=cmd_exps)
-
-    promote = commands.add_parser(
-        "promote", help="move the registry's champion alias to the workspace's model if better"
-    )
-    promote.add_argument(
-        "--baseline", required=True, help="git revision or DVC experiment it must beat"
-    )
-    promote.set_defaults(handler=cmd_promote)
-
-    recipe = commands.add_parser(
-        "recipe", help="named configurations (recipes/): list, show, or run one as an experiment"
-    )
-    recipe.add_argument(
-        "action", choices=("list", "show", "run"), help="run: dvc exp run with its -S values"
-    )
-    recipe.add_argument("name", nargs="?", help="the recipe (a file recipes/NAME.yaml)")
-    recipe.add_argument(
-        "extra",
-        nargs=argparse.REMAINDER,
-        help="more dvc exp run arguments, after the recipe's (-S key=value wins over it)",
-    )
-    recipe.set_defaults(handler=cmd_recipe)
     return parser
 
 

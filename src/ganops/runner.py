@@ -5,17 +5,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from ganops.config import DEFAULT_PARAMS_FILE
 from ganops.errors import GanopsError, scrub
 
 _NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+INTERRUPTED = 130  # the exit status of a stage or command stopped by SIGINT or SIGTERM
+
+log = logging.getLogger("ganops")
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a stage: raised where it was, so that every `with` on the
+    way out (an MLflow run's, which ends it KILLED; a file's, which leaves no partial file)
+    closes as it does for Ctrl-C."""
 
 
 _make_record = logging.getLogRecordFactory()
@@ -67,18 +79,59 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def stop_by_signals() -> Iterator[None]:
+    """Within the block, SIGTERM (`kill`, `timeout`, a CI job cancelled) stops the work as
+    Ctrl-C does: it raises `Stopped` where the work is. SIGINT does the same (named, rather
+    than Python's bare KeyboardInterrupt) unless it was ignored when the process started (a
+    background job). Only the first signal stops: one that follows while the stop unwinds is
+    logged and ignored, so ending the MLflow run and removing partial files are not cut
+    short (`kill -9` still stops at once). Training loops install their own handler inside
+    (`ganops.runs.signals`), which finishes the step and checkpoints first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a caller's thread keeps its own
+        return
+    stopping: list[str] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if stopping:
+            log.warning("%s received while stopping (%s): ignored", name, stopping[0])
+            return
+        stopping.append(name)
+        raise Stopped(f"stopped by {name}")
+
+    caught = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, stop) for sig in caught}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted_line(name: str, interrupt: KeyboardInterrupt) -> str:
+    """`<name>: interrupted (<why>)`, then what was done on the way out (the MLflow run
+    marked KILLED, added as a note by `tracking.open_run`)."""
+    detail = f" ({scrub(str(interrupt))})" if str(interrupt) else ""
+    notes = "".join(f"; {scrub(note)}" for note in getattr(interrupt, "__notes__", ()))
+    return f"{name}: interrupted{detail}{notes}"
+
+
 def run_stage(name: str, body: Callable[[], None], verbose: bool = False) -> int:
-    """Run `body`; a `GanopsError` becomes `<name>: error: <message>` and exit status 1."""
+    """Run `body`; a `GanopsError` becomes `<name>: error: <message>` and exit status 1;
+    SIGINT or SIGTERM (`stop_by_signals`) `<name>: interrupted (stopped by SIGTERM)` and
+    exit status 130."""
     configure_logging(verbose)
     try:
-        body()
+        with stop_by_signals():
+            body()
     except GanopsError as error:
         print(f"{name}: error: {scrub(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as interrupt:
-        detail = f" ({scrub(str(interrupt))})" if str(interrupt) else ""
-        print(f"{name}: interrupted{detail}", file=sys.stderr)
-        return 130
+        print(_interrupted_line(name, interrupt), file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 

@@ -1,7 +1,10 @@
 """Reading sets of images made by any tool: a folder of PNG/JPEG files or an .npy/.npz array.
 
-A folder's `manifest.json` (what `ganops sample --out DIR/` writes beside its images) is
-skipped; any other file that is not an image is an error.
+A folder holds its images directly, or in one sub-folder per class (the layout of
+torchvision's `ImageFolder`, and of `ganops sample --out DIR/` for a conditional generator):
+then each image's class is its sub-folder (`read_image_set`). A folder's `manifest.json` (what
+`ganops sample --out DIR/` writes beside its images) is skipped; any other file that is not an
+image is an error, as are images beside class sub-folders.
 
 Everything comes back as uint8 `(N, C, H, W)`. Arrays may be `(N, H, W)`, `(N, C, H, W)` or
 `(N, H, W, C)` with C = 1 or 3. Float arrays are read as [-1, 1] when they hold negative
@@ -12,6 +15,7 @@ an error, as is anything that is not an image.
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +28,61 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 _CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "F": 1, "RGB": 3, "RGBA": 3, "P": 3}
 
 
+@dataclass(frozen=True)
+class ImageSet:
+    """A set of images, and the class of each when its folder has class sub-folders."""
+
+    images: np.ndarray  # (N, C, H, W) uint8
+    classes: tuple[str, ...] = ()  # the class sub-folders' names, sorted; () without
+    labels: np.ndarray | None = None  # (N,) int64 index into `classes`; None without
+
+
 def read_images(path: Path) -> np.ndarray:
     """The images at `path` (a folder, `.npy` or `.npz`) as uint8 `(N, C, H, W)`."""
+    return read_image_set(path).images
+
+
+def read_image_set(path: Path) -> ImageSet:
+    """The images at `path` (a folder, `.npy` or `.npz`), with their classes when `path` is a
+    folder of class sub-folders."""
     if path.is_dir():
         return _read_folder(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.suffix in (".npy", ".npz"):
-        return _to_uint8_nchw(_read_array(path), path)
+        return ImageSet(_to_uint8_nchw(_read_array(path), path))
     raise DataError(f"{path}: expected a folder of images, an .npy or an .npz file")
 
 
-def _read_folder(folder: Path) -> np.ndarray:
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name != FOLDER_MANIFEST
-    )
-    if not files:
-        raise DataError(f"{folder}: the folder has no images")
-    return stack_images([read_image_file(file) for file in files], folder)
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _read_folder(folder: Path) -> ImageSet:
+    entries = [p for p in _visible(folder) if p.name != FOLDER_MANIFEST]
+    files = [p for p in entries if p.is_file()]
+    classes = [p for p in entries if p.is_dir()]
+    if files and classes:
+        raise DataError(
+            f"{folder}: holds both images ({files[0].name}) and sub-folders ({classes[0].name}/); "
+            "put every image in a class sub-folder, or none"
+        )
+    if not classes:
+        if not files:
+            raise DataError(f"{folder}: the folder has no images")
+        return ImageSet(stack_images([read_image_file(file) for file in files], folder))
+    found: list[tuple[str, int, Path]] = []
+    for label, sub in enumerate(classes):
+        for file in _visible(sub):
+            if file.is_dir():
+                raise DataError(f"{file}: a folder inside the class folder {sub.name}/")
+            found.append((file.name, label, file))
+    if not found:
+        raise DataError(f"{folder}: its class sub-folders hold no images")
+    found.sort()  # by file name, then class: the order `ganops sample` drew them in
+    images = stack_images([read_image_file(file) for _, _, file in found], folder)
+    labels = np.array([label for _, label, _ in found], dtype=np.int64)
+    return ImageSet(images, tuple(sub.name for sub in classes), labels)
 
 
 def stack_images(images: list[np.ndarray], folder: Path) -> np.ndarray:

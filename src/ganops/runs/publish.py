@@ -5,6 +5,7 @@ run record (`run.json`) that later stages and `ganops report` find the run by.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from ganops.runs.signals import StopRequest, stop_on_signals
 from ganops.tracking import Run, git_state, open_run, project_root, redact_uri
 from ganops.tracking.registry import model_card
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def tracked(
@@ -35,7 +38,8 @@ def tracked(
     """The main rank's MLflow run, opened afresh or (`run_id`, from the checkpoint) reopened,
     with what the checkpoint's histories already hold replayed; a fresh run logs its
     `dataset`. Within it SIGINT/SIGTERM checkpoint after the current step and the run ends
-    KILLED."""
+    KILLED; one that comes after the last step (while the model is published) finds the
+    run complete: it ends FINISHED, and the log says so."""
     histories: dict[str, HistoryFile] = checkpointing.histories
     with stop_on_signals() as stop, open_run(params.tracking, params, run_id=run_id) as run:
         run.replay([row for history in histories.values() for row in history.rows])
@@ -44,6 +48,9 @@ def tracked(
         run.set_tags({"ganops.world_size": str(world.size)} | tags)
         checkpointing.meta["run_id"] = run.run_id
         yield stop, run
+    if stop.requested:
+        log.warning("%s came after the last step: the run was complete and ended FINISHED",
+                    stop.signal_name)  # fmt: skip
 
 
 def record_run(

@@ -23,7 +23,9 @@ from ganops.config import Params, TrackingConfig
 from ganops.dotted import flatten
 from ganops.errors import TrackingError, scrub
 from ganops.models import GeneratorSpec
+from ganops.tracking.held import signals_held, whole_call
 from ganops.tracking.identity import run_identity
+from ganops.tracking.keys import chart_key
 from ganops.tracking.model import log_generator_model, log_translator_model
 from ganops.tracking.registry import describe_version
 from ganops.tracking.store import (
@@ -44,34 +46,11 @@ log = logging.getLogger("ganops.tracking")
 
 GRID_KEY = "samples"
 ERROR_TAG, PREVIOUS_ERROR_TAG = "error", "ganops.previous_error"
-# The MLflow UI groups a run's charts by the name's prefix before "/": per-step training
-# values, throughput, final scores, the real data's yardstick scores, downstream accuracy.
-# History files and DVC metrics keep the plain names.
-TRAIN_KEYS = frozenset(
-    {"loss_d", "loss_g", "d_real", "d_fake", "published_step", "classifier_accuracy"}
-)
-PERF_KEYS = frozenset({"images_per_s", "images_per_s_mean", "train_time_s"})
-PREFIXES = {"real_floor.": "eval_real_floor/", "downstream.": "downstream/"}
 _BATCH_LIMIT = 1000  # MLflow's maximum metrics per log_batch call
 _DATASET_ATTEMPTS = 3
+_END_ATTEMPTS = 3
 _DUPLICATE_ROW = re.compile(r"UniqueViolation|duplicate key|UNIQUE constraint failed", re.I)
 _IMAGE_FILE = re.compile(r"^images/(?P<key>.+)\+step\+(?P<step>\d+)\+timestamp\+")
-
-
-def chart_key(key: str) -> str:
-    """The MLflow name of metric `key`: `train/loss_d` (any `loss_*`), `train/quick_fid`,
-    `perf/...`, `eval/fid`, `eval_real_floor/fid`, `downstream/...`; a name with a section
-    is kept."""
-    if "/" in key:
-        return key
-    for prefix, section in PREFIXES.items():
-        if key.startswith(prefix):
-            return section + key.removeprefix(prefix)
-    if key in PERF_KEYS:
-        return f"perf/{key}"
-    if key in TRAIN_KEYS or key.startswith(("quick_", "loss_")):
-        return f"train/{key}"
-    return f"eval/{key}"
 
 
 class Run:
@@ -109,6 +88,7 @@ class Run:
         """Values (metrics, images and tags) not yet delivered."""
         return len(self._pending) + len(self._images) + len(self._tags)
 
+    @whole_call
     def skip_logged_steps(self) -> None:
         """Remember the last step of every metric and image series the store already has."""
         for key in self.client.get_run(self.run_id).data.metrics:
@@ -138,6 +118,7 @@ class Run:
             if step > self._logged.get(key, -1)
         )
 
+    @whole_call
     def log_dataset(self, name: str, digest: str, source: str, profile: dict[str, Any]) -> None:
         """Record the data the run trained on as its input: the runs table's Dataset column."""
         dataset = Dataset(name, digest, "ganops", source, profile=json.dumps(profile))
@@ -181,6 +162,7 @@ class Run:
             self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
             self._images.pop(0)
 
+    @whole_call
     def flush(self) -> None:
         """Deliver what is buffered; if the store is unreachable, keep it for later."""
         waiting = self.pending
@@ -236,6 +218,7 @@ class Run:
             self.run_id,
         )
 
+    @whole_call
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """A file, or every file of a folder, under `artifact_path`."""
         if path.is_dir():
@@ -243,6 +226,7 @@ class Run:
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    @whole_call
     def set_aside_error(self) -> None:
         """A reopened run is no longer failed: the `error` of its last attempt moves to
         `ganops.previous_error`, so a run that ends FINISHED carries no `error` tag."""
@@ -251,11 +235,13 @@ class Run:
             self.client.set_tag(self.run_id, PREVIOUS_ERROR_TAG, error)
             self.client.delete_tag(self.run_id, ERROR_TAG)
 
+    @whole_call
     def tag(self, key: str) -> str | None:
         """The value of tag `key` of this run, or None."""
         value = self.client.get_run(self.run_id).data.tags.get(key)
         return None if value is None else str(value)
 
+    @whole_call
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tag the run now; while its store is unreachable, at the flush that reaches it (a
         warning raised mid-run, say of a mode collapse, must not end the training)."""
@@ -270,6 +256,7 @@ class Run:
         self.log_metrics(step, metrics)
         self.flush()
 
+    @whole_call
     def log_generator(
         self, generator: nn.Module, spec: GeneratorSpec, registered_model: str | None
     ) -> str:
@@ -286,6 +273,7 @@ class Run:
             self.fall_back_to_local()
             return log_generator_model(generator, spec, registered_model)
 
+    @whole_call
     def describe_registered(self, name: str, card: str, tags: dict[str, Any]) -> None:
         """Give the version this run registered as `name` its model card and tags
         (`ganops.tracking.registry`); a server lost at this point only warns."""
@@ -297,6 +285,7 @@ class Run:
         if version is not None:
             log.info("registered as %s version %s (models:/%s/%s)", name, version, name, version)
 
+    @whole_call
     def log_translator(
         self, translator: nn.Module, spec: dict[str, Any], registered_model: str | None
     ) -> str:
@@ -318,7 +307,7 @@ def _quiet_end() -> Iterator[None]:
     try:
         yield
     except OUTAGE as error:
-        log.debug("could not end the run on the server: %s", describe(error))
+        log.debug("could not end the run: %s", describe(error))
 
 
 def _start(
@@ -341,21 +330,10 @@ def _start(
     return active
 
 
-@contextmanager
-def open_run(
-    cfg: TrackingConfig,
-    params: Params | None = None,
-    run_id: str | None = None,
-    root: Path | None = None,
-) -> Iterator[Run]:
-    """Start a run (logging all params and identity tags) or reopen `run_id`.
-
-    On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
-    SIGTERM (KeyboardInterrupt/SystemExit) KILLED. A store that cannot be reached at the
-    start is an error (or, with `tracking.local_fallback`, the run goes to the local store);
-    one lost later only delays delivery (see `Run`).
-    """
-    root = root or project_root()
+def _begin(
+    cfg: TrackingConfig, params: Params | None, run_id: str | None, root: Path
+) -> tuple[mlflow.MlflowClient, str, Any]:
+    """The store's client, its URI and the started (or reopened) run; see `open_run`."""
     uri = tracking_uri(root)
     if not is_local(uri):
         for name, value in HTTP_DEFAULTS.items():
@@ -364,9 +342,8 @@ def open_run(
     client = open_client(uri)
     try:
         if run_id is None:
-            active = _start(client, uri, cfg.experiment, params, root)
-        else:
-            active = mlflow.start_run(run_id=run_id)
+            return client, uri, _start(client, uri, cfg.experiment, params, root)
+        return client, uri, mlflow.start_run(run_id=run_id)
     except OUTAGE as error:
         if run_id is not None or not cfg.local_fallback or is_local(uri):
             hint = (
@@ -380,32 +357,75 @@ def open_run(
         uri = local_uri(root)
         mlflow.set_tracking_uri(uri)
         client = open_client(uri)
-        active = _start(client, uri, cfg.experiment, params, root)
-    home = (root, cfg.experiment, params)
-    run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)
+        return client, uri, _start(client, uri, cfg.experiment, params, root)
+
+
+@contextmanager
+def open_run(
+    cfg: TrackingConfig,
+    params: Params | None = None,
+    run_id: str | None = None,
+    root: Path | None = None,
+) -> Iterator[Run]:
+    """Start a run (logging all params and identity tags) or reopen `run_id`.
+
+    On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
+    SIGTERM (KeyboardInterrupt/SystemExit, `ganops.runner.Stopped`) KILLED, and the
+    exception carries the note `MLflow run <id> marked KILLED`. A stop that arrives while
+    the run starts or ends is held until that is done (`signals_held`). A store that cannot
+    be reached at the start is an error (or, with `tracking.local_fallback`, the run goes to
+    the local store); one lost later only delays delivery (see `Run`).
+    """
+    root = root or project_root()
+    run: Run | None = None
     try:
+        with signals_held():  # a stop that comes meanwhile is raised as the block ends
+            client, uri, active = _begin(cfg, params, run_id, root)
+            home = (root, cfg.experiment, params)
+            run = Run(client, active.info.run_id, uri, active.info.experiment_id, home)
         if run_id is not None:
             run.skip_logged_steps()
             run.set_aside_error()
         yield run
         run.deliver_or_fall_back()
-    except (KeyboardInterrupt, SystemExit):
-        _end(run, "KILLED")
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if run is not None:
+            _end(run, "KILLED")
+            stop.add_note(f"MLflow run {run.run_id} marked KILLED")
         raise
     except BaseException as error:
-        _end(run, "FAILED", error)
+        if run is not None:
+            _end(run, "FAILED", error)
         raise
     _end(run, "FINISHED")
 
 
 def _end(run: Run, status: str, error: BaseException | None = None) -> None:
-    try:
-        if status != "FINISHED":
-            run.deliver_or_fall_back()
-        if error is not None:
-            run.client.set_tag(run.run_id, ERROR_TAG, describe(error))
-    except Exception as problem:  # the store itself may be the failure; still end the run
-        log.warning("could not record the failure in MLflow: %s", describe(problem))
-    finally:
-        with _quiet_end():
-            mlflow.end_run(status=status)
+    with signals_held():  # a stop during the end acts after it, not instead of it
+        try:
+            if status != "FINISHED":
+                run.deliver_or_fall_back()
+            if error is not None:
+                run.client.set_tag(run.run_id, ERROR_TAG, describe(error))
+        except Exception as problem:  # the store itself may be the failure; still end the run
+            log.warning("could not record the failure in MLflow: %s", describe(problem))
+        finally:
+            with _quiet_end():
+                mlflow.end_run(status=status)
+            _confirm_end(run, status)
+
+
+def _confirm_end(run: Run, status: str) -> None:
+    """Read the run's status back and, where the store does not hold `status` yet (the
+    fluent end was skipped or failed), set it on the run directly: a stop that landed in
+    the middle of a store call can leave the fluent state behind."""
+    for attempt in range(_END_ATTEMPTS):
+        try:
+            if run.client.get_run(run.run_id).info.status != status:
+                run.client.set_terminated(run.run_id, status)
+            return
+        except OUTAGE as problem:
+            if attempt + 1 == _END_ATTEMPTS:
+                log.warning("could not mark MLflow run %s %s: %s", run.run_id, status,
+                            describe(problem))  # fmt: skip
+            time.sleep(0.5 * (attempt + 1))
