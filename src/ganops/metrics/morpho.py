@@ -48,6 +48,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -356,14 +357,22 @@ def _perturbed(
     return _from_unit(downscale(changed), image, value_range)
 
 
+def _stroke_change(
+    name: str, operation: Any, image: np.ndarray, by: float, value_range: tuple[float, float] | None
+) -> np.ndarray:
+    """`operation` (a grey dilation or erosion) by a disk of about `by` original pixels, at
+    the upscaled resolution."""
+    if by < 0:
+        raise DataError(f"{name}: by must be >= 0 pixels, got {by}")
+    return _perturbed(image, value_range, lambda big: operation(big, _stroke_disk(by)))
+
+
 def thicken(
     image: np.ndarray, by: float, value_range: tuple[float, float] | None = None
 ) -> np.ndarray:
     """The digit with its strokes about `by` original pixels wider (a grey dilation by a disk
     at the upscaled resolution)."""
-    if by < 0:
-        raise DataError(f"thicken: by must be >= 0 pixels, got {by}")
-    return _perturbed(image, value_range, lambda big: morphology.dilation(big, _stroke_disk(by)))
+    return _stroke_change("thicken", morphology.dilation, image, by, value_range)
 
 
 def thin(
@@ -371,9 +380,7 @@ def thin(
 ) -> np.ndarray:
     """The digit with its strokes about `by` original pixels narrower (a grey erosion by a
     disk at the upscaled resolution). Thinned to nothing, it comes back blank."""
-    if by < 0:
-        raise DataError(f"thin: by must be >= 0 pixels, got {by}")
-    return _perturbed(image, value_range, lambda big: morphology.erosion(big, _stroke_disk(by)))
+    return _stroke_change("thin", morphology.erosion, image, by, value_range)
 
 
 def thickness_to(
