@@ -357,14 +357,11 @@ def _perturbed(
     return _from_unit(downscale(changed), image, value_range)
 
 
-def _stroke_change(
-    name: str, operation: Any, image: np.ndarray, by: float, value_range: tuple[float, float] | None
-) -> np.ndarray:
-    """`operation` (a grey dilation or erosion) by a disk of about `by` original pixels, at
-    the upscaled resolution."""
+def _restroke(name: str, op: Any, image: np.ndarray, by: float, span: Any) -> np.ndarray:
+    """`op` (grey dilation or erosion) by a disk of `by` original pixels, upscaled."""
     if by < 0:
         raise DataError(f"{name}: by must be >= 0 pixels, got {by}")
-    return _perturbed(image, value_range, lambda big: operation(big, _stroke_disk(by)))
+    return _perturbed(image, span, lambda big: op(big, _stroke_disk(by)))
 
 
 def thicken(
@@ -372,7 +369,7 @@ def thicken(
 ) -> np.ndarray:
     """The digit with its strokes about `by` original pixels wider (a grey dilation by a disk
     at the upscaled resolution)."""
-    return _stroke_change("thicken", morphology.dilation, image, by, value_range)
+    return _restroke("thicken", morphology.dilation, image, by, value_range)
 
 
 def thin(
@@ -380,7 +377,7 @@ def thin(
 ) -> np.ndarray:
     """The digit with its strokes about `by` original pixels narrower (a grey erosion by a
     disk at the upscaled resolution). Thinned to nothing, it comes back blank."""
-    return _stroke_change("thin", morphology.erosion, image, by, value_range)
+    return _restroke("thin", morphology.erosion, image, by, value_range)
 
 
 def thickness_to(
