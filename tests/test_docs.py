@@ -83,7 +83,7 @@ RUN_BY: dict[str, str] = {
     "ganops score": CLI + "test_score_against_the_test_split_and_another_set",
     "ganops score synthetic/": "tests/test_score_sets.py::"
         "test_score_reads_the_class_folders_ganops_sample_writes",
-    "ganops sample --model data/models/generator.pt -n 64 --out synthetic/": "tests/"
+    "ganops sample --model data/models/model.pt -n 64 --out synthetic/": "tests/"
         "test_score_sets.py::test_score_reads_the_class_folders_ganops_sample_writes",
     "ganops sample": CLI + "test_sample_to_npy_npz_and_png",
     "ganops sample --model models:/": CLI + "test_sample_from_an_mlflow_model_uri",

@@ -49,7 +49,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, prepared: Path, evaluator_
 def test_score_reads_the_class_folders_ganops_sample_writes(
     trained: Path, tmp_path: Path, count: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    generator = trained / "data" / "models" / "generator.pt"
+    generator = trained / "data" / "models" / "model.pt"
     data = trained / "data" / "processed"
     evaluator = trained / "data" / "models" / "evaluator.pt"
     out = tmp_path / "synthetic"
@@ -86,7 +86,7 @@ def test_score_reads_the_class_folders_ganops_sample_writes(
 def test_class_folders_without_the_splits_give_conditional_accuracy_not_cas(
     trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    generator = trained / "data" / "models" / "generator.pt"
+    generator = trained / "data" / "models" / "model.pt"
     out = tmp_path / "synthetic"
     assert (
         main(

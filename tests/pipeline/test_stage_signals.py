@@ -149,7 +149,7 @@ def test_train_stopped_by_sigint_checkpoints_marks_the_run_killed_and_resumes(
     work.mkdir()
     shutil.copytree(trained / "data" / "processed", work / "data" / "processed")
     shutil.copytree(trained / "data" / "models", work / "data" / "models")
-    (work / "data" / "models" / "generator.pt").unlink()
+    (work / "data" / "models" / "model.pt").unlink()
     write_params(work / "params.yaml", SLOW["train"])
     uri = _store(work)
 
