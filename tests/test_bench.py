@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -173,10 +174,17 @@ def test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes(
 
 def test_the_semi_supervised_recipe_is_valid_params_and_the_one_the_guide_shows() -> None:
     from ganops.params import parse_params
+    from ganops.recipes import load_recipe
     from tests.helpers import merged, project_params
 
     bench = _bench("semi_supervised")
-    guide = (ROOT / "docs" / "semi-supervised.md").read_text()
+    # the guide runs the recipe (recipes/few-labels.yaml), with its -S for other counts
+    recipe = load_recipe(ROOT, "few-labels")
+    guide = "\n".join(
+        " ".join(recipe.command(shlex.split(line)[4:])) + " "
+        for line in (ROOT / "docs" / "semi-supervised.md").read_text().splitlines()
+        if line.startswith("ganops recipe run few-labels")
+    )
     for labels in bench.LABELS:
         overrides = bench.recipe(labels, seed=1)
         params = parse_params(merged(project_params(), overrides))
