@@ -32,7 +32,7 @@ SLOW: dict[str, dict[str, Any]] = {
     "sample": {"sample": {"num_samples": 20_000}},
     "evaluate": {"eval": {"cas_epochs": 10}},
     "downstream": {"downstream": {"seeds": 3, "steps": 600}},
-    "train": {"train": {"epochs": 4, "batch_size": 50, "checkpoint_every": 10}},
+    "train": {"train": {"epochs": 4, "batch_size": 50}, "run": {"checkpoint_every": 10}},
 }
 STOPS = (signal.SIGTERM, signal.SIGINT)
 
