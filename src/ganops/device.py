@@ -4,8 +4,9 @@
 in bf16 autocast, keeps activations channels-last and uses the fused Adam kernel; on a CPU
 it stays fp32 (channels-last too), so CPU runs are bitwise reproducible. `torch.compile` is
 off unless asked for: on an H200 (torch 2.11) the compiled step was slower than the
-channels-last one, and beside channels-last it failed on its first backward
-(bench/records/h200-2026-11-26). Each switch is a `train.*` param, so any of them can be
+channels-last one, and beside channels-last it failed on its first backward, on an H200 and
+an H100 (bench/records/h200-2026-11-26, h100-2026-11-26-b), so that pair on a GPU is refused
+with a line that says what to set. Each switch is a `run.*` param, so any of them can be
 tried on either device.
 """
 
@@ -81,12 +82,20 @@ class Acceleration:
     @classmethod
     def resolve(cls, cfg: RunConfig, device: torch.device) -> Acceleration:
         """The switches `cfg` asks for on `device` (`auto` = on for CUDA, off on CPU; for
-        compile, off on both)."""
-        return cls(
+        compile, off on both). Compiled and channels-last together on a GPU is a `ConfigError`:
+        the compiled backward of a channels-last convolution failed a stride check there."""
+        chosen = cls(
             autocast=_switch(cfg.autocast, device),
             channels_last=_switch(cfg.channels_last, device),
             compile=_switch(cfg.compile, device, auto_on_cuda=False),
         )
+        if chosen.compile and chosen.channels_last and device.type == "cuda":
+            raise ConfigError(
+                "run.compile: on with run.channels_last on a GPU fails in torch.compile's "
+                "channels-last convolution backward (docs/gpu.md); set run.channels_last=off "
+                "to compile"
+            )
+        return chosen
 
     def describe(self) -> str:
         """`bf16 autocast, channels-last, compiled` or `plain fp32`."""

@@ -10,6 +10,7 @@ import torch
 
 from ganops.config import Params
 from ganops.device import Acceleration, configure_backends
+from ganops.errors import ConfigError
 from ganops.gan import GanState, build_state
 from ganops.gan.loop import train_step
 from ganops.models import GeneratorSpec
@@ -55,8 +56,19 @@ def test_auto_is_plain_fp32_on_cpu_and_all_but_compile_on_cuda(
     on_gpu = Acceleration.resolve(cfg, torch.device("cuda"))
     assert on_gpu == Acceleration(autocast=True, channels_last=True, compile=False)
     forced = Acceleration.resolve(tiny(compile="on", autocast="off").run, torch.device("cuda"))
-    assert forced.compile and not forced.autocast
+    assert forced.compile and not forced.autocast and not forced.channels_last
     assert Acceleration.resolve(tiny(channels_last="on").run, CPU).channels_last
+
+
+def test_compiled_channels_last_on_a_gpu_is_refused_with_the_key_to_set(
+    tiny: Callable[..., Params],
+) -> None:
+    both = tiny(compile="on", channels_last="auto").run
+    with pytest.raises(ConfigError, match=r"set run\.channels_last=off to compile$"):
+        Acceleration.resolve(both, torch.device("cuda"))
+    on_cpu = Acceleration.resolve(both, CPU)  # the CPU compiles channels-first under auto
+    assert on_cpu == Acceleration(compile=True)
+    assert Acceleration.resolve(tiny(compile="on", channels_last="on").run, CPU).channels_last
 
 
 def test_configure_backends_leaves_cpu_alone() -> None:
