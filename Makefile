@@ -130,6 +130,7 @@ plots-template: $(STAMP)
 # Needs Debian's chromium and chromium-driver (system-deps installs them when missing).
 walkthrough: $(STAMP) system-deps
 	python tools/walkthrough.py --out docs/ui --plots
+	python tools/terminal_shot.py --out docs/ui/exps.png
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache site

@@ -4,7 +4,7 @@ unconditional default's, and the `downstream` stage at its defaults.
 It clones this repository (HEAD) into a temporary directory, runs the stages up to the
 evaluator once, then alternates the `train` stage of the default (unconditional) and of the
 conditional recipe `--repeats` times, each from scratch (`dvc repro -f -s train`), reading the
-loop's own `train_time_s` from `data/train/run.json` and timing the whole stage; finally it
+loop's own `train_time_s` from `data/train/mlflow_run.json` and timing the whole stage; finally it
 samples the last conditional generator and times `dvc repro downstream` (the nine
 classifiers of the default `downstream.*`). Targets: conditional training at most 1.3x the
 unconditional, and `downstream` within 3 minutes on 2 cores.
@@ -16,7 +16,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline_time import clone_head, timed
+
+from ganops.run_record import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 # the recommended conditional recipe (docs/models.md)
@@ -52,8 +53,8 @@ def train_once(clone: Path, env: dict[str, str], dvc: str) -> tuple[float, float
     """`dvc repro -f -s train` (that stage alone, from scratch): (wall seconds, the loop's
     train_time_s, peak GB)."""
     seconds, peak = timed([dvc, "repro", "-f", "-s", "train"], clone, env)
-    record = json.loads((clone / "data" / "train" / "run.json").read_text())
-    return seconds, float(record["train_time_s"]), peak
+    record = RunRecord.read(clone / "data" / "train" / "run.json")
+    return seconds, record.train_time_s, peak
 
 
 def main(argv: list[str] | None = None) -> None:

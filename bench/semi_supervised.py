@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.translation import run_stages  # noqa: E402
+from ganops.run_record import RunRecord  # noqa: E402
 from tests.helpers import STAGE_NAMES  # noqa: E402
 
 # the recipe of docs/semi-supervised.md; per label count, what the evaluator needs to learn
@@ -96,8 +97,8 @@ def measure(labels: int, seeds: int, scratch: Path) -> dict[str, Any]:
 
 
 def _run(workspace: Path) -> dict[str, Any]:
-    record = json.loads((workspace / "data" / "train" / "run.json").read_text())
-    return {"train_time_s": record["train_time_s"], "steps": record["steps"]}
+    record = RunRecord.read(workspace / "data" / "train" / "run.json")
+    return {"train_time_s": record.train_time_s, "steps": record.steps}
 
 
 def reference(scratch: Path) -> dict[str, Any]:

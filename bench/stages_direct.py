@@ -79,7 +79,8 @@ def run_stage(command: list[str], torchrun: int) -> float:
 def headline() -> list[str]:
     """The figures of the run just made, from the files the stages wrote."""
     lines = []
-    for label, name in (("run", "data/train/run.json"), ("eval", "data/eval/metrics.json")):
+    files = ("data/train/run.json", "data/train/mlflow_run.json", "data/eval/metrics.json")
+    for label, name in zip(("run", "run", "eval"), files, strict=True):
         path = ROOT / name
         if path.exists():
             record = json.loads(path.read_text())

@@ -88,6 +88,16 @@ def last_green(step: str) -> str:
     return f"{step!r} took {seconds:.1f} s in the last green run ({_green(step).get('when')})"
 
 
+def train_record(path: Path = Path("data/train/run.json")) -> dict[str, Any]:
+    """run.json with its MLflow side (the git-ignored mlflow_run.json beside it), read as the
+    stages read them."""
+    from dataclasses import asdict
+
+    from ganops.run_record import RunRecord
+
+    return asdict(RunRecord.read(path))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
     with socket.socket() as probe:

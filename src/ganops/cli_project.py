@@ -44,7 +44,10 @@ def cmd_promote(args: argparse.Namespace) -> None:
     verdict = headline_verdict(comparison)
     run = comparison.workspace.run
     if not run.get("run_id"):
-        raise ConfigError("data/train/run.json names no run: run dvc repro first")
+        raise ConfigError(
+            "no MLflow run of data/train/run.json's params in this workspace or its local "
+            "store: run dvc repro first"
+        )
     uri = resolve_uri(str(run.get("tracking_uri", "")), root)
     why = f"fid {verdict} against {args.baseline}"
     print(promote(uri, name, str(run["run_id"]), verdict == "better", why))

@@ -3,7 +3,9 @@
 `dvc exp show` lists every param, every metric of five files and a hash of every code
 dependency: over 200 columns. This reads the same data (`dvc exp show --json`) and prints
 one row a revision (the workspace, each commit, each experiment) with the headline scores,
-the training time and only the params whose values differ between the rows.
+the training time and only the params whose values differ between the rows. The time is not
+in git (`run.json` holds what the params determine): it comes from the train run of each
+row's params hash in the repository's MLflow store, or the workspace's `mlflow_run.json`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 from ganops.dotted import flatten_mapping
 from ganops.errors import GanopsError, first_line
 from ganops.noise import revision_params
+from ganops.revisions import with_run
+from ganops.run_record import link_path
 
 EVAL = "data/eval/metrics.json"
 RUN = "data/train/run.json"
@@ -115,4 +119,9 @@ def show(root: Path, width: int, extra: list[str] | None = None) -> str:
         entries = json.loads(done.stdout)
     except ValueError:
         raise GanopsError("dvc exp show --json printed no JSON") from None
-    return render(rows_of(entries if isinstance(entries, list) else []), width)
+    rows = rows_of(entries if isinstance(entries, list) else [])
+    for row in rows:
+        if (record := row.metrics.get(RUN)) is not None:
+            link = link_path(root / RUN) if row.name == "workspace" else None
+            row.metrics[RUN] = with_run(root, record, link)
+    return render(rows, width)

@@ -42,9 +42,10 @@ from ganops.revisions import (
     resolve_revision,
     seed_sweeps,
     stale_stages,
+    with_run,
     workspace_commit,
 )
-from ganops.run_record import relative_store
+from ganops.run_record import link_path, relative_store
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def compare(root: Path, baseline: str) -> Comparison:
     grid_file = root / paths.grid
     run_file = root / paths.run_record
     work_run = json_or_empty(run_file.read_bytes() if run_file.is_file() else None)
+    work_run = with_run(root, work_run, link_path(run_file))
     workspace = Side(
         label="workspace",
         commit=workspace_commit(root),
@@ -139,7 +141,7 @@ def compare(root: Path, baseline: str) -> Comparison:
         grid_missing="" if grid_file.is_file() else f"{paths.grid} is missing; run dvc repro",
         in_store=local_store_holds(root, work_run),
     )
-    base_record = json_or_empty(base_run)
+    base_record = with_run(root, json_or_empty(base_run))
     held = local_store_holds(root, base_record)
     base_side = Side(baseline, commit, base_record, base_grid, base_missing, held)
     metrics = [m for m in metric_values(root, commit) if m[0] != paths.run_record]

@@ -20,7 +20,7 @@ from ganops.config import Params
 from ganops.errors import ConfigError, DataError, first_line
 from ganops.noise import Values, revision_params, sweep_values
 from ganops.params import parse_params
-from ganops.run_record import relative_store
+from ganops.run_record import LINK_NAME, relative_store
 
 log = logging.getLogger("ganops.report")
 
@@ -119,6 +119,41 @@ def seed_sweeps(root: Path, commit: str) -> dict[str, Values]:
 def dvc_json_list(root: Path, *args: str) -> list[dict[str, Any]]:
     parsed = _dvc_parsed(root, *args)
     return parsed if isinstance(parsed, list) else []
+
+
+LOCAL_STORE = "mlflow.db"  # the repository's own store, at its root
+_TRAIN_RUN = (
+    "SELECT r.run_uuid, r.experiment_id, m.value FROM runs r"
+    " JOIN tags t ON t.run_uuid = r.run_uuid JOIN latest_metrics m ON m.run_uuid = r.run_uuid"
+    " WHERE t.key = 'params.hash' AND t.value = ? AND m.key = 'train_time_s'"
+    " AND r.lifecycle_stage = 'active' ORDER BY r.start_time DESC LIMIT 1"
+)
+
+
+def with_run(root: Path, record: dict[str, Any], link_file: Path | None = None) -> dict[str, Any]:
+    """A run record (run.json's fields) with its MLflow run: from `link_file` (the
+    workspace's mlflow_run.json) when that is of the same params, else the newest train run
+    of its params hash in the repository's local store (read-only, without starting MLflow).
+    A record that names its run itself (an older layout), or whose run is found nowhere,
+    comes back as it is."""
+    if record.get("run_id"):
+        return record
+    if link_file is not None and link_file.name == LINK_NAME and link_file.is_file():
+        link = json_or_empty(link_file.read_bytes())
+        if link.get("run_id") and link.get("params_hash") == record.get("params_hash"):
+            return {**link, **record}
+    params_hash, path = str(record.get("params_hash") or ""), root / LOCAL_STORE
+    if not params_hash or not path.is_file():
+        return record
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as store:
+            row = store.execute(_TRAIN_RUN, (params_hash,)).fetchone()
+    except sqlite3.Error:
+        return record
+    if row is None:
+        return record
+    found = {"run_id": row[0], "experiment_id": str(row[1]), "train_time_s": row[2]}
+    return {**found, "tracking_uri": f"sqlite:///{LOCAL_STORE}", **record}
 
 
 def local_store_holds(root: Path, run: dict[str, Any]) -> bool | None:

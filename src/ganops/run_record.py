@@ -1,7 +1,14 @@
-"""`run.json`: the train stage's record of its MLflow run, read back by every later stage.
+"""`run.json`: the train stage's record of what it trained, read back by every later stage;
+and beside it `mlflow_run.json`: which MLflow run it was.
 
-Tracked by git (a DVC metrics file), so `dvc exp show` and `ganops report` find the run of
-every commit and experiment; it names nothing of the machine that wrote it.
+`run.json` is tracked by git (a DVC metrics file) and holds only what the params determine
+(their hash, the steps, the published step, the conditioning, the hardware class the bytes
+depend on), so rebuilding a commit leaves it, `dvc.lock` and `git status` unchanged. The run's
+id, experiment, store, logged model and training time change with every rebuild: they go to
+`mlflow_run.json`, git-ignored and no DVC output, written in the workspace that trained (a
+`dvc exp run --temp` copy included) for the later stages there. Where it is missing or of
+other params (the train stage restored from DVC's cache, a fresh clone), the later stages and
+`ganops report` find the run in the MLflow store by its `params.hash` tag.
 """
 
 from __future__ import annotations
@@ -13,6 +20,14 @@ from ganops.errors import DataError
 from ganops.io import read_json_record, write_json
 
 _SQLITE = "sqlite:///"
+LINK_NAME = "mlflow_run.json"  # beside run.json: the MLflow side of the record
+# what changes from one rebuild of the same params to the next: never in run.json
+LINK_FIELDS = ("run_id", "experiment_id", "tracking_uri", "model_uri", "train_time_s")
+
+
+def link_path(record: Path) -> Path:
+    """Where the MLflow side of the run record at `record` lives."""
+    return record.with_name(LINK_NAME)
 
 
 def portable_uri(uri: str, root: Path) -> str:
@@ -41,7 +56,7 @@ def resolve_uri(uri: str, root: Path) -> str:
 class RunRecord:
     """One training run: where MLflow keeps it and what it produced."""
 
-    run_id: str
+    run_id: str  # "" when this workspace's link names no run of these params
     experiment_id: str = ""
     tracking_uri: str = ""  # credentials removed; a store in the project relative to its root
     model_uri: str = ""  # the logged generator, `models:/<id>`
@@ -57,17 +72,24 @@ class RunRecord:
         return resolve_uri(self.tracking_uri, root)
 
     def write(self, path: Path) -> None:
-        """Write the record atomically as sorted JSON (stable bytes for DVC)."""
-        write_json(path, asdict(self))
+        """Write what the params determine to `path` and the run's identity and time to
+        `link_path(path)`, each atomically as sorted JSON (stable bytes for DVC)."""
+        fields = asdict(self)
+        link = {name: fields.pop(name) for name in LINK_FIELDS}
+        write_json(link_path(path), {**link, "params_hash": self.params_hash})
+        write_json(path, fields)
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:
-        """The record at `path`; a one-line `DataError` naming the stage to rerun otherwise.
-        Only `run_id` is required: later stages need nothing else."""
+        """The record at `path`, with its run from `link_path(path)` when that link is of the
+        same params (else `run_id` is "": look the run up by `params_hash`). A missing or
+        corrupt record is a one-line `DataError` naming the stage to rerun."""
         payload = read_json_record(path, producer="train")
-        run_id = payload.get("run_id")
-        if not isinstance(run_id, str) or not run_id:
-            raise DataError(f"{path}: has no run_id; rerun the train stage")
+        link = path.with_name(LINK_NAME)
+        if link.exists():
+            linked = read_json_record(link, producer="train")
+            if linked.get("params_hash") == payload.get("params_hash"):
+                payload = {**linked, **payload}
         types = {"steps": int, "published_step": int, "train_time_s": float}
         fields = {}
         for name in cls.__dataclass_fields__:
@@ -77,4 +99,4 @@ class RunRecord:
                     fields[name] = convert(payload[name])
                 except (TypeError, ValueError):
                     raise DataError(f"{path}: corrupt ({name}); rerun the train stage") from None
-        return cls(**fields)
+        return cls(**{"run_id": "", **fields})

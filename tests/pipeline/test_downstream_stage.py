@@ -15,7 +15,14 @@ from ganops.config import SampleConfig
 from ganops.io import save_npy, sha256_file, write_json
 from ganops.models import GeneratorSpec, build_generator
 from ganops.sampling import write_samples
-from tests.helpers import STAGE_ARGS, load_stage, private_copy, run_stages_in, write_params
+from tests.helpers import (
+    STAGE_ARGS,
+    load_stage,
+    private_copy,
+    run_stages_in,
+    train_record,
+    write_params,
+)
 
 DOWNSTREAM = load_stage("downstream")
 ARGS = STAGE_ARGS["downstream"]
@@ -53,7 +60,7 @@ def test_arms_gains_plots_and_mlflow(workspace: str) -> None:
     assert table[0] == "arm\taccuracy_mean\taccuracy_std" and len(table) == 4
     assert Path("data/downstream/plots/arms.png").read_bytes()[:4] == b"\x89PNG"
 
-    record = json.loads(Path("data/train/run.json").read_text())
+    record = train_record()
     client = mlflow.MlflowClient(workspace)
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"

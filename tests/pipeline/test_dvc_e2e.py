@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ruamel.yaml import YAML
 
 from ganops.dotted import flatten
 from ganops.params import load_params
-from tests.helpers import answers_ok, free_port, wait_for_answer
+from tests.helpers import ROOT, answers_ok, free_port, train_record, wait_for_answer
 from tests.pipeline.repo import VENV, dvc, env, make, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow
@@ -87,7 +88,7 @@ def test_the_run_is_in_the_workspace_store(reproduced: tuple[Path, str]) -> None
     (model,) = client.search_logged_models([run.info.experiment_id])
     assert model.source_run_id == run.info.run_id and model.name == "generator"
     assert client.get_model_version("ganops-generator", "1").run_id == run.info.run_id
-    record = json.loads((repo / "data" / "train" / "run.json").read_text())
+    record = train_record(repo / "data/train/run.json")
     assert record["run_id"] == run.info.run_id
     assert record["tracking_uri"] == "sqlite:///mlflow.db"  # valid in any clone
 
@@ -100,10 +101,25 @@ def test_second_repro_does_nothing(reproduced: tuple[Path, str]) -> None:
     assert len(runs(repo)) == before
 
 
-def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> None:
+def test_a_rebuild_leaves_git_clean(reproduced: tuple[Path, str]) -> None:
+    """Rebuilding a commit gives every file git tracks the same bytes: run.json holds what the
+    params determine, the run's id and time go to the git-ignored mlflow_run.json."""
     repo, _ = reproduced
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "baseline results")
+    record = json.loads((repo / "data/train/run.json").read_text())
+    assert not {"run_id", "model_uri", "train_time_s", "tracking_uri"} & set(record)
+    first = train_record(repo / "data/train/run.json")["run_id"]
+    before = len(runs(repo))
+    dvc(repo, "repro", "-f", "-s", "train")
+    assert "Data and pipelines are up to date." in dvc(repo, "repro").stdout
+    assert sh(repo, "git", "status", "--porcelain").stdout == ""
+    assert len(runs(repo)) == before + 1  # the train stage ran and logged a run of its own
+    assert train_record(repo / "data/train/run.json")["run_id"] not in ("", first)
+
+
+def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> None:
+    repo, _ = reproduced
     before = len(runs(repo))
 
     dvc(repo, "exp", "run", "--queue", "-n", "queued-a", "-S", "train.lr=0.001")
@@ -140,7 +156,20 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
     rows = {line.split()[0]: line for line in table.splitlines()[1:]}
     assert rows["queued-a"].endswith("train.lr=0.001")
     assert rows["queued-b"].endswith("train.lr=0.002")
+    # the training time comes from each experiment's run in the store, found by params hash
+    assert all(rows[name].split()[7].isdigit() for name in ("queued-a", "queued-b")), table
     assert all(len(line) <= 160 for line in table.splitlines())
+    # the guide's cut of `dvc exp show` fits a 160-column terminal and keeps the scores
+    kept = ("--drop", "src/|pipeline/|real_floor", "--keep", "fid$|precision|recall|cas$")
+    cut = dvc(repo, "exp", "show", "--no-pager", "--only-changed", *kept).stdout
+    assert "fid" in cut and "queued-a" in cut, cut
+    assert max(len(line) for line in cut.splitlines()) <= 160, cut
+    # ... and both, drawn as a 160-column terminal in Chromium, are the picture in the guide
+    picture = repo.parent / "exps.png"
+    drawn = sh(repo, sys.executable, str(ROOT / "tools/terminal_shot.py"), "--root", str(repo),
+               "--out", str(picture)).stdout  # fmt: skip
+    assert "$ ganops exps --width 160" in drawn and rows["queued-a"].strip() in drawn
+    assert picture.read_bytes()[:4] == b"\x89PNG"
     # (a workspace `dvc exp run` is in test_dvc_remote, test_retrain and the translation test)
     dvc(repo, "exp", "apply", "queued-a")  # the queue's results come back without a stage
     assert "Data and pipelines are up to date." in dvc(repo, "status").stdout
@@ -185,7 +214,7 @@ def test_make_ui_serves_the_runs(reproduced: tuple[Path, str]) -> None:
             timeout=30,
         ).json()["runs"]
         assert {run["info"]["run_id"] for run in found} == {r.info.run_id for r in runs(repo)}
-        run_id = json.loads((repo / "data" / "train" / "run.json").read_text())["run_id"]
+        run_id = train_record(repo / "data/train/run.json")["run_id"]
         grid = requests.get(
             base + "/get-artifact",
             params={"path": "samples/grid.png", "run_uuid": run_id},

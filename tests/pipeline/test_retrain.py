@@ -16,7 +16,7 @@ import pytest
 
 from ganops.noise import recipe_hash
 from ganops.params import load_params
-from tests.helpers import write_params
+from tests.helpers import train_record, write_params
 from tests.pipeline.repo import dvc, env, make, make_repo, runs, sh
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def _metric_row(report: str, key: str) -> list[str]:
 
 def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -> None:
     repo, commit = baseline
-    base_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
+    base_run = train_record(repo / "data/train/run.json")["run_id"]
     measured_on = recipe_hash(load_params(repo / "params.yaml"))  # the baseline's params
     write_params(repo / "params.yaml", {"train": {"epochs": 3}})
     spread = {"fid": {"std": 5.0}, "precision": {"std": 0.02}}
@@ -86,7 +86,7 @@ def test_make_retrain_reports_against_the_baseline(baseline: tuple[Path, str]) -
     for name in ("grid_baseline.png", "grid_workspace.png"):  # the baseline's from DVC's cache
         assert f"]({name})" in report
         assert (repo / "data/report" / name).read_bytes()[:4] == b"\x89PNG"
-    new_run = json.loads((repo / "data/train/run.json").read_text())["run_id"]
+    new_run = train_record(repo / "data/train/run.json")["run_id"]
     assert f"baseline: run `{base_run}`" in report and f"workspace: run `{new_run}`" in report
     assert {r.info.run_id for r in runs(repo)} >= {base_run, new_run}
 
@@ -135,7 +135,10 @@ def test_report_against_an_experiment(baseline: tuple[Path, str]) -> None:
     (slow_lr,) = [exp for exp in experiments if exp.get("name") == "slow-lr"]
     record = slow_lr["revs"][0]["data"]["metrics"]["data/train/run.json"]["data"]
     by_name = {r.data.tags.get("dvc.exp_name"): r.info.run_id for r in runs(repo)}
-    assert record["run_id"] == by_name["slow-lr"]  # the MLflow run id, in `dvc exp show`
+    hashes = {r.info.run_id: r.data.tags["params.hash"] for r in runs(repo)}
+    # `dvc exp show` has what the params determine, not the run id: the report finds the run
+    # by its params hash
+    assert "run_id" not in record and record["params_hash"] == hashes[by_name["slow-lr"]]
 
     dvc(repo, "exp", "apply", "slow-lr")
     sh(repo, "git", "checkout", "-q", "--", "params.yaml")  # workspace params: the default lr again

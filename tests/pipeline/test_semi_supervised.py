@@ -16,7 +16,14 @@ from ganops.artifacts import load_classifier
 from ganops.data.dataset import UNLABELLED, load_split
 from ganops.few_labels import GAN_ARM, SEMI_ARMS
 from ganops.models.semi import classifier_logits
-from tests.helpers import STAGE_ARGS, load_stage, private_copy, run_stages_in, write_params
+from tests.helpers import (
+    STAGE_ARGS,
+    load_stage,
+    private_copy,
+    run_stages_in,
+    train_record,
+    write_params,
+)
 
 pytestmark = pytest.mark.slow  # the seven stages, if tiny
 
@@ -60,7 +67,7 @@ def test_the_discriminator_is_a_classifier_scored_every_epoch(workspace: str) ->
     metrics = json.loads(Path("data/train/metrics.json").read_text())
     accuracy = metrics["classifier_accuracy"]
     assert 0.2 < accuracy <= 1  # 10 classes: chance is 0.1
-    record = json.loads(Path("data/train/run.json").read_text())
+    record = train_record()
     assert record["conditioning"].startswith("unconditional")
     client = mlflow.MlflowClient(workspace)
     history = client.get_metric_history(record["run_id"], "train/classifier_accuracy")

@@ -18,6 +18,7 @@ from tests.helpers import (
     private_copy,
     project_params,
     run_stages_in,
+    train_record,
     write_params,
 )
 
@@ -80,7 +81,7 @@ def test_stages_produce_everything(copy_of_finished: str) -> None:
     # interpolation_rows 2 of 10 classes: a row a class, so that every class shows
     assert Image.open("data/samples/interpolation.png").size == (4 * 86 + 2, 10 * 86 + 2)
 
-    record = json.loads(Path("data/train/run.json").read_text())
+    record = train_record()
     assert record["conditioning"] == "conditional, 10 classes (model.conditional: auto)"
     # what the bytes depend on beyond params: the threads, not the kind of CPU
     assert record["hardware"] == f"cpu, {torch.get_num_threads()} threads"
@@ -132,7 +133,7 @@ def test_evaluate_writes_scores_plots_and_logs_them(copy_of_finished: str) -> No
     assert height == 2 * 86 + 2 and width > 8 * 86 + 2 + 40  # 8 samples, and their rows' names
     per_class = Path("data/eval/plots/per_class.tsv").read_text().splitlines()
     assert per_class[0] == "class\tdiversity\taccuracy" and len(per_class) == 11
-    record = json.loads(Path("data/train/run.json").read_text())
+    record = train_record()
     client = mlflow.MlflowClient(copy_of_finished)
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
@@ -248,7 +249,7 @@ def test_failing_sample_marks_the_run_failed(
     copy_of_finished: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mlflow_store, workdir = copy_of_finished, Path.cwd()
-    run_id = json.loads(Path("data/train/run.json").read_text())["run_id"]
+    run_id = train_record()["run_id"]
     before = _snapshot(workdir / "data" / "samples")
     import ganops.sampling
 
@@ -302,7 +303,7 @@ def test_publishing_the_best_quick_fid(copy_of_finished: str) -> None:
     fids = [line.split("\t") for line in Path("data/train/fid.tsv").read_text().splitlines()[1:]]
     best_step = min(fids, key=lambda row: float(row[1]))[0]
     assert metrics["published_step"] == int(best_step)
-    assert json.loads(Path("data/train/run.json").read_text())["published_step"] == int(best_step)
+    assert train_record()["published_step"] == int(best_step)
 
 
 def test_a_suspected_collapse_is_said_once_and_tags_the_run(
@@ -315,7 +316,7 @@ def test_a_suspected_collapse_is_said_once_and_tags_the_run(
     err = capsys.readouterr().err
     assert err.count("mode collapse suspected") == 1
     assert "mode collapse suspected at step 16: the intra-class diversity" in err
-    run_id = json.loads(Path("data/train/run.json").read_text())["run_id"]
+    run_id = train_record()["run_id"]
     client = mlflow.MlflowClient(copy_of_finished)
     tag = client.get_run(run_id).data.tags["ganops.warning"]
     assert tag.startswith("mode collapse suspected at step 16")
@@ -386,7 +387,7 @@ def test_conditional_gan_with_regularisers_through_the_stages(copy_of_finished: 
     for key in ("conditional_accuracy", "cas", "cas_real"):
         assert 0 <= scores[key] <= 1, key
     # every choice reached MLflow as a param, and the run finished
-    record = json.loads(Path("data/train/run.json").read_text())
+    record = train_record()
     run = mlflow.MlflowClient(copy_of_finished).get_run(record["run_id"])
     assert run.info.status == "FINISHED"
     logged = run.data.params

@@ -28,6 +28,7 @@ from tests.helpers import (
     free_port,
     load_script,
     team_database,
+    train_record,
     train_stage,
     write_params,
 )
@@ -201,7 +202,7 @@ def pipeline(server: TeamServer, tmp_path_factory: pytest.TempPathFactory) -> tu
 
 
 def _run_id(repo: Path) -> str:
-    return str(json.loads((repo / "data" / "train" / "run.json").read_text())["run_id"])
+    return str(train_record(repo / "data/train/run.json")["run_id"])
 
 
 def test_the_pipeline_logs_to_postgres_and_its_artifacts_through_the_proxy(
@@ -253,7 +254,7 @@ def test_make_ui_and_the_report_point_at_the_server(
     assert f"runs: {server.uri}/#/experiments?workflowType=machine_learning" in ui.stdout
 
     run_id = _run_id(repo)
-    experiment = json.loads((repo / "data" / "train" / "run.json").read_text())["experiment_id"]
+    experiment = train_record(repo / "data/train/run.json")["experiment_id"]
     credentials = {"MLFLOW_TRACKING_USERNAME": USER, "MLFLOW_TRACKING_PASSWORD": PASSWORD}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "ganops"), "report", "--baseline", "HEAD", "-q"],
@@ -286,8 +287,7 @@ def test_no_credential_lands_in_a_record_a_log_a_tag_or_the_report(
 ) -> None:
     repo, output = pipeline
     assert PASSWORD not in output  # every stage's log lines
-    record = (repo / "data" / "train" / "run.json").read_text()
-    assert json.loads(record)["tracking_uri"] == server.uri
+    assert train_record(repo / "data/train/run.json")["tracking_uri"] == server.uri
     # the repo: run.json, dvc.lock, metrics, the report, git's objects and DVC's cache
     assert not _files_holding(repo, PASSWORD.encode())
     assert not _files_holding(server.state / "artifacts", PASSWORD.encode())  # the server's files

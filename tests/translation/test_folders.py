@@ -18,7 +18,7 @@ from ganops.errors import ConfigError, DataError
 from ganops.params import parse_params
 from ganops.translation.domains import domain_names, load_domains
 from ganops.translation.folders import detect_layout, fetch_folder, preprocess_folder
-from tests.helpers import run_stages_in
+from tests.helpers import run_stages_in, train_record
 
 SIDE = 8  # px of every test image: data.image_size is the same, so pixels arrive unresized
 RNG = np.random.default_rng(0)
@@ -363,7 +363,7 @@ def test_the_stages_run_on_a_users_folder(tmp_path: Path) -> None:
     a, b = manifests(base / "data/processed")
     assert (a["source"], b["source"]) == ("mine/A", "mine/B")
     assert (base / "data/models/evaluator.pt").is_file()
-    record = json.loads((base / "data/train/run.json").read_text())
+    record = train_record(base / "data/train/run.json")
     assert record["run_id"]
     history = (base / "data/train/history.tsv").read_text().splitlines()
     assert len(history) > 1  # a header and the steps of one epoch

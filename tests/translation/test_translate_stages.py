@@ -29,6 +29,7 @@ from tests.helpers import (
     load_stage,
     private_copy,
     run_stages_in,
+    train_record,
     write_params,
 )
 
@@ -89,7 +90,7 @@ def test_paired_task_scores_translation_beside_baselines(paired_run: Path) -> No
 
 
 def test_paired_task_records_its_run(paired_run: Path) -> None:
-    record = json.loads((paired_run / "data/train/run.json").read_text())
+    record = train_record(paired_run / "data/train/run.json")
     mlflow.set_tracking_uri(f"sqlite:///{paired_run / 'mlflow.db'}")
     run = mlflow.get_run(record["run_id"])
     assert run.info.status == "FINISHED"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import os
 import re
@@ -41,6 +40,7 @@ from tests.helpers import (
     load_stage,
     processes_in,
     run_stages_in,
+    train_record,
     train_stage,
     write_params,
 )
@@ -113,7 +113,7 @@ def test_two_gloo_ranks_train_as_one_and_only_rank_0_writes(
     # the outputs a stage writes, and one MLflow run from rank 0: every step once
     for name in ("history.tsv", "fid.tsv", "metrics.json", "run.json"):
         assert (work / "data/train" / name).is_file(), name
-    record = json.loads((work / "data/train/run.json").read_text())
+    record = train_record(work / "data/train/run.json")
     run = _the_run(uri)
     assert (run.info.run_id, run.info.status) == (record["run_id"], "FINISHED")
     assert run.data.params["run.nproc"] == "2"
@@ -135,7 +135,7 @@ def test_a_checkpoint_resumes_only_with_its_world_size(
 ) -> None:
     work = two_ranks[0]
     checkpoint = work / "data/checkpoints/last.pt"
-    digest = json.loads((work / "data/train/run.json").read_text())["params_hash"]
+    digest = train_record(work / "data/train/run.json")["params_hash"]
     with caplog.at_level(logging.INFO):
         resumed = read_resume_state(checkpoint, digest, STEPS + 1, 1, RESUME_FORMAT)
     assert resumed is None

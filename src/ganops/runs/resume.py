@@ -2,13 +2,17 @@
 
 The checkpoint (`<checkpoints>/last.pt`) holds a task's state (its `state_dict`: networks,
 optimisers, noise streams, step), every global random state, the history rows logged so
-far, and `meta` (format, params hash, MLflow run id, world size) that says which run it can
-continue. A task's state writes it (it knows what to gather from the ranks); reading,
-checking and restoring it are the same for every task (`resume_or_start`).
+far, and `meta` (format, params hash, world size) that says which run it can continue. The
+MLflow run it continues is named beside it, in `<checkpoints>/.mlflow_run.json` (which DVC
+ignores, `.dvcignore`): a run id changes with every rebuild, and the checkpoint, a DVC output,
+keeps the same bytes when the same params are trained again. A task's state writes it (it
+knows what to gather from the ranks); reading, checking and restoring it are the same for
+every task (`resume_or_start`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -19,12 +23,13 @@ import numpy as np
 import torch
 
 from ganops.errors import GanopsError
-from ganops.io import load_torch, save_torch
+from ganops.io import load_torch, save_torch, write_json
 from ganops.runs.loggers import HistoryFile
 
 log = logging.getLogger(__name__)
 
 RESUME_FILE = "last.pt"
+RUN_FILE = ".mlflow_run.json"  # beside it: the MLflow run it continues (not hashed by DVC)
 
 
 class Resumable(Protocol):
@@ -55,8 +60,27 @@ class Checkpointing:
         """Write a task's `state` (with every global random state added) atomically, beside
         the meta, the rows of each history so far and the loop's `position`."""
         histories = {name: history.rows for name, history in self.histories.items()}
-        payload = {"format": checkpoint_format, **self.meta, **histories, **position}
+        meta = {key: value for key, value in self.meta.items() if key != "run_id"}
+        payload = {"format": checkpoint_format, **meta, **histories, **position}
         save_torch(self.path, {**payload, "state": state | {"rng": global_rng_state()}})
+        if self.meta.get("run_id"):
+            link = {"params_hash": self.meta.get("params_hash"), "run_id": self.meta["run_id"]}
+            write_json(self.path.with_name(RUN_FILE), link)
+
+
+def continued_run_id(path: Path, payload: dict[str, Any]) -> str | None:
+    """The MLflow run the checkpoint at `path` (read as `payload`) continues: named in the
+    file beside it when that is of the same params (an older checkpoint names it itself);
+    None when neither does (the checkpoint came from DVC's cache: a new run continues it)."""
+    link = path.with_name(RUN_FILE)
+    if link.is_file():
+        try:
+            named = json.loads(link.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            named = {}
+        if isinstance(named, dict) and named.get("params_hash") == payload.get("params_hash"):
+            return str(named.get("run_id") or "") or None
+    return str(payload.get("run_id") or "") or None
 
 
 def global_rng_state() -> dict[str, Any]:
@@ -177,9 +201,12 @@ def resume_or_start(
     resume = read_resume_state(
         path, run.params_hash, total_steps, run.world_size, run.checkpoint_format
     )
+    run_id = None
     if resume:
         restore(state, resume, histories)
-        log.info("resuming run %s at step %d/%d", resume["run_id"], state.step, total_steps)
+        run_id = continued_run_id(path, resume)
+        log.info("resuming %s at step %d/%d", f"run {run_id}" if run_id else "in a new run",
+                 state.step, total_steps)  # fmt: skip
     meta = {"params_hash": run.params_hash, "run_id": "", "world_size": run.world_size}
     checkpointing = Checkpointing(path, meta, histories, every_steps, write)
-    return (resume["run_id"] if resume else None), checkpointing
+    return run_id, checkpointing

@@ -23,7 +23,7 @@ from ganops.plots import arms_png
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples
 from ganops.tasks.base import ScorePaths, StageTable
-from ganops.tracking import open_run
+from ganops.tracking.train_run import open_train_run
 from ganops.translation import adaptation
 from ganops.translation.baselines import handmade_for
 from ganops.translation.domains import domain_names, load_domains
@@ -78,7 +78,7 @@ def downstream_few_labels(
     record = RunRecord.read(paths.run_record)
     assert paths.model is not None  # the downstream stage passes it
     classifier = load_classifier(paths.model, device)
-    with open_run(params.tracking, run_id=record.run_id) as run:
+    with open_train_run(params, record) as run:
         spec = evaluator.network.spec
         accuracies = run_semi_arms(params.evaluator, spec, train, test, cfg, device)
         extra: dict[str, Any] = {"steps": cfg.steps}
@@ -131,7 +131,7 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
     test = load_split(paths.data, "test")
     record = RunRecord.read(paths.run_record)
 
-    with open_run(params.tracking, run_id=record.run_id) as run:
+    with open_train_run(params, record) as run:
         _, logits = extract(evaluator.network, samples, 500, device)
         synthetic, dropped = confident(Labelled(samples, labels), logits, cfg.min_confidence)
         real = Labelled(train.images, train.labels)
@@ -162,7 +162,7 @@ def downstream_translate(params: Params, paths: ScorePaths) -> None:
     arms = adaptation.arm_data(
         Labelled(train_a.images, labels), translated, handmade_for(*domain_names(paths.data))
     )
-    with open_run(params.tracking, run_id=record.run_id) as run:
+    with open_train_run(params, record) as run:
         spec = evaluator.network.spec
         accuracies = adaptation.run_adaptation(
             params.evaluator, spec, arms, target_test, cfg, device

@@ -22,7 +22,7 @@ from ganops.plots import class_histogram_png, neighbour_sheet, per_class_png
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
-from ganops.tracking import open_run
+from ganops.tracking.train_run import open_train_run
 from ganops.translation.domains import domain_names, load_domains
 from ganops.translation.scoring import score_methods, scores_table
 
@@ -91,7 +91,7 @@ def evaluate_generate(params: Params, paths: ScorePaths) -> None:
         else "an unconditional generator (no labels: no per-class scores)",
     )  # fmt: skip
 
-    with open_run(params.tracking, run_id=record.run_id) as run:
+    with open_train_run(params, record) as run:
         result = evaluate(evaluator, samples, train, cfg, device, conditioning)
         metrics = as_metrics(result, len(samples))
         write_evaluation_plots(paths.plots, result, train, samples[: cfg.nn_samples])
@@ -125,7 +125,7 @@ def evaluate_translate(params: Params, paths: ScorePaths) -> None:
     check_image_shape(translated, evaluator, str(paths.samples))
     test, names = load_domains(paths.data, "test"), domain_names(paths.data)
     record = RunRecord.read(paths.run_record)
-    with open_run(params.tracking, run_id=record.run_id) as run:
+    with open_train_run(params, record) as run:
         results = score_methods(translated, test, names, evaluator, cfg, device)
         with atomic_dir(paths.plots) as staging:
             write_text(staging / "scores.tsv", scores_table(results))

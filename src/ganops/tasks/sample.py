@@ -10,7 +10,7 @@ from ganops.device import resolve_device
 from ganops.run_record import RunRecord
 from ganops.sampling import write_samples
 from ganops.tasks.base import SamplePaths, StageTable
-from ganops.tracking import open_run
+from ganops.tracking.train_run import open_train_run
 from ganops.translation.artifact import load_translator
 from ganops.translation.domains import load_domains
 from ganops.translation.outputs import GRID_FILE, GRID_ROWS, write_translations
@@ -22,9 +22,9 @@ def sample_generate(params: Params, paths: SamplePaths) -> None:
     """sample: samples, a grid and an interpolation sheet (and each sample's class)."""
     device = resolve_device(params.sample.device, key="sample.device")
     generator, spec = load_generator(paths.model, device)
-    run_id = RunRecord.read(paths.run_record).run_id
+    record = RunRecord.read(paths.run_record)
 
-    with open_run(params.tracking, run_id=run_id) as run:
+    with open_train_run(params, record) as run:
         files = write_samples(generator, spec, params.sample, paths.out, device)
         for name in ("grid.png", "interpolation.png"):
             run.log_artifact(files[name], "samples")
@@ -41,8 +41,8 @@ def sample_translate(params: Params, paths: SamplePaths) -> None:
     device = resolve_device(params.sample.device, key="sample.device")
     generators, _ = load_translator(paths.model, device)
     train, test = load_domains(paths.data, "train"), load_domains(paths.data, "test")
-    run_id = RunRecord.read(paths.run_record).run_id
-    with open_run(params.tracking, run_id=run_id) as run:
+    record = RunRecord.read(paths.run_record)
+    with open_train_run(params, record) as run:
         files = write_translations(generators, train, test, paths.out, GRID_ROWS, device)
         run.log_artifact(files[GRID_FILE], "samples")
     log.info("%d test and %d train images of A translated into %s", len(test.a.images),
