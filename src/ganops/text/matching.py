@@ -29,8 +29,9 @@ first. Chance is 1/100. On real test pairs the value is the ceiling a generator'
 reach.
 
 Images go in as uint8 in [0, 255] or float in [-1, 1] (a generator's range), `(N, C, H, W)`.
-Training is seeded (weights and batch order), on the CPU bitwise repeatable at a fixed thread
-count, with the project's fused Adam (`ganops.device.adam`).
+Training is seeded: the weights and each epoch's order of the pairs are separate streams
+derived from the one seed (`ganops.runs.seeds.derived_seed`), so it is bitwise repeatable on
+the CPU at a fixed thread count, with the project's fused Adam (`ganops.device.adam`).
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ from torch.nn import functional
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ganops.device import adam
-from ganops.errors import DataError
+from ganops.errors import ConfigError, DataError
+from ganops.runs.seeds import derived_seed
 from ganops.text.vocab import Encoded
 
 CANDIDATES = 100  # R-precision: 1 true caption and 99 random ones
+_WEIGHTS, _PERMUTATION = 0, 1  # the random streams of training, each from the seed
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,19 @@ class MatchingConfig:
     lr: float = 2e-3
     gamma: float = 10.0  # AttnGAN's gamma3: cosine similarities times this are the logits
 
+    def __post_init__(self) -> None:
+        if self.batch_size < 2 or self.embed_dim < 2 or self.embed_dim % 2 or self.epochs < 0:
+            raise ConfigError(
+                "matching: batch_size needs 2 or more (pairs to tell apart), embed_dim an even "
+                f"number, epochs 0 or more; got {self}"
+            )
+
 
 class TextEncoder(nn.Module):
     """Words -> a sentence vector `(N, embed_dim)`: embeddings, then a biGRU's final states."""
 
     def __init__(self, vocab_size: int, word_dim: int, embed_dim: int) -> None:
         super().__init__()
-        if embed_dim % 2:
-            raise ValueError(f"embed_dim {embed_dim} must be even: half a direction")
         self.embedding = nn.Embedding(vocab_size, word_dim, padding_idx=0)
         self.rnn = nn.GRU(word_dim, embed_dim // 2, batch_first=True, bidirectional=True)
 
@@ -173,15 +181,15 @@ def train_matching(
         raise DataError(f"matching: {len(pixels)} images but {len(captions.tokens)} captions")
     if len(pixels) < 2:
         raise DataError("matching: training needs two pairs or more")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the caller's global stream is left as it was
+        torch.manual_seed(derived_seed(seed, _WEIGHTS))
         model = MatchingModel(vocab_size, pixels.shape[1], config)
     optimizer = adam(model.parameters(), lr=config.lr)
-    order_generator = torch.Generator().manual_seed(seed)
     history = []
     model.train()
-    for _ in range(config.epochs):
-        order = torch.randperm(len(pixels), generator=order_generator)
+    for epoch in range(config.epochs):
+        shuffle = torch.Generator().manual_seed(derived_seed(seed, _PERMUTATION, epoch))
+        order = torch.randperm(len(pixels), generator=shuffle)
         batches = [b for b in torch.split(order, config.batch_size) if len(b) >= 2]
         total = 0.0
         for batch in batches:
