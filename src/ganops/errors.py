@@ -26,6 +26,11 @@ class TrackingError(GanopsError):
     """MLflow could not be reached or refused a request."""
 
 
+class TextError(GanopsError, ValueError):
+    """A text a model cannot read: empty, longer than it reads, or with words its vocabulary
+    lacks. A `ValueError` too, so a server can answer it as a bad request."""
+
+
 def first_line(error: BaseException | str, limit: int = 200) -> str:
     """The first non-blank line of an error's message, at most `limit` characters; an
     exception's type name when its message is empty. Library errors can span pages; ours
