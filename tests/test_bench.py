@@ -201,3 +201,37 @@ def test_the_semi_supervised_recipe_is_valid_params_and_the_one_the_guide_shows(
                     continue
                 shown = "null" if value is None else str(value).lower()
                 assert f"-S {section}.{key}={shown}" in line, (section, key)
+
+
+def test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact(
+    evaluator_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench/restyle_baselines.py at 12 pairs and two seeds (its figures, at 500 pairs, are in
+    docs/benchmarks.md): the content as it is correlates 1 with the content and the style as
+    it is 1 with the style, the style is always the nearest to itself, and one content left
+    as it is in ten styles has no spread."""
+    bench = _bench("restyle_baselines")
+    argv = ["--pairs", "12", "--diversity-contents", "2", "--train-count", "300"]
+    assert bench.main([*argv, "--evaluator", str(evaluator_file)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| ")}
+
+    def cells(header: str, method: str) -> list[str]:
+        table = next(i for i, line in enumerate(lines) if line.startswith(header))
+        row = next(line for line in lines[table:] if line.startswith(f"| {method} |"))
+        return [cell.strip() for cell in row.strip("|").split("|")][1:]
+
+    assert {"content", "style", "hand-made", "retrieval"} <= set(rows)
+    moved = "| method | thickness: r style / r content"
+    assert all(cell.endswith("/ 1.00 ± 0.00") for cell in cells(moved, "content"))
+    assert all(cell.startswith("1.00 ± 0.00 /") for cell in cells(moved, "style"))
+    other = "| method | content_kept"
+    names = lines[next(i for i, line in enumerate(lines) if line.startswith(other))]
+    column = [cell.strip() for cell in names.strip("|").split("|")][1:].index
+    style, content = cells(other, "style"), cells(other, "content")
+    assert style[column("content_kept")] == "0.00 ± 0.00"  # styles are of other classes
+    assert style[column("style_retrieval")] == "1.00 ± 0.00"
+    assert content[column("style_spread_ratio")] == "0.00 ± 0.00"
+    hand_made = cells(moved, "hand-made")
+    slant_style, slant_content = (float(v.split(" ± ")[0]) for v in hand_made[1].split(" / "))
+    assert slant_style > 0.9 and slant_style > slant_content

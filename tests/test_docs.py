@@ -130,6 +130,8 @@ RUN_BY: dict[str, str] = {
         BENCH + "test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes",
     "python bench/text_matching.py":
         "tests/text/test_matching.py::test_the_bench_prints_r_precision_per_seed",
+    "python bench/restyle_baselines.py":
+        BENCH + "test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact",
     # the bytes of this CPU (in full, and --quick beside it: the same kernels in fewer
     # steps), and of an emulated Intel one, --quick, side by side
     "python tools/cpu_digests.py":

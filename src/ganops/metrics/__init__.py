@@ -5,6 +5,8 @@
 - `scores`: FID, KID, precision/recall, IS analogue, coverage, copy check (a registry);
 - `diversity`, `conditional`: intra-class diversity; conditional accuracy and CAS;
 - `probe`: the quick scores during training; `evaluation`: the evaluate stage's computation;
+- `morpho`: a digit's shape (Morpho-MNIST); `restyle_scores`: style moved from one image and
+  the restyle baselines that need no GAN;
 - `directions`: which way is better for each score (for reports).
 
     evaluator = load_evaluator(path)

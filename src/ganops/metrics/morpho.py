@@ -409,6 +409,15 @@ def _affine_about_centroid(
     return moved
 
 
+def shear_upscaled(big: np.ndarray, slant_deg: float) -> np.ndarray:
+    """`shear_to`'s step on an upscaled grey image: sheared about its centroid to `slant_deg`."""
+    x_mean, y_mean, shear = _moments(big)
+    target = -math.tan(math.radians(slant_deg))  # the shear μ11/μ02 of that slant
+    # x' = x + (target - shear) y moves μ11/μ02 from shear to target, leaving μ02 alone
+    forward = np.array([[1.0, target - shear], [0.0, 1.0]])
+    return _affine_about_centroid(big, forward, x_mean, y_mean)
+
+
 def shear_to(
     image: np.ndarray, slant_deg: float, value_range: tuple[float, float] | None = None
 ) -> np.ndarray:
@@ -416,15 +425,18 @@ def shear_to(
     degrees (positive: leaning right); rows keep their height."""
     if not -80.0 <= slant_deg <= 80.0:
         raise DataError(f"shear_to: slant_deg must lie in -80..80 degrees, got {slant_deg}")
-    target = -math.tan(math.radians(slant_deg))  # the shear μ11/μ02 of that slant
+    return _perturbed(image, value_range, lambda big: shear_upscaled(big, slant_deg))
 
-    def change(big: np.ndarray) -> np.ndarray:
-        x_mean, y_mean, shear = _moments(big)
-        # x' = x + (target - shear) y moves μ11/μ02 from shear to target, leaving μ02 alone
-        forward = np.array([[1.0, target - shear], [0.0, 1.0]])
-        return _affine_about_centroid(big, forward, x_mean, y_mean)
 
-    return _perturbed(image, value_range, change)
+def scale_upscaled(big: np.ndarray, width: float, height: float) -> np.ndarray:
+    """`scale_to`'s step on an upscaled grey image (`width`, `height` in original pixels)."""
+    x_mean, y_mean, shear = _moments(big)
+    left, right, top, bottom = _parallelogram(big, x_mean, y_mean, shear)
+    fx, fy = SCALE * width / (right - left), SCALE * height / (bottom - top)
+    # across-slant offset u = x - shear y becomes fx u, y becomes fy y, the slant is kept:
+    # x' = fx (x - shear y) + shear fy y
+    forward = np.array([[fx, shear * (fy - fx)], [0.0, fy]])
+    return _affine_about_centroid(big, forward, x_mean, y_mean)
 
 
 def scale_to(
@@ -435,15 +447,4 @@ def scale_to(
     out of the frame are lost, so a target near the frame's size comes out smaller."""
     if not (width > 0 and height > 0):
         raise DataError(f"scale_to: width and height must be > 0 pixels, got {width}, {height}")
-
-    def change(big: np.ndarray) -> np.ndarray:
-        x_mean, y_mean, shear = _moments(big)
-        left, right, top, bottom = _parallelogram(big, x_mean, y_mean, shear)
-        fx = SCALE * width / (right - left)
-        fy = SCALE * height / (bottom - top)
-        # across-slant offset u = x - shear y becomes fx u, y becomes fy y, the slant is kept:
-        # x' = fx (x - shear y) + shear fy y
-        forward = np.array([[fx, shear * (fy - fx)], [0.0, fy]])
-        return _affine_about_centroid(big, forward, x_mean, y_mean)
-
-    return _perturbed(image, value_range, change)
+    return _perturbed(image, value_range, lambda big: scale_upscaled(big, width, height))
