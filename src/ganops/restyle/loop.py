@@ -3,22 +3,27 @@ resumes exactly from its checkpoint.
 
 The losses are MUNIT's and StarGAN v2's (`trainer.py` of NVlabs/MUNIT, `core/solver.py` of
 clovaai/stargan-v2), for one domain whose images carry a class: each step takes a batch of
-content images `x` (classes `y`) and two batches of style images drawn from the whole train
-split, and with `c = E_c(x)`, `s = E_s(x)`, `s1 = E_s(x1)`, `s2 = E_s(x2)`, `out = D(c, s1)`:
+content images `x` (classes `y`), a batch of style images `x1` drawn from the whole train
+split and two batches of random style codes `r1`, `r2` ~ N(0, I) (MUNIT's prior), and with
+`c = E_c(x)`, `s = E_s(x)`, `s1 = E_s(x1)`, `out = D(c, s1)`, `out_r = D(c, r1)`:
 
 - adversarial (StarGAN v2: non-saturating, R1 on real images, weight `restyle.r1`): the
-  discriminator's head of class `y` tells real images of `y` from outputs drawn with `y`'s
-  content, so an output must be a real-looking digit of its content's class;
+  discriminator's head of class `y` tells real images of `y` from `out` and `out_r`, drawn
+  with `y`'s content, so an output must be a real-looking digit of its content's class;
 - image reconstruction (MUNIT's `recon_x`): `|D(c, s) - x|`, weight `restyle.reconstruction`;
-- style reconstruction (both): `|E_s(out) - s1|`, weight `restyle.style`;
-- content reconstruction (MUNIT's `recon_c`): `|E_c(out) - c|`, weight `restyle.content`;
+- style reconstruction (both): `|E_s(out) - s1|` and `|E_s(out_r) - r1|`, weight
+  `restyle.style`. The random codes are what makes the style count: without them the style
+  encoder can shrink its codes until the term is met by a decoder that ignores them (a first
+  run did: two styles gave outputs 0.001 apart);
+- content reconstruction (MUNIT's `recon_c`): `|E_c(out) - c|` and `|E_c(out_r) - c|`, weight
+  `restyle.content`;
 - cycle (StarGAN v2's `cyc`): `|D(E_c(out), s) - x|`, weight `restyle.cycle`;
-- diversity-sensitive (StarGAN v2's `ds`): `-|out - D(c, s2)|`, the second output detached,
+- diversity-sensitive (StarGAN v2's `ds`): `-|out_r - D(c, r2)|`, the second output detached,
   weight `restyle.diversity` falling linearly to 0 over the run as StarGAN v2's does.
 
-An epoch is a seeded permutation of the train split in batches; a step's style images are a
-seeded draw of the step's own, so a resumed run sees the very batches an uninterrupted one
-does. One process: the task refuses `run.nproc` above 1 before it starts.
+An epoch is a seeded permutation of the train split in batches; a step's style images and
+random codes are seeded draws of the step's own, so a resumed run sees the very batches an
+uninterrupted one does. One process: the task refuses `run.nproc` above 1 before it starts.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ METRICS = (
     "loss_cycle", "loss_diversity", "loss_r1",
 )  # fmt: skip
 RESUME_FORMAT = "ganops-restyle-resume/1"
-_PERMUTATION, _STYLE_DRAWS, _WEIGHTS = 1, 2, 3  # seed streams
+_PERMUTATION, _STYLE_DRAWS, _WEIGHTS, _STYLE_CODES = 1, 2, 3, 4  # seed streams
 
 
 class RestylerDiverged(GanopsError):
@@ -153,19 +158,22 @@ def restyle_step(
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
     diversity: float,
 ) -> dict[str, float]:
-    """One step on `(content, labels, style, style2)`: images `(B, C, H, W)` in [-1, 1] and
-    the content's classes `(B,)`; `diversity` is this step's weight of the diversity term."""
-    content, labels, style, style2 = batch
+    """One step on `(content, labels, style, codes)`: images `(B, C, H, W)` in [-1, 1], the
+    content's classes `(B,)` and two batches of random style codes `(2, B, style_dim)`;
+    `diversity` is this step's weight of the diversity term."""
+    content, labels, style, codes = batch
     g, judge = state.restyler, state.discriminator
+    twice = labels.repeat(2)  # (2B,): the reference-guided and the random-style outputs
     # update D: real images of each class against outputs drawn with that class's content
     judge.requires_grad_(True)
     real = content.detach().requires_grad_(True)
     logits_real = judge(real, labels)
     with torch.no_grad():
-        fake = g(content, style)
+        code = g.content_encoder(content).repeat(2, 1, 1, 1)
+        fakes = g.decoder(code, torch.cat([g.style_encoder(style), codes[0]]))  # (2B, ...)
     r1 = r1_penalty(logits_real, real) if cfg.r1 > 0 else torch.zeros((), device=content.device)
     loss_d = (
-        _adversarial(logits_real, True) + _adversarial(judge(fake, labels), False) + cfg.r1 * r1
+        _adversarial(logits_real, True) + _adversarial(judge(fakes, twice), False) + cfg.r1 * r1
     )
     _update(state.optimizer_d, loss_d)
     # update G: fool D; reconstruct the image, the style, the content, the cycle; diversify
@@ -173,17 +181,21 @@ def restyle_step(
     # (one call of each network on the batches stacked: at 28 px a step's time is in the
     # number of calls, not in their size)
     code = g.content_encoder(content)  # (B, 2w, H/4, W/4)
-    styles = g.style_encoder(torch.cat([content, style, style2]))  # (3B, style_dim)
-    own, first, _ = styles.chunk(3)
-    drawn = g.decoder(code.repeat(3, 1, 1, 1), styles)  # (3B, C, H, W)
-    recon, out, out2 = drawn.chunk(3)
-    adversarial = _adversarial(judge(out, labels), True)
+    own, first = g.style_encoder(torch.cat([content, style])).chunk(2)  # (B, style_dim) each
+    styles = torch.cat([own, first, codes[0], codes[1]])  # (4B, style_dim)
+    drawn = g.decoder(code.repeat(4, 1, 1, 1), styles)  # (4B, C, H, W)
+    recon, fakes, out_r2 = (
+        drawn[: len(content)],
+        drawn[len(content) : -len(content)],
+        drawn[-len(content) :],
+    )
+    adversarial = _adversarial(judge(fakes, twice), True)
     reconstruction = F.l1_loss(recon, content)
-    style_loss = F.l1_loss(g.style_encoder(out), first)
-    code_out = g.content_encoder(out)
-    content_loss = F.l1_loss(code_out, code)
-    cycle = F.l1_loss(g.decoder(code_out, own), content)
-    spread = F.l1_loss(out, out2.detach())
+    style_loss = F.l1_loss(g.style_encoder(fakes), torch.cat([first, codes[0]]))
+    code_out = g.content_encoder(fakes)  # (2B, 2w, H/4, W/4)
+    content_loss = F.l1_loss(code_out, code.repeat(2, 1, 1, 1))
+    cycle = F.l1_loss(g.decoder(code_out[: len(content)], own), content)
+    spread = F.l1_loss(fakes[len(content) :], out_r2.detach())
     loss_g = (
         adversarial + cfg.reconstruction * reconstruction + cfg.style * style_loss
         + cfg.content * content_loss + cfg.cycle * cycle - diversity * spread
@@ -196,17 +208,22 @@ def restyle_step(
 
 def batch_indices(
     seed: int, epoch: int, batch: int, batch_size: int, count: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of batch `batch` of epoch `epoch`: the content's from the epoch's seeded
-    permutation, the two style batches' a seeded draw of this step's own."""
+    permutation, the style images' a seeded draw of this step's own."""
     permutation = torch.randperm(
         count,
         generator=torch.Generator().manual_seed(derived_seed(seed, _PERMUTATION, epoch, bits=32)),
     )
     content = permutation[batch * batch_size : (batch + 1) * batch_size]
     draw = torch.Generator().manual_seed(derived_seed(seed, _STYLE_DRAWS, epoch, batch, bits=32))
-    styles = torch.randint(count, (2, len(content)), generator=draw)
-    return content, styles[0], styles[1]
+    return content, torch.randint(count, (len(content),), generator=draw)
+
+
+def style_codes(seed: int, epoch: int, batch: int, count: int, style_dim: int) -> torch.Tensor:
+    """The step's two batches of random style codes `(2, count, style_dim)` ~ N(0, I)."""
+    draw = torch.Generator().manual_seed(derived_seed(seed, _STYLE_CODES, epoch, batch, bits=32))
+    return torch.randn((2, count, style_dim), generator=draw)
 
 
 @dataclass(frozen=True)
@@ -266,14 +283,12 @@ def train_restyler(
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=hidden)
     while state.step < total:
         epoch, batch = divmod(state.step, per_epoch)
-        index, index_s1, index_s2 = batch_indices(
-            cfg.seed, epoch, batch, cfg.batch_size, len(work.images)
-        )
-        images = work.images
+        index, index_style = batch_indices(cfg.seed, epoch, batch, cfg.batch_size, len(work.images))
+        codes = style_codes(cfg.seed, epoch, batch, len(index), cfg.style_dim)
         batch_data = (
-            _laid_out(images[index], work.channels_last), work.labels[index],
-            _laid_out(images[index_s1], work.channels_last),
-            _laid_out(images[index_s2], work.channels_last),
+            _laid_out(work.images[index], work.channels_last), work.labels[index],
+            _laid_out(work.images[index_style], work.channels_last),
+            codes.to(work.images.device),
         )  # fmt: skip
         weight = diversity_weight(cfg, state.step, total)
         losses = restyle_step(state, cfg, batch_data, weight)  # update D and G
