@@ -149,3 +149,16 @@ def test_bad_restyle_params_are_one_line_errors(
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and named in error[0]
     assert not Path("data/models").exists()
+
+
+def test_promote_says_a_restyler_registers_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ganops.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    write_params(Path("params.yaml"), TINY_RESTYLE)
+    assert main(["promote", "--baseline", "HEAD"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "restyle registers no model" in error[0]
