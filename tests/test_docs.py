@@ -52,6 +52,9 @@ RUN_BY: dict[str, str] = {
     # `make retrain SEEDS=2` queues a `range` sweep of train.seed and runs it with --run-all
     "dvc exp run --run-all": RETRAIN + "test_make_retrain_reports_against_the_baseline",
     "dvc exp run -S task=translate": E2E + "test_a_translation_experiment_runs_every_stage",
+    # the restyle task: its seven stage scripts in-process (tiny), as dvc exp run runs them
+    "dvc exp run -S task=restyle": "tests/restyle/"
+        "test_restyle_stages.py::test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch",
     # an unpaired task: its seven stage scripts in-process, MNIST into UCI digits (tiny)
     "dvc exp run -S task=translate -S translate.source=": "tests/translation/"
         "test_translate_stages.py::test_unpaired_task_scores_and_arms_include_the_handmade_transform",

@@ -33,6 +33,10 @@ def cmd_promote(args: argparse.Namespace) -> None:
 
     root = project_root()
     params = load_params(root / "params.yaml")
+    if params.task == "restyle":
+        raise ConfigError(
+            "task: restyle registers no model (its run keeps the file), so there is none to promote"
+        )
     name = (
         params.tracking.registered_translator
         if params.task == "translate"

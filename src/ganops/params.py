@@ -134,6 +134,11 @@ def _check_labels(params: Params, origin: str) -> None:
             f"{origin}: data.labelled_per_class: {labelled} is more than the {kept} training "
             "images a class that data.train_per_class keeps"
         )
+    if params.task == "restyle" and labelled is not None:
+        raise ConfigError(
+            f"{origin}: data.labelled_per_class: a restyler's discriminator judges each output "
+            "by its content's class, so it needs every label; set it to null for task: restyle"
+        )
     if params.task == "translate" and labelled is not None:
         raise ConfigError(
             f"{origin}: data.labelled_per_class: a translator learns from images, not their "

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ganops.config.restyle import RestyleConfig
 from ganops.config.sections import (
     DataConfig,
     DownstreamConfig,
@@ -44,6 +45,7 @@ __all__ = [
     "ModelConfig",
     "Params",
     "Registries",
+    "RestyleConfig",
     "RunConfig",
     "SampleConfig",
     "TrackingConfig",
@@ -66,6 +68,7 @@ NOT_SHAPING_TRAINING = frozenset(
 SHAPING_SECTIONS = {
     "generate": ("data", "model", "train", "run"),
     "translate": ("data", "translate", "run"),
+    "restyle": ("data", "restyle", "run"),
 }
 # keys that moved to another section: an old params.yaml gets a one-line error naming the new
 MOVED_KEYS = {
@@ -80,8 +83,10 @@ MOVED_KEYS = {
 class Params(_Section):
     """The whole params.yaml."""
 
-    task: Literal["generate", "translate"] = Field(
-        "generate", description="generate images from noise, or translate domain A into B"
+    task: Literal["generate", "translate", "restyle"] = Field(
+        "generate",
+        description="generate images from noise, translate domain A into B, or restyle: a "
+        "content image in the style of a style image",
     )
 
     data: DataConfig = DataConfig()
@@ -94,6 +99,7 @@ class Params(_Section):
     downstream: DownstreamConfig = DownstreamConfig()
     tracking: TrackingConfig = TrackingConfig()
     translate: TranslateConfig = TranslateConfig()
+    restyle: RestyleConfig = RestyleConfig()
 
 
 def check_batch_split(

@@ -181,7 +181,17 @@ def downstream_translate(params: Params, paths: ScorePaths) -> None:
     )
 
 
+def downstream_restyle(params: Params, paths: ScorePaths) -> None:
+    """downstream: not measured for a restyler yet (training digits in other writers' hands,
+    issue 35's part 3): one line, no numbers, as for an unconditional generator."""
+    log.info("task restyle: no downstream arms yet; %s holds no numbers", paths.metrics)
+    with atomic_dir(paths.plots):
+        pass
+    write_json(paths.metrics, {})
+
+
 DOWNSTREAM: StageTable[ScorePaths] = {
     "generate": downstream_generate,
     "translate": downstream_translate,
+    "restyle": downstream_restyle,
 }

@@ -19,6 +19,8 @@ from ganops.metrics.evaluator import load_evaluator
 from ganops.metrics.features import check_image_shape, check_sample_labels
 from ganops.metrics.scores import check_sizes
 from ganops.plots import class_histogram_png, neighbour_sheet, per_class_png
+from ganops.restyle.outputs import load_restyled
+from ganops.restyle.scoring import restyle_scores
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
@@ -138,4 +140,33 @@ def evaluate_translate(params: Params, paths: ScorePaths) -> None:
                  scores["label_preservation"], extra)  # fmt: skip
 
 
-EVALUATE: StageTable[ScorePaths] = {"generate": evaluate_generate, "translate": evaluate_translate}
+def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
+    """evaluate: the restyled test split, whether each output keeps its content's class and
+    how real the outputs look against the test split (`ganops.restyle.scoring`)."""
+    cfg = params.eval
+    device = resolve_device(cfg.device, key="eval.device")
+    evaluator = load_evaluator(paths.evaluator)
+    arrays = load_restyled(paths.samples)
+    outputs, labels = arrays["samples.npy"], arrays["labels.npy"]  # (N, C, H, W) uint8, (N,)
+    check_image_shape(outputs, evaluator, str(paths.samples))
+    check_sample_labels(labels, evaluator, str(paths.samples))
+    train = load_split(paths.data, "train")
+    record = RunRecord.read(paths.run_record)
+    with open_train_run(params, record) as run:
+        results = {"restyle": restyle_scores(outputs, labels, train.images, evaluator, cfg, device)}
+        with atomic_dir(paths.plots) as staging:
+            write_text(staging / "scores.tsv", scores_table(results))
+        write_json(paths.metrics, results)
+        run.log_summary(flatten_mapping(results), step=record.steps)
+        run.log_artifact(paths.plots, "eval")
+    scores = results["restyle"]
+    log.info("restyle  content kept %.3f  fid %.3f  precision %.3f  recall %.3f  "
+             "nn distance ratio %.3f", scores["content_kept"], scores["fid"],
+             scores["precision"], scores["recall"], scores["nn_distance_ratio"])  # fmt: skip
+
+
+EVALUATE: StageTable[ScorePaths] = {
+    "generate": evaluate_generate,
+    "translate": evaluate_translate,
+    "restyle": evaluate_restyle,
+}

@@ -32,4 +32,9 @@ def fetch_translate(params: Params, raw: Path) -> None:
     log.info("fetched %s (B) and %s (A) into %s", params.data.source, a, raw)
 
 
-FETCH: StageTable[Path] = {"generate": fetch_generate, "translate": fetch_translate}
+# restyle: content and style images both come from `data.source`, as a generator's do
+FETCH: StageTable[Path] = {
+    "generate": fetch_generate,
+    "translate": fetch_translate,
+    "restyle": fetch_generate,
+}

@@ -43,4 +43,5 @@ def preprocess_translate(params: Params, paths: PreprocessPaths) -> None:
 PREPROCESS: StageTable[PreprocessPaths] = {
     "generate": preprocess_generate,
     "translate": preprocess_translate,
+    "restyle": preprocess_generate,  # one split, content and style images alike
 }

@@ -6,7 +6,11 @@ import logging
 
 from ganops.artifacts import load_generator
 from ganops.config import Params
+from ganops.data.dataset import load_split
 from ganops.device import resolve_device
+from ganops.restyle.artifact import load_restyler
+from ganops.restyle.outputs import GRID_FILE as RESTYLE_GRID
+from ganops.restyle.outputs import write_restyled
 from ganops.run_record import RunRecord
 from ganops.sampling import write_samples
 from ganops.tasks.base import SamplePaths, StageTable
@@ -49,4 +53,23 @@ def sample_translate(params: Params, paths: SamplePaths) -> None:
              len(train.a.images), paths.out)  # fmt: skip
 
 
-SAMPLE: StageTable[SamplePaths] = {"generate": sample_generate, "translate": sample_translate}
+def sample_restyle(params: Params, paths: SamplePaths) -> None:
+    """sample: every test image drawn in the style of a seeded test image of another class
+    (`ganops.restyle.outputs` names the files)."""
+    cfg = params.sample
+    device = resolve_device(cfg.device, key="sample.device")
+    restyler = load_restyler(paths.model, device)
+    test = load_split(paths.data, "test")
+    record = RunRecord.read(paths.run_record)
+    with open_train_run(params, record) as run:
+        files = write_restyled(restyler, test, cfg.seed, paths.out, device, cfg.batch_size)
+        run.log_artifact(files[RESTYLE_GRID], "samples")
+    log.info("%d test images restyled (each in the style of another class's) into %s",
+             len(test.images), paths.out)  # fmt: skip
+
+
+SAMPLE: StageTable[SamplePaths] = {
+    "generate": sample_generate,
+    "translate": sample_translate,
+    "restyle": sample_restyle,
+}

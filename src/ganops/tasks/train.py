@@ -1,6 +1,7 @@
-"""The train stage, per task: a GAN (`ganops.gan.training`) or a translator
-(`ganops.translation.training`), each tracked as one MLflow run; and, for `run.nproc: N`, the
-stage rerun under torchrun once the task has checked its inputs for N processes."""
+"""The train stage, per task: a GAN (`ganops.gan.training`), a translator
+(`ganops.translation.training`) or a restyler (`ganops.restyle.training`), each tracked as
+one MLflow run; and, for `run.nproc: N`, the stage rerun under torchrun once the task has
+checked its inputs for N processes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from ganops.config import Params
 from ganops.gan.training import check_inputs, run_training
+from ganops.restyle.training import check_restyle_inputs, run_restyle
 from ganops.runs.distributed import World, run_under_torchrun
 from ganops.runs.launch import RunPaths
 from ganops.runs.lock import hold_checkpoints
@@ -17,11 +19,13 @@ from ganops.translation.training import check_translation_inputs, run_translatio
 TRAIN: dict[str, Callable[[Params, RunPaths, World], object]] = {
     "generate": run_training,
     "translate": run_translation,
+    "restyle": run_restyle,
 }
 # what each task checks before any process starts: a one-line error, nothing written
 CHECK_INPUTS: dict[str, Callable[[Params, RunPaths, World], object]] = {
     "generate": check_inputs,
     "translate": check_translation_inputs,
+    "restyle": check_restyle_inputs,
 }
 
 

@@ -1,0 +1,45 @@
+"""The `restyle:` section of params.yaml: the reference-guided translator of `task: restyle`
+(docs/style.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ganops.config.sections import _Section
+
+
+class RestyleConfig(_Section):
+    """A content image drawn in the style of a style image (MUNIT's encoders and AdaIN
+    decoder, StarGAN v2's losses); content and style both come from `data.source`."""
+
+    width: int = Field(16, ge=4, le=512, description="channels next to the image, every network")
+    style_dim: int = Field(8, ge=1, le=512, description="length of the style vector")
+    blocks: int = Field(
+        2, ge=0, le=16, description="residual blocks of the content encoder and of the decoder"
+    )
+    epochs: int = Field(10, ge=1, le=100_000, description="passes over the train split")
+    batch_size: int = Field(32, ge=2, le=65_536, description="content images per step")
+    lr: float = Field(3e-4, gt=0, le=1, description="Adam learning rate of every network")
+    beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (StarGAN v2's 0)")
+    beta2: float = Field(0.99, ge=0, lt=1, description="Adam beta2 (StarGAN v2's 0.99)")
+    reconstruction: float = Field(
+        10.0, ge=0, le=1e4, description="weight of |decode(content, own style) - image|"
+    )
+    style: float = Field(
+        1.0, ge=0, le=1e4, description="weight of |style code of the output - the style's|"
+    )
+    content: float = Field(
+        1.0, ge=0, le=1e4, description="weight of |content code of the output - the input's|"
+    )
+    cycle: float = Field(
+        1.0, ge=0, le=1e4, description="weight of |output restyled back to its own style - image|"
+    )
+    diversity: float = Field(
+        1.0,
+        ge=0,
+        le=1e4,
+        description="weight of the diversity-sensitive term (two styles, two outputs), falling "
+        "linearly to 0 over the run",
+    )
+    r1: float = Field(1.0, ge=0, le=1e4, description="weight of D's R1 penalty on real images")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of the weights and the batches")

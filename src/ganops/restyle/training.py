@@ -1,0 +1,218 @@
+"""A restyler's run as the `train` stage does it: validate, build, resume, train, publish.
+
+The same shape as the GAN's and the translator's runs, on the same run machinery
+(`ganops.runs`): one MLflow run with every param, the losses per step, per epoch the grid a
+person reads at a glance (style images along the top, content images down the left, each
+cell the content in that style) and a quick score (FID of the test split's content images
+drawn in the styles of other classes' test images, against the test split, and how many the
+evaluator still reads as their content's class); the published restyler, logged to the run
+as a file; `data/checkpoints/last.pt` resumes it exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganops.config import Params, params_hash
+from ganops.data.dataset import Split, load_split, to_training_tensor
+from ganops.device import Acceleration, resolve_device
+from ganops.errors import ConfigError
+from ganops.io import write_json
+from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract, load_evaluator
+from ganops.metrics.scores import fid_from_statistics, fid_statistics
+from ganops.restyle.artifact import save_restyler
+from ganops.restyle.loop import (
+    METRICS,
+    RESUME_FORMAT,
+    RestyleState,
+    Training,
+    build_restyler,
+    networks,
+    restyler_spec,
+    steps_per_epoch,
+    train_restyler,
+)
+from ganops.restyle.networks import RestylerSpec, restyle_images, spec_problem
+from ganops.restyle.pairs import spread_indices, style_pairs
+from ganops.run_length import RESTYLER, say_length
+from ganops.run_record import RunRecord
+from ganops.runs.distributed import World
+from ganops.runs.launch import RunPaths, launch, prepare, together
+from ganops.runs.loggers import FanOut, HistoryFile
+from ganops.runs.publish import record_run, tracked
+from ganops.runs.resume import Continuation, resume_or_start
+from ganops.sampling import to_uint8
+from ganops.tracking import Run
+
+log = logging.getLogger("train")
+QUICK_NAMES = ("quick_fid", "quick_content_kept")
+GRID_SIDE = 8  # content rows and style columns of the per-epoch grid
+RESTYLER_FILE_ARTIFACTS = "restyler"  # where the run keeps the published restyler's file
+
+
+@dataclass(frozen=True)
+class QuickScore:
+    """The per-epoch score: the evaluator on the test split's content images drawn in the
+    styles of other classes' test images (seeded pairs)."""
+
+    evaluator: LoadedEvaluator
+    contents: torch.Tensor  # (N, C, H, W) in [-1, 1]: the test split
+    styles: torch.Tensor  # (N, C, H, W): each content's style image
+    labels: np.ndarray  # (N,) the contents' classes
+    device: torch.device
+
+    def __call__(self, state: RestyleState) -> dict[str, float]:
+        outputs = to_uint8(restyle_images(state.restyler, self.contents, self.styles))
+        features, logits = extract(self.evaluator.network, outputs, 500, self.device)
+        reference = fid_statistics(self.evaluator.reference_features)
+        return {
+            "quick_fid": round(fid_from_statistics(fid_statistics(features), reference), 6),
+            "quick_content_kept": round(accuracy(logits, self.labels), 6),
+        }
+
+
+class ScoredHistory(FanOut):
+    """The loop's loggers, plus the quick score at each grid (once an epoch)."""
+
+    def __init__(self, score: QuickScore, state: RestyleState, *loggers: Any) -> None:
+        super().__init__(*loggers)
+        self.score, self.state = score, state
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        super().log_grid(step, picture)
+        scores = self.score(self.state)
+        self.log_metrics(step, scores)
+        log.info("quick fid %.3f  content kept %.3f", *scores.values())
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a restyle run reads, checked: the train and test splits, the networks' spec and
+    the evaluator (the quick score's)."""
+
+    train: Split
+    test: Split
+    spec: RestylerSpec
+    evaluator: LoadedEvaluator
+
+
+def check_restyle_inputs(
+    params: Params, paths: RunPaths, world: World
+) -> tuple[torch.device, Inputs]:
+    """Everything a restyle run is checked against before it writes anything: one process,
+    the device, both splits labelled with two classes or more, the image shape, the
+    evaluator."""
+    if world.size > 1:
+        raise ConfigError("run.nproc: task restyle trains in one process; set run.nproc: 1")
+    device = resolve_device(params.run.device)
+    train, test = load_split(paths.data, "train"), load_split(paths.data, "test")
+    for name, split in (("train", train), ("test", test)):
+        if not split.fully_labelled or len(np.unique(split.labels)) < 2:
+            raise ConfigError(
+                f"data.source: task restyle needs every {name} image's class and two classes "
+                "or more (its discriminator judges each output as a digit of its content's "
+                "class); set data.labelled_per_class: null"
+            )
+    channels, size = train.images.shape[1], train.images.shape[2]
+    problem = spec_problem(channels, size)
+    if problem:
+        raise ConfigError(f"data.image_size: {problem} (got {size} px, {channels} channels)")
+    spec = restyler_spec(params.restyle, channels, size, len(train.class_names))
+    return device, Inputs(train, test, spec, load_evaluator(paths.evaluator))
+
+
+def run_restyle(params: Params, paths: RunPaths, world: World | None = None) -> RunRecord:
+    """Train the restyler as the stage does, resuming from `paths.checkpoints` when it can;
+    returns the run record. Everything is validated before any work."""
+    check = partial(check_restyle_inputs, params, paths)
+    return launch(world, paths.checkpoints, check, partial(_train, params, paths))
+
+
+def dataset_input(params: Params, train: Split) -> dict[str, Any]:
+    """What the MLflow run records of its data."""
+    return {
+        "name": params.data.folder or params.data.source,
+        "digest": params_hash(params, ("data", "task")),
+        "source": f"restyle: content and style images of {params.data.source}",
+        "profile": {"train_images": len(train.images), "image_shape": list(train.images.shape[1:])},
+    }
+
+
+def _quick_score(inputs: Inputs, seed: int, device: torch.device) -> QuickScore:
+    contents, styles = style_pairs(inputs.test.labels, seed)
+    return QuickScore(
+        inputs.evaluator,
+        to_training_tensor(inputs.test.images[contents], device),
+        to_training_tensor(inputs.test.images[styles], device),
+        inputs.test.labels[contents],
+        device,
+    )
+
+
+def _train(
+    params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
+) -> RunRecord:
+    cfg, train, test = params.restyle, inputs.train, inputs.test
+    prepare(world, device, params.run.deterministic, "ganops.restyle.loop")
+    channels_last = Acceleration.resolve(params.run, device).channels_last
+    state = build_restyler(cfg, inputs.spec, device, channels_last)
+    histories = {
+        "history": HistoryFile(paths.history, METRICS),
+        "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
+    }
+    steps = steps_per_epoch(len(train.images), cfg.batch_size) * cfg.epochs
+    continuation = Continuation(RESUME_FORMAT, params_hash(params), world.size)
+    run_id, checkpointing = resume_or_start(
+        state, paths.checkpoints, continuation, histories, steps, params.run.checkpoint_every,
+        world.is_main,
+    )  # fmt: skip
+    # the grid's contents one class after another, its styles from class 5 on
+    grid_contents = spread_indices(test.labels, GRID_SIDE)
+    grid_styles = spread_indices(test.labels, GRID_SIDE, 5)
+    work = Training(
+        images=to_training_tensor(train.images, device),
+        labels=torch.from_numpy(train.labels).to(device),
+        grid_contents=to_training_tensor(test.images[grid_contents], device),
+        grid_styles=to_training_tensor(test.images[grid_styles], device),
+        checkpointing=checkpointing,
+        log_every=params.run.log_every,
+        channels_last=channels_last,
+    )  # fmt: skip
+    score = _quick_score(inputs, cfg.seed, device)
+    log.info("training a restyler on %s (%s): %d steps", device,
+             "channels-last" if channels_last else "plain fp32", steps)  # fmt: skip
+    say_length(RESTYLER, cfg.epochs, len(train.images), cfg.batch_size, steps)
+    with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, train),
+                 {}) as (stop, run):  # fmt: skip
+        logger = ScoredHistory(score, state, *histories.values(), run)
+        result = together(
+            world, networks(state), lambda: train_restyler(state, cfg, work, logger, stop)
+        )
+        last = {name: histories["history"].rows[-1][name] for name in METRICS}
+        quick = {name: histories["fid_history"].rows[-1][name] for name in QUICK_NAMES}
+        metrics = last | quick | {"steps": result.steps}
+        record = _publish_and_record(state, params, paths, run, metrics, result.seconds)
+    log.info("restyler written to %s; MLflow run %s", paths.model, record.run_id)
+    return record
+
+
+def _publish_and_record(
+    state: RestyleState, params: Params, paths: RunPaths, run: Run, metrics: dict[str, float],
+    seconds: float,
+) -> RunRecord:  # fmt: skip
+    """Write the restyler, the metrics and the run record; log the training time and the
+    restyler's file to the run (no registered model: it takes two images, not one)."""
+    save_restyler(paths.model, state.restyler)
+    write_json(paths.metrics, metrics)
+    steps = int(metrics["steps"])
+    run.log_summary({"train_time_s": seconds}, step=steps)
+    run.log_artifact(paths.model, RESTYLER_FILE_ARTIFACTS)
+    model_uri = f"runs:/{run.run_id}/{RESTYLER_FILE_ARTIFACTS}/{paths.model.name}"
+    device = next(state.restyler.parameters()).device
+    return record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)

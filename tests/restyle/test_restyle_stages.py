@@ -1,0 +1,165 @@
+"""The restyle task through the seven stage scripts, in-process, on a real tiny run: what
+each stage writes and records, exact resume after SIGKILL, and one-line errors before any
+write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganops.restyle.outputs import load_restyled
+from tests.helpers import (
+    ROOT,
+    STAGE_ARGS,
+    STAGE_NAMES,
+    TRAINING_S,
+    load_stage,
+    private_copy,
+    run_stages_in,
+    train_record,
+    write_params,
+)
+
+TINY_RESTYLE: dict[str, Any] = {
+    "task": "restyle",
+    "restyle": {"epochs": 2, "batch_size": 200, "width": 4, "style_dim": 2, "blocks": 1},
+    "run": {"checkpoint_every": 5},
+}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def restyle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where the seven stages ran the restyle task (tiny)."""
+    base = tmp_path_factory.mktemp("restyle")
+    run_stages_in(base, STAGE_NAMES, TINY_RESTYLE)
+    return base
+
+
+def test_sample_pairs_every_test_image_with_a_style_of_another_class(restyle_run: Path) -> None:
+    arrays = load_restyled(restyle_run / "data/samples")
+    test_labels = np.load(restyle_run / "data/processed/test_labels.npy")
+    outputs, labels = arrays["samples.npy"], arrays["labels.npy"]
+    assert outputs.dtype == np.uint8 and outputs.shape == (len(test_labels), 1, 28, 28)
+    assert np.array_equal(arrays["content_index.npy"], np.arange(len(test_labels)))
+    assert np.array_equal(labels, test_labels[arrays["content_index.npy"]])
+    assert np.array_equal(arrays["style_labels.npy"], test_labels[arrays["style_index.npy"]])
+    assert (arrays["style_labels.npy"] != labels).all()
+    grid = Image.open(restyle_run / "data/samples/grid.png")
+    assert grid.size == (2 + 11 * 86, 2 + 11 * 86)  # styles on top, contents on the left
+
+
+def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
+    metrics = json.loads((restyle_run / "data/eval/metrics.json").read_text())["restyle"]
+    assert {"content_kept", "fid", "kid_mean", "precision", "recall", "nn_distance_ratio"} <= set(
+        metrics
+    )
+    assert 0.0 <= metrics["content_kept"] <= 1.0 and metrics["fid"] > 0
+    table = (restyle_run / "data/eval/plots/scores.tsv").read_text().splitlines()
+    assert table[0].startswith("method\t") and table[1].startswith("restyle\t")
+    assert json.loads((restyle_run / "data/downstream/metrics.json").read_text()) == {}
+
+
+def test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch(restyle_run: Path) -> None:
+    record = train_record(restyle_run / "data/train/run.json")
+    assert record["steps"] == 2 * 20 and record["model_uri"].startswith("runs:/")
+    mlflow.set_tracking_uri(f"sqlite:///{restyle_run / 'mlflow.db'}")
+    run = mlflow.get_run(record["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["restyle.width"] == "4"
+    for key in ("loss_d", "loss_g", "loss_style", "loss_content", "quick_fid",
+                "quick_content_kept", "restyle.content_kept"):  # fmt: skip
+        assert any(name.endswith(key) for name in run.data.metrics), key
+    artifacts = mlflow.MlflowClient().list_artifacts(record["run_id"])
+    assert {"restyler", "samples", "eval"} <= {a.path for a in artifacts}
+    fid_rows = (restyle_run / "data/train/fid.tsv").read_text().splitlines()
+    assert len(fid_rows) == 1 + 2  # a quick score at each epoch's end
+
+
+def _checkpoint_step(path: Path) -> int:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # absent, or mid-rename: not a checkpoint yet
+        return 0
+    return int(payload["state"]["step"])
+
+
+def test_a_sigkilled_run_resumes_to_the_same_bytes(
+    restyle_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The train stage killed with SIGKILL after a checkpoint, then run again: the
+    restyler's bytes are those of the uninterrupted run, and every step is logged once."""
+    private_copy(restyle_run, tmp_path, monkeypatch)
+    write_params(Path("params.yaml"), TINY_RESTYLE)
+    Path("data/models/model.pt").unlink()
+    checkpoint = Path("data/checkpoints/last.pt")
+    checkpoint.unlink(missing_ok=True)
+    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + TRAINING_S
+    while _checkpoint_step(checkpoint) == 0:
+        assert process.poll() is None, process.communicate()[0]
+        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not Path("data/models/model.pt").exists()  # killed before the end
+    killed_at = _checkpoint_step(checkpoint)
+    assert 0 < killed_at < 40
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
+    assert digest(Path("data/models/model.pt")) == digest(restyle_run / "data/models/model.pt")
+    history = Path("data/train/history.tsv").read_text().splitlines()
+    steps = [int(line.split("\t")[0]) for line in history[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == 40  # every step once
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"data": {"labelled_per_class": 10}}, "data.labelled_per_class"),
+        ({"restyle": {"width": 2}}, "restyle.width"),
+        ({"restyle": {"colour": 1}}, "restyle.colour"),
+    ],
+)
+def test_bad_restyle_params_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    overrides: dict[str, Any], named: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    write_params(Path("params.yaml"), TINY_RESTYLE | overrides)
+    assert load_stage("train").main(STAGE_ARGS["train"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and named in error[0]
+    assert not Path("data/models").exists()
+
+
+def test_promote_says_a_restyler_registers_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ganops.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    write_params(Path("params.yaml"), TINY_RESTYLE)
+    assert main(["promote", "--baseline", "HEAD"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "restyle registers no model" in error[0]
