@@ -73,6 +73,17 @@ def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
     assert 0.0 <= metrics["content_kept"] <= 1.0 and metrics["fid"] > 0
     table = (restyle_run / "data/eval/plots/scores.tsv").read_text().splitlines()
     assert table[0].startswith("method\t") and table[1].startswith("restyle\t")
+    # beside it, the four ways that need no GAN, scored alike on the same pairs
+    ways = json.loads((restyle_run / "data/eval/metrics.json").read_text())
+    names = ["restyle", "content", "style", "hand_made", "retrieval"]
+    assert set(ways) == set(names) and [row.split("\t")[0] for row in table[1:]] == names
+    for measurement in ("slant", "thickness", "width", "height"):  # exact by construction
+        assert ways["content"][f"content_r_{measurement}"] == pytest.approx(1.0)
+        assert ways["style"][f"style_r_{measurement}"] == pytest.approx(1.0)
+    assert ways["hand_made"]["style_r_slant"] > 0.8  # it sets the very slant it is scored on
+    assert ways["style"]["content_kept"] < 0.3 < ways["retrieval"]["content_kept"]
+    tests = len(np.load(restyle_run / "data/processed/test_labels.npy"))
+    assert ways["restyle"]["pairs"] == ways["retrieval"]["pairs"] == min(500, tests)
     assert json.loads((restyle_run / "data/downstream/metrics.json").read_text()) == {}
 
 

@@ -286,6 +286,10 @@ class EvalConfig(_Section):
     cas_seed: int = Field(
         0, ge=0, lt=2**63, description="seed of the CAS classifiers and their real images"
     )
+    style_pairs: int = Field(
+        500, ge=3, le=1_000_000, description="restyle: pairs whose shapes are measured for the "
+        "style scores and the baselines that need no GAN (Morpho-MNIST, ~6 ms an image)"
+    )  # fmt: skip
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to score")
 
 

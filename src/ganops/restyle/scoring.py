@@ -7,6 +7,12 @@ KID, precision, recall) and the near-copy check against the train split
 The test split is both the source of every content and style image and the reference of
 FID: the content images as they are would score FID 0, so the realism scores say how far
 the drawing moves the outputs from real digits, not how new they are.
+
+`scored_ways` puts the restyled pairs beside the four ways that need no GAN (the content as
+it is, the style image as it is, the hand-made transform, retrieval of a training digit:
+`ganops.metrics.restyle_scores`), all scored alike on the same first `eval.style_pairs`
+pairs, with how far each moved the style: the correlation across pairs of each Morpho-MNIST
+measurement of the output with the style image's, beside that with the content's.
 """
 
 from __future__ import annotations
@@ -15,8 +21,13 @@ import numpy as np
 import torch
 
 from ganops.config import EvalConfig
+from ganops.data.dataset import Split
+from ganops.metrics import morpho
 from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract
+from ganops.metrics.restyle_scores import hand_made_restyle, retrieve_restyle, style_correlations
 from ganops.metrics.scores import FeatureSet, copy_check, score
+from ganops.restyle.outputs import CONTENT_INDEX_FILE, STYLE_INDEX_FILE
+from ganops.sampling import LABELS_FILE, SAMPLES_FILE
 
 KEPT = ("fid", "kid_mean", "precision", "recall")  # of the registry's scores
 
@@ -34,3 +45,39 @@ def restyle_scores(
     train_features, _ = extract(evaluator.network, train_images, cfg.batch_size, device)
     results |= copy_check(features, evaluator.reference_features, train_features)
     return {key: round(float(value), 6) for key, value in results.items()}
+
+
+def _finite(scores: dict[str, float]) -> dict[str, float | None]:
+    """Rounded, a NaN (a correlation that is not defined) as None: JSON has no NaN."""
+    return {key: round(float(v), 6) if np.isfinite(v) else None for key, v in scores.items()}
+
+
+def scored_ways(
+    arrays: dict[str, np.ndarray], test: Split, train: Split, evaluator: LoadedEvaluator,
+    cfg: EvalConfig, device: torch.device,
+) -> dict[str, dict[str, float | None]]:  # fmt: skip
+    """The restyler's outputs (`arrays`, as the sample stage wrote them: pairs of test images)
+    and the four ways that need no GAN, on the first `cfg.style_pairs` pairs: per way, the
+    scores of `restyle_scores` and the style correlations (`style_r_<m>`, `content_r_<m>`)."""
+    count = min(cfg.style_pairs, len(arrays[SAMPLES_FILE]))
+    labels = arrays[LABELS_FILE][:count]
+    contents = test.images[arrays[CONTENT_INDEX_FILE][:count]]
+    styles = test.images[arrays[STYLE_INDEX_FILE][:count]]
+    measured = {"content": morpho.measure_batch(contents), "style": morpho.measure_batch(styles)}
+    train_shapes = morpho.measure_batch(train.images)
+    ways = {
+        "restyle": arrays[SAMPLES_FILE][:count],
+        "content": contents,
+        "style": styles,
+        "hand_made": hand_made_restyle(contents, styles),
+        "retrieval": retrieve_restyle(
+            labels, styles, train.images, train.labels, train_measures=train_shapes
+        ),
+    }
+    table = {}
+    for name, images in ways.items():
+        shapes = measured[name] if name in measured else morpho.measure_batch(images)
+        moved = style_correlations(shapes, measured["content"], measured["style"])
+        realism = restyle_scores(images, labels, train.images, evaluator, cfg, device)
+        table[name] = _finite({**realism, **moved})
+    return table

@@ -20,7 +20,7 @@ from ganops.metrics.features import check_image_shape, check_sample_labels
 from ganops.metrics.scores import check_sizes
 from ganops.plots import class_histogram_png, neighbour_sheet, per_class_png
 from ganops.restyle.outputs import load_restyled
-from ganops.restyle.scoring import restyle_scores
+from ganops.restyle.scoring import scored_ways
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
@@ -142,7 +142,8 @@ def evaluate_translate(params: Params, paths: ScorePaths) -> None:
 
 def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     """evaluate: the restyled test split, whether each output keeps its content's class and
-    how real the outputs look against the test split (`ganops.restyle.scoring`)."""
+    how real the outputs look against the test split, and how far the style moved, beside the
+    four ways that need no GAN (`ganops.restyle.scoring`)."""
     cfg = params.eval
     device = resolve_device(cfg.device, key="eval.device")
     evaluator = load_evaluator(paths.evaluator)
@@ -150,19 +151,25 @@ def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     outputs, labels = arrays["samples.npy"], arrays["labels.npy"]  # (N, C, H, W) uint8, (N,)
     check_image_shape(outputs, evaluator, str(paths.samples))
     check_sample_labels(labels, evaluator, str(paths.samples))
-    train = load_split(paths.data, "train")
+    train, test = load_split(paths.data, "train"), load_split(paths.data, "test")
     record = RunRecord.read(paths.run_record)
     with open_train_run(params, record) as run:
-        results = {"restyle": restyle_scores(outputs, labels, train.images, evaluator, cfg, device)}
+        results = scored_ways(arrays, test, train, evaluator, cfg, device)
         with atomic_dir(paths.plots) as staging:
             write_text(staging / "scores.tsv", scores_table(results))
         write_json(paths.metrics, results)
         run.log_summary(flatten_mapping(results), step=record.steps)
         run.log_artifact(paths.plots, "eval")
-    scores = results["restyle"]
-    log.info("restyle  content kept %.3f  fid %.3f  precision %.3f  recall %.3f  "
-             "nn distance ratio %.3f", scores["content_kept"], scores["fid"],
-             scores["precision"], scores["recall"], scores["nn_distance_ratio"])  # fmt: skip
+    for way, scores in results.items():
+        moved = "  ".join(f"{m} {_r(scores, f'style_r_{m}')}/{_r(scores, f'content_r_{m}')}"
+                          for m in ("slant", "thickness", "width", "height"))  # fmt: skip
+        log.info("%-9s content kept %.3f  fid %7.3f  style/content r: %s", way,
+                 scores["content_kept"], scores["fid"], moved)  # fmt: skip
+
+
+def _r(scores: dict[str, float | None], key: str) -> str:
+    value = scores.get(key)
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 EVALUATE: StageTable[ScorePaths] = {

@@ -10,7 +10,7 @@ a paired task, L1, PSNR and SSIM against the true B image.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -73,9 +73,12 @@ def score_methods(
     return results
 
 
-def scores_table(results: dict[str, dict[str, float]]) -> str:
-    """A TSV: one row per method, one column per score (the file `dvc plots` can draw)."""
+def scores_table(results: Mapping[str, Mapping[str, float | None]]) -> str:
+    """A TSV: one row per method, one column per score (the file `dvc plots` can draw); a
+    score that is not defined (None) is `nan`."""
     columns = list(next(iter(results.values())))
     lines = ["method\t" + "\t".join(columns)]
-    lines += [f"{m}\t" + "\t".join(f"{s[c]:.6g}" for c in columns) for m, s in results.items()]
+    for method, scores in results.items():
+        cells = ("nan" if scores[c] is None else f"{scores[c]:.6g}" for c in columns)
+        lines.append(f"{method}\t" + "\t".join(cells))
     return "\n".join(lines) + "\n"
