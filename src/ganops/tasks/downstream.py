@@ -54,14 +54,15 @@ def as_mlflow(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def log_gains(summary: dict[str, Any], arms: tuple[str, ...], gains: tuple[str, ...]) -> None:
-    """One line per arm (mean ± sd) and per gain (with its standard error and verdict)."""
+    """One line per arm (mean ± sd) and per gain (with its standard error and the verdict of
+    the paired t-test, `ganops.significance`)."""
     for arm in arms:
         mean, std = summary[arm]["accuracy_mean"], summary[arm]["accuracy_std"]
         log.info("%-15s accuracy %.2f%% ± %.2f", arm, 100 * mean, 100 * std)
     for name in gains:
         gain = summary[name]
         stderr = "n/a" if gain["stderr"] is None else f"{100 * gain['stderr']:.2f}"
-        verdict = "beyond 2 standard errors" if gain["significant"] else "within noise"
+        verdict = "significant (paired t-test, 95%)" if gain["significant"] else "within noise"
         log.info("%s %+.2f points (standard error %s): %s", name, 100 * gain["mean"],
                  stderr, verdict)  # fmt: skip
 
@@ -86,7 +87,7 @@ def downstream_few_labels(
             accuracies[GAN_ARM] = [gan_accuracy(classifier[0], test, device)]
             extra["gan_steps"] = record.steps  # equal steps: the recipe sets downstream.steps so
         summary = (
-            summarise(accuracies, SEMI_GAINS)
+            summarise(accuracies, len(test.labels), SEMI_GAINS)
             | extra
             | {
                 "labelled_images": int((~train.unlabelled).sum()),
@@ -137,7 +138,7 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
         real = Labelled(train.images, train.labels)
         spec = evaluator.network.spec  # the evaluator's architecture
         accuracies = run_arms(params.evaluator, spec, real, synthetic, test, cfg, device)
-        summary = summarise(accuracies) | {
+        summary = summarise(accuracies, len(test.labels)) | {
             "real_images": len(real.labels),
             "synthetic_images": len(synthetic.labels),
             "synthetic_dropped": dropped,
@@ -167,9 +168,9 @@ def downstream_translate(params: Params, paths: ScorePaths) -> None:
         accuracies = adaptation.run_adaptation(
             params.evaluator, spec, arms, target_test, cfg, device
         )
-        summary: dict[str, Any] = summarise(accuracies, adaptation.GAINS) | {
-            "source_images": len(labels)
-        }
+        summary: dict[str, Any] = summarise(
+            accuracies, len(target_test.labels), adaptation.GAINS
+        ) | {"source_images": len(labels)}
         write_arm_plots(paths.plots, accuracies, summary)
         write_json(paths.metrics, summary)
         run.log_summary(as_mlflow(summary), step=record.steps)
