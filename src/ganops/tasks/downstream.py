@@ -25,6 +25,7 @@ from ganops.sampling import load_samples
 from ganops.tasks.base import ScorePaths, StageTable
 from ganops.tracking import open_run
 from ganops.translation import adaptation
+from ganops.translation.alignment import ALIGNMENT_GAINS
 from ganops.translation.baselines import handmade_for
 from ganops.translation.domains import domain_names, load_domains
 from ganops.translation.outputs import load_train_translations
@@ -151,35 +152,38 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
 
 
 def downstream_translate(params: Params, paths: ScorePaths) -> None:
-    """downstream: a classifier on A, A + affine, A translated, A hand-made, tested on B."""
+    """downstream: a classifier on A, A + affine, A translated, A hand-made, tested on B; with
+    `downstream.alignment`, self-training and DANN from A and from A translated too."""
     cfg = params.downstream
     device = resolve_device(cfg.device, key="downstream.device")
     evaluator = load_evaluator(paths.evaluator)
     translated, labels = load_train_translations(paths.samples)
     check_image_shape(translated, evaluator, str(paths.samples))
-    train_a = load_domains(paths.data, "train").a
+    train = load_domains(paths.data, "train")
     target_test = load_split(paths.data, "test")  # domain B
     record = RunRecord.read(paths.run_record)
     arms = adaptation.arm_data(
-        Labelled(train_a.images, labels), translated, handmade_for(*domain_names(paths.data))
+        Labelled(train.a.images, labels), translated, handmade_for(*domain_names(paths.data))
     )
+    gains = adaptation.GAINS + (ALIGNMENT_GAINS if cfg.alignment else ())
     with open_run(params.tracking, run_id=record.run_id) as run:
         spec = evaluator.network.spec
-        accuracies = adaptation.run_adaptation(
-            params.evaluator, spec, arms, target_test, cfg, device
+        accuracies, pseudo_labels = adaptation.run_adaptation(
+            params.evaluator, spec, arms, (train.b.images, target_test), cfg, device
         )
-        summary: dict[str, Any] = summarise(
-            accuracies, len(target_test.labels), adaptation.GAINS
-        ) | {"source_images": len(labels)}
+        summary: dict[str, Any] = summarise(accuracies, len(target_test.labels), gains) | {
+            "source_images": len(labels)
+        }
+        # how many of B's train images each self-training arm took, mean over the seeds
+        summary |= {
+            f"{arm}_pseudo_labels": round(sum(counts) / len(counts), 1)
+            for arm, counts in pseudo_labels.items()
+        }
         write_arm_plots(paths.plots, accuracies, summary)
         write_json(paths.metrics, summary)
         run.log_summary(as_mlflow(summary), step=record.steps)
         run.log_artifact(paths.plots, "downstream")
-    log_gains(
-        summary,
-        tuple(accuracies),
-        tuple(name for name, _, _ in adaptation.GAINS if name in summary),
-    )
+    log_gains(summary, tuple(accuracies), tuple(name for name, _, _ in gains if name in summary))
 
 
 DOWNSTREAM: StageTable[ScorePaths] = {
