@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.translation import run_stages  # noqa: E402
+from ganops.params import load_params  # noqa: E402
 from ganops.run_record import RunRecord  # noqa: E402
+from ganops.significance import mean_band  # noqa: E402
 from tests.helpers import STAGE_NAMES  # noqa: E402
 
 # the recipe of docs/semi-supervised.md; per label count, what the evaluator needs to learn
@@ -113,6 +115,7 @@ def reference(scratch: Path) -> dict[str, Any]:
 def table(results: list[dict[str, Any]], default: dict[str, Any] | None) -> str:
     """Markdown: per label count, the arms (mean ± sd over classifier seeds) and the GAN's
     classifier per seed with its gains over the arms; then its cost."""
+    test_images = load_params(ROOT / "params.yaml").data.test_size  # the recipe keeps it
     lines = [
         "| labels a class | labelled | labelled + affine | pseudo-label | semi-supervised GAN "
         "(seed) | GAN - (labelled + affine) | GAN - pseudo-label |",
@@ -126,7 +129,9 @@ def table(results: list[dict[str, Any]], default: dict[str, Any] | None) -> str:
         ]
         for gan in result["gans"]:
             accuracy = gan["train"]["classifier_accuracy"]
-            gains = [_gain(accuracy, arms, a) for a in ("labelled_affine", "pseudo_label")]
+            gains = [
+                _gain(accuracy, arms, a, test_images) for a in ("labelled_affine", "pseudo_label")
+            ]
             lines.append(
                 f"| {result['labels_per_class']} | {' | '.join(shown)} | "
                 f"{100 * accuracy:.2f} ({gan['seed']}) | {' | '.join(gains)} |"
@@ -151,13 +156,17 @@ def table(results: list[dict[str, Any]], default: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-def _gain(accuracy: float, arms: dict[str, Any], arm: str) -> str:
+def _gain(accuracy: float, arms: dict[str, Any], arm: str, test_images: int) -> str:
     """The GAN's accuracy minus the arm's mean, with the standard error of that mean (the
-    GAN is one classifier); bold beyond two of them."""
+    GAN is one classifier); bold where the project's t-test calls it significant (the arm's
+    spread floored at one test image: `ganops.significance`)."""
     mean, spread = arms[arm]["accuracy_mean"], arms[arm]["accuracy_std"]
-    stderr = spread / RECIPE["downstream"]["seeds"] ** 0.5
+    judged = mean_band(spread, RECIPE["downstream"]["seeds"], floor=1 / test_images)
+    if judged is None:
+        return f"{100 * (accuracy - mean):+.2f}"
+    stderr, band = judged
     text = f"{100 * (accuracy - mean):+.2f} ± {100 * stderr:.2f}"
-    return f"**{text}**" if stderr and abs(accuracy - mean) > 2 * stderr else text
+    return f"**{text}**" if abs(accuracy - mean) > band else text
 
 
 def main() -> None:

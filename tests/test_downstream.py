@@ -48,25 +48,38 @@ def test_random_affine_keeps_the_background_and_moves_the_digit() -> None:
     torch.testing.assert_close(random_affine(images, still, torch.Generator()), images)
 
 
-def test_gains_are_paired_means_with_their_standard_error() -> None:
+def test_gains_are_paired_t_tests_with_the_spread_floored_at_one_image() -> None:
     accuracies = {
         "real": [0.90, 0.92, 0.91],
         "real_synthetic": [0.93, 0.95, 0.94],  # +3 points on every seed: no spread at all
         "real_affine": [0.94, 0.92, 0.96],
     }
-    summary = summarise(accuracies)
+    summary = summarise(accuracies, 1000)
     assert summary["real"] == {"accuracy_mean": 0.91, "accuracy_std": 0.01}
     gain = summary["gain_synthetic_vs_real"]
-    assert gain["mean"] == pytest.approx(0.03) and gain["stderr"] == pytest.approx(0, abs=1e-9)
-    assert gain["significant"] is True
+    # the spread floored at one test image of 1,000: standard error 0.001 / sqrt(3)
+    assert gain["mean"] == pytest.approx(0.03)
+    assert gain["stderr"] == pytest.approx(0.001 / np.sqrt(3), abs=1e-6)
+    assert gain["band"] == pytest.approx(4.303 * 0.001 / np.sqrt(3), abs=1e-5)
+    assert gain["significant"] is True  # 30 images on every seed is a gain
     versus = summary["gain_synthetic_vs_affine"]  # differences -0.01, +0.03, -0.02
     assert versus["mean"] == pytest.approx(0.0)
     assert versus["stderr"] == pytest.approx(
         np.std([-0.01, 0.03, -0.02], ddof=1) / np.sqrt(3), abs=1e-6
     )
     assert versus["significant"] is False
-    single = summarise({arm: [0.9] for arm in ARMS})["gain_synthetic_vs_real"]
-    assert single == {"mean": 0.0, "stderr": None, "significant": False}
+    single = summarise({arm: [0.9] for arm in ARMS}, 1000)["gain_synthetic_vs_real"]
+    assert single == {"mean": 0.0, "stderr": None, "band": None, "significant": False}
+
+
+def test_one_image_apart_on_every_seed_is_not_significant() -> None:
+    # the default pipeline's record before the t-test: -0.001 on three seeds, stderr 0,
+    # `significant: true`
+    accuracies = {"real": [0.983] * 3, "real_synthetic": [0.982] * 3, "real_affine": [0.981] * 3}
+    gain = summarise(accuracies, 1000)["gain_synthetic_vs_real"]
+    assert gain["mean"] == pytest.approx(-0.001) and gain["significant"] is False
+    with pytest.raises(ValueError, match="a test split of 0 images"):
+        summarise(accuracies, 0)
 
 
 def test_confidence_filter_keeps_what_the_evaluator_recognises() -> None:

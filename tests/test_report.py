@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ganops.errors import ConfigError, DataError
-from ganops.metrics.directions import Estimate, judge, judge_with_noise
+from ganops.metrics.directions import Estimate, SeedSpread, judge, judge_with_noise
 from ganops.noise import RecordedSpread, recipe_hash, sweep_values, usable_spread
 from ganops.params import parse_params
 from ganops.report import (
@@ -130,7 +130,8 @@ def test_paths_come_from_dvc_yaml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "spread", "verdict"),
     [
-        ([27.8], [26.5], 1.06, "within noise"),  # 1.3 FID inside 2 sqrt(2) x 1.06 = 3.0
+        # one seed a side: the recorded spread of 3 seeds, Welch's df 4: 2.776 x sqrt(2) x 1.06
+        ([27.8], [26.5], 1.06, "within noise"),
         ([27.8], [100.0], 1.06, "worse"),
         ([27.8], [20.0], 1.06, "better"),
         ([27.8], [26.5], None, "better (noise unknown)"),
@@ -138,12 +139,18 @@ def test_paths_come_from_dvc_yaml(tmp_path: Path) -> None:
         ([27.0, 28.0, 29.0], [27.5, 28.5, 26.5], None, "within noise"),
         ([27.0, 28.0, 29.0], [26.0], 1.06, "within noise"),  # a mean against one seed
         ([27.8], [27.8], 1.06, "same"),
+        ([27.8], [26.5], 0.0, "better (noise unknown)"),  # a recorded spread of 0 judges nothing
+        ([27.8, 27.8], [26.5, 26.5], None, "better (noise unknown)"),  # nor seeds that never move
+        # two seeds a side: 2 FID is beyond two standard errors (1.41) but not beyond
+        # Welch's t(2) = 4.30 of them (3.04)
+        ([27.8, 28.8], [25.8, 26.8], None, "within noise"),
     ],
 )
 def test_verdicts_tell_a_change_from_noise(
     old: list[float], new: list[float], spread: float | None, verdict: str
 ) -> None:
-    assert judge_with_noise("fid", Estimate.of(old), Estimate.of(new), spread) == verdict
+    recorded = None if spread is None else SeedSpread(spread, 3)
+    assert judge_with_noise("fid", Estimate.of(old), Estimate.of(new), recorded) == verdict
 
 
 def test_a_report_with_seed_sweeps_compares_means() -> None:

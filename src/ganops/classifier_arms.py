@@ -12,8 +12,9 @@ real test split:
 
 Every arm takes the same number of optimiser steps (`downstream.steps`) with the same batch
 size, so adding synthetic images buys no extra training. A seed fixes the initial weights and
-the order of the batches, and is shared by the arms, so each gain is measured on paired runs:
-its standard error is that of the per-seed differences. The evaluator's own translation
+the order of the batches, and is shared by the arms, so each gain is measured on paired runs
+and judged by `ganops.significance`: a paired t-test on the per-seed differences, their spread
+floored at one test image. The evaluator's own translation
 augmentation (`evaluator.shift_px`) is left out: augmentation is what the arms vary.
 """
 
@@ -33,6 +34,7 @@ from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import adam
 from ganops.errors import DataError
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, classifier_step, extract
+from ganops.significance import paired_test
 
 ARMS = ("real", "real_synthetic", "real_affine")
 # the comparisons reported: (name, arm, baseline arm)
@@ -161,28 +163,25 @@ def run_arms(
     return results
 
 
-def paired_gain(ours: list[float], theirs: list[float]) -> dict[str, Any]:
-    """Mean and standard error of the paired per-seed differences, and whether the mean is
-    more than twice its standard error away from 0 (never, with a single seed)."""
-    differences = np.subtract(ours, theirs)
-    mean = float(differences.mean())
-    if len(differences) < 2:
-        return {"mean": round(mean, 6), "stderr": None, "significant": False}
-    stderr = float(differences.std(ddof=1) / math.sqrt(len(differences)))
-    return {
-        "mean": round(mean, 6),
-        "stderr": round(stderr, 6),
-        "significant": abs(mean) > 2 * stderr,
-    }
+def paired_gain(ours: list[float], theirs: list[float], test_images: int) -> dict[str, Any]:
+    """Mean, standard error and noise band of the paired per-seed differences of two arms'
+    accuracies on `test_images` test images, and whether the mean leaves the band
+    (`ganops.significance.paired_test`, the spread floored at one test image; never with a
+    single seed)."""
+    if test_images < 1:
+        raise ValueError(f"a test split of {test_images} images scores nothing")
+    return paired_test(ours, theirs, floor=1 / test_images).as_dict()
 
 
 def summarise(
     accuracies: dict[str, list[float]],
+    test_images: int,
     gains: tuple[tuple[str, str, str], ...] = GAINS,
 ) -> dict[str, Any]:
-    """The DVC metrics of the arms: accuracy mean and standard deviation (over seeds) of each
-    arm, and each of `gains` whose arms both ran, with its paired standard error. An arm of
-    one value (one GAN run's classifier) is compared with every seed of the other."""
+    """The DVC metrics of the arms, tested on `test_images` images: accuracy mean and standard
+    deviation (over seeds) of each arm, and each of `gains` whose arms both ran, with its
+    paired verdict (`paired_gain`). An arm of one value (one GAN run's classifier) is compared
+    with every seed of the other."""
     summary: dict[str, Any] = {}
     for arm, values in accuracies.items():
         spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -194,5 +193,5 @@ def summarise(
         if arm in accuracies and baseline in accuracies:
             theirs = accuracies[baseline]
             ours = accuracies[arm] * len(theirs) if len(accuracies[arm]) == 1 else accuracies[arm]
-            summary[name] = paired_gain(ours, theirs)
+            summary[name] = paired_gain(ours, theirs, test_images)
     return summary

@@ -20,9 +20,9 @@ from ganops.errors import DataError
 from ganops.io import write_bytes, write_text
 from ganops.metrics.directions import (
     DIRECTIONS,
-    NOISE_SIGMAS,
     REFERENCE_PREFIX,
     Estimate,
+    SeedSpread,
     judge_with_noise,
 )
 from ganops.noise import (
@@ -185,13 +185,19 @@ def _cell(estimate: Estimate) -> str:
     return f"{estimate.mean:.4g} ± {error:.2g} ({estimate.count} seeds)"
 
 
+def _spread(comparison: Comparison, key: str) -> SeedSpread | None:
+    """The default's recorded seed-to-seed spread of `key`, with its number of seeds."""
+    recorded = comparison.spread
+    std = recorded.of(key) if recorded else None
+    return None if recorded is None or std is None else SeedSpread(std, recorded.seeds)
+
+
 def _metric_row(comparison: Comparison, path: str, key: str, old: Any, new: Any) -> str:
     if not _numeric(old, new):
         cells = (_number(old), _number(new), _delta(old, new), "")
     else:
         before, after = comparison.estimates(path, key, old, new)
-        spread = comparison.spread.of(key) if comparison.spread else None
-        verdict = judge_with_noise(key, before, after, spread)
+        verdict = judge_with_noise(key, before, after, _spread(comparison, key))
         cells = (_cell(before), _cell(after), _delta(before.mean, after.mean), verdict)
     return "| " + " | ".join((f"`{path}`", f"`{key}`", *cells)) + " |"
 
@@ -204,8 +210,9 @@ def _noise_note(comparison: Comparison) -> str:
     }
     seeds = ", ".join(f"{side} {counts.get(side, 1)}" for side in ("baseline", "workspace"))
     note = (
-        f"Seeds a side: {seeds}. A change is better or worse only beyond {NOISE_SIGMAS:g} "
-        "standard errors of the difference; inside that band it is within noise."
+        f"Seeds a side: {seeds}. A change is better or worse only where Welch's t-test at 95% "
+        "(two-sided) says so; otherwise it is within noise, and with no spread to judge by "
+        "(one seed, or seeds that never moved) the noise is unknown."
     )
     if min(counts.get(side, 1) for side in ("baseline", "workspace")) == 1:
         spread = comparison.spread
@@ -371,6 +378,5 @@ def headline_verdict(comparison: Comparison, key: str = "fid") -> str:
     for path, name, old, new in comparison.metrics:
         if name == key and path.endswith("eval/metrics.json") and _numeric(old, new):
             before, after = comparison.estimates(path, key, old, new)
-            spread = comparison.spread.of(key) if comparison.spread else None
-            return judge_with_noise(key, before, after, spread)
+            return judge_with_noise(key, before, after, _spread(comparison, key))
     raise DataError(f"no {key} on both sides of the comparison: run dvc repro first")

@@ -53,7 +53,7 @@ def test_arms_gains_plots_and_mlflow(workspace: str) -> None:
     for arm in ("real", "real_synthetic", "real_affine"):
         assert 0 <= metrics[arm]["accuracy_mean"] <= 1 and metrics[arm]["accuracy_std"] >= 0
     for gain in ("gain_synthetic_vs_real", "gain_synthetic_vs_affine"):
-        assert set(metrics[gain]) == {"mean", "stderr", "significant"}
+        assert set(metrics[gain]) == {"mean", "stderr", "band", "significant"}
         assert metrics[gain]["stderr"] >= 0 and isinstance(metrics[gain]["significant"], bool)
     assert metrics["real_images"] == 4000 and metrics["synthetic_images"] == 200
     table = Path("data/downstream/plots/accuracy.tsv").read_text().splitlines()

@@ -93,7 +93,7 @@ def test_downstream_compares_the_gan_with_the_arms_that_need_none(workspace: str
     )
     for gain in ("gain_gan_vs_labelled_affine", "gain_gan_vs_pseudo_label",
                  "gain_pseudo_label_vs_labelled_affine"):  # fmt: skip
-        assert set(metrics[gain]) == {"mean", "stderr", "significant"}
+        assert set(metrics[gain]) == {"mean", "stderr", "band", "significant"}
     assert metrics["labelled_images"] == 100 and metrics["unlabelled_images"] == 3900
     assert metrics["steps"] == 8 and metrics["gan_steps"] == 80
     table = Path("data/downstream/plots/accuracy.tsv").read_text().splitlines()

@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganops.data.dataset import load_split
 from ganops.translation import training
 from tests.helpers import (
     ROOT,
@@ -141,6 +142,36 @@ def test_unpaired_task_scores_and_arms_include_the_handmade_transform(unpaired_r
     summary = json.loads((unpaired_run / "data/downstream/metrics.json").read_text())
     assert {"source", "source_affine", "translated", "handmade"} <= set(summary)
     assert "gain_translated_vs_handmade" in summary
+
+
+def test_the_alignment_arms_run_beside_source_only(
+    unpaired_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """downstream.alignment: self-training and DANN, from A and from A translated, on B's
+    unlabelled train images, reported beside source-only with the paired t-test."""
+    private_copy(unpaired_run, tmp_path, monkeypatch)
+    write_params(Path("params.yaml"), UNPAIRED | {"downstream": {"seeds": 2, "steps": 20,
+                                                                  "alignment": True}})  # fmt: skip
+    assert load_stage("downstream").main(STAGE_ARGS["downstream"]) == 0
+    summary = json.loads(Path("data/downstream/metrics.json").read_text())
+    arms = {"source_dann", "translated_dann", "self_training", "translated_self_training"}
+    assert arms <= set(summary)
+    for arm in arms:
+        assert 0.0 <= summary[arm]["accuracy_mean"] <= 1.0
+    b_train = len(load_split(Path("data/processed"), "train").labels)
+    for arm in ("self_training", "translated_self_training"):
+        assert 0 <= summary[f"{arm}_pseudo_labels"] <= b_train
+    gains = (
+        "gain_self_training_vs_source",
+        "gain_source_dann_vs_source",
+        "gain_translated_dann_vs_translated",
+        "gain_translated_dann_vs_source_dann",
+    )
+    for name in gains:
+        assert set(summary[name]) == {"mean", "stderr", "band", "significant"}
+        assert summary[name]["stderr"] >= 1 / 500 / np.sqrt(2) - 1e-6  # floored at one image
+    plot = Path("data/downstream/plots/accuracy.tsv").read_text()
+    assert all(f"\n{arm}\t" in plot for arm in arms)
 
 
 def _checkpoint_step(path: Path) -> int:

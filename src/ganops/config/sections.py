@@ -333,8 +333,9 @@ class DownstreamConfig(_Section):
         0.95,
         gt=0,
         le=1,
-        description="few labels (data.labelled_per_class), pseudo_label arm: an unlabelled "
-        "image trains the classifier when its own prediction is at least this sure",
+        description="few labels (data.labelled_per_class), pseudo_label arm, and the "
+        "translate task's self-training arms (downstream.alignment): an unlabelled image "
+        "trains the classifier when a classifier's prediction is at least this sure",
     )
     unlabelled_ratio: int = Field(
         1, ge=1, le=64, description="pseudo_label arm: unlabelled images per labelled one a step"
@@ -347,6 +348,12 @@ class DownstreamConfig(_Section):
     )
     affine_scale: float = Field(
         0.1, ge=0, lt=1, description="classical arm: largest zoom in or out, as a share"
+    )
+    alignment: bool = Field(
+        False,
+        description="task translate: also the alignment arms on B's unlabelled train images "
+        "(self-training and DANN, from A and from A translated): four more classifiers a seed, "
+        "DANN's at twice a plain arm's images a step",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train them")
 

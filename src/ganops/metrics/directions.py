@@ -2,16 +2,18 @@
 
 Keys are the dotted names `dvc metrics diff` shows (`fid`, `real_floor.fid`, `accuracy`).
 A verdict can take the seed-to-seed noise into account (`judge_with_noise`): a change
-smaller than the noise band is `within noise`, not better or worse.
+inside the noise band of Welch's t-test at 95% (`ganops.significance`) is `within noise`,
+not better or worse.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from ganops.significance import welch_band
 
 Direction = Literal["lower", "higher", "one"]
 
@@ -77,29 +79,38 @@ class Estimate:
         variance = statistics.variance(values) if len(values) > 1 else None
         return cls(statistics.fmean(values), len(values), variance)
 
-    def mean_variance(self, spread: float | None) -> float | None:
-        """The variance of the mean: the seeds' own, or with one seed the recorded
-        seed-to-seed `spread` (a standard deviation) squared; None when neither exists."""
+    def mean_variance(self, spread: SeedSpread | None) -> tuple[float, float] | None:
+        """The variance of the mean and its degrees of freedom: the seeds' own, or with one
+        seed the recorded seed-to-seed `spread` squared; None when neither exists."""
         if self.variance is not None:
-            return self.variance / self.count
-        return None if spread is None else spread**2
+            return self.variance / self.count, self.count - 1
+        if spread is None or spread.seeds < 2:
+            return None
+        return spread.std**2, spread.seeds - 1
 
 
-NOISE_SIGMAS = 2.0  # a change counts beyond twice the standard error of the difference
+@dataclass(frozen=True)
+class SeedSpread:
+    """A metric's seed-to-seed standard deviation and the number of seeds it was measured on."""
+
+    std: float
+    seeds: int
 
 
-def noise_band(old: Estimate, new: Estimate, spread: float | None) -> float | None:
-    """Half-width of the band within which `new - old` is noise, or None when unknown."""
-    variances = [side.mean_variance(spread) for side in (old, new)]
-    if any(variance is None for variance in variances):
+def noise_band(old: Estimate, new: Estimate, spread: SeedSpread | None) -> float | None:
+    """Half-width of the band within which `new - old` is noise (Welch's t-test at 95%), or
+    None when unknown: a side with one seed and no recorded spread, or no spread at all."""
+    parts = [side.mean_variance(spread) for side in (old, new)]
+    if parts[0] is None or parts[1] is None:
         return None
-    return NOISE_SIGMAS * math.sqrt(sum(v for v in variances if v is not None))
+    return welch_band([parts[0][0], parts[1][0]], [parts[0][1], parts[1][1]])
 
 
-def judge_with_noise(key: str, old: Estimate, new: Estimate, spread: float | None) -> str:
+def judge_with_noise(key: str, old: Estimate, new: Estimate, spread: SeedSpread | None) -> str:
     """`better`/`worse` only beyond the noise band, `within noise` inside it; `same` for no
     change, '' for a metric with no better direction. Without any estimate of the noise
-    (one seed a side and no recorded spread for `key`) the plain verdict says so."""
+    (one seed a side and no recorded spread for `key`, or seeds that never moved) the plain
+    verdict says so."""
     plain = judge(key, old.mean, new.mean)
     if plain in ("", "same"):
         return plain

@@ -25,6 +25,7 @@ from ganops.sampling import load_samples
 from ganops.tasks.base import ScorePaths, StageTable
 from ganops.tracking.train_run import open_train_run
 from ganops.translation import adaptation
+from ganops.translation.alignment import ALIGNMENT_GAINS
 from ganops.translation.baselines import handmade_for
 from ganops.translation.domains import domain_names, load_domains
 from ganops.translation.outputs import load_train_translations
@@ -54,14 +55,15 @@ def as_mlflow(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def log_gains(summary: dict[str, Any], arms: tuple[str, ...], gains: tuple[str, ...]) -> None:
-    """One line per arm (mean ± sd) and per gain (with its standard error and verdict)."""
+    """One line per arm (mean ± sd) and per gain (with its standard error and the verdict of
+    the paired t-test, `ganops.significance`)."""
     for arm in arms:
         mean, std = summary[arm]["accuracy_mean"], summary[arm]["accuracy_std"]
         log.info("%-15s accuracy %.2f%% ± %.2f", arm, 100 * mean, 100 * std)
     for name in gains:
         gain = summary[name]
         stderr = "n/a" if gain["stderr"] is None else f"{100 * gain['stderr']:.2f}"
-        verdict = "beyond 2 standard errors" if gain["significant"] else "within noise"
+        verdict = "significant (paired t-test, 95%)" if gain["significant"] else "within noise"
         log.info("%s %+.2f points (standard error %s): %s", name, 100 * gain["mean"],
                  stderr, verdict)  # fmt: skip
 
@@ -86,7 +88,7 @@ def downstream_few_labels(
             accuracies[GAN_ARM] = [gan_accuracy(classifier[0], test, device)]
             extra["gan_steps"] = record.steps  # equal steps: the recipe sets downstream.steps so
         summary = (
-            summarise(accuracies, SEMI_GAINS)
+            summarise(accuracies, len(test.labels), SEMI_GAINS)
             | extra
             | {
                 "labelled_images": int((~train.unlabelled).sum()),
@@ -137,7 +139,7 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
         real = Labelled(train.images, train.labels)
         spec = evaluator.network.spec  # the evaluator's architecture
         accuracies = run_arms(params.evaluator, spec, real, synthetic, test, cfg, device)
-        summary = summarise(accuracies) | {
+        summary = summarise(accuracies, len(test.labels)) | {
             "real_images": len(real.labels),
             "synthetic_images": len(synthetic.labels),
             "synthetic_dropped": dropped,
@@ -150,35 +152,38 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
 
 
 def downstream_translate(params: Params, paths: ScorePaths) -> None:
-    """downstream: a classifier on A, A + affine, A translated, A hand-made, tested on B."""
+    """downstream: a classifier on A, A + affine, A translated, A hand-made, tested on B; with
+    `downstream.alignment`, self-training and DANN from A and from A translated too."""
     cfg = params.downstream
     device = resolve_device(cfg.device, key="downstream.device")
     evaluator = load_evaluator(paths.evaluator)
     translated, labels = load_train_translations(paths.samples)
     check_image_shape(translated, evaluator, str(paths.samples))
-    train_a = load_domains(paths.data, "train").a
+    train = load_domains(paths.data, "train")
     target_test = load_split(paths.data, "test")  # domain B
     record = RunRecord.read(paths.run_record)
     arms = adaptation.arm_data(
-        Labelled(train_a.images, labels), translated, handmade_for(*domain_names(paths.data))
+        Labelled(train.a.images, labels), translated, handmade_for(*domain_names(paths.data))
     )
+    gains = adaptation.GAINS + (ALIGNMENT_GAINS if cfg.alignment else ())
     with open_train_run(params, record) as run:
         spec = evaluator.network.spec
-        accuracies = adaptation.run_adaptation(
-            params.evaluator, spec, arms, target_test, cfg, device
+        accuracies, pseudo_labels = adaptation.run_adaptation(
+            params.evaluator, spec, arms, (train.b.images, target_test), cfg, device
         )
-        summary: dict[str, Any] = summarise(accuracies, adaptation.GAINS) | {
+        summary: dict[str, Any] = summarise(accuracies, len(target_test.labels), gains) | {
             "source_images": len(labels)
+        }
+        # how many of B's train images each self-training arm took, mean over the seeds
+        summary |= {
+            f"{arm}_pseudo_labels": round(sum(counts) / len(counts), 1)
+            for arm, counts in pseudo_labels.items()
         }
         write_arm_plots(paths.plots, accuracies, summary)
         write_json(paths.metrics, summary)
         run.log_summary(as_mlflow(summary), step=record.steps)
         run.log_artifact(paths.plots, "downstream")
-    log_gains(
-        summary,
-        tuple(accuracies),
-        tuple(name for name, _, _ in adaptation.GAINS if name in summary),
-    )
+    log_gains(summary, tuple(accuracies), tuple(name for name, _, _ in gains if name in summary))
 
 
 def downstream_restyle(params: Params, paths: ScorePaths) -> None:
