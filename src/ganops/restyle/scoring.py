@@ -10,9 +10,10 @@ the drawing moves the outputs from real digits, not how new they are.
 
 `scored_ways` puts the restyled pairs beside the four ways that need no GAN (the content as
 it is, the style image as it is, the hand-made transform, retrieval of a training digit:
-`ganops.metrics.restyle_scores`), all scored alike on the same first `eval.style_pairs`
-pairs, with how far each moved the style: the correlation across pairs of each Morpho-MNIST
-measurement of the output with the style image's, beside that with the content's.
+`ganops.metrics.restyle_scores`), all scored alike on the same `eval.style_pairs` pairs
+(a seeded draw), with how far each moved the style: the correlation across pairs of each
+Morpho-MNIST measurement of the output with the style image's, beside that with the
+content's.
 """
 
 from __future__ import annotations
@@ -57,16 +58,19 @@ def scored_ways(
     cfg: EvalConfig, device: torch.device,
 ) -> dict[str, dict[str, float | None]]:  # fmt: skip
     """The restyler's outputs (`arrays`, as the sample stage wrote them: pairs of test images)
-    and the four ways that need no GAN, on the first `cfg.style_pairs` pairs: per way, the
-    scores of `restyle_scores` and the style correlations (`style_r_<m>`, `content_r_<m>`)."""
-    count = min(cfg.style_pairs, len(arrays[SAMPLES_FILE]))
-    labels = arrays[LABELS_FILE][:count]
-    contents = test.images[arrays[CONTENT_INDEX_FILE][:count]]
-    styles = test.images[arrays[STYLE_INDEX_FILE][:count]]
+    and the four ways that need no GAN, on the same `cfg.style_pairs` pairs (drawn with
+    `cfg.seed`; all of them when there are no more): per way, the scores of `restyle_scores`
+    and the style correlations (`style_r_<m>`, `content_r_<m>`)."""
+    pairs = len(arrays[SAMPLES_FILE])
+    # a seeded draw of the pairs, not the first ones: a split may be stored class by class
+    chosen = np.sort(np.random.default_rng(cfg.seed).permutation(pairs)[: cfg.style_pairs])
+    labels = arrays[LABELS_FILE][chosen]
+    contents = test.images[arrays[CONTENT_INDEX_FILE][chosen]]
+    styles = test.images[arrays[STYLE_INDEX_FILE][chosen]]
     measured = {"content": morpho.measure_batch(contents), "style": morpho.measure_batch(styles)}
     train_shapes = morpho.measure_batch(train.images)
     ways = {
-        "restyle": arrays[SAMPLES_FILE][:count],
+        "restyle": arrays[SAMPLES_FILE][chosen],
         "content": contents,
         "style": styles,
         "hand_made": hand_made_restyle(contents, styles),
