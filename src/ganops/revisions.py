@@ -125,7 +125,7 @@ LOCAL_STORE = "mlflow.db"  # the repository's own store, at its root
 _TRAIN_RUN = (
     "SELECT r.run_uuid, r.experiment_id, m.value FROM runs r"
     " JOIN tags t ON t.run_uuid = r.run_uuid JOIN latest_metrics m ON m.run_uuid = r.run_uuid"
-    " WHERE t.key = 'params.hash' AND t.value = ? AND m.key = 'train_time_s'"
+    " WHERE t.key = 'params.hash' AND t.value = ? AND m.key = 'perf/train_time_s'"
     " AND r.lifecycle_stage = 'active' ORDER BY r.start_time DESC LIMIT 1"
 )
 

@@ -22,7 +22,7 @@ from ganops.tracking.run import Run, open_run
 from ganops.tracking.store import open_client, project_root, redact_uri, tracking_uri
 
 log = logging.getLogger(__name__)
-TRAIN_METRIC = "train_time_s"  # logged by every task's train stage, by no other stage
+TRAIN_METRIC = "perf/train_time_s"  # logged by every task's train stage, by no other stage
 _HASH = re.compile(r"[0-9a-f]{8,64}")
 
 
@@ -37,7 +37,7 @@ def train_run_id(cfg: TrackingConfig, params_hash: str, root: Path | None = None
         return None
     found = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.`params.hash` = '{params_hash}' and metrics.{TRAIN_METRIC} >= 0",
+        filter_string=f"tags.`params.hash` = '{params_hash}' and metrics.`{TRAIN_METRIC}` >= 0",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
