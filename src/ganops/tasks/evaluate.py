@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from ganops.restyle.scoring import scored_ways
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
+from ganops.tracking import Run
 from ganops.tracking.train_run import open_train_run
 from ganops.translation.domains import domain_names, load_domains
 from ganops.translation.scoring import score_methods, scores_table
@@ -129,15 +131,22 @@ def evaluate_translate(params: Params, paths: ScorePaths) -> None:
     record = RunRecord.read(paths.run_record)
     with open_train_run(params, record) as run:
         results = score_methods(translated, test, names, evaluator, cfg, device)
-        with atomic_dir(paths.plots) as staging:
-            write_text(staging / "scores.tsv", scores_table(results))
-        write_json(paths.metrics, results)
-        run.log_summary(flatten_mapping(results), step=record.steps)
-        run.log_artifact(paths.plots, "eval")
+        _record_table(run, results, paths, record.steps)
     for method, scores in results.items():
         extra = "".join(f"  {k} {scores[k]:.3f}" for k in ("psnr", "ssim") if k in scores)
         log.info("%-11s fid %8.3f  label preservation %.3f%s", method, scores["fid"],
                  scores["label_preservation"], extra)  # fmt: skip
+
+
+def _record_table(run: Run, results: dict[str, Any], paths: ScorePaths,
+                  step: int) -> None:  # fmt: skip
+    """A table of ways scored alike (one row each): `plots/scores.tsv`, `metrics.json` and
+    the run's summary and artifacts."""
+    with atomic_dir(paths.plots) as staging:
+        write_text(staging / "scores.tsv", scores_table(results))
+    write_json(paths.metrics, results)
+    run.log_summary(flatten_mapping(results), step=step)
+    run.log_artifact(paths.plots, "eval")
 
 
 def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
@@ -155,11 +164,7 @@ def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     record = RunRecord.read(paths.run_record)
     with open_train_run(params, record) as run:
         results = scored_ways(arrays, test, train, evaluator, cfg, device)
-        with atomic_dir(paths.plots) as staging:
-            write_text(staging / "scores.tsv", scores_table(results))
-        write_json(paths.metrics, results)
-        run.log_summary(flatten_mapping(results), step=record.steps)
-        run.log_artifact(paths.plots, "eval")
+        _record_table(run, results, paths, record.steps)
     for way, scores in results.items():
         moved = "  ".join(f"{m} {_r(scores, f'style_r_{m}')}/{_r(scores, f'content_r_{m}')}"
                           for m in ("slant", "thickness", "width", "height"))  # fmt: skip
