@@ -209,7 +209,7 @@ def _train(
 ) -> RunRecord | None:
     cfg, how, digest = params.train, params.run, params_hash(params)
     split, manifest, spec = inputs.split, inputs.manifest, inputs.spec
-    prepare(world, device, how.deterministic, "ganops.gan.loop")
+    prepare(world, device, how.deterministic, "ganops.gan.loop", cfg.seed)
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
     classes = inputs.semi.classes if inputs.semi else 0

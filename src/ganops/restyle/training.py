@@ -159,7 +159,7 @@ def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord:
     cfg, train, test = params.restyle, inputs.train, inputs.test
-    prepare(world, device, params.run.deterministic, "ganops.restyle.loop")
+    prepare(world, device, params.run.deterministic, "ganops.restyle.loop", cfg.seed)
     channels_last = Acceleration.resolve(params.run, device).channels_last
     state = build_restyler(cfg, inputs.spec, device, channels_last)
     histories = {

@@ -194,7 +194,7 @@ def _train(
 ) -> RunRecord | None:
     cfg, digest = params.translate, params_hash(params)
     train, test, spec = inputs.train, inputs.test, inputs.spec
-    prepare(world, device, params.run.deterministic, "ganops.translation.loop")
+    prepare(world, device, params.run.deterministic, "ganops.translation.loop", cfg.seed)
     classifier, classifier_accuracy = domain_a_classifier(params, train, test, device)
     state = build_translator(cfg, spec, train.aligned, device, world)
     state.classifier = classifier
