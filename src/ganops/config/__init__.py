@@ -126,14 +126,27 @@ def kid_subset_problem(kid_subset_size: int, generated: int, reference: int) -> 
     )
 
 
+def _derived_length(key: str, value: object, flat: dict[str, object]) -> bool:
+    """A `<section>.steps` left null (a run counted in epochs, as before the key existed), or
+    a `<section>.epochs` that its set `steps` replaces: neither shapes the weights beyond
+    what the other keys say, so the hash leaves it out."""
+    section, _, name = key.rpartition(".")
+    if name == "steps" and value is None:
+        return True
+    return name == "epochs" and flat.get(f"{section}.steps") is not None
+
+
 def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:
     """A short, stable hash of the params that shape the trained weights (by default the
     sections that shape its task's)."""
     sections = sections or SHAPING_SECTIONS[params.task]
+    flat = flatten(params)
     shaping = {
         key: value
-        for key, value in flatten(params).items()
-        if key.split(".", 1)[0] in sections and key not in NOT_SHAPING_TRAINING
+        for key, value in flat.items()
+        if key.split(".", 1)[0] in sections
+        and key not in NOT_SHAPING_TRAINING
+        and not _derived_length(key, value, flat)
     }
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
