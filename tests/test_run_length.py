@@ -13,7 +13,14 @@ from ganops.config import params_hash
 from ganops.data.dataset import Split, load_split
 from ganops.metrics.evaluator import fit_evaluator
 from ganops.params import load_params, parse_params
-from ganops.run_length import EVALUATOR, GAN, TRANSLATOR, describe_length, in_whole_epochs
+from ganops.run_length import (
+    EVALUATOR,
+    GAN,
+    RESTYLER,
+    TRANSLATOR,
+    describe_length,
+    in_whole_epochs,
+)
 from tests.helpers import ROOT, run_stages_in, train_record
 
 
@@ -96,3 +103,24 @@ def test_a_real_translator_run_counted_in_steps(
     said = capfd.readouterr().err
     assert "translate.steps: 7 steps at 4 a pass = 2 epochs (8 steps; translate.epochs" in said
     assert train_record(work / "data/train/run.json")["steps"] == 8
+
+
+def test_the_tuned_lengths_in_steps_are_the_defaults_epochs_on_mnist_5k() -> None:
+    """Each default's length in steps, given as `steps`, makes the same number of epochs on
+    mnist-5k's 4,000 training images, so the same batches in the same order."""
+    from ganops.gan.loop import epoch_steps
+    from ganops.restyle.loop import steps_per_epoch as restyle_steps
+    from ganops.translation.loop import steps_per_epoch as translate_steps
+
+    default = load_params(ROOT / "params.yaml")
+    per_epoch = {
+        GAN: epoch_steps(4000, default.train),
+        TRANSLATOR: translate_steps(4000, default.translate.batch_size),
+        RESTYLER: restyle_steps(4000, default.restyle.batch_size),
+        EVALUATOR: -(-4000 // default.evaluator.batch_size),
+    }
+    for tuned, steps in per_epoch.items():
+        section = getattr(default, tuned.section)
+        counted = in_whole_epochs(section.model_copy(update={"steps": tuned.steps}), tuned, steps)
+        assert counted.epochs == section.epochs, tuned
+        assert counted.epochs * steps == tuned.steps, tuned
