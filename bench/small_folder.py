@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from stages_direct import stage_commands  # noqa: E402
+from stages_direct import set_params, stage_commands  # noqa: E402
 
 CLASSES = {"circle": (220, 40, 40), "square": (40, 170, 60), "triangle": (50, 70, 220)}
 STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
@@ -67,20 +66,6 @@ def make_shapes(folder: Path, pairs: int, size: int, seed: int = 0) -> None:
             image.save(path)
 
 
-def _params(work: Path, edits: list[str]) -> None:
-    yaml = YAML()
-    params = yaml.load((ROOT / "params.yaml").read_text())
-    for edit in edits:
-        key, _, value = edit.partition("=")
-        *sections, leaf = key.split(".")
-        node = params
-        for section in sections:
-            node = node[section]
-        node[leaf] = YAML(typ="safe").load(value)
-    with (work / "params.yaml").open("w") as handle:
-        yaml.dump(params, handle)
-
-
 def run(pairs: int, size: int, edits: list[str], keep: Path | None = None) -> dict[str, object]:
     """The stages on a fresh shapes folder; the scores of the translator and the identity."""
     work = Path(tempfile.mkdtemp(prefix="small-folder-"))
@@ -91,7 +76,8 @@ def run(pairs: int, size: int, edits: list[str], keep: Path | None = None) -> di
             "task=translate", "translate.folder=shapes", f"data.image_size={size}",
             f"data.test_size={test_size}", f"eval.kid_subset_size={min(50, test_size)}",
         ]  # fmt: skip
-        _params(work, [*base, *edits])
+        shutil.copy(ROOT / "params.yaml", work / "params.yaml")
+        set_params([*base, *edits], work / "params.yaml")
         commands = stage_commands()
         inherited = os.environ.get("PYTHONPATH", "")
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{inherited}"}
