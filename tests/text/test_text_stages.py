@@ -157,6 +157,10 @@ def test_sample_text_refuses_unreadable_text_in_one_line(
     assert len(error) == 1 and said in error[0]
     if said == "'purple'":
         assert "vocabulary" in error[0] and "model.pt" in error[0]
+        assert "--unknown-words map" in error[0]
+        mapped = ["sample", "--model", model, "--out", str(out), "--text", text]
+        assert cli_main([*mapped, "--unknown-words", "map"]) == 0 and out.is_file()
+        return
     assert not out.exists()
 
 

@@ -35,6 +35,13 @@ def add_text_option(parser: argparse.ArgumentParser) -> None:
         help="text-to-image models (task: text): draw -n images of this caption, one grid row "
         "per prompt (repeatable)",
     )
+    parser.add_argument(
+        "--unknown-words",
+        choices=("error", "map"),
+        default="error",
+        help="with --text: a word the model never saw is an error (default), or map: read as "
+        "the unknown word <unk>",
+    )
 
 
 def sample_text(args: argparse.Namespace) -> None:
@@ -57,8 +64,10 @@ def sample_text(args: argparse.Namespace) -> None:
                           "(data/models/model.pt of a task: text run)")  # fmt: skip
     device = resolve_device(args.device, key="--device")
     model = load_text_model(model_path, device)
-    model.sentences(prompts)  # every prompt readable, before any drawing
-    images = to_uint8(model.draw(prompts, args.n, args.seed, args.batch_size))
+    model.sentences(prompts, args.unknown_words)  # every prompt readable, before drawing
+    images = to_uint8(
+        model.draw(prompts, args.n, args.seed, args.batch_size, unknown=args.unknown_words)
+    )
     if out.suffix == ".png":
         write_bytes(out, png_bytes(prompt_grid(images, prompts)))
     elif out.suffix == ".npy":
