@@ -27,6 +27,7 @@ from tests.helpers import (
     STAGE_ARGS,
     STAGE_NAMES,
     TRAINING_S,
+    load_script,
     load_stage,
     merged,
     private_copy,
@@ -230,3 +231,22 @@ def test_bad_text_params_are_one_line_errors(
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and named in error[0]
     assert not Path("data/models/model.pt").exists()
+
+
+def test_the_default_generator_baseline_is_scored_beside_the_table(
+    text_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench/text_baselines.py: the project's class-conditional generator, given each test
+    caption's digit only, scored as evaluate scores the GAN."""
+    bench = load_script("bench", "text_baselines")
+    bench.main(
+        ["--workspace", str(text_run), "--generator", str(ROOT / "data/models/generator.pt")]
+    )
+    rows = {
+        line.split(" | ")[0].strip("| "): line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ")
+    }
+    assert {"text_gan", "retrieval", "class_image", "default_generator", "real_test"} <= set(rows)
+    values = [float(v) for v in rows["default_generator"].strip("| ").split(" | ")[1:]]
+    assert len(values) == 7 and all(0 <= v <= 1 for v in values[:-1]) and values[-1] > 0
