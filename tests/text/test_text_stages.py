@@ -77,6 +77,8 @@ def test_sample_draws_one_image_per_test_caption_and_the_prompt_grid(text_run: P
     labels = np.load(text_run / "data/samples/labels.npy")
     test_labels = np.load(text_run / "data/processed/test_labels.npy")
     assert samples.dtype == np.uint8 and samples.shape == (200, 1, 28, 28)
+    prompted = np.load(text_run / "data/samples/prompt_samples.npy")
+    assert prompted.shape == (100 * 10, 1, 28, 28)  # ten of each of the first 100 captions
     assert np.array_equal(labels, test_labels)
     grid = Image.open(text_run / "data/samples/grid.png")
     assert grid.mode == "RGB" and grid.size[1] == 2 + 8 * 86  # one row per fixed prompt
@@ -89,10 +91,12 @@ def test_evaluate_scores_the_gan_beside_the_ways_that_need_no_gan(text_run: Path
     names = ["text_gan", "retrieval", "class_image", "real_test"]
     assert set(ways) == set(names)
     keys = {"digit_accuracy", "thickness_accuracy", "slant_accuracy", "width_accuracy",
-            "attribute_accuracy", "r_precision", "fid"}  # fmt: skip
+            "attribute_accuracy", "r_precision", "fid", "prompt_diversity"}  # fmt: skip
     for scores in ways.values():
         assert keys <= set(scores)
-        assert all(0.0 <= scores[k] <= 1.0 for k in keys - {"fid"})
+        assert all(0.0 <= scores[k] <= 1.0 for k in keys - {"fid", "prompt_diversity"})
+    assert ways["real_test"]["prompt_diversity"] is None  # one image a caption
+    assert all(ways[w]["prompt_diversity"] > 0 for w in ("text_gan", "retrieval", "class_image"))
     real = ways["real_test"]  # a caption was made from its own image: every bin right
     assert real["thickness_accuracy"] == real["slant_accuracy"] == real["width_accuracy"] == 1.0
     # retrieval picks a training digit of the caption's bins; the class image ignores them

@@ -144,11 +144,12 @@ def evaluate_translate(params: Params, paths: ScorePaths) -> None:
 def _record_table(run: Run, results: dict[str, Any], paths: ScorePaths,
                   step: int) -> None:  # fmt: skip
     """A table of ways scored alike (one row each): `plots/scores.tsv`, `metrics.json` and
-    the run's summary and artifacts."""
+    the run's summary (without the scores a way has not) and artifacts."""
     with atomic_dir(paths.plots) as staging:
         write_text(staging / "scores.tsv", scores_table(results))
     write_json(paths.metrics, results)
-    run.log_summary(flatten_mapping(results), step=step)
+    defined = {key: value for key, value in flatten_mapping(results).items() if value is not None}
+    run.log_summary(defined, step=step)  # a score a way has not (None) is left out
     run.log_artifact(paths.plots, "eval")
 
 
@@ -188,18 +189,19 @@ def evaluate_text(params: Params, paths: ScorePaths) -> None:
     device = resolve_device(cfg.device, key="eval.device")
     evaluator = load_evaluator(paths.evaluator)
     corpus = load_corpus(paths.data)
-    images, _ = load_text_samples(paths.samples, corpus)  # (N, C, H, W) uint8
+    images, prompted = load_text_samples(paths.samples, corpus)  # (N, C, H, W) uint8 each
     check_image_shape(images, evaluator, str(paths.samples))
     record = RunRecord.read(paths.run_record)
     with open_train_run(params, record) as run:
         results = scored_text_ways(
-            images, corpus, evaluator, cfg, device, params.text.matching_epochs
+            images, prompted, corpus, evaluator, cfg, device, params.text.matching_epochs
         )
         _record_table(run, results, paths, record.steps)
     for way, s in results.items():
         log.info("%-11s digit %.3f  thickness %.3f  slant %.3f  width %.3f  r-precision %.3f  "
-                 "fid %7.3f", way, s["digit_accuracy"], s["thickness_accuracy"],
-                 s["slant_accuracy"], s["width_accuracy"], s["r_precision"], s["fid"])  # fmt: skip
+                 "fid %7.3f  prompt diversity %s", way, s["digit_accuracy"],
+                 s["thickness_accuracy"], s["slant_accuracy"], s["width_accuracy"],
+                 s["r_precision"], s["fid"], s["prompt_diversity"])  # fmt: skip
 
 
 EVALUATE: StageTable[ScorePaths] = {

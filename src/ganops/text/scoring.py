@@ -21,13 +21,17 @@ Scores:
 - `r_precision`: a matching model trained here, on the real training pairs only (never on
   generated images), with its own seed: the share of images whose own caption ranks first
   among 100 (99 others drawn at random); chance 0.01;
-- `fid`: against the real test split, in the evaluator's features.
+- `fid`: against the real test split, in the evaluator's features;
+- `prompt_diversity`: the mean distance, in the evaluator's features, between two images of
+  one caption (10 each of the first 100 test captions): the GAN's from ten noises, the
+  baselines' ten seeded picks from their pools (none for `real_test`: one image a caption).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -46,6 +50,7 @@ from ganops.text.matching import (
     r_precision,
     train_matching,
 )
+from ganops.text.outputs import PROMPT_DRAWS
 
 log = logging.getLogger(__name__)
 SCORED_ATTRIBUTES = ("thickness", "slant", "width")
@@ -69,16 +74,15 @@ def attribute_hits(
     return hits
 
 
-def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
-    """For each test caption, a training image's index `(N,)` (see the module), and how many
-    captions fell back to a looser match."""
+def retrieval_pools(corpus: Corpus) -> tuple[list[np.ndarray], dict[str, int]]:
+    """For each test caption, the training images retrieval picks among (see the module),
+    and how many captions fell back to a looser match."""
     names = corpus.bins.names(corpus.train.measurements)  # every attribute's bin per image
     labels = corpus.train.split.labels
-    pools = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
-    rng = np.random.default_rng(derived_seed(seed, _RETRIEVAL))
-    chosen, fallbacks = [], {"digit_thickness_slant": 0, "digit": 0}
+    digits = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
+    pools, fallbacks = [], {"digit_thickness_slant": 0, "digit": 0}
     for caption in corpus.test.captions:
-        same_digit = pools[caption.digit]
+        same_digit = digits[caption.digit]
         exact = [i for i in same_digit if all(names[i][a] == b for a, b in caption.states.items())]
         pool = exact or [
             i for i in same_digit
@@ -86,17 +90,48 @@ def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
         ]  # fmt: skip
         if not exact:
             fallbacks["digit_thickness_slant" if pool else "digit"] += 1
-        pool = pool or list(same_digit)
-        chosen.append(pool[int(rng.integers(len(pool)))])
-    return np.array(chosen, dtype=np.int64), fallbacks
+        pools.append(np.array(pool, dtype=np.int64) if pool else same_digit)
+    return pools, fallbacks
+
+
+def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
+    """For each test caption, a training image's index `(N,)` (seeded pick in its pool), and
+    how many captions fell back to a looser match."""
+    pools, fallbacks = retrieval_pools(corpus)
+    rng = np.random.default_rng(derived_seed(seed, _RETRIEVAL))
+    return np.array([pool[int(rng.integers(len(pool)))] for pool in pools]), fallbacks
+
+
+def class_pools(corpus: Corpus) -> list[np.ndarray]:
+    """For each test caption, the training images of its digit."""
+    labels = corpus.train.split.labels
+    digits = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
+    return [digits[c.digit] for c in corpus.test.captions]
 
 
 def class_images(corpus: Corpus, seed: int) -> np.ndarray:
     """For each test caption, a random training image of its digit `(N,)`."""
     rng = np.random.default_rng(derived_seed(seed, _CLASS))
-    labels = corpus.train.split.labels
-    pools = {d: np.flatnonzero(labels == d) for d in np.unique(labels)}
-    return np.array([rng.choice(pools[c.digit]) for c in corpus.test.captions], dtype=np.int64)
+    return np.array([rng.choice(pool) for pool in class_pools(corpus)], dtype=np.int64)
+
+
+def draws_from(pools: list[np.ndarray], draws: int, seed: int, stream: int) -> np.ndarray:
+    """`draws` seeded picks (with replacement) from each of `pools`, pool by pool `(P * K,)`."""
+    rng = np.random.default_rng(derived_seed(seed, stream, draws))
+    return np.concatenate([rng.choice(pool, draws) for pool in pools])
+
+
+def prompt_diversity(
+    evaluator: LoadedEvaluator, images: np.ndarray, draws: int, cfg: EvalConfig,
+    device: torch.device,
+) -> float:  # fmt: skip
+    """Diversity within one prompt: the mean distance, in the evaluator's features, between
+    two of the `draws` images of the same prompt (`images` prompt by prompt), averaged over
+    the prompts."""
+    features, _ = extract(evaluator.network, images, cfg.batch_size, device)
+    groups = features.reshape(-1, draws, features.shape[1])  # (P, K, D)
+    distances = torch.cdist(groups, groups)  # (P, K, K), zero on the diagonal
+    return round(float(distances.sum() / (len(groups) * draws * (draws - 1))), 6)
 
 
 def matching_for_scores(corpus: Corpus, seed: int, epochs: int) -> MatchingModel:
@@ -135,11 +170,14 @@ def score_way(
 
 
 def scored_ways(
-    generated: np.ndarray, corpus: Corpus, evaluator: LoadedEvaluator, cfg: EvalConfig,
+    generated: np.ndarray, prompted: np.ndarray, corpus: Corpus, evaluator: LoadedEvaluator,
+    cfg: EvalConfig,
     device: torch.device, matching_epochs: int = MatchingConfig.epochs,
     progress: Callable[[str], None] = log.info,
-) -> dict[str, dict[str, float]]:  # fmt: skip
-    """The table: way -> its scores (see the module), the GAN's first."""
+) -> dict[str, dict[str, float | None]]:  # fmt: skip
+    """The table: way -> its scores (see the module), the GAN's first. `prompted`: the GAN's
+    `PROMPT_DRAWS` images of each of the first test captions, prompt by prompt (for the
+    diversity within one prompt)."""
     matching = matching_for_scores(corpus, cfg.seed, matching_epochs)
     train, test = corpus.train, corpus.test
     retrieved, fallbacks = retrieve(corpus, cfg.seed)
@@ -154,9 +192,21 @@ def scored_ways(
         "class_image": (train.split.images[same_digit], pick(same_digit)),
         "real_test": (test.split.images, test.measurements),
     }
-    table = {}
+    table: dict[str, dict[str, float | None]] = {}
     for way, (images, measured) in ways.items():
         progress(f"scoring {way}")
-        table[way] = score_way(images, measured, corpus, evaluator, matching, cfg, device)
+        table[way] = score_way(  # type: ignore[assignment]
+            images, measured, corpus, evaluator, matching, cfg, device
+        )
+    # diversity within one prompt: K images of each of the first P captions
+    draws, count = PROMPT_DRAWS, len(prompted) // PROMPT_DRAWS
+    spread = partial(prompt_diversity, evaluator, draws=draws, cfg=cfg, device=device)
+    table["text_gan"]["prompt_diversity"] = spread(prompted)
+    for way, pools, stream in (("retrieval", retrieval_pools(corpus)[0], _RETRIEVAL),
+                               ("class_image", class_pools(corpus), _CLASS)):  # fmt: skip
+        table[way]["prompt_diversity"] = spread(
+            train.split.images[draws_from(pools[:count], draws, cfg.seed, stream)]
+        )
+    table["real_test"]["prompt_diversity"] = None  # one image per caption
     table["retrieval"] |= {f"fallback_{k}": float(v) for k, v in fallbacks.items()}
     return table
