@@ -21,6 +21,7 @@ E2E = "tests/pipeline/test_dvc_e2e.py::"
 RETRAIN = "tests/pipeline/test_retrain.py::"
 REMOTE = "tests/pipeline/test_dvc_remote.py::"
 CLI = "tests/test_cli.py::"
+TEXT = "tests/text/test_text_stages.py::"
 APPLY = "tests/translation/test_apply.py::"
 SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
 BENCH = "tests/test_bench.py::"
@@ -52,6 +53,13 @@ RUN_BY: dict[str, str] = {
     # `make retrain SEEDS=2` queues a `range` sweep of train.seed and runs it with --run-all
     "dvc exp run --run-all": RETRAIN + "test_make_retrain_reports_against_the_baseline",
     "dvc exp run -S task=translate": E2E + "test_a_translation_experiment_runs_every_stage",
+    # the text task: its seven stage scripts in-process (tiny), as dvc exp run runs them
+    "dvc exp run -S task=text":
+        TEXT + "test_the_run_logs_losses_quick_scores_and_a_prompt_grid_per_epoch",
+    "ganops sample --model data/models/model.pt --out prompts.png --text":
+        TEXT + "test_sample_text_draws_a_row_per_prompt",
+    "python bench/text_baselines.py":
+        TEXT + "test_the_default_generator_baseline_is_scored_beside_the_table",
     # the restyle task: its seven stage scripts in-process (tiny), as dvc exp run runs them
     "dvc exp run -S task=restyle": "tests/restyle/"
         "test_restyle_stages.py::test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch",

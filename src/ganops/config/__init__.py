@@ -32,6 +32,7 @@ from ganops.config.sections import (
     TranslateConfig,
     _Section,
 )
+from ganops.config.text import TextConfig
 from ganops.dotted import flatten
 from ganops.errors import ConfigError
 
@@ -48,6 +49,7 @@ __all__ = [
     "RestyleConfig",
     "RunConfig",
     "SampleConfig",
+    "TextConfig",
     "TrackingConfig",
     "TrainConfig",
     "TranslateConfig",
@@ -69,6 +71,7 @@ SHAPING_SECTIONS = {
     "generate": ("data", "model", "train", "run"),
     "translate": ("data", "translate", "run"),
     "restyle": ("data", "restyle", "run"),
+    "text": ("data", "text", "run"),
 }
 # keys that moved to another section: an old params.yaml gets a one-line error naming the new
 MOVED_KEYS = {
@@ -83,10 +86,10 @@ MOVED_KEYS = {
 class Params(_Section):
     """The whole params.yaml."""
 
-    task: Literal["generate", "translate", "restyle"] = Field(
+    task: Literal["generate", "translate", "restyle", "text"] = Field(
         "generate",
-        description="generate images from noise, translate domain A into B, or restyle: a "
-        "content image in the style of a style image",
+        description="generate images from noise, translate domain A into B, restyle: a "
+        "content image in the style of a style image, or text: images from captions",
     )
 
     data: DataConfig = DataConfig()
@@ -100,6 +103,7 @@ class Params(_Section):
     tracking: TrackingConfig = TrackingConfig()
     translate: TranslateConfig = TranslateConfig()
     restyle: RestyleConfig = RestyleConfig()
+    text: TextConfig = TextConfig()
 
 
 def check_batch_split(
