@@ -17,6 +17,7 @@ from ganops.run_length import (
     EVALUATOR,
     GAN,
     RESTYLER,
+    TEXT,
     TRANSLATOR,
     describe_length,
     in_whole_epochs,
@@ -110,6 +111,7 @@ def test_the_tuned_lengths_in_steps_are_the_defaults_epochs_on_mnist_5k() -> Non
     mnist-5k's 4,000 training images, so the same batches in the same order."""
     from ganops.gan.loop import epoch_steps
     from ganops.restyle.loop import steps_per_epoch as restyle_steps
+    from ganops.text.loop import steps_per_epoch as text_steps
     from ganops.translation.loop import steps_per_epoch as translate_steps
 
     default = load_params(ROOT / "params.yaml")
@@ -117,6 +119,7 @@ def test_the_tuned_lengths_in_steps_are_the_defaults_epochs_on_mnist_5k() -> Non
         GAN: epoch_steps(4000, default.train),
         TRANSLATOR: translate_steps(4000, default.translate.batch_size),
         RESTYLER: restyle_steps(4000, default.restyle.batch_size),
+        TEXT: text_steps(4000, default.text.batch_size),
         EVALUATOR: -(-4000 // default.evaluator.batch_size),
     }
     for tuned, steps in per_epoch.items():

@@ -46,6 +46,8 @@ TRANSLATOR = TunedLength("translate.epochs", 1000, "mnist-5k's 4,000 pairs")
 EVALUATOR = TunedLength("evaluator.epochs", 480, "mnist-5k's 4,000 images")
 # the restyler's default on mnist-5k (docs/style.md): 10 epochs of 4,000 in batches of 32
 RESTYLER = TunedLength("restyle.epochs", 1250, "mnist-5k's 4,000 images")
+# the text GAN's default on mnist-5k (docs/text.md): 20 epochs of 4,000 in batches of 64 (63 a pass)
+TEXT = TunedLength("text.epochs", 1260, "mnist-5k's 4,000 images")
 
 
 def describe_length(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ganops.config.sections import _Section
+from ganops.config.sections import _Section, steps_field
 
 
 class TextConfig(_Section):
@@ -23,7 +23,10 @@ class TextConfig(_Section):
     matching_epochs: int = Field(
         10, ge=1, le=1000, description="passes of the sentence encoder's training (real pairs)"
     )
-    epochs: int = Field(20, ge=1, le=100_000, description="passes of the GAN over the train split")
+    epochs: int = Field(
+        20, ge=1, le=1_000_000, description="passes of the GAN over the train split"
+    )
+    steps: int | None = steps_field()
     batch_size: int = Field(64, ge=2, le=65_536, description="captioned images per step")
     lr_g: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of G")
     lr_d: float = Field(4e-4, gt=0, le=1, description="Adam learning rate of D")

@@ -26,6 +26,7 @@ from ganops.errors import ConfigError
 from ganops.io import write_json
 from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract, load_evaluator
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
+from ganops.run_length import TEXT, say_length, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
@@ -167,8 +168,10 @@ def _sentence_encoder(params: Params, corpus: Corpus) -> MatchingModel:
 def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord:
+    per_epoch = steps_per_epoch(len(inputs.corpus.train.split.images), params.text.batch_size)
+    params = with_whole_epochs(params, TEXT, per_epoch)  # `text.steps`, when set
     cfg, corpus = params.text, inputs.corpus
-    prepare(world, device, params.run.deterministic, "ganops.text.loop")
+    prepare(world, device, params.run.deterministic, "ganops.text.loop", cfg.seed)
     state = build_state(cfg, inputs.spec, _sentence_encoder(params, corpus), device)
     histories = {
         "history": HistoryFile(paths.history, METRICS),
@@ -207,6 +210,7 @@ def _train(
                        noise_batch(len(test.texts), cfg.noise_dim, _GRID_SEED + 1).to(device),
                        test.split.labels, device)  # fmt: skip
     log.info("training a text-to-image GAN on %s: %d steps", device, steps)
+    say_length(TEXT, cfg.epochs, len(train_images), cfg.batch_size, steps)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, corpus),
                  {}) as (stop, run):  # fmt: skip
         logger = ScoredHistory(score, state, *histories.values(), run)
