@@ -58,6 +58,7 @@ RUN_BY: dict[str, str] = {
         TEXT + "test_the_run_logs_losses_quick_scores_and_a_prompt_grid_per_epoch",
     "ganops sample --model data/models/model.pt --out prompts.png --text":
         TEXT + "test_sample_text_draws_a_row_per_prompt",
+    "ganops sample --text": TEXT + "test_sample_text_in_the_workspace_needs_no_model_or_out",
     "python bench/text_baselines.py":
         TEXT + "test_the_default_generator_baseline_is_scored_beside_the_table",
     # the restyle task: its seven stage scripts in-process (tiny), as dvc exp run runs them

@@ -280,16 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw samples from a trained generator")
     sample.add_argument(
         "--model",
-        required=True,
-        help="MLflow model URI (models:/NAME/VERSION, models:/<id>, runs:/) or generator "
-        "file (data/models/model.pt)",
+        default="data/models/model.pt",
+        help="MLflow model URI (models:/NAME/VERSION, models:/<id>, runs:/) or model file "
+        "(default: the workspace's data/models/model.pt)",
     )
     sample.add_argument("-n", type=_positive, default=64, help="number of samples (64)")
     sample.add_argument(
         "--out",
-        required=True,
-        help="FILE .npy, .npz or .png grid; or a folder DIR/ of PNGs, one sub-folder per class "
-        "for a conditional generator (torchvision ImageFolder), with a manifest.json",
+        default="samples.png",
+        help="FILE .npy, .npz or .png grid (default: samples.png); or a folder DIR/ of PNGs, "
+        "one sub-folder per class for a conditional generator (torchvision ImageFolder), with "
+        "a manifest.json",
     )
     sample.add_argument("--seed", type=int, default=0, help="latent seed (0)")
     sample.add_argument(

@@ -143,6 +143,15 @@ def test_sample_text_draws_a_row_per_prompt(text_run: Path, tmp_path: Path) -> N
     assert np.array_equal(np.load(again), np.load(tmp_path / "again2.npy"))  # seeded
 
 
+def test_sample_text_in_the_workspace_needs_no_model_or_out(
+    text_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ganops sample --text "..."` as the issue writes it: the workspace's model, samples.png."""
+    monkeypatch.chdir(text_run)
+    assert cli_main(["sample", "-n", "2", "--text", "a thick seven leaning to the right"]) == 0
+    assert Image.open(text_run / "samples.png").size[1] == 2 + 86
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
