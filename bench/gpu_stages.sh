@@ -6,16 +6,7 @@
 # Usage: bash bench/gpu_stages.sh [out-dir]
 set -uo pipefail
 out=${1:-.}
-export PYTHONUNBUFFERED=1
-cp params.yaml /tmp/params.yaml.orig
-part() {  # part NAME SECONDS ARGS...: one bench/stages_direct.py run, its output in NAME.md
-    local name=$1 limit=$2; shift 2
-    cp /tmp/params.yaml.orig params.yaml
-    echo "== $name (limit ${limit} s)"
-    timeout "$limit" python3 bench/stages_direct.py "$@" 2>&1 | grep -v '^\s*[0-9]*%|' \
-        | tail -n 40 | tee "$out/$name.md"
-}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+source "$(dirname "$0")/gpu_part.sh"
 part pipeline_cuda 180
 part train_torchrun 60 --stages train --torchrun 1
 part train_cpu 110 --set run.device=cpu --stages train

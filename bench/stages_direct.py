@@ -41,10 +41,10 @@ def stage_commands() -> dict[str, list[str]]:
     return commands
 
 
-def set_params(assignments: list[str]) -> None:
-    """Apply `section.key=value` edits (values read as YAML) to this checkout's params.yaml."""
+def set_params(assignments: list[str], params_file: Path = ROOT / "params.yaml") -> None:
+    """Apply `section.key=value` edits (values read as YAML) to `params_file` (this
+    checkout's params.yaml)."""
     yaml = YAML()
-    params_file = ROOT / "params.yaml"
     params = yaml.load(params_file.read_text())
     for assignment in assignments:
         key, _, value = assignment.partition("=")

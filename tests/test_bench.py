@@ -6,12 +6,15 @@ import json
 import math
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ganops.errors import ConfigError
 from tests.helpers import ROOT, load_script
@@ -235,3 +238,25 @@ def test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact(
     hand_made = cells(moved, "hand-made")
     slant_style, slant_content = (float(v.split(" ± ")[0]) for v in hand_made[1].split(" / "))
     assert slant_style > 0.9 and slant_style > slant_content
+
+
+@pytest.mark.slow
+def test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_identity() -> None:
+    """bench/small_folder.py: its folder pairs each outline with the same shape filled in the
+    class's colour, and a tiny real run of the six stages on it, counted in steps, reports
+    the translator and the input as it is (the figures, at 1,000 steps, in docs/benchmarks.md)."""
+    bench = _bench("small_folder")
+    folder = Path(tempfile.mkdtemp())
+    bench.make_shapes(folder, 6, 32)
+    outline = np.asarray(Image.open(folder / "A/circle/00003.png"))
+    filled = np.asarray(Image.open(folder / "B/circle/00003.png"))
+    inked, painted = outline.min(axis=2) < 128, filled.min(axis=2) < 200
+    assert inked.any() and (inked & ~painted).sum() < 0.2 * inked.sum()  # the same shape
+    assert filled[painted].mean(axis=0).argmax() == 0  # circles are red
+    shutil.rmtree(folder)
+    tiny = ["translate.steps=3", "translate.width=4", "evaluator.epochs=1",
+            "evaluator.min_accuracy=0.0"]  # fmt: skip
+    result = bench.run(60, 32, tiny)
+    assert result["metrics"]["translation"].keys() >= {"fid", "label_preservation", "psnr"}
+    assert result["metrics"]["identity"]["label_preservation"] <= 1
+    assert list(result["seconds"]) == list(bench.STAGES)

@@ -21,6 +21,7 @@ E2E = "tests/pipeline/test_dvc_e2e.py::"
 RETRAIN = "tests/pipeline/test_retrain.py::"
 REMOTE = "tests/pipeline/test_dvc_remote.py::"
 CLI = "tests/test_cli.py::"
+TEXT = "tests/text/test_text_stages.py::"
 APPLY = "tests/translation/test_apply.py::"
 SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
 BENCH = "tests/test_bench.py::"
@@ -60,6 +61,13 @@ RUN_BY: dict[str, str] = {
     # `make retrain SEEDS=2` queues a `range` sweep of train.seed and runs it with --run-all
     "dvc exp run --run-all": RETRAIN + "test_make_retrain_reports_against_the_baseline",
     "dvc exp run -S task=translate": E2E + "test_a_translation_experiment_runs_every_stage",
+    # the text task: its seven stage scripts in-process (tiny), as dvc exp run runs them
+    "dvc exp run -S task=text":
+        TEXT + "test_the_run_logs_losses_quick_scores_and_a_prompt_grid_per_epoch",
+    "ganops sample --model data/models/model.pt --out prompts.png --text":
+        TEXT + "test_sample_text_draws_a_row_per_prompt",
+    "python bench/text_baselines.py":
+        TEXT + "test_the_default_generator_baseline_is_scored_beside_the_table",
     # the restyle task: its seven stage scripts in-process (tiny), as dvc exp run runs them
     "dvc exp run -S task=restyle": "tests/restyle/"
         "test_restyle_stages.py::test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch",
@@ -150,6 +158,8 @@ RUN_BY: dict[str, str] = {
         "tests/text/test_matching.py::test_the_bench_prints_r_precision_per_seed",
     "python bench/restyle_baselines.py":
         BENCH + "test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact",
+    "python bench/small_folder.py":
+        BENCH + "test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_identity",
     # the bytes of this CPU (in full, and --quick beside it: the same kernels in fewer
     # steps), and of an emulated Intel one, --quick, side by side
     "python tools/cpu_digests.py":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 from scipy import stats
 
 from ganops.significance import mean_band, paired_test, t_critical, welch_band
+from tests.helpers import ROOT, load_script
 
 N = 1000  # test images: accuracies move in steps of 1/N
 
@@ -87,3 +91,21 @@ def test_welch_band_matches_scipy_and_needs_a_spread() -> None:
     statistic = 3.0 / math.sqrt(sum(variances))
     assert statistic == pytest.approx(reference.statistic)
     assert welch_band([0.0, 0.0], [2, 2]) is None
+
+
+def test_the_recorded_benchmarks_verdicts_follow_the_rule(tmp_path: Path) -> None:
+    """tools/reverdict.py --check passes on docs/translation.json and docs/semi_supervised.json,
+    and fails on a copy whose gain of three equal paired differences is called significant
+    with a band under one test image."""
+    tool = load_script("tools", "reverdict")
+    assert tool.main(["--check"]) == 0
+    for path in tool.RECORDS:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / path, tmp_path / path)
+    record = json.loads((tmp_path / "docs/translation.json").read_text())
+    gain = record["results"]["paired"][0]["downstream"]["gain_translated_vs_source"]
+    gain.update(mean=0.001, stderr=0.0, significant=True)  # one test image, no spread
+    (tmp_path / "docs/translation.json").write_text(json.dumps(record, indent=1))
+    assert tool.main(["--check", "--root", str(tmp_path)]) == 1
+    assert tool.main(["--write", "--root", str(tmp_path)]) == 0
+    assert tool.main(["--check", "--root", str(tmp_path)]) == 0

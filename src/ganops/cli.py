@@ -54,6 +54,7 @@ from ganops.sampling import (
     save_png,
     write_image_folder,
 )
+from ganops.text.cli import add_text_option, sample_text
 
 if TYPE_CHECKING:
     from ganops.metrics.any_set import SetScores
@@ -142,6 +143,9 @@ def _provenance(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    if args.text:  # a text-to-image model: ganops.text.cli
+        sample_text(args)
+        return
     folder = _is_folder(args.out)
     out = Path(args.out)
     if not folder and out.suffix not in OUTPUT_SUFFIXES:
@@ -314,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--batch-size", type=_positive, default=500, help="images per forward")
     sample.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_text_option(sample)
     sample.set_defaults(handler=cmd_sample)
 
     scorer = commands.add_parser("score", help="FID, KID, precision/recall, IS, mode coverage")

@@ -32,6 +32,7 @@ from ganops.config.sections import (
     TranslateConfig,
     _Section,
 )
+from ganops.config.text import TextConfig
 from ganops.dotted import flatten
 from ganops.errors import ConfigError
 
@@ -48,6 +49,7 @@ __all__ = [
     "RestyleConfig",
     "RunConfig",
     "SampleConfig",
+    "TextConfig",
     "TrackingConfig",
     "TrainConfig",
     "TranslateConfig",
@@ -69,6 +71,7 @@ SHAPING_SECTIONS = {
     "generate": ("data", "model", "train", "run"),
     "translate": ("data", "translate", "run"),
     "restyle": ("data", "restyle", "run"),
+    "text": ("data", "text", "run"),
 }
 # keys that moved to another section: an old params.yaml gets a one-line error naming the new
 MOVED_KEYS = {
@@ -83,10 +86,10 @@ MOVED_KEYS = {
 class Params(_Section):
     """The whole params.yaml."""
 
-    task: Literal["generate", "translate", "restyle"] = Field(
+    task: Literal["generate", "translate", "restyle", "text"] = Field(
         "generate",
-        description="generate images from noise, translate domain A into B, or restyle: a "
-        "content image in the style of a style image",
+        description="generate images from noise, translate domain A into B, restyle: a "
+        "content image in the style of a style image, or text: images from captions",
     )
 
     data: DataConfig = DataConfig()
@@ -100,6 +103,7 @@ class Params(_Section):
     tracking: TrackingConfig = TrackingConfig()
     translate: TranslateConfig = TranslateConfig()
     restyle: RestyleConfig = RestyleConfig()
+    text: TextConfig = TextConfig()
 
 
 def check_batch_split(
@@ -126,14 +130,27 @@ def kid_subset_problem(kid_subset_size: int, generated: int, reference: int) -> 
     )
 
 
+def _derived_length(key: str, value: object, flat: dict[str, object]) -> bool:
+    """A `<section>.steps` left null (a run counted in epochs, as before the key existed), or
+    a `<section>.epochs` that its set `steps` replaces: neither shapes the weights beyond
+    what the other keys say, so the hash leaves it out."""
+    section, _, name = key.rpartition(".")
+    if name == "steps" and value is None:
+        return True
+    return name == "epochs" and flat.get(f"{section}.steps") is not None
+
+
 def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:
     """A short, stable hash of the params that shape the trained weights (by default the
     sections that shape its task's)."""
     sections = sections or SHAPING_SECTIONS[params.task]
+    flat = flatten(params)
     shaping = {
         key: value
-        for key, value in flatten(params).items()
-        if key.split(".", 1)[0] in sections and key not in NOT_SHAPING_TRAINING
+        for key, value in flat.items()
+        if key.split(".", 1)[0] in sections
+        and key not in NOT_SHAPING_TRAINING
+        and not _derived_length(key, value, flat)
     }
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

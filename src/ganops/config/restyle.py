@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ganops.config.sections import _Section
+from ganops.config.sections import _Section, steps_field
 
 
 class RestyleConfig(_Section):
@@ -17,7 +17,8 @@ class RestyleConfig(_Section):
     blocks: int = Field(
         2, ge=0, le=16, description="residual blocks of the content encoder and of the decoder"
     )
-    epochs: int = Field(10, ge=1, le=100_000, description="passes over the train split")
+    epochs: int = Field(10, ge=1, le=1_000_000, description="passes over the train split")
+    steps: int | None = steps_field()
     batch_size: int = Field(32, ge=2, le=65_536, description="content images per step")
     lr: float = Field(3e-4, gt=0, le=1, description="Adam learning rate of every network")
     beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (StarGAN v2's 0)")

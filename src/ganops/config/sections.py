@@ -9,7 +9,7 @@ validation context.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -111,12 +111,20 @@ class ModelConfig(_Section):
     )
 
 
+def steps_field() -> Any:
+    """A training's length in optimiser steps (run_length.in_whole_epochs), beside `epochs`."""
+    return Field(None, ge=1, le=100_000_000, description="optimiser steps of the run; set, it "
+                 "takes the whole passes that hold at least as many (its epochs is then not "
+                 "read); null = epochs")  # fmt: skip
+
+
 class TrainConfig(_Section):
     """The adversarial training loop."""
 
     epochs: int = Field(
         50, ge=1, le=100_000, description="epochs of training: the unit of grids and quick scores"
     )
+    steps: int | None = steps_field()
     epoch_repeats: int = Field(
         1,
         ge=1,
@@ -254,7 +262,8 @@ class EvaluatorConfig(_Section):
     """The classifier whose features and logits all scores use."""
 
     width: int = Field(16, ge=4, le=512, description="channels of its first convolutions")
-    epochs: int = Field(15, ge=1, le=1000, description="passes over the training split")
+    epochs: int = Field(15, ge=1, le=1_000_000, description="passes over the training split")
+    steps: int | None = steps_field()
     batch_size: int = Field(128, ge=1, le=65_536, description="images per step")
     lr: float = Field(3e-3, gt=0, le=1, description="peak Adam learning rate (one-cycle)")
     shift_px: int = Field(2, ge=0, le=8, description="random translation augmentation, px")
@@ -409,7 +418,8 @@ class TranslateConfig(_Section):
     )
     width: int = Field(32, ge=4, le=512, description="channels next to the image, G and D")
     blocks: int = Field(4, ge=0, le=32, description="resnet generator: residual blocks")
-    epochs: int = Field(8, ge=1, le=100_000, description="passes over domain A's train split")
+    epochs: int = Field(8, ge=1, le=1_000_000, description="passes over domain A's train split")
+    steps: int | None = steps_field()
     batch_size: int = Field(32, ge=1, le=65_536, description="images per step (per domain)")
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of every network")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1")

@@ -29,6 +29,7 @@ from ganops.gan.loop import (
     Probe,
     StepFunction,
     TrainResult,
+    epoch_steps,
     last_epoch_means,
     steps_in_run,
     train,
@@ -42,7 +43,7 @@ from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.metrics.probe import QuickProbe
 from ganops.models import GeneratorSpec
 from ganops.models.semi import init_from_data
-from ganops.run_length import GAN, say_length
+from ganops.run_length import GAN, say_length, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
@@ -207,9 +208,11 @@ def check_inputs(params: Params, paths: RunPaths, world: World) -> tuple[torch.d
 def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord | None:
+    per_epoch = epoch_steps(len(inputs.split.images), params.train)
+    params = with_whole_epochs(params, GAN, per_epoch)  # `train.steps`, when set
     cfg, how, digest = params.train, params.run, params_hash(params)
     split, manifest, spec = inputs.split, inputs.manifest, inputs.spec
-    prepare(world, device, how.deterministic, "ganops.gan.loop")
+    prepare(world, device, how.deterministic, "ganops.gan.loop", cfg.seed)
     data = to_training_tensor(split.images, device)  # (N, C, H, W) in [-1, 1]
     labels = torch.from_numpy(split.labels).to(device) if spec.num_classes else None
     classes = inputs.semi.classes if inputs.semi else 0

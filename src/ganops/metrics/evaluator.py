@@ -26,7 +26,7 @@ from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import adam
 from ganops.errors import DataError, first_line
 from ganops.io import load_torch, save_torch
-from ganops.run_length import EVALUATOR, say_length
+from ganops.run_length import EVALUATOR, in_whole_epochs, say_length
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,7 @@ def fit_evaluator(
                  int((~train.unlabelled).sum()), len(train.labels))  # fmt: skip
         train = train.labelled()
     count = len(train.images)
+    cfg = in_whole_epochs(cfg, EVALUATOR, math.ceil(count / cfg.batch_size))
     passes = cfg.epochs * math.ceil(count / cfg.batch_size)  # the last batch of each is short
     say_length(EVALUATOR, cfg.epochs, count, cfg.batch_size, passes)
     network = train_evaluator(cfg, spec, (train.images, train.labels), device)

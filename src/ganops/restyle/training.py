@@ -41,7 +41,7 @@ from ganops.restyle.loop import (
 )
 from ganops.restyle.networks import RestylerSpec, restyle_images, spec_problem
 from ganops.restyle.pairs import spread_indices, style_pairs
-from ganops.run_length import RESTYLER, say_length
+from ganops.run_length import RESTYLER, say_length, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
@@ -158,8 +158,10 @@ def _quick_score(inputs: Inputs, seed: int, device: torch.device) -> QuickScore:
 def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord:
+    per_epoch = steps_per_epoch(len(inputs.train.images), params.restyle.batch_size)
+    params = with_whole_epochs(params, RESTYLER, per_epoch)  # `restyle.steps`, when set
     cfg, train, test = params.restyle, inputs.train, inputs.test
-    prepare(world, device, params.run.deterministic, "ganops.restyle.loop")
+    prepare(world, device, params.run.deterministic, "ganops.restyle.loop", cfg.seed)
     channels_last = Acceleration.resolve(params.run, device).channels_last
     state = build_restyler(cfg, inputs.spec, device, channels_last)
     histories = {

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,6 +32,7 @@ from ganops.runs.distributed import (
 )
 from ganops.runs.lock import hold_checkpoints
 from ganops.runs.rank_reports import peers_blamed, report_failure
+from ganops.runs.seeds import GLOBAL_STREAMS, derived_seed
 from ganops.runs.signals import StopRequest, stop_on_signals
 
 Inputs = TypeVar("Inputs")
@@ -73,10 +76,17 @@ def launch(
         raise
 
 
-def prepare(world: World, device: torch.device, deterministic: bool, loop_logger: str) -> None:
-    """The device's backends (`run.deterministic`); on every rank but the main one the
-    task's loop (its logger `loop_logger`) keeps quiet: one rank speaks."""
+def prepare(
+    world: World, device: torch.device, deterministic: bool, loop_logger: str, seed: int
+) -> None:
+    """The device's backends (`run.deterministic`); Python's and NumPy's global random
+    streams seeded from the task's `seed` and the rank (the loops draw from their own
+    generators, but a checkpoint saves these too: seeded, a rebuild writes the same bytes);
+    on every rank but the main one the task's loop (its logger `loop_logger`) keeps quiet:
+    one rank speaks."""
     configure_backends(device, deterministic)
+    random.seed(derived_seed(seed, GLOBAL_STREAMS, world.rank))
+    np.random.seed(derived_seed(seed, GLOBAL_STREAMS, world.rank, bits=32))
     if not world.is_main:
         logging.getLogger(loop_logger).setLevel(logging.WARNING)
 

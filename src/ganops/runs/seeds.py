@@ -7,6 +7,8 @@ from typing import Literal
 
 import numpy as np
 
+GLOBAL_STREAMS = 1000  # Python's and NumPy's global generators, apart from every task's streams
+
 
 def derived_seed(seed: int, stream: int, *keys: int, bits: Literal[32, 63] = 63) -> int:
     """The seed of one random stream of a run (`stream`, and an epoch, a step or a rank in

@@ -195,8 +195,18 @@ def downstream_restyle(params: Params, paths: ScorePaths) -> None:
     write_json(paths.metrics, {})
 
 
+def downstream_text(params: Params, paths: ScorePaths) -> None:
+    """downstream: not measured for a text-to-image model (its images as a classifier's
+    training data is the generate task's question): one line, no numbers."""
+    log.info("task text: no downstream arms; %s holds no numbers", paths.metrics)
+    with atomic_dir(paths.plots):
+        pass
+    write_json(paths.metrics, {})
+
+
 DOWNSTREAM: StageTable[ScorePaths] = {
     "generate": downstream_generate,
     "translate": downstream_translate,
     "restyle": downstream_restyle,
+    "text": downstream_text,
 }

@@ -25,6 +25,9 @@ from ganops.restyle.scoring import scored_ways
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
+from ganops.text.corpus import load_corpus
+from ganops.text.outputs import load_text_samples
+from ganops.text.scoring import scored_ways as scored_text_ways
 from ganops.tracking import Run
 from ganops.tracking.train_run import open_train_run
 from ganops.translation.domains import domain_names, load_domains
@@ -141,11 +144,12 @@ def evaluate_translate(params: Params, paths: ScorePaths) -> None:
 def _record_table(run: Run, results: dict[str, Any], paths: ScorePaths,
                   step: int) -> None:  # fmt: skip
     """A table of ways scored alike (one row each): `plots/scores.tsv`, `metrics.json` and
-    the run's summary and artifacts."""
+    the run's summary (without the scores a way has not) and artifacts."""
     with atomic_dir(paths.plots) as staging:
         write_text(staging / "scores.tsv", scores_table(results))
     write_json(paths.metrics, results)
-    run.log_summary(flatten_mapping(results), step=step)
+    defined = {key: value for key, value in flatten_mapping(results).items() if value is not None}
+    run.log_summary(defined, step=step)  # a score a way has not (None) is left out
     run.log_artifact(paths.plots, "eval")
 
 
@@ -177,8 +181,32 @@ def _r(scores: dict[str, float | None], key: str) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def evaluate_text(params: Params, paths: ScorePaths) -> None:
+    """evaluate: the images of the test captions, whether they show the digit and the shape
+    their caption names, how well a matching model finds their caption, how real they look,
+    beside the ways that need no GAN (`ganops.text.scoring`)."""
+    cfg = params.eval
+    device = resolve_device(cfg.device, key="eval.device")
+    evaluator = load_evaluator(paths.evaluator)
+    corpus = load_corpus(paths.data)
+    images, prompted = load_text_samples(paths.samples, corpus)  # (N, C, H, W) uint8 each
+    check_image_shape(images, evaluator, str(paths.samples))
+    record = RunRecord.read(paths.run_record)
+    with open_train_run(params, record) as run:
+        results = scored_text_ways(
+            images, prompted, corpus, evaluator, cfg, device, params.text.matching_epochs
+        )
+        _record_table(run, results, paths, record.steps)
+    for way, s in results.items():
+        log.info("%-11s digit %.3f  thickness %.3f  slant %.3f  width %.3f  r-precision %.3f  "
+                 "fid %7.3f  prompt diversity %s", way, s["digit_accuracy"],
+                 s["thickness_accuracy"], s["slant_accuracy"], s["width_accuracy"],
+                 s["r_precision"], s["fid"], s["prompt_diversity"])  # fmt: skip
+
+
 EVALUATE: StageTable[ScorePaths] = {
     "generate": evaluate_generate,
     "translate": evaluate_translate,
     "restyle": evaluate_restyle,
+    "text": evaluate_text,
 }

@@ -32,9 +32,11 @@ def fetch_translate(params: Params, raw: Path) -> None:
     log.info("fetched %s (B) and %s (A) into %s", params.data.source, a, raw)
 
 
-# restyle: content and style images both come from `data.source`, as a generator's do
+# restyle: content and style images both come from `data.source`, as a generator's do;
+# text: the digits of `data.source` too
 FETCH: StageTable[Path] = {
     "generate": fetch_generate,
     "translate": fetch_translate,
     "restyle": fetch_generate,
+    "text": fetch_generate,  # the digits; their captions are made by preprocess
 }

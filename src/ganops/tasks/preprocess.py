@@ -7,6 +7,7 @@ import logging
 from ganops.config import Params
 from ganops.data.processing import preprocess
 from ganops.tasks.base import PreprocessPaths, StageTable
+from ganops.text.corpus import preprocess_text
 from ganops.translation.domains import preprocess_domains
 from ganops.translation.folders import preprocess_folder
 
@@ -40,8 +41,20 @@ def preprocess_translate(params: Params, paths: PreprocessPaths) -> None:
         )  # fmt: skip
 
 
+def preprocess_captioned(params: Params, paths: PreprocessPaths) -> None:
+    """preprocess: the split, and each digit's measurements and made caption, the caption
+    bins and the vocabulary beside it (`ganops.text.corpus`)."""
+    corpus = preprocess_text(params, paths.raw, paths.processed)
+    log.info(
+        "%s: %d train / %d test digits captioned; vocabulary of %d words; e.g. %r",
+        params.data.source, len(corpus.train.captions), len(corpus.test.captions),
+        len(corpus.vocabulary.words), corpus.train.captions[0].text,
+    )  # fmt: skip
+
+
 PREPROCESS: StageTable[PreprocessPaths] = {
     "generate": preprocess_generate,
     "translate": preprocess_translate,
     "restyle": preprocess_generate,  # one split, content and style images alike
+    "text": preprocess_captioned,
 }

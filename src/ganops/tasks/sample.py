@@ -14,6 +14,10 @@ from ganops.restyle.outputs import write_restyled
 from ganops.run_record import RunRecord
 from ganops.sampling import write_samples
 from ganops.tasks.base import SamplePaths, StageTable
+from ganops.text.artifact import load_text_model
+from ganops.text.corpus import load_corpus
+from ganops.text.outputs import GRID_FILE as TEXT_GRID
+from ganops.text.outputs import write_text_samples
 from ganops.tracking.train_run import open_train_run
 from ganops.translation.artifact import load_translator
 from ganops.translation.domains import load_domains
@@ -68,8 +72,23 @@ def sample_restyle(params: Params, paths: SamplePaths) -> None:
              len(test.images), paths.out)  # fmt: skip
 
 
+def sample_text(params: Params, paths: SamplePaths) -> None:
+    """sample: one image per test caption, and the fixed prompts' grid
+    (`ganops.text.outputs` names the files)."""
+    cfg = params.sample
+    device = resolve_device(cfg.device, key="sample.device")
+    model = load_text_model(paths.model, device)
+    corpus = load_corpus(paths.data)
+    record = RunRecord.read(paths.run_record)
+    with open_train_run(params, record) as run:
+        files = write_text_samples(model, corpus, cfg.seed, paths.out, cfg.batch_size)
+        run.log_artifact(files[TEXT_GRID], "samples")
+    log.info("%d test captions drawn into %s", len(corpus.test.captions), paths.out)
+
+
 SAMPLE: StageTable[SamplePaths] = {
     "generate": sample_generate,
     "translate": sample_translate,
     "restyle": sample_restyle,
+    "text": sample_text,
 }

@@ -1,5 +1,6 @@
 """The train stage, per task: a GAN (`ganops.gan.training`), a translator
-(`ganops.translation.training`) or a restyler (`ganops.restyle.training`), each tracked as
+(`ganops.translation.training`), a restyler (`ganops.restyle.training`) or a text-to-image
+GAN (`ganops.text.training`), each tracked as
 one MLflow run; and, for `run.nproc: N`, the stage rerun under torchrun once the task has
 checked its inputs for N processes."""
 
@@ -14,18 +15,21 @@ from ganops.restyle.training import check_restyle_inputs, run_restyle
 from ganops.runs.distributed import World, run_under_torchrun
 from ganops.runs.launch import RunPaths
 from ganops.runs.lock import hold_checkpoints
+from ganops.text.training import check_text_inputs, run_text
 from ganops.translation.training import check_translation_inputs, run_translation
 
 TRAIN: dict[str, Callable[[Params, RunPaths, World], object]] = {
     "generate": run_training,
     "translate": run_translation,
     "restyle": run_restyle,
+    "text": run_text,
 }
 # what each task checks before any process starts: a one-line error, nothing written
 CHECK_INPUTS: dict[str, Callable[[Params, RunPaths, World], object]] = {
     "generate": check_inputs,
     "translate": check_translation_inputs,
     "restyle": check_restyle_inputs,
+    "text": check_text_inputs,
 }
 
 

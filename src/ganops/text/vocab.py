@@ -104,7 +104,8 @@ class Vocabulary:
             more = f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
             raise TextError(
                 f"words the model never saw: {shown}{more}; its vocabulary ({self.where}) "
-                f"has {len(self.words)} words; map them to {UNKNOWN} with unknown='map'"
+                f"has {len(self.words)} words; unknown='map' (ganops sample --unknown-words map) "
+                f"reads them as {UNKNOWN}"
             )
         lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)
         padded = torch.zeros((len(rows), int(lengths.max())), dtype=torch.int64)  # (N, L)

@@ -14,6 +14,7 @@ checkpoint.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -37,7 +38,7 @@ from ganops.metrics.evaluator import (
     train_evaluator,
 )
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
-from ganops.run_length import TRANSLATOR, say_length
+from ganops.run_length import EVALUATOR, TRANSLATOR, in_whole_epochs, say_length, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
@@ -115,8 +116,12 @@ def domain_a_classifier(
         )
     channels, height, width = train.a.images.shape[1:]
     spec = EvaluatorSpec((channels, height, width), train.a.class_names, params.evaluator.width)
+    per_epoch = math.ceil(len(train.a.images) / params.evaluator.batch_size)
     classifier = train_evaluator(
-        params.evaluator, spec, (train.a.images, train.a.labels), device
+        in_whole_epochs(params.evaluator, EVALUATOR, per_epoch),
+        spec,
+        (train.a.images, train.a.labels),
+        device,
     ).requires_grad_(False)
     _, logits = extract(classifier, test.a.images, 500, device)
     test_accuracy = accuracy(logits, test.a.labels)
@@ -192,9 +197,11 @@ def _networks(state: TranslatorState) -> dict[str, nn.Module]:
 def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord | None:
+    per_epoch = steps_per_epoch(len(inputs.train.a.images), params.translate.batch_size, world.size)
+    params = with_whole_epochs(params, TRANSLATOR, per_epoch)  # `translate.steps`, when set
     cfg, digest = params.translate, params_hash(params)
     train, test, spec = inputs.train, inputs.test, inputs.spec
-    prepare(world, device, params.run.deterministic, "ganops.translation.loop")
+    prepare(world, device, params.run.deterministic, "ganops.translation.loop", cfg.seed)
     classifier, classifier_accuracy = domain_a_classifier(params, train, test, device)
     state = build_translator(cfg, spec, train.aligned, device, world)
     state.classifier = classifier

@@ -1,0 +1,212 @@
+"""The evaluate stage's table for a text-to-image model: its images of the test captions
+beside the ways that need no GAN, each scored alike, one image per test caption.
+
+Ways:
+
+- `text_gan`: the model's image of each test caption (the sample stage's);
+- `retrieval`: a real TRAINING image whose digit and every bin the caption states match
+  (seeded pick among them; where none matches, one of the digit with the caption's thickness
+  and slant, then one of the digit): the ceiling for attributes, with no novelty;
+- `class_image`: a random real training image of the digit the caption names, ignoring every
+  attribute (what a class-conditional model at its best gives);
+- `real_test`: the test image the caption was made from: the ceiling of every score.
+
+Scores:
+
+- `digit_accuracy`: the evaluator reads the digit the caption names;
+- `<attribute>_accuracy` (thickness, slant, width): the image's own Morpho-MNIST measurement
+  falls in the bin the caption states, by the training split's edges, over the captions that
+  state it (every caption states thickness and slant; width half of them); a blank image
+  (no measurement) is a miss; `attribute_accuracy`: over every such statement together;
+- `r_precision`: a matching model trained here, on the real training pairs only (never on
+  generated images), with its own seed: the share of images whose own caption ranks first
+  among 100 (99 others drawn at random); chance 0.01;
+- `fid`: against the real test split, in the evaluator's features;
+- `prompt_diversity`: the mean distance, in the evaluator's features, between two images of
+  one caption (10 each of the first 100 test captions): the GAN's from ten noises, the
+  baselines' ten seeded picks from their pools (none for `real_test`: one image a caption).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import torch
+
+from ganops.config import EvalConfig
+from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract
+from ganops.metrics.morpho import measure_batch
+from ganops.metrics.scores import fid_from_statistics, fid_statistics
+from ganops.runs.seeds import derived_seed
+from ganops.text.captions import ATTRIBUTES, MEASUREMENT, Caption, CaptionBins
+from ganops.text.corpus import Corpus
+from ganops.text.matching import (
+    CANDIDATES,
+    MatchingConfig,
+    MatchingModel,
+    r_precision,
+    train_matching,
+)
+from ganops.text.outputs import PROMPT_DRAWS
+
+log = logging.getLogger(__name__)
+SCORED_ATTRIBUTES = ("thickness", "slant", "width")
+WAYS = ("text_gan", "retrieval", "class_image", "real_test")
+_MATCHING, _RETRIEVAL, _CLASS = 11, 12, 13  # seed streams of eval.seed
+
+
+def attribute_hits(
+    measurements: dict[str, np.ndarray], captions: list[Caption], bins: CaptionBins
+) -> dict[str, np.ndarray]:
+    """attribute -> `(M,)` bool over the captions that state it: the image's measurement is in
+    the stated bin (NaN, a blank image: a miss)."""
+    hits = {}
+    for attribute in SCORED_ATTRIBUTES:
+        values = np.asarray(measurements[MEASUREMENT[attribute]], dtype=np.float64)
+        found = np.searchsorted(np.array(bins.edges[attribute]), values, side="right")
+        stated = np.array([attribute in c.states for c in captions])
+        bins_of = ATTRIBUTES[attribute]
+        wanted = np.array([bins_of.index(c.states.get(attribute, bins_of[0])) for c in captions])
+        hits[attribute] = (np.isfinite(values) & (found == wanted))[stated]
+    return hits
+
+
+def retrieval_pools(corpus: Corpus) -> tuple[list[np.ndarray], dict[str, int]]:
+    """For each test caption, the training images retrieval picks among (see the module),
+    and how many captions fell back to a looser match."""
+    names = corpus.bins.names(corpus.train.measurements)  # every attribute's bin per image
+    labels = corpus.train.split.labels
+    digits = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
+    pools, fallbacks = [], {"digit_thickness_slant": 0, "digit": 0}
+    for caption in corpus.test.captions:
+        same_digit = digits[caption.digit]
+        exact = [i for i in same_digit if all(names[i][a] == b for a, b in caption.states.items())]
+        pool = exact or [
+            i for i in same_digit
+            if all(names[i][a] == caption.states[a] for a in ("thickness", "slant"))
+        ]  # fmt: skip
+        if not exact:
+            fallbacks["digit_thickness_slant" if pool else "digit"] += 1
+        pools.append(np.array(pool, dtype=np.int64) if pool else same_digit)
+    return pools, fallbacks
+
+
+def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
+    """For each test caption, a training image's index `(N,)` (seeded pick in its pool), and
+    how many captions fell back to a looser match."""
+    pools, fallbacks = retrieval_pools(corpus)
+    rng = np.random.default_rng(derived_seed(seed, _RETRIEVAL))
+    return np.array([pool[int(rng.integers(len(pool)))] for pool in pools]), fallbacks
+
+
+def class_pools(corpus: Corpus) -> list[np.ndarray]:
+    """For each test caption, the training images of its digit."""
+    labels = corpus.train.split.labels
+    digits = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
+    return [digits[c.digit] for c in corpus.test.captions]
+
+
+def class_images(corpus: Corpus, seed: int) -> np.ndarray:
+    """For each test caption, a random training image of its digit `(N,)`."""
+    rng = np.random.default_rng(derived_seed(seed, _CLASS))
+    return np.array([rng.choice(pool) for pool in class_pools(corpus)], dtype=np.int64)
+
+
+def draws_from(pools: list[np.ndarray], draws: int, seed: int, stream: int) -> np.ndarray:
+    """`draws` seeded picks (with replacement) from each of `pools`, pool by pool `(P * K,)`."""
+    rng = np.random.default_rng(derived_seed(seed, stream, draws))
+    return np.concatenate([rng.choice(pool, draws) for pool in pools])
+
+
+def prompt_diversity(
+    evaluator: LoadedEvaluator, images: np.ndarray, draws: int, cfg: EvalConfig,
+    device: torch.device,
+) -> float:  # fmt: skip
+    """Diversity within one prompt: the mean distance, in the evaluator's features, between
+    two of the `draws` images of the same prompt (`images` prompt by prompt), averaged over
+    the prompts."""
+    features, _ = extract(evaluator.network, images, cfg.batch_size, device)
+    groups = features.reshape(-1, draws, features.shape[1])  # (P, K, D)
+    distances = torch.cdist(groups, groups)  # (P, K, K), zero on the diagonal
+    return round(float(distances.sum() / (len(groups) * draws * (draws - 1))), 6)
+
+
+def matching_for_scores(corpus: Corpus, seed: int, epochs: int) -> MatchingModel:
+    """The scoring matching model: the defaults of `MatchingConfig`, `epochs` long (the
+    sentence encoder's `text.matching_epochs`), trained on the real training pairs with a
+    seed of its own (from `eval.seed`)."""
+    encoded = corpus.vocabulary.encode(corpus.train.texts)
+    model, losses = train_matching(
+        corpus.train.split.images, encoded, len(corpus.vocabulary), MatchingConfig(epochs=epochs),
+        derived_seed(seed, _MATCHING, bits=32),
+    )  # fmt: skip
+    log.info("scoring matching model: sentence loss %.3f -> %.3f", losses[0], losses[-1])
+    return model
+
+
+def score_way(
+    images: np.ndarray, measurements: dict[str, np.ndarray], corpus: Corpus,
+    evaluator: LoadedEvaluator, matching: MatchingModel, cfg: EvalConfig, device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """Every score of one way's images, image i for test caption i."""
+    captions, digits = corpus.test.captions, corpus.test.split.labels
+    features, logits = extract(evaluator.network, images, cfg.batch_size, device)
+    reference = fid_statistics(evaluator.reference_features)
+    hits = attribute_hits(measurements, captions, corpus.bins)
+    every = np.concatenate(list(hits.values()))
+    encoded = corpus.vocabulary.encode(corpus.test.texts, unknown="map")
+    distinct = len(set(corpus.test.texts))
+    scores = {
+        "digit_accuracy": accuracy(logits, digits),
+        **{f"{a}_accuracy": float(h.mean()) for a, h in hits.items()},
+        "attribute_accuracy": float(every.mean()),
+        "r_precision": r_precision(matching, images, encoded, min(CANDIDATES, distinct), cfg.seed),
+        "fid": fid_from_statistics(fid_statistics(features), reference),
+    }
+    return {key: round(float(value), 6) for key, value in scores.items()}
+
+
+def scored_ways(
+    generated: np.ndarray, prompted: np.ndarray, corpus: Corpus, evaluator: LoadedEvaluator,
+    cfg: EvalConfig,
+    device: torch.device, matching_epochs: int = MatchingConfig.epochs,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, dict[str, float | None]]:  # fmt: skip
+    """The table: way -> its scores (see the module), the GAN's first. `prompted`: the GAN's
+    `PROMPT_DRAWS` images of each of the first test captions, prompt by prompt (for the
+    diversity within one prompt)."""
+    matching = matching_for_scores(corpus, cfg.seed, matching_epochs)
+    train, test = corpus.train, corpus.test
+    retrieved, fallbacks = retrieve(corpus, cfg.seed)
+    same_digit = class_images(corpus, cfg.seed)
+
+    def pick(index: np.ndarray) -> dict[str, np.ndarray]:
+        return {field: values[index] for field, values in train.measurements.items()}
+
+    ways = {
+        "text_gan": (generated, measure_batch(generated)),
+        "retrieval": (train.split.images[retrieved], pick(retrieved)),
+        "class_image": (train.split.images[same_digit], pick(same_digit)),
+        "real_test": (test.split.images, test.measurements),
+    }
+    table: dict[str, dict[str, float | None]] = {}
+    for way, (images, measured) in ways.items():
+        progress(f"scoring {way}")
+        table[way] = score_way(  # type: ignore[assignment]
+            images, measured, corpus, evaluator, matching, cfg, device
+        )
+    # diversity within one prompt: K images of each of the first P captions
+    draws, count = PROMPT_DRAWS, len(prompted) // PROMPT_DRAWS
+    spread = partial(prompt_diversity, evaluator, draws=draws, cfg=cfg, device=device)
+    table["text_gan"]["prompt_diversity"] = spread(prompted)
+    for way, pools, stream in (("retrieval", retrieval_pools(corpus)[0], _RETRIEVAL),
+                               ("class_image", class_pools(corpus), _CLASS)):  # fmt: skip
+        table[way]["prompt_diversity"] = spread(
+            train.split.images[draws_from(pools[:count], draws, cfg.seed, stream)]
+        )
+    table["real_test"]["prompt_diversity"] = None  # one image per caption
+    table["retrieval"] |= {f"fallback_{k}": float(v) for k, v in fallbacks.items()}
+    return table
