@@ -25,6 +25,14 @@ TEXT = "tests/text/test_text_stages.py::"
 APPLY = "tests/translation/test_apply.py::"
 SERVE = "tests/translation/test_serve.py::test_the_served_translator_answers_as_its_file_does"
 BENCH = "tests/test_bench.py::"
+RESTYLE_CLI = (
+    "tests/restyle/test_restyle_cli.py::"
+    "test_a_content_folder_in_one_style_is_a_folder_of_the_same_names"
+)
+RESTYLE_SERVE = (
+    "tests/restyle/test_restyle_serve.py::"
+    "test_the_served_restyler_answers_as_its_file_and_the_command_do"
+)
 TEAM = "tests/pipeline/test_team_server.py::"
 TEAM_SERVER = TEAM + "test_make_server_starts_stops_and_says_in_one_line_why_it_cannot"
 # the module's server (`make server AUTH=1`) and `make repro` with the exports, in a fresh repo
@@ -115,6 +123,13 @@ RUN_BY: dict[str, str] = {
     "ganops report": RETRAIN + "test_report_says_when_the_baseline_grid_is_unavailable",
     "ganops report --baseline tidy-lark": RETRAIN + "test_report_against_an_experiment",
     "mlflow models serve": SERVE,
+    # the restyler: its command, and its server with content and style in one request
+    "ganops restyle": RESTYLE_CLI,
+    "ganops restyle --model models:/": RESTYLE_SERVE,
+    "mlflow models serve -m models:/ganops-restyler/1": RESTYLE_SERVE,
+    "python -c import json, numpy as np; x = np.load('data/processed/test_images.npy')":
+        RESTYLE_SERVE,
+    "curl -s http://127.0.0.1:5003/invocations": RESTYLE_SERVE,
     # the serving example's request body, and its POST to /invocations (the test's requests)
     "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
     "curl -s http://127.0.0.1:5001/invocations": SERVE,

@@ -9,6 +9,7 @@ ganops score synthetic/                       # class sub-folders: + conditional
 ganops score my_pngs/ --reference other.npz --json
 ganops report --baseline main                 # workspace vs a revision, as Markdown
 ganops translate --model data/models/model.pt my_digits/ translated/   # task: translate
+ganops restyle --model data/models/model.pt my_digits/ style.png out/  # task: restyle
 ganops exps                                   # the experiments: scores, params that differ
 ganops promote --baseline main                # champion alias to the workspace's model if better
 ganops recipe list                            # named configurations (recipes/)
@@ -40,6 +41,7 @@ from ganops.errors import ConfigError
 from ganops.io import save_npy, sha256_file, write_bytes
 from ganops.models import GeneratorSpec
 from ganops.params import load_params
+from ganops.restyle.cli import add_restyle_command
 from ganops.run_record import RunRecord
 from ganops.runner import run_stage
 from ganops.sampling import (
@@ -390,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     translate.set_defaults(handler=cmd_translate)
     add_project_commands(commands, _positive)
+    add_restyle_command(commands, _positive)
 
     return parser
 

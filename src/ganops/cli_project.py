@@ -35,7 +35,8 @@ def cmd_promote(args: argparse.Namespace) -> None:
     params = load_params(root / "params.yaml")
     if params.task == "restyle":
         raise ConfigError(
-            "task: restyle registers no model (its run keeps the file), so there is none to promote"
+            "task: restyle: promote judges one fid, and a restyler's scores are a table of ways "
+            "beside the no-GAN baselines; set the ganops-restyler alias by hand"
         )
     name = (
         params.tracking.registered_translator

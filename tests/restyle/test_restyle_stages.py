@@ -89,7 +89,7 @@ def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
 
 def test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch(restyle_run: Path) -> None:
     record = train_record(restyle_run / "data/train/run.json")
-    assert record["steps"] == 2 * 20 and record["model_uri"].startswith("runs:/")
+    assert record["steps"] == 2 * 20 and record["model_uri"].startswith("models:/")
     mlflow.set_tracking_uri(f"sqlite:///{restyle_run / 'mlflow.db'}")
     run = mlflow.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
@@ -98,7 +98,10 @@ def test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch(restyle_run: Path
                 "quick_content_kept", "restyle.content_kept"):  # fmt: skip
         assert any(name.endswith(key) for name in run.data.metrics), key
     artifacts = mlflow.MlflowClient().list_artifacts(record["run_id"])
-    assert {"restyler", "samples", "eval"} <= {a.path for a in artifacts}
+    assert {"samples", "eval"} <= {a.path for a in artifacts}
+    assert (
+        mlflow.MlflowClient().get_model_version("ganops-restyler", "1").run_id == record["run_id"]
+    )
     fid_rows = (restyle_run / "data/train/fid.tsv").read_text().splitlines()
     assert len(fid_rows) == 1 + 2  # a quick score at each epoch's end
 
@@ -163,7 +166,7 @@ def test_bad_restyle_params_are_one_line_errors(
     assert not Path("data/models").exists()
 
 
-def test_promote_says_a_restyler_registers_no_model(
+def test_promote_says_it_does_not_judge_a_restyler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from ganops.cli import main
@@ -173,4 +176,4 @@ def test_promote_says_a_restyler_registers_no_model(
     write_params(Path("params.yaml"), TINY_RESTYLE)
     assert main(["promote", "--baseline", "HEAD"]) != 0
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "restyle registers no model" in error[0]
+    assert len(error) == 1 and "promote judges one fid" in error[0]

@@ -383,6 +383,12 @@ class TrackingConfig(_Section):
         description="model-registry name of the translator (task: translate); null to skip "
         "registration",
     )
+    registered_restyler: str | None = Field(
+        "ganops-restyler",
+        min_length=1,
+        description="model-registry name of the restyler (task: restyle); null to skip "
+        "registration",
+    )
     local_fallback: bool = Field(
         False,
         description="when the MLflow server (MLFLOW_TRACKING_URI) cannot be reached at the "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from ganops.errors import DataError
 
@@ -147,3 +148,27 @@ def _to_uint8_nchw(array: np.ndarray, path: Path) -> np.ndarray:
     elif low < 0 or high > 255:
         raise DataError(f"{path}: values span [{low:.3g}, {high:.3g}], not 0-255")
     return np.ascontiguousarray(values.round().astype(np.uint8))
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files under `folder` and its sub-folders, hidden ones left out, sorted."""
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+    if not files:
+        raise DataError(f"{folder}: the folder has no images")
+    return files
+
+
+def read_input(source: Path) -> tuple[np.ndarray, list[Path] | None]:
+    """The images at `source` (a folder walked with its sub-folders, `.npy` or `.npz`) as
+    uint8 `(N, C, H, W)`, and for a folder their files."""
+    if not source.is_dir():
+        return read_images(source), None
+    files = image_files(source)
+    images = [read_image_file(file) for file in tqdm(files, desc="read", unit="img")]
+    return stack_images(images, source), files

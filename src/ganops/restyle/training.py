@@ -5,8 +5,9 @@ The same shape as the GAN's and the translator's runs, on the same run machinery
 person reads at a glance (style images along the top, content images down the left, each
 cell the content in that style) and a quick score (FID of the test split's content images
 drawn in the styles of other classes' test images, against the test split, and how many the
-evaluator still reads as their content's class); the published restyler, logged to the run
-as a file; `data/checkpoints/last.pt` resumes it exactly.
+evaluator still reads as their content's class); the published restyler, logged as an MLflow
+model that `mlflow models serve` answers (content and style in, the restyled images out) and
+registered as `tracking.registered_restyler`; `data/checkpoints/last.pt` resumes it exactly.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
 from ganops.runs.loggers import FanOut, HistoryFile
-from ganops.runs.publish import record_run, tracked
+from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
 from ganops.tracking import Run
@@ -53,7 +54,6 @@ from ganops.tracking import Run
 log = logging.getLogger("train")
 QUICK_NAMES = ("quick_fid", "quick_content_kept")
 GRID_SIDE = 8  # content rows and style columns of the per-epoch grid
-RESTYLER_FILE_ARTIFACTS = "restyler"  # where the run keeps the published restyler's file
 
 
 @dataclass(frozen=True)
@@ -209,12 +209,20 @@ def _publish_and_record(
     seconds: float,
 ) -> RunRecord:  # fmt: skip
     """Write the restyler, the metrics and the run record; log the training time and the
-    restyler's file to the run (no registered model: it takes two images, not one)."""
+    restyler as an MLflow model (registered as `tracking.registered_restyler`, served by
+    `ganops.tracking.restyler_serving`) with its model card."""
     save_restyler(paths.model, state.restyler)
     write_json(paths.metrics, metrics)
     steps = int(metrics["steps"])
     run.log_summary({"train_time_s": seconds}, step=steps)
-    run.log_artifact(paths.model, RESTYLER_FILE_ARTIFACTS)
-    model_uri = f"runs:/{run.run_id}/{RESTYLER_FILE_ARTIFACTS}/{paths.model.name}"
+    registered = params.tracking.registered_restyler
+    model_uri = run.log_restyler(state.restyler, state.restyler.spec.to_dict(), registered)
     device = next(state.restyler.parameters()).device
-    return record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
+    record = record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
+    facts = {
+        "what": "A restyler (content and style encoders, AdaIN decoder)",
+        "images": params.restyle.batch_size * steps // max(params.restyle.epochs, 1),
+        "quick_fid": metrics.get("quick_fid"),
+    }
+    describe_model(run, registered, params, record, facts)
+    return record

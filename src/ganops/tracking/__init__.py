@@ -4,14 +4,16 @@
 - `identity`: the tags that say where a run came from (git commit, dirty tree, params hash);
 - `run`: an open run (buffered metrics and images, outages, the local fallback) and its
   lifecycle, which always ends FINISHED, FAILED or KILLED, never RUNNING;
-- `model`: the generator and the translator as MLflow models, logged and loaded back; what
-  `mlflow models serve` runs of them is `serving` and `translator_serving` (their logged code,
-  `served_generator` and `served_translator`, installs `guard` in the scoring server).
+- `model`: the generator, the translator and the restyler as MLflow models, logged and loaded
+  back; what `mlflow models serve` runs of them is `serving`, `translator_serving` and
+  `restyler_serving` (their logged code, `served_generator`, `served_translator` and
+  `served_restyler`, installs `guard` in the scoring server).
 """
 
 from ganops.tracking.identity import git_state, run_identity
 from ganops.tracking.model import (
     load_logged_generator,
+    load_logged_restyler,
     load_logged_translator,
     logged_model_run_id,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "Run",
     "git_state",
     "load_logged_generator",
+    "load_logged_restyler",
     "load_logged_translator",
     "logged_model_run_id",
     "open_run",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.scoring_server import InvocationsResponse
@@ -46,6 +47,46 @@ def refusal(message: str, code: int = INVALID_PARAMETER_VALUE) -> MlflowExceptio
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 3] + "..."
     return MlflowException(message, error_code=code)
+
+
+# what a request's images were when they were not numbers (numpy's kind of the array)
+_KINDS = {"b": "true/false values", "U": "text", "S": "bytes", "O": "lists of mixed depth or type"}
+LOW, HIGH = -1.0, 1.0  # the served networks' image range (tanh images, as they were trained on)
+
+
+def checked_image_array(
+    images: Any, wanted: tuple[int, int, int], field: str, max_images: int
+) -> np.ndarray:
+    """The request's `field`, `images`, as float32 `(N, C, H, W)` when they are 1 to
+    `max_images` finite images of shape `wanted` (C, H, W) in [-1, 1]; else the 400
+    (`refusal`) that names what is wrong, before any network runs."""
+    expected = f"images (N, {', '.join(map(str, wanted))}) (N, C, H, W) in [{LOW:g}, {HIGH:g}]"
+    if isinstance(images, dict):  # an object of named arrays
+        raise refusal(f"{field}: expected {expected}; got an object of named inputs")
+    try:
+        array = np.asarray(images)
+    except ValueError:  # lists of different lengths
+        raise refusal(f"{field}: expected {expected}; got lists of different lengths") from None
+    if array.dtype.kind not in "iuf":
+        got = _KINDS.get(array.dtype.kind, f"{array.dtype.name} values")
+        raise refusal(f"{field}: expected {expected}; got {got}")
+    if array.ndim >= 1 and array.shape[0] == 0:
+        raise refusal(f"{field}: no image; give 1 to {max_images} per request")
+    if array.ndim != 4 or array.shape[1:] != wanted:
+        raise refusal(f"{field}: expected {expected}; got an array {tuple(array.shape)}")
+    if array.shape[0] > max_images:
+        raise refusal(f"{field}: {array.shape[0]} images; at most {max_images} per request")
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise refusal(f"{field}: every value must be finite (NaN or Infinity found)")
+    low, high = float(values.min()), float(values.max())
+    if low < LOW or high > HIGH:
+        found = low if low < LOW else high
+        raise refusal(
+            f"{field}: values must be within [{LOW:g}, {HIGH:g}] (pixels p as p / 127.5 - 1); "
+            f"found {found:g}"
+        )
+    return array.astype(np.float32)
 
 
 def too_deep(data: bytes | str) -> bool:

@@ -1,7 +1,7 @@
-"""The generator and the translator as MLflow models: pyfunc services that `mlflow models
-serve` answers behind `ganops.tracking.guard`, with their weights inside (no pickle: the
-generator as a `torch.export` graph, the translator as a state dict loaded with
-`weights_only=True`), and loaded back behind the usual module interface."""
+"""The generator, the translator and the restyler as MLflow models: pyfunc services that
+`mlflow models serve` answers behind `ganops.tracking.guard`, with their weights inside (no
+pickle: the generator as a `torch.export` graph, the translator and the restyler as state
+dicts loaded with `weights_only=True`), and loaded back behind the usual module interface."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from ganops.tracking.store import OUTAGE, describe, tracking_uri
 # the models' code (MLflow's models from code): the services `mlflow models serve` runs
 SERVED_CODE = str(Path(__file__).with_name("served_generator.py"))
 SERVED_TRANSLATOR_CODE = str(Path(__file__).with_name("served_translator.py"))
+SERVED_RESTYLER_CODE = str(Path(__file__).with_name("served_restyler.py"))
 
 
 def log_generator_model(
@@ -87,15 +88,42 @@ def log_translator_model(
     `TranslatorSpec` as a dict. Returns its model URI."""
     shape = (2, spec["in_channels"], spec["image_size"], spec["image_size"])
     example = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    return _log_weights_model(
+        "translator", SERVED_TRANSLATOR_CODE, translator, spec, example, registered_model
+    )
+
+
+def log_restyler_model(
+    restyler: nn.Module, spec: dict[str, Any], registered_model: str | None
+) -> str:
+    """Log `restyler` to the active run as a pyfunc model that `mlflow models serve` answers
+    (`ganops.tracking.restyler_serving`: content images and style images `(-1, C, H, W)` in
+    [-1, 1] in, each content in its style out, every request checked first); inside it, the
+    restyler's weights (a state dict) and `spec`, its `RestylerSpec` as a dict. Returns its
+    model URI."""
+    shape = (2, spec["channels"], spec["image_size"], spec["image_size"])
+    images = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    example = {"content": images, "style": images[:1]}
+    return _log_weights_model(
+        "restyler", SERVED_RESTYLER_CODE, restyler, spec, example, registered_model
+    )
+
+
+def _log_weights_model(
+    name: str, code: str, network: nn.Module, spec: dict[str, Any], example: Any,
+    registered_model: str | None,
+) -> str:  # fmt: skip
+    """Log `network` as the pyfunc model `name` served by `code`, with its state dict and
+    `spec` as artifacts and `spec` as the metadata `ganops_<name>_spec`."""
     requirements = [f"torch=={version('torch')}", f"ganops=={version('ganops')}"]
     with tempfile.TemporaryDirectory() as folder:
-        weights, spec_file = Path(folder) / "translator.pt", Path(folder) / "spec.json"
-        # copies on the CPU: the caller's translator stays on its device, in its mode
-        save_torch(weights, {name: t.detach().cpu() for name, t in translator.state_dict().items()})
+        weights, spec_file = Path(folder) / f"{name}.pt", Path(folder) / "spec.json"
+        # copies on the CPU: the caller's network stays on its device, in its mode
+        save_torch(weights, {key: t.detach().cpu() for key, t in network.state_dict().items()})
         spec_file.write_text(json.dumps(spec))
         info = mlflow.pyfunc.log_model(
-            name="translator",
-            python_model=SERVED_TRANSLATOR_CODE,
+            name=name,
+            python_model=code,
             artifacts={"weights": str(weights), "spec": str(spec_file)},
             # no signature: the service checks each request's images itself (shape, range,
             # count) and names the problem, where MLflow's tensor check would quote the request
@@ -103,7 +131,7 @@ def log_translator_model(
             input_example=example,
             registered_model_name=registered_model,
             pip_requirements=requirements,
-            metadata={"ganops_translator_spec": spec},
+            metadata={f"ganops_{name}_spec": spec},
         )
     return str(info.model_uri)
 
@@ -113,23 +141,33 @@ def load_logged_translator(uri: str) -> tuple[nn.Module, dict[str, Any]]:
     dict: `ganops.translation.networks.TranslatorSpec.from_dict` rebuilds it): the served
     pyfunc model's network, or the exported graph earlier versions logged as a pytorch
     flavour model (which runs on the CPU only)."""
+    return _load_weights_model(uri, "translator")
+
+
+def load_logged_restyler(uri: str) -> tuple[nn.Module, dict[str, Any]]:
+    """A restyler logged by `Run.log_restyler`, from its model URI, and its spec (a dict:
+    `ganops.restyle.networks.RestylerSpec.from_dict` rebuilds it)."""
+    return _load_weights_model(uri, "restyler")
+
+
+def _load_weights_model(uri: str, name: str) -> tuple[nn.Module, dict[str, Any]]:
     mlflow.set_tracking_uri(tracking_uri())
     try:
         info = mlflow.models.get_model_info(uri)
-        spec = (info.metadata or {}).get("ganops_translator_spec")
+        spec = (info.metadata or {}).get(f"ganops_{name}_spec")
         if not isinstance(spec, dict):
-            raise TrackingError(f"{uri}: not a ganops translator (no ganops_translator_spec)")
-        if "pytorch" in info.flavors:
+            raise TrackingError(f"{uri}: not a ganops {name} (no ganops_{name}_spec)")
+        if name == "translator" and "pytorch" in info.flavors:
             return ExportedTranslator(mlflow.pytorch.load_model(uri)), spec
         service = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except OUTAGE as error:
         raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
-    # the service's class is not imported here: it reaches the translation package, which
-    # the run machinery (importing this module) must not
-    translator = getattr(service, "translator", None)
-    if not isinstance(translator, nn.Module):
-        raise TrackingError(f"{uri}: not a ganops translator (its model is not the service)")
-    return translator, spec
+    # the service's class is not imported here: it reaches the task's package, which the run
+    # machinery (importing this module) must not
+    network = getattr(service, name, None)
+    if not isinstance(network, nn.Module):
+        raise TrackingError(f"{uri}: not a ganops {name} (its model is not the service)")
+    return network, spec
 
 
 def logged_model_run_id(uri: str) -> str | None:

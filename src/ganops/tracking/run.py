@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from ganops.models import GeneratorSpec
 from ganops.tracking.held import signals_held, whole_call
 from ganops.tracking.identity import run_identity
 from ganops.tracking.keys import chart_key
-from ganops.tracking.model import log_generator_model, log_translator_model
+from ganops.tracking.model import log_generator_model, log_restyler_model, log_translator_model
 from ganops.tracking.registry import describe_version
 from ganops.tracking.store import (
     ENV_EXP_NAME,
@@ -290,16 +290,32 @@ class Run:
         self, translator: nn.Module, spec: dict[str, Any], registered_model: str | None
     ) -> str:
         """Log a translator as an MLflow model (see `log_translator_model`); returns its URI."""
+        return self._log_network("translator", log_translator_model, translator, spec,
+                                 registered_model)  # fmt: skip
+
+    @whole_call
+    def log_restyler(
+        self, restyler: nn.Module, spec: dict[str, Any], registered_model: str | None
+    ) -> str:
+        """Log a restyler as an MLflow model (see `log_restyler_model`); returns its URI."""
+        return self._log_network("restyler", log_restyler_model, restyler, spec,
+                                 registered_model)  # fmt: skip
+
+    def _log_network(
+        self, name: str, log_model: Callable[[nn.Module, Any, str | None], str], network: nn.Module,
+        spec: Any, registered_model: str | None,
+    ) -> str:  # fmt: skip
+        """`log_model(network, ...)`; a server lost now sends it and the run to the local store."""
         self.deliver_or_fall_back()
         try:
-            return log_translator_model(translator, spec, registered_model)
+            return log_model(network, spec, registered_model)
         except OUTAGE as error:
             if is_local(self.uri):
-                raise TrackingError(f"could not log the translator: {describe(error)}") from None
-            log.warning("could not log the translator to %s: %s", redact_uri(self.uri),
+                raise TrackingError(f"could not log the {name}: {describe(error)}") from None
+            log.warning("could not log the %s to %s: %s", name, redact_uri(self.uri),
                         describe(error))  # fmt: skip
             self.fall_back_to_local()
-            return log_translator_model(translator, spec, registered_model)
+            return log_model(network, spec, registered_model)
 
 
 @contextmanager

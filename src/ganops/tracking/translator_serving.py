@@ -28,49 +28,18 @@ import torch
 from mlflow.pyfunc.model import PythonModel
 
 from ganops.io import load_torch
-from ganops.tracking.guard import refusal
+from ganops.tracking.guard import checked_image_array
 from ganops.translation.networks import TranslatorSpec, build_generator
 
 MAX_IMAGES = 1024  # per request: more is a 400, not an out-of-memory
 BATCH = 256  # images per forward pass
-LOW, HIGH = -1.0, 1.0  # the translator's input range (tanh images, as it was trained on)
-
-
-# what a request's `inputs` were when they were not numbers (numpy's kind of the array)
-_KINDS = {"b": "true/false values", "U": "text", "S": "bytes", "O": "lists of mixed depth or type"}
 
 
 def checked_images(images: Any, spec: TranslatorSpec) -> torch.Tensor:
     """`images` as a float32 tensor `(N, C, H, W)` when the translator of `spec` takes them;
     else the 400 (`ganops.tracking.guard.refusal`) that names what is wrong."""
     wanted = (spec.in_channels, spec.image_size, spec.image_size)
-    expected = f"images (N, {', '.join(map(str, wanted))}) (N, C, H, W) in [{LOW:g}, {HIGH:g}]"
-    if isinstance(images, dict):  # `inputs` as an object of named arrays
-        raise refusal(f"inputs: expected {expected}; got an object of named inputs")
-    try:
-        array = np.asarray(images)
-    except ValueError:  # lists of different lengths
-        raise refusal(f"inputs: expected {expected}; got lists of different lengths") from None
-    if array.dtype.kind not in "iuf":
-        got = _KINDS.get(array.dtype.kind, f"{array.dtype.name} values")
-        raise refusal(f"inputs: expected {expected}; got {got}")
-    if array.ndim >= 1 and array.shape[0] == 0:
-        raise refusal(f"inputs: no image; give 1 to {MAX_IMAGES} per request")
-    if array.ndim != 4 or array.shape[1:] != wanted:
-        raise refusal(f"inputs: expected {expected}; got an array {tuple(array.shape)}")
-    if array.shape[0] > MAX_IMAGES:
-        raise refusal(f"inputs: {array.shape[0]} images; at most {MAX_IMAGES} per request")
-    values = array.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise refusal("inputs: every value must be finite (NaN or Infinity found)")
-    low, high = float(values.min()), float(values.max())
-    if low < LOW or high > HIGH:
-        found = low if low < LOW else high
-        raise refusal(
-            f"inputs: values must be within [{LOW:g}, {HIGH:g}] (pixels p as p / 127.5 - 1); "
-            f"found {found:g}"
-        )
-    return torch.from_numpy(array.astype(np.float32))
+    return torch.from_numpy(checked_image_array(images, wanted, "inputs", MAX_IMAGES))
 
 
 class TranslatorService(PythonModel):  # type: ignore[misc]

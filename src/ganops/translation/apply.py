@@ -15,13 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ganops.data.images import (
-    FOLDER_MANIFEST,
-    IMAGE_SUFFIXES,
-    read_image_file,
-    read_images,
-    stack_images,
-)
+from ganops.data.images import FOLDER_MANIFEST, read_input
 from ganops.errors import ConfigError, DataError, TrackingError
 from ganops.io import atomic_dir, refuse_foreign_folder, sha256_file, write_bytes, write_json
 from ganops.sampling import png_bytes
@@ -74,29 +68,6 @@ def check_inputs(images: np.ndarray, spec: TranslatorSpec, direction: str, where
             f"{where}: images are {tuple(images.shape[1:])} (C, H, W) but this translator "
             f"takes {wanted}; resize them first"
         )
-
-
-def image_files(folder: Path) -> list[Path]:
-    """The image files under `folder` and its sub-folders, hidden ones left out, sorted."""
-    files = sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and path.suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
-    if not files:
-        raise DataError(f"{folder}: the folder has no images")
-    return files
-
-
-def read_input(source: Path) -> tuple[np.ndarray, list[Path] | None]:
-    """The images at `source` as uint8 `(N, C, H, W)`, and for a folder their files."""
-    if not source.is_dir():
-        return read_images(source), None
-    files = image_files(source)
-    images = [read_image_file(file) for file in tqdm(files, desc="read", unit="img")]
-    return stack_images(images, source), files
 
 
 def write_folder(
