@@ -113,9 +113,8 @@ class ModelConfig(_Section):
 
 def steps_field() -> Any:
     """A training's length in optimiser steps (run_length.in_whole_epochs), beside `epochs`."""
-    return Field(None, ge=1, le=100_000_000, description="optimiser steps of the run; set, it "
-                 "takes the whole passes that hold at least as many (its epochs is then not "
-                 "read); null = epochs")  # fmt: skip
+    description = "optimiser steps of the run: the whole passes that hold them; null = epochs"
+    return Field(None, ge=1, le=100_000_000, description=description)
 
 
 class TrainConfig(_Section):
