@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="seed-spread-") as scratch:
         clone = Path(scratch) / "clone"
         sh(ROOT, "git", "clone", "--quiet", str(ROOT), str(clone))
+        # the params measured are the clone's (HEAD's), read before the long sweep: the
+        # checkout's own params.yaml may change, or stop being valid for this code, meanwhile
+        params_hash = recipe_hash(load_params(clone / "params.yaml"))
         values = sweep(clone, args.seeds, args.jobs)
     seeds_found = max(len(found) for found in values.values())
     if seeds_found < args.seeds:
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": f"python bench/seed_spread.py --seeds {args.seeds} --jobs {args.jobs}",
         "seeds": list(range(args.seeds)),
         # the params it belongs to: `ganops report` uses it only against the same ones
-        "params_hash": recipe_hash(load_params(ROOT / "params.yaml")),
+        "params_hash": params_hash,
         "metrics": {
             key: {
                 "values": [round(value, 6) for value in found],
