@@ -62,7 +62,7 @@ def sweep_values(entries: list[dict[str, Any]], reference: dict[str, Any]) -> Va
             continue
         by_seed.setdefault(params.get(SEED_KEY), data.get("metrics") or {})
     values: Values = {}
-    for metrics in by_seed.values():
+    for _, metrics in sorted(by_seed.items(), key=lambda item: str(item[0]).zfill(20)):
         for file, content in metrics.items():
             for key, value in _numbers((content or {}).get("data") or {}).items():
                 values.setdefault(file, {}).setdefault(key, []).append(value)
