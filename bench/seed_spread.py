@@ -80,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         sh(ROOT, "git", "clone", "--quiet", str(ROOT), str(clone))
         # the params measured are the clone's (HEAD's), read before the long sweep: the
         # checkout's own params.yaml may change, or stop being valid for this code, meanwhile
-        params_hash = recipe_hash(load_params(clone / "params.yaml"))
+        measured = load_params(clone / "params.yaml")
         values = sweep(clone, args.seeds, args.jobs)
+        manifest = json.loads((clone / "data/processed/manifest.json").read_text())
+        train_images = manifest["files"]["train_images.npy"]["shape"][0]
+        params_hash = recipe_hash(measured, train_images)  # in passes, as the runs hashed it
     seeds_found = max(len(found) for found in values.values())
     if seeds_found < args.seeds:
         raise SystemExit(f"only {seeds_found} of {args.seeds} seeds finished")
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": list(range(args.seeds)),
         # the params it belongs to: `ganops report` uses it only against the same ones
         "params_hash": params_hash,
+        "train_images": train_images,  # resolves a GAN counted in steps into its passes
         "metrics": {
             key: {
                 "values": [round(value, 6) for value in found],

@@ -1,6 +1,9 @@
 """A small folder of a user's own images through the translation task, scored beside the
 identity map: does the default train long enough on a few hundred pairs?
 
+`--unpaired` draws CycleGAN's layout instead (`trainA/<class>/`, `trainB/<class>/`), each
+domain's shapes drawn apart, so the translator learns it without pairs.
+
 It draws a paired folder of shapes (`A/<class>/` outlines in black on white, `B/<class>/` the
 same shapes filled in their class's colour: red circles, green squares, blue triangles, each
 with its own position, size and a little hue jitter), then runs the stages' own commands
@@ -9,7 +12,7 @@ project's params plus `--set` edits, and prints the translator's FID, label pres
 PSNR and SSIM beside the identity map's.
 
 Usage:
-    python bench/small_folder.py [--pairs 450] [--size 32] [--set translate.epochs=8 ...]
+    python bench/small_folder.py [--pairs 450] [--size 32] [--unpaired] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -45,9 +48,17 @@ def _outline(draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, ...], **styl
         draw.polygon([((left + right) // 2, top), (right, bottom), (left, bottom)], **style)  # type: ignore[arg-type]
 
 
-def make_shapes(folder: Path, pairs: int, size: int, seed: int = 0) -> None:
+def make_shapes(folder: Path, pairs: int, size: int, seed: int = 0, unpaired: bool = False) -> None:
     """`pairs` paired images under `folder/A/<class>/` and `folder/B/<class>/`, as PNGs of
-    `size` px, classes in turn; seeded."""
+    `size` px, classes in turn; seeded. `unpaired`: CycleGAN's `trainA/<class>/` and
+    `trainB/<class>/` instead, each domain's shapes drawn apart (no outline has its filling)."""
+    if unpaired:
+        for domain, offset in (("A", 0), ("B", 1)):
+            drawn = folder / f"drawn{domain}"
+            make_shapes(drawn, pairs, size, seed * 2 + offset)
+            shutil.move(drawn / domain, folder / f"train{domain}")
+            shutil.rmtree(drawn)
+        return
     rng = np.random.default_rng(seed)
     for index in range(pairs):
         shape = list(CLASSES)[index % len(CLASSES)]
@@ -66,11 +77,13 @@ def make_shapes(folder: Path, pairs: int, size: int, seed: int = 0) -> None:
             image.save(path)
 
 
-def run(pairs: int, size: int, edits: list[str], keep: Path | None = None) -> dict[str, object]:
+def run(
+    pairs: int, size: int, edits: list[str], keep: Path | None = None, unpaired: bool = False
+) -> dict[str, object]:
     """The stages on a fresh shapes folder; the scores of the translator and the identity."""
     work = Path(tempfile.mkdtemp(prefix="small-folder-"))
     try:
-        make_shapes(work / "shapes", pairs, size)
+        make_shapes(work / "shapes", pairs, size, unpaired=unpaired)
         test_size = max(30, pairs // 5)
         base = [
             "task=translate", "translate.folder=shapes", f"data.image_size={size}",
@@ -92,7 +105,9 @@ def run(pairs: int, size: int, edits: list[str], keep: Path | None = None) -> di
             )  # fmt: skip
             seconds[stage] = round(time.perf_counter() - started, 1)
         metrics = json.loads((work / "data/eval/metrics.json").read_text())
-        return {"edits": edits, "pairs": pairs, "seconds": seconds, "metrics": metrics}
+        layout = "unpaired" if unpaired else "paired"
+        return {"edits": edits, "pairs": pairs, "layout": layout, "seconds": seconds,
+                "metrics": metrics}  # fmt: skip
     finally:
         if keep:
             shutil.copytree(work, keep, dirs_exist_ok=True)
@@ -105,8 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", type=Path, default=None, help="copy the workspace here")
+    parser.add_argument("--unpaired", action="store_true", help="trainA/ + trainB/, drawn apart")
     args = parser.parse_args(argv)
-    result = run(args.pairs, args.size, args.set, args.keep)
+    result = run(args.pairs, args.size, args.set, args.keep, args.unpaired)
     print(json.dumps(result, indent=1))
 
 

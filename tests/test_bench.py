@@ -254,6 +254,14 @@ def test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_ident
     assert inked.any() and (inked & ~painted).sum() < 0.2 * inked.sum()  # the same shape
     assert filled[painted].mean(axis=0).argmax() == 0  # circles are red
     shutil.rmtree(folder)
+    bench.make_shapes(folder, 6, 32, unpaired=True)  # CycleGAN's layout, drawn apart
+    assert sorted(p.name for p in folder.iterdir()) == ["trainA", "trainB"]
+    outline = np.asarray(Image.open(folder / "trainA/circle/00003.png"))
+    filled = np.asarray(Image.open(folder / "trainB/circle/00003.png"))
+    assert outline.min(axis=2).min() < 128 and filled[..., 0].max() > 150
+    inked, painted = outline.min(axis=2) < 128, filled.min(axis=2) < 200
+    assert (inked & ~painted).sum() > 0.2 * inked.sum()  # not the same shape: no pairs
+    shutil.rmtree(folder)
     tiny = ["translate.steps=3", "translate.width=4", "evaluator.epochs=1",
             "evaluator.min_accuracy=0.0"]  # fmt: skip
     result = bench.run(60, 32, tiny)

@@ -11,6 +11,7 @@ import torch
 
 from ganops.config import params_hash
 from ganops.data.dataset import Split, load_split
+from ganops.errors import ConfigError
 from ganops.metrics.evaluator import fit_evaluator
 from ganops.params import load_params, parse_params
 from ganops.run_length import (
@@ -20,26 +21,28 @@ from ganops.run_length import (
     TEXT,
     TRANSLATOR,
     describe_length,
+    epoch_stride,
     in_whole_epochs,
+    with_whole_epochs,
 )
 from tests.helpers import ROOT, run_stages_in, train_record
 
 
 def test_the_defaults_on_mnist_5k_are_the_tuned_lengths_and_get_no_warning() -> None:
-    params = load_params(ROOT / "params.yaml")  # the default
-    gan = describe_length(GAN, params.train.epochs, 4000, params.train.batch_size, 2480)
+    params = with_whole_epochs(load_params(ROOT / "params.yaml"), GAN, 62)  # the default
+    gan = describe_length(GAN, params.train.passes, 4000, params.train.batch_size, 2480)
     assert gan == ("train.epochs: 40 epochs of 4,000 images in batches of 64 = 2,480 steps", None)
     assert describe_length(TRANSLATOR, 8, 4000, 32, 1000)[1] is None
     assert describe_length(EVALUATOR, 15, 4000, 128, 480)[1] is None
 
 
-def test_a_small_folder_is_told_what_to_set() -> None:
+def test_a_short_run_is_told_what_to_set() -> None:
     line, warning = describe_length(TRANSLATOR, 8, 360, 32, 88)
     assert line == "translate.epochs: 8 epochs of 360 images in batches of 32 = 88 steps"
     assert warning == (
         "translate.epochs: 88 steps is 9% of the 1,000 the defaults were tuned for "
-        "(mnist-5k's 4,000 pairs); set translate.steps=1000 (or translate.epochs=91) for "
-        "about as many"
+        "(mnist-5k's 4,000 pairs); set translate.epochs=91 (or translate.steps=1000 with "
+        "translate.epochs=null) for about as many"
     )
     half = describe_length(GAN, 20, 4000, 64, 1240)  # half the tuned length: still no warning
     assert half[1] is None
@@ -61,29 +64,53 @@ def test_a_real_evaluator_run_on_a_small_split_warns_once(
 
 
 def test_steps_become_the_whole_passes_that_hold_them(caplog: pytest.LogCaptureFixture) -> None:
-    cfg = parse_params({"translate": {"steps": 1000}}).translate
+    cfg = load_params(ROOT / "params.yaml").translate  # the default: 1,000 steps
+    assert (cfg.epochs, cfg.steps) == (None, 1000)
     with caplog.at_level(logging.INFO, logger="ganops"):
         small = in_whole_epochs(cfg, TRANSLATOR, 12)  # 360 pairs in batches of 32
         mnist = in_whole_epochs(cfg, TRANSLATOR, 125)  # mnist-5k's 4,000 pairs
     assert (small.epochs, mnist.epochs) == (84, 8)  # 1,008 steps; exactly the default's 1,000
-    assert caplog.messages[0] == (
-        "translate.steps: 1,000 steps at 12 a pass = 84 epochs (1,008 steps; translate.epochs "
-        "not read)"
+    assert (
+        caplog.messages[0] == "translate.steps: 1,000 steps at 12 a pass = 84 epochs (1,008 steps)"
     )
-    unset = parse_params({}).translate
-    assert in_whole_epochs(unset, TRANSLATOR, 12) is unset  # null: the epochs as they are
 
 
-def test_an_unset_steps_key_leaves_the_params_hash_as_before_it_existed() -> None:
-    """The defaults' hash (dvc.lock's run.json names it) is unchanged by the new null keys;
-    with `steps` set, the epochs it replaces no longer count."""
+def test_set_epochs_are_the_length_and_leave_steps_unread(caplog: pytest.LogCaptureFixture) -> None:
+    """`-S translate.epochs=3` over the default's steps: epochs, as a user means it."""
+    cfg = parse_params({"translate": {"epochs": 3, "steps": 1000}}).translate
+    with caplog.at_level(logging.INFO, logger="ganops"):
+        assert in_whole_epochs(cfg, TRANSLATOR, 12) is cfg
+    assert caplog.messages == ["translate.epochs: 3 set, so translate.steps (1,000) is not read"]
+    with pytest.raises(ConfigError, match="epochs and steps are both null"):
+        parse_params({"train": {"epochs": None, "steps": None}})
+
+
+def test_a_run_counted_in_steps_hashes_as_the_same_run_counted_in_epochs() -> None:
+    """The defaults' hash (dvc.lock's run.json names it) is the one the params had when they
+    counted 40 epochs: the hash names a length in the passes it takes, once they are known."""
     default = load_params(ROOT / "params.yaml")
-    assert default.train.steps is None
-    assert params_hash(default) == train_record()["params_hash"]
-    counted = parse_params({"train": {"steps": 2480}})
-    assert params_hash(counted) != params_hash(parse_params({}))
-    relabelled = parse_params({"train": {"steps": 2480, "epochs": 7}})
-    assert params_hash(counted) == params_hash(relabelled)
+    assert (default.train.epochs, default.train.steps) == (None, 2480)
+    resolved = with_whole_epochs(default, GAN, 62)  # mnist-5k: 4,000 in batches of 64
+    assert params_hash(resolved) == train_record()["params_hash"]
+    in_epochs = default.model_copy(
+        update={"train": default.train.model_copy(update={"epochs": 40, "steps": None})}
+    )
+    assert params_hash(in_epochs) == params_hash(resolved)
+    assert params_hash(default) != params_hash(resolved)  # unresolved: named in steps
+    longer = default.model_copy(update={"train": default.train.model_copy(update={"epochs": 41})})
+    assert params_hash(longer) != params_hash(resolved)
+
+
+def test_short_epochs_thin_the_per_epoch_work_and_mnist_5k_keeps_every_epoch() -> None:
+    default = load_params(ROOT / "params.yaml")  # counted in steps
+    gan, translate = default.train, default.translate
+    assert [epoch_stride(gan, GAN, 62), epoch_stride(translate, TRANSLATOR, 125)] == [1, 1]
+    assert epoch_stride(default.text, TEXT, 63) == 1
+    assert epoch_stride(gan, GAN, 5) == 12  # 360 images in batches of 64: a grid every 60 steps
+    assert epoch_stride(translate, TRANSLATOR, 12) == 10
+    assert epoch_stride(gan, GAN, 124) == 1  # longer epochs than the tuned run's: every one
+    counted = gan.model_copy(update={"epochs": 400})  # a user counting in epochs: every one
+    assert epoch_stride(counted, GAN, 5) == 1
 
 
 @pytest.mark.slow
@@ -102,7 +129,7 @@ def test_a_real_translator_run_counted_in_steps(
     run_stages_in(work, ("fetch", "preprocess", "train_evaluator", "train"), overrides)
     # 60 pairs in batches of 16 = 4 steps a pass (the last one short): 2 passes hold 7
     said = capfd.readouterr().err
-    assert "translate.steps: 7 steps at 4 a pass = 2 epochs (8 steps; translate.epochs" in said
+    assert "translate.steps: 7 steps at 4 a pass = 2 epochs (8 steps)" in said
     assert train_record(work / "data/train/run.json")["steps"] == 8
 
 
@@ -124,6 +151,30 @@ def test_the_tuned_lengths_in_steps_are_the_defaults_epochs_on_mnist_5k() -> Non
     }
     for tuned, steps in per_epoch.items():
         section = getattr(default, tuned.section)
-        counted = in_whole_epochs(section.model_copy(update={"steps": tuned.steps}), tuned, steps)
-        assert counted.epochs == section.epochs, tuned
+        assert (section.epochs, section.steps) == (None, tuned.steps), tuned
+        counted = in_whole_epochs(section, tuned, steps)
+        assert counted.epochs == tuned.epochs, tuned
         assert counted.epochs * steps == tuned.steps, tuned
+
+
+@pytest.mark.slow
+def test_a_real_gan_run_on_a_small_split_thins_its_grids_and_quick_scores(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The default's unit, steps, on 60 images: 44 short epochs, and the grids and quick FIDs
+    of about every 62 steps (every 21 epochs and the last), not of every epoch."""
+    work = tmp_path / "work"
+    work.mkdir()
+    overrides = {
+        "data": {"train_per_class": 6},
+        "evaluator": {"min_accuracy": 0.0},
+        "train": {"epochs": None, "steps": 130, "batch_size": 16, "eval_every": 1},
+    }
+    run_stages_in(work, ("fetch", "preprocess", "train_evaluator", "train"), overrides)
+    said = capfd.readouterr().err
+    assert "train.steps: 130 steps at 3 a pass = 44 epochs (132 steps)" in said
+    assert "train: an epoch here is 3 steps, against 62 on mnist-5k's 4,000 images" in said
+    assert "every 21 epochs (63 steps)" in said
+    quick = (work / "data/train/fid.tsv").read_text().splitlines()[1:]
+    assert [row.split("\t")[0] for row in quick] == ["63", "126", "132"]
+    assert train_record(work / "data/train/run.json")["steps"] == 132

@@ -10,6 +10,7 @@ set aside: `recipe_hash`); a verdict against other params does not use it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class RecordedSpread:
     seeds: int
     recorded: str  # when and with what: shown in the report
     params_hash: str = ""  # `recipe_hash` of the params it was measured on ("" = not recorded)
+    train_images: int | None = None  # the training split's size those runs had (None = unsaid)
 
     def of(self, key: str) -> float | None:
         return self.std.get(key)
@@ -89,15 +91,25 @@ def read_spread(root: Path) -> RecordedSpread | None:
         payload = json.loads(path.read_text(encoding="utf-8"))
         std = {key: float(entry["std"]) for key, entry in payload["metrics"].items()}
         measured_on = str(payload.get("params_hash", ""))
-        return RecordedSpread(std, len(payload["seeds"]), str(payload["recorded"]), measured_on)
+        size = payload.get("train_images")
+        train_images = int(size) if size is not None else None
+        return RecordedSpread(
+            std, len(payload["seeds"]), str(payload["recorded"]), measured_on, train_images
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def recipe_hash(params: Params) -> str:
+def recipe_hash(params: Params, train_images: int | None = None) -> str:
     """The params hash of `params` with `train.seed` set aside: what every run of a seed sweep
-    shares, and what a recorded spread belongs to."""
-    unseeded = params.model_copy(update={"train": params.train.model_copy(update={"seed": 0})})
+    shares, and what a recorded spread belongs to. A GAN counted in `train.steps` hashes as
+    its training does, in the passes it takes, when the size of its training split
+    (`train_images`) is known."""
+    train = params.train
+    if train.epochs is None and train.steps is not None and train_images is not None:
+        per_epoch = max(train_images * train.epoch_repeats // train.batch_size, 1)
+        train = train.model_copy(update={"epochs": math.ceil(train.steps / per_epoch)})
+    unseeded = params.model_copy(update={"train": train.model_copy(update={"seed": 0})})
     return params_hash(unseeded)
 
 
@@ -108,7 +120,7 @@ def usable_spread(
     not be read), else None and why it is stale ("" when none is recorded)."""
     if spread is None:
         return None, ""
-    recipe = recipe_hash(baseline) if baseline is not None else None
+    recipe = recipe_hash(baseline, spread.train_images) if baseline is not None else None
     if recipe is not None and spread.params_hash == recipe:
         return spread, ""
     measured = f"params `{spread.params_hash}`" if spread.params_hash else "params it does not name"

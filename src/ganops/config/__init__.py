@@ -131,13 +131,14 @@ def kid_subset_problem(kid_subset_size: int, generated: int, reference: int) -> 
 
 
 def _derived_length(key: str, value: object, flat: dict[str, object]) -> bool:
-    """A `<section>.steps` left null (a run counted in epochs, as before the key existed), or
-    a `<section>.epochs` that its set `steps` replaces: neither shapes the weights beyond
-    what the other keys say, so the hash leaves it out."""
+    """A `<section>.epochs` left null (a run counted in steps, not yet turned into passes), or
+    a `<section>.steps` that its set `epochs` makes unread: the hash names a run's length in
+    the passes it takes, so a run counted in steps hashes, once its passes are known
+    (`run_length.in_whole_epochs`), as the same run counted in epochs."""
     section, _, name = key.rpartition(".")
-    if name == "steps" and value is None:
+    if name == "epochs" and value is None:
         return True
-    return name == "epochs" and flat.get(f"{section}.steps") is not None
+    return name == "steps" and flat.get(f"{section}.epochs") is not None
 
 
 def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:

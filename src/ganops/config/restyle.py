@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ganops.config.sections import _Section, steps_field
+from ganops.config.length import Length, epochs_field, steps_field
+from ganops.config.sections import _Section
 
 
-class RestyleConfig(_Section):
+class RestyleConfig(_Section, Length):
     """A content image drawn in the style of a style image (MUNIT's encoders and AdaIN
     decoder, StarGAN v2's losses); content and style both come from `data.source`."""
 
@@ -17,7 +18,7 @@ class RestyleConfig(_Section):
     blocks: int = Field(
         2, ge=0, le=16, description="residual blocks of the content encoder and of the decoder"
     )
-    epochs: int = Field(10, ge=1, le=1_000_000, description="passes over the train split")
+    epochs: int | None = epochs_field(10, "passes over the train split")
     steps: int | None = steps_field()
     batch_size: int = Field(32, ge=2, le=65_536, description="content images per step")
     lr: float = Field(3e-4, gt=0, le=1, description="Adam learning rate of every network")

@@ -9,9 +9,11 @@ validation context.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from ganops.config.length import Length, epochs_field, steps_field
 
 
 class Registries(TypedDict):
@@ -111,18 +113,10 @@ class ModelConfig(_Section):
     )
 
 
-def steps_field() -> Any:
-    """A training's length in optimiser steps (run_length.in_whole_epochs), beside `epochs`."""
-    description = "optimiser steps of the run: the whole passes that hold them; null = epochs"
-    return Field(None, ge=1, le=100_000_000, description=description)
-
-
-class TrainConfig(_Section):
+class TrainConfig(_Section, Length):
     """The adversarial training loop."""
 
-    epochs: int = Field(
-        50, ge=1, le=100_000, description="epochs of training: the unit of grids and quick scores"
-    )
+    epochs: int | None = epochs_field(50, "epochs of training: the unit of grids and quick scores")
     steps: int | None = steps_field()
     epoch_repeats: int = Field(
         1,
@@ -257,11 +251,11 @@ class RunConfig(_Section):
     )
 
 
-class EvaluatorConfig(_Section):
+class EvaluatorConfig(_Section, Length):
     """The classifier whose features and logits all scores use."""
 
     width: int = Field(16, ge=4, le=512, description="channels of its first convolutions")
-    epochs: int = Field(15, ge=1, le=1_000_000, description="passes over the training split")
+    epochs: int | None = epochs_field(15, "passes over the training split")
     steps: int | None = steps_field()
     batch_size: int = Field(128, ge=1, le=65_536, description="images per step")
     lr: float = Field(3e-3, gt=0, le=1, description="peak Adam learning rate (one-cycle)")
@@ -395,7 +389,7 @@ class TrackingConfig(_Section):
     )
 
 
-class TranslateConfig(_Section):
+class TranslateConfig(_Section, Length):
     """The translator of `task: translate` (docs/translation.md); B is `data.source`, or both
     domains are `folder`."""
 
@@ -417,7 +411,7 @@ class TranslateConfig(_Section):
     )
     width: int = Field(32, ge=4, le=512, description="channels next to the image, G and D")
     blocks: int = Field(4, ge=0, le=32, description="resnet generator: residual blocks")
-    epochs: int = Field(8, ge=1, le=1_000_000, description="passes over domain A's train split")
+    epochs: int | None = epochs_field(8, "passes over domain A's train split")
     steps: int | None = steps_field()
     batch_size: int = Field(32, ge=1, le=65_536, description="images per step (per domain)")
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of every network")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ganops.config.sections import _Section, steps_field
+from ganops.config.length import Length, epochs_field, steps_field
+from ganops.config.sections import _Section
 
 
-class TextConfig(_Section):
+class TextConfig(_Section, Length):
     """Digits drawn from a caption: a sentence encoder trained on the real training pairs
     (frozen), a generator on noise and the sentence (DF-GAN's affine conditioning) and a
     matching-aware discriminator (DF-GAN's mismatched pairs and gradient penalty)."""
@@ -23,9 +24,7 @@ class TextConfig(_Section):
     matching_epochs: int = Field(
         10, ge=1, le=1000, description="passes of the sentence encoder's training (real pairs)"
     )
-    epochs: int = Field(
-        20, ge=1, le=1_000_000, description="passes of the GAN over the train split"
-    )
+    epochs: int | None = epochs_field(20, "passes of the GAN over the train split")
     steps: int | None = steps_field()
     batch_size: int = Field(64, ge=2, le=65_536, description="captioned images per step")
     lr_g: float = Field(2e-4, gt=0, le=1, description="Adam learning rate of G")

@@ -87,7 +87,7 @@ def epoch_steps(size: int, cfg: TrainConfig) -> int:
 
 def steps_in_run(size: int, cfg: TrainConfig) -> int:
     """Steps of a whole run on `size` images: `train.epochs` epochs."""
-    return cfg.epochs * epoch_steps(size, cfg)
+    return cfg.passes * epoch_steps(size, cfg)
 
 
 def epoch_permutation(
@@ -270,7 +270,7 @@ def _epoch_line(epoch: int, cfg: TrainConfig, step: int, metrics: dict[str, floa
     names = (*METRIC_NAMES, *PROBE_NAMES)
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in names if name in metrics)
     kimg = step * cfg.batch_size / 1000
-    return f"epoch {epoch + 1}/{cfg.epochs}  step {step}  kimg {kimg:.1f}  {values}"
+    return f"epoch {epoch + 1}/{cfg.passes}  step {step}  kimg {kimg:.1f}  {values}"
 
 
 def train(
@@ -285,14 +285,16 @@ def train(
     labels: torch.Tensor | None = None,
     step: StepFunction = train_step,
     log_every: int = 1,
+    epoch_stride: int = 1,
 ) -> TrainResult:
     """Train from `state.step` to the end of `cfg.epochs` on `data` `(N, C, H, W)` in [-1, 1]
     (and its class `labels` `(N,)`, which a conditional GAN needs), one `step` a batch (the
     semi-supervised GAN's instead of `train_step`).
 
     Reports metrics every `log_every` steps (`run.log_every`) and a fixed-latent grid every
-    epoch; at each checkpoint the logger is flushed first, so what it delivered matches the
-    saved state.
+    `epoch_stride` epochs (`run_length.epoch_stride`: 1 but for a small data set's short
+    epochs) and after the last; at each checkpoint the logger is flushed first, so what it
+    delivered matches the saved state.
     When `stop` is requested (SIGINT/SIGTERM), it checkpoints after the current step and
     raises `TrainingStopped`.
     """
@@ -330,7 +332,9 @@ def train(
             bar.update(1)
 
             # the one gate: past it, whatever is due runs once, in order
-            epoch_done = batch == steps_per_epoch - 1
+            epoch_done = batch == steps_per_epoch - 1 and (
+                (epoch + 1) % epoch_stride == 0 or state.step == total_steps
+            )  # an epoch's end that does the per-epoch work
             log_due = state.step % log_every == 0 or epoch_done
             save_due = save_every > 0 and state.step % save_every == 0
             if not (log_due or save_due or (stop is not None and stop.requested)):
@@ -352,7 +356,7 @@ def train(
             # grid and quick scores, at an epoch's end
             if epoch_done:
                 logger.log_grid(state.step, render_grid(state.published, grid_latents, grid_labels))
-                if probe and probe.due(epoch, cfg.epochs):
+                if probe and probe.due(epoch, cfg.passes):
                     metrics = {**metrics, **probe.run(state, logger)}  # loggers may keep the old
             # checkpoint: at an epoch's end, every `save_every` steps, and before stopping
             if epoch_done or (checkpointing and (stopping or save_due)):

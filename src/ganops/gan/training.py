@@ -43,7 +43,7 @@ from ganops.metrics.evaluator import LoadedEvaluator, load_evaluator
 from ganops.metrics.probe import QuickProbe
 from ganops.models import GeneratorSpec
 from ganops.models.semi import init_from_data
-from ganops.run_length import GAN, say_length, with_whole_epochs
+from ganops.run_length import GAN, epoch_stride, say_length, say_stride, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
@@ -60,17 +60,21 @@ INIT_IMAGES = 500  # the semi-supervised D's data-dependent initialisation sees 
 
 
 def quick_probe(
-    params: Params, evaluator: LoadedEvaluator | None, spec: GeneratorSpec, device: torch.device
+    params: Params,
+    evaluator: LoadedEvaluator | None,
+    spec: GeneratorSpec,
+    device: torch.device,
+    stride: int = 1,
 ) -> Probe | None:
-    """The quick FID and intra-class diversity every `train.eval_every` epochs, or None when
-    they are off (or this rank does not measure)."""
+    """The quick FID and intra-class diversity every `train.eval_every` times `stride` epochs
+    (`run_length.epoch_stride`), or None when they are off (or this rank does not measure)."""
     cfg = params.train
     if cfg.eval_every == 0 or evaluator is None:
         return None
     latents = latent_batch(cfg.eval_samples, spec.latent_dim, FID_LATENT_SEED, device)
     labels = cycled_labels(cfg.eval_samples, spec.num_classes, device)  # every class alike
     measure = QuickProbe(evaluator, latents, PROBE_BATCH, device, labels=labels)
-    return Probe(every_epochs=cfg.eval_every, measure=measure)
+    return Probe(every_epochs=cfg.eval_every * stride, measure=measure)
 
 
 def dataset_input(params: Params, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +213,7 @@ def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord | None:
     per_epoch = epoch_steps(len(inputs.split.images), params.train)
+    stride = epoch_stride(params.train, GAN, per_epoch)  # before the steps become epochs
     params = with_whole_epochs(params, GAN, per_epoch)  # `train.steps`, when set
     cfg, how, digest = params.train, params.run, params_hash(params)
     split, manifest, spec = inputs.split, inputs.manifest, inputs.spec
@@ -218,7 +223,7 @@ def _train(
     classes = inputs.semi.classes if inputs.semi else 0
     state = build_state_for(params, spec, device, world, classes)
     step, classifier = _semi_supervised(state, inputs, data, device)
-    probe = quick_probe(params, inputs.evaluator, spec, device)
+    probe = quick_probe(params, inputs.evaluator, spec, device, stride)
     steps = steps_in_run(len(split.images), cfg)
     histories = {
         # the losses only: a timing (images_per_s) in a git-tracked file would make a
@@ -231,7 +236,10 @@ def _train(
         state, paths.checkpoints, continuation, histories, steps, how.checkpoint_every,
         world.is_main,
     )  # fmt: skip
-    run_loop = partial(train, state, data, cfg, labels=labels, step=step, log_every=how.log_every)
+    run_loop = partial(
+        train, state, data, cfg, labels=labels, step=step, log_every=how.log_every,
+        epoch_stride=stride,
+    )  # fmt: skip
     if not world.is_main:
         follow(
             world,
@@ -242,7 +250,8 @@ def _train(
 
     ranks = f" x {world.size} processes" if world.distributed else ""
     images = len(split.images) * cfg.epoch_repeats
-    say_length(GAN, cfg.epochs, images, cfg.batch_size, steps)
+    say_length(GAN, cfg.passes, images, cfg.batch_size, steps)
+    say_stride(GAN, per_epoch, stride)
     conditioning = describe_conditioning(params.model.conditional, spec.num_classes)
     if cfg.class_loss > 0 and not spec.num_classes:
         log.info("train.class_loss %g unused: an unconditional GAN has no classes", cfg.class_loss)
@@ -289,7 +298,7 @@ def _publish_and_record(
     the metrics and the run record; log the summary and the model."""
     cfg = params.train
     published = publish(state, cfg)
-    metrics = run_metrics(histories, result.steps // cfg.epochs, published)
+    metrics = run_metrics(histories, result.steps // cfg.passes, published)
     kept = None
     if classifier is not None:
         metrics |= {name: round(value, 6) for name, value in classifier().items()}
@@ -309,7 +318,7 @@ def _publish_and_record(
         state.noise.device, conditioning,
     )  # fmt: skip
     what = f"A {state.spec.arch} generator ({conditioning})"
-    images = result.images_seen // max(cfg.epochs, 1) // max(cfg.epoch_repeats, 1)
+    images = result.images_seen // max(cfg.passes, 1) // max(cfg.epoch_repeats, 1)
     facts = {"what": what, "images": images, "quick_fid": metrics.get("quick_fid")}
     describe_model(run, params.tracking.registered_model, params, record, facts)
     return record

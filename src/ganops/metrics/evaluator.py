@@ -138,13 +138,13 @@ def train_evaluator(
     optimizer = adam(evaluator.parameters(), cfg.lr)
     steps_per_epoch = math.ceil(len(train[0]) / cfg.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch
+        optimizer, max_lr=cfg.lr, total_steps=cfg.passes * steps_per_epoch
     )
     images = to_training_tensor(train[0], device)  # (N, C, H, W)
     labels = torch.from_numpy(train[1]).to(device)
     rng = torch.Generator().manual_seed(cfg.seed)
     evaluator.train()
-    for _ in tqdm(range(cfg.epochs), desc="evaluator", unit="epoch", disable=None):
+    for _ in tqdm(range(cfg.passes), desc="evaluator", unit="epoch", disable=None):
         order = torch.randperm(len(images), generator=rng).to(device)
         for start in range(0, len(images), cfg.batch_size):
             index = order[start : start + cfg.batch_size]
@@ -185,9 +185,10 @@ def fit_evaluator(
                  int((~train.unlabelled).sum()), len(train.labels))  # fmt: skip
         train = train.labelled()
     count = len(train.images)
+    longer = "evaluator.steps" if cfg.epochs is None else "evaluator.epochs"  # the one read
     cfg = in_whole_epochs(cfg, EVALUATOR, math.ceil(count / cfg.batch_size))
-    passes = cfg.epochs * math.ceil(count / cfg.batch_size)  # the last batch of each is short
-    say_length(EVALUATOR, cfg.epochs, count, cfg.batch_size, passes)
+    passes = cfg.passes * math.ceil(count / cfg.batch_size)  # the last batch of each is short
+    say_length(EVALUATOR, cfg.passes, count, cfg.batch_size, passes)
     network = train_evaluator(cfg, spec, (train.images, train.labels), device)
     features, logits = extract(network, test.images, 500, device)
     test_accuracy = accuracy(logits, test.labels)
@@ -196,7 +197,7 @@ def fit_evaluator(
         raise DataError(
             f"the evaluator reached test accuracy {test_accuracy:.4f}, below "
             f"evaluator.min_accuracy {cfg.min_accuracy}; scores from it would mean little "
-            "(raise evaluator.epochs or lower evaluator.min_accuracy)"
+            f"(raise {longer} or lower evaluator.min_accuracy)"
         )
     reference = {"features": features, "logits": logits, "labels": torch.from_numpy(test.labels)}
     return network, test_accuracy, reference

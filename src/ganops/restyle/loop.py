@@ -273,11 +273,11 @@ def train_restyler(
     stop: StopRequest | None = None,
     progress: bool = True,
 ) -> LoopResult:
-    """Train from `state.step` to the end of `cfg.epochs`, logging, drawing the grid at each
+    """Train from `state.step` to the end of `cfg.passes`, logging, drawing the grid at each
     epoch's end and checkpointing (every `work.checkpointing.every_steps` and at each
     epoch's end); a stop request checkpoints after the current step and stops."""
     per_epoch = steps_per_epoch(len(work.images), cfg.batch_size)
-    total = per_epoch * cfg.epochs
+    total = per_epoch * cfg.passes
     started, first = time.perf_counter(), state.step
     hidden = None if progress else True  # None: shown on a terminal, hidden in logs
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=hidden)
@@ -310,7 +310,7 @@ def train_restyler(
             logger.log_grid(state.step, style_grid(state.restyler, work.grid_contents,
                                                    work.grid_styles))  # fmt: skip
             log.info(
-                "epoch %d/%d  %s", epoch + 1, cfg.epochs,
+                "epoch %d/%d  %s", epoch + 1, cfg.passes,
                 "  ".join(f"{k} {losses[k]:.4f}" for k in METRICS),
             )  # fmt: skip
         logger.flush()

@@ -168,7 +168,7 @@ def _train(
         "history": HistoryFile(paths.history, METRICS),
         "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
     }
-    steps = steps_per_epoch(len(train.images), cfg.batch_size) * cfg.epochs
+    steps = steps_per_epoch(len(train.images), cfg.batch_size) * cfg.passes
     continuation = Continuation(RESUME_FORMAT, params_hash(params), world.size)
     run_id, checkpointing = resume_or_start(
         state, paths.checkpoints, continuation, histories, steps, params.run.checkpoint_every,
@@ -189,7 +189,7 @@ def _train(
     score = _quick_score(inputs, cfg.seed, device)
     log.info("training a restyler on %s (%s): %d steps", device,
              "channels-last" if channels_last else "plain fp32", steps)  # fmt: skip
-    say_length(RESTYLER, cfg.epochs, len(train.images), cfg.batch_size, steps)
+    say_length(RESTYLER, cfg.passes, len(train.images), cfg.batch_size, steps)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, train),
                  {}) as (stop, run):  # fmt: skip
         logger = ScoredHistory(score, state, *histories.values(), run)
@@ -221,7 +221,7 @@ def _publish_and_record(
     record = record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
     facts = {
         "what": "A restyler (content and style encoders, AdaIN decoder)",
-        "images": params.restyle.batch_size * steps // max(params.restyle.epochs, 1),
+        "images": params.restyle.batch_size * steps // max(params.restyle.passes, 1),
         "quick_fid": metrics.get("quick_fid"),
     }
     describe_model(run, registered, params, record, facts)

@@ -222,11 +222,11 @@ def train_text_gan(
     state: TextGanState, cfg: TextConfig, work: Training, logger: StepLogger,
     stop: StopRequest | None = None, progress: bool = True,
 ) -> LoopResult:  # fmt: skip
-    """Train from `state.step` to the end of `cfg.epochs`: log, draw the grid at each epoch's
+    """Train from `state.step` to the end of `cfg.passes`: log, draw the grid at each epoch's
     end, checkpoint (every `work.checkpointing.every_steps` and at each epoch's end); a stop
     request checkpoints after the current step and stops."""
     per_epoch = steps_per_epoch(len(work.images), cfg.batch_size)
-    total = per_epoch * cfg.epochs
+    total = per_epoch * cfg.passes
     started, first = time.perf_counter(), state.step
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step",
                disable=None if progress else True)  # fmt: skip
@@ -253,7 +253,7 @@ def train_text_gan(
         # maintenance: the epoch line and grid, then the checkpoint
         if epoch_done:
             logger.log_grid(state.step, grid_picture(state, work))
-            log.info("epoch %d/%d  %s", epoch + 1, cfg.epochs,
+            log.info("epoch %d/%d  %s", epoch + 1, cfg.passes,
                      "  ".join(f"{k} {losses[k]:.4f}" for k in METRICS))  # fmt: skip
         logger.flush()
         save_checkpoint(state, work.checkpointing)

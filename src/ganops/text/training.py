@@ -178,7 +178,7 @@ def _train(
         "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
     }
     train_images = corpus.train.split.images
-    steps = steps_per_epoch(len(train_images), cfg.batch_size) * cfg.epochs
+    steps = steps_per_epoch(len(train_images), cfg.batch_size) * cfg.passes
     continuation = Continuation(RESUME_FORMAT, params_hash(params), world.size)
     run_id, checkpointing = resume_or_start(
         state, paths.checkpoints, continuation, histories, steps, params.run.checkpoint_every,
@@ -210,7 +210,7 @@ def _train(
                        noise_batch(len(test.texts), cfg.noise_dim, _GRID_SEED + 1).to(device),
                        test.split.labels, device)  # fmt: skip
     log.info("training a text-to-image GAN on %s: %d steps", device, steps)
-    say_length(TEXT, cfg.epochs, len(train_images), cfg.batch_size, steps)
+    say_length(TEXT, cfg.passes, len(train_images), cfg.batch_size, steps)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, corpus),
                  {}) as (stop, run):  # fmt: skip
         logger = ScoredHistory(score, state, *histories.values(), run)

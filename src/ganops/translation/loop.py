@@ -306,6 +306,7 @@ class Training:
     grid_targets: torch.Tensor
     checkpointing: Checkpointing
     log_every: int = 1
+    epoch_stride: int = 1  # epochs between grids and epoch-end checkpoints (run_length)
 
 
 @dataclass(frozen=True)
@@ -344,12 +345,13 @@ def train_translator(
     stop: StopRequest | None = None,
     progress: bool = True,
 ) -> LoopResult:
-    """Train from `state.step` to the end of `cfg.epochs`, logging, drawing the grid at each
-    epoch's end and checkpointing (every `every_steps` and at each epoch's end). Under
+    """Train from `state.step` to the end of `cfg.epochs`, logging, drawing the grid at every
+    `work.epoch_stride`-th epoch's end (and the last) and checkpointing (every `every_steps`
+    and with each grid). Under
     torchrun the ranks agree at every step whether to stop, so they checkpoint together."""
     world = state.world
     per_epoch = steps_per_epoch(len(work.a), cfg.batch_size, world.size)
-    total = per_epoch * cfg.epochs
+    total = per_epoch * cfg.passes
     step_fn = paired_step if state.paired else unpaired_step
     names = PAIRED_METRICS if state.paired else UNPAIRED_METRICS
     started, first = time.perf_counter(), state.step
@@ -370,7 +372,9 @@ def train_translator(
             )
         if state.step % work.log_every == 0 or state.step == total:
             logger.log_metrics(state.step, losses)
-        epoch_done = state.step % per_epoch == 0
+        epoch_done = state.step % per_epoch == 0 and (
+            (state.step // per_epoch) % work.epoch_stride == 0 or state.step == total
+        )  # an epoch's end that does the per-epoch work
         every = work.checkpointing.every_steps
         stopping = world.agree(stop is not None and stop.requested, work.a.device)
         if not (epoch_done or (every and state.step % every == 0) or stopping):
@@ -380,7 +384,7 @@ def train_translator(
             picture = triplet_grid(state, work.grid_inputs, work.grid_targets)
             logger.log_grid(state.step, picture)
             log.info(
-                "epoch %d/%d  %s", epoch + 1, cfg.epochs,
+                "epoch %d/%d  %s", epoch + 1, cfg.passes,
                 "  ".join(f"{k} {losses[k]:.4f}" for k in names),
             )  # fmt: skip
         logger.flush()

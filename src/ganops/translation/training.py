@@ -38,7 +38,15 @@ from ganops.metrics.evaluator import (
     train_evaluator,
 )
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
-from ganops.run_length import EVALUATOR, TRANSLATOR, in_whole_epochs, say_length, with_whole_epochs
+from ganops.run_length import (
+    EVALUATOR,
+    TRANSLATOR,
+    epoch_stride,
+    in_whole_epochs,
+    say_length,
+    say_stride,
+    with_whole_epochs,
+)
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
@@ -198,6 +206,7 @@ def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord | None:
     per_epoch = steps_per_epoch(len(inputs.train.a.images), params.translate.batch_size, world.size)
+    stride = epoch_stride(params.translate, TRANSLATOR, per_epoch)  # before steps are epochs
     params = with_whole_epochs(params, TRANSLATOR, per_epoch)  # `translate.steps`, when set
     cfg, digest = params.translate, params_hash(params)
     train, test, spec = inputs.train, inputs.test, inputs.spec
@@ -210,7 +219,7 @@ def _train(
         "history": HistoryFile(paths.history, names),
         "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
     }
-    steps = steps_per_epoch(len(train.a.images), cfg.batch_size, world.size) * cfg.epochs
+    steps = per_epoch * cfg.passes
     continuation = Continuation(RESUME_FORMAT, digest, world.size)
     run_id, checkpointing = resume_or_start(
         state, paths.checkpoints, continuation, histories, steps,
@@ -224,6 +233,7 @@ def _train(
         grid_targets=to_training_tensor(test.b.images[grid], device),
         checkpointing=checkpointing,
         log_every=params.run.log_every,
+        epoch_stride=stride,
     )
     if not world.is_main:
         follow(
@@ -240,7 +250,8 @@ def _train(
     kind = "a paired" if train.aligned else "an unpaired"
     ranks = f" x {world.size} processes" if world.distributed else ""
     log.info("training %s translator (%s) on %s%s: %d steps", kind, spec.arch, device, ranks, steps)
-    say_length(TRANSLATOR, cfg.epochs, len(train.a.images), cfg.batch_size, steps)
+    say_length(TRANSLATOR, cfg.passes, len(train.a.images), cfg.batch_size, steps)
+    say_stride(TRANSLATOR, per_epoch, work.epoch_stride)
     dataset = partial(dataset_input, params, train, domain_names(paths.data))
     with tracked(params, world, checkpointing, run_id, dataset, {}) as (stop, run):
         logger = ScoredHistory(score, state, *histories.values(), run)
@@ -291,7 +302,7 @@ def _publish_and_record(
     kind = "paired (pix2pix)" if state.paired else "unpaired (CycleGAN)"
     facts = {
         "what": f"A {kind} {spec.arch} translator",
-        "images": params.translate.batch_size * result.steps // max(params.translate.epochs, 1),
+        "images": params.translate.batch_size * result.steps // max(params.translate.passes, 1),
         "quick_fid": metrics.get("quick_fid"),
     }
     describe_model(run, params.tracking.registered_translator, params, record, facts)
