@@ -161,3 +161,23 @@ def test_a_bad_request_is_a_short_400_that_names_the_cause(
     url, _ = served
     message = refused(url, _body(inputs))
     assert said in message, message
+
+
+@pytest.mark.parametrize(
+    ("body", "said", "status"),
+    [
+        (_body({"text": [SEVEN] * 300_000}), "bytes: at most 8388608", 413),
+        (b'{"inputs": {"text": "a seven", "seed": NaN}}', "holds NaN", 400),
+        (b'{"inputs": {"text": "a seven", "count": Infinity}}', "holds Infinity", 400),
+        (b'{"inputs": {"text": ' + b"[" * 1000 + b"]" * 1000 + b"}}", "nests arrays", 400),
+        (b'{"inputs": {"text": "a seven"', "valid JSON", 400),
+        (b'{"text": "a seven", "count": 2}', "inputs", 400),
+    ],
+    ids=["9-mb", "nan-seed", "infinite-count", "deep", "truncated", "no-inputs"],
+)
+def test_the_guard_answers_a_hostile_body_with_a_short_4xx(
+    served: tuple[str, Path], body: bytes, said: str, status: int
+) -> None:
+    url, _ = served
+    message = refused(url, body, status=status)
+    assert said in message, message
