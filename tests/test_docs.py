@@ -33,6 +33,10 @@ RESTYLE_SERVE = (
     "tests/restyle/test_restyle_serve.py::"
     "test_the_served_restyler_answers_as_its_file_and_the_command_do"
 )
+TEXT_SERVE = (
+    "tests/text/test_text_serve.py::"
+    "test_the_served_model_draws_what_its_file_and_ganops_sample_draw"
+)
 TEAM = "tests/pipeline/test_team_server.py::"
 TEAM_SERVER = TEAM + "test_make_server_starts_stops_and_says_in_one_line_why_it_cannot"
 # the module's server (`make server AUTH=1`) and `make repro` with the exports, in a fresh repo
@@ -130,6 +134,9 @@ RUN_BY: dict[str, str] = {
     "python -c import json, numpy as np; x = np.load('data/processed/test_images.npy')":
         RESTYLE_SERVE,
     "curl -s http://127.0.0.1:5003/invocations": RESTYLE_SERVE,
+    # the text-to-image model's server: the request docs/text.md shows, over HTTP
+    "mlflow models serve -m models:/ganops-text/1": TEXT_SERVE,
+    "curl -s http://127.0.0.1:5004/invocations": TEXT_SERVE,
     # the serving example's request body, and its POST to /invocations (the test's requests)
     "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
     "curl -s http://127.0.0.1:5001/invocations": SERVE,

@@ -272,6 +272,23 @@ def test_conditional_generator_logged_with_labels_and_loaded_back(
         loaded(z)
 
 
+def test_a_model_the_local_store_cannot_take_is_a_one_line_error(
+    mlflow_store: str, params: Params, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every task's model goes through one fallback: on the local store there is nowhere
+    else to go, so a model that cannot be logged there (here the text model) names itself."""
+
+    def refused(*args: Any) -> str:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr("ganops.tracking.run.log_text_model", refused)
+    with (
+        open_run(params.tracking, params, root=workdir) as run,
+        pytest.raises(TrackingError, match=r"^could not log the text model: .*refused"),
+    ):
+        run.log_text_model(workdir / "model.pt", {}, "tiny-text")
+
+
 class _Outage:
     """Wraps a client: while `down`, every call that writes raises like a dead server."""
 

@@ -109,7 +109,7 @@ def test_evaluate_scores_the_gan_beside_the_ways_that_need_no_gan(text_run: Path
 
 def test_the_run_logs_losses_quick_scores_and_a_prompt_grid_per_epoch(text_run: Path) -> None:
     record = train_record(text_run / "data/train/run.json")
-    assert record["steps"] == STEPS and record["model_uri"].startswith("runs:/")
+    assert record["steps"] == STEPS and record["model_uri"].startswith("models:/")
     mlflow.set_tracking_uri(f"sqlite:///{text_run / 'mlflow.db'}")
     run = mlflow.get_run(record["run_id"])
     assert run.info.status == "FINISHED" and run.data.params["text.width"] == "4"
@@ -117,9 +117,11 @@ def test_the_run_logs_losses_quick_scores_and_a_prompt_grid_per_epoch(text_run: 
                 "text_gan.r_precision"):  # fmt: skip
         assert any(name.endswith(key) for name in run.data.metrics), key
     client = mlflow.MlflowClient()
-    assert {"text_generator", "samples", "eval"} <= {
-        a.path for a in client.list_artifacts(record["run_id"])
-    }
+    assert {"samples", "eval"} <= {a.path for a in client.list_artifacts(record["run_id"])}
+    # the model, logged and registered (tests/text/test_text_serve.py serves it)
+    info = mlflow.models.get_model_info(record["model_uri"])
+    assert info.run_id == record["run_id"] and info.metadata["ganops_text_spec"]["width"] == 4
+    assert client.get_model_version("ganops-text", "1").run_id == record["run_id"]
     grids = [a.path for a in client.list_artifacts(record["run_id"], "images")]
     assert len([p for p in grids if p.endswith(".png")]) == 2  # one grid per epoch
     assert len((text_run / "data/train/fid.tsv").read_text().splitlines()) == 1 + 2

@@ -360,27 +360,27 @@ class DownstreamConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train them")
 
 
+def _registry_name(default: str, what: str) -> Any:
+    """The model-registry name of a task's model; null logs the model without registering."""
+    description = f"model-registry name of {what}; null to skip registration"
+    return Field(default, min_length=1, description=description)
+
+
 class TrackingConfig(_Section):
     """How runs are recorded in MLflow."""
 
     experiment: str = Field("ganops", min_length=1, description="MLflow experiment name")
-    registered_model: str | None = Field(
-        "ganops-generator",
-        min_length=1,
-        description="model-registry name of the generator (task: generate); null to skip "
-        "registration",
+    registered_model: str | None = _registry_name(
+        "ganops-generator", "the generator (task: generate)"
     )
-    registered_translator: str | None = Field(
-        "ganops-translator",
-        min_length=1,
-        description="model-registry name of the translator (task: translate); null to skip "
-        "registration",
+    registered_translator: str | None = _registry_name(
+        "ganops-translator", "the translator (task: translate)"
     )
-    registered_restyler: str | None = Field(
-        "ganops-restyler",
-        min_length=1,
-        description="model-registry name of the restyler (task: restyle); null to skip "
-        "registration",
+    registered_restyler: str | None = _registry_name(
+        "ganops-restyler", "the restyler (task: restyle)"
+    )
+    registered_text: str | None = _registry_name(
+        "ganops-text", "the text-to-image model (task: text)"
     )
     local_fallback: bool = Field(
         False,

@@ -5,8 +5,9 @@ The same shape as the other tasks' runs, on the same run machinery (`ganops.runs
 MLflow run with every param, the losses per step, per epoch the grid of the fixed prompts
 (one row each, the prompt written beside it) and a quick score (FID of the test captions'
 images against the test split, and how many the evaluator reads as the digit their caption
-names); the published model (generator, text encoder, vocabulary), logged to the run as a
-file; `data/checkpoints/last.pt` resumes it exactly.
+names); the published model (generator, text encoder, vocabulary), logged to the run as an
+MLflow model registered as `tracking.registered_text` (served by
+`ganops.tracking.text_serving`); `data/checkpoints/last.pt` resumes it exactly.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
 from ganops.runs.loggers import FanOut, HistoryFile
-from ganops.runs.publish import record_run, tracked
+from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
 from ganops.text.artifact import TextModel, noise_batch, save_text_model
@@ -53,7 +54,6 @@ from ganops.tracking import Run
 
 log = logging.getLogger("train")
 QUICK_NAMES = ("quick_fid", "quick_digit_accuracy")
-MODEL_FILE_ARTIFACTS = "text_generator"  # where the run keeps the published model's file
 _GRID_SEED = 1
 
 
@@ -220,22 +220,31 @@ def _train(
         quick = {name: histories["fid_history"].rows[-1][name] for name in QUICK_NAMES}
         metrics = last | quick | {"steps": result.steps}
         model = TextModel(state.generator, state.matching, corpus.vocabulary)
-        record = _publish_and_record(model, params, paths, run, metrics, result.seconds)
+        record = _publish_and_record(model, params, paths, run, metrics, result.seconds,
+                                     len(train_images))  # fmt: skip
     log.info("text-to-image model written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
 def _publish_and_record(
     model: TextModel, params: Params, paths: RunPaths, run: Run, metrics: dict[str, float],
-    seconds: float,
+    seconds: float, train_images: int,
 ) -> RunRecord:  # fmt: skip
     """Write the model, the metrics and the run record; log the training time and the
-    model's file to the run (no registered model yet)."""
+    model's file as an MLflow model (registered as `tracking.registered_text`, served by
+    `ganops.tracking.text_serving`) with its model card."""
     save_text_model(paths.model, model)
     write_json(paths.metrics, metrics)
     steps = int(metrics["steps"])
     run.log_summary({"train_time_s": seconds}, step=steps)
-    run.log_artifact(paths.model, MODEL_FILE_ARTIFACTS)
-    model_uri = f"runs:/{run.run_id}/{MODEL_FILE_ARTIFACTS}/{paths.model.name}"
+    registered = params.tracking.registered_text
+    model_uri = run.log_text_model(paths.model, model.generator.spec.to_dict(), registered)
     device = next(model.generator.parameters()).device
-    return record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
+    record = record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
+    facts = {
+        "what": "A text-to-image generator (sentence encoder, generator, vocabulary)",
+        "images": train_images,
+        "quick_fid": metrics.get("quick_fid"),
+    }
+    describe_model(run, registered, params, record, facts)
+    return record

@@ -4,10 +4,11 @@
 - `identity`: the tags that say where a run came from (git commit, dirty tree, params hash);
 - `run`: an open run (buffered metrics and images, outages, the local fallback) and its
   lifecycle, which always ends FINISHED, FAILED or KILLED, never RUNNING;
-- `model`: the generator, the translator and the restyler as MLflow models, logged and loaded
-  back; what `mlflow models serve` runs of them is `serving`, `translator_serving` and
-  `restyler_serving` (their logged code, `served_generator`, `served_translator` and
-  `served_restyler`, installs `guard` in the scoring server).
+- `model`: the generator, the translator, the restyler and the text-to-image model as MLflow
+  models, logged (and the first three loaded back); what `mlflow models serve` runs of them
+  is `serving`, `translator_serving`, `restyler_serving` and `text_serving` (their logged
+  code, `served_generator`, `served_translator`, `served_restyler` and `served_text`,
+  installs `guard` in the scoring server).
 """
 
 from ganops.tracking.identity import git_state, run_identity

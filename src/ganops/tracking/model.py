@@ -1,7 +1,8 @@
-"""The generator, the translator and the restyler as MLflow models: pyfunc services that
-`mlflow models serve` answers behind `ganops.tracking.guard`, with their weights inside (no
-pickle: the generator as a `torch.export` graph, the translator and the restyler as state
-dicts loaded with `weights_only=True`), and loaded back behind the usual module interface."""
+"""The generator, the translator, the restyler and the text-to-image model as MLflow models:
+pyfunc services that `mlflow models serve` answers behind `ganops.tracking.guard`, with their
+weights inside (no pickle: the generator as a `torch.export` graph, the translator and the
+restyler as state dicts, the text model as its file, all loaded with `weights_only=True`); the
+first three load back behind the usual module interface."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from ganops.tracking.store import OUTAGE, describe, tracking_uri
 SERVED_CODE = str(Path(__file__).with_name("served_generator.py"))
 SERVED_TRANSLATOR_CODE = str(Path(__file__).with_name("served_translator.py"))
 SERVED_RESTYLER_CODE = str(Path(__file__).with_name("served_restyler.py"))
+SERVED_TEXT_CODE = str(Path(__file__).with_name("served_text.py"))
 
 
 def log_generator_model(
@@ -107,6 +109,28 @@ def log_restyler_model(
     return _log_weights_model(
         "restyler", SERVED_RESTYLER_CODE, restyler, spec, example, registered_model
     )
+
+
+def log_text_model(model_file: Path, spec: dict[str, Any], registered_model: str | None) -> str:
+    """Log the text-to-image model's file (`ganops.text.artifact`: the generator, the text
+    encoder and the vocabulary) to the active run as a pyfunc model that `mlflow models serve`
+    answers (`ganops.tracking.text_serving`: texts, a count and a seed in, images
+    `(-1, C, H, W)` in [-1, 1] out, every request checked first); `spec`, the generator's
+    `TextGanSpec` as a dict, is its metadata `ganops_text_spec`. Returns its model URI."""
+    requirements = [f"torch=={version('torch')}", f"ganops=={version('ganops')}"]
+    example = {"text": np.array(["a thick seven"]), "count": np.array(2), "seed": np.array(0)}
+    info = mlflow.pyfunc.log_model(
+        name="text",
+        python_model=SERVED_TEXT_CODE,
+        artifacts={"model": str(model_file)},
+        # no signature: the service checks each request itself and names the problem
+        signature=False,
+        input_example=example,
+        registered_model_name=registered_model,
+        pip_requirements=requirements,
+        metadata={"ganops_text_spec": spec},
+    )
+    return str(info.model_uri)
 
 
 def _log_weights_model(

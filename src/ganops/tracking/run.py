@@ -26,7 +26,12 @@ from ganops.models import GeneratorSpec
 from ganops.tracking.held import signals_held, whole_call
 from ganops.tracking.identity import run_identity
 from ganops.tracking.keys import chart_key
-from ganops.tracking.model import log_generator_model, log_restyler_model, log_translator_model
+from ganops.tracking.model import (
+    log_generator_model,
+    log_restyler_model,
+    log_text_model,
+    log_translator_model,
+)
 from ganops.tracking.registry import describe_version
 from ganops.tracking.store import (
     ENV_EXP_NAME,
@@ -262,16 +267,8 @@ class Run:
     ) -> str:
         """Log the generator as an MLflow model (see `log_generator_model`); returns its URI.
         A server lost at this point sends the model (and the run) to the local store."""
-        self.deliver_or_fall_back()
-        try:
-            return log_generator_model(generator, spec, registered_model)
-        except OUTAGE as error:
-            if is_local(self.uri):
-                raise TrackingError(f"could not log the generator: {describe(error)}") from None
-            log.warning("could not log the generator to %s: %s", redact_uri(self.uri),
-                        describe(error))  # fmt: skip
-            self.fall_back_to_local()
-            return log_generator_model(generator, spec, registered_model)
+        return self._log_model("generator", log_generator_model, generator, spec,
+                               registered_model)  # fmt: skip
 
     @whole_call
     def describe_registered(self, name: str, card: str, tags: dict[str, Any]) -> None:
@@ -290,32 +287,36 @@ class Run:
         self, translator: nn.Module, spec: dict[str, Any], registered_model: str | None
     ) -> str:
         """Log a translator as an MLflow model (see `log_translator_model`); returns its URI."""
-        return self._log_network("translator", log_translator_model, translator, spec,
-                                 registered_model)  # fmt: skip
+        return self._log_model("translator", log_translator_model, translator, spec,
+                               registered_model)  # fmt: skip
 
     @whole_call
     def log_restyler(
         self, restyler: nn.Module, spec: dict[str, Any], registered_model: str | None
     ) -> str:
         """Log a restyler as an MLflow model (see `log_restyler_model`); returns its URI."""
-        return self._log_network("restyler", log_restyler_model, restyler, spec,
-                                 registered_model)  # fmt: skip
+        return self._log_model("restyler", log_restyler_model, restyler, spec,
+                               registered_model)  # fmt: skip
 
-    def _log_network(
-        self, name: str, log_model: Callable[[nn.Module, Any, str | None], str], network: nn.Module,
-        spec: Any, registered_model: str | None,
-    ) -> str:  # fmt: skip
-        """`log_model(network, ...)`; a server lost now sends it and the run to the local store."""
+    @whole_call
+    def log_text_model(
+        self, model_file: Path, spec: dict[str, Any], registered_model: str | None
+    ) -> str:
+        """Log a text-to-image model's file as an MLflow model (`log_text_model`); its URI."""
+        return self._log_model("text model", log_text_model, model_file, spec, registered_model)
+
+    def _log_model(self, name: str, log_model: Callable[..., str], *args: Any) -> str:
+        """`log_model(*args)`; a server lost now sends the model and the run to the local store."""
         self.deliver_or_fall_back()
         try:
-            return log_model(network, spec, registered_model)
+            return log_model(*args)
         except OUTAGE as error:
             if is_local(self.uri):
                 raise TrackingError(f"could not log the {name}: {describe(error)}") from None
             log.warning("could not log the %s to %s: %s", name, redact_uri(self.uri),
                         describe(error))  # fmt: skip
             self.fall_back_to_local()
-            return log_model(network, spec, registered_model)
+            return log_model(*args)
 
 
 @contextmanager

@@ -1,0 +1,183 @@
+"""The registered text-to-image model served by the real `mlflow models serve` (texts, a count
+and a seed in one request, the images out): trained through the real stages (tiny), served
+from its workspace as docs/text.md says, and called over HTTP on 127.0.0.1. Its answers are
+the images the model's file draws, and `ganops sample --text` writes the same pixels; the
+same seed gives the same images; a bad request is a short 400 that names the cause, and the
+server answers `/ping` after."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from ganops.cli import main
+from ganops.sampling import to_uint8
+from ganops.text.artifact import load_text_model
+from tests.helpers import ROOT, mlflow_models_serve, run_stages_in, train_record
+from tests.pipeline.test_serve_hostile import post, refused
+from tests.text.test_text_stages import TINY_TEXT
+
+pytestmark = pytest.mark.slow
+
+# the tiny text run's data (so its vocabulary), one epoch; the evaluator's accuracy does not
+# matter to serving, so its bar is off
+SERVED = TINY_TEXT | {
+    "text": TINY_TEXT["text"] | {"epochs": 1},
+    "evaluator": {"epochs": 1, "min_accuracy": 0.0},
+}
+MODEL = "models:/ganops-text/1"  # tracking.registered_text
+SEVEN = "a thick seven leaning to the right"
+ONE = "a thin upright one"
+# the request docs/text.md's curl command sends
+DOCS_REQUEST = {"inputs": {"text": SEVEN, "count": 4, "seed": 0}}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The URL of `mlflow models serve` serving the model a tiny text run registered, and the
+    run's workspace."""
+    workspace = tmp_path_factory.mktemp("served_text")
+    run_stages_in(workspace, ("fetch", "preprocess", "train_evaluator", "train"), SERVED)
+    with mlflow_models_serve(MODEL, workspace) as url:
+        yield url, workspace
+
+
+def _body(inputs: Any) -> bytes:
+    return json.dumps({"inputs": inputs}).encode()
+
+
+def _images(url: str, body: bytes) -> np.ndarray:
+    answer = post(url, body)
+    assert answer.status_code == 200, answer.text[:2000]
+    return np.asarray(answer.json()["predictions"], dtype=np.float32)
+
+
+def _sampled(workspace: Path, texts: list[str], count: int, seed: int, *extra: str) -> np.ndarray:
+    """What `ganops sample --text` writes for `texts` with the run's model file."""
+    out = workspace / f"sampled-{seed}-{count}-{len(texts)}.npy"
+    argv = ["sample", "--model", str(workspace / "data/models/model.pt"), "-n", str(count),
+            "--seed", str(seed), "--out", str(out), *extra]  # fmt: skip
+    for text in texts:
+        argv += ["--text", text]
+    assert main(argv) == 0
+    return np.load(out)
+
+
+def test_the_run_registers_the_model_it_writes(served: tuple[str, Path]) -> None:
+    _, workspace = served
+    record = train_record(workspace / "data/train/run.json")
+    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version("ganops-text", "1")
+    assert version.run_id == record["run_id"]
+    assert record["model_uri"] == f"models:/{mlflow.models.get_model_info(MODEL).model_uuid}"
+    assert version.description.startswith("A text-to-image generator")
+    assert version.tags["params.hash"] == record["params_hash"]
+
+
+def test_the_served_model_draws_what_its_file_and_ganops_sample_draw(
+    served: tuple[str, Path],
+) -> None:
+    url, workspace = served
+    model = load_text_model(workspace / "data/models/model.pt")
+    # the request docs/text.md shows: one text, four images, seed 0
+    shown = re.search(r"curl -s http://127.0.0.1:5004/invocations .* -d '(.*?)'",
+                      (ROOT / "docs/text.md").read_text())  # fmt: skip
+    assert shown is not None and json.loads(shown.group(1)) == DOCS_REQUEST
+    docs = _images(url, json.dumps(DOCS_REQUEST).encode())
+    assert docs.shape == (4, 1, 28, 28) and docs.min() >= -1 and docs.max() <= 1
+    assert np.array_equal(docs, model.draw([SEVEN], 4, 0).numpy())
+    # a list of texts: `count` images of each, text by text, as `ganops sample` draws them
+    both = _images(url, _body({"text": [SEVEN, ONE], "count": 3, "seed": 7}))
+    assert both.shape == (6, 1, 28, 28)
+    assert np.array_equal(both, model.draw([SEVEN, ONE], 3, 7).numpy())
+    assert np.array_equal(to_uint8(torch.from_numpy(both)), _sampled(workspace, [SEVEN, ONE], 3, 7))
+    # the same seed, the same images; another seed, others
+    assert np.array_equal(_images(url, _body({"text": [SEVEN, ONE], "count": 3, "seed": 7})), both)
+    other = _images(url, _body({"text": [SEVEN, ONE], "count": 3, "seed": 8}))
+    assert not np.array_equal(other, both)
+    # count and seed left out: one image, from seed 0
+    assert np.array_equal(_images(url, _body({"text": SEVEN})), model.draw([SEVEN], 1, 0).numpy())
+
+
+def test_unknown_words_read_as_unknown_when_the_request_says_map(
+    served: tuple[str, Path],
+) -> None:
+    url, workspace = served
+    text = "a thick purple seven"
+    mapped = _images(url, _body({"text": text, "count": 2, "seed": 3, "unknown": "map"}))
+    sampled = _sampled(workspace, [text], 2, 3, "--unknown-words", "map")
+    assert np.array_equal(to_uint8(torch.from_numpy(mapped)), sampled)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "said"),
+    [
+        ({"text": "a thick purple seven"}, "words the model never saw: 'purple'; its vocabulary "
+         "(inside the served model's file, its train run's data/models/model.pt)"),
+        ({"text": ["a thin one", "a zebra on a xylophone"]},
+         "words the model never saw: 'on', 'xylophone', 'zebra'"),
+        ({"text": ""}, "text 0 is empty: a text needs at least one word"),
+        ({"text": [SEVEN, "   ,, !"]}, "text 1 is empty"),
+        ({"text": " ".join(["seven"] * 40)}, "text 0 has 40 words; the model reads at most 32"),
+        ({"text": SEVEN, "count": 0}, "count: 0 is not from 1 to 1024"),
+        ({"text": SEVEN, "count": -3}, "count: -3 is not from 1 to 1024"),
+        ({"text": SEVEN, "count": 1025}, "count: 1025 is not from 1 to 1024"),
+        ({"text": [SEVEN, ONE], "count": 600},
+         "count: 600 images of 2 texts is 1200; at most 1024"),
+        ({"text": SEVEN, "count": 2.5}, "count: expected a whole number from 1 to 1024; got 2.5"),
+        ({"text": SEVEN, "seed": 1.5},
+         "seed: expected a whole number from 0 to 9223372036854775807; got 1.5"),
+        ({"text": SEVEN, "seed": "7"}, "seed: expected a whole number from 0 to"),
+        ({"text": SEVEN, "seed": True}, "seed: expected a whole number from 0 to"),
+        ({"text": SEVEN, "seed": [1, 2]}, "seed: expected a whole number from 0 to"),
+        ({"text": SEVEN, "seed": -1}, "seed: -1 is not from 0 to 9223372036854775807"),
+        ({"text": SEVEN, "seed": 2**64}, "seed: 18446744073709551616 is not from 0 to"),
+        ({"count": 2}, "inputs: no 'text'"),
+        ({"text": SEVEN, "colour": "red"}, "inputs: unknown field 'colour'"),
+        ({"text": 7}, "text: expected a text or a list of texts; got int values"),
+        ({"text": [[SEVEN]]}, "text: expected a text or a list of texts; got an array of 2"),
+        ({"text": []}, "text: no text; give 1 to 64"),
+        ({"text": [ONE] * 65}, "text: 65 texts; at most 64 per request"),
+        ({"text": SEVEN, "unknown": "ignore"}, "unknown: expected 'error' or 'map'"),
+        ([SEVEN], 'inputs: expected an object {"text"'),
+    ],
+    ids=["unknown-word", "unknown-words", "empty", "no-words", "too-long", "count-0",
+         "count-negative", "count-1025", "count-times-texts", "count-float", "seed-float",
+         "seed-text", "seed-bool", "seed-list", "seed-negative", "seed-2**64", "no-text",
+         "unknown-field", "text-number", "text-nested", "no-texts", "65-texts",
+         "unknown-rule", "not-an-object"],
+)  # fmt: skip
+def test_a_bad_request_is_a_short_400_that_names_the_cause(
+    served: tuple[str, Path], inputs: Any, said: str
+) -> None:
+    url, _ = served
+    message = refused(url, _body(inputs))
+    assert said in message, message
+
+
+@pytest.mark.parametrize(
+    ("body", "said", "status"),
+    [
+        (_body({"text": [SEVEN] * 300_000}), "bytes: at most 8388608", 413),
+        (b'{"inputs": {"text": "a seven", "seed": NaN}}', "holds NaN", 400),
+        (b'{"inputs": {"text": "a seven", "count": Infinity}}', "holds Infinity", 400),
+        (b'{"inputs": {"text": ' + b"[" * 1000 + b"]" * 1000 + b"}}", "nests arrays", 400),
+        (b'{"inputs": {"text": "a seven"', "valid JSON", 400),
+        (b'{"text": "a seven", "count": 2}', "inputs", 400),
+    ],
+    ids=["9-mb", "nan-seed", "infinite-count", "deep", "truncated", "no-inputs"],
+)
+def test_the_guard_answers_a_hostile_body_with_a_short_4xx(
+    served: tuple[str, Path], body: bytes, said: str, status: int
+) -> None:
+    url, _ = served
+    message = refused(url, body, status=status)
+    assert said in message, message
