@@ -132,3 +132,11 @@ def say_stride(tuned: TunedLength, per_epoch: int, stride: int) -> None:
             "resume points every %d epochs (%d steps)",
             tuned.section, per_epoch, tuned.per_epoch, tuned.on, stride, stride * per_epoch,
         )  # fmt: skip
+
+
+def epoch_work_due(step: int, per_epoch: int, stride: int, total: int) -> bool:
+    """Whether the step just taken (`step` steps done) ends an epoch that does the per-epoch
+    work: every `stride`-th epoch's end (`epoch_stride`), and the run's last step."""
+    if step % per_epoch:
+        return False
+    return (step // per_epoch) % stride == 0 or step == total

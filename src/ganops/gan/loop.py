@@ -31,6 +31,7 @@ from ganops.gan.state import (
     set_learning_rates,
 )
 from ganops.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganops.run_length import epoch_work_due
 from ganops.runs.loggers import StepLogger
 from ganops.runs.resume import Checkpointing
 from ganops.runs.seeds import derived_seed
@@ -332,9 +333,7 @@ def train(
             bar.update(1)
 
             # the one gate: past it, whatever is due runs once, in order
-            epoch_done = batch == steps_per_epoch - 1 and (
-                (epoch + 1) % epoch_stride == 0 or state.step == total_steps
-            )  # an epoch's end that does the per-epoch work
+            epoch_done = epoch_work_due(state.step, steps_per_epoch, epoch_stride, total_steps)
             log_due = state.step % log_every == 0 or epoch_done
             save_due = save_every > 0 and state.step % save_every == 0
             if not (log_due or save_due or (stop is not None and stop.requested)):

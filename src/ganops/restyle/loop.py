@@ -49,6 +49,7 @@ from ganops.restyle.networks import (
     build_networks,
     style_grid,
 )
+from ganops.run_length import epoch_work_due
 from ganops.runs.loggers import StepLogger
 from ganops.runs.resume import Checkpointing
 from ganops.runs.seeds import derived_seed
@@ -237,6 +238,7 @@ class Training:
     grid_styles: torch.Tensor
     checkpointing: Checkpointing
     log_every: int = 1
+    epoch_stride: int = 1  # epochs between grids and epoch-end checkpoints (run_length)
     channels_last: bool = False  # batches in NHWC, as the networks (`run.channels_last`)
 
 
@@ -273,9 +275,10 @@ def train_restyler(
     stop: StopRequest | None = None,
     progress: bool = True,
 ) -> LoopResult:
-    """Train from `state.step` to the end of `cfg.passes`, logging, drawing the grid at each
-    epoch's end and checkpointing (every `work.checkpointing.every_steps` and at each
-    epoch's end); a stop request checkpoints after the current step and stops."""
+    """Train from `state.step` to the end of `cfg.passes`, logging, drawing the grid at every
+    `work.epoch_stride`-th epoch's end (and the last) and checkpointing (every
+    `work.checkpointing.every_steps` and with each grid); a stop request checkpoints after
+    the current step and stops."""
     per_epoch = steps_per_epoch(len(work.images), cfg.batch_size)
     total = per_epoch * cfg.passes
     started, first = time.perf_counter(), state.step
@@ -300,7 +303,7 @@ def train_restyler(
             )
         if state.step % work.log_every == 0 or state.step == total:
             logger.log_metrics(state.step, losses)
-        epoch_done = state.step % per_epoch == 0
+        epoch_done = epoch_work_due(state.step, per_epoch, work.epoch_stride, total)
         every = work.checkpointing.every_steps
         stopping = stop is not None and stop.requested
         if not (epoch_done or (every and state.step % every == 0) or stopping):

@@ -41,7 +41,7 @@ from ganops.restyle.loop import (
 )
 from ganops.restyle.networks import RestylerSpec, restyle_images, spec_problem
 from ganops.restyle.pairs import spread_indices, style_pairs
-from ganops.run_length import RESTYLER, say_length, with_whole_epochs
+from ganops.run_length import RESTYLER, epoch_stride, say_length, say_stride, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
@@ -159,6 +159,7 @@ def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord:
     per_epoch = steps_per_epoch(len(inputs.train.images), params.restyle.batch_size)
+    stride = epoch_stride(params.restyle, RESTYLER, per_epoch)  # before steps are epochs
     params = with_whole_epochs(params, RESTYLER, per_epoch)  # `restyle.steps`, when set
     cfg, train, test = params.restyle, inputs.train, inputs.test
     prepare(world, device, params.run.deterministic, "ganops.restyle.loop", cfg.seed)
@@ -185,11 +186,13 @@ def _train(
         checkpointing=checkpointing,
         log_every=params.run.log_every,
         channels_last=channels_last,
+        epoch_stride=stride,
     )  # fmt: skip
     score = _quick_score(inputs, cfg.seed, device)
     log.info("training a restyler on %s (%s): %d steps", device,
              "channels-last" if channels_last else "plain fp32", steps)  # fmt: skip
     say_length(RESTYLER, cfg.passes, len(train.images), cfg.batch_size, steps)
+    say_stride(RESTYLER, per_epoch, stride)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, train),
                  {}) as (stop, run):  # fmt: skip
         logger = ScoredHistory(score, state, *histories.values(), run)

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from ganops.config import TranslateConfig
 from ganops.device import adam
 from ganops.errors import GanopsError
+from ganops.run_length import epoch_work_due
 from ganops.runs.distributed import World
 from ganops.runs.loggers import StepLogger
 from ganops.runs.resume import Checkpointing
@@ -372,9 +373,7 @@ def train_translator(
             )
         if state.step % work.log_every == 0 or state.step == total:
             logger.log_metrics(state.step, losses)
-        epoch_done = state.step % per_epoch == 0 and (
-            (state.step // per_epoch) % work.epoch_stride == 0 or state.step == total
-        )  # an epoch's end that does the per-epoch work
+        epoch_done = epoch_work_due(state.step, per_epoch, work.epoch_stride, total)
         every = work.checkpointing.every_steps
         stopping = world.agree(stop is not None and stop.requested, work.a.device)
         if not (epoch_done or (every and state.step % every == 0) or stopping):
