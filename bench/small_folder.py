@@ -2,7 +2,8 @@
 identity map: does the default train long enough on a few hundred pairs?
 
 `--unpaired` draws CycleGAN's layout instead (`trainA/<class>/`, `trainB/<class>/`), each
-domain's shapes drawn apart, so the translator learns it without pairs.
+domain's shapes drawn apart, so the translator learns it without pairs. `--generate` trains
+the GAN (`task=generate`) on B's filled shapes, one class a shape, and prints its scores.
 
 It draws a paired folder of shapes (`A/<class>/` outlines in black on white, `B/<class>/` the
 same shapes filled in their class's colour: red circles, green squares, blue triangles, each
@@ -78,16 +79,24 @@ def make_shapes(folder: Path, pairs: int, size: int, seed: int = 0, unpaired: bo
 
 
 def run(
-    pairs: int, size: int, edits: list[str], keep: Path | None = None, unpaired: bool = False
+    pairs: int,
+    size: int,
+    edits: list[str],
+    keep: Path | None = None,
+    unpaired: bool = False,
+    generate: bool = False,
 ) -> dict[str, object]:
-    """The stages on a fresh shapes folder; the scores of the translator and the identity."""
+    """The stages on a fresh shapes folder; the scores of the translator and the identity
+    (`generate`: of a GAN drawing B's filled shapes, one class a shape)."""
     work = Path(tempfile.mkdtemp(prefix="small-folder-"))
     try:
         make_shapes(work / "shapes", pairs, size, unpaired=unpaired)
         test_size = max(30, pairs // 5)
+        task = ["task=generate", "data.source=folder", "data.folder=shapes/B"] if generate else [
+            "task=translate", "translate.folder=shapes"]  # fmt: skip
         base = [
-            "task=translate", "translate.folder=shapes", f"data.image_size={size}",
-            f"data.test_size={test_size}", f"eval.kid_subset_size={min(50, test_size)}",
+            *task, f"data.image_size={size}", f"data.test_size={test_size}",
+            f"eval.kid_subset_size={min(50, test_size)}",
         ]  # fmt: skip
         shutil.copy(ROOT / "params.yaml", work / "params.yaml")
         set_params([*base, *edits], work / "params.yaml")
@@ -105,7 +114,7 @@ def run(
             )  # fmt: skip
             seconds[stage] = round(time.perf_counter() - started, 1)
         metrics = json.loads((work / "data/eval/metrics.json").read_text())
-        layout = "unpaired" if unpaired else "paired"
+        layout = "generate B" if generate else "unpaired" if unpaired else "paired"
         return {"edits": edits, "pairs": pairs, "layout": layout, "seconds": seconds,
                 "metrics": metrics}  # fmt: skip
     finally:
@@ -121,8 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", type=Path, default=None, help="copy the workspace here")
     parser.add_argument("--unpaired", action="store_true", help="trainA/ + trainB/, drawn apart")
+    parser.add_argument("--generate", action="store_true", help="a GAN of B's shapes instead")
     args = parser.parse_args(argv)
-    result = run(args.pairs, args.size, args.set, args.keep, args.unpaired)
+    result = run(args.pairs, args.size, args.set, args.keep, args.unpaired, args.generate)
     print(json.dumps(result, indent=1))
 
 
