@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from ganops.cli import main as cli_main
 from ganops.text.corpus import load_corpus
+from ganops.text.grid import grid_prompts
 from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, run_stages_in, write_params
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 50)}
@@ -91,6 +92,9 @@ def _check_run(base: Path, captions: dict[str, list[str]], image_size: int) -> N
     assert (pixels[0] - pixels[2]).max() > 100
     samples = np.load(base / "data/samples/samples.npy")
     assert samples.shape == (len(corpus.test.captions), 3, image_size, image_size)
+    prompts = grid_prompts(corpus.test.texts, digits=False)  # spread through the split
+    assert len(set(prompts)) == min(8, len(set(corpus.test.texts)))
+    assert {"circle", "square"} <= {prompt.split()[-1] for prompt in prompts}
     grid = Image.open(base / "data/samples/grid.png")
     rows = len(dict.fromkeys(corpus.test.texts))
     assert grid.size[1] > min(rows, 8) * image_size  # a row per test-caption prompt

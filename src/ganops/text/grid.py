@@ -27,11 +27,13 @@ GRID_COLUMNS = 8  # images per prompt
 
 def grid_prompts(test_texts: Sequence[str], digits: bool) -> tuple[str, ...]:
     """The fixed prompts of a run's grids: `GRID_PROMPTS` for the digits' made captions, else
-    the first distinct test captions of the user's folder (as many, where it has them)."""
+    as many distinct test captions of the user's folder, spread evenly through the test split
+    (which is in class order: every class has its rows), or all where it has fewer."""
     if digits:
         return GRID_PROMPTS
-    distinct = dict.fromkeys(test_texts)  # in order, each once
-    return tuple(list(distinct)[: len(GRID_PROMPTS)])
+    distinct = list(dict.fromkeys(test_texts))  # in order, each once
+    rows = min(len(GRID_PROMPTS), len(distinct))
+    return tuple(distinct[round(i * (len(distinct) - 1) / max(rows - 1, 1))] for i in range(rows))
 
 
 def grid_texts(prompts: Sequence[str]) -> list[str]:
