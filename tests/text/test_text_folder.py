@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,14 @@ from PIL import Image, ImageDraw
 from ganops.cli import main as cli_main
 from ganops.text.corpus import load_corpus
 from ganops.text.grid import grid_prompts
-from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, run_stages_in, write_params
+from tests.helpers import (
+    STAGE_ARGS,
+    STAGE_NAMES,
+    load_script,
+    load_stage,
+    run_stages_in,
+    write_params,
+)
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 50)}
 SHAPES = ("circle", "square")
@@ -201,3 +210,27 @@ def test_a_size_the_networks_cannot_draw_is_one_line(
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "data.image_size" in error[0] and "36 px" in error[0]
     assert not (base / "data/models/model.pt").exists()
+
+
+@pytest.mark.slow
+def test_the_bench_draws_captioned_shapes_and_scores_a_real_run() -> None:
+    """bench/text_folder.py: each image is the shape, colour and size its caption says, and a
+    tiny real run of the stages' own commands on it reports the GAN beside the real images
+    (its figures in docs/text.md)."""
+    bench = load_script("bench", "text_folder")
+    folder = Path(tempfile.mkdtemp())
+    bench.make_captioned(folder, 16, 32)
+    rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == 16 and rows[1] == {"file_name": "circle/00001.png",
+                                           "text": "a large red circle"}  # fmt: skip
+    small, large = (np.asarray(Image.open(folder / f"circle/0000{i}.png")) for i in (0, 1))
+    red = (small[..., 0] > 150) & (small[..., 2] < 100)
+    assert 0 < red.sum() < (large[..., 0] > 150).sum()  # a small red circle, a larger one
+    shutil.rmtree(folder)
+    tiny = ["text.steps=3", "text.width=4", "text.noise_dim=4", "text.embed_dim=8",
+            "text.matching_epochs=1", "text.batch_size=16", "evaluator.epochs=1",
+            "evaluator.min_accuracy=0.0"]  # fmt: skip
+    result = bench.run(40, 32, tiny)
+    assert set(result["metrics"]) == {"text_gan", "real_test"}
+    assert result["metrics"]["text_gan"].keys() == {"r_precision", "fid", "prompt_diversity"}
+    assert list(result["seconds"]) == list(bench.STAGES)
