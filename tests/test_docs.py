@@ -68,6 +68,11 @@ RUN_BY: dict[str, str] = {
     # the text task: its seven stage scripts in-process (tiny), as dvc exp run runs them
     "dvc exp run -S task=text":
         TEXT + "test_the_run_logs_losses_quick_scores_and_a_prompt_grid_per_epoch",
+    # a folder of captioned images, in each layout, at 32 and 64 px (tiny)
+    "dvc exp run -S task=text -S data.folder=":
+        "tests/text/test_text_folder.py::test_the_stages_run_on_a_captioned_folder",
+    "python bench/text_folder.py":
+        "tests/text/test_text_folder.py::test_the_bench_draws_captioned_shapes_and_scores_a_real_run",
     "ganops sample --model data/models/model.pt --out prompts.png --text":
         TEXT + "test_sample_text_draws_a_row_per_prompt",
     "ganops sample --text": TEXT + "test_sample_text_in_the_workspace_needs_no_model_or_out",

@@ -109,6 +109,21 @@ def test_r_precision_refuses_what_it_cannot_rank(
         r_precision(trained, images[:50], captions)
 
 
+def test_r_precision_never_draws_a_caption_of_the_same_picture(
+    pairs: tuple[Vocabulary, dict[str, tuple[np.ndarray, Encoded]]], trained: MatchingModel
+) -> None:
+    """With `groups` (each row's picture), the captions of an image's own picture are not
+    among its wrong ones: where all but five rows share a picture, those rows have at most
+    five captions to be ranked against."""
+    _, data = pairs
+    images, captions = data["test"]
+    groups = np.zeros(len(images), dtype=np.int64)
+    groups[:5] = 1
+    assert 0 <= r_precision(trained, images, captions, 10, 0) <= 1
+    with pytest.raises(DataError, match="other distinct captions; 9 are needed"):
+        r_precision(trained, images, captions, 10, 0, groups)
+
+
 def test_the_bench_prints_r_precision_per_seed(capsys: pytest.CaptureFixture[str]) -> None:
     """bench/text_matching.py at a tiny size (its figures are in docs/benchmarks.md)."""
     bench = load_script("bench", "text_matching")

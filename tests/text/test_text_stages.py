@@ -225,7 +225,7 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
-        ({"data": {"image_size": 32}}, "data.image_size"),
+        ({"data": {"image_size": 36}}, "data.image_size"),
         ({"text": {"width": 2}}, "text.width"),
         ({"text": {"colour": 1}}, "text.colour"),
     ],
@@ -236,7 +236,7 @@ def test_bad_text_params_are_one_line_errors(
 ) -> None:  # fmt: skip
     private_copy(text_run, tmp_path, monkeypatch)
     Path("data/models/model.pt").unlink()
-    if named == "data.image_size":  # processed at 32 px
+    if named == "data.image_size":  # processed at 36 px: 9 px after two halvings
         (tmp_path / "work/data/processed").rename(tmp_path / "work/data/processed28")
         write_params(Path("params.yaml"), merged(TINY_TEXT, overrides))
         assert load_stage("preprocess").main(STAGE_ARGS["preprocess"]) == 0

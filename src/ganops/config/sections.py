@@ -65,7 +65,8 @@ class DataConfig(_Section):
         None,
         min_length=1,
         validate_default=True,
-        description="folder of images read by source folder (one sub-folder per class, or none)",
+        description="folder of images read by source folder (one sub-folder per class, or "
+        "none); with task text, a folder of captioned images (docs/text.md)",
     )
 
     @field_validator("source")

@@ -197,11 +197,14 @@ def evaluate_text(params: Params, paths: ScorePaths) -> None:
             images, prompted, corpus, evaluator, cfg, device, params.text.matching_epochs
         )
         _record_table(run, results, paths, record.steps)
+    shown = ("digit_accuracy", "thickness_accuracy", "slant_accuracy", "width_accuracy",
+             "r_precision", "fid", "prompt_diversity")  # fmt: skip
     for way, s in results.items():
-        log.info("%-11s digit %.3f  thickness %.3f  slant %.3f  width %.3f  r-precision %.3f  "
-                 "fid %7.3f  prompt diversity %s", way, s["digit_accuracy"],
-                 s["thickness_accuracy"], s["slant_accuracy"], s["width_accuracy"],
-                 s["r_precision"], s["fid"], s["prompt_diversity"])  # fmt: skip
+        log.info("%-11s %s", way, "  ".join(
+            f"{key.removesuffix('_accuracy').replace('_', ' ')} "
+            + ("n/a" if s[key] is None else f"{s[key]:.3f}")
+            for key in shown if key in s
+        ))  # fmt: skip
 
 
 EVALUATE: StageTable[ScorePaths] = {

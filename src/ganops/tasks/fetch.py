@@ -8,6 +8,7 @@ from pathlib import Path
 from ganops.config import Params
 from ganops.data.sources import fetch_source
 from ganops.tasks.base import StageTable
+from ganops.text.layouts import fetch_captioned
 from ganops.translation.domains import fetch_domains
 from ganops.translation.folders import fetch_folder
 
@@ -32,11 +33,21 @@ def fetch_translate(params: Params, raw: Path) -> None:
     log.info("fetched %s (B) and %s (A) into %s", params.data.source, a, raw)
 
 
-# restyle: content and style images both come from `data.source`, as a generator's do;
-# text: the digits of `data.source` too
+def fetch_text(params: Params, raw: Path) -> None:
+    """fetch: the digits of `data.source` (preprocess makes their captions), or the user's
+    own folder of captioned images (`data.folder`), checked whole before anything is copied."""
+    if params.data.folder is None:
+        fetch_generate(params, raw)
+        return
+    captioned = fetch_captioned(params.data.folder, raw)
+    log.info("fetched %s: %d images, %d captions (%s) into %s", params.data.folder,
+             len(captioned.files), len(captioned.pairs()), captioned.layout, raw)  # fmt: skip
+
+
+# restyle: content and style images both come from `data.source`, as a generator's do
 FETCH: StageTable[Path] = {
     "generate": fetch_generate,
     "translate": fetch_translate,
     "restyle": fetch_generate,
-    "text": fetch_generate,  # the digits; their captions are made by preprocess
+    "text": fetch_text,
 }

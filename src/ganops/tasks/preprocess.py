@@ -8,6 +8,7 @@ from ganops.config import Params
 from ganops.data.processing import preprocess
 from ganops.tasks.base import PreprocessPaths, StageTable
 from ganops.text.corpus import preprocess_text
+from ganops.text.folder import preprocess_captioned_folder
 from ganops.translation.domains import preprocess_domains
 from ganops.translation.folders import preprocess_folder
 
@@ -43,11 +44,17 @@ def preprocess_translate(params: Params, paths: PreprocessPaths) -> None:
 
 def preprocess_captioned(params: Params, paths: PreprocessPaths) -> None:
     """preprocess: the split, and each digit's measurements and made caption, the caption
-    bins and the vocabulary beside it (`ganops.text.corpus`)."""
-    corpus = preprocess_text(params, paths.raw, paths.processed)
+    bins and the vocabulary beside it (`ganops.text.corpus`); or the user's own captioned
+    images (`data.folder`), split by image, and the vocabulary (`ganops.text.folder`)."""
+    if params.data.folder is not None:
+        corpus = preprocess_captioned_folder(params, paths.raw, paths.processed)
+        what, source = "captions", params.data.folder
+    else:
+        corpus = preprocess_text(params, paths.raw, paths.processed)
+        what, source = "digits captioned", params.data.source
     log.info(
-        "%s: %d train / %d test digits captioned; vocabulary of %d words; e.g. %r",
-        params.data.source, len(corpus.train.captions), len(corpus.test.captions),
+        "%s: %d train / %d test %s; vocabulary of %d words; e.g. %r", source,
+        len(corpus.train.captions), len(corpus.test.captions), what,
         len(corpus.vocabulary.words), corpus.train.captions[0].text,
     )  # fmt: skip
 

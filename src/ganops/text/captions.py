@@ -107,10 +107,11 @@ JOINERS = (" and ", ", ")  # between phrases after the noun
 @dataclass(frozen=True)
 class Caption:
     """One caption: its text, the digit it names and the bin of each attribute it states
-    (attribute -> bin; attributes it leaves out are absent)."""
+    (attribute -> bin; attributes it leaves out are absent). A user's own caption names no
+    digit (None) and states no bin."""
 
     text: str
-    digit: int
+    digit: int | None
     states: Mapping[str, str]
 
 

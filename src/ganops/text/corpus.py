@@ -10,6 +10,12 @@ training captions. Into the processed folder, beside the arrays:
   states) and its measurements (`thickness`, `slant_deg`, `width`, `height`);
 - `caption_bins.json`: the bins' edges (`CaptionBins`);
 - `vocabulary.json`: the words the text encoder reads (`Vocabulary`).
+
+A user's own folder of captioned images (`data.folder`, `ganops.text.folder`) has no digits
+and no shapes: its `captions.json` (`FOLDER_FORMAT`) holds each caption's text and the image
+of the split it describes, and there is no bins file. Its splits are read back one row per
+caption (an image with three captions is three rows), so every later stage reads (image,
+caption) pairs alike.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ganops.text.vocab import Vocabulary
 log = logging.getLogger(__name__)
 CAPTIONS_FILE, BINS_FILE, VOCABULARY_FILE = "captions.json", "caption_bins.json", "vocabulary.json"
 CAPTIONS_FORMAT = "ganops-digit-captions/1"
+FOLDER_FORMAT = "ganops-folder-captions/1"
 SPLITS = ("train", "test")
 
 
@@ -44,6 +51,9 @@ class CaptionedSplit:
     split: Split
     captions: list[Caption]
     measurements: dict[str, np.ndarray]
+    # (N,) which of the split's images caption i describes (a user's folder, where an image
+    # may have several); None: caption i is image i's only one (the digits)
+    images_of: np.ndarray | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -52,27 +62,23 @@ class CaptionedSplit:
 
 @dataclass(frozen=True)
 class Corpus:
-    """The captioned train and test splits, the bins and the vocabulary."""
+    """The captioned train and test splits, the bins (None for a user's own captions, which
+    state no bins) and the vocabulary."""
 
     train: CaptionedSplit
     test: CaptionedSplit
-    bins: CaptionBins
+    bins: CaptionBins | None
     vocabulary: Vocabulary
 
-
-def check_digits(params: Params) -> None:
-    """The captions name digits 0-9: a one-line `ConfigError` for other data."""
-    if params.data.folder is not None:
-        raise ConfigError(
-            "data.folder: task text captions digits from their class and shape; a folder of "
-            "your own captioned images is not read yet (docs/text.md)"
-        )
+    @property
+    def has_digits(self) -> bool:
+        """Whether the captions were made for digits (and name a digit and its bins)."""
+        return self.bins is not None
 
 
 def preprocess_text(params: Params, raw: Path, processed: Path) -> Corpus:
     """The splits as `preprocess` writes them, and the captions, bins and vocabulary beside
     them, all in one atomic write of `processed`."""
-    check_digits(params)
     prepared = prepare(raw, params.data)
     if len(prepared.class_names) != 10 or (prepared.labels["train"] < 0).any():
         raise ConfigError(
@@ -133,9 +139,28 @@ def _payload(
     }
 
 
+def _folder_splits(processed: Path, payload: dict[str, Any]) -> list[CaptionedSplit]:
+    """A user's folder's splits, one row per caption: its image, its class, its text."""
+    splits = []
+    for name in SPLITS:
+        split = load_split(processed, name)
+        rows = payload["splits"][name]["captions"]
+        index = np.array([int(row["image"]) for row in rows], dtype=np.int64)
+        if len(index) == 0 or index.min() < 0 or index.max() >= len(split.labels):
+            raise DataError(
+                f"{processed / CAPTIONS_FILE}: the {name} captions do not fit the {name} "
+                "split; rerun preprocess"
+            )
+        rows_split = Split(split.images[index], split.labels[index], split.class_names)
+        captions = [Caption(str(row["text"]), None, {}) for row in rows]
+        splits.append(CaptionedSplit(rows_split, captions, {}, index))
+    return splits
+
+
 def load_corpus(processed: Path) -> Corpus:
-    """What `preprocess_text` wrote; a one-line `DataError` naming the stage to rerun when
-    the folder holds no captions or they do not fit the splits."""
+    """What `preprocess_text` (or `ganops.text.folder` for a user's folder) wrote; a one-line
+    `DataError` naming the stage to rerun when the folder holds no captions or they do not
+    fit the splits."""
     path = processed / CAPTIONS_FILE
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
@@ -144,8 +169,14 @@ def load_corpus(processed: Path) -> Corpus:
             f"{path}: cannot read the captions ({type(error).__name__}); rerun the preprocess "
             "stage with task: text"
         ) from None
+    if isinstance(payload, dict) and payload.get("format") == FOLDER_FORMAT:
+        train, test = _folder_splits(processed, payload)
+        return Corpus(train, test, None, Vocabulary.load(processed / VOCABULARY_FILE))
     if not isinstance(payload, dict) or payload.get("format") != CAPTIONS_FORMAT:
-        raise DataError(f"{path}: not the digits' captions (format {CAPTIONS_FORMAT!r})")
+        raise DataError(
+            f"{path}: not the captions preprocess writes (format {CAPTIONS_FORMAT!r} or "
+            f"{FOLDER_FORMAT!r}); rerun preprocess"
+        )
     splits = []
     for name in SPLITS:
         split = load_split(processed, name)

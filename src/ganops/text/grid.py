@@ -4,6 +4,8 @@ of its images (the per-epoch grid of a text run, the sample stage's, `ganops sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -21,6 +23,22 @@ GRID_PROMPTS = (
     "a narrow thin four standing straight",
 )
 GRID_COLUMNS = 8  # images per prompt
+
+
+def grid_prompts(test_texts: Sequence[str], digits: bool) -> tuple[str, ...]:
+    """The fixed prompts of a run's grids: `GRID_PROMPTS` for the digits' made captions, else
+    as many distinct test captions of the user's folder, spread evenly through the test split
+    (which is in class order: every class has its rows), or all where it has fewer."""
+    if digits:
+        return GRID_PROMPTS
+    distinct = list(dict.fromkeys(test_texts))  # in order, each once
+    rows = min(len(GRID_PROMPTS), len(distinct))
+    return tuple(distinct[round(i * (len(distinct) - 1) / max(rows - 1, 1))] for i in range(rows))
+
+
+def grid_texts(prompts: Sequence[str]) -> list[str]:
+    """Each prompt of a grid once per image of its row (`GRID_COLUMNS`)."""
+    return [prompt for prompt in prompts for _ in range(GRID_COLUMNS)]
 
 
 def prompt_grid(images: np.ndarray, prompts: list[str] | tuple[str, ...]) -> np.ndarray:

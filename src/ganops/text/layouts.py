@@ -13,12 +13,17 @@ files skipped, images by suffix) and read by it too. Everything is checked befor
 read: an image without a caption, an empty caption, a metadata row naming an image that is
 not there, a row without `file_name` or `text`, a folder holding both layouts. Each is a
 one-line `DataError` naming the file.
+
+`fetch_captioned` (the fetch stage of `task: text` with `data.folder`) checks all of that and
+decodes every image, then copies the images and their caption files, as they are, into the
+raw directory with a `source.json` record: a bad folder writes nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,10 +31,14 @@ from typing import Literal
 
 import numpy as np
 
-from ganops.data.folder import MAX_SIDE, check_images, image_files, read_images
+from ganops.data.folder import MAX_SIDE, check_images, class_labels, image_files, read_images
+from ganops.data.sources import SOURCE_RECORD, source_record
 from ganops.errors import DataError
+from ganops.io import atomic_dir, write_json
+from ganops.text.vocab import DEFAULT_MAX_LENGTH, tokenize
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+SOURCE = "text.folder"  # the raw record's source: not a registered data source
 COLUMNS = ("file_name", "text")
 Layout = Literal["metadata.jsonl", "metadata.csv", "txt"]
 
@@ -182,3 +191,47 @@ def read_captioned_folder(root: Path) -> CaptionedImages:
     shortest, colour = check_images(root, files)
     images = read_images(root, files, min(shortest, MAX_SIDE), colour)  # (N, C, S, S)
     return CaptionedImages(images=images, captioned=captioned)
+
+
+def caption_files(captioned: CaptionedFiles) -> list[str]:
+    """The files that hold the captions: the metadata file, or every image's `.txt`."""
+    if captioned.layout == "txt":
+        return [_text_file(name) for name in captioned.files]
+    return [captioned.layout]
+
+
+def check_readable(root: Path, captioned: CaptionedFiles) -> None:
+    """A one-line `DataError` naming the image whose caption the text encoder cannot read:
+    no word (only punctuation) or more than `DEFAULT_MAX_LENGTH` words."""
+    for name, texts in zip(captioned.files, captioned.captions, strict=True):
+        for text in texts:
+            words = len(tokenize(text))
+            if not words:
+                raise DataError(f"{root / name}: the caption {text!r} has no word")
+            if words > DEFAULT_MAX_LENGTH:
+                raise DataError(
+                    f"{root / name}: a caption of {words} words; the text encoder reads at "
+                    f"most {DEFAULT_MAX_LENGTH}"
+                )
+
+
+def fetch_captioned(folder: str, raw: Path) -> CaptionedFiles:
+    """Check the captioned folder (its captions, each one readable by the text encoder, its
+    class sub-folders, every image decoded),
+    then copy its images and caption files into `raw` (replaced whole) with a `source.json`
+    record naming the folder; nothing is written when a check fails."""
+    root = Path(folder)
+    captioned = read_captions(root)
+    check_readable(root, captioned)
+    files = list(captioned.files)
+    class_labels(root, files)  # images beside class sub-folders: a one-line error
+    check_images(root, files)
+    copied = files + caption_files(captioned)
+    with atomic_dir(raw) as staging:
+        for name in copied:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / name, staging / name)
+        record = source_record(staging, SOURCE, {name: (root / name).as_posix() for name in copied})
+        name = root.resolve().name or "folder"  # names the data in manifests and MLflow
+        write_json(staging / SOURCE_RECORD, record | {"folder": folder, "name": name})
+    return captioned

@@ -236,10 +236,12 @@ def r_precision(
     captions: Encoded,
     candidates: int = CANDIDATES,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> float:
     """The share of `images` whose own caption (caption i for image i) ranks first among
     `candidates`: it and `candidates - 1` captions of other images drawn at random (seeded),
-    leaving out captions that are the very same words as its own. A tie is a miss."""
+    leaving out captions that are the very same words as its own, and, with `groups` `(N,)`
+    (row i's picture), the other captions of the same picture. A tie is a miss."""
     if candidates < 2:
         raise DataError(f"r_precision: candidates must be 2 or more, got {candidates}")
     if len(captions.tokens) != len(images):
@@ -250,7 +252,8 @@ def r_precision(
     rng = np.random.default_rng(seed)
     hits = 0
     for i in range(len(ids)):
-        others = np.flatnonzero(ids != ids[i])
+        other = ids != ids[i]
+        others = np.flatnonzero(other if groups is None else other & (groups != groups[i]))
         if len(others) < candidates - 1:
             raise DataError(
                 f"r_precision: image {i} has {len(others)} other distinct captions; "

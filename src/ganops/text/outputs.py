@@ -3,7 +3,8 @@
 `sample.seed`.
 
 - `samples.npy`: uint8 `(N, C, H, W)`, image i drawn from test caption i;
-- `labels.npy`: int64 `(N,)`, the digit each caption names;
+- `labels.npy`: int64 `(N,)`, the digit each caption names (a user's folder: the class of
+  the caption's image);
 - `prompt_samples.npy`: uint8 `(P * K, C, H, W)`, K = 10 images of each of the first P = 100
   test captions, caption by caption (other noise): the diversity within one prompt;
 - `grid.png`: the fixed prompts (`ganops.text.grid`), one row each, the prompt beside it;
@@ -21,7 +22,7 @@ from ganops.io import atomic_dir, read_json_record, save_npy, sha256_file, verif
 from ganops.sampling import LABELS_FILE, MANIFEST, SAMPLES_FILE, load_samples, save_png, to_uint8
 from ganops.text.artifact import TextModel
 from ganops.text.corpus import Corpus
-from ganops.text.grid import GRID_COLUMNS, GRID_PROMPTS, prompt_grid
+from ganops.text.grid import GRID_COLUMNS, grid_prompts, prompt_grid
 
 GRID_FILE = "grid.png"
 PROMPT_SAMPLES_FILE = "prompt_samples.npy"
@@ -39,7 +40,8 @@ def write_text_samples(
     images = to_uint8(model.draw(test.texts, 1, seed, batch_size, unknown="map"))
     first = test.texts[:PROMPT_COUNT]
     prompted = to_uint8(model.draw(first, PROMPT_DRAWS, seed + 1, batch_size, unknown="map"))
-    grid = prompt_grid(to_uint8(model.draw(GRID_PROMPTS, GRID_COLUMNS, seed)), GRID_PROMPTS)
+    fixed = grid_prompts(test.texts, corpus.has_digits)
+    grid = prompt_grid(to_uint8(model.draw(fixed, GRID_COLUMNS, seed, unknown="map")), fixed)
     with atomic_dir(out) as staging:
         save_npy(staging / SAMPLES_FILE, images)
         save_npy(staging / LABELS_FILE, test.split.labels.astype(np.int64))

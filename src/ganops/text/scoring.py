@@ -11,6 +11,10 @@ Ways:
   attribute (what a class-conditional model at its best gives);
 - `real_test`: the test image the caption was made from: the ceiling of every score.
 
+A user's own folder of captioned images (`data.folder`) has no digits and no shapes: its
+table is `text_gan` and `real_test` (the caption's own image), with R-precision, FID and
+prompt diversity; the digit and attribute scores and the two digit baselines are left out.
+
 Scores:
 
 - `digit_accuracy`: the evaluator reads the digit the caption names;
@@ -37,6 +41,7 @@ import numpy as np
 import torch
 
 from ganops.config import EvalConfig
+from ganops.errors import DataError
 from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract
 from ganops.metrics.morpho import measure_batch
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
@@ -51,6 +56,7 @@ from ganops.text.matching import (
     train_matching,
 )
 from ganops.text.outputs import PROMPT_DRAWS
+from ganops.text.vocab import Encoded
 
 log = logging.getLogger(__name__)
 SCORED_ATTRIBUTES = ("thickness", "slant", "width")
@@ -76,13 +82,16 @@ def attribute_hits(
 
 def retrieval_pools(corpus: Corpus) -> tuple[list[np.ndarray], dict[str, int]]:
     """For each test caption, the training images retrieval picks among (see the module),
-    and how many captions fell back to a looser match."""
+    and how many captions fell back to a looser match (the digits' captions only)."""
+    if corpus.bins is None:
+        raise DataError("retrieval by digit and bins: the captions name no digit")
     names = corpus.bins.names(corpus.train.measurements)  # every attribute's bin per image
     labels = corpus.train.split.labels
     digits = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
     pools, fallbacks = [], {"digit_thickness_slant": 0, "digit": 0}
-    for caption in corpus.test.captions:
-        same_digit = digits[caption.digit]
+    # a digit caption's digit is its test image's label (`load_corpus` checks it)
+    for caption, digit in zip(corpus.test.captions, corpus.test.split.labels, strict=True):
+        same_digit = digits[int(digit)]
         exact = [i for i in same_digit if all(names[i][a] == b for a, b in caption.states.items())]
         pool = exact or [
             i for i in same_digit
@@ -103,10 +112,10 @@ def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
 
 
 def class_pools(corpus: Corpus) -> list[np.ndarray]:
-    """For each test caption, the training images of its digit."""
+    """For each test caption, the training images of its digit (its test image's label)."""
     labels = corpus.train.split.labels
     digits = {int(d): np.flatnonzero(labels == d) for d in np.unique(labels)}
-    return [digits[c.digit] for c in corpus.test.captions]
+    return [digits[int(digit)] for digit in corpus.test.split.labels]
 
 
 def class_images(corpus: Corpus, seed: int) -> np.ndarray:
@@ -147,25 +156,38 @@ def matching_for_scores(corpus: Corpus, seed: int, epochs: int) -> MatchingModel
     return model
 
 
+def _candidates(texts: list[str], encoded: Encoded, groups: np.ndarray | None) -> int:
+    """How many captions every test image can be ranked among: its own and the fewest others
+    any image has (other words, as the vocabulary reads them; with `groups`, of other images
+    too)."""
+    if groups is None:
+        return len(set(texts))
+    ids = torch.unique(encoded.tokens, dim=0, return_inverse=True)[1].numpy()
+    others = (ids[:, None] != ids[None, :]) & (groups[:, None] != groups[None, :])  # (N, N)
+    return int(others.sum(1).min()) + 1
+
+
 def score_way(
     images: np.ndarray, measurements: dict[str, np.ndarray], corpus: Corpus,
     evaluator: LoadedEvaluator, matching: MatchingModel, cfg: EvalConfig, device: torch.device,
 ) -> dict[str, float]:  # fmt: skip
-    """Every score of one way's images, image i for test caption i."""
+    """Every score of one way's images, image i for test caption i (for a user's folder, no
+    digit or attribute score)."""
     captions, digits = corpus.test.captions, corpus.test.split.labels
     features, logits = extract(evaluator.network, images, cfg.batch_size, device)
     reference = fid_statistics(evaluator.reference_features)
-    hits = attribute_hits(measurements, captions, corpus.bins)
-    every = np.concatenate(list(hits.values()))
+    scores: dict[str, float] = {}
+    if corpus.bins is not None:
+        hits = attribute_hits(measurements, captions, corpus.bins)
+        every = np.concatenate(list(hits.values()))
+        scores["digit_accuracy"] = accuracy(logits, digits)
+        scores |= {f"{a}_accuracy": float(h.mean()) for a, h in hits.items()}
+        scores["attribute_accuracy"] = float(every.mean())
     encoded = corpus.vocabulary.encode(corpus.test.texts, unknown="map")
-    distinct = len(set(corpus.test.texts))
-    scores = {
-        "digit_accuracy": accuracy(logits, digits),
-        **{f"{a}_accuracy": float(h.mean()) for a, h in hits.items()},
-        "attribute_accuracy": float(every.mean()),
-        "r_precision": r_precision(matching, images, encoded, min(CANDIDATES, distinct), cfg.seed),
-        "fid": fid_from_statistics(fid_statistics(features), reference),
-    }
+    groups = corpus.test.images_of
+    candidates = min(CANDIDATES, _candidates(corpus.test.texts, encoded, groups))
+    scores["r_precision"] = r_precision(matching, images, encoded, candidates, cfg.seed, groups)
+    scores["fid"] = fid_from_statistics(fid_statistics(features), reference)
     return {key: round(float(value), 6) for key, value in scores.items()}
 
 
@@ -180,6 +202,19 @@ def scored_ways(
     diversity within one prompt)."""
     matching = matching_for_scores(corpus, cfg.seed, matching_epochs)
     train, test = corpus.train, corpus.test
+    draws = PROMPT_DRAWS
+    spread = partial(prompt_diversity, evaluator, draws=draws, cfg=cfg, device=device)
+    if not corpus.has_digits:
+        log.info("a folder's own captions name no digit and no shape: no digit or attribute "
+                 "accuracy, no retrieval or class-image baseline; scored: R-precision, FID, "
+                 "prompt diversity")  # fmt: skip
+        table: dict[str, dict[str, float | None]] = {}
+        for way, images in (("text_gan", generated), ("real_test", test.split.images)):
+            progress(f"scoring {way}")
+            table[way] = dict(score_way(images, {}, corpus, evaluator, matching, cfg, device))
+        table["text_gan"]["prompt_diversity"] = spread(prompted)
+        table["real_test"]["prompt_diversity"] = None  # one image per caption
+        return table
     retrieved, fallbacks = retrieve(corpus, cfg.seed)
     same_digit = class_images(corpus, cfg.seed)
 
@@ -192,15 +227,12 @@ def scored_ways(
         "class_image": (train.split.images[same_digit], pick(same_digit)),
         "real_test": (test.split.images, test.measurements),
     }
-    table: dict[str, dict[str, float | None]] = {}
+    table = {}
     for way, (images, measured) in ways.items():
         progress(f"scoring {way}")
-        table[way] = score_way(  # type: ignore[assignment]
-            images, measured, corpus, evaluator, matching, cfg, device
-        )
+        table[way] = dict(score_way(images, measured, corpus, evaluator, matching, cfg, device))
     # diversity within one prompt: K images of each of the first P captions
-    draws, count = PROMPT_DRAWS, len(prompted) // PROMPT_DRAWS
-    spread = partial(prompt_diversity, evaluator, draws=draws, cfg=cfg, device=device)
+    count = len(prompted) // draws
     table["text_gan"]["prompt_diversity"] = spread(prompted)
     for way, pools, stream in (("retrieval", retrieval_pools(corpus)[0], _RETRIEVAL),
                                ("class_image", class_pools(corpus), _CLASS)):  # fmt: skip

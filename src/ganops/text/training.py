@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
 from ganops.text.artifact import TextModel, noise_batch, save_text_model
 from ganops.text.corpus import Corpus, load_corpus
-from ganops.text.grid import GRID_COLUMNS, GRID_PROMPTS
+from ganops.text.grid import grid_prompts, grid_texts
 from ganops.text.loop import (
     METRICS,
     RESUME_FORMAT,
@@ -97,13 +98,20 @@ def run_text(params: Params, paths: RunPaths, world: World | None = None) -> Run
     return launch(world, paths.checkpoints, check, partial(_train, params, paths))
 
 
+def quick_names(corpus: Corpus) -> tuple[str, ...]:
+    """The quick scores of a run: no digit accuracy for a user's own captions."""
+    return QUICK_NAMES if corpus.has_digits else QUICK_NAMES[:1]
+
+
 def dataset_input(params: Params, corpus: Corpus) -> dict[str, Any]:
     """What the MLflow run records of its data."""
     images = corpus.train.split.images
+    folder = params.data.folder
     return {
-        "name": params.data.source,
+        "name": params.data.source if corpus.has_digits else Path(str(folder)).name,
         "digest": params_hash(params, ("data", "task")),
-        "source": f"text: {params.data.source} with captions made from label and shape",
+        "source": f"text: {params.data.source} with captions made from label and shape"
+        if corpus.has_digits else f"text: the captioned images of {folder}",
         "profile": {"train_images": len(images), "image_shape": list(images.shape[1:]),
                     "vocabulary_words": len(corpus.vocabulary.words)},
     }  # fmt: skip
@@ -116,17 +124,18 @@ class QuickScore:
     evaluator: LoadedEvaluator
     sentences: torch.Tensor  # (N, D)
     noise: torch.Tensor  # (N, noise_dim)
-    digits: np.ndarray  # (N,) the digit each caption names
+    digits: np.ndarray | None  # (N,) the digit each caption names; None: a user's captions
     device: torch.device
 
     def __call__(self, state: TextGanState) -> dict[str, float]:
         images = to_uint8(draw(state.generator, self.noise, self.sentences))
         features, logits = extract(self.evaluator.network, images, 500, self.device)
         reference = fid_statistics(self.evaluator.reference_features)
-        return {
-            "quick_fid": round(fid_from_statistics(fid_statistics(features), reference), 6),
-            "quick_digit_accuracy": round(accuracy(logits, self.digits), 6),
-        }
+        fid = fid_from_statistics(fid_statistics(features), reference)
+        scores = {"quick_fid": round(fid, 6)}
+        if self.digits is not None:
+            scores["quick_digit_accuracy"] = round(accuracy(logits, self.digits), 6)
+        return scores
 
 
 class ScoredHistory(FanOut):
@@ -140,7 +149,8 @@ class ScoredHistory(FanOut):
         super().log_grid(step, picture)
         scores = self.score(self.state)
         self.log_metrics(step, scores)
-        log.info("quick fid %.3f  digit accuracy %.3f", *scores.values())
+        log.info("  ".join(f"{name.replace('_', ' ')} {value:.3f}"
+                           for name, value in scores.items()))  # fmt: skip
 
 
 @torch.no_grad()
@@ -175,7 +185,7 @@ def _train(
     state = build_state(cfg, inputs.spec, _sentence_encoder(params, corpus), device)
     histories = {
         "history": HistoryFile(paths.history, METRICS),
-        "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
+        "fid_history": HistoryFile(paths.fid_history, quick_names(corpus)),
     }
     train_images = corpus.train.split.images
     steps = steps_per_epoch(len(train_images), cfg.batch_size) * cfg.passes
@@ -195,11 +205,12 @@ def _train(
         log.info("sentence loss %.3f -> %.3f", losses[0], losses[-1])
     state.matching.to(device).eval().requires_grad_(False)
     encode = partial(encode_texts, state.matching, corpus=corpus, device=device)
-    prompts = [p for p in GRID_PROMPTS for _ in range(GRID_COLUMNS)]
+    fixed = grid_prompts(corpus.test.texts, corpus.has_digits)
+    prompts = grid_texts(fixed)
     work = Training(
         images=to_training_tensor(train_images, device),
         sentences=encode(corpus.train.texts),
-        grid_prompts=GRID_PROMPTS,
+        grid_prompts=fixed,
         grid_sentences=encode(prompts),
         grid_noise=noise_batch(len(prompts), cfg.noise_dim, _GRID_SEED).to(device),
         checkpointing=checkpointing,
@@ -208,7 +219,7 @@ def _train(
     test = corpus.test
     score = QuickScore(inputs.evaluator, encode(test.texts),
                        noise_batch(len(test.texts), cfg.noise_dim, _GRID_SEED + 1).to(device),
-                       test.split.labels, device)  # fmt: skip
+                       test.split.labels if corpus.has_digits else None, device)  # fmt: skip
     log.info("training a text-to-image GAN on %s: %d steps", device, steps)
     say_length(TEXT, cfg.passes, len(train_images), cfg.batch_size, steps)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, corpus),
@@ -217,18 +228,19 @@ def _train(
         result = together(world, networks(state),
                           lambda: train_text_gan(state, cfg, work, logger, stop))  # fmt: skip
         last = {name: histories["history"].rows[-1][name] for name in METRICS}
-        quick = {name: histories["fid_history"].rows[-1][name] for name in QUICK_NAMES}
+        quick = {name: histories["fid_history"].rows[-1][name] for name in quick_names(corpus)}
         metrics = last | quick | {"steps": result.steps}
         model = TextModel(state.generator, state.matching, corpus.vocabulary)
+        example = "a thick seven" if corpus.has_digits else fixed[0]  # words it knows
         record = _publish_and_record(model, params, paths, run, metrics, result.seconds,
-                                     len(train_images))  # fmt: skip
+                                     len(train_images), example)  # fmt: skip
     log.info("text-to-image model written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
 def _publish_and_record(
     model: TextModel, params: Params, paths: RunPaths, run: Run, metrics: dict[str, float],
-    seconds: float, train_images: int,
+    seconds: float, train_images: int, example_text: str,
 ) -> RunRecord:  # fmt: skip
     """Write the model, the metrics and the run record; log the training time and the
     model's file as an MLflow model (registered as `tracking.registered_text`, served by
@@ -238,7 +250,8 @@ def _publish_and_record(
     steps = int(metrics["steps"])
     run.log_summary({"train_time_s": seconds}, step=steps)
     registered = params.tracking.registered_text
-    model_uri = run.log_text_model(paths.model, model.generator.spec.to_dict(), registered)
+    spec = model.generator.spec.to_dict()
+    model_uri = run.log_text_model(paths.model, spec, registered, example_text)
     device = next(model.generator.parameters()).device
     record = record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
     facts = {

@@ -111,14 +111,18 @@ def log_restyler_model(
     )
 
 
-def log_text_model(model_file: Path, spec: dict[str, Any], registered_model: str | None) -> str:
+def log_text_model(
+    model_file: Path, spec: dict[str, Any], registered_model: str | None,
+    example_text: str = "a thick seven",
+) -> str:  # fmt: skip
     """Log the text-to-image model's file (`ganops.text.artifact`: the generator, the text
     encoder and the vocabulary) to the active run as a pyfunc model that `mlflow models serve`
     answers (`ganops.tracking.text_serving`: texts, a count and a seed in, images
     `(-1, C, H, W)` in [-1, 1] out, every request checked first); `spec`, the generator's
-    `TextGanSpec` as a dict, is its metadata `ganops_text_spec`. Returns its model URI."""
+    `TextGanSpec` as a dict, is its metadata `ganops_text_spec`; `example_text`, words of
+    its vocabulary, its input example's. Returns its model URI."""
     requirements = [f"torch=={version('torch')}", f"ganops=={version('ganops')}"]
-    example = {"text": np.array(["a thick seven"]), "count": np.array(2), "seed": np.array(0)}
+    example = {"text": np.array([example_text]), "count": np.array(2), "seed": np.array(0)}
     info = mlflow.pyfunc.log_model(
         name="text",
         python_model=SERVED_TEXT_CODE,

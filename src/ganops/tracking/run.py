@@ -300,10 +300,13 @@ class Run:
 
     @whole_call
     def log_text_model(
-        self, model_file: Path, spec: dict[str, Any], registered_model: str | None
-    ) -> str:
+        self, model_file: Path, spec: dict[str, Any], registered_model: str | None,
+        example_text: str = "a thick seven",
+    ) -> str:  # fmt: skip
         """Log a text-to-image model's file as an MLflow model (`log_text_model`); its URI."""
-        return self._log_model("text model", log_text_model, model_file, spec, registered_model)
+        return self._log_model(
+            "text model", log_text_model, model_file, spec, registered_model, example_text
+        )
 
     def _log_model(self, name: str, log_model: Callable[..., str], *args: Any) -> str:
         """`log_model(*args)`; a server lost now sends the model and the run to the local store."""
