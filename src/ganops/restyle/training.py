@@ -45,7 +45,7 @@ from ganops.run_length import RESTYLER, epoch_stride, say_length, say_stride, wi
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
-from ganops.runs.loggers import FanOut, HistoryFile
+from ganops.runs.loggers import HistoryFile, ScoredHistory
 from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
@@ -75,20 +75,6 @@ class QuickScore:
             "quick_fid": round(fid_from_statistics(fid_statistics(features), reference), 6),
             "quick_content_kept": round(accuracy(logits, self.labels), 6),
         }
-
-
-class ScoredHistory(FanOut):
-    """The loop's loggers, plus the quick score at each grid (once an epoch)."""
-
-    def __init__(self, score: QuickScore, state: RestyleState, *loggers: Any) -> None:
-        super().__init__(*loggers)
-        self.score, self.state = score, state
-
-    def log_grid(self, step: int, picture: np.ndarray) -> None:
-        super().log_grid(step, picture)
-        scores = self.score(self.state)
-        self.log_metrics(step, scores)
-        log.info("quick fid %.3f  content kept %.3f", *scores.values())
 
 
 @dataclass(frozen=True)
@@ -195,7 +181,8 @@ def _train(
     say_stride(RESTYLER, per_epoch, stride)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, train),
                  {}) as (stop, run):  # fmt: skip
-        logger = ScoredHistory(score, state, *histories.values(), run)
+        say = "quick fid %.3f  content kept %.3f"
+        logger = ScoredHistory(partial(score, state), say, *histories.values(), run)
         result = together(
             world, networks(state), lambda: train_restyler(state, cfg, work, logger, stop)
         )

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from ganops.io import write_text
+
+log = logging.getLogger("train")  # the training stages' logger
 
 
 class StepLogger(Protocol):
@@ -41,6 +45,23 @@ class FanOut:
     def flush(self) -> None:
         for logger in self.loggers:
             logger.flush()
+
+
+class ScoredHistory(FanOut):
+    """The loop's loggers, plus a quick score at each grid: `score()` gives the scores, which
+    go to every logger and, by `say` (a %-format of their values in order), to the log."""
+
+    def __init__(
+        self, score: Callable[[], dict[str, float]], say: str, *loggers: StepLogger
+    ) -> None:
+        super().__init__(*loggers)
+        self.score, self.say = score, say
+
+    def log_grid(self, step: int, picture: np.ndarray) -> None:
+        super().log_grid(step, picture)
+        scores = self.score()
+        self.log_metrics(step, scores)
+        log.info(self.say, *scores.values())
 
 
 class HistoryFile:

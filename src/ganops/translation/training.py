@@ -50,7 +50,7 @@ from ganops.run_length import (
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, follow, launch, prepare, together
-from ganops.runs.loggers import FanOut, HistoryFile
+from ganops.runs.loggers import FanOut, HistoryFile, ScoredHistory
 from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
@@ -93,20 +93,6 @@ class QuickScore:
             "quick_fid": round(fid_from_statistics(fid_statistics(features), reference), 6),
             "quick_label_preservation": round(accuracy(logits, self.labels), 6),
         }
-
-
-class ScoredHistory(FanOut):
-    """The loop's loggers, plus the quick score at each grid (once an epoch)."""
-
-    def __init__(self, score: QuickScore, state: TranslatorState, *loggers: Any) -> None:
-        super().__init__(*loggers)
-        self.score, self.state = score, state
-
-    def log_grid(self, step: int, picture: np.ndarray) -> None:
-        super().log_grid(step, picture)
-        scores = self.score(self.state)
-        self.log_metrics(step, scores)
-        log.info("quick fid %.3f  label preservation %.3f", *scores.values())
 
 
 def domain_a_classifier(
@@ -254,7 +240,8 @@ def _train(
     say_stride(TRANSLATOR, per_epoch, work.epoch_stride)
     dataset = partial(dataset_input, params, train, domain_names(paths.data))
     with tracked(params, world, checkpointing, run_id, dataset, {}) as (stop, run):
-        logger = ScoredHistory(score, state, *histories.values(), run)
+        say = "quick fid %.3f  label preservation %.3f"
+        logger = ScoredHistory(partial(score, state), say, *histories.values(), run)
         result = together(
             world, _networks(state), lambda: train_translator(state, cfg, work, logger, stop)
         )
