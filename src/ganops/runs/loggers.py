@@ -49,10 +49,11 @@ class FanOut:
 
 class ScoredHistory(FanOut):
     """The loop's loggers, plus a quick score at each grid: `score()` gives the scores, which
-    go to every logger and, by `say` (a %-format of their values in order), to the log."""
+    go to every logger and to the log, by `say` (a %-format of their values in order) or, with
+    `say` None, each by its name (`quick fid 1.234  quick digit accuracy 0.950`)."""
 
     def __init__(
-        self, score: Callable[[], dict[str, float]], say: str, *loggers: StepLogger
+        self, score: Callable[[], dict[str, float]], say: str | None, *loggers: StepLogger
     ) -> None:
         super().__init__(*loggers)
         self.score, self.say = score, say
@@ -61,7 +62,11 @@ class ScoredHistory(FanOut):
         super().log_grid(step, picture)
         scores = self.score()
         self.log_metrics(step, scores)
-        log.info(self.say, *scores.values())
+        if self.say is not None:
+            log.info(self.say, *scores.values())
+        else:
+            log.info("  ".join(f"{name.replace('_', ' ')} {value:.3f}"
+                               for name, value in scores.items()))  # fmt: skip
 
 
 class HistoryFile:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from ganops.config import TextConfig
 from ganops.device import adam
 from ganops.errors import GanopsError
+from ganops.run_length import epoch_work_due
 from ganops.runs.loggers import StepLogger
 from ganops.runs.resume import Checkpointing
 from ganops.runs.seeds import derived_seed
@@ -196,6 +197,7 @@ class Training:
     grid_noise: torch.Tensor  # (P * columns, noise_dim)
     checkpointing: Checkpointing
     log_every: int = 1
+    epoch_stride: int = 1  # epochs between grids and epoch-end checkpoints (run_length)
 
 
 @dataclass(frozen=True)
@@ -222,9 +224,10 @@ def train_text_gan(
     state: TextGanState, cfg: TextConfig, work: Training, logger: StepLogger,
     stop: StopRequest | None = None, progress: bool = True,
 ) -> LoopResult:  # fmt: skip
-    """Train from `state.step` to the end of `cfg.passes`: log, draw the grid at each epoch's
-    end, checkpoint (every `work.checkpointing.every_steps` and at each epoch's end); a stop
-    request checkpoints after the current step and stops."""
+    """Train from `state.step` to the end of `cfg.passes`: log, draw the grid at every
+    `work.epoch_stride`-th epoch's end (and the last), checkpoint (every
+    `work.checkpointing.every_steps` and with each grid); a stop request checkpoints after
+    the current step and stops."""
     per_epoch = steps_per_epoch(len(work.images), cfg.batch_size)
     total = per_epoch * cfg.passes
     started, first = time.perf_counter(), state.step
@@ -245,7 +248,7 @@ def train_text_gan(
             )
         if state.step % work.log_every == 0 or state.step == total:
             logger.log_metrics(state.step, losses)
-        epoch_done = state.step % per_epoch == 0
+        epoch_done = epoch_work_due(state.step, per_epoch, work.epoch_stride, total)
         every = work.checkpointing.every_steps
         stopping = stop is not None and stop.requested
         if not (epoch_done or (every and state.step % every == 0) or stopping):

@@ -28,11 +28,11 @@ from ganops.errors import ConfigError
 from ganops.io import write_json
 from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract, load_evaluator
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
-from ganops.run_length import TEXT, say_length, with_whole_epochs
+from ganops.run_length import TEXT, epoch_stride, say_length, say_stride, with_whole_epochs
 from ganops.run_record import RunRecord
 from ganops.runs.distributed import World
 from ganops.runs.launch import RunPaths, launch, prepare, together
-from ganops.runs.loggers import FanOut, HistoryFile
+from ganops.runs.loggers import HistoryFile, ScoredHistory
 from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
@@ -138,21 +138,6 @@ class QuickScore:
         return scores
 
 
-class ScoredHistory(FanOut):
-    """The loop's loggers, plus the quick score at each grid (once an epoch)."""
-
-    def __init__(self, score: QuickScore, state: TextGanState, *loggers: Any) -> None:
-        super().__init__(*loggers)
-        self.score, self.state = score, state
-
-    def log_grid(self, step: int, picture: np.ndarray) -> None:
-        super().log_grid(step, picture)
-        scores = self.score(self.state)
-        self.log_metrics(step, scores)
-        log.info("  ".join(f"{name.replace('_', ' ')} {value:.3f}"
-                           for name, value in scores.items()))  # fmt: skip
-
-
 @torch.no_grad()
 def encode_texts(
     matching: MatchingModel, texts: list[str], corpus: Corpus, device: torch.device
@@ -179,6 +164,7 @@ def _train(
     params: Params, paths: RunPaths, world: World, device: torch.device, inputs: Inputs
 ) -> RunRecord:
     per_epoch = steps_per_epoch(len(inputs.corpus.train.split.images), params.text.batch_size)
+    stride = epoch_stride(params.text, TEXT, per_epoch)  # before the steps become epochs
     params = with_whole_epochs(params, TEXT, per_epoch)  # `text.steps`, when set
     cfg, corpus = params.text, inputs.corpus
     prepare(world, device, params.run.deterministic, "ganops.text.loop", cfg.seed)
@@ -215,6 +201,7 @@ def _train(
         grid_noise=noise_batch(len(prompts), cfg.noise_dim, _GRID_SEED).to(device),
         checkpointing=checkpointing,
         log_every=params.run.log_every,
+        epoch_stride=stride,
     )
     test = corpus.test
     score = QuickScore(inputs.evaluator, encode(test.texts),
@@ -222,9 +209,10 @@ def _train(
                        test.split.labels if corpus.has_digits else None, device)  # fmt: skip
     log.info("training a text-to-image GAN on %s: %d steps", device, steps)
     say_length(TEXT, cfg.passes, len(train_images), cfg.batch_size, steps)
+    say_stride(TEXT, per_epoch, stride)
     with tracked(params, world, checkpointing, run_id, partial(dataset_input, params, corpus),
                  {}) as (stop, run):  # fmt: skip
-        logger = ScoredHistory(score, state, *histories.values(), run)
+        logger = ScoredHistory(partial(score, state), None, *histories.values(), run)
         result = together(world, networks(state),
                           lambda: train_text_gan(state, cfg, work, logger, stop))  # fmt: skip
         last = {name: histories["history"].rows[-1][name] for name in METRICS}
