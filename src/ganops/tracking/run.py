@@ -304,9 +304,8 @@ class Run:
         example_text: str = "a thick seven",
     ) -> str:  # fmt: skip
         """Log a text-to-image model's file as an MLflow model (`log_text_model`); its URI."""
-        return self._log_model(
-            "text model", log_text_model, model_file, spec, registered_model, example_text
-        )
+        return self._log_model("text model", log_text_model, model_file, spec,
+                               registered_model, example_text)  # fmt: skip
 
     def _log_model(self, name: str, log_model: Callable[..., str], *args: Any) -> str:
         """`log_model(*args)`; a server lost now sends the model and the run to the local store."""
