@@ -32,6 +32,7 @@ import json
 import logging
 import platform
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -53,6 +54,9 @@ from ganops.params import load_params, parse_params
 from ganops.runs import FanOut
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from reference_work import matmul_flops  # noqa: E402
+
 REFERENCE = "previous_default"
 # The search ran from the default of its day; every built-in configuration starts from it,
 # whatever params.yaml says now ("mix" is today's default, at the budget's epochs).
@@ -323,16 +327,6 @@ def cpu_peak() -> tuple[float | None, str]:
         return None, f"{model}: FLOP per cycle unknown"
     peak = threads * mhz * 1e6 * per_cycle
     return peak, f"{model}: {threads} cores x {mhz:.0f} MHz x {per_cycle} fp32 FLOP/cycle"
-
-
-def matmul_flops(size: int = 2048, repeats: int = 10) -> float:
-    """The FLOP/s torch's fp32 matrix multiply reaches here: the practical ceiling."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - started)
 
 
 def throughput(inputs: tuple[Any, ...], steps: int) -> str:

@@ -83,6 +83,35 @@ def test_pipeline_time_reports_the_peak_memory_of_a_child() -> None:
         bench.timed([sys.executable, "-c", "raise SystemExit(3)"], ROOT, {})
 
 
+def test_the_reference_workload_counts_its_flops_and_names_the_cpu() -> None:
+    work = _bench("reference_work")
+    measured = work.reference(steps=1, batch=2)
+    # pytorch/examples' DCGAN: 3,576,704 and 2,765,568 parameters at ngf = ndf = 64
+    step = work.DcganStep(batch=2)
+    assert sum(p.numel() for p in step.g.parameters()) == 3_576_704
+    assert sum(p.numel() for p in step.d.parameters()) == 2_765_568
+    assert measured.seconds > 0 and measured.flops_per_second > 1e8
+    assert re.search(r", \d+ threads$", work.cpu_name())
+    imports = work.import_seconds(("json",), repeats=1)
+    assert set(imports) == {"json"} and imports["json"] < 5
+
+
+def test_pipeline_time_says_what_share_of_the_train_stage_its_steps_take(
+    prepared: Path, tmp_path: Path
+) -> None:
+    bench = _bench("pipeline_time")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "data/train").mkdir(parents=True)
+    (tmp_path / "data/processed").symlink_to(prepared / "processed")
+    (tmp_path / "data/train/run.json").write_text(json.dumps({"steps": 100}))
+    step, share = bench.train_step_use(tmp_path, train_seconds=1e6, steps=1)
+    per_step = re.match(r"the training step: (\d+) ms, ([\d.]+) GFLOP/s, (\d+)% of", step)
+    assert per_step and int(per_step[1]) > 0 and float(per_step[2]) > 0
+    shared = re.match(r"its 100 steps: (\d+) s of the train stage's 1000000 s \((\d+)%\)", share)
+    assert shared and abs(int(shared[1]) - 100 * int(per_step[1]) / 1000) <= 1
+    assert shared[2] == "0"  # seconds of 100 steps are no share of a million
+
+
 def test_time_to_fid_measures_every_configuration_and_seed_against_the_clock(
     prepared: Path,
     evaluator_file: Path,
