@@ -6,7 +6,8 @@ colours and two sizes, at a seeded place), each captioned with its size, colour 
 `metadata.jsonl` ("a small red circle"), then runs the stages' own commands (from
 `dvc.yaml`, as `bench/small_folder.py` does) in a temporary workspace with the project's
 params, `task=text`, `data.folder` and `--set` edits, and prints the evaluate stage's table:
-the GAN's R-precision, FID and prompt diversity beside the real test images'.
+the GAN's R-precision, FID and prompt diversity beside retrieval's (a real training image of
+each test caption's text) and the real test images'.
 
 Usage:
     python bench/text_folder.py [--images 240] [--size 32] [--set key=value ...]

@@ -142,6 +142,9 @@ RUN_BY: dict[str, str] = {
     # the text-to-image model's server: the request docs/text.md shows, over HTTP
     "mlflow models serve -m models:/ganops-text/1": TEXT_SERVE,
     "curl -s http://127.0.0.1:5004/invocations": TEXT_SERVE,
+    # `ganops sample --text` from the registered text model: the bytes its file draws
+    "ganops sample --model models:/ganops-text/": "tests/text/test_text_serve.py::"
+        "test_ganops_sample_draws_from_the_registry_what_the_file_draws",
     # the serving example's request body, and its POST to /invocations (the test's requests)
     "python -c import json, numpy as np; x = np.load('data/processed/A/test_images.npy')": SERVE,
     "curl -s http://127.0.0.1:5001/invocations": SERVE,

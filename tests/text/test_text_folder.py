@@ -16,8 +16,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from ganops.cli import main as cli_main
-from ganops.text.corpus import load_corpus
+from ganops.data.dataset import Split
+from ganops.params import load_params
+from ganops.text.captions import Caption
+from ganops.text.corpus import CaptionedSplit, Corpus, load_corpus
 from ganops.text.grid import grid_prompts
+from ganops.text.scoring import caption_pools, retrieve
+from ganops.text.vocab import Vocabulary
 from tests.helpers import (
     STAGE_ARGS,
     STAGE_NAMES,
@@ -108,12 +113,21 @@ def _check_run(base: Path, captions: dict[str, list[str]], image_size: int) -> N
     rows = len(dict.fromkeys(corpus.test.texts))
     assert grid.size[1] > min(rows, 8) * image_size  # a row per test-caption prompt
     ways = json.loads((base / "data/eval/metrics.json").read_text())
-    assert set(ways) == {"text_gan", "real_test"}
+    assert set(ways) == {"text_gan", "retrieval", "real_test"}
     for scores in ways.values():
-        assert set(scores) == {"r_precision", "fid", "prompt_diversity"}
+        assert {"r_precision", "fid", "prompt_diversity"} <= set(scores)
         assert 0 <= scores["r_precision"] <= 1 and scores["fid"] >= 0
     assert ways["text_gan"]["prompt_diversity"] > 0
     assert ways["real_test"]["prompt_diversity"] is None  # one image a caption
+    # retrieval: a training image of each test caption's own text (three places of every
+    # shape, colour and size, so the training split holds each text the test split does)
+    _, hits = retrieve(corpus, 0)
+    assert set(ways["retrieval"]) - set(ways["text_gan"]) == {"fallback_shared_words"}
+    assert ways["retrieval"]["fallback_shared_words"] == hits["shared_words"]
+    picked, _ = retrieve(corpus, load_params(base / "params.yaml").eval.seed)
+    same = [corpus.train.texts[i] == t for i, t in zip(picked, corpus.test.texts, strict=True)]
+    assert sum(same) == len(same) - hits["shared_words"] >= len(same) - 2
+    assert ways["retrieval"]["prompt_diversity"] >= 0
     assert (base / "data/train/fid.tsv").read_text().splitlines()[0].split("\t")[1:] == [
         "quick_fid"
     ]
@@ -139,7 +153,7 @@ def test_the_stages_run_on_a_captioned_folder(
     assert len([p for p in raw if p.endswith(".png")]) == 36  # the images and their captions
     assert (layout in raw) if layout != "txt" else len([p for p in raw if p.endswith(".txt")]) == 36
     said = capfd.readouterr().err
-    assert "name no digit and no shape" in said
+    assert "name no digit and no shape" in said and "retrieval by caption" in said
     assert ("no class sub-folders" in said) != classes
     assert "Failed to validate serving input example" not in said  # its words, not a digit's
     # ganops sample --text draws from the folder's model at its size, in colour
@@ -231,6 +245,56 @@ def test_the_bench_draws_captioned_shapes_and_scores_a_real_run() -> None:
             "text.matching_epochs=1", "text.batch_size=16", "evaluator.epochs=1",
             "evaluator.min_accuracy=0.0"]  # fmt: skip
     result = bench.run(40, 32, tiny)
-    assert set(result["metrics"]) == {"text_gan", "real_test"}
+    assert set(result["metrics"]) == {"text_gan", "retrieval", "real_test"}
     assert result["metrics"]["text_gan"].keys() == {"r_precision", "fid", "prompt_diversity"}
     assert list(result["seconds"]) == list(bench.STAGES)
+
+
+def test_retrieval_by_caption_takes_the_same_text_else_the_most_shared_words() -> None:
+    train = ["A small  red circle", "a small red circle", "a large blue square",
+             "a big blue square", "a small green square", "a large green circle"]  # fmt: skip
+    images_of = np.array([0, 0, 1, 1, 2, 3])  # image 0 has two captions, so has image 1
+    test = ["a small RED circle", "a big blue square", "a tiny green square",
+            "a large green triangle", "purple zebras"]  # fmt: skip
+    pools, fallbacks = caption_pools(train, images_of, test)
+    assert [pool.tolist() for pool in pools] == [
+        [0],  # the same text, case and spacing aside: image 0 once, not once a caption
+        [3],  # its own text, though "a large blue square" shares three of its words too
+        [4],  # no such text: "a small green square" shares the most words (a, green, square)
+        [5],  # a, large, green
+        [0, 2, 4, 5],  # no word shared: every image, one row each
+    ]
+    assert fallbacks == {"shared_words": 3}
+    tied = caption_pools(train, images_of, ["a blue square"])[0]  # images 1 (rows 2, 3)
+    assert tied[0].tolist() == [2]
+    tie = caption_pools(train, np.arange(6), ["a green"])[0]  # rows 4 and 5, two images
+    assert tie[0].tolist() == [4, 5]
+    # retrieve picks one of a pool's images per caption, seeded: the same seed the same
+    # rows, and both tied images among 40 captions that tie
+    corpus = _tiny_corpus(train, np.arange(6), ["a green"] * 40 + ["a small red circle"])
+    picked, hits = retrieve(corpus, seed=3)
+    assert hits == {"shared_words": 40} and picked[-1] in (0, 1)
+    assert set(picked[:40].tolist()) == {4, 5}
+    assert np.array_equal(picked, retrieve(corpus, seed=3)[0])
+    assert not np.array_equal(picked, retrieve(corpus, seed=4)[0])
+    # the images are the training rows' pixels: the GAN's row scores them alike
+    assert np.array_equal(corpus.train.split.images[picked[:2]].reshape(2, -1)[:, 0], picked[:2])
+
+
+def _tiny_corpus(train: list[str], images_of: np.ndarray, test: list[str]) -> Corpus:
+    """A user's folder's corpus of `train` captions (row i's pixels all i) and `test` ones."""
+    rows = np.arange(len(train), dtype=np.uint8)[:, None, None, None] * np.ones(
+        (1, 1, 2, 2), np.uint8
+    )
+    split = Split(rows, np.zeros(len(train), dtype=np.int64), ("all",))
+    test_split = Split(rows[:1].repeat(len(test), 0), np.zeros(len(test), np.int64), ("all",))
+
+    def captions(texts: list[str]) -> list[Caption]:
+        return [Caption(text, None, {}) for text in texts]
+
+    return Corpus(
+        CaptionedSplit(split, captions(train), {}, images_of),
+        CaptionedSplit(test_split, captions(test), {}, np.arange(len(test))),
+        None,
+        Vocabulary.build(train),
+    )

@@ -3,7 +3,9 @@ and a seed in one request, the images out): trained through the real stages (tin
 from its workspace as docs/text.md says, and called over HTTP on 127.0.0.1. Its answers are
 the images the model's file draws, and `ganops sample --text` writes the same pixels; the
 same seed gives the same images; a bad request is a short 400 that names the cause, and the
-server answers `/ping` after."""
+server answers `/ping` after. `ganops sample --text` draws from the registered model (by version,
+alias or run) the bytes it draws from the model's file, and names a version that is not there
+or another task's model in one line."""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ import pytest
 import torch
 
 from ganops.cli import main
+from ganops.models import GeneratorSpec, build_generator
 from ganops.sampling import to_uint8
 from ganops.text.artifact import load_text_model
+from ganops.tracking.model import log_generator_model
 from tests.helpers import ROOT, mlflow_models_serve, run_stages_in, train_record
 from tests.pipeline.test_serve_hostile import post, refused
 from tests.text.test_text_stages import TINY_TEXT
@@ -105,6 +109,69 @@ def test_the_served_model_draws_what_its_file_and_ganops_sample_draw(
     assert not np.array_equal(other, both)
     # count and seed left out: one image, from seed 0
     assert np.array_equal(_images(url, _body({"text": SEVEN})), model.draw([SEVEN], 1, 0).numpy())
+
+
+def _sample(workspace: Path, model: str, out: Path, *extra: str) -> int:
+    """`ganops sample --model MODEL --out OUT ...` from the workspace, on its store."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workspace)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+        return main(["sample", "--model", model, "--out", str(out), *extra])
+
+
+def test_ganops_sample_draws_from_the_registry_what_the_file_draws(
+    served: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, workspace = served
+    record = train_record(workspace / "data/train/run.json")
+    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
+    mlflow.MlflowClient().set_registered_model_alias("ganops-text", "champion", "1")
+    texts = ["--text", SEVEN, "--text", ONE]
+    from_file = _sampled(workspace, [SEVEN, ONE], 3, 7)
+    for model in (MODEL, "models:/ganops-text@champion", f"runs:/{record['run_id']}/text"):
+        out = tmp_path / f"{model.replace('/', '_').replace(':', '_')}.npy"
+        assert _sample(workspace, model, out, "-n", "3", "--seed", "7", *texts) == 0, model
+        assert np.array_equal(np.load(out), from_file), model
+    # the command docs/text.md shows: a PNG, byte for byte the file's
+    shown = re.search(r"ganops sample --model models:/ganops-text/1 --out (\S+) --text \"(.*?)\"",
+                      (ROOT / "docs/text.md").read_text())  # fmt: skip
+    assert shown is not None and shown.group(2) == SEVEN
+    png = {}
+    for model in (MODEL, str(workspace / "data/models/model.pt")):
+        png[model] = tmp_path / f"{len(png)}-{shown.group(1)}"
+        assert _sample(workspace, model, png[model], "--text", SEVEN) == 0
+    assert png[MODEL].read_bytes() == png[str(workspace / "data/models/model.pt")].read_bytes()
+    # a word the model never saw names the model it was asked of
+    capsys.readouterr()
+    assert _sample(workspace, MODEL, tmp_path / "x.npy", "--text", "a purple seven") == 1
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "'purple'" in said[0] and MODEL in said[0], said
+
+
+def test_a_missing_version_or_another_tasks_model_is_one_line(
+    served: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, workspace = served
+    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
+    spec = GeneratorSpec("dcgan", 8, 4, (1, 28, 28))  # an untrained generator, registered
+    if not mlflow.MlflowClient().search_model_versions("name = 'ganops-generator'"):
+        with mlflow.start_run():
+            log_generator_model(build_generator(spec).eval(), spec, "ganops-generator")
+    cases = [
+        ("models:/ganops-text/9", ["--text", SEVEN],
+         "cannot load MLflow model models:/ganops-text/9"),
+        ("models:/ganops-text@nobody", ["--text", SEVEN], "models:/ganops-text@nobody"),
+        ("models:/ganops-generator/1", ["--text", SEVEN],
+         "models:/ganops-generator/1: not a ganops text-to-image model"),
+        (MODEL, [], f"{MODEL}: a text-to-image model, not a generator; draw with --text"),
+    ]  # fmt: skip
+    for model, extra, message in cases:
+        capsys.readouterr()
+        out = tmp_path / "never.npy"
+        assert _sample(workspace, model, out, *extra) == 1, model
+        said = capsys.readouterr().err.strip().splitlines()
+        assert len(said) == 1 and message in said[0], said
+        assert not out.exists()
 
 
 def test_unknown_words_read_as_unknown_when_the_request_says_map(

@@ -12,8 +12,11 @@ Ways:
 - `real_test`: the test image the caption was made from: the ceiling of every score.
 
 A user's own folder of captioned images (`data.folder`) has no digits and no shapes: its
-table is `text_gan` and `real_test` (the caption's own image), with R-precision, FID and
-prompt diversity; the digit and attribute scores and the two digit baselines are left out.
+table is `text_gan`, `retrieval` and `real_test` (the caption's own image), with R-precision,
+FID and prompt diversity; the digit and attribute scores and the class image are left out.
+Its `retrieval` (`caption_pools`) is a real TRAINING image with the caption's own text (case
+and spacing aside), or, where no training caption has it, one whose caption shares the most
+words with it (as the tokenizer reads them); a seeded pick among the images that qualify.
 
 Scores:
 
@@ -56,7 +59,7 @@ from ganops.text.matching import (
     train_matching,
 )
 from ganops.text.outputs import PROMPT_DRAWS
-from ganops.text.vocab import Encoded
+from ganops.text.vocab import Encoded, tokenize
 
 log = logging.getLogger(__name__)
 SCORED_ATTRIBUTES = ("thickness", "slant", "width")
@@ -103,10 +106,59 @@ def retrieval_pools(corpus: Corpus) -> tuple[list[np.ndarray], dict[str, int]]:
     return pools, fallbacks
 
 
+def normalised(text: str) -> str:
+    """`text` as the folder's retrieval compares captions: lower case, spaces collapsed."""
+    return " ".join(text.lower().split())
+
+
+def caption_pools(
+    train_texts: list[str], images_of: np.ndarray, test_texts: list[str]
+) -> tuple[list[np.ndarray], dict[str, int]]:
+    """For each of `test_texts`, the training rows retrieval picks among for a user's folder
+    (one row per training image, the first of its captions that qualifies; `images_of` `(M,)`:
+    the image of each of `train_texts`): the images with a caption of the same text (see
+    `normalised`); where there is none, the images whose caption shares the most words with
+    it (as `tokenize` reads them; every image when none shares a word). And how many test
+    captions fell back to shared words."""
+    if not train_texts:
+        raise DataError("retrieval by caption: the training split holds no caption")
+    exact: dict[str, list[int]] = {}
+    for row, text in enumerate(train_texts):
+        exact.setdefault(normalised(text), []).append(row)
+    words = sorted({word for text in train_texts for word in tokenize(text)})
+    column = {word: j for j, word in enumerate(words)}
+    train_words = np.zeros((len(train_texts), len(words)), dtype=np.float32)  # (M, W)
+    for row, text in enumerate(train_texts):
+        train_words[row, [column[word] for word in set(tokenize(text))]] = 1
+    pools, fallbacks = [], {"shared_words": 0}
+    for text in test_texts:
+        rows = exact.get(normalised(text))
+        if rows is None:
+            fallbacks["shared_words"] += 1
+            asked = np.zeros(len(words), dtype=np.float32)
+            asked[[column[w] for w in set(tokenize(text)) if w in column]] = 1
+            shared = train_words @ asked  # (M,) words each training caption shares
+            rows = np.flatnonzero(shared == shared.max()).tolist()
+        # one row per image: an image with two such captions is not picked twice as often
+        _, first = np.unique(images_of[rows], return_index=True)
+        pools.append(np.sort(np.asarray(rows, dtype=np.int64)[first]))
+    return pools, fallbacks
+
+
+def _pools(corpus: Corpus) -> tuple[list[np.ndarray], dict[str, int]]:
+    """Retrieval's pools: by digit and bins for the digits' captions, by caption for a folder."""
+    if corpus.has_digits:
+        return retrieval_pools(corpus)
+    images_of = corpus.train.images_of
+    if images_of is None:  # one caption an image
+        images_of = np.arange(len(corpus.train.captions))
+    return caption_pools(corpus.train.texts, images_of, corpus.test.texts)
+
+
 def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
-    """For each test caption, a training image's index `(N,)` (seeded pick in its pool), and
+    """For each test caption, a training row's index `(N,)` (seeded pick in its pool), and
     how many captions fell back to a looser match."""
-    pools, fallbacks = retrieval_pools(corpus)
+    pools, fallbacks = _pools(corpus)
     rng = np.random.default_rng(derived_seed(seed, _RETRIEVAL))
     return np.array([pool[int(rng.integers(len(pool)))] for pool in pools]), fallbacks
 
@@ -204,18 +256,25 @@ def scored_ways(
     train, test = corpus.train, corpus.test
     draws = PROMPT_DRAWS
     spread = partial(prompt_diversity, evaluator, draws=draws, cfg=cfg, device=device)
+    retrieved, fallbacks = retrieve(corpus, cfg.seed)
+    count = len(prompted) // draws
     if not corpus.has_digits:
         log.info("a folder's own captions name no digit and no shape: no digit or attribute "
-                 "accuracy, no retrieval or class-image baseline; scored: R-precision, FID, "
-                 "prompt diversity")  # fmt: skip
+                 "accuracy, no class-image baseline; retrieval by caption (%d of %d test "
+                 "captions by shared words); scored: R-precision, FID, prompt diversity",
+                 fallbacks["shared_words"], len(test.captions))  # fmt: skip
         table: dict[str, dict[str, float | None]] = {}
-        for way, images in (("text_gan", generated), ("real_test", test.split.images)):
+        for way, images in (("text_gan", generated), ("retrieval", train.split.images[retrieved]),
+                            ("real_test", test.split.images)):  # fmt: skip
             progress(f"scoring {way}")
             table[way] = dict(score_way(images, {}, corpus, evaluator, matching, cfg, device))
         table["text_gan"]["prompt_diversity"] = spread(prompted)
+        pools = _pools(corpus)[0][:count]
+        picked = draws_from(pools, draws, cfg.seed, _RETRIEVAL)
+        table["retrieval"]["prompt_diversity"] = spread(train.split.images[picked])
         table["real_test"]["prompt_diversity"] = None  # one image per caption
+        table["retrieval"] |= {f"fallback_{k}": float(v) for k, v in fallbacks.items()}
         return table
-    retrieved, fallbacks = retrieve(corpus, cfg.seed)
     same_digit = class_images(corpus, cfg.seed)
 
     def pick(index: np.ndarray) -> dict[str, np.ndarray]:
@@ -232,7 +291,6 @@ def scored_ways(
         progress(f"scoring {way}")
         table[way] = dict(score_way(images, measured, corpus, evaluator, matching, cfg, device))
     # diversity within one prompt: K images of each of the first P captions
-    count = len(prompted) // draws
     table["text_gan"]["prompt_diversity"] = spread(prompted)
     for way, pools, stream in (("retrieval", retrieval_pools(corpus)[0], _RETRIEVAL),
                                ("class_image", class_pools(corpus), _CLASS)):  # fmt: skip

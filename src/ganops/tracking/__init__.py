@@ -5,7 +5,7 @@
 - `run`: an open run (buffered metrics and images, outages, the local fallback) and its
   lifecycle, which always ends FINISHED, FAILED or KILLED, never RUNNING;
 - `model`: the generator, the translator, the restyler and the text-to-image model as MLflow
-  models, logged (and the first three loaded back); what `mlflow models serve` runs of them
+  models, logged and loaded back; what `mlflow models serve` runs of them
   is `serving`, `translator_serving`, `restyler_serving` and `text_serving` (their logged
   code, `served_generator`, `served_translator`, `served_restyler` and `served_text`,
   installs `guard` in the scoring server).
@@ -15,6 +15,7 @@ from ganops.tracking.identity import git_state, run_identity
 from ganops.tracking.model import (
     load_logged_generator,
     load_logged_restyler,
+    load_logged_text,
     load_logged_translator,
     logged_model_run_id,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "git_state",
     "load_logged_generator",
     "load_logged_restyler",
+    "load_logged_text",
     "load_logged_translator",
     "logged_model_run_id",
     "open_run",

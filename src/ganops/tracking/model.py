@@ -2,7 +2,8 @@
 pyfunc services that `mlflow models serve` answers behind `ganops.tracking.guard`, with their
 weights inside (no pickle: the generator as a `torch.export` graph, the translator and the
 restyler as state dicts, the text model as its file, all loaded with `weights_only=True`); the
-first three load back behind the usual module interface."""
+first three load back behind the usual module interface, the text model as the file rebuilds
+it."""
 
 from __future__ import annotations
 
@@ -198,6 +199,33 @@ def _load_weights_model(uri: str, name: str) -> tuple[nn.Module, dict[str, Any]]
     return network, spec
 
 
+def load_logged_text(uri: str) -> tuple[Any, dict[str, Any]]:
+    """A text-to-image model logged by `Run.log_text_model`, from its model URI: the served
+    pyfunc model's `ganops.text.artifact.TextModel` (rebuilt on the CPU from the model's file,
+    with `weights_only=True`), and its spec (a dict); a one-line `TrackingError` naming `uri`
+    when it is not one (another task's model, say)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        info = mlflow.models.get_model_info(uri)
+        spec = (info.metadata or {}).get("ganops_text_spec")
+        if not isinstance(spec, dict):
+            raise TrackingError(
+                f"{uri}: not a ganops text-to-image model (no ganops_text_spec); --text needs "
+                "a task: text model (models:/ganops-text/VERSION)"
+            )
+        service = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except OUTAGE as error:
+        raise TrackingError(f"cannot load MLflow model {uri}: {describe(error)}") from None
+    # the service's class is not imported here: it reaches the text package, which the run
+    # machinery (importing this module) must not
+    model = getattr(service, "model", None)
+    if model is None or not hasattr(model, "draw"):
+        raise TrackingError(
+            f"{uri}: not a ganops text-to-image model (its model is not the service)"
+        )
+    return model, spec
+
+
 def logged_model_run_id(uri: str) -> str | None:
     """The MLflow run that logged the model at `uri`, or None when the store does not say."""
     mlflow.set_tracking_uri(tracking_uri())
@@ -230,6 +258,8 @@ def load_logged_generator(uri: str, device: torch.device) -> tuple[nn.Module, Ge
 
 
 def _generator_spec(uri: str, info: Any) -> GeneratorSpec:
+    if "ganops_text_spec" in (info.metadata or {}):
+        raise TrackingError(f"{uri}: a text-to-image model, not a generator; draw with --text")
     try:
         return GeneratorSpec.from_dict((info.metadata or {})["ganops_spec"])
     except (KeyError, TypeError, ValueError):
