@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from reference_work import cpu_name, import_seconds, matmul_flops, reference  # noqa: E402
 
+DRIFT = 0.1  # R after the stages against R before: beyond it the machine's speed moved
 STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate", "downstream")
 
 
@@ -128,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     unit = (before.seconds + after.seconds) / 2
     drift = after.seconds / before.seconds
     print(f"R, after the stages: {after.seconds:.2f} s; after / before {drift:.2f}")
+    if abs(drift - 1) > DRIFT:
+        print(
+            f"warning: R moved by more than {DRIFT:.0%} during the run (other work on the "
+            "machine?): the multiples of R below are not comparable; run it again alone"
+        )
     total = sum(seconds_of.values())
     rows.append((f"all {len(STAGES)} stages from scratch", total, ""))
     seconds, peak = timed([str(bin_dir / "dvc"), "repro"], clone, env)
