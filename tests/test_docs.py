@@ -204,6 +204,8 @@ CANNOT_RUN_HERE: dict[str, str] = {
         "times scoring on the workspace's `make repro` outputs; tests assert no times",
     "python bench/pipeline_time.py":
         "times the whole pipeline from a fresh clone; test_bench.py checks its timer",
+    "python bench/reference_work.py":
+        "a benchmark (about half a minute); test_bench.py runs each of its parts at tiny sizes",
     "python bench/conditional_search.py":
         "a benchmark: trains 50-epoch conditional GANs in turn",
     "python bench/conditional_cost.py":
