@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +74,26 @@ def run_stage(command: list[str], torchrun: int) -> float:
     seconds = time.perf_counter() - started
     if result.returncode:
         raise SystemExit(f"{shlex.join(command)} failed with exit status {result.returncode}")
+    return seconds
+
+
+def run_stages(work: Path, stages: tuple[str, ...], edits: list[str]) -> dict[str, float]:
+    """Run `stages` in the workspace `work` (a data set of one's own in it), in order, from
+    this checkout's scripts: the project's params.yaml copied there with `edits`, the
+    workspace's own MLflow store. Each stage's wall seconds; a failed stage raises."""
+    shutil.copy(ROOT / "params.yaml", work / "params.yaml")
+    set_params(edits, work / "params.yaml")
+    commands = stage_commands()
+    inherited = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{inherited}"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work}/mlflow.db"
+    env.pop("DVC_EXP_NAME", None)
+    seconds = {}
+    for stage in stages:
+        _, script, *rest = commands[stage]
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / script), *rest], cwd=work, check=True, env=env)
+        seconds[stage] = round(time.perf_counter() - started, 1)
     return seconds
 
 

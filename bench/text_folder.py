@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +27,7 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from stages_direct import set_params, stage_commands  # noqa: E402
+from stages_direct import run_stages  # noqa: E402
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 50),
            "yellow": (230, 210, 40)}  # fmt: skip
@@ -69,21 +66,7 @@ def run(images: int, size: int, edits: list[str], keep: Path | None = None) -> d
             "task=text", "data.folder=shapes", f"data.image_size={size}",
             f"data.test_size={test_size}", f"eval.kid_subset_size={min(50, test_size)}",
         ]  # fmt: skip
-        shutil.copy(ROOT / "params.yaml", work / "params.yaml")
-        set_params([*base, *edits], work / "params.yaml")
-        commands = stage_commands()
-        inherited = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{inherited}"}
-        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work}/mlflow.db"
-        env.pop("DVC_EXP_NAME", None)
-        seconds = {}
-        for stage in STAGES:
-            _, script, *rest = commands[stage]
-            started = time.perf_counter()
-            subprocess.run(
-                [sys.executable, str(ROOT / script), *rest], cwd=work, check=True, env=env
-            )  # fmt: skip
-            seconds[stage] = round(time.perf_counter() - started, 1)
+        seconds = run_stages(work, STAGES, [*base, *edits])
         metrics = json.loads((work / "data/eval/metrics.json").read_text())
         return {"edits": edits, "images": images, "size": size, "seconds": seconds,
                 "metrics": metrics}  # fmt: skip

@@ -347,6 +347,19 @@ def mlflow_models_serve(
         yield url
 
 
+@contextlib.contextmanager
+def served_tiny_run(
+    tmp_path_factory: pytest.TempPathFactory, name: str, model: str, overrides: dict[str, Any]
+) -> Iterator[tuple[str, Path]]:
+    """A module's served model: the stages fetch to train run in a new workspace `name` with
+    the tiny params plus `overrides`, then `mlflow models serve` of `model` (what that run
+    registered); yields its URL and the workspace, and stops the server."""
+    workspace = tmp_path_factory.mktemp(name)
+    run_stages_in(workspace, ("fetch", "preprocess", "train_evaluator", "train"), overrides)
+    with mlflow_models_serve(model, workspace) as url:
+        yield url, workspace
+
+
 def assert_every_step_once(uri: str, run_id: str, total_steps: int, epochs: int) -> None:
     """The run's training curves hold every step 1..`total_steps` exactly once, and its
     images one sample grid per epoch: nothing lost, nothing delivered twice."""

@@ -7,10 +7,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
-from tests.helpers import ROOT, last_green_s, run_step, write_params
+from tests.helpers import ROOT, last_green_s, merged, run_step, write_params
 
 COPIED = (
     "dvc.yaml",
@@ -25,6 +26,10 @@ COPIED = (
     "tools/plots_template.html",  # make plots
 )
 VENV = Path(sys.executable).parent.parent
+# Cheaper than the suite's tiny run, for the tests of the pipeline's plumbing (the report,
+# the tracking server) rather than a conditional GAN's scores: one evaluator epoch, and an
+# unconditional generator, for which the downstream stage trains no classifiers.
+CHEAP: dict[str, dict[str, Any]] = {"evaluator": {"epochs": 1}, "model": {"conditional": False}}
 
 
 def env() -> dict[str, str]:
@@ -68,8 +73,9 @@ def make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return sh(repo, "make", *args, f"VENV={VENV}", "-o", f"{VENV}/.installed")
 
 
-def make_repo(base: Path) -> Path:
-    """A copy of the project (tracked files only) as a fresh git repo with DVC initialised."""
+def make_repo(base: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """A copy of the project (tracked files only) as a fresh git repo with DVC initialised,
+    its params the tiny ones at 2 epochs plus `overrides`."""
     repo = base / "project"
     repo.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
@@ -83,7 +89,7 @@ def make_repo(base: Path) -> Path:
     shutil.copytree(
         ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local")
     )
-    write_params(repo / "params.yaml", {"train": {"epochs": 2}})
+    write_params(repo / "params.yaml", merged({"train": {"epochs": 2}}, overrides or {}))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "tiny pipeline")

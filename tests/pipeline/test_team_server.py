@@ -32,7 +32,7 @@ from tests.helpers import (
     train_stage,
     write_params,
 )
-from tests.pipeline.repo import VENV, env, make_repo, sh
+from tests.pipeline.repo import CHEAP, VENV, env, make_repo, sh
 
 pytestmark = pytest.mark.slow
 
@@ -190,8 +190,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
 @pytest.fixture(scope="module")
 def pipeline(server: TeamServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A fresh git repo of the project where `make repro` ran with the server exported, its
-    results committed; the repro's output."""
-    repo = make_repo(tmp_path_factory.mktemp("pipeline"))
+    results committed; the repro's output. The run is the cheap one: what the server holds
+    (runs, metrics, artifacts, the registered model) is the same kind."""
+    repo = make_repo(tmp_path_factory.mktemp("pipeline"), CHEAP)
     exported = {"MLFLOW_TRACKING_URI": server.uri, "MLFLOW_TRACKING_USERNAME": USER,
                 "MLFLOW_TRACKING_PASSWORD": PASSWORD}  # fmt: skip
     done = _make("repro", cwd=repo, extra=exported)

@@ -19,7 +19,7 @@ import torch
 from ganops.cli import main
 from ganops.restyle.artifact import load_restyler
 from ganops.sampling import to_uint8
-from tests.helpers import mlflow_models_serve, run_stages_in
+from tests.helpers import served_tiny_run
 from tests.pipeline.test_serve_hostile import post, refused
 from tests.restyle.test_restyle_stages import TINY_RESTYLE
 
@@ -40,10 +40,8 @@ EXPECTED = "expected images (N, 1, 28, 28) (N, C, H, W) in [-1, 1]"
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The URL of `mlflow models serve` serving the restyler a tiny run registered, and the
     run's workspace."""
-    workspace = tmp_path_factory.mktemp("served_restyler")
-    run_stages_in(workspace, ("fetch", "preprocess", "train_evaluator", "train"), SERVED)
-    with mlflow_models_serve(MODEL, workspace) as url:
-        yield url, workspace
+    with served_tiny_run(tmp_path_factory, "served_restyler", MODEL, SERVED) as served:
+        yield served
 
 
 def _body(inputs: Any) -> bytes:

@@ -207,6 +207,28 @@ def test_a_bad_folder_stops_fetch_in_one_line_before_writing(
     assert not Path("data/raw").exists()
 
 
+def test_preprocess_refuses_the_raw_copy_of_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """data.folder changed after fetch copied a folder: preprocess says so in one line, and
+    writes nothing."""
+    folder, other = tmp_path / "shapes", tmp_path / "other"
+    make_folder(folder, "metadata.jsonl", classes=True)
+    shutil.copytree(folder, other)
+    monkeypatch.chdir(tmp_path)
+    write_params(Path("params.yaml"), tiny_folder_params(folder, 32))
+    assert load_stage("fetch").main(STAGE_ARGS["fetch"]) == 0
+    write_params(Path("params.yaml"), tiny_folder_params(other, 32))
+    capsys.readouterr()
+    assert load_stage("preprocess").main(STAGE_ARGS["preprocess"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1, error
+    assert error[0].endswith(
+        f"does not hold the captioned folder data.folder names ({other}); rerun the fetch stage"
+    ), error
+    assert not Path("data/processed").exists()
+
+
 def test_a_size_the_networks_cannot_draw_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,7 +25,7 @@ from ganops.models import GeneratorSpec, build_generator
 from ganops.sampling import to_uint8
 from ganops.text.artifact import load_text_model
 from ganops.tracking.model import log_generator_model
-from tests.helpers import ROOT, mlflow_models_serve, run_stages_in, train_record
+from tests.helpers import ROOT, served_tiny_run, train_record
 from tests.pipeline.test_serve_hostile import post, refused
 from tests.text.test_text_stages import TINY_TEXT
 
@@ -48,10 +48,8 @@ DOCS_REQUEST = {"inputs": {"text": SEVEN, "count": 4, "seed": 0}}
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The URL of `mlflow models serve` serving the model a tiny text run registered, and the
     run's workspace."""
-    workspace = tmp_path_factory.mktemp("served_text")
-    run_stages_in(workspace, ("fetch", "preprocess", "train_evaluator", "train"), SERVED)
-    with mlflow_models_serve(MODEL, workspace) as url:
-        yield url, workspace
+    with served_tiny_run(tmp_path_factory, "served_text", MODEL, SERVED) as served:
+        yield served
 
 
 def _body(inputs: Any) -> bytes:

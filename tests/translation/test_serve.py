@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from ganops.cli import main
 from ganops.sampling import to_uint8
 from ganops.translation.artifact import load_translator
-from tests.helpers import mlflow_models_serve, run_stages_in
+from tests.helpers import served_tiny_run
 from tests.pipeline.test_serve_hostile import assert_200_or_short_4xx, json_values, post, refused
 from tests.translation.test_translate_stages import TINY_TRANSLATE
 
@@ -45,10 +45,8 @@ EXPECTED = "inputs: expected images (N, 1, 28, 28) (N, C, H, W) in [-1, 1]"
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The URL of `mlflow models serve` serving the translator a tiny paired run registered,
     and the run's workspace."""
-    workspace = tmp_path_factory.mktemp("served")
-    run_stages_in(workspace, ("fetch", "preprocess", "train_evaluator", "train"), SERVED)
-    with mlflow_models_serve(MODEL, workspace) as url:
-        yield url, workspace
+    with served_tiny_run(tmp_path_factory, "served", MODEL, SERVED) as served:
+        yield served
 
 
 def _body(inputs: Any) -> bytes:

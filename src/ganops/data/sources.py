@@ -123,6 +123,15 @@ def verify_raw(raw: Path) -> str:
     return name
 
 
+def fetched_folder(raw: Path, source: str, folder: str | None, what: str) -> dict[str, Any]:
+    """The fetch record of `raw` once its files are checked and it is the copy, by the
+    source `source`, of `folder` (`what` names it and its key in the error)."""
+    record = read_json_record(raw / SOURCE_RECORD, producer="fetch")
+    if verify_raw(raw) != source or record.get("folder") != folder:
+        raise DataError(f"{raw} does not hold {what} ({folder}); rerun the fetch stage")
+    return record
+
+
 # --- files shipped inside an installed package, pinned by sha256 ---
 
 

@@ -28,9 +28,9 @@ from ganops.data.processing import (
     training_subset,
     write_processed,
 )
-from ganops.data.sources import SOURCE_RECORD, verify_raw
-from ganops.errors import ConfigError, DataError
-from ganops.io import atomic_dir, read_json_record, write_json
+from ganops.data.sources import fetched_folder
+from ganops.errors import ConfigError
+from ganops.io import atomic_dir, write_json
 from ganops.text.corpus import (
     CAPTIONS_FILE,
     FOLDER_FORMAT,
@@ -57,13 +57,8 @@ def _captions(captioned: CaptionedFiles, index: np.ndarray) -> list[dict[str, ob
 
 def _check_raw(params: Params, raw: Path) -> str:
     """The raw directory holds the folder `data.folder` names, as fetch copied it; its name."""
-    folder = params.data.folder
-    record = read_json_record(raw / SOURCE_RECORD, producer="fetch")
-    if verify_raw(raw) != SOURCE or record.get("folder") != folder:
-        raise DataError(
-            f"{raw} does not hold the captioned folder data.folder names ({folder}); rerun the "
-            "fetch stage"
-        )
+    what = "the captioned folder data.folder names"
+    record = fetched_folder(raw, SOURCE, params.data.folder, what)
     return str(record.get("name", "folder"))
 
 

@@ -52,9 +52,9 @@ from ganops.data.processing import (
     stratified_split,
     training_subset,
 )
-from ganops.data.sources import SOURCE_RECORD, source_record, verify_raw
+from ganops.data.sources import SOURCE_RECORD, fetched_folder, source_record
 from ganops.errors import DataError
-from ganops.io import atomic_dir, read_json_record, write_json
+from ganops.io import atomic_dir, write_json
 from ganops.translation.domains import write_domains
 
 log = logging.getLogger(__name__)
@@ -374,12 +374,7 @@ def preprocess_folder(params: Params, raw: Path, processed: Path) -> dict[str, P
     """Both domains of the data set that fetch copied into `raw`, split and resized, B into
     `processed` and A into `processed/A/`; everything checked before anything is written."""
     folder = params.translate.folder
-    record = read_json_record(raw / SOURCE_RECORD, producer="fetch")
-    if verify_raw(raw) != SOURCE or record.get("folder") != folder:
-        raise DataError(
-            f"{raw} does not hold the data set translate.folder names ({folder}); rerun the "
-            "fetch stage"
-        )
+    record = fetched_folder(raw, SOURCE, folder, "the data set translate.folder names")
     checked = check_dataset(raw)
     layout, cfg, name = checked.layout, params.data, str(record["name"])
     if len(checked.class_names) == 1:
