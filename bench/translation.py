@@ -9,6 +9,9 @@ markdown table (mean ± sd over seeds) is printed for docs/benchmarks.md.
 
     python bench/translation.py --seeds 2 --out docs/translation.json   # ~1 h on 2 CPU cores
     python bench/translation.py --only paired --seeds 1                 # one configuration
+    # with the alignment arms (`downstream.alignment`), issue 39's table:
+    python bench/translation.py --only uci_to_mnist mnist_to_uci --alignment \
+        --out docs/adaptation.json
 """
 
 from __future__ import annotations
@@ -81,9 +84,11 @@ def with_seed(overrides: dict[str, Any], seed: int) -> dict[str, Any]:
     return overrides | {"translate": translate}
 
 
-def one_configuration(scratch: Path, name: str, seeds: int) -> list[dict[str, Any]]:
-    """Every seed's scores and arms of configuration `name`."""
-    overrides, runs = CONFIGURATIONS[name], []
+def one_configuration(
+    scratch: Path, name: str, seeds: int, extra: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every seed's scores and arms of configuration `name` (plus the `extra` overrides)."""
+    overrides, runs = merged(CONFIGURATIONS[name], extra or {}), []
     first = scratch / f"{name}-0"
     first.mkdir()
     seconds = run_stages(first, with_seed(overrides, 0), STAGE_NAMES)
@@ -123,12 +128,21 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
                 cells.append("n/a" if None in values else spread(values))
             lines.append(f"| {name} | {method} | " + " | ".join(cells) + " |")
     lines += ["", "| task | arm | accuracy on B's test split |", "|---|---|---|"]
+    gains = ["", "| task | gain | per seed: mean ± stderr (t-test) |", "|---|---|---|"]
     for name, runs in results.items():
         for arm, entry in runs[0]["downstream"].items():
             if isinstance(entry, dict) and "accuracy_mean" in entry:
                 values = [run["downstream"][arm]["accuracy_mean"] for run in runs]
                 lines.append(f"| {name} | {arm} | {spread(values)} |")
-    return "\n".join(lines)
+            elif isinstance(entry, dict) and "stderr" in entry:
+                cells = [run["downstream"][arm] for run in runs]
+                said = ", ".join(
+                    f"{c['mean'] * 100:+.1f} ± {c['stderr'] * 100:.1f}"
+                    + (" (significant)" if c["significant"] else "")
+                    for c in cells
+                )
+                gains.append(f"| {name} | {arm} | {said} |")
+    return "\n".join(lines + gains)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,16 +150,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2, help="translator seeds 0..N-1")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGURATIONS), help="configurations")
     parser.add_argument("--out", type=Path, help="JSON record to write")
+    parser.add_argument(
+        "--alignment",
+        action="store_true",
+        help="downstream.alignment: also self-training and DANN on B's unlabelled train images",
+    )
     args = parser.parse_args(argv)
     names = args.only or list(CONFIGURATIONS)
+    extra = {"downstream": {"alignment": True}} if args.alignment else {}
     with tempfile.TemporaryDirectory(prefix="translation-") as scratch:
-        results = {name: one_configuration(Path(scratch), name, args.seeds) for name in names}
+        results = {
+            name: one_configuration(Path(scratch), name, args.seeds, extra) for name in names
+        }
     print(table(results))
     if args.out:
         record = {
             "date": date.today().isoformat(),
             "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-            "configurations": {name: CONFIGURATIONS[name] for name in names},
+            "configurations": {name: merged(CONFIGURATIONS[name], extra) for name in names},
             "results": results,
         }
         args.out.write_text(json.dumps(record, indent=1) + "\n")
