@@ -14,6 +14,7 @@ from ganops.errors import DataError
 from ganops.io import (
     atomic_dir,
     atomic_open,
+    is_model_file,
     read_json_record,
     save_npy,
     sha256_file,
@@ -79,3 +80,15 @@ def test_json_records_fail_clearly(tmp_path: Path, content: str | None, reason: 
         path.write_text(content)
     with pytest.raises(DataError, match=reason):
         read_json_record(path, producer="train")
+
+
+def test_a_model_value_is_a_file_unless_it_is_an_mlflow_uri(tmp_path: Path) -> None:
+    """Every command's `--model` reads a file or an MLflow model URI by one rule."""
+    assert is_model_file("data/models/model.pt")  # a file that is not there yet: still a file
+    assert not is_model_file("models:/ganops-generator/1")
+    assert not is_model_file("models:/ganops-text@champion")
+    assert not is_model_file("runs:/0123abcd/model")
+    assert not is_model_file("s3://bucket/model")
+    odd = tmp_path / "models:"  # an existing path with a URI-like name is read as the file
+    (odd / "a").mkdir(parents=True)
+    assert is_model_file(str(odd / "a"))

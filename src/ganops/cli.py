@@ -38,7 +38,7 @@ from ganops.data.dataset import Split, read_manifest
 from ganops.data.images import read_image_set, read_images
 from ganops.device import resolve_device
 from ganops.errors import ConfigError
-from ganops.io import save_npy, sha256_file, write_bytes
+from ganops.io import is_model_file, save_npy, sha256_file, write_bytes
 from ganops.models import GeneratorSpec
 from ganops.params import load_params
 from ganops.restyle.cli import add_restyle_command
@@ -83,7 +83,7 @@ _positive = _at_least(1)
 def load_any_generator(model: str, device: torch.device) -> tuple[nn.Module, GeneratorSpec]:
     """A generator and its spec from a generator file or an MLflow model URI."""
     path = Path(model)
-    if path.exists() or ("://" not in model and ":/" not in model):
+    if is_model_file(model):
         return load_generator(path, device)
     from ganops.tracking import load_logged_generator
 

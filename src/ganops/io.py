@@ -96,6 +96,13 @@ def save_npy(path: Path, array: np.ndarray) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def is_model_file(model: str) -> bool:
+    """Whether a `--model` value names a file rather than an MLflow model URI
+    (`models:/NAME/1`, `runs:/ID/PATH`, `s3://...`): a path that exists is a file, even with a
+    colon in its name; otherwise anything without a URI's scheme separator is."""
+    return Path(model).exists() or ("://" not in model and ":/" not in model)
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()

@@ -24,6 +24,7 @@ from ganops.data.images import FOLDER_MANIFEST, IMAGE_SUFFIXES, read_image_file,
 from ganops.errors import DataError, TrackingError
 from ganops.io import (
     atomic_dir,
+    is_model_file,
     refuse_foreign_folder,
     save_npy,
     sha256_file,
@@ -54,7 +55,7 @@ def load_any_restyler(model: str, device: torch.device) -> Restyler:
     """The restyler of a model.pt path or of an MLflow model URI (`models:/ganops-restyler/1`,
     `runs:/`, `models:/<id>`)."""
     path = Path(model)
-    if path.exists() or ("://" not in model and ":/" not in model):
+    if is_model_file(model):
         return load_restyler(path, device)
     from ganops.tracking import load_logged_restyler
 

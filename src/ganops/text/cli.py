@@ -22,7 +22,7 @@ import numpy as np
 
 from ganops.device import resolve_device
 from ganops.errors import ConfigError, TrackingError
-from ganops.io import save_npy, write_bytes
+from ganops.io import is_model_file, save_npy, write_bytes
 from ganops.sampling import png_bytes, to_uint8
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def load_any_text_model(model: str, device: torch.device) -> TextModel:
     from ganops.text.artifact import load_text_model
 
     path = Path(model)
-    if path.exists() or ("://" not in model and ":/" not in model):
+    if is_model_file(model):
         if not path.is_file():
             raise ConfigError(f"--model: {model} is not a file; --text needs the model's file "
                               "(data/models/model.pt of a task: text run) or its MLflow model "

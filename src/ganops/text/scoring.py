@@ -159,8 +159,13 @@ def retrieve(corpus: Corpus, seed: int) -> tuple[np.ndarray, dict[str, int]]:
     """For each test caption, a training row's index `(N,)` (seeded pick in its pool), and
     how many captions fell back to a looser match."""
     pools, fallbacks = _pools(corpus)
+    return picked_from(pools, seed), fallbacks
+
+
+def picked_from(pools: list[np.ndarray], seed: int) -> np.ndarray:
+    """One seeded training row from each of retrieval's `pools` `(N,)`."""
     rng = np.random.default_rng(derived_seed(seed, _RETRIEVAL))
-    return np.array([pool[int(rng.integers(len(pool)))] for pool in pools]), fallbacks
+    return np.array([pool[int(rng.integers(len(pool)))] for pool in pools])
 
 
 def class_pools(corpus: Corpus) -> list[np.ndarray]:
@@ -256,7 +261,8 @@ def scored_ways(
     train, test = corpus.train, corpus.test
     draws = PROMPT_DRAWS
     spread = partial(prompt_diversity, evaluator, draws=draws, cfg=cfg, device=device)
-    retrieved, fallbacks = retrieve(corpus, cfg.seed)
+    pools, fallbacks = _pools(corpus)  # retrieval's, for its images and its diversity
+    retrieved = picked_from(pools, cfg.seed)
     count = len(prompted) // draws
     if not corpus.has_digits:
         log.info("a folder's own captions name no digit and no shape: no digit or attribute "
@@ -269,8 +275,7 @@ def scored_ways(
             progress(f"scoring {way}")
             table[way] = dict(score_way(images, {}, corpus, evaluator, matching, cfg, device))
         table["text_gan"]["prompt_diversity"] = spread(prompted)
-        pools = _pools(corpus)[0][:count]
-        picked = draws_from(pools, draws, cfg.seed, _RETRIEVAL)
+        picked = draws_from(pools[:count], draws, cfg.seed, _RETRIEVAL)
         table["retrieval"]["prompt_diversity"] = spread(train.split.images[picked])
         table["real_test"]["prompt_diversity"] = None  # one image per caption
         table["retrieval"] |= {f"fallback_{k}": float(v) for k, v in fallbacks.items()}
@@ -292,10 +297,10 @@ def scored_ways(
         table[way] = dict(score_way(images, measured, corpus, evaluator, matching, cfg, device))
     # diversity within one prompt: K images of each of the first P captions
     table["text_gan"]["prompt_diversity"] = spread(prompted)
-    for way, pools, stream in (("retrieval", retrieval_pools(corpus)[0], _RETRIEVAL),
-                               ("class_image", class_pools(corpus), _CLASS)):  # fmt: skip
+    for way, way_pools, stream in (("retrieval", pools, _RETRIEVAL),
+                                   ("class_image", class_pools(corpus), _CLASS)):  # fmt: skip
         table[way]["prompt_diversity"] = spread(
-            train.split.images[draws_from(pools[:count], draws, cfg.seed, stream)]
+            train.split.images[draws_from(way_pools[:count], draws, cfg.seed, stream)]
         )
     table["real_test"]["prompt_diversity"] = None  # one image per caption
     table["retrieval"] |= {f"fallback_{k}": float(v) for k, v in fallbacks.items()}

@@ -17,7 +17,14 @@ from tqdm import tqdm
 
 from ganops.data.images import FOLDER_MANIFEST, read_input
 from ganops.errors import ConfigError, DataError, TrackingError
-from ganops.io import atomic_dir, refuse_foreign_folder, sha256_file, write_bytes, write_json
+from ganops.io import (
+    atomic_dir,
+    is_model_file,
+    refuse_foreign_folder,
+    sha256_file,
+    write_bytes,
+    write_json,
+)
 from ganops.sampling import png_bytes
 from ganops.translation.artifact import load_translator
 from ganops.translation.networks import TranslatorSpec
@@ -35,7 +42,7 @@ def load_any_translator(
     """The `direction` generator of a translator.pt path or of an MLflow model URI (which
     holds A to B only), and its spec."""
     path = Path(model)
-    if path.exists() or ("://" not in model and ":/" not in model):
+    if is_model_file(model):
         generators, spec = load_translator(path, device)
         if direction not in generators:
             raise ConfigError(
