@@ -1,4 +1,4 @@
-"""The alignment arms of the translate task's downstream stage (self-training and DANN), on
+"""The alignment arms of the translate task's downstream stage (self-training, DANN, FixMatch), on
 real digits: MNIST as the source, MNIST's test digits with their ink inverted as the
 unlabelled target (a real shift between the two)."""
 
@@ -14,10 +14,13 @@ from ganops.classifier_arms import Labelled, train_arm
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import load_split
 from ganops.metrics.evaluator import EvaluatorSpec, accuracy, extract
+from ganops.translation.adaptation import run_adaptation
 from ganops.translation.alignment import (
+    ALIGNMENT_ARMS,
     dann_weight,
     pseudo_labelled,
     reverse_gradient,
+    train_alignment_arm,
     train_dann,
     train_self_training,
 )
@@ -90,3 +93,30 @@ def test_pseudo_labels_keep_what_the_teacher_is_sure_of(
     assert count == len(chosen.labels) and not student.training
     _, logits = extract(student, source.images, 256, CPU)
     assert accuracy(logits, source.labels) > 0.5
+
+
+def test_fixmatch_arms_learn_seeded_and_run_only_beside_their_base_arm(
+    domains: tuple[EvaluatorSpec, Labelled, np.ndarray], prepared: Path
+) -> None:
+    """FixMatch from each source arm; from `handmade` only where the task has that arm."""
+    spec, source, target = domains
+    teacher = train_arm("real", RECIPE, spec, source, source, STEPS, 0, CPU)
+    first, count = train_alignment_arm("fixmatch", RECIPE, spec, (source, teacher), target,
+                                       STEPS, 0, CPU)  # fmt: skip
+    assert count is None and not first.training
+    short = STEPS.model_copy(update={"steps": 5})
+    twice = [train_alignment_arm("fixmatch", RECIPE, spec, (source, teacher), target, short, 3,
+                                 CPU)[0].state_dict() for _ in range(2)]  # fmt: skip
+    for name, value in twice[0].items():  # seeded: the same weights again
+        torch.testing.assert_close(value, twice[1][name], rtol=0, atol=0)
+    _, logits = extract(first, source.images, 256, CPU)
+    assert accuracy(logits, source.labels) > 0.5
+    assert not torch.equal(first.state_dict()["head.weight"], teacher.state_dict()["head.weight"])
+    test = load_split(prepared / "processed", "test")
+    cfg = DownstreamConfig(steps=4, seeds=1, alignment=True)
+    arms = {"source": ("real", source), "translated": ("real", source)}  # no hand-made arm
+    accuracies, pseudo = run_adaptation(RECIPE, spec, arms, (target, test), cfg, CPU)
+    expected = {a for a, (base, _) in ALIGNMENT_ARMS.items() if base != "handmade"}
+    assert set(accuracies) == {"source", "translated"} | expected
+    assert "handmade_fixmatch" not in accuracies and "translated_fixmatch" in accuracies
+    assert set(pseudo) == {"self_training", "translated_self_training"}

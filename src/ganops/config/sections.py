@@ -337,7 +337,7 @@ class DownstreamConfig(_Section):
         gt=0,
         le=1,
         description="few labels (data.labelled_per_class), pseudo_label arm, and the "
-        "translate task's self-training arms (downstream.alignment): an unlabelled image "
+        "translate task's self-training and FixMatch arms (downstream.alignment): an image "
         "trains the classifier when a classifier's prediction is at least this sure",
     )
     unlabelled_ratio: int = Field(
@@ -355,8 +355,8 @@ class DownstreamConfig(_Section):
     alignment: bool = Field(
         False,
         description="task translate: also the alignment arms on B's unlabelled train images "
-        "(self-training and DANN, from A and from A translated): four more classifiers a seed, "
-        "DANN's at twice a plain arm's images a step",
+        "(self-training, DANN and FixMatch, from A and from A translated; FixMatch from A "
+        "hand-made too): six or seven more classifiers a seed",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train them")
 

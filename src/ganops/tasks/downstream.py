@@ -153,7 +153,8 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
 
 def downstream_translate(params: Params, paths: ScorePaths) -> None:
     """downstream: a classifier on A, A + affine, A translated, A hand-made, tested on B; with
-    `downstream.alignment`, self-training and DANN from A and from A translated too."""
+    `downstream.alignment`, self-training, DANN and FixMatch from A and from A translated (and
+    FixMatch from A hand-made) too."""
     cfg = params.downstream
     device = resolve_device(cfg.device, key="downstream.device")
     evaluator = load_evaluator(paths.evaluator)

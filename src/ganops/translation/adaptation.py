@@ -11,7 +11,8 @@ for equal steps (`downstream.*`), on domain A's labelled train split
 
 and tested on domain B's test split. B's labels are used for that test only. With
 `downstream.alignment`, the arms of `ganops.translation.alignment` too (self-training and
-DANN, from the raw and from the translated source), on B's unlabelled train images.
+DANN, from the raw and from the translated source, and FixMatch's online self-training from
+each source arm), on B's unlabelled train images.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def run_adaptation(
     and the pseudo-label counts of the self-training arms. `target`: B's unlabelled train
     images `(M, C, H, W)` (read by the alignment arms only) and B's test split."""
     unlabelled, target_test = target
-    extra = tuple(ALIGNMENT_ARMS) if cfg.alignment else ()
+    # the alignment arms whose base arm runs (`handmade` only where the task has a transform)
+    extra = tuple(a for a, (base, _) in ALIGNMENT_ARMS.items() if base in arms)
+    extra = extra if cfg.alignment else ()
     results: dict[str, list[float]] = {arm: [] for arm in (*arms, *extra)}
     pseudo_labels: dict[str, list[int]] = {}
     runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in results]

@@ -13,7 +13,13 @@ architecture and recipe for `downstream.steps` steps, seeded as every other arm:
   source (raw or translated) and one of B's train images; the class loss on the source, and
   a domain classifier on the features (128 → 100 → 1, as the paper's digit experiments)
   whose gradient reaches the features reversed, scaled by the paper's schedule
-  2 / (1 + exp(-10 p)) - 1 over the run's progress p.
+  2 / (1 + exp(-10 p)) - 1 over the run's progress p;
+- `fixmatch`, `translated_fixmatch`, `handmade_fixmatch`: self-training online, in the
+  manner of FixMatch (Sohn et al. 2020; `ganops.few_labels.train_pseudo_label`): each step a
+  batch of the source (raw, translated or through the hand-made transform where the task has
+  one), weakly augmented, and one of B's train images, each labelled by the classifier's own
+  prediction on a weak view when it is at least `downstream.pseudo_label_threshold` sure and
+  trained on a strong view against that label.
 
 B's labels are never read here: no checkpoint or hyper-parameter is chosen on B. The
 threshold and the DANN schedule are fixed values (the paper's), the classifier is the one
@@ -34,6 +40,7 @@ from ganops.classifier_arms import Labelled, _Batches, train_arm
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import to_training_tensor
 from ganops.device import adam
+from ganops.few_labels import train_pseudo_label
 from ganops.metrics.evaluator import FEATURE_DIM, Evaluator, EvaluatorSpec, extract
 
 # arm -> (the arm whose classifier and images it starts from, how it adapts)
@@ -42,6 +49,9 @@ ALIGNMENT_ARMS = {
     "source_dann": ("source", "dann"),
     "translated_self_training": ("translated", "self_training"),
     "translated_dann": ("translated", "dann"),
+    "fixmatch": ("source", "fixmatch"),
+    "translated_fixmatch": ("translated", "fixmatch"),
+    "handmade_fixmatch": ("handmade", "fixmatch"),
 }
 ALIGNMENT_GAINS = (
     ("gain_self_training_vs_source", "self_training", "source"),
@@ -50,6 +60,11 @@ ALIGNMENT_GAINS = (
     ("gain_translated_dann_vs_translated", "translated_dann", "translated"),
     ("gain_translated_dann_vs_source_dann", "translated_dann", "source_dann"),
     ("gain_translated_vs_self_training", "translated", "self_training"),
+    ("gain_fixmatch_vs_source", "fixmatch", "source"),
+    ("gain_translated_fixmatch_vs_translated", "translated_fixmatch", "translated"),
+    ("gain_translated_fixmatch_vs_fixmatch", "translated_fixmatch", "fixmatch"),
+    ("gain_handmade_fixmatch_vs_handmade", "handmade_fixmatch", "handmade"),
+    ("gain_translated_fixmatch_vs_handmade_fixmatch", "translated_fixmatch", "handmade_fixmatch"),
 )
 DOMAIN_HIDDEN = 100  # the domain classifier's hidden units (Ganin et al. 2016, digits)
 
@@ -171,4 +186,6 @@ def train_alignment_arm(
     images, teacher = start
     if ALIGNMENT_ARMS[arm][1] == "dann":
         return train_dann(recipe, spec, images, target, cfg, seed, device), None
+    if ALIGNMENT_ARMS[arm][1] == "fixmatch":
+        return train_pseudo_label(recipe, spec, images, target, cfg, seed, device), None
     return train_self_training(recipe, spec, images, target, teacher, cfg, seed, device)
