@@ -3,13 +3,17 @@ run it continues is named in a file beside it that DVC ignores."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
+from torch import nn
 
+from ganops.errors import GanopsError
 from ganops.io import save_torch
 from ganops.runs import Checkpointing
-from ganops.runs.resume import RUN_FILE, continued_run_id, read_resume_state
+from ganops.runs.resume import RUN_FILE, PartsState, continued_run_id, read_resume_state
 
 
 def _save(folder: Path, run_id: str, params_hash: str = "h1") -> Path:
@@ -43,3 +47,46 @@ def test_a_checkpoint_without_its_run_file_continues_in_a_new_run(tmp_path: Path
     older = {**payload, "run_id": "run-old"}  # a checkpoint written before the run file
     save_torch(tmp_path / "old.pt", older)
     assert continued_run_id(tmp_path / "old.pt", older) == "run-old"
+
+
+class _Diverged(GanopsError):
+    pass
+
+
+@dataclass
+class _TwoNets(PartsState):
+    PARTS = ("net", "critic", "optimizer")
+    WATCHED = ("net", "critic")
+    DIVERGED = _Diverged
+    HINT = "lower the learning rate"
+
+    net: nn.Module
+    critic: nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+
+
+def _two_nets(seed: int) -> _TwoNets:
+    torch.manual_seed(seed)
+    net, critic = nn.Linear(3, 2), nn.Linear(2, 1)
+    optimizer = torch.optim.Adam([*net.parameters(), *critic.parameters()])
+    critic(net(torch.ones(1, 3))).sum().backward()  # type: ignore[no-untyped-call]
+    optimizer.step()  # the optimiser has a state to save
+    return _TwoNets(net, critic, optimizer, step=7)
+
+
+def test_a_parts_state_saves_and_restores_every_part_and_names_the_one_that_diverged() -> None:
+    """The restyle and text states: the step, then each part's own state, in PARTS' order."""
+    state = _two_nets(0)
+    saved = state.state_dict()
+    assert list(saved) == ["step", "net", "critic", "optimizer"] and saved["step"] == 7
+    other = _two_nets(1)
+    other.load_state_dict(saved)
+    assert other.step == 7
+    torch.testing.assert_close(other.net.weight, state.net.weight, rtol=0, atol=0)
+    assert other.optimizer.state_dict()["state"].keys() == saved["optimizer"]["state"].keys()
+    state.check_finite()  # finite: nothing raised
+    with torch.no_grad():
+        state.critic.bias.fill_(float("nan"))
+    with pytest.raises(_Diverged, match="the critic are no longer finite at step 7; lower the"):
+        state.check_finite()

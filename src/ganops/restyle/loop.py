@@ -32,7 +32,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +50,7 @@ from ganops.restyle.networks import (
 )
 from ganops.run_length import epoch_work_due
 from ganops.runs.loggers import StepLogger
-from ganops.runs.resume import Checkpointing
+from ganops.runs.resume import Checkpointing, PartsState
 from ganops.runs.seeds import derived_seed
 from ganops.runs.signals import StopRequest, TrainingStopped
 
@@ -70,8 +69,13 @@ class RestylerDiverged(GanopsError):
 
 
 @dataclass
-class RestyleState:
+class RestyleState(PartsState):
     """Everything a restyle run continues from: both networks, both optimisers, the step."""
+
+    PARTS = ("restyler", "discriminator", "optimizer_g", "optimizer_d")
+    WATCHED = ("restyler", "discriminator")
+    DIVERGED = RestylerDiverged
+    HINT = "lower restyle.lr"
 
     spec: RestylerSpec
     restyler: Restyler
@@ -79,31 +83,6 @@ class RestyleState:
     optimizer_g: torch.optim.Optimizer
     optimizer_d: torch.optim.Optimizer
     step: int = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "restyler": self.restyler.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "optimizer_g": self.optimizer_g.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = int(state["step"])
-        self.restyler.load_state_dict(state["restyler"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.optimizer_g.load_state_dict(state["optimizer_g"])
-        self.optimizer_d.load_state_dict(state["optimizer_d"])
-
-    def check_finite(self) -> None:
-        for name, module in (("restyler", self.restyler), ("discriminator", self.discriminator)):
-            for tensor in module.state_dict().values():
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                    raise RestylerDiverged(
-                        f"the weights of the {name} are no longer finite at step {self.step}; "
-                        "lower restyle.lr"
-                    )
 
 
 def restyler_spec(cfg: RestyleConfig, channels: int, size: int, num_classes: int) -> RestylerSpec:

@@ -17,7 +17,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -39,6 +39,36 @@ class Resumable(Protocol):
     step: int
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class PartsState:
+    """A task state made of named parts: its `state_dict` is its step and each part's own
+    (`PARTS`, attributes with `state_dict` and `load_state_dict`, in that order), and the
+    weights of the networks in `WATCHED` must stay finite (`DIVERGED` names the first that
+    does not, and `HINT` what to lower)."""
+
+    PARTS: ClassVar[tuple[str, ...]]
+    WATCHED: ClassVar[tuple[str, ...]]
+    DIVERGED: ClassVar[type[GanopsError]]
+    HINT: ClassVar[str]
+    step: int
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step} | {part: getattr(self, part).state_dict() for part in self.PARTS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        for part in self.PARTS:
+            getattr(self, part).load_state_dict(state[part])
+
+    def check_finite(self) -> None:
+        for name in self.WATCHED:
+            for tensor in getattr(self, name).state_dict().values():
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    raise self.DIVERGED(
+                        f"the weights of the {name} are no longer finite at step {self.step}; "
+                        f"{self.HINT}"
+                    )
 
 
 @dataclass

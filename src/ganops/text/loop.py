@@ -22,7 +22,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ from ganops.device import adam
 from ganops.errors import GanopsError
 from ganops.run_length import epoch_work_due
 from ganops.runs.loggers import StepLogger
-from ganops.runs.resume import Checkpointing
+from ganops.runs.resume import Checkpointing, PartsState
 from ganops.runs.seeds import derived_seed
 from ganops.runs.signals import StopRequest, TrainingStopped
 from ganops.sampling import to_uint8
@@ -55,9 +54,14 @@ class TextGanDiverged(GanopsError):
 
 
 @dataclass
-class TextGanState:
+class TextGanState(PartsState):
     """Everything a text run continues from: both networks, the frozen matching model, both
     optimisers, the step."""
+
+    PARTS = ("generator", "discriminator", "matching", "optimizer_g", "optimizer_d")
+    WATCHED = ("generator", "discriminator")
+    DIVERGED = TextGanDiverged
+    HINT = "lower text.lr_g and text.lr_d"
 
     spec: TextGanSpec
     generator: TextGenerator
@@ -66,33 +70,6 @@ class TextGanState:
     optimizer_g: torch.optim.Optimizer
     optimizer_d: torch.optim.Optimizer
     step: int = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "matching": self.matching.state_dict(),
-            "optimizer_g": self.optimizer_g.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = int(state["step"])
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.matching.load_state_dict(state["matching"])
-        self.optimizer_g.load_state_dict(state["optimizer_g"])
-        self.optimizer_d.load_state_dict(state["optimizer_d"])
-
-    def check_finite(self) -> None:
-        for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
-            for tensor in module.state_dict().values():
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                    raise TextGanDiverged(
-                        f"the weights of the {name} are no longer finite at step {self.step}; "
-                        "lower text.lr_g and text.lr_d"
-                    )
 
 
 def build_state(
