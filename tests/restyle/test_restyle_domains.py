@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ganops.config import params_hash
 from ganops.errors import DataError
-from ganops.params import load_params
+from ganops.params import load_params, parse_params
 from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.outputs import load_restyled
 from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, run_stages_in, train_record
@@ -98,6 +99,20 @@ def test_a_one_domain_workspace_is_refused_with_the_fix(
     params = load_params(two_domain_run / "params.yaml")
     with pytest.raises(DataError, match=r"holds no content domain .*rerun the preprocess stage"):
         load_restyle_split(params, processed, "test")
+
+
+def test_the_new_keys_shape_the_hash_only_when_set() -> None:
+    """Null, they leave the one-domain run the hash it had before they existed (its checkpoint
+    resumes, `ganops report` finds its run): the default's, as computed before this change."""
+    one = parse_params({"task": "restyle"})
+    assert params_hash(one) == "7a28e1b45ad39848"
+    two = {"task": "restyle", "data": {"source": "uci-digits"}}
+    hashes = {
+        params_hash(parse_params(two | {"restyle": {"content_source": source}}))
+        for source in ("mnist-5k", "mnist")
+    }
+    hashes.add(params_hash(parse_params({"task": "restyle", "restyle": {"folder": "mine"}})))
+    assert len(hashes) == 3 and params_hash(one) not in hashes
 
 
 def save(path: Path, pixels: np.ndarray) -> None:
