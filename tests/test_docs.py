@@ -81,6 +81,11 @@ RUN_BY: dict[str, str] = {
     # the restyle task: its seven stage scripts in-process (tiny), as dvc exp run runs them
     "dvc exp run -S task=restyle": "tests/restyle/"
         "test_restyle_stages.py::test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch",
+    # two domains, and a user's folders (with and without class sub-folders), in-process (tiny)
+    "dvc exp run -S task=restyle -S restyle.content_source=mnist-5k -S data.source=uci-digits":
+        "tests/restyle/test_restyle_domains.py::test_evaluate_scores_every_way_against_b",
+    "dvc exp run -S task=restyle -S restyle.folder=": "tests/restyle/test_restyle_domains.py::"
+        "test_the_stages_run_on_a_users_folder_and_say_what_is_not_defined",
     # an unpaired task: its seven stage scripts in-process, MNIST into UCI digits (tiny)
     "dvc exp run -S task=translate -S translate.source=": "tests/translation/"
         "test_translate_stages.py::test_unpaired_task_scores_and_arms_include_the_handmade_transform",

@@ -125,6 +125,21 @@ def _check_translation(params: Params, origin: str) -> None:
         )
 
 
+def _check_restyle(params: Params, origin: str) -> None:
+    source = params.restyle.content_source
+    if source is not None and source == params.data.source:
+        raise ConfigError(
+            f"{origin}: restyle.content_source: the content images are {source!r}, the same "
+            "source as the style images (data.source); name another source, or null for one "
+            "domain"
+        )
+    if source == "folder":
+        raise ConfigError(
+            f"{origin}: restyle.content_source: folder is the style images' (data.folder); "
+            "a user's two domains are restyle.folder (trainA/ and trainB/)"
+        )
+
+
 def _check_labels(params: Params, origin: str) -> None:
     """Checks of `data.labelled_per_class` and the semi-supervised GAN against the rest."""
     data, train = params.data, params.train
@@ -163,6 +178,8 @@ def _check_labels(params: Params, origin: str) -> None:
 def _check_cross_section(params: Params, origin: str) -> None:
     if params.task == "translate":
         _check_translation(params, origin)
+    if params.task == "restyle":
+        _check_restyle(params, origin)
     # model.* is the GAN's: a translator takes any side (a user's pix2pix data set is 256 px)
     problem = image_size_problem(params.model.arch, params.data.image_size)
     if problem and params.task == "generate":

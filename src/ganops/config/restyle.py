@@ -3,15 +3,28 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from ganops.config.length import Length, epochs_field, steps_field
-from ganops.config.sections import _Section
+from ganops.config.sections import _registries, _Section
 
 
 class RestyleConfig(_Section, Length):
     """A content image drawn in the style of a style image (MUNIT's encoders and AdaIN
-    decoder, StarGAN v2's losses); content and style both come from `data.source`."""
+    decoder, StarGAN v2's losses); the style images are `data.source`'s, the content images
+    too unless `content_source` or `folder` names two domains."""
+
+    content_source: str | None = Field(
+        None,
+        description="data source of the content images (domain A; the style images and the "
+        "evaluator are data.source's, domain B); null = content and style from data.source",
+    )
+    folder: str | None = Field(
+        None,
+        min_length=1,
+        description="your own two domains (data.source is not read), translate.folder's "
+        "layouts: content from trainA/ (testA/), style from trainB/ (testB/); null = not used",
+    )
 
     width: int = Field(16, ge=4, le=512, description="channels next to the image, every network")
     style_dim: int = Field(8, ge=1, le=512, description="length of the style vector")
@@ -45,3 +58,24 @@ class RestyleConfig(_Section, Length):
     )
     r1: float = Field(1.0, ge=0, le=1e4, description="weight of D's R1 penalty on real images")
     seed: int = Field(0, ge=0, lt=2**63, description="seed of the weights and the batches")
+
+    @field_validator("content_source")
+    @classmethod
+    def _known_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        registries = _registries(info)
+        problem = registries["source_problem"](value) if registries and value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("folder")
+    @classmethod
+    def _both_domains(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("content_source") is not None:
+            raise ValueError("holds both domains, so restyle.content_source must be null")
+        return value
+
+    @property
+    def two_domains(self) -> bool:
+        """Whether the content images come from a domain of their own (A)."""
+        return self.content_source is not None or self.folder is not None

@@ -24,6 +24,11 @@ split and two batches of random style codes `r1`, `r2` ~ N(0, I) (MUNIT's prior)
 An epoch is a seeded permutation of the train split in batches; a step's style images and
 random codes are seeded draws of the step's own, so a resumed run sees the very batches an
 uninterrupted one does. One process: the task refuses `run.nproc` above 1 before it starts.
+
+With two domains (`ganops.restyle.domains`) the content images are A's and the style images
+B's, drawn from B's train split; the discriminator's real images are then the style batch, B's
+images at their own classes (one head for all when the domains do not share their classes),
+so an output must look like a real image of B of its content's class.
 """
 
 from __future__ import annotations
@@ -137,17 +142,20 @@ def restyle_step(
     cfg: RestyleConfig,
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
     diversity: float,
+    style_labels: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """One step on `(content, labels, style, codes)`: images `(B, C, H, W)` in [-1, 1], the
     content's classes `(B,)` and two batches of random style codes `(2, B, style_dim)`;
-    `diversity` is this step's weight of the diversity term."""
+    `diversity` is this step's weight of the diversity term. With `style_labels` `(B,)` (two
+    domains) D's real images are the style images at their classes, else the content's."""
     content, labels, style, codes = batch
     g, judge = state.restyler, state.discriminator
     twice = labels.repeat(2)  # (2B,): the reference-guided and the random-style outputs
     # update D: real images of each class against outputs drawn with that class's content
     judge.requires_grad_(True)
-    real = content.detach().requires_grad_(True)
-    logits_real = judge(real, labels)
+    real_images, real_labels = (content, labels) if style_labels is None else (style, style_labels)
+    real = real_images.detach().requires_grad_(True)
+    logits_real = judge(real, real_labels)
     with torch.no_grad():
         code = g.content_encoder(content).repeat(2, 1, 1, 1)
         fakes = g.decoder(code, torch.cat([g.style_encoder(style), codes[0]]))  # (2B, ...)
@@ -187,17 +195,18 @@ def restyle_step(
 
 
 def batch_indices(
-    seed: int, epoch: int, batch: int, batch_size: int, count: int
+    seed: int, epoch: int, batch: int, batch_size: int, count: int, style_count: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of batch `batch` of epoch `epoch`: the content's from the epoch's seeded
-    permutation, the style images' a seeded draw of this step's own."""
+    """Indices of batch `batch` of epoch `epoch`: the content's (among `count`) from the
+    epoch's seeded permutation, the style images' (among `style_count`, or `count` when 0) a
+    seeded draw of this step's own."""
     permutation = torch.randperm(
         count,
         generator=torch.Generator().manual_seed(derived_seed(seed, _PERMUTATION, epoch, bits=32)),
     )
     content = permutation[batch * batch_size : (batch + 1) * batch_size]
     draw = torch.Generator().manual_seed(derived_seed(seed, _STYLE_DRAWS, epoch, batch, bits=32))
-    return content, torch.randint(count, (len(content),), generator=draw)
+    return content, torch.randint(style_count or count, (len(content),), generator=draw)
 
 
 def style_codes(seed: int, epoch: int, batch: int, count: int, style_dim: int) -> torch.Tensor:
@@ -208,8 +217,9 @@ def style_codes(seed: int, epoch: int, batch: int, count: int, style_dim: int) -
 
 @dataclass(frozen=True)
 class Training:
-    """What the loop works on: the train images `(N, C, H, W)` in [-1, 1] and their classes,
-    the fixed test images of the per-epoch grid, and how often to checkpoint."""
+    """What the loop works on: the train images `(N, C, H, W)` in [-1, 1] and their classes
+    (the content's; with two domains the style images' too, else they are the same), the
+    fixed test images of the per-epoch grid, and how often to checkpoint."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -219,6 +229,8 @@ class Training:
     log_every: int = 1
     epoch_stride: int = 1  # epochs between grids and epoch-end checkpoints (run_length)
     channels_last: bool = False  # batches in NHWC, as the networks (`run.channels_last`)
+    style_images: torch.Tensor | None = None  # two domains: B's train images (M, C, H, W)
+    style_labels: torch.Tensor | None = None  # (M,): their classes, D's real images' classes
 
 
 @dataclass(frozen=True)
@@ -263,17 +275,21 @@ def train_restyler(
     started, first = time.perf_counter(), state.step
     hidden = None if progress else True  # None: shown on a terminal, hidden in logs
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=hidden)
+    styles = work.images if work.style_images is None else work.style_images
     while state.step < total:
         epoch, batch = divmod(state.step, per_epoch)
-        index, index_style = batch_indices(cfg.seed, epoch, batch, cfg.batch_size, len(work.images))
+        index, index_style = batch_indices(
+            cfg.seed, epoch, batch, cfg.batch_size, len(work.images), len(styles)
+        )
         codes = style_codes(cfg.seed, epoch, batch, len(index), cfg.style_dim)
         batch_data = (
             _laid_out(work.images[index], work.channels_last), work.labels[index],
-            _laid_out(work.images[index_style], work.channels_last),
+            _laid_out(styles[index_style], work.channels_last),
             codes.to(work.images.device),
         )  # fmt: skip
+        real_labels = None if work.style_labels is None else work.style_labels[index_style]
         weight = diversity_weight(cfg, state.step, total)
-        losses = restyle_step(state, cfg, batch_data, weight)  # update D and G
+        losses = restyle_step(state, cfg, batch_data, weight, real_labels)  # update D and G
         state.step += 1
         bar.update()
         if not all(math.isfinite(v) for v in losses.values()):

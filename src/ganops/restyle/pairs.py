@@ -19,13 +19,31 @@ def style_pairs(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
             f"restyle pairs a content image with a style image of another class; the split "
             f"has {len(classes)} class"
         )
+    return pairs_across(labels, labels, seed, by_class=True)
+
+
+def pairs_across(
+    content_labels: np.ndarray, style_labels: np.ndarray, seed: int, by_class: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each content image `i` (classes `content_labels` `(N,)`), the index of its style
+    image among the style images (classes `style_labels` `(M,)`): a seeded draw among those of
+    another class when `by_class` (the two share their classes), else among all of them.
+    With the same labels on both sides, `style_pairs`' very draw."""
     rng = np.random.default_rng(seed)
-    style = np.empty(len(labels), np.int64)
-    for value in classes:
-        members = np.flatnonzero(labels == value)
-        others = np.flatnonzero(labels != value)
+    contents = np.arange(len(content_labels), dtype=np.int64)
+    if not by_class:
+        return contents, rng.integers(0, len(style_labels), len(content_labels)).astype(np.int64)
+    style = np.empty(len(content_labels), np.int64)
+    for value in np.unique(content_labels):
+        members = np.flatnonzero(content_labels == value)
+        others = np.flatnonzero(style_labels != value)
+        if not len(others):
+            raise DataError(
+                f"restyle pairs a content image with a style image of another class; the style "
+                f"images are all of class {value}"
+            )
         style[members] = others[rng.integers(0, len(others), len(members))]
-    return np.arange(len(labels), dtype=np.int64), style
+    return contents, style
 
 
 def spread_indices(labels: np.ndarray, count: int, offset: int = 0) -> np.ndarray:

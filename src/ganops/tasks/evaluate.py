@@ -20,8 +20,9 @@ from ganops.metrics.evaluator import load_evaluator
 from ganops.metrics.features import check_image_shape, check_sample_labels
 from ganops.metrics.scores import check_sizes
 from ganops.plots import class_histogram_png, neighbour_sheet, per_class_png
+from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.outputs import load_restyled
-from ganops.restyle.scoring import scored_ways
+from ganops.restyle.scoring import not_defined, scored_ways
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
@@ -155,30 +156,36 @@ def _record_table(run: Run, results: dict[str, Any], paths: ScorePaths,
 
 def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     """evaluate: the restyled test split, whether each output keeps its content's class and
-    how real the outputs look against the test split, and how far the style moved, beside the
-    four ways that need no GAN (`ganops.restyle.scoring`)."""
+    how real the outputs look against the (style images') test split, and how far the style
+    moved, beside the four ways that need no GAN (`ganops.restyle.scoring`); a score the data
+    does not define is null, and the log says why."""
     cfg = params.eval
     device = resolve_device(cfg.device, key="eval.device")
     evaluator = load_evaluator(paths.evaluator)
     arrays = load_restyled(paths.samples)
     outputs, labels = arrays["samples.npy"], arrays["labels.npy"]  # (N, C, H, W) uint8, (N,)
     check_image_shape(outputs, evaluator, str(paths.samples))
-    check_sample_labels(labels, evaluator, str(paths.samples))
-    train, test = load_split(paths.data, "train"), load_split(paths.data, "test")
+    test = load_restyle_split(params, paths.data, "test")
+    if test.by_class:
+        check_sample_labels(labels, evaluator, str(paths.samples))
+    train = load_restyle_split(params, paths.data, "train").style
     record = RunRecord.read(paths.run_record)
     with open_train_run(params, record) as run:
         results = scored_ways(arrays, test, train, evaluator, cfg, device)
         _record_table(run, results, paths, record.steps)
+    for what, why in not_defined(test).items():
+        log.info("not defined for this data (null in %s): %s, as %s", paths.metrics.name, what,
+                 why)  # fmt: skip
     for way, scores in results.items():
         moved = "  ".join(f"{m} {_r(scores, f'style_r_{m}')}/{_r(scores, f'content_r_{m}')}"
                           for m in ("slant", "thickness", "width", "height"))  # fmt: skip
-        log.info("%-9s content kept %.3f  fid %7.3f  style/content r: %s", way,
-                 scores["content_kept"], scores["fid"], moved)  # fmt: skip
+        log.info("%-9s content kept %s  fid %s  style/content r: %s", way,
+                 _r(scores, "content_kept", 3), _r(scores, "fid", 3), moved)  # fmt: skip
 
 
-def _r(scores: dict[str, float | None], key: str) -> str:
+def _r(scores: dict[str, float | None], key: str, digits: int = 2) -> str:
     value = scores.get(key)
-    return "n/a" if value is None else f"{value:.2f}"
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def evaluate_text(params: Params, paths: ScorePaths) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from ganops.config import Params
-from ganops.data.processing import preprocess
+from ganops.data.processing import Prepared, preprocess
+from ganops.restyle.domains import FOLDER_KEY
 from ganops.tasks.base import PreprocessPaths, StageTable
 from ganops.text.corpus import preprocess_text
 from ganops.text.folder import preprocess_captioned_folder
-from ganops.translation.domains import preprocess_domains
+from ganops.translation.domains import config_of, preprocess_domains, preprocess_two_sources
 from ganops.translation.folders import preprocess_folder
 
 log = logging.getLogger("preprocess")
@@ -34,6 +35,26 @@ def preprocess_translate(params: Params, paths: PreprocessPaths) -> None:
         domains = preprocess_folder(params, paths.raw, paths.processed)
     else:
         domains = preprocess_domains(params, paths.raw, paths.processed)
+    _say_domains(domains)
+
+
+def preprocess_restyle(params: Params, paths: PreprocessPaths) -> None:
+    """preprocess: one split of `data.source`, content and style images alike; or, with two
+    domains, the style images (B) where generation writes its data and the content images (A)
+    in `A/`, as for translation."""
+    cfg, data = params.restyle, params.data
+    if cfg.folder is not None:
+        domains = preprocess_folder(params, paths.raw, paths.processed, FOLDER_KEY, cfg.folder)
+    elif cfg.content_source is not None:
+        a = config_of(data, cfg.content_source)
+        domains = preprocess_two_sources(data, a, paths.raw, paths.processed)
+    else:
+        preprocess_generate(params, paths)
+        return
+    _say_domains(domains)
+
+
+def _say_domains(domains: dict[str, Prepared]) -> None:
     for name, dataset in domains.items():
         log.info(
             "domain %s (%s): %d train / %d test images of shape %s", name, dataset.source,
@@ -62,6 +83,6 @@ def preprocess_captioned(params: Params, paths: PreprocessPaths) -> None:
 PREPROCESS: StageTable[PreprocessPaths] = {
     "generate": preprocess_generate,
     "translate": preprocess_translate,
-    "restyle": preprocess_generate,  # one split, content and style images alike
+    "restyle": preprocess_restyle,
     "text": preprocess_captioned,
 }

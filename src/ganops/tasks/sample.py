@@ -6,9 +6,9 @@ import logging
 
 from ganops.artifacts import load_generator
 from ganops.config import Params
-from ganops.data.dataset import load_split
 from ganops.device import resolve_device
 from ganops.restyle.artifact import load_restyler
+from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.outputs import GRID_FILE as RESTYLE_GRID
 from ganops.restyle.outputs import write_restyled
 from ganops.run_record import RunRecord
@@ -58,18 +58,24 @@ def sample_translate(params: Params, paths: SamplePaths) -> None:
 
 
 def sample_restyle(params: Params, paths: SamplePaths) -> None:
-    """sample: every test image drawn in the style of a seeded test image of another class
-    (`ganops.restyle.outputs` names the files)."""
+    """sample: every test image drawn in the style of a seeded test image of another class;
+    with two domains every A test image in the style of a B test image (of another class
+    where they share their classes); `ganops.restyle.outputs` names the files."""
     cfg = params.sample
     device = resolve_device(cfg.device, key="sample.device")
     restyler = load_restyler(paths.model, device)
-    test = load_split(paths.data, "test")
+    test = load_restyle_split(params, paths.data, "test")
     record = RunRecord.read(paths.run_record)
     with open_train_run(params, record) as run:
         files = write_restyled(restyler, test, cfg.seed, paths.out, device, cfg.batch_size)
         run.log_artifact(files[RESTYLE_GRID], "samples")
-    log.info("%d test images restyled (each in the style of another class's) into %s",
-             len(test.images), paths.out)  # fmt: skip
+    if test.two_domains:
+        log.info("%d test images of domain A restyled, each in the style of a test image of B "
+                 "(%s), into %s", len(test.content.images),
+                 "of another class" if test.by_class else "of any class", paths.out)  # fmt: skip
+    else:
+        log.info("%d test images restyled (each in the style of another class's) into %s",
+                 len(test.content.images), paths.out)  # fmt: skip
 
 
 def sample_text(params: Params, paths: SamplePaths) -> None:

@@ -27,10 +27,15 @@ DOMAIN_A = "A"  # the sub-directory of domain A inside the raw and processed dir
 DEGRADATIONS = {"uci": uci_acquisition}
 
 
+def config_of(data: DataConfig, source: str) -> DataConfig:
+    """Another domain's data settings: `data.*` with `source` as the source."""
+    return data.model_copy(update={"source": source, "folder": None})
+
+
 def source_config(params: Params) -> DataConfig:
     """Domain A's data settings: `data.*` with `translate.source` as the source."""
     assert params.translate.source is not None  # an unpaired task
-    return params.data.model_copy(update={"source": params.translate.source, "folder": None})
+    return config_of(params.data, params.translate.source)
 
 
 def paired(params: Params) -> bool:
@@ -40,9 +45,16 @@ def paired(params: Params) -> bool:
 
 def fetch_domains(params: Params, raw: Path) -> None:
     """B's raw files into `raw`, and for an unpaired task A's into `raw/A/`."""
-    fetch_source(params.data, raw)
-    if not paired(params):
-        fetch_source(source_config(params), raw / DOMAIN_A)
+    if paired(params):
+        fetch_source(params.data, raw)
+    else:
+        fetch_two_sources(params.data, source_config(params), raw)
+
+
+def fetch_two_sources(b: DataConfig, a: DataConfig, raw: Path) -> None:
+    """B's raw files (source `b`) into `raw`, A's (source `a`) into `raw/A/`."""
+    fetch_source(b, raw)
+    fetch_source(a, raw / DOMAIN_A)
 
 
 def _check_domains(b: Prepared, a: Prepared) -> None:
@@ -57,7 +69,7 @@ def _check_domains(b: Prepared, a: Prepared) -> None:
     if channels_a != channels_b:
         raise DataError(
             f"domain A ({a.source}) has {channels_a} channel(s) and domain B ({b.source}) "
-            f"{channels_b}: a translator maps images of one channel count"
+            f"{channels_b}: a translator or a restyler maps images of one channel count"
         )
 
 
@@ -87,12 +99,19 @@ def write_domains(processed: Path, a: Prepared, b: Prepared) -> dict[str, Prepar
 def preprocess_domains(params: Params, raw: Path, processed: Path) -> dict[str, Prepared]:
     """B prepared from `data.source`, A from its own source or degraded from B; then written
     (`write_domains`)."""
+    if not paired(params):
+        return preprocess_two_sources(params.data, source_config(params), raw, processed)
     b = prepare(raw, params.data)
-    if paired(params):
-        a = degraded(b, params.translate.degradation)
-    else:
-        a = prepare(raw / DOMAIN_A, source_config(params))
-    return write_domains(processed, a, b)
+    return write_domains(processed, degraded(b, params.translate.degradation), b)
+
+
+def preprocess_two_sources(
+    b: DataConfig, a: DataConfig, raw: Path, processed: Path
+) -> dict[str, Prepared]:
+    """B prepared from `raw` by `b`, A from `raw/A/` by `a`, each with its own seeded split;
+    then written (`write_domains`)."""
+    domain_b = prepare(raw, b)
+    return write_domains(processed, prepare(raw / DOMAIN_A, a), domain_b)
 
 
 @dataclass(frozen=True)

@@ -319,9 +319,10 @@ def check_dataset(root: Path) -> Checked:
     return Checked(layout, class_names, labels, sides, colour)
 
 
-def fetch_folder(folder: str, raw: Path) -> Layout:
+def fetch_folder(folder: str, raw: Path, key: str = SOURCE) -> Layout:
     """Check the data set `folder`, then copy its images as they are into `raw` (replaced
-    whole) with a `source.json` record; returns its layout."""
+    whole) with a `source.json` record naming `key` (the params key that names the folder:
+    `translate.folder`, `restyle.folder`) as its source; returns its layout."""
     root = Path(folder)
     checked = check_dataset(root)
     files = image_files(root)
@@ -330,7 +331,7 @@ def fetch_folder(folder: str, raw: Path) -> Layout:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / name, staging / name)
         origins = {name: (root / name).as_posix() for name in files}
-        record = source_record(staging, SOURCE, origins)
+        record = source_record(staging, key, origins)
         name = root.resolve().name or "folder"  # names the domains in manifests and MLflow
         write_json(staging / SOURCE_RECORD, record | {"folder": folder, "name": name})
     return checked.layout
@@ -370,11 +371,14 @@ def _prepare_domain(
     )
 
 
-def preprocess_folder(params: Params, raw: Path, processed: Path) -> dict[str, Prepared]:
+def preprocess_folder(
+    params: Params, raw: Path, processed: Path, key: str = SOURCE, folder: str | None = None
+) -> dict[str, Prepared]:
     """Both domains of the data set that fetch copied into `raw`, split and resized, B into
-    `processed` and A into `processed/A/`; everything checked before anything is written."""
-    folder = params.translate.folder
-    record = fetched_folder(raw, SOURCE, folder, "the data set translate.folder names")
+    `processed` and A into `processed/A/`; everything checked before anything is written.
+    The data set is `translate.folder`, or `folder` as the params key `key` names it."""
+    folder = params.translate.folder if key == SOURCE else folder
+    record = fetched_folder(raw, key, folder, f"the data set {key} names")
     checked = check_dataset(raw)
     layout, cfg, name = checked.layout, params.data, str(record["name"])
     if len(checked.class_names) == 1:
