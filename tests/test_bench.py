@@ -297,3 +297,26 @@ def test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_ident
     assert result["metrics"]["translation"].keys() >= {"fid", "label_preservation", "psnr"}
     assert result["metrics"]["identity"]["label_preservation"] <= 1
     assert list(result["seconds"]) == list(bench.STAGES)
+
+
+def test_the_domain_adaptation_tables_are_the_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/benchmarks.md's domain-adaptation tables are what bench/adaptation_table.py makes
+    of the recorded runs; an arm that does not depend on the translator is shown once, a
+    gain the paired t-test calls significant in bold."""
+    bench = _bench("adaptation_table")
+    records = sorted((ROOT / "bench/records").glob("*/adaptation-*.json"))
+    assert {r.stem for r in records} == {"adaptation-uci_to_mnist", "adaptation-mnist_to_uci"}
+    assert bench.main([str(record) for record in records]) == 0
+    assert capsys.readouterr().out.strip() in (ROOT / "docs/benchmarks.md").read_text()
+    runs = [{"seed": s, "evaluate": {}, "downstream": {"source": {"accuracy_mean": 0.5},
+                                       "translated": {"accuracy_mean": 0.6 + s / 10},
+                                       "gain_translated_vs_source": {
+                                           "mean": 0.1 + s / 10, "stderr": 0.01,
+                                           "significant": s == 1}}} for s in (0, 1)]  # fmt: skip
+    (tmp_path / "r.json").write_text(json.dumps({"results": {"uci_to_mnist": runs[::-1]}}))
+    made = bench.tables(bench.merged_results([tmp_path / "r.json"]))
+    assert "| `source` | 50.0 |" in made  # no evaluate scores recorded: empty cells
+    assert "| `translation` |  |" in made and "| `translated` | 60.0, 70.0 |" in made
+    assert "| `translated_vs_source` | +10.0 ± 1.0, **+20.0 ± 1.0** |" in made

@@ -179,6 +179,7 @@ RUN_BY: dict[str, str] = {
         "tests/text/test_matching.py::test_the_bench_prints_r_precision_per_seed",
     "python bench/restyle_baselines.py":
         BENCH + "test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact",
+    "python bench/adaptation_table.py": BENCH + "test_the_domain_adaptation_tables_are_the_records",
     "python bench/small_folder.py":
         BENCH + "test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_identity",
     # the bytes of this CPU (in full, and --quick beside it: the same kernels in fewer
