@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from ganops.config.length import Length, epochs_field, steps_field
-from ganops.config.sections import _registries, _Section
+from ganops.config.sections import _Section, folder_alone, known_source
 
 
 class RestyleConfig(_Section, Length):
@@ -59,21 +59,10 @@ class RestyleConfig(_Section, Length):
     r1: float = Field(1.0, ge=0, le=1e4, description="weight of D's R1 penalty on real images")
     seed: int = Field(0, ge=0, lt=2**63, description="seed of the weights and the batches")
 
-    @field_validator("content_source")
-    @classmethod
-    def _known_source(cls, value: str | None, info: ValidationInfo) -> str | None:
-        registries = _registries(info)
-        problem = registries["source_problem"](value) if registries and value else None
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("folder")
-    @classmethod
-    def _both_domains(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("content_source") is not None:
-            raise ValueError("holds both domains, so restyle.content_source must be null")
-        return value
+    _known_source = field_validator("content_source")(known_source)
+    _both_domains = field_validator("folder")(
+        folder_alone("content_source", "restyle.content_source")
+    )
 
     @property
     def two_domains(self) -> bool:

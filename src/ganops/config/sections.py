@@ -28,6 +28,28 @@ def _registries(info: ValidationInfo) -> Registries | None:
     return info.context if isinstance(info.context, dict) else None  # type: ignore[return-value]
 
 
+def known_source(value: str | None, info: ValidationInfo) -> str | None:
+    """A source key (`data.source`, `translate.source`, `restyle.content_source`): a
+    registered source, or null where the key takes null."""
+    registries = _registries(info)
+    problem = registries["source_problem"](value) if registries and value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def folder_alone(field: str, key: str) -> Callable[[str | None, ValidationInfo], str | None]:
+    """A section's `folder` validator: a folder holds both domains, so `field` (declared
+    before it, naming domain A's source; `key` in params.yaml) must then be null."""
+
+    def check(value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get(field) is not None:
+            raise ValueError(f"holds both domains, so {key} must be null")
+        return value
+
+    return check
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -69,14 +91,7 @@ class DataConfig(_Section):
         "none); with task text, a folder of captioned images (docs/text.md)",
     )
 
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str, info: ValidationInfo) -> str:
-        registries = _registries(info)
-        problem = registries["source_problem"](value) if registries else None
-        if problem:
-            raise ValueError(problem)
-        return value
+    _known_source = field_validator("source")(known_source)
 
     @field_validator("folder")
     @classmethod
@@ -428,18 +443,5 @@ class TranslateConfig(_Section, Length):
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str | None, info: ValidationInfo) -> str | None:
-        registries = _registries(info)
-        problem = registries["source_problem"](value) if registries and value else None
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("folder")
-    @classmethod
-    def _both_domains(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("source") is not None:
-            raise ValueError("holds both domains, so translate.source must be null")
-        return value
+    _known_source = field_validator("source")(known_source)
+    _both_domains = field_validator("folder")(folder_alone("source", "translate.source"))
