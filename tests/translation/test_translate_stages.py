@@ -147,15 +147,17 @@ def test_unpaired_task_scores_and_arms_include_the_handmade_transform(unpaired_r
 def test_the_alignment_arms_run_beside_source_only(
     unpaired_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """downstream.alignment: self-training and DANN, from A and from A translated, on B's
-    unlabelled train images, reported beside source-only with the paired t-test."""
+    """downstream.alignment: self-training, DANN and FixMatch, from A and from A translated
+    (FixMatch from A hand-made too, where the task has that arm), on B's unlabelled train
+    images, reported beside source-only with the paired t-test."""
     private_copy(unpaired_run, tmp_path, monkeypatch)
-    write_params(Path("params.yaml"), UNPAIRED | {"downstream": {"seeds": 2, "steps": 20,
+    write_params(Path("params.yaml"), UNPAIRED | {"downstream": {"seeds": 2, "steps": 4,
                                                                   "alignment": True}})  # fmt: skip
     assert load_stage("downstream").main(STAGE_ARGS["downstream"]) == 0
     summary = json.loads(Path("data/downstream/metrics.json").read_text())
-    arms = {"source_dann", "translated_dann", "self_training", "translated_self_training"}
-    assert arms <= set(summary)
+    arms = {"source_dann", "translated_dann", "self_training", "translated_self_training",
+            "fixmatch", "translated_fixmatch"} | ({"handmade_fixmatch"} & set(summary))  # fmt: skip
+    assert arms <= set(summary) and ("handmade" in summary) == ("handmade_fixmatch" in summary)
     for arm in arms:
         assert 0.0 <= summary[arm]["accuracy_mean"] <= 1.0
     b_train = len(load_split(Path("data/processed"), "train").labels)
