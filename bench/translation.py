@@ -11,10 +11,7 @@ markdown table (mean ± sd over seeds) is printed for docs/benchmarks.md.
     python bench/translation.py --only paired --seeds 1                 # one configuration
     # with the alignment arms (`downstream.alignment`), the domain-adaptation table:
     python bench/translation.py --only uci_to_mnist mnist_to_uci --alignment \
-        --keep /tmp/adaptation --out docs/adaptation.json
-    # downstream alone again in those workspaces (after a change to its arms)
-    python bench/translation.py --only uci_to_mnist mnist_to_uci --alignment \
-        --keep /tmp/adaptation --downstream-again --out docs/adaptation.json
+        --keep /tmp/adaptation --out bench/records/adaptation.json
 """
 
 from __future__ import annotations
@@ -116,20 +113,6 @@ def recorded(workspace: Path, seed: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def downstream_again(kept: Path, names: list[str], extra: dict[str, Any]) -> dict[str, Any]:
-    """`downstream` alone, again, in the workspaces `--keep` left (`NAME-SEED`), with their
-    params plus `extra`: every configuration's runs, their seconds the downstream stage's."""
-    results: dict[str, list[dict[str, Any]]] = {}
-    for name in names:
-        for workspace in sorted(kept.glob(f"{name}-*"), key=lambda w: int(w.name.split("-")[-1])):
-            seed = int(workspace.name.split("-")[-1])
-            overrides = merged(with_seed(CONFIGURATIONS[name], seed), extra)
-            seconds = run_stages(workspace, overrides, ("downstream",))
-            results.setdefault(name, []).append(recorded(workspace, seed, seconds))
-            print(f"{name} seed {seed}: downstream {seconds:.0f} s", flush=True)
-    return results
-
-
 def spread(values: list[float]) -> str:
     mean = statistics.mean(values)
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -181,23 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the workspaces (NAME-SEED) in this folder, not a temporary one",
     )
-    parser.add_argument(
-        "--downstream-again",
-        action="store_true",
-        help="run only the downstream stage again in the workspaces --keep left",
-    )
     args = parser.parse_args(argv)
-    if args.downstream_again and args.keep is None:
-        parser.error("--downstream-again reruns the workspaces of --keep DIR: give --keep")
     names = args.only or list(CONFIGURATIONS)
     extra = {"downstream": {"alignment": True}} if args.alignment else {}
-    if args.downstream_again:
-        results = downstream_again(args.keep, names, extra)
-    else:
-        with tempfile.TemporaryDirectory(prefix="translation-") as temporary:
-            scratch = args.keep or Path(temporary)
-            scratch.mkdir(parents=True, exist_ok=True)
-            results = {name: one_configuration(scratch, name, args.seeds, extra) for name in names}
+    with tempfile.TemporaryDirectory(prefix="translation-") as temporary:
+        scratch = args.keep or Path(temporary)
+        scratch.mkdir(parents=True, exist_ok=True)
+        results = {name: one_configuration(scratch, name, args.seeds, extra) for name in names}
     print(table(results))
     if args.out:
         record = {

@@ -219,6 +219,7 @@ CANNOT_RUN_HERE: dict[str, str] = {
     "python bench/time_to_fid.py --throughput": "a benchmark: times each CPU setting's step",
     "python bench/translation.py":
         "a benchmark: every translation configuration through the seven stages, about an hour",
+    "wait": "the shell waiting for a benchmark the block above started with `&`",
     "python bench/semi_supervised.py":
         "a benchmark: the few-labels recipe through the seven stages over GAN seeds, 46 minutes"
         " (test_bench.py checks its recipe; test_semi_supervised.py runs the stages tiny)",

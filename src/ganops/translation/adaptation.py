@@ -62,8 +62,7 @@ def run_adaptation(
     images `(M, C, H, W)` (read by the alignment arms only) and B's test split."""
     unlabelled, target_test = target
     # the alignment arms whose base arm runs (`handmade` only where the task has a transform)
-    extra = tuple(a for a, (base, _) in ALIGNMENT_ARMS.items() if base in arms)
-    extra = extra if cfg.alignment else ()
+    extra = tuple(a for a, (base, _) in ALIGNMENT_ARMS.items() if cfg.alignment and base in arms)
     results: dict[str, list[float]] = {arm: [] for arm in (*arms, *extra)}
     pseudo_labels: dict[str, list[int]] = {}
     runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in results]
