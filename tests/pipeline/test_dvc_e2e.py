@@ -124,16 +124,21 @@ def test_a_rebuild_leaves_git_clean(reproduced: tuple[Path, str]) -> None:
 def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> None:
     repo, _ = reproduced
     before = len(runs(repo))
+    finished = len(_experiment_refs(repo))
 
     dvc(repo, "exp", "run", "--queue", "-n", "queued-a", "-S", "train.lr=0.001")
     dvc(repo, "exp", "run", "--queue", "-n", "queued-b", "-S", "train.lr=0.002")
     dvc(repo, "queue", "start", "-j", "2")
-    deadline = time.time() + 480
+    # A finished experiment leaves a git ref under refs/exps: git answers in milliseconds, where
+    # each `dvc queue status` is a second or two of the CPU the experiments run on. The queue's
+    # own status is asked every 30 s too, so that a failed experiment ends the wait.
+    deadline, asked = time.time() + 480, 0.0
     while time.time() < deadline:
-        status = dvc(repo, "queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
+        if len(_experiment_refs(repo)) >= finished + 2 or time.time() - asked > 30:
+            status, asked = dvc(repo, "queue", "status").stdout, time.time()
+            if "Queued" not in status and "Running" not in status:
+                break
+        time.sleep(1)
     dvc(repo, "queue", "stop")
     assert status.count("Success") == 2, status
     # Two queue workers usually run them side by side, but DVC's queue does not promise it
@@ -175,6 +180,11 @@ def test_experiments_land_in_the_same_store(reproduced: tuple[Path, str]) -> Non
     params_diff = dvc(repo, "params", "diff").stdout
     assert "train.lr" in params_diff and "0.001" in params_diff
     assert "loss_d" in dvc(repo, "metrics", "diff", "--all").stdout
+
+
+def _experiment_refs(repo: Path) -> list[str]:
+    """The git refs of the repo's finished experiments (DVC keeps them under refs/exps)."""
+    return sh(repo, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
 
 
 def test_plots_render(reproduced: tuple[Path, str]) -> None:
