@@ -195,3 +195,12 @@ def summarise(
             ours = accuracies[arm] * len(theirs) if len(accuracies[arm]) == 1 else accuracies[arm]
             summary[name] = paired_gain(ours, theirs, test_images)
     return summary
+
+
+def per_seed(accuracies: dict[str, list[float]], first_seed: int) -> dict[str, dict[str, float]]:
+    """Every classifier's accuracy, `{arm: {seed: accuracy}}`: any two arms' paired test can
+    be computed again from the metrics, not only the gains the stage reports."""
+    return {
+        arm: {str(first_seed + k): round(value, 6) for k, value in enumerate(values)}
+        for arm, values in accuracies.items()
+    }

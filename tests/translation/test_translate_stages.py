@@ -169,9 +169,24 @@ def test_the_alignment_arms_run_beside_source_only(
         "gain_translated_dann_vs_translated",
         "gain_translated_dann_vs_source_dann",
     )
+    gains += (
+        "gain_fixmatch_vs_self_training",
+        "gain_fixmatch_vs_source_dann",
+        "gain_translated_fixmatch_vs_translated_self_training",
+        "gain_translated_fixmatch_vs_translated_dann",
+    )
     for name in gains:
         assert set(summary[name]) == {"mean", "stderr", "band", "significant"}
         assert summary[name]["stderr"] >= 1 / 500 / np.sqrt(2) - 1e-6  # floored at one image
+    # every classifier's accuracy by seed: the pairs each gain is the mean difference of
+    measured = {k for k, v in summary.items() if isinstance(v, dict) and "accuracy_mean" in v}
+    assert set(summary["per_seed"]) == measured
+    assert all(list(seeds) == ["0", "1"] for seeds in summary["per_seed"].values())
+    ours, theirs = (summary["per_seed"][arm] for arm in ("translated_fixmatch", "translated_dann"))
+    differences = [ours[seed] - theirs[seed] for seed in ours]
+    assert summary["gain_translated_fixmatch_vs_translated_dann"]["mean"] == pytest.approx(
+        float(np.mean(differences)), abs=2e-6
+    )
     plot = Path("data/downstream/plots/accuracy.tsv").read_text()
     assert all(f"\n{arm}\t" in plot for arm in arms)
 

@@ -10,7 +10,15 @@ from typing import Any
 import torch
 
 from ganops.artifacts import load_classifier
-from ganops.classifier_arms import ARMS, GAINS, Labelled, confident, run_arms, summarise
+from ganops.classifier_arms import (
+    ARMS,
+    GAINS,
+    Labelled,
+    confident,
+    per_seed,
+    run_arms,
+    summarise,
+)
 from ganops.config import Params
 from ganops.data.dataset import Split, load_split
 from ganops.device import resolve_device
@@ -173,7 +181,8 @@ def downstream_translate(params: Params, paths: ScorePaths) -> None:
             params.evaluator, spec, arms, (train.b.images, target_test), cfg, device
         )
         summary: dict[str, Any] = summarise(accuracies, len(target_test.labels), gains) | {
-            "source_images": len(labels)
+            "source_images": len(labels),
+            "per_seed": per_seed(accuracies, cfg.seed),  # the pairs every gain is computed from
         }
         # how many of B's train images each self-training arm took, mean over the seeds
         summary |= {

@@ -65,7 +65,13 @@ ALIGNMENT_GAINS = (
     ("gain_translated_fixmatch_vs_fixmatch", "translated_fixmatch", "fixmatch"),
     ("gain_handmade_fixmatch_vs_handmade", "handmade_fixmatch", "handmade"),
     ("gain_translated_fixmatch_vs_handmade_fixmatch", "translated_fixmatch", "handmade_fixmatch"),
-)
+    # FixMatch against the other two alignments, from the same start
+    ("gain_fixmatch_vs_self_training", "fixmatch", "self_training"),
+    ("gain_fixmatch_vs_source_dann", "fixmatch", "source_dann"),
+    ("gain_translated_fixmatch_vs_translated_self_training", "translated_fixmatch",
+     "translated_self_training"),
+    ("gain_translated_fixmatch_vs_translated_dann", "translated_fixmatch", "translated_dann"),
+)  # fmt: skip
 DOMAIN_HIDDEN = 100  # the domain classifier's hidden units (Ganin et al. 2016, digits)
 
 
