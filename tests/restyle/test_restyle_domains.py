@@ -98,6 +98,7 @@ def test_downstream_learns_a_in_b_hands_tested_on_b_and_not_on_uci_again(
     hands (B) added, tested on B's test split; UCI's writers wrote B: no second UCI test."""
     metrics = json.loads((two_domain_run / "data/downstream/metrics.json").read_text())
     assert set(metrics["per_seed"]) == {"test"} and "uci" not in metrics
+    assert "uci_mnist_geometry" not in metrics
     assert (metrics["train_images"], metrics["transformed_images"]) == (300, 10)
     assert metrics["test_images"] == 200
     for arm in ("real", "affine", "handmade", "restyled"):

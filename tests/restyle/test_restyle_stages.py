@@ -26,6 +26,7 @@ from ganops.metrics.evaluator import accuracy, extract, load_evaluator
 from ganops.params import load_params
 from ganops.restyle.downstream import ARMS, GAINS, unseen_writers
 from ganops.restyle.outputs import load_restyled
+from ganops.translation.baselines import mnist_geometry
 from tests.helpers import (
     ROOT,
     STAGE_ARGS,
@@ -102,15 +103,21 @@ def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
     assert ways["restyle"]["pairs"] == ways["retrieval"]["pairs"] == min(pairs, tests)
 
 
+SETS = ("test", "uci", "uci_mnist_geometry")  # the test split; UCI as preprocess sizes it, and
+# in MNIST's geometry
+
+
 def test_downstream_tests_every_arm_on_the_test_split_and_on_uci(restyle_run: Path) -> None:
     metrics = json.loads((restyle_run / "data/downstream/metrics.json").read_text())
     tests = len(np.load(restyle_run / "data/processed/test_labels.npy"))
     assert (metrics["test_images"], metrics["uci_images"]) == (tests, 1797)  # all of UCI
+    assert metrics["uci_mnist_geometry_images"] == 1797
     assert (metrics["train_images"], metrics["transformed_images"], metrics["steps"]) == (
         500, 20, 2,
     )  # fmt: skip
     per_seed = metrics["per_seed"]
-    for name in ("test", "uci"):
+    assert list(per_seed) == list(SETS)
+    for name in SETS:
         for arm in ARMS:
             assert list(per_seed[name][arm]) == ["0", "1"]  # every arm on the same seeds
             values = list(per_seed[name][arm].values())
@@ -132,9 +139,12 @@ def test_downstream_tests_every_arm_on_the_test_split_and_on_uci(restyle_run: Pa
     uci = unseen_writers(params, 28)
     _, logits = extract(again, uci.images, 500, cpu)
     assert accuracy(logits, uci.labels) == pytest.approx(per_seed["uci"]["real"]["1"], abs=1e-6)
+    _, logits = extract(again, mnist_geometry(uci.images), 500, cpu)
+    framed = per_seed["uci_mnist_geometry"]["real"]["1"]
+    assert accuracy(logits, uci.labels) == pytest.approx(framed, abs=1e-6)
     rows = (restyle_run / "data/downstream/plots/accuracy.tsv").read_text().splitlines()
     assert [row.split("\t")[0] for row in rows[1:]] == [
-        f"{arm} ({name})" for name in ("test", "uci") for arm in ARMS
+        f"{arm} ({name})" for name in SETS for arm in ARMS
     ]
     mlflow.set_tracking_uri(f"sqlite:///{restyle_run / 'mlflow.db'}")
     run = mlflow.get_run(train_record(restyle_run / "data/train/run.json")["run_id"])

@@ -23,7 +23,11 @@ measured for that rather than for the hands it adds; added, every arm keeps ever
 Every classifier is tested on the data's test split (writers of the training source) and on
 all 1,797 UCI handwritten digits (`uci-digits`, scikit-learn's copy of the UCI set's test
 part: 13 writers, none of whom wrote a training digit), brought to the data's size as
-preprocess brings a source (`center_crop_resize`).
+preprocess brings a source (`center_crop_resize`, `UNSEEN`), and the same digits in MNIST's
+geometry (`UNSEEN_FRAMED`: shrunk into a 20 px box and centred by mass, the translate task's
+`mnist_geometry`). UCI's digits fill their frame where MNIST's sit in a 20 px box: as
+preprocess sizes them, a classifier of MNIST's digits meets a new framing as well as new
+hands; in MNIST's geometry, mostly the hands.
 
 With two domains (`restyle.content_source`) of digits, the classifier learns A's train digits,
 their styles are B's train digits, and it is tested on B's test split and on UCI. The arms are
@@ -56,10 +60,12 @@ from ganops.restyle.domains import RestyleSplit
 from ganops.restyle.networks import Restyler
 from ganops.restyle.outputs import restyle_split
 from ganops.restyle.pairs import pairs_across
+from ganops.translation.baselines import mnist_geometry
 from ganops.translation.domains import config_of
 
 UCI = "uci-digits"
 UNSEEN = "uci"  # the name of the unseen writers' test set in the metrics
+UNSEEN_FRAMED = "uci_mnist_geometry"  # the same digits in MNIST's geometry
 _SUBSET_STREAM = 3  # the random stream of the transformed digits' choice (not the pairs')
 # arm -> how `classifier_arms.train_arm` trains it (`real_synthetic`: the arm's images added)
 ARMS = {"real": "real", "affine": "real_affine", "handmade": "real_synthetic",
@@ -191,10 +197,13 @@ def run_restyle_arms(
 
 def test_sets(params: Params, test: Split) -> dict[str, Split]:
     """The sets every classifier is tested on: the data's test split (`test`) and, unless its
-    writers wrote training images, UCI's digits at the same shape (`UNSEEN`)."""
+    writers wrote training images, UCI's digits at the same shape (`UNSEEN`) and in MNIST's
+    geometry (`UNSEEN_FRAMED`)."""
     sets = {"test": test}
     if not unseen_is_trained_on(params):
-        sets[UNSEEN] = unseen_writers(params, test.images.shape[-1])
+        uci = unseen_writers(params, test.images.shape[-1])
+        sets[UNSEEN] = uci
+        sets[UNSEEN_FRAMED] = Split(mnist_geometry(uci.images), uci.labels, uci.class_names)
     return sets
 
 
