@@ -81,6 +81,8 @@ RUN_BY: dict[str, str] = {
     # the restyle task: its seven stage scripts in-process (tiny), as dvc exp run runs them
     "dvc exp run -S task=restyle": "tests/restyle/"
         "test_restyle_stages.py::test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch",
+    "dvc exp run -S task=restyle -S downstream.transformed_per_class=": "tests/restyle/"
+        "test_restyle_stages.py::test_downstream_tests_every_arm_on_the_test_split_and_on_uci",
     # two domains, and a user's folders (with and without class sub-folders), in-process (tiny)
     "dvc exp run -S task=restyle -S restyle.content_source=mnist-5k -S data.source=uci-digits":
         "tests/restyle/test_restyle_domains.py::test_evaluate_scores_every_way_against_b",

@@ -32,6 +32,8 @@ TWO_DOMAINS: dict[str, Any] = {
     "data": {"source": "uci-digits", "test_size": 200, "train_per_class": 30},
     "evaluator": {"epochs": 8},
     "eval": {"style_pairs": 60},
+    # the four arms, 2 seeds of 2 steps, 1 digit of A of each class hand-made and restyled
+    "downstream": {"seeds": 2, "steps": 2, "transformed_per_class": 1},
 }  # fmt: skip
 SIDE = 8  # px of the folder's images, and its data.image_size: the smallest a restyler takes
 
@@ -87,6 +89,21 @@ def test_evaluate_scores_every_way_against_b(two_domain_run: Path) -> None:
     # B's evaluator reads a UCI style image as its own class, not the content's
     assert ways["style"]["content_kept"] < 0.3 < ways["retrieval"]["content_kept"]
     assert ways["retrieval"]["nn_distance_ratio"] == 0.0  # B's training digits, copied
+
+
+def test_downstream_learns_a_in_b_hands_tested_on_b_and_not_on_uci_again(
+    two_domain_run: Path,
+) -> None:
+    """MNIST's digits (A) as they are, with affine, with hand-made and restyled ones in UCI's
+    hands (B) added, tested on B's test split; UCI's writers wrote B: no second UCI test."""
+    metrics = json.loads((two_domain_run / "data/downstream/metrics.json").read_text())
+    assert set(metrics["per_seed"]) == {"test"} and "uci" not in metrics
+    assert "uci_mnist_geometry" not in metrics
+    assert (metrics["train_images"], metrics["transformed_images"]) == (300, 10)
+    assert metrics["test_images"] == 200
+    for arm in ("real", "affine", "handmade", "restyled"):
+        assert list(metrics["per_seed"]["test"][arm]) == ["0", "1"]
+    assert metrics["test"]["gain_restyled_vs_handmade"]["stderr"] > 0
 
 
 def test_a_one_domain_workspace_is_refused_with_the_fix(
@@ -155,7 +172,7 @@ def test_the_stages_run_on_a_users_folder_and_say_what_is_not_defined(
     base = tmp_path / "work"
     base.mkdir()
     overrides = FOLDER_RUN | {"restyle": FOLDER_RUN["restyle"] | {"folder": str(root)}}
-    run_stages_in(base, STAGE_NAMES[:6], overrides)
+    run_stages_in(base, STAGE_NAMES, overrides)
     said = capsys.readouterr().err
     split = load_restyle_split(load_params(base / "params.yaml"), base / "data/processed", "test")
     assert split.two_domains and not split.digits and split.by_class == bool(classes)
@@ -174,6 +191,8 @@ def test_the_stages_run_on_a_users_folder_and_say_what_is_not_defined(
         assert all(value is None for key, value in ways[name].items() if key != "pairs")
     assert "not defined for this data" in said and "hand_made, as the images are not" in said
     assert ("content_kept, as the two domains do not share" in said) == (not classes)
+    assert json.loads((base / "data/downstream/metrics.json").read_text()) == {}
+    assert "no downstream arms (the images are not both digits" in said
     quick = (base / "data/train/fid.tsv").read_text().splitlines()[0].split("\t")
     assert quick == ["step", "quick_fid", "quick_content_kept"][: 3 if classes else 2]
 

@@ -20,7 +20,13 @@ import pytest
 import torch
 from PIL import Image
 
+from ganops.classifier_arms import Labelled, train_arm
+from ganops.data.dataset import load_split
+from ganops.metrics.evaluator import accuracy, extract, load_evaluator
+from ganops.params import load_params
+from ganops.restyle.downstream import ARMS, GAINS, unseen_writers
 from ganops.restyle.outputs import load_restyled
+from ganops.translation.baselines import mnist_geometry
 from tests.helpers import (
     ROOT,
     STAGE_ARGS,
@@ -44,6 +50,9 @@ TINY_RESTYLE: dict[str, Any] = {
     "data": {"train_per_class": 50},
     "evaluator": {"epochs": 8},
     "eval": {"style_pairs": 100},
+    # the four arms, 2 seeds of 2 steps (what they learn is not asked, only that each ran and
+    # is reported); 2 digits of each class hand-made (36 ms a digit) and restyled
+    "downstream": {"seeds": 2, "steps": 2, "transformed_per_class": 2},
 }
 
 
@@ -92,7 +101,54 @@ def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
     tests = len(np.load(restyle_run / "data/processed/test_labels.npy"))
     pairs = TINY_RESTYLE["eval"]["style_pairs"]
     assert ways["restyle"]["pairs"] == ways["retrieval"]["pairs"] == min(pairs, tests)
-    assert json.loads((restyle_run / "data/downstream/metrics.json").read_text()) == {}
+
+
+SETS = ("test", "uci", "uci_mnist_geometry")  # the test split; UCI as preprocess sizes it, and
+# in MNIST's geometry
+
+
+def test_downstream_tests_every_arm_on_the_test_split_and_on_uci(restyle_run: Path) -> None:
+    metrics = json.loads((restyle_run / "data/downstream/metrics.json").read_text())
+    tests = len(np.load(restyle_run / "data/processed/test_labels.npy"))
+    assert (metrics["test_images"], metrics["uci_images"]) == (tests, 1797)  # all of UCI
+    assert metrics["uci_mnist_geometry_images"] == 1797
+    assert (metrics["train_images"], metrics["transformed_images"], metrics["steps"]) == (
+        500, 20, 2,
+    )  # fmt: skip
+    per_seed = metrics["per_seed"]
+    assert list(per_seed) == list(SETS)
+    for name in SETS:
+        for arm in ARMS:
+            assert list(per_seed[name][arm]) == ["0", "1"]  # every arm on the same seeds
+            values = list(per_seed[name][arm].values())
+            assert all(0.0 <= value <= 1.0 for value in values)
+            assert metrics[name][arm]["accuracy_mean"] == pytest.approx(np.mean(values), abs=1e-6)
+        for gain, arm, baseline in GAINS:  # paired by seed, with a standard error
+            differences = [per_seed[name][arm][s] - per_seed[name][baseline][s] for s in "01"]
+            assert metrics[name][gain]["mean"] == pytest.approx(np.mean(differences), abs=1e-5)
+            assert metrics[name][gain]["stderr"] > 0
+    # a number of the table is its classifier's: seed 1 of `real` trained again, on UCI
+    params = load_params(restyle_run / "params.yaml")
+    evaluator = load_evaluator(restyle_run / "data/models/evaluator.pt")
+    train = load_split(restyle_run / "data/processed", "train")
+    real = Labelled(train.images, train.labels)
+    cpu = torch.device("cpu")
+    again = train_arm(
+        "real", params.evaluator, evaluator.network.spec, real, real, params.downstream, 1, cpu
+    )
+    uci = unseen_writers(params, 28)
+    _, logits = extract(again, uci.images, 500, cpu)
+    assert accuracy(logits, uci.labels) == pytest.approx(per_seed["uci"]["real"]["1"], abs=1e-6)
+    _, logits = extract(again, mnist_geometry(uci.images), 500, cpu)
+    framed = per_seed["uci_mnist_geometry"]["real"]["1"]
+    assert accuracy(logits, uci.labels) == pytest.approx(framed, abs=1e-6)
+    rows = (restyle_run / "data/downstream/plots/accuracy.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in rows[1:]] == [
+        f"{arm} ({name})" for name in SETS for arm in ARMS
+    ]
+    mlflow.set_tracking_uri(f"sqlite:///{restyle_run / 'mlflow.db'}")
+    run = mlflow.get_run(train_record(restyle_run / "data/train/run.json")["run_id"])
+    assert "downstream/uci.gain_restyled_vs_handmade.mean" in run.data.metrics
 
 
 def test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch(restyle_run: Path) -> None:

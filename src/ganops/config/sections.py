@@ -373,6 +373,9 @@ class DownstreamConfig(_Section):
         "(self-training, DANN and FixMatch, from A and from A translated; FixMatch from A "
         "hand-made too): six or seven more classifiers a seed",
     )
+    transformed_per_class: int | None = Field(
+        None, ge=1, description="task restyle: digits a class the hand-made and restyled arms add"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train them")
 
 

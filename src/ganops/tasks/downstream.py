@@ -28,6 +28,9 @@ from ganops.io import atomic_dir, write_bytes, write_json, write_text
 from ganops.metrics.evaluator import extract, load_evaluator
 from ganops.metrics.features import check_image_shape, check_sample_labels
 from ganops.plots import arms_png
+from ganops.restyle import downstream as restyle_arms
+from ganops.restyle.artifact import load_restyler
+from ganops.restyle.domains import load_restyle_split
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples
 from ganops.tasks.base import ScorePaths, StageTable
@@ -197,12 +200,52 @@ def downstream_translate(params: Params, paths: ScorePaths) -> None:
 
 
 def downstream_restyle(params: Params, paths: ScorePaths) -> None:
-    """downstream: not measured for a restyler yet (training digits in other writers' hands,
-    issue 35's part 3): one line, no numbers, as for an unconditional generator."""
-    log.info("task restyle: no downstream arms yet; %s holds no numbers", paths.metrics)
-    with atomic_dir(paths.plots):
-        pass
-    write_json(paths.metrics, {})
+    """downstream: a classifier on the train digits as they are, with affine augmentation, with
+    them hand-made and restyled in other digits' hands, tested on the test split and on UCI's
+    unseen writers (`ganops.restyle.downstream`); one line, no numbers, where the data are not
+    digits."""
+    cfg = params.downstream
+    train = load_restyle_split(params, paths.data, "train")
+    why = restyle_arms.not_defined(params, train)
+    if why is not None:
+        log.info("task restyle: no downstream arms (%s); %s holds no numbers", why, paths.metrics)
+        with atomic_dir(paths.plots):
+            pass
+        write_json(paths.metrics, {})
+        return
+    device = resolve_device(cfg.device, key="downstream.device")
+    evaluator = load_evaluator(paths.evaluator)
+    check_image_shape(train.content.images, evaluator, str(paths.data))
+    assert paths.model is not None  # the downstream stage passes it
+    restyler = load_restyler(paths.model, device)
+    tests = restyle_arms.test_sets(params, load_split(paths.data, "test"))
+    for name, test in tests.items():
+        check_image_shape(test.images, evaluator, f"{paths.data} ({name})")
+    record = RunRecord.read(paths.run_record)
+    content = train.content
+    added = restyle_arms.transformed(
+        restyler, content, train.style, cfg.seed, device, cfg.transformed_per_class
+    )
+    arms = restyle_arms.training_arms(Labelled(content.images, content.labels), added)
+    with open_train_run(params, record) as run:
+        trial = restyle_arms.Trial(params.evaluator, evaluator.network.spec, tests)
+        accuracies = restyle_arms.run_restyle_arms(trial, arms, cfg, device)
+        summary = restyle_arms.summary_of(accuracies, tests, cfg.seed) | {
+            "train_images": len(content.labels),
+            "transformed_images": len(added.chosen),
+            "steps": cfg.steps,
+        }
+        write_arm_plots(paths.plots, *restyle_arms.flat_rows(accuracies, summary))
+        write_json(paths.metrics, summary)
+        run.log_summary(as_mlflow(summary), step=record.steps)
+        run.log_artifact(paths.plots, "downstream")
+    if restyle_arms.UNSEEN not in tests:
+        log.info("UCI digits' writers wrote training images: tested on the test split only")
+    for name, test in tests.items():
+        log.info("tested on %s (%d images):", name, len(test.labels))
+        log_gains(
+            summary[name], tuple(restyle_arms.ARMS), tuple(n for n, _, _ in restyle_arms.GAINS)
+        )
 
 
 def downstream_text(params: Params, paths: ScorePaths) -> None:
