@@ -232,7 +232,7 @@ def _load_uci_digits(raw: Path) -> LabelledImages:
 register(
     Source(
         name="uci-digits",
-        description="1,797 UCI handwritten digits (8x8, 17 grey levels, 43 writers) shipped "
+        description="1,797 UCI handwritten digits (8x8, 17 grey levels, 13 writers) shipped "
         "with scikit-learn; works offline",
         fetch=_fetch_uci_digits,
         load=_load_uci_digits,

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganops.classifier_arms import Labelled, summarise, train_arm
+from ganops.classifier_arms import Labelled, per_seed, summarise, train_arm
 from ganops.config import DownstreamConfig, EvaluatorConfig, Params
 from ganops.data.dataset import Split
 from ganops.data.processing import center_crop_resize, per_class_subset
@@ -228,11 +228,5 @@ def summary_of(
         name: summarise(accuracies[name], len(test.labels), GAINS) for name, test in tests.items()
     }
     summary |= {f"{name}_images": len(test.labels) for name, test in tests.items()}
-    summary["per_seed"] = {
-        name: {
-            arm: {str(first_seed + k): round(value, 6) for k, value in enumerate(values)}
-            for arm, values in arms.items()
-        }
-        for name, arms in accuracies.items()
-    }
+    summary["per_seed"] = {name: per_seed(arms, first_seed) for name, arms in accuracies.items()}
     return summary
