@@ -320,3 +320,28 @@ def test_the_domain_adaptation_tables_are_the_records(
     assert "| `source` | 50.0 |" in made  # no evaluate scores recorded: empty cells
     assert "| `translation` |  |" in made and "| `translated` | 60.0, 70.0 |" in made
     assert "| `translated_vs_source` | +10.0 ± 1.0, **+20.0 ± 1.0** |" in made
+
+
+def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/benchmarks.md's restyle downstream table is what bench/restyle_downstream.py
+    --table makes of the recorded runs: one value a restyler seed in seed order, a gain the
+    paired t-test calls significant in bold."""
+    bench = _bench("restyle_downstream")
+    records = sorted((ROOT / "bench/records").glob("*/restyle-downstream-*.json"))
+    assert [json.loads(r.read_text())["seed"] for r in records] == [0, 1]
+    assert bench.main(["--table", *map(str, records[::-1])]) == 0
+    assert capsys.readouterr().out.strip() in (ROOT / "docs/benchmarks.md").read_text()
+    arms = {arm: {"accuracy_mean": 0.5} for arm in bench.ARMS}
+    gains = {f"gain_{g}": {"mean": 0.1, "stderr": 0.01, "significant": False}
+             for g in bench.GAINS}  # fmt: skip
+    runs = [{"seed": s, "downstream": {name: arms | gains for name in bench.SETS}} for s in (1, 0)]
+    runs[0]["downstream"]["uci"] = arms | gains | {
+        "gain_restyled_vs_real": {"mean": -0.2, "stderr": 0.01, "significant": True}
+    }  # fmt: skip
+    made = bench.table(runs)
+    assert "restyler seeds 0, 1)" in made and "| `uci` | 50.0, 50.0 |" in made
+    assert (
+        "| `restyled_vs_real` | +10.0 ± 1.0, +10.0 ± 1.0 | +10.0 ± 1.0, **-20.0 ± 1.0** |" in made
+    )
+    with pytest.raises(SystemExit):
+        bench.main(["--seed", "0"])  # no record to write: an error, not an hour's run lost

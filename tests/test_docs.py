@@ -182,6 +182,8 @@ RUN_BY: dict[str, str] = {
     "python bench/restyle_baselines.py":
         BENCH + "test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact",
     "python bench/adaptation_table.py": BENCH + "test_the_domain_adaptation_tables_are_the_records",
+    "python bench/restyle_downstream.py --table":
+        BENCH + "test_the_restyle_downstream_table_is_the_records",
     "python bench/small_folder.py":
         BENCH + "test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_identity",
     # the bytes of this CPU (in full, and --quick beside it: the same kernels in fewer
@@ -222,6 +224,8 @@ CANNOT_RUN_HERE: dict[str, str] = {
     "python bench/translation.py":
         "a benchmark: every translation configuration through the seven stages, about an hour",
     "wait": "the shell waiting for a benchmark the block above started with `&`",
+    "python bench/restyle_downstream.py --seed":
+        "a benchmark: the default restyler through the seven stages, about 20 minutes a seed",
     "python bench/semi_supervised.py":
         "a benchmark: the few-labels recipe through the seven stages over GAN seeds, 46 minutes"
         " (test_bench.py checks its recipe; test_semi_supervised.py runs the stages tiny)",
