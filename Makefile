@@ -62,12 +62,14 @@ push: $(STAMP)
 	else echo "no DVC remote configured: nothing to push"; fi
 
 # What CI runs on a pull request: repro from what the remote holds, then compare with BASE.
-# SEEDS=3 adds a queued seed sweep (train.seed 0..2, as DVC experiments; the one equal to the
-# workspace comes from DVC's run cache), and the report compares means with their errors.
+# SEEDS=3 adds a queued seed sweep: the workspace's run and two more seeds (the first others
+# from 0, as DVC experiments), and the report compares means with their errors.
 retrain: pull
 	dvc repro
 	@if [ "$(SEEDS)" -gt 1 ]; then \
-		dvc exp run --queue -S "train.seed=range(0,$(SEEDS))" && \
+		others=$$(python -c 'import sys; from ganops.noise import other_seeds; \
+			print(other_seeds(sys.argv[1], int(sys.argv[2])))' params.yaml $(SEEDS)) && \
+		dvc exp run --queue -S "train.seed=$$others" && \
 		dvc exp run --run-all -j $(JOBS); \
 	fi
 	ganops report --baseline $(BASE) --out $(REPORT)

@@ -11,7 +11,13 @@ import pytest
 
 from ganops.errors import ConfigError, DataError
 from ganops.metrics.directions import Estimate, SeedSpread, judge, judge_with_noise
-from ganops.noise import RecordedSpread, recipe_hash, sweep_values, usable_spread
+from ganops.noise import (
+    RecordedSpread,
+    other_seeds,
+    recipe_hash,
+    sweep_values,
+    usable_spread,
+)
 from ganops.params import parse_params
 from ganops.report import (
     Comparison,
@@ -21,7 +27,7 @@ from ganops.report import (
     render,
     resolve_revision,
 )
-from tests.helpers import ROOT
+from tests.helpers import ROOT, write_params
 
 
 @pytest.mark.parametrize(
@@ -197,6 +203,19 @@ def test_a_seed_sweep_is_read_from_dvc_exp_show() -> None:
     assert values == {
         "data/eval/metrics.json": {"fid": [27.0, 28.0, 29.0], "real_floor.fid": [0.4, 0.4, 0.4]}
     }
+
+
+@pytest.mark.parametrize(
+    ("own", "count", "queued"),
+    [(0, 3, "1,2"), (1, 3, "0,2"), (5, 3, "0,1"), (0, 2, "1"), (0, 1, "")],
+)
+def test_a_seed_sweep_queues_only_the_seeds_the_workspace_lacks(
+    tmp_path: Path, own: int, count: int, queued: str
+) -> None:
+    """The workspace's own run is one of the sweep's seeds: queueing it again would train it
+    twice (the train stage's persistent checkpoints keep it out of DVC's run cache)."""
+    params = write_params(tmp_path / "params.yaml", {"train": {"seed": own}})
+    assert other_seeds(params, count) == queued
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 
 from ganops.config import Params, params_hash
 from ganops.dotted import flatten_mapping
+from ganops.params import load_params
 
 SPREAD_FILE = Path("docs") / "seed_spread.json"
 SEED_KEY = "train.seed"
@@ -68,6 +69,16 @@ def sweep_values(entries: list[dict[str, Any]], reference: dict[str, Any]) -> Va
             for key, value in _numbers((content or {}).get("data") or {}).items():
                 values.setdefault(file, {}).setdefault(key, []).append(value)
     return values
+
+
+def other_seeds(params_file: Path | str, count: int) -> str:
+    """The `train.seed` values to queue so that the workspace has `count` seeds with its own
+    run among them: the first `count - 1` others from 0 up, as DVC's choice sweep ("1,2").
+    The workspace's own seed is not queued again: the train stage's persistent checkpoints
+    keep it out of DVC's run cache, so it would train a second time for the same numbers."""
+    own = load_params(Path(params_file)).train.seed
+    seeds = [seed for seed in range(count) if seed != own][: max(count - 1, 0)]
+    return ",".join(str(seed) for seed in seeds)
 
 
 @dataclass(frozen=True)
