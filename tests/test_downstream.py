@@ -11,6 +11,7 @@ import torch
 from ganops.classifier_arms import (
     ARMS,
     Labelled,
+    Trial,
     _Batches,
     confident,
     random_affine,
@@ -130,9 +131,14 @@ def test_arms_on_real_digits_give_accuracies_per_seed(digits: tuple[Split, Split
     synthetic = Labelled(train.images[200:1200], train.labels[200:1200])
     cfg = DownstreamConfig(steps=40, seeds=2)
     small_test = Split(test.images[:300], test.labels[:300], test.class_names)
-    accuracies = run_arms(
-        EvaluatorConfig(batch_size=64), spec, real, synthetic, small_test, cfg, CPU
-    )
+    tests = {
+        "test": small_test,
+        "first half": Split(test.images[:150], test.labels[:150], test.class_names),
+    }
+    trial = Trial(EvaluatorConfig(batch_size=64), spec, tests)
+    by_set = run_arms(trial, {arm: (arm, real, synthetic) for arm in ARMS}, cfg, CPU)
+    assert set(by_set) == set(tests)  # every classifier tested on every set
+    accuracies = by_set["test"]
     assert set(accuracies) == set(ARMS) and all(len(v) == 2 for v in accuracies.values())
     assert all(0.1 < value <= 1 for values in accuracies.values() for value in values)
     # five times the images beat the same 200 seen over and over, on both seeds

@@ -144,22 +144,34 @@ def confident(
     return Labelled(synthetic.images[keep], synthetic.labels[keep]), int((~keep).sum())
 
 
+@dataclass(frozen=True)
+class Trial:
+    """What every classifier of an experiment is trained with and tested on."""
+
+    recipe: EvaluatorConfig  # the evaluator's recipe
+    spec: EvaluatorSpec  # its architecture
+    tests: dict[str, Split]  # test set name -> its images and labels
+
+
+# an arm's training: its kind (one of ARMS, for `train_arm`), its real images and those it adds
+ArmData = tuple[str, Labelled, Labelled]
+
+
 def run_arms(
-    recipe: EvaluatorConfig,
-    spec: EvaluatorSpec,
-    real: Labelled,
-    synthetic: Labelled,
-    test: Split,
-    cfg: DownstreamConfig,
-    device: torch.device,
-) -> dict[str, list[float]]:
-    """Test accuracy of every arm for seeds `cfg.seed`, `cfg.seed + 1`, ...: `{arm: [acc]}`."""
-    results: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in ARMS]
+    trial: Trial, arms: dict[str, ArmData], cfg: DownstreamConfig, device: torch.device
+) -> dict[str, dict[str, list[float]]]:
+    """Accuracy of every arm on every test set for seeds `cfg.seed`, `cfg.seed + 1`, ...:
+    `{test set: {arm: [accuracy per seed]}}`; one classifier a seed and arm, tested on all."""
+    results: dict[str, dict[str, list[float]]] = {
+        name: {arm: [] for arm in arms} for name in trial.tests
+    }
+    runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in arms]
     for seed, arm in tqdm(runs, desc="downstream", unit="classifier", disable=None):
-        network = train_arm(arm, recipe, spec, real, synthetic, cfg, seed, device)
-        _, logits = extract(network, test.images, recipe.batch_size, device)
-        results[arm].append(accuracy(logits, test.labels))
+        kind, real, added = arms[arm]
+        network = train_arm(kind, trial.recipe, trial.spec, real, added, cfg, seed, device)
+        for name, test in trial.tests.items():
+            _, logits = extract(network, test.images, trial.recipe.batch_size, device)
+            results[name][arm].append(accuracy(logits, test.labels))
     return results
 
 

@@ -46,15 +46,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from ganops.classifier_arms import Labelled, per_seed, summarise, train_arm
-from ganops.config import DownstreamConfig, EvaluatorConfig, Params
+from ganops.classifier_arms import ArmData, Labelled, per_seed, summarise
+from ganops.config import Params
 from ganops.data.dataset import Split
 from ganops.data.processing import center_crop_resize, per_class_subset
 from ganops.data.sources import DIGITS, fetch_source, get_source
 from ganops.errors import DataError
-from ganops.metrics.evaluator import EvaluatorSpec, accuracy, extract
 from ganops.metrics.restyle_scores import hand_made_restyle
 from ganops.restyle.domains import RestyleSplit
 from ganops.restyle.networks import Restyler
@@ -148,9 +146,10 @@ def transformed(
     return Transformed(chosen, hand_made_restyle(images, style.images[styles]), restyled)
 
 
-def training_arms(source: Labelled, added: Transformed) -> dict[str, tuple[Labelled, Labelled]]:
-    """Each arm's real images and the images it adds (`real` and `affine` add none: their
-    own), checked: one transformed digit of the source's shape and dtype per chosen one."""
+def training_arms(source: Labelled, added: Transformed) -> dict[str, ArmData]:
+    """Each arm's kind of training, its real images and the images it adds (`real` and
+    `affine` add none: their own), checked: one transformed digit of the source's shape and
+    dtype per chosen one."""
     want = (len(added.chosen), *source.images.shape[1:])
     for name, images in (("handmade", added.handmade), ("restyled", added.restyled)):
         if images.shape != want or images.dtype != source.images.dtype:
@@ -159,40 +158,11 @@ def training_arms(source: Labelled, added: Transformed) -> dict[str, tuple[Label
                 f"one per chosen train digit, {source.images.dtype} {want}"
             )
     labels = source.labels[added.chosen]
+    images = {"handmade": added.handmade, "restyled": added.restyled}
     return {
-        "real": (source, source),
-        "affine": (source, source),
-        "handmade": (source, Labelled(added.handmade, labels)),
-        "restyled": (source, Labelled(added.restyled, labels)),
+        arm: (kind, source, Labelled(images[arm], labels) if arm in images else source)
+        for arm, kind in ARMS.items()
     }
-
-
-@dataclass(frozen=True)
-class Trial:
-    """What every classifier is trained with and tested on."""
-
-    recipe: EvaluatorConfig  # the evaluator's recipe
-    spec: EvaluatorSpec  # its architecture
-    tests: dict[str, Split]  # test set name -> its images and labels
-
-
-def run_restyle_arms(
-    trial: Trial, arms: dict[str, tuple[Labelled, Labelled]], cfg: DownstreamConfig,
-    device: torch.device,
-) -> dict[str, dict[str, list[float]]]:  # fmt: skip
-    """Accuracy of every arm on every test set for seeds `cfg.seed`, `cfg.seed + 1`, ...:
-    `{test set: {arm: [accuracy per seed]}}`; one classifier a seed and arm, tested on all."""
-    results: dict[str, dict[str, list[float]]] = {
-        name: {arm: [] for arm in arms} for name in trial.tests
-    }
-    runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in arms]
-    for seed, arm in tqdm(runs, desc="downstream", unit="classifier", disable=None):
-        real, added = arms[arm]
-        network = train_arm(ARMS[arm], trial.recipe, trial.spec, real, added, cfg, seed, device)
-        for name, test in trial.tests.items():
-            _, logits = extract(network, test.images, trial.recipe.batch_size, device)
-            results[name][arm].append(accuracy(logits, test.labels))
-    return results
 
 
 def test_sets(params: Params, test: Split) -> dict[str, Split]:

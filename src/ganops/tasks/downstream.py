@@ -14,6 +14,7 @@ from ganops.classifier_arms import (
     ARMS,
     GAINS,
     Labelled,
+    Trial,
     confident,
     per_seed,
     run_arms,
@@ -57,6 +58,14 @@ def write_arm_plots(
         write_text(staging / "accuracy.tsv", "arm\taccuracy_mean\taccuracy_std\n" + rows)
         picture = arms_png(accuracies, f"Classifier test accuracy by training data ({seeds} seeds)")
         write_bytes(staging / "arms.png", picture)
+
+
+def write_no_numbers(paths: ScorePaths) -> None:
+    """The stage's outputs where there is nothing to measure: an empty plots folder and `{}`
+    (DVC needs both; the caller has said why in one line)."""
+    with atomic_dir(paths.plots):
+        pass
+    write_json(paths.metrics, {})
 
 
 def as_mlflow(summary: dict[str, Any]) -> dict[str, float]:
@@ -134,9 +143,7 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
             "classes) to measure them",
             paths.samples,
         )
-        with atomic_dir(paths.plots):
-            pass
-        write_json(paths.metrics, {})
+        write_no_numbers(paths)
         return
     evaluator = load_evaluator(paths.evaluator)
     check_image_shape(samples, evaluator, str(paths.samples))
@@ -149,7 +156,9 @@ def downstream_generate(params: Params, paths: ScorePaths) -> None:
         synthetic, dropped = confident(Labelled(samples, labels), logits, cfg.min_confidence)
         real = Labelled(train.images, train.labels)
         spec = evaluator.network.spec  # the evaluator's architecture
-        accuracies = run_arms(params.evaluator, spec, real, synthetic, test, cfg, device)
+        trial = Trial(params.evaluator, spec, {"test": test})
+        arms = {arm: (arm, real, synthetic) for arm in ARMS}
+        accuracies = run_arms(trial, arms, cfg, device)["test"]
         summary = summarise(accuracies, len(test.labels)) | {
             "real_images": len(real.labels),
             "synthetic_images": len(synthetic.labels),
@@ -209,9 +218,7 @@ def downstream_restyle(params: Params, paths: ScorePaths) -> None:
     why = restyle_arms.not_defined(params, train)
     if why is not None:
         log.info("task restyle: no downstream arms (%s); %s holds no numbers", why, paths.metrics)
-        with atomic_dir(paths.plots):
-            pass
-        write_json(paths.metrics, {})
+        write_no_numbers(paths)
         return
     device = resolve_device(cfg.device, key="downstream.device")
     evaluator = load_evaluator(paths.evaluator)
@@ -228,8 +235,8 @@ def downstream_restyle(params: Params, paths: ScorePaths) -> None:
     )
     arms = restyle_arms.training_arms(Labelled(content.images, content.labels), added)
     with open_train_run(params, record) as run:
-        trial = restyle_arms.Trial(params.evaluator, evaluator.network.spec, tests)
-        accuracies = restyle_arms.run_restyle_arms(trial, arms, cfg, device)
+        trial = Trial(params.evaluator, evaluator.network.spec, tests)
+        accuracies = run_arms(trial, arms, cfg, device)
         summary = restyle_arms.summary_of(accuracies, tests, cfg.seed) | {
             "train_images": len(content.labels),
             "transformed_images": len(added.chosen),
@@ -252,9 +259,7 @@ def downstream_text(params: Params, paths: ScorePaths) -> None:
     """downstream: not measured for a text-to-image model (its images as a classifier's
     training data is the generate task's question): one line, no numbers."""
     log.info("task text: no downstream arms; %s holds no numbers", paths.metrics)
-    with atomic_dir(paths.plots):
-        pass
-    write_json(paths.metrics, {})
+    write_no_numbers(paths)
 
 
 DOWNSTREAM: StageTable[ScorePaths] = {
