@@ -13,7 +13,7 @@ import pytest
 from ganops.config import DataConfig, Params
 from ganops.data.processing import preprocess
 from ganops.data.sources import fetch_source
-from tests.helpers import TINY, merged, project_params
+from tests.helpers import TINY, merged, project_params, server_state_root
 
 
 @pytest.fixture
@@ -83,3 +83,11 @@ def evaluator_file(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     path = tmp_path_factory.mktemp("evaluator") / "evaluator.pt"
     save_evaluator(path, network, accuracy, reference)
     return path
+
+
+@pytest.fixture
+def server_root() -> Iterator[Path]:
+    """An empty folder for a team server's state, outside pytest's temporary root
+    (`tests.helpers.server_state_root`)."""
+    with server_state_root() as path:
+        yield path

@@ -412,3 +412,17 @@ def team_server(state: Path) -> Iterator[TeamServer]:
         yield TeamServer(f"http://127.0.0.1:{port}", state, team_database(state, pg_port))
     finally:
         subprocess.run(team_server_command(state, "stop"), capture_output=True, timeout=300)
+
+
+@contextlib.contextmanager
+def server_state_root() -> Iterator[Path]:
+    """A folder for team servers' state outside pytest's temporary root, removed afterwards.
+    pytest sets that root back to 0700 whenever another pytest run starts, which would shut a
+    running server's unprivileged account out of its own files in the middle of a test."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="ganops-server-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -49,9 +49,9 @@ def _as_nobody(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_postgres_asks_a_password_of_every_connection_and_mlflow_owns_only_its_databases(
-    tmp_path: Path,
+    server_root: Path,
 ) -> None:
-    state = tmp_path / "server"
+    state = server_root / "server"
     with team_server(state) as server:
         port = _port(server.database)
         for user in ("mlflow", "ganops_admin", "postgres"):  # no password given
@@ -85,8 +85,8 @@ def test_postgres_asks_a_password_of_every_connection_and_mlflow_owns_only_its_d
         assert "permission denied for database" in said, said
 
 
-def test_the_state_folder_passwords_and_artifacts_are_owner_only(tmp_path: Path) -> None:
-    state = tmp_path / "server"
+def test_the_state_folder_passwords_and_artifacts_are_owner_only(server_root: Path) -> None:
+    state = server_root / "server"
     with team_server(state) as server:
         client = mlflow.MlflowClient(server.uri)
         run = client.create_run(client.create_experiment("modes"))
@@ -107,10 +107,10 @@ def test_the_state_folder_passwords_and_artifacts_are_owner_only(tmp_path: Path)
 
 @as_root
 def test_another_account_reads_no_password_no_artifact_and_gets_no_connection(
-    tmp_path: Path,
+    server_root: Path,
 ) -> None:
-    tmp_path.chmod(0o711)  # pytest's folder is root's alone: let `nobody` up to the state
-    state = tmp_path / "server"
+    server_root.chmod(0o711)  # a mkdtemp folder is root's alone: let `nobody` up to the state
+    state = server_root / "server"
     psql = str(load_script("tools", "team_server").postgres_bin() / "psql")
     with team_server(state) as server:
         port = str(_port(server.database))
@@ -129,10 +129,10 @@ def test_another_account_reads_no_password_no_artifact_and_gets_no_connection(
         assert by_socket.returncode != 0, by_socket.stdout
 
 
-def test_a_state_folder_of_the_old_layout_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_state_folder_of_the_old_layout_is_refused_in_one_line(server_root: Path) -> None:
     """A data folder without the passwords' files is the old layout (written by hand here:
     the PostgreSQL version file is all the check reads)."""
-    state = tmp_path / "server"
+    state = server_root / "server"
     (state / "pgdata").mkdir(parents=True)
     (state / "pgdata" / "PG_VERSION").write_text("16\n")
     done = subprocess.run(team_server_command(state, "start", "--port", "1", "--pg-port", "2"),

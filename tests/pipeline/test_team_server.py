@@ -27,6 +27,7 @@ from tests.helpers import (
     TeamServer,
     free_port,
     load_script,
+    server_state_root,
     team_database,
     train_record,
     train_stage,
@@ -81,8 +82,8 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_make_server_starts_stops_and_says_in_one_line_why_it_cannot(tmp_path: Path) -> None:
-    state, port, pg_port = tmp_path / "server", free_port(), free_port()
+def test_make_server_starts_stops_and_says_in_one_line_why_it_cannot(server_root: Path) -> None:
+    state, port, pg_port = server_root / "server", free_port(), free_port()
     ports = [f"SERVER_PORT={port}", f"PG_PORT={pg_port}"]
     started = _make("server", *ports, f"SERVER_DIR={state}")
     try:
@@ -97,7 +98,7 @@ def test_make_server_starts_stops_and_says_in_one_line_why_it_cannot(tmp_path: P
         assert (state / "mlflow.log").stat().st_size and (state / "postgres.log").stat().st_size
 
         # each port taken, and the same folder twice: one line each, nothing started
-        other = tmp_path / "other"
+        other = server_root / "other"
         for taken, said in (
             ([f"SERVER_PORT={port}", f"PG_PORT={free_port()}"], f"port {port} on 127.0.0.1 is "
              "taken: the MLflow server cannot listen there (choose another: "),
@@ -168,23 +169,27 @@ def _set_schema(tool: ModuleType, state: Path, pg_port: int, revision: str) -> s
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+def server() -> Iterator[TeamServer]:
     """One team server with basic auth for this module (`make server AUTH=1`), its admin's
-    password `PASSWORD`; this process authenticates as its admin."""
-    state, port, pg_port = tmp_path_factory.mktemp("team") / "server", free_port(), free_port()
-    where = (f"SERVER_PORT={port}", f"PG_PORT={pg_port}", f"SERVER_DIR={state}")
-    started = _make("server", *where, "AUTH=1", extra={"MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD})
-    try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        assert f"export MLFLOW_TRACKING_USERNAME={USER}" in started.stdout
-        assert PASSWORD not in started.stdout + started.stderr
-        assert PASSWORD not in (state / "auth.ini").read_text()
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("MLFLOW_TRACKING_USERNAME", USER)
-            patch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
-            yield TeamServer(f"http://127.0.0.1:{port}", state, team_database(state, pg_port))
-    finally:
-        _make("server-stop", f"SERVER_DIR={state}")
+    password `PASSWORD`; this process authenticates as its admin. Its state lives outside
+    pytest's temporary root (`server_state_root`)."""
+    with server_state_root() as root:
+        state, port, pg_port = root / "server", free_port(), free_port()
+        where = (f"SERVER_PORT={port}", f"PG_PORT={pg_port}", f"SERVER_DIR={state}")
+        extra = {"MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD}
+        started = _make("server", *where, "AUTH=1", extra=extra)
+        try:
+            assert started.returncode == 0, started.stdout + started.stderr
+            assert f"export MLFLOW_TRACKING_USERNAME={USER}" in started.stdout
+            assert PASSWORD not in started.stdout + started.stderr
+            assert PASSWORD not in (state / "auth.ini").read_text()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("MLFLOW_TRACKING_USERNAME", USER)
+                patch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+                database = team_database(state, pg_port)
+                yield TeamServer(f"http://127.0.0.1:{port}", state, database)
+        finally:
+            _make("server-stop", f"SERVER_DIR={state}")
 
 
 @pytest.fixture(scope="module")
