@@ -151,16 +151,16 @@ def training_arms(source: Labelled, added: Transformed) -> dict[str, ArmData]:
     `affine` add none: their own), checked: one transformed digit of the source's shape and
     dtype per chosen one."""
     want = (len(added.chosen), *source.images.shape[1:])
-    for name, images in (("handmade", added.handmade), ("restyled", added.restyled)):
+    drawn = {"handmade": added.handmade, "restyled": added.restyled}
+    for name, images in drawn.items():
         if images.shape != want or images.dtype != source.images.dtype:
             raise DataError(
                 f"downstream: the {name} digits are {images.dtype} {tuple(images.shape)}, not "
                 f"one per chosen train digit, {source.images.dtype} {want}"
             )
     labels = source.labels[added.chosen]
-    images = {"handmade": added.handmade, "restyled": added.restyled}
     return {
-        arm: (kind, source, Labelled(images[arm], labels) if arm in images else source)
+        arm: (kind, source, Labelled(drawn[arm], labels) if arm in drawn else source)
         for arm, kind in ARMS.items()
     }
 
