@@ -14,6 +14,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganops.errors import ConfigError
@@ -94,6 +95,33 @@ def test_the_reference_workload_counts_its_flops_and_names_the_cpu() -> None:
     assert re.search(r", \d+ threads$", work.cpu_name())
     imports = work.import_seconds(("json",), repeats=1)
     assert set(imports) == {"json"} and imports["json"] < 5
+
+
+def test_downstream_together_times_three_ways_of_the_same_networks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _bench("downstream_together")
+    bench.main(["--classifiers", "2", "--steps", "1", "--markdown"])
+    out = capsys.readouterr().out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows] == [
+        "| one after another (the stage's way)",
+        "| one grouped network",
+        "| torch.func.vmap, forward and backward only",
+    ]
+    assert rows[0][-1] == "1.00x |" and re.search(r"machine: .+, \d+ threads", out)
+    found = re.search(r"grouped logits within (\S+) of the networks'", out)
+    assert found and float(found[1]) < 1e-4
+    # the grouped network is its networks, each in its own group: swapped, the logits differ
+    spec = bench.EvaluatorSpec((1, 28, 28), tuple("0123456789"), bench.WIDTH)
+    networks = [bench.Evaluator(spec).eval() for _ in range(2)]
+    images = torch.rand(4, 2, 28, 28) * 2 - 1
+    own = torch.stack([n(images[:, k : k + 1]) for k, n in enumerate(networks)])
+    with torch.no_grad():
+        for order, same in ((networks, True), (networks[::-1], False)):
+            grouped = bench.Grouped(2, bench.WIDTH, 10)
+            grouped.load_from(order)
+            assert torch.allclose(grouped.eval()(images), own, atol=1e-5) is same
 
 
 def test_pipeline_time_says_what_share_of_the_train_stage_its_steps_take(

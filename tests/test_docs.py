@@ -182,6 +182,8 @@ RUN_BY: dict[str, str] = {
     "python bench/restyle_baselines.py":
         BENCH + "test_restyle_baselines_score_the_four_ways_and_the_trivial_ones_are_exact",
     "python bench/adaptation_table.py": BENCH + "test_the_domain_adaptation_tables_are_the_records",
+    "python bench/downstream_together.py":
+        BENCH + "test_downstream_together_times_three_ways_of_the_same_networks",
     "python bench/restyle_downstream.py --table":
         BENCH + "test_the_restyle_downstream_table_is_the_records",
     "python bench/small_folder.py":
