@@ -11,6 +11,7 @@ import ast
 import functools
 import operator
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,22 @@ OLD_TRAIN_DEPS = [
 
 def test_checker_flags_the_old_train_deps() -> None:
     assert "src/ganops/augment.py" in uncovered(ROOT, "pipeline/train.py", OLD_TRAIN_DEPS)
+
+
+def test_dvc_lock_hashes_each_code_folder_as_git_holds_it() -> None:
+    """A code folder's hash in dvc.lock counts the files git tracks there and nothing else:
+    Python's bytecode (`__pycache__`, which .dvcignore leaves out) in it would make a fresh
+    clone, which has none, see every stage as changed."""
+    lock = YAML(typ="safe", pure=True).load((ROOT / "dvc.lock").read_text())
+    tracked = subprocess.run(
+        ["git", "ls-files", "src", "pipeline"], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout.split()  # fmt: skip
+    counted = 0
+    for name, stage in lock["stages"].items():
+        for dep in stage.get("deps", []):
+            if dep["path"].startswith(CODE_DIRS) and dep["md5"].endswith(".dir"):
+                files = [path for path in tracked if path.startswith(dep["path"] + "/")]
+                assert dep["nfiles"] == len(files), (name, dep["path"], dep["nfiles"], files)
+                counted += 1
+    assert counted > 10  # the check read the folders it is about
