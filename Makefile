@@ -86,9 +86,12 @@ lint: $(STAMP)
 # workers, each one's torch, and every stage process a test starts, runs on one thread: a
 # thread pool per worker made them fight (a served-model fixture took 365 s beside another
 # worker against 38 s on one thread). The tests of recorded digests set one thread themselves.
+# Files go to the workers in the order tests/conftest.py gives them, the longest first
+# (--no-loadscope-reorder: xdist's own order, by number of tests, started the longest file,
+# the emulated CPU's, last, and one worker ran it alone for ten minutes at the end).
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 PYTEST := $(if $(filter 0,$(TEST_JOBS)),pytest,\
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 pytest -n $(TEST_JOBS) --dist loadfile)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder)
 
 test: system-deps lint
 	$(PYTEST)
