@@ -56,6 +56,13 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "translate": {"source": "mnist-5k", "epochs": 3} | UNPAIRED,
     },
 }
+# the semantic term read by a classifier of A through the hand-made transform (B-like digits)
+HANDMADE_READER = {"semantic": 1.0, "semantic_classifier": "handmade"}
+CONFIGURATIONS |= {
+    f"{name}_semantic_handmade": CONFIGURATIONS[name]
+    | {"translate": CONFIGURATIONS[name]["translate"] | HANDMADE_READER}
+    for name in ("uci_to_mnist", "mnist_to_uci")
+}
 SCORES = ("fid", "precision", "recall", "label_preservation", "psnr", "ssim")
 
 

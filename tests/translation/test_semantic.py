@@ -11,6 +11,7 @@ from torch import nn
 from ganops.config import Params, TranslateConfig
 from ganops.data.dataset import Split
 from ganops.errors import ConfigError
+from ganops.translation.baselines import uci_like
 from ganops.translation.domains import Domains
 from ganops.translation.loop import (
     build_translator,
@@ -18,7 +19,9 @@ from ganops.translation.loop import (
     translator_spec,
     unpaired_step,
 )
-from ganops.translation.training import domain_a_classifier
+from ganops.translation.training import semantic_classifiers
+
+CPU = torch.device("cpu")
 
 
 class Brightness(nn.Module):
@@ -27,6 +30,13 @@ class Brightness(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         mean = images.mean((1, 2, 3))  # (B,)
         return torch.stack([-10 * mean, 10 * mean], 1)  # (B, 2)
+
+
+class Flipped(Brightness):
+    """The same, with its two classes swapped."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return super().forward(images).flip(1)
 
 
 def test_semantic_loss_is_low_when_the_class_is_kept_and_high_when_it_flips() -> None:
@@ -74,20 +84,74 @@ def _domains(classes: int) -> Domains:
 
 def test_the_classifier_of_a_is_built_only_when_asked() -> None:
     params = Params.model_validate({"evaluator": {"epochs": 1}})
-    assert domain_a_classifier(params, _domains(2), _domains(2), torch.device("cpu")) == (
-        None,
-        None,
-    )
+    names = ("uci-digits", "mnist-5k")
+    assert semantic_classifiers(params, _domains(2), _domains(2), names, CPU) is None
     params = Params.model_validate(
         {"evaluator": {"epochs": 1, "width": 4}, "translate": {"semantic": 1.0}}
     )
-    classifier, score = domain_a_classifier(params, _domains(2), _domains(2), torch.device("cpu"))
-    assert classifier is not None and not classifier.training
-    assert not any(p.requires_grad for p in classifier.parameters())
-    assert score is not None and 0 <= score <= 1
+    semantic = semantic_classifiers(params, _domains(2), _domains(2), names, CPU)
+    assert semantic is not None and semantic.of_translations is semantic.of_a
+    assert not semantic.of_a.training
+    assert not any(p.requires_grad for p in semantic.of_a.parameters())
+    assert list(semantic.accuracies) == ["classifier_a_accuracy"]
+    assert 0 <= semantic.accuracies["classifier_a_accuracy"] <= 1
+
+
+def _mnist_like(count: int) -> Domains:
+    """Digits of two classes MNIST's way: a bar or a box, 20 px in a 28 px field."""
+    images = np.zeros((count, 1, 28, 28), dtype=np.uint8)
+    labels = np.arange(count, dtype=np.int64) % 2
+    for index, label in enumerate(labels):
+        if label:
+            images[index, 0, 4:24, 12:16] = 255  # a bar
+        else:
+            images[index, 0, 4:24, 6:22] = 255  # a box
+            images[index, 0, 8:20, 10:18] = 0
+    split = Split(images, labels, ("0", "1"))
+    return Domains(split, split, aligned=False)
+
+
+def test_the_handmade_reader_learns_a_through_the_transform_into_b() -> None:
+    params = Params.model_validate(
+        {
+            "evaluator": {"epochs": 2, "width": 4},
+            "translate": {"semantic": 1.0, "semantic_classifier": "handmade"},
+        }
+    )
+    domains = _mnist_like(40)
+    semantic = semantic_classifiers(params, domains, domains, ("mnist-5k", "uci-digits"), CPU)
+    assert semantic is not None and semantic.of_translations is not semantic.of_a
+    assert not any(p.requires_grad for p in semantic.of_translations.parameters())
+    assert set(semantic.accuracies) == {
+        "classifier_a_accuracy",
+        "classifier_a_handmade_accuracy",
+    }
+    # the reader was trained on the transform's images: it reads them as A's classes
+    made = torch.from_numpy(uci_like(domains.a.images)).float() / 127.5 - 1
+    with torch.no_grad():
+        read = semantic.of_translations(made).argmax(1).numpy()
+    assert (read == domains.a.labels).mean() == semantic.accuracies[
+        "classifier_a_handmade_accuracy"
+    ]
+
+
+def test_the_handmade_reader_needs_a_pair_with_a_handmade_transform() -> None:
+    params = Params.model_validate(
+        {"translate": {"semantic": 1.0, "semantic_classifier": "handmade"}}
+    )
+    with pytest.raises(ConfigError, match=r"no hand-made transform from mnist-5k to mnist-5k"):
+        semantic_classifiers(params, _domains(2), _domains(2), ("mnist-5k", "mnist-5k"), CPU)
+
+
+def test_the_reader_of_the_translations_is_the_one_the_term_asks() -> None:
+    inputs = torch.tensor([0.5, -0.5, 0.5]).view(3, 1, 1, 1).expand(3, 1, 8, 8)  # classes 1 0 1
+    # the inputs' classes come from `classifier`; a reader that flips them costs more
+    kept = semantic_loss(Brightness(), inputs, inputs * 0.8, Brightness())
+    flipped = semantic_loss(Brightness(), inputs, inputs * 0.8, Flipped())
+    assert float(kept) < 0.1 and float(flipped) > 3
 
 
 def test_a_one_class_domain_a_cannot_have_the_term() -> None:
     params = Params.model_validate({"translate": {"semantic": 1.0}})
     with pytest.raises(ConfigError, match=r"translate\.semantic: domain A has one class"):
-        domain_a_classifier(params, _domains(1), _domains(1), torch.device("cpu"))
+        semantic_classifiers(params, _domains(1), _domains(1), ("a", "b"), CPU)

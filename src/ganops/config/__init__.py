@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ganops.config.checks import Registries
 from ganops.config.restyle import RestyleConfig
 from ganops.config.sections import (
     DataConfig,
@@ -24,7 +25,6 @@ from ganops.config.sections import (
     EvalConfig,
     EvaluatorConfig,
     ModelConfig,
-    Registries,
     RunConfig,
     SampleConfig,
     TrackingConfig,

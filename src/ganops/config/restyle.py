@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from ganops.config.checks import folder_alone, known_source
 from ganops.config.length import Length, epochs_field, steps_field
-from ganops.config.sections import _Section, folder_alone, known_source
+from ganops.config.sections import _Section
 
 
 class RestyleConfig(_Section, Length):

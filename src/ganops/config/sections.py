@@ -8,46 +8,12 @@ validation context.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ganops.config.checks import folder_alone, known_source, registries_of
 from ganops.config.length import Length, epochs_field, steps_field
-
-
-class Registries(TypedDict):
-    """What the registry checks need, passed as pydantic's validation context."""
-
-    source_problem: Callable[[str], str | None]  # why a name is not a data source, or None
-    parse_policy: Callable[[str], tuple[str, ...]]  # augmentation names; ValueError if unknown
-
-
-def _registries(info: ValidationInfo) -> Registries | None:
-    """The registries of this validation; None when a section is built directly in code."""
-    return info.context if isinstance(info.context, dict) else None  # type: ignore[return-value]
-
-
-def known_source(value: str | None, info: ValidationInfo) -> str | None:
-    """A source key (`data.source`, `translate.source`, `restyle.content_source`): a
-    registered source, or null where the key takes null."""
-    registries = _registries(info)
-    problem = registries["source_problem"](value) if registries and value is not None else None
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-def folder_alone(field: str, key: str) -> Callable[[str | None, ValidationInfo], str | None]:
-    """A section's `folder` validator: a folder holds both domains, so `field` (declared
-    before it, naming domain A's source; `key` in params.yaml) must then be null."""
-
-    def check(value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get(field) is not None:
-            raise ValueError(f"holds both domains, so {key} must be null")
-        return value
-
-    return check
 
 
 class _Section(BaseModel):
@@ -224,7 +190,7 @@ class TrainConfig(_Section, Length):
     @field_validator("augment")
     @classmethod
     def _known_policy(cls, value: str, info: ValidationInfo) -> str:
-        registries = _registries(info)
+        registries = registries_of(info)
         return ",".join(registries["parse_policy"](value)) if registries else value
 
 
@@ -443,6 +409,12 @@ class TranslateConfig(_Section, Length):
     pool_size: int = Field(50, ge=0, le=10_000, description="unpaired: earlier fakes D sees")
     semantic: float = Field(
         0.0, ge=0, le=1e4, description="CyCADA's semantic term: A's classifier keeps the class"
+    )
+    semantic_classifier: Literal["source", "handmade"] = Field(
+        "source",
+        description="the semantic term's classifier of the translations, trained on A's train "
+        "split as it is, or through the hand-made transform into B's style (MNIST <-> UCI "
+        "digits); A's own classifier reads the class of A's images either way",
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 

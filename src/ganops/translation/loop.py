@@ -11,7 +11,10 @@ and the loop, which resumes exactly from its checkpoint.
 - semantic consistency (CyCADA, Hoffman et al. 2018), either family, when `translate.semantic`
   is above 0: a frozen classifier of domain A, trained on A's labels only, must give each
   translation the class it gives the translation's input (cross-entropy against its own
-  prediction on the input), so a translator cannot turn a 3 into an 8 to please D. CyCADA
+  prediction on the input), so a translator cannot turn a 3 into an 8 to please D. With
+  `translate.semantic_classifier: handmade` a second classifier, trained on A through the
+  hand-made transform into B's style, reads the translations (the first still reads the
+  inputs): a classifier of raw MNIST cannot read UCI-style digits. CyCADA
   also asks it of B's translations into A, against the classifier's labels for B's raw
   images; that term is left out: on MNIST <-> UCI digits a classifier of one domain is near
   chance on the other's raw images (0.10 measured), so those labels are noise.
@@ -104,6 +107,7 @@ class TranslatorState:
     pools: dict[str, ImagePool] = field(default_factory=dict)
     step: int = 0
     classifier: nn.Module | None = None
+    translation_classifier: nn.Module | None = None  # None: `classifier` reads them too
     world: World = field(default_factory=World)
 
     def state_dict(self) -> dict[str, Any]:
@@ -203,15 +207,19 @@ def _requires_grad(modules: dict[str, nn.Module], flag: bool) -> None:
 
 
 def semantic_loss(
-    classifier: nn.Module | None, inputs: torch.Tensor, translations: torch.Tensor
+    classifier: nn.Module | None,
+    inputs: torch.Tensor,
+    translations: torch.Tensor,
+    reader: nn.Module | None = None,
 ) -> torch.Tensor:
-    """CyCADA's semantic consistency: cross-entropy of the frozen `classifier` on the
-    `translations` against the class it gives their `inputs`; 0 without a classifier."""
+    """CyCADA's semantic consistency: cross-entropy of the frozen `reader` (by default
+    `classifier`) on the `translations` against the class `classifier` gives their `inputs`;
+    0 without a classifier."""
     if classifier is None:
         return torch.zeros((), device=translations.device)
     with torch.no_grad():
         target = classifier(inputs).argmax(1)  # (B,)
-    return F.cross_entropy(classifier(translations), target)
+    return F.cross_entropy((reader or classifier)(translations), target)
 
 
 def paired_step(
@@ -231,7 +239,7 @@ def paired_step(
     _requires_grad(state.discriminators, False)
     adversarial = _lsgan(judge(torch.cat([a, fake], 1)), True)
     l1 = F.l1_loss(fake, b)
-    semantic = semantic_loss(state.classifier, a, fake)
+    semantic = semantic_loss(state.classifier, a, fake, state.translation_classifier)
     loss_g = adversarial + cfg.l1 * l1 + cfg.semantic * semantic
     _update(state.optimizer_g, loss_g, state.world)
     values = (loss_d, loss_g, adversarial, l1, semantic)
@@ -253,7 +261,7 @@ def unpaired_step(
     if cfg.identity > 0:
         identity = F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a)
     # semantic: A's translation keeps the class A's classifier sees in it
-    semantic = semantic_loss(state.classifier, a, fake_b)
+    semantic = semantic_loss(state.classifier, a, fake_b, state.translation_classifier)
     loss_g = (
         adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
         + cfg.semantic * semantic

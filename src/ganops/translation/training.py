@@ -29,7 +29,6 @@ from ganops.device import resolve_device
 from ganops.errors import ConfigError
 from ganops.io import write_json
 from ganops.metrics.evaluator import (
-    Evaluator,
     EvaluatorSpec,
     LoadedEvaluator,
     accuracy,
@@ -56,6 +55,7 @@ from ganops.runs.resume import Continuation, resume_or_start
 from ganops.sampling import to_uint8
 from ganops.tracking import Run
 from ganops.translation.artifact import save_translator
+from ganops.translation.baselines import handmade_for
 from ganops.translation.domains import Domains, domain_names, load_domains
 from ganops.translation.loop import (
     PAIRED_METRICS,
@@ -95,32 +95,68 @@ class QuickScore:
         }
 
 
-def domain_a_classifier(
-    params: Params, train: Domains, test: Domains, device: torch.device
-) -> tuple[Evaluator | None, float | None]:
-    """The frozen classifier of domain A the semantic term asks (the evaluator's network and
-    recipe, `evaluator.*`, trained on A's train split and labels only) and its accuracy on
-    A's test split; (None, None) when `translate.semantic` is 0."""
-    if params.translate.semantic == 0:
-        return None, None
+@dataclass(frozen=True)
+class SemanticClassifiers:
+    """What the semantic term asks: `of_a` gives the class of A's images, `of_translations`
+    the class of their translations (the same network, or with `translate.semantic_classifier:
+    handmade` one trained on A through the hand-made transform into B's style); `accuracies`:
+    each one's on A's test split (through the transform for the second)."""
+
+    of_a: nn.Module
+    of_translations: nn.Module
+    accuracies: dict[str, float]
+
+
+def _frozen_classifier(
+    params: Params, images: tuple[np.ndarray, np.ndarray], labels: tuple[np.ndarray, np.ndarray],
+    class_names: tuple[str, ...], device: torch.device,
+) -> tuple[nn.Module, float]:  # fmt: skip
+    """The evaluator's network and recipe (`evaluator.*`) trained on `images[0]` with
+    `labels[0]`, frozen, and its accuracy on `images[1]`."""
+    channels, height, width = images[0].shape[1:]
+    spec = EvaluatorSpec((channels, height, width), class_names, params.evaluator.width)
+    per_epoch = math.ceil(len(images[0]) / params.evaluator.batch_size)
+    classifier = train_evaluator(
+        in_whole_epochs(params.evaluator, EVALUATOR, per_epoch),
+        spec,
+        (images[0], labels[0]),
+        device,
+    ).requires_grad_(False)
+    _, logits = extract(classifier, images[1], 500, device)
+    return classifier.to(device).eval(), round(accuracy(logits, labels[1]), 6)
+
+
+def semantic_classifiers(
+    params: Params, train: Domains, test: Domains, names: tuple[str, str], device: torch.device
+) -> SemanticClassifiers | None:
+    """The frozen classifiers of domain A (trained on A's train split and labels only; `names`:
+    the sources of A and B) the semantic term asks; None when `translate.semantic` is 0."""
+    cfg = params.translate
+    if cfg.semantic == 0:
+        return None
     if len(train.a.class_names) < 2:
         raise ConfigError(
             "translate.semantic: domain A has one class, so no classifier of it can tell a "
             "translation that keeps the input's class; set translate.semantic: 0"
         )
-    channels, height, width = train.a.images.shape[1:]
-    spec = EvaluatorSpec((channels, height, width), train.a.class_names, params.evaluator.width)
-    per_epoch = math.ceil(len(train.a.images) / params.evaluator.batch_size)
-    classifier = train_evaluator(
-        in_whole_epochs(params.evaluator, EVALUATOR, per_epoch),
-        spec,
-        (train.a.images, train.a.labels),
-        device,
-    ).requires_grad_(False)
-    _, logits = extract(classifier, test.a.images, 500, device)
-    test_accuracy = accuracy(logits, test.a.labels)
-    log.info("classifier of domain A: test accuracy %.4f (semantic term)", test_accuracy)
-    return classifier.to(device).eval(), round(test_accuracy, 6)
+    handmade = handmade_for(*names) if cfg.semantic_classifier == "handmade" else None
+    if cfg.semantic_classifier == "handmade" and handmade is None:
+        raise ConfigError(
+            f"translate.semantic_classifier: handmade: no hand-made transform from {names[0]} "
+            f"to {names[1]} (there is one between MNIST and UCI digits); use source"
+        )
+    labels = (train.a.labels, test.a.labels)
+    of_a, score = _frozen_classifier(
+        params, (train.a.images, test.a.images), labels, train.a.class_names, device
+    )
+    log.info("classifier of domain A: test accuracy %.4f (semantic term)", score)
+    if handmade is None:
+        return SemanticClassifiers(of_a, of_a, {"classifier_a_accuracy": score})
+    images = (handmade(train.a.images), handmade(test.a.images))
+    of_translations, made = _frozen_classifier(params, images, labels, train.a.class_names, device)
+    log.info("classifier of A through the hand-made transform: test accuracy %.4f", made)
+    accuracies = {"classifier_a_accuracy": score, "classifier_a_handmade_accuracy": made}
+    return SemanticClassifiers(of_a, of_translations, accuracies)
 
 
 def dataset_input(params: Params, domains: Domains, names: tuple[str, str]) -> dict[str, Any]:
@@ -197,9 +233,10 @@ def _train(
     cfg, digest = params.translate, params_hash(params)
     train, test, spec = inputs.train, inputs.test, inputs.spec
     prepare(world, device, params.run.deterministic, "ganops.translation.loop", cfg.seed)
-    classifier, classifier_accuracy = domain_a_classifier(params, train, test, device)
+    semantic = semantic_classifiers(params, train, test, domain_names(paths.data), device)
     state = build_translator(cfg, spec, train.aligned, device, world)
-    state.classifier = classifier
+    if semantic is not None:
+        state.classifier, state.translation_classifier = semantic.of_a, semantic.of_translations
     names = PAIRED_METRICS if train.aligned else UNPAIRED_METRICS
     histories = {
         "history": HistoryFile(paths.history, names),
@@ -245,24 +282,22 @@ def _train(
         result = together(
             world, _networks(state), lambda: train_translator(state, cfg, work, logger, stop)
         )
-        metrics = _run_metrics(histories, state.paired, result.steps, classifier_accuracy)
+        accuracies = semantic.accuracies if semantic is not None else {}
+        metrics = _run_metrics(histories, state.paired, result.steps, accuracies)
         record = _publish_and_record(state, params, paths, run, result, metrics)
     log.info("translator written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
 def _run_metrics(
-    histories: dict[str, HistoryFile], paired: bool, steps: int, classifier_accuracy: float | None
+    histories: dict[str, HistoryFile], paired: bool, steps: int, accuracies: dict[str, float]
 ) -> dict[str, float]:
     """The stage's DVC metrics: the last logged losses and quick scores, the steps, and the
-    accuracy of A's classifier when the semantic term is on."""
+    accuracies of the semantic term's classifiers when it is on."""
     names = PAIRED_METRICS if paired else UNPAIRED_METRICS
     last = {name: histories["history"].rows[-1][name] for name in names}
     quick = histories["fid_history"].rows[-1]
-    metrics = last | {name: quick[name] for name in QUICK_NAMES} | {"steps": steps}
-    if classifier_accuracy is not None:
-        metrics["classifier_a_accuracy"] = classifier_accuracy
-    return metrics
+    return last | {name: quick[name] for name in QUICK_NAMES} | {"steps": steps} | accuracies
 
 
 def _publish_and_record(
@@ -270,13 +305,12 @@ def _publish_and_record(
     metrics: dict[str, float],
 ) -> RunRecord:  # fmt: skip
     """Write the translator, the metrics and the run record; log the summary (with the
-    accuracy of A's classifier when the semantic term is on) and the model."""
+    accuracies of the semantic term's classifiers when it is on) and the model."""
     spec = state.spec
     save_translator(paths.model, state.generators, spec)
     write_json(paths.metrics, metrics)
     summary = {"train_time_s": result.seconds}
-    if "classifier_a_accuracy" in metrics:
-        summary["classifier_a_accuracy"] = metrics["classifier_a_accuracy"]
+    summary |= {key: value for key, value in metrics.items() if key.startswith("classifier_a")}
     run.log_summary(summary, step=result.steps)
     model_uri = run.log_translator(
         state.generators["ab"], spec.to_dict(), params.tracking.registered_translator
