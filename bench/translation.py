@@ -12,6 +12,11 @@ markdown table (mean ± sd over seeds) is printed for docs/benchmarks.md.
     # with the alignment arms (`downstream.alignment`), the domain-adaptation table:
     python bench/translation.py --only uci_to_mnist mnist_to_uci --alignment \
         --keep /tmp/adaptation --out bench/records/adaptation.json
+    # the alignment arms for translators an earlier run (--keep /tmp/translators) trained
+    python bench/translation.py --only mnist_to_uci --alignment --again --keep /tmp/translators
+    # ... one seed only, e.g. each seed in a process of its own
+    python bench/translation.py --only mnist_to_uci --alignment --again --seed 1 \
+        --keep /tmp/translators
 """
 
 from __future__ import annotations
@@ -92,10 +97,25 @@ def with_seed(overrides: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def one_configuration(
-    scratch: Path, name: str, seeds: int, extra: dict[str, Any] | None = None
+    scratch: Path,
+    name: str,
+    seeds: int,
+    extra: dict[str, Any] | None = None,
+    again: tuple[int, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Every seed's scores and arms of configuration `name` (plus the `extra` overrides)."""
+    """Every seed's scores and arms of configuration `name` (plus the `extra` overrides);
+    `again`: rerun only `downstream` for these seeds, in the workspaces an earlier run left in
+    `scratch`."""
     overrides, runs = merged(CONFIGURATIONS[name], extra or {}), []
+    if again:
+        for seed in again:
+            workspace = scratch / f"{name}-{seed}"
+            if not (workspace / "data/models/model.pt").is_file():
+                raise SystemExit(f"{workspace}: no translator to reuse; run without --again")
+            seconds = run_stages(workspace, with_seed(overrides, seed), ("downstream",))
+            runs.append(recorded(workspace, seed, seconds))
+            print(f"{name} seed {seed}: downstream again, {seconds:.0f} s", flush=True)
+        return runs
     first = scratch / f"{name}-0"
     first.mkdir()
     seconds = run_stages(first, with_seed(overrides, 0), STAGE_NAMES)
@@ -171,13 +191,30 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the workspaces (NAME-SEED) in this folder, not a temporary one",
     )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="rerun only the downstream stage in the --keep workspaces of an earlier run "
+        "(with --alignment: add the alignment arms to translators already trained)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="with --again: only this translator seed (one process a seed)"
+    )
     args = parser.parse_args(argv)
+    if args.again and not args.keep:
+        parser.error("--again needs --keep, the folder of the earlier run's workspaces")
+    if args.seed is not None and not args.again:
+        parser.error("--seed is for --again; a first run trains seeds 0..N-1 (--seeds)")
+    seeds = (args.seed,) if args.seed is not None else tuple(range(args.seeds))
+    again = seeds if args.again else ()
     names = args.only or list(CONFIGURATIONS)
     extra = {"downstream": {"alignment": True}} if args.alignment else {}
     with tempfile.TemporaryDirectory(prefix="translation-") as temporary:
         scratch = args.keep or Path(temporary)
         scratch.mkdir(parents=True, exist_ok=True)
-        results = {name: one_configuration(scratch, name, args.seeds, extra) for name in names}
+        results = {
+            name: one_configuration(scratch, name, args.seeds, extra, again) for name in names
+        }
     print(table(results))
     if args.out:
         record = {

@@ -373,3 +373,23 @@ def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixtu
     )
     with pytest.raises(SystemExit):
         bench.main(["--seed", "0"])  # no record to write: an error, not an hour's run lost
+
+
+def test_translation_bench_reruns_downstream_only_in_workspaces_that_hold_a_translator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench("translation")
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "mnist_to_uci", "--again"])  # no --keep: nothing to reuse
+    assert "--again needs --keep" in capsys.readouterr().err
+    (tmp_path / "mnist_to_uci-0").mkdir()
+    with pytest.raises(SystemExit, match=r"mnist_to_uci-0: no translator to reuse"):
+        bench.main(["--only", "mnist_to_uci", "--seeds", "1", "--again", "--keep", str(tmp_path)])
+    # every configuration is valid params, the semantic term's reader included
+    from ganops.params import REGISTRIES, validate_params
+    from tests.helpers import merged, project_params
+
+    for name, overrides in bench.CONFIGURATIONS.items():
+        validate_params(merged(project_params(), overrides), name, REGISTRIES)
+    reader = bench.CONFIGURATIONS["mnist_to_uci_semantic_handmade"]["translate"]
+    assert reader["semantic_classifier"] == "handmade" and reader["semantic"] > 0
