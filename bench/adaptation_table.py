@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DIRECTIONS = {"uci_to_mnist": "UCI → MNIST", "mnist_to_uci": "MNIST → UCI"}
+DIRECTIONS = {
+    "uci_to_mnist": "UCI → MNIST",
+    "mnist_to_uci": "MNIST → UCI",
+    # the semantic term's translations read by a classifier of A through the hand-made transform
+    "uci_to_mnist_semantic_handmade": "UCI → MNIST, hand-made reader",
+    "mnist_to_uci_semantic_handmade": "MNIST → UCI, hand-made reader",
+}
 # the arms in the tables' order: no adaptation, then with B's unlabelled train images
 ARMS = (
     "source", "source_affine", "handmade", "self_training", "source_dann", "fixmatch",

@@ -61,7 +61,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "translate": {"source": "mnist-5k", "epochs": 3} | UNPAIRED,
     },
 }
-# the semantic term read by a classifier of A through the hand-made transform (B-like digits)
+# the semantic term read by a classifier of A through the hand-made transform (B-like digits);
+# mnist_to_uci_semantic_handmade is the guide's MNIST -> UCI line
 HANDMADE_READER = {"semantic": 1.0, "semantic_classifier": "handmade"}
 CONFIGURATIONS |= {
     f"{name}_semantic_handmade": CONFIGURATIONS[name]

@@ -191,6 +191,28 @@ def test_the_alignment_arms_run_beside_source_only(
     assert all(f"\n{arm}\t" in plot for arm in arms)
 
 
+def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
+    unpaired_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`translate.semantic_classifier: handmade` on MNIST -> UCI: the train stage trains both
+    classifiers of A, records both accuracies, and the term is in the generator's loss."""
+    private_copy(unpaired_run, tmp_path, monkeypatch)
+    reader = {"semantic": 1.0, "semantic_classifier": "handmade"}
+    write_params(
+        Path("params.yaml"),
+        UNPAIRED
+        | {"translate": UNPAIRED["translate"] | reader, "evaluator": {"epochs": None, "steps": 8}},
+    )
+    assert load_stage("train").main(STAGE_ARGS["train"]) == 0
+    metrics = json.loads(Path("data/train/metrics.json").read_text())
+    for name in ("classifier_a_accuracy", "classifier_a_handmade_accuracy"):
+        assert 0.0 <= metrics[name] <= 1.0
+    assert metrics["loss_semantic"] > 0
+    history = Path("data/train/history.tsv").read_text().splitlines()
+    column = history[0].split("\t").index("loss_semantic")
+    assert all(float(row.split("\t")[column]) > 0 for row in history[1:])
+
+
 def _checkpoint_step(path: Path) -> int:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
