@@ -4,6 +4,8 @@ identity map: does the default train long enough on a few hundred pairs?
 `--unpaired` draws CycleGAN's layout instead (`trainA/<class>/`, `trainB/<class>/`), each
 domain's shapes drawn apart, so the translator learns it without pairs. `--generate` trains
 the GAN (`task=generate`) on B's filled shapes, one class a shape, and prints its scores.
+`--restyle` trains the restyler (`task=restyle`, `restyle.folder`) on the unpaired layout:
+outlines as content, filled shapes as style (docs/style.md, your own folders).
 
 It draws a paired folder of shapes (`A/<class>/` outlines in black on white, `B/<class>/` the
 same shapes filled in their class's colour: red circles, green squares, blue triangles, each
@@ -82,14 +84,16 @@ def run(
     keep: Path | None = None,
     unpaired: bool = False,
     generate: bool = False,
+    restyle: bool = False,
 ) -> dict[str, object]:
     """The stages on a fresh shapes folder; the scores of the translator and the identity
     (`generate`: of a GAN drawing B's filled shapes, one class a shape)."""
     work = Path(tempfile.mkdtemp(prefix="small-folder-"))
     try:
-        make_shapes(work / "shapes", pairs, size, unpaired=unpaired)
+        make_shapes(work / "shapes", pairs, size, unpaired=unpaired or restyle)
         test_size = max(30, pairs // 5)
         task = ["task=generate", "data.source=folder", "data.folder=shapes/B"] if generate else [
+            "task=restyle", "restyle.folder=shapes"] if restyle else [
             "task=translate", "translate.folder=shapes"]  # fmt: skip
         base = [
             *task, f"data.image_size={size}", f"data.test_size={test_size}",
@@ -97,8 +101,14 @@ def run(
         ]  # fmt: skip
         seconds = run_stages(work, STAGES, [*base, *edits])
         metrics = json.loads((work / "data/eval/metrics.json").read_text())
-        layout = "generate B" if generate else "unpaired" if unpaired else "paired"
+        trained = {}  # run.json, and the run's time from its link file beside it
+        for name in ("run.json", "mlflow_run.json"):
+            record = work / "data/train" / name
+            trained.update(json.loads(record.read_text()) if record.exists() else {})
+        layout = ("generate B" if generate else "restyle" if restyle
+                  else "unpaired" if unpaired else "paired")  # fmt: skip
         return {"edits": edits, "pairs": pairs, "layout": layout, "seconds": seconds,
+                "train": {key: trained.get(key) for key in ("hardware", "train_time_s", "steps")},
                 "metrics": metrics}  # fmt: skip
     finally:
         if keep:
@@ -114,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", type=Path, default=None, help="copy the workspace here")
     parser.add_argument("--unpaired", action="store_true", help="trainA/ + trainB/, drawn apart")
     parser.add_argument("--generate", action="store_true", help="a GAN of B's shapes instead")
+    parser.add_argument("--restyle", action="store_true", help="the restyler on trainA/ + trainB/")
     args = parser.parse_args(argv)
-    result = run(args.pairs, args.size, args.set, args.keep, args.unpaired, args.generate)
+    result = run(args.pairs, args.size, args.set, args.keep, args.unpaired, args.generate,
+                 args.restyle)  # fmt: skip
     print(json.dumps(result, indent=1))
 
 
