@@ -325,6 +325,14 @@ def test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_ident
     assert result["metrics"]["translation"].keys() >= {"fid", "label_preservation", "psnr"}
     assert result["metrics"]["identity"]["label_preservation"] <= 1
     assert list(result["seconds"]) == list(bench.STAGES)
+    # --restyle: the restyler on the unpaired layout, with the run's steps and train time
+    tiny = ["restyle.steps=2", "restyle.width=4", "evaluator.epochs=1",
+            "evaluator.min_accuracy=0.0"]  # fmt: skip
+    result = bench.run(60, 32, tiny, restyle=True)
+    assert result["layout"] == "restyle" and result["train"]["steps"] >= 2
+    assert result["train"]["train_time_s"] > 0 and result["train"]["hardware"].startswith("cpu")
+    assert result["metrics"]["restyle"]["fid"] >= 0
+    assert result["metrics"]["hand_made"]["content_kept"] is None  # no digits: not defined
 
 
 def test_the_domain_adaptation_tables_are_the_records(
