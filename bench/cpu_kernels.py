@@ -24,13 +24,14 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ganops.device import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = [("pinned", "off"), ("pinned", "on"), ("unpinned", "off"), ("unpinned", "on")]
@@ -109,10 +110,7 @@ def run_setting(
 
 
 def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+    return cpu_model()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ for docs/benchmarks.md. Usage:
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -28,6 +27,7 @@ from skimage import morphology
 
 from ganops.config import DataConfig
 from ganops.data.sources import fetch_source, get_source
+from ganops.device import cpu_model
 from ganops.metrics import morpho
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     reference_s, reference_values = timed(reference, args.repeats)
     same = all(np.array_equal(ours_values[k], reference_values[k]) for k in morpho.FIELDS)
 
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_model()
     count = len(digits)
     print(f"machine: {cpu}, scikit-image {skimage.__version__}, median of {args.repeats}")
     print(

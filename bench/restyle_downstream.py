@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from ganops.device import cpu_model  # noqa: E402
 from tests.helpers import STAGE_NAMES  # noqa: E402
 
 CLASSIFIER_SEEDS = 3
@@ -57,7 +58,7 @@ def measure(seed: int) -> dict[str, Any]:
         }
     return {
         "date": date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "machine": f"{cpu_model()}, {platform.system()}",
         "overrides": overrides(seed),
         "seed": seed,
         "seconds": round(seconds, 1),

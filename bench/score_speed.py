@@ -15,7 +15,6 @@ Needs the pipeline's outputs (make repro). Usage:
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import torch
 import torch_fidelity
 
 from ganops.config import EvalConfig
+from ganops.device import cpu_model
 from ganops.metrics.evaluator import load_evaluator
 from ganops.metrics.features import evaluator_reference, feature_set
 from ganops.metrics.fidelity import NAME, register
@@ -98,7 +98,7 @@ def main() -> None:
     assert isinstance(ours_scores, dict) and isinstance(reference_scores, dict)
     fid_gap = abs(ours_scores["fid"] - reference_scores["frechet_inception_distance"])
 
-    cpu_name = platform.processor() or platform.machine()
+    cpu_name = cpu_model()
     versions = f"torch {torch.__version__}, torch-fidelity {torch_fidelity.__version__}"
     print(f"machine: {cpu_name}, {torch.get_num_threads()} threads, {versions}")
     print(f"images: {len(samples)} generated vs {len(test)} test, median of {args.repeats}")

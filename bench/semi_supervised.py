@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.translation import run_stages  # noqa: E402
+from ganops.device import cpu_model  # noqa: E402
 from ganops.params import load_params  # noqa: E402
 from ganops.run_record import RunRecord  # noqa: E402
 from ganops.significance import mean_band  # noqa: E402
@@ -181,7 +182,7 @@ def main() -> None:
         results = [measure(labels, args.seeds, Path(scratch)) for labels in args.labels]
     record = {
         "date": date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "machine": f"{cpu_model()}, {platform.system()}",
         "recipe": RECIPE,
         "labels": {str(n): LABELS[n] for n in args.labels},
         "default": default,

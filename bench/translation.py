@@ -36,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ganops.device import cpu_model  # noqa: E402
 from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, merged, project_params  # noqa: E402
 
 UCI = {"source": "uci-digits", "test_size": 500}
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         record = {
             "date": date.today().isoformat(),
-            "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+            "machine": f"{cpu_model()}, {platform.system()}",
             "configurations": {name: merged(CONFIGURATIONS[name], extra) for name in names},
             "results": results,
         }

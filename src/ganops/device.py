@@ -45,6 +45,22 @@ def cpu_kind() -> str:
     return "AVX2" if torch.cpu._is_avx2_supported() else "other"
 
 
+def cpu_model() -> str:
+    """The CPU's model name as `/proc/cpuinfo` gives it (`AMD EPYC 9B14`, `Intel(R) Xeon(R)
+    ...`), for benchmarks' records; where that file is missing, what `platform` knows."""
+    import platform
+    from pathlib import Path
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    for line in info.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def kernels_pinned() -> bool:
     """Whether every CPU kernel pin of ganops is in force (a user's environment can override
     one, e.g. `ATEN_CPU_CAPABILITY=avx512` for speed)."""

@@ -4,12 +4,13 @@ switch trains, stays finite and stays close to the plain fp32 path."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
 from ganops.config import Params
-from ganops.device import Acceleration, configure_backends
+from ganops.device import Acceleration, configure_backends, cpu_model
 from ganops.errors import ConfigError
 from ganops.gan import GanState, build_state
 from ganops.gan.loop import train_step
@@ -69,6 +70,27 @@ def test_compiled_channels_last_on_a_gpu_is_refused_with_the_key_to_set(
     on_cpu = Acceleration.resolve(both, CPU)  # the CPU compiles channels-first under auto
     assert on_cpu == Acceleration(compile=True)
     assert Acceleration.resolve(tiny(compile="on", channels_last="on").run, CPU).channels_last
+
+
+def test_the_cpu_model_is_the_one_proc_cpuinfo_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Benchmarks' records name the CPU by its model (two machines' `platform.processor()`
+    are both an empty string or `x86_64`), or by what `platform` knows without the file."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        names = [line for line in info.read_text().splitlines() if line.startswith("model name")]
+        if names:
+            assert cpu_model() == names[0].split(":", 1)[1].strip()
+    real_read = Path.read_text
+
+    def no_cpuinfo(path: Path, *args: object, **kwargs: object) -> str:
+        if str(path) == "/proc/cpuinfo":
+            raise OSError("no such file")
+        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", no_cpuinfo)
+    monkeypatch.setattr("platform.processor", lambda: "")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    assert cpu_model() == "x86_64"
 
 
 def test_configure_backends_leaves_cpu_alone() -> None:
