@@ -366,6 +366,21 @@ def test_the_domain_adaptation_tables_are_the_records(
     assert "| `translated_vs_source` | +10.0 ± 1.0, **+20.0 ± 1.0** |" in made
 
 
+def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/style.md's geometry table is what bench/restyle_geometry.py --table makes of the
+    recorded runs and the default's (weight 0) records, one row a run, weights in order."""
+    bench = _bench("restyle_geometry")
+    records = sorted((ROOT / "bench/records").glob("*/restyle-geometry-w*.json"))
+    records += sorted((ROOT / "bench/records").glob("*/restyle-downstream-*.json"))
+    assert len(records) >= 6
+    assert bench.main(["--table", *map(str, records)]) == 0
+    made = capsys.readouterr().out.strip()
+    assert made in (ROOT / "docs/style.md").read_text()
+    rows = made.splitlines()[2:]
+    weights = [row.split(" | ")[0].strip("| ") for row in rows]
+    assert weights == sorted(weights, key=float) and len(rows) == len(records)
+
+
 def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/benchmarks.md's restyle downstream table is what bench/restyle_downstream.py
     --table makes of the recorded runs: one value a restyler seed in seed order, a gain the

@@ -186,6 +186,8 @@ RUN_BY: dict[str, str] = {
         BENCH + "test_downstream_together_times_three_ways_of_the_same_networks",
     "python bench/restyle_downstream.py --table":
         BENCH + "test_the_restyle_downstream_table_is_the_records",
+    "python bench/restyle_geometry.py --table":
+        BENCH + "test_the_restyle_geometry_table_is_the_records",
     "python bench/small_folder.py":
         BENCH + "test_small_folder_draws_paired_shapes_and_scores_a_real_run_beside_the_identity",
     # the bytes of this CPU (in full, and --quick beside it: the same kernels in fewer
@@ -228,6 +230,8 @@ CANNOT_RUN_HERE: dict[str, str] = {
     "wait": "the shell waiting for a benchmark the block above started with `&`",
     "python bench/restyle_downstream.py --seed":
         "a benchmark: the default restyler through the seven stages, about 20 minutes a seed",
+    "python bench/restyle_geometry.py --weight":
+        "a benchmark: a restyler through the stages up to evaluate, about 8 minutes a run",
     "python bench/semi_supervised.py":
         "a benchmark: the few-labels recipe through the seven stages over GAN seeds, 46 minutes"
         " (test_bench.py checks its recipe; test_semi_supervised.py runs the stages tiny)",

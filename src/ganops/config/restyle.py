@@ -57,6 +57,13 @@ class RestyleConfig(_Section, Length):
         description="weight of the diversity-sensitive term (two styles, two outputs), falling "
         "linearly to 0 over the run",
     )
+    geometry: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="weight of |shape moments of the output - the style image's| (shear, "
+        "height, width, ink: ganops.restyle.geometry); 0 = measured, not trained on",
+    )
     r1: float = Field(1.0, ge=0, le=1e4, description="weight of D's R1 penalty on real images")
     seed: int = Field(0, ge=0, lt=2**63, description="seed of the weights and the batches")
 

@@ -19,7 +19,10 @@ split and two batches of random style codes `r1`, `r2` ~ N(0, I) (MUNIT's prior)
   `restyle.content`;
 - cycle (StarGAN v2's `cyc`): `|D(E_c(out), s) - x|`, weight `restyle.cycle`;
 - diversity-sensitive (StarGAN v2's `ds`): `-|out_r - D(c, r2)|`, the second output detached,
-  weight `restyle.diversity` falling linearly to 0 over the run as StarGAN v2's does.
+  weight `restyle.diversity` falling linearly to 0 over the run as StarGAN v2's does;
+- geometry (this project's, `ganops.restyle.geometry`): |moments of `out` - those of `x1`|
+  (shear, height, width, ink), weight `restyle.geometry`, 0 by default (then it is only
+  measured, without its gradient).
 
 An epoch is a seeded permutation of the train split in batches; a step's style images and
 random codes are seeded draws of the step's own, so a resumed run sees the very batches an
@@ -46,6 +49,7 @@ from tqdm import tqdm
 from ganops.config import RestyleConfig
 from ganops.device import adam
 from ganops.errors import GanopsError
+from ganops.restyle.geometry import geometry_loss
 from ganops.restyle.networks import (
     ClassDiscriminator,
     Restyler,
@@ -63,7 +67,7 @@ log = logging.getLogger(__name__)
 
 METRICS = (
     "loss_d", "loss_g", "loss_g_adv", "loss_reconstruction", "loss_style", "loss_content",
-    "loss_cycle", "loss_diversity", "loss_r1",
+    "loss_cycle", "loss_diversity", "loss_r1", "loss_geometry",
 )  # fmt: skip
 RESUME_FORMAT = "ganops-restyle-resume/1"
 _PERMUTATION, _STYLE_DRAWS, _WEIGHTS, _STYLE_CODES = 1, 2, 3, 4  # seed streams
@@ -188,9 +192,15 @@ def restyle_step(
         adversarial + cfg.reconstruction * reconstruction + cfg.style * style_loss
         + cfg.content * content_loss + cfg.cycle * cycle - diversity * spread
     )  # fmt: skip
+    if cfg.geometry > 0:
+        geometry = geometry_loss(fakes[: len(content)], style)
+        loss_g = loss_g + cfg.geometry * geometry
+    else:  # measured only: the default's gradients (and bytes) stay as they were
+        with torch.no_grad():
+            geometry = geometry_loss(fakes[: len(content)], style)
     _update(state.optimizer_g, loss_g)
     values = (loss_d, loss_g, adversarial, reconstruction, style_loss, content_loss, cycle,
-              spread, r1)  # fmt: skip
+              spread, r1, geometry)  # fmt: skip
     return {name: float(v.detach()) for name, v in zip(METRICS, values, strict=True)}
 
 

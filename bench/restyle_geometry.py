@@ -1,0 +1,111 @@
+"""Does the geometry term (`restyle.geometry`, `ganops.restyle.geometry`) move a digit's hand?
+The restyler on mnist-5k through the stages up to `evaluate`, one (weight, seed) a process,
+and the table of docs/style.md from the records, beside the default's records at the same
+seeds (`restyle.geometry: 0`, the records of bench/restyle_downstream.py).
+
+Each run is `params.yaml` plus `task: restyle`, `restyle.geometry: WEIGHT`, `restyle.seed:
+SEED` (and `restyle.epochs` with `--epochs`, for short trials) in a scratch workspace; its
+record holds the seconds and the evaluate stage's scores.
+
+    OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 0 --out A.json &
+    OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 1 --out B.json
+    wait
+    python bench/restyle_geometry.py --table A.json B.json \\
+        bench/records/cpu-2026-11-27/restyle-downstream-*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ganops.device import cpu_model
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate")
+HAND = ("slant", "thickness", "width", "height")
+
+
+def overrides(weight: float, seed: int, epochs: int | None) -> dict[str, Any]:
+    restyle: dict[str, Any] = {"seed": seed, "geometry": weight}
+    if epochs is not None:
+        restyle |= {"epochs": epochs, "steps": None}
+    return {"task": "restyle", "restyle": restyle}
+
+
+def measure(weight: float, seed: int, epochs: int | None) -> dict[str, Any]:
+    """One restyler through the stages up to evaluate: its record."""
+    from translation import run_stages
+
+    with tempfile.TemporaryDirectory(prefix="restyle-geometry-") as scratch:
+        workspace = Path(scratch)
+        seconds = run_stages(workspace, overrides(weight, seed, epochs), STAGES)
+        metrics = json.loads((workspace / "data/eval/metrics.json").read_text())
+        trained = json.loads((workspace / "data/train/metrics.json").read_text())
+    return {
+        "date": date.today().isoformat(),
+        "machine": f"{cpu_model()}, {platform.system()}",
+        "overrides": overrides(weight, seed, epochs),
+        "seed": seed,
+        "seconds": round(seconds, 1),
+        "train": trained,
+        "evaluate": metrics,
+    }
+
+
+def _setting(record: dict[str, Any]) -> tuple[float, int | None]:
+    restyle = record["overrides"]["restyle"]
+    return float(restyle.get("geometry", 0.0)), restyle.get("epochs")
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    """Markdown: the restyler's scores, one row a record (weight, epochs, seed), then the
+    hand-made transform and retrieval of the first record for the same pairs' ceiling."""
+    head = ["`restyle.geometry`", "epochs", "seed", "content kept", "FID"]
+    head += [f"r {m}: style / content" for m in HAND]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def order(record: dict[str, Any]) -> tuple[float, int, int]:
+        weight, epochs = _setting(record)
+        return weight, epochs or 10, record["seed"]
+
+    for record in sorted(records, key=order):
+        weight, epochs = _setting(record)
+        way = record["evaluate"]["restyle"]
+        cells = [f"{weight:g}", str(epochs or 10), str(record["seed"]),
+                 f"{way['content_kept']:.3f}", f"{way['fid']:.3f}"]  # fmt: skip
+        cells += [f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for m in HAND]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weight", type=float, default=1.0, help="restyle.geometry")
+    parser.add_argument("--seed", type=int, default=0, help="restyle.seed")
+    parser.add_argument("--epochs", type=int, default=None, help="restyle.epochs (a short trial)")
+    parser.add_argument("--out", type=Path, help="write the record here")
+    parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(table([json.loads(path.read_text()) for path in args.table]))
+        return 0
+    record = measure(args.weight, args.seed, args.epochs)
+    text = json.dumps(record, indent=1, sort_keys=True)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(table([record]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
