@@ -230,3 +230,29 @@ def test_diversity_over_styles_is_the_spread_of_each_contents_outputs() -> None:
         diversity_over_styles([np.zeros((1, 4))])
     with pytest.raises(DataError, match="go together"):
         diversity_over_styles(two_points, np.array([0, 1]))
+
+
+def test_style_retrieval_of_a_shuffled_pairing_is_chance_and_of_a_near_copy_one() -> None:
+    """Outputs that copy another pair's style (a derangement) know nothing of their own:
+    chance; each output its own style plus small noise: every style finds its output."""
+    rng = np.random.default_rng(1)
+    styles = rng.normal(size=(300, 16))
+    shuffled = styles[np.roll(np.arange(300), 7)]  # output i is style i + 7's copy
+    assert style_retrieval(shuffled, styles) == pytest.approx(0.5, abs=0.02)
+    assert style_retrieval(styles + rng.normal(scale=0.05, size=styles.shape), styles) == 1.0
+    # each style on the other pair's output: it loses every comparison
+    assert style_retrieval(np.array([[0.0], [10.0]]), np.array([[10.0], [0.0]])) == 0.0
+
+
+def test_the_spread_over_styles_stands_beside_the_real_spread_of_the_class() -> None:
+    """`style_spread_real` is the real spread of each content's class, averaged over the
+    contents; without classes (all 0) it is that of every real image."""
+    outputs = np.array([[[0.0], [3.0]], [[0.0], [6.0]]])  # (2 contents, 2 styles, D=1)
+    real = np.array([[0.0], [1.0], [10.0], [14.0]])  # class 0 spread 1, class 1 spread 4
+    scores = diversity_over_styles(outputs, np.array([0, 1]), real, np.array([0, 0, 1, 1]))
+    assert scores["style_spread"] == 4.5 and scores["style_spread_min"] == 3.0
+    assert scores["style_spread_real"] == pytest.approx((1 + 4) / 2)
+    assert scores["style_spread_ratio"] == pytest.approx((3 / 1 + 6 / 4) / 2)
+    one_class = diversity_over_styles(outputs, np.zeros(2, int), real, np.zeros(4, int))
+    every_pair = [1, 10, 14, 9, 13, 4]  # |a - b| over the 6 pairs of the 4 real values
+    assert one_class["style_spread_real"] == pytest.approx(np.mean(every_pair))

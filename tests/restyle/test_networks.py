@@ -22,6 +22,7 @@ from ganops.restyle.loop import (
     restyler_spec,
 )
 from ganops.restyle.networks import build_networks, restyle_images, spec_problem, style_grid
+from ganops.restyle.outputs import spread_pairs, styles_per_content
 from ganops.restyle.pairs import spread_indices, style_pairs
 
 CPU = torch.device("cpu")
@@ -107,6 +108,24 @@ def test_pairs_take_a_style_of_another_class_and_are_seeded() -> None:
     assert not np.array_equal(styles, style_pairs(labels, seed=2)[1])
     with pytest.raises(DataError, match="another class"):
         style_pairs(np.zeros(10, np.int64), seed=0)
+
+
+def test_the_spread_draws_a_content_in_distinct_styles_of_other_classes() -> None:
+    labels = np.repeat(np.arange(5), 20)  # stored class by class
+    contents, styles = spread_pairs(labels, labels, seed=1, by_class=True)
+    assert contents.shape == (50,) and styles.shape == (50, 10)
+    assert len(set(contents.tolist())) == 50
+    assert len(set(labels[contents[:10]].tolist())) > 1  # the first few are not one class
+    assert all(len(set(row.tolist())) == 10 for row in styles)  # ten different styles
+    assert (labels[styles] != labels[contents][:, None]).all()
+    again = spread_pairs(labels, labels, seed=1, by_class=True)
+    assert np.array_equal(contents, again[0]) and np.array_equal(styles, again[1])
+    assert not np.array_equal(styles, spread_pairs(labels, labels, seed=2, by_class=True)[1])
+    # few images: every content, as many styles as the scarcest class leaves
+    few = np.array([0, 0, 0, 1, 1, 2])
+    contents, styles = spread_pairs(few, few, seed=0, by_class=True)
+    assert sorted(contents.tolist()) == list(range(6)) and styles.shape == (6, 3)
+    assert styles_per_content(few, np.arange(4), by_class=False) == 4  # any style: all four
 
 
 def test_spread_indices_show_one_class_after_another() -> None:

@@ -79,8 +79,9 @@ def test_evaluate_scores_every_way_against_b(two_domain_run: Path) -> None:
     ways = json.loads((two_domain_run / "data/eval/metrics.json").read_text())
     assert set(ways) == {"restyle", "content", "style", "hand_made", "retrieval"}
     for name, scores in ways.items():  # digits on both sides, one set of classes: all defined
-        assert scores["pairs"] == 60
-        for key in ("content_kept", "fid", "kid_mean", "precision", "recall", "style_r_slant"):
+        assert scores["pairs"] == 60 and scores["spread_contents"] == 60 // 10
+        for key in ("content_kept", "fid", "kid_mean", "precision", "recall", "style_r_slant",
+                    "style_retrieval", "style_spread", "style_spread_ratio"):  # fmt: skip
             assert scores[key] is not None, (name, key)
     for measurement in ("slant", "thickness", "width", "height"):  # exact by construction
         assert ways["content"][f"content_r_{measurement}"] == pytest.approx(1.0)
@@ -165,9 +166,10 @@ FOLDER_RUN: dict[str, Any] = {
 def test_the_stages_run_on_a_users_folder_and_say_what_is_not_defined(
     classes: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Images that are no digits: FID and the realism scores against B's test split; the
-    style correlations, the hand-made transform and retrieval null, and the log says why;
-    content kept only where both domains have the same class sub-folders."""
+    """Images that are no digits: FID and the realism scores against B's test split, style
+    retrieval and the spread over styles; the style correlations, the hand-made transform and
+    retrieval null, and the log says why; content kept only where both domains have the same
+    class sub-folders."""
     root = user_folder(tmp_path / "mine", classes)
     base = tmp_path / "work"
     base.mkdir()
@@ -187,8 +189,17 @@ def test_the_stages_run_on_a_users_folder_and_say_what_is_not_defined(
         assert ways[name]["fid"] is not None and ways[name]["kid_mean"] is not None
         assert ways[name]["style_r_slant"] is None
         assert (ways[name]["content_kept"] is None) == (not classes)
+        # the scores that need no digit: whether a style finds its output, and the spread of
+        # one content over 4 styles (all B's test images, or all of the other class) beside
+        # the real spread of B's test images; 8 pairs' worth is 2 contents
+        assert 0.0 <= ways[name]["style_retrieval"] <= 1.0
+        assert (ways[name]["spread_contents"], ways[name]["spread_styles"]) == (2, 4)
+        assert ways[name]["style_spread_real"] > 0 and ways[name]["style_spread"] is not None
+    assert ways["content"]["style_spread"] == 0.0
+    assert ways["style"]["style_retrieval"] >= 0.5  # 1, a tie where two pairs share a style
     for name in ("hand_made", "retrieval"):
-        assert all(value is None for key, value in ways[name].items() if key != "pairs")
+        counts = ("pairs", "spread_contents", "spread_styles")
+        assert all(value is None for key, value in ways[name].items() if key not in counts)
     assert "not defined for this data" in said and "hand_made, as the images are not" in said
     assert ("content_kept, as the two domains do not share" in said) == (not classes)
     assert json.loads((base / "data/downstream/metrics.json").read_text()) == {}

@@ -24,8 +24,10 @@ from ganops.classifier_arms import Labelled, train_arm
 from ganops.data.dataset import load_split
 from ganops.metrics.evaluator import accuracy, extract, load_evaluator
 from ganops.params import load_params
+from ganops.restyle.domains import RestyleSplit, load_restyle_split
 from ganops.restyle.downstream import ARMS, GAINS, unseen_writers
 from ganops.restyle.outputs import load_restyled
+from ganops.restyle.scoring import scored_ways
 from ganops.translation.baselines import mnist_geometry
 from tests.helpers import (
     ROOT,
@@ -77,6 +79,12 @@ def test_sample_pairs_every_test_image_with_a_style_of_another_class(restyle_run
     assert np.array_equal(labels, test_labels[arrays["content_index.npy"]])
     assert np.array_equal(arrays["style_labels.npy"], test_labels[arrays["style_index.npy"]])
     assert (arrays["style_labels.npy"] != labels).all()
+    # and 50 contents, each in 10 distinct styles of other classes, for the spread over styles
+    spread, contents = arrays["spread_samples.npy"], arrays["spread_content_index.npy"]
+    styles = arrays["spread_style_index.npy"]
+    assert spread.shape == (50, 10, 1, 28, 28) and styles.shape == (50, 10)
+    assert all(len(set(row.tolist())) == 10 for row in styles)
+    assert (test_labels[styles] != test_labels[contents][:, None]).all()
     grid = Image.open(restyle_run / "data/samples/grid.png")
     assert grid.size == (2 + 11 * 86, 2 + 11 * 86)  # styles on top, contents on the left
 
@@ -101,6 +109,49 @@ def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
     tests = len(np.load(restyle_run / "data/processed/test_labels.npy"))
     pairs = TINY_RESTYLE["eval"]["style_pairs"]
     assert ways["restyle"]["pairs"] == ways["retrieval"]["pairs"] == min(pairs, tests)
+    # style retrieval and the spread over styles, for every way: the style image as it is is
+    # retrieval's ceiling, the content as it is does not spread; 100 pairs' worth of spread
+    # outputs is 10 contents in 10 styles
+    for name, scores in ways.items():
+        assert scores["style_retrieval"] is not None and 0.0 <= scores["style_retrieval"] <= 1.0
+        assert (scores["spread_contents"], scores["spread_styles"]) == (10, 10), name
+        assert scores["style_spread_real"] == ways["restyle"]["style_spread_real"] > 0
+        assert scores["style_spread_min"] <= scores["style_spread"]
+    assert ways["style"]["style_retrieval"] > 0.99  # 1 but for pairs that share a style image
+    assert ways["content"]["style_retrieval"] < 0.6  # the content knows nothing of its style
+    assert ways["content"]["style_spread"] == ways["content"]["style_spread_ratio"] == 0.0
+    assert ways["style"]["style_spread_ratio"] > 1  # ten styles of other classes, not one's
+    assert ways["retrieval"]["style_spread"] > 0 and ways["hand_made"]["style_spread"] > 0
+    assert "style_retrieval" in table[0].split("\t") and "style_spread_ratio" in table[0]
+
+
+def test_the_scores_read_each_output_beside_its_own_style(restyle_run: Path) -> None:
+    """The evaluate stage's scoring on the run's own split and evaluator, with outputs whose
+    answer is known: each pair's style image as its output finds its style every time, one
+    content's outputs all alike do not spread, and the style images as the spread outputs
+    spread as much as the style way does."""
+    params = load_params(restyle_run / "params.yaml")
+    processed = restyle_run / "data/processed"
+    test = load_restyle_split(params, processed, "test")
+    test = RestyleSplit(test.content, test.style, by_class=True, digits=False)  # no Morpho
+    arrays = load_restyled(restyle_run / "data/samples")
+    evaluator = load_evaluator(restyle_run / "data/models/evaluator.pt")
+    cfg = params.eval
+    cpu = torch.device("cpu")
+    train = load_split(processed, "train")
+    contents = test.content.images[arrays["spread_content_index.npy"]]  # (S, C, H, W)
+    known = arrays | {
+        "samples.npy": test.style.images[arrays["style_index.npy"]],
+        "spread_samples.npy": np.repeat(contents[:, None], 10, axis=1),  # (S, K, C, H, W)
+    }
+    ways = scored_ways(known, test, train, evaluator, cfg, cpu)
+    assert ways["restyle"]["style_retrieval"] == ways["style"]["style_retrieval"] > 0.99
+    assert ways["restyle"]["style_spread"] == ways["content"]["style_spread"] == 0.0
+    assert ways["hand_made"]["style_retrieval"] is None  # not defined: not digits
+    known["spread_samples.npy"] = test.style.images[arrays["spread_style_index.npy"]]
+    ways = scored_ways(known, test, train, evaluator, cfg, cpu)
+    assert ways["restyle"]["style_spread"] == pytest.approx(ways["style"]["style_spread"])
+    assert ways["restyle"]["style_spread"] > 0
 
 
 SETS = ("test", "uci", "uci_mnist_geometry")  # the test split; UCI as preprocess sizes it, and

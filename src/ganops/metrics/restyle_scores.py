@@ -31,7 +31,7 @@ from skimage import morphology
 
 from ganops.errors import DataError
 from ganops.metrics import morpho
-from ganops.metrics.diversity import mean_pairwise_distance
+from ganops.metrics.diversity import MAX_PER_CLASS, mean_pairwise_distance
 
 # score name -> Morpho-MNIST field; the hand first, then the two that also depend on the digit
 MEASUREMENTS = {
@@ -302,7 +302,10 @@ def diversity_over_styles(
     (0: some content came out the same whatever the style). With `content_classes` `(C,)`
     and real images' `real_features` `(M, D)` and `real_classes` `(M,)`:
     `style_spread_ratio`, the mean over contents of its spread divided by the spread of the
-    real images of its class (about 1: as varied as the real hands of that digit)."""
+    real images of its class (about 1: as varied as the real hands of that digit), and
+    `style_spread_real`, the mean over contents of that real spread (at most
+    `diversity.MAX_PER_CLASS` real images a class, evenly strided). For images without
+    classes, class 0 for every content and real image compares with all real images."""
     groups = [
         torch.as_tensor(np.asarray(group), dtype=torch.float64) for group in features_by_content
     ]
@@ -335,10 +338,12 @@ def diversity_over_styles(
         rows = np.flatnonzero(real_classes == label)
         if len(rows) < 2:
             raise DataError(f"diversity_over_styles: fewer than 2 real images of class {label}")
+        # evenly strided, not the first: images without classes may be stored by folder
+        rows = rows[:: -(-len(rows) // MAX_PER_CLASS)]
         real_spread[label] = mean_pairwise_distance(real[rows])
-    ratios = [
-        s / max(real_spread[k], 1e-12)
-        for s, k in zip(spreads, content_classes.tolist(), strict=True)
-    ]
-    scores["style_spread_ratio"] = float(np.mean(ratios))
+    reals = [real_spread[k] for k in content_classes.tolist()]
+    scores["style_spread_real"] = float(np.mean(reals))
+    scores["style_spread_ratio"] = float(
+        np.mean([s / max(r, 1e-12) for s, r in zip(spreads, reals, strict=True)])
+    )
     return scores

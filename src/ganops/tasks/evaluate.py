@@ -22,7 +22,7 @@ from ganops.metrics.scores import check_sizes
 from ganops.plots import class_histogram_png, neighbour_sheet, per_class_png
 from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.outputs import load_restyled
-from ganops.restyle.scoring import not_defined, scored_ways
+from ganops.restyle.scoring import RETRIEVAL_CHANCE, not_defined, scored_ways
 from ganops.run_record import RunRecord
 from ganops.sampling import load_samples, png_bytes
 from ganops.tasks.base import ScorePaths, StageTable
@@ -156,9 +156,10 @@ def _record_table(run: Run, results: dict[str, Any], paths: ScorePaths,
 
 def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     """evaluate: the restyled test split, whether each output keeps its content's class and
-    how real the outputs look against the (style images') test split, and how far the style
-    moved, beside the four ways that need no GAN (`ganops.restyle.scoring`); a score the data
-    does not define is null, and the log says why."""
+    how real the outputs look against the (style images') test split, how far the style
+    moved, whether each style image finds its own output and how far one content's outputs
+    spread over styles, beside the four ways that need no GAN (`ganops.restyle.scoring`); a
+    score the data does not define is null, and the log says why."""
     cfg = params.eval
     device = resolve_device(cfg.device, key="eval.device")
     evaluator = load_evaluator(paths.evaluator)
@@ -179,8 +180,11 @@ def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     for way, scores in results.items():
         moved = "  ".join(f"{m} {_r(scores, f'style_r_{m}')}/{_r(scores, f'content_r_{m}')}"
                           for m in ("slant", "thickness", "width", "height"))  # fmt: skip
-        log.info("%-9s content kept %s  fid %s  style/content r: %s", way,
-                 _r(scores, "content_kept", 3), _r(scores, "fid", 3), moved)  # fmt: skip
+        log.info("%-9s content kept %s  fid %s  style retrieval %s (chance %.2f)  spread over "
+                 "styles %s (real %s)  style/content r: %s", way, _r(scores, "content_kept", 3),
+                 _r(scores, "fid", 3), _r(scores, "style_retrieval", 3), RETRIEVAL_CHANCE,
+                 _r(scores, "style_spread", 3), _r(scores, "style_spread_real", 3),
+                 moved)  # fmt: skip
 
 
 def _r(scores: dict[str, float | None], key: str, digits: int = 2) -> str:
