@@ -35,26 +35,28 @@ STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate
 HAND = ("slant", "thickness", "width", "height")
 
 
-def overrides(weight: float, seed: int, epochs: int | None) -> dict[str, Any]:
+def overrides(weight: float, seed: int, epochs: int | None, warp: bool = False) -> dict[str, Any]:
     restyle: dict[str, Any] = {"seed": seed, "geometry": weight}
+    if warp:
+        restyle["warp"] = True
     if epochs is not None:
         restyle |= {"epochs": epochs, "steps": None}
     return {"task": "restyle", "restyle": restyle}
 
 
-def measure(weight: float, seed: int, epochs: int | None) -> dict[str, Any]:
+def measure(weight: float, seed: int, epochs: int | None, warp: bool = False) -> dict[str, Any]:
     """One restyler through the stages up to evaluate: its record."""
     from translation import run_stages
 
     with tempfile.TemporaryDirectory(prefix="restyle-geometry-") as scratch:
         workspace = Path(scratch)
-        seconds = run_stages(workspace, overrides(weight, seed, epochs), STAGES)
+        seconds = run_stages(workspace, overrides(weight, seed, epochs, warp), STAGES)
         metrics = json.loads((workspace / "data/eval/metrics.json").read_text())
         trained = json.loads((workspace / "data/train/metrics.json").read_text())
     return {
         "date": date.today().isoformat(),
         "machine": f"{cpu_model()}, {platform.system()}",
-        "overrides": overrides(weight, seed, epochs),
+        "overrides": overrides(weight, seed, epochs, warp),
         "seed": seed,
         "seconds": round(seconds, 1),
         "train": trained,
@@ -62,26 +64,26 @@ def measure(weight: float, seed: int, epochs: int | None) -> dict[str, Any]:
     }
 
 
-def _setting(record: dict[str, Any]) -> tuple[float, int | None]:
+def _setting(record: dict[str, Any]) -> tuple[bool, float, int | None]:
     restyle = record["overrides"]["restyle"]
-    return float(restyle.get("geometry", 0.0)), restyle.get("epochs")
+    return bool(restyle.get("warp")), float(restyle.get("geometry", 0.0)), restyle.get("epochs")
 
 
 def table(records: list[dict[str, Any]]) -> str:
     """Markdown: the restyler's scores, one row a record (weight, epochs, seed), then the
     hand-made transform and retrieval of the first record for the same pairs' ceiling."""
-    head = ["`restyle.geometry`", "epochs", "seed", "content kept", "FID"]
+    head = ["`restyle.warp`", "`restyle.geometry`", "epochs", "seed", "content kept", "FID"]
     head += [f"r {m}: style / content" for m in HAND]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
-    def order(record: dict[str, Any]) -> tuple[float, int, int]:
-        weight, epochs = _setting(record)
-        return weight, epochs or 10, record["seed"]
+    def order(record: dict[str, Any]) -> tuple[bool, float, int, int]:
+        warp, weight, epochs = _setting(record)
+        return warp, weight, epochs or 10, record["seed"]
 
     for record in sorted(records, key=order):
-        weight, epochs = _setting(record)
+        warp, weight, epochs = _setting(record)
         way = record["evaluate"]["restyle"]
-        cells = [f"{weight:g}", str(epochs or 10), str(record["seed"]),
+        cells = ["on" if warp else "off", f"{weight:g}", str(epochs or 10), str(record["seed"]),
                  f"{way['content_kept']:.3f}", f"{way['fid']:.3f}"]  # fmt: skip
         cells += [f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for m in HAND]
         lines.append("| " + " | ".join(cells) + " |")
@@ -93,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight", type=float, default=1.0, help="restyle.geometry")
     parser.add_argument("--seed", type=int, default=0, help="restyle.seed")
     parser.add_argument("--epochs", type=int, default=None, help="restyle.epochs (a short trial)")
+    parser.add_argument("--warp", action="store_true", help="restyle.warp: true")
     parser.add_argument("--out", type=Path, help="write the record here")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
     args = parser.parse_args(argv)
     if args.table:
         print(table([json.loads(path.read_text()) for path in args.table]))
         return 0
-    record = measure(args.weight, args.seed, args.epochs)
+    record = measure(args.weight, args.seed, args.epochs, args.warp)
     text = json.dumps(record, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

@@ -3,14 +3,18 @@ zero and its gradient, and a restyler step that trains on it only when its weigh
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from ganops.config import RestyleConfig
 from ganops.metrics import morpho
+from ganops.restyle.artifact import load_restyler, save_restyler
 from ganops.restyle.geometry import SHAPE_NUMBERS, geometry_loss, shape_moments
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
+from ganops.restyle.networks import RestylerSpec, build_networks, restyle_images
 
 SIZE = 56
 
@@ -88,3 +92,66 @@ def test_the_restyler_trains_on_the_term_only_when_its_weight_is_set() -> None:
     plain = torch.cat([p.detach().flatten() for p in state.restyler.parameters()])
     assert torch.equal(weights[0.0], plain)
     assert not torch.equal(weights[1.0], plain)
+
+
+WARPED = RestyleConfig(width=8, style_dim=8, blocks=1, warp=True, geometry=1.0)
+
+
+def test_a_fresh_warp_is_the_identity_and_the_style_vector_ends_in_the_measured_moments() -> None:
+    restyler, _ = build_networks(restyler_spec(WARPED, 1, SIZE, 3), seed=0)
+    drawings = _tensor([_bar(0.3), _bar(-0.2, half_width=6)])
+    style = torch.randn(2, WARPED.style_dim)
+    assert restyler.decoder.warp is not None
+    assert torch.allclose(restyler.decoder.warp(drawings, style), drawings, atol=1e-5)
+    encoder = restyler.style_encoder
+    encoder.set_moment_scale(drawings)
+    code = encoder(drawings)
+    moments = shape_moments(drawings)
+    expected = (moments - moments.mean(0)) / moments.std(0).clamp(min=1e-4)
+    assert torch.allclose(code[:, -4:], expected, atol=1e-5)
+    plain, _ = build_networks(restyler_spec(RestyleConfig(width=8, style_dim=8, blocks=1), 1,
+                                            SIZE, 3), seed=0)  # fmt: skip
+    assert plain.decoder.warp is None and "moment_mean" not in plain.state_dict()
+
+
+def test_the_warp_shears_a_drawing_and_its_artifact_keeps_it(tmp_path: Path) -> None:
+    restyler, _ = build_networks(restyler_spec(WARPED, 1, SIZE, 3), seed=0)
+    warp = restyler.decoder.warp
+    assert warp is not None
+    with torch.no_grad():  # a warp that always shears by its largest amount
+        warp.net[-1].bias.copy_(torch.tensor([10.0, 0.0, 0.0, 0.0, 0.0]))
+    upright = _tensor([_bar(0.0)])
+    sheared = warp(upright, torch.zeros(1, WARPED.style_dim))
+    assert abs(shape_moments(sheared)[0, 0].item()) > 0.5  # an upright bar, now leaning
+    restyler.style_encoder.set_moment_scale(_tensor([_bar(0.3), _bar(-0.3)]))
+    save_restyler(tmp_path / "model.pt", restyler)
+    loaded = load_restyler(tmp_path / "model.pt")
+    assert loaded.spec.warp == 1
+    contents, styles = _tensor([_bar(0.1), _bar(0.2)]), _tensor([_bar(-0.3), _bar(0.3)])
+    assert torch.equal(restyle_images(restyler, contents, styles),
+                       restyle_images(loaded, contents, styles))  # fmt: skip
+
+
+def test_a_spec_written_before_the_warp_reads_as_none() -> None:
+    spec = restyler_spec(RestyleConfig(), 1, 28, 10).to_dict()
+    del spec["warp"]
+    assert RestylerSpec.from_dict(spec).warp == 0
+
+
+def test_the_warp_needs_room_in_the_style_vector_for_the_moments() -> None:
+    with pytest.raises(ValueError, match=r"restyle\.style_dim must be above 4"):
+        RestyleConfig(warp=True, style_dim=4)
+
+
+def test_steps_with_the_warp_bring_the_outputs_shape_toward_the_styles() -> None:
+    rng = torch.Generator().manual_seed(5)
+    contents = _tensor([_bar(0.0, half_width=3 + i % 3) for i in range(6)])
+    styles = _tensor([_bar(s) for s in (-0.4, -0.2, 0.0, 0.2, 0.4, 0.3)])
+    batch = (contents, torch.arange(6) % 3, styles, torch.randn(2, 6, 8, generator=rng))
+    cfg = WARPED.model_copy(update={"lr": 3e-3})
+    state = build_restyler(cfg, restyler_spec(cfg, 1, SIZE, 3), torch.device("cpu"))
+    state.restyler.style_encoder.set_moment_scale(torch.cat([contents, styles]))
+    first = restyle_step(state, cfg, batch, diversity=0.0)["loss_geometry"]
+    for _ in range(40):
+        last = restyle_step(state, cfg, batch, diversity=0.0)["loss_geometry"]
+    assert last < 0.7 * first

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganops.config.checks import folder_alone, known_source
 from ganops.config.length import Length, epochs_field, steps_field
@@ -64,6 +64,12 @@ class RestyleConfig(_Section, Length):
         description="weight of |shape moments of the output - the style image's| (shear, "
         "height, width, ink: ganops.restyle.geometry); 0 = measured, not trained on",
     )
+    warp: bool = Field(
+        False,
+        description="the style vector's last 4 numbers are the image's shape moments and the "
+        "decoder's drawing goes through a learned affine warp (shear, scale, shift) read from "
+        "the style vector and the drawing's moments",
+    )
     r1: float = Field(1.0, ge=0, le=1e4, description="weight of D's R1 penalty on real images")
     seed: int = Field(0, ge=0, lt=2**63, description="seed of the weights and the batches")
 
@@ -71,6 +77,15 @@ class RestyleConfig(_Section, Length):
     _both_domains = field_validator("folder")(
         folder_alone("content_source", "restyle.content_source")
     )
+
+    @model_validator(mode="after")
+    def _room_for_the_moments(self) -> RestyleConfig:
+        if self.warp and self.style_dim <= 4:
+            raise ValueError(
+                f"restyle.warp: the style vector's last 4 numbers are the image's shape "
+                f"moments, so restyle.style_dim must be above 4 (got {self.style_dim})"
+            )
+        return self
 
     @property
     def two_domains(self) -> bool:

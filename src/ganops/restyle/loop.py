@@ -96,7 +96,9 @@ class RestyleState(PartsState):
 
 def restyler_spec(cfg: RestyleConfig, channels: int, size: int, num_classes: int) -> RestylerSpec:
     """The networks `cfg` asks for, for images of `channels` x `size` px of `num_classes`."""
-    return RestylerSpec(channels, size, cfg.width, cfg.style_dim, cfg.blocks, num_classes)
+    return RestylerSpec(
+        channels, size, cfg.width, cfg.style_dim, cfg.blocks, num_classes, int(cfg.warp)
+    )
 
 
 def build_restyler(

@@ -31,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganops.restyle.geometry import SHAPE_NUMBERS, shape_moments
 from ganops.sampling import READABLE_PX, make_grid, to_uint8
 
 MIN_SIZE = 8  # two halvings leave a 2 px map
+MEASURED = len(SHAPE_NUMBERS)  # with the warp: the style vector's last numbers, measured
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,16 @@ class RestylerSpec:
     style_dim: int  # length of the style vector
     blocks: int  # residual blocks of the content encoder and of the decoder
     num_classes: int  # classes the discriminator judges (the restyler does not use them)
+    warp: int = 0  # 1: the decoder's drawing goes through a learned affine warp (`Warp`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RestylerSpec:
-        return cls(**{key: int(values[key]) for key in cls.__dataclass_fields__})
+        """The spec a `to_dict` wrote (one written before `warp` existed has none)."""
+        fields = cls.__dataclass_fields__
+        return cls(**{key: int(values.get(key, fields[key].default)) for key in fields})
 
 
 def spec_problem(channels: int, image_size: int) -> str | None:
@@ -118,6 +123,12 @@ class ContentEncoder(nn.Module):
     def __init__(self, spec: RestylerSpec) -> None:
         super().__init__()
         w = spec.width
+        # with the warp, the last MEASURED numbers of the vector are the image's shape moments
+        # (`ganops.restyle.geometry`), standardised by the train split's (`set_moment_scale`)
+        self.measured = MEASURED if spec.warp else 0
+        if self.measured:
+            self.register_buffer("moment_mean", torch.zeros(MEASURED))
+            self.register_buffer("moment_std", torch.ones(MEASURED))
         self.net = nn.Sequential(
             nn.Conv2d(spec.channels, w, 3, 1, 1),
             nn.InstanceNorm2d(w, affine=True),
@@ -138,9 +149,18 @@ class ContentEncoder(nn.Module):
 class StyleEncoder(nn.Module):
     """Image `(B, C, H, W)` -> style vector `(B, style_dim)`."""
 
+    moment_mean: torch.Tensor  # (MEASURED,), with the warp only
+    moment_std: torch.Tensor
+
     def __init__(self, spec: RestylerSpec) -> None:
         super().__init__()
         w = spec.width
+        # with the warp, the last MEASURED numbers of the vector are the image's shape moments
+        # (`ganops.restyle.geometry`), standardised by the train split's (`set_moment_scale`)
+        self.measured = MEASURED if spec.warp else 0
+        if self.measured:
+            self.register_buffer("moment_mean", torch.zeros(MEASURED))
+            self.register_buffer("moment_std", torch.ones(MEASURED))
         self.net = nn.Sequential(
             nn.Conv2d(spec.channels, w, 3, 1, 1),
             nn.LeakyReLU(0.2),
@@ -153,8 +173,53 @@ class StyleEncoder(nn.Module):
             nn.Linear(4 * w, spec.style_dim),
         )
 
+    @torch.no_grad()
+    def set_moment_scale(self, images: torch.Tensor) -> None:
+        """Standardise the measured numbers by the mean and spread of `images`' moments."""
+        moments = torch.cat([shape_moments(part) for part in torch.split(images, 500)])
+        self.moment_mean.copy_(moments.mean(0))
+        self.moment_std.copy_(moments.std(0).clamp(min=1e-4))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)  # type: ignore[no-any-return]
+        learned = self.net(images)
+        if not self.measured:
+            return learned  # type: ignore[no-any-return]
+        measured = (shape_moments(images) - self.moment_mean) / self.moment_std
+        return torch.cat([learned[:, : -self.measured], measured], dim=1)
+
+
+class Warp(nn.Module):
+    """A spatial transformer (Jaderberg et al. 2015) on the decoder's drawing: shear, scale
+    along each axis and shift, read from the style vector and the drawing's own shape moments
+    (`ganops.restyle.geometry`), applied by resampling. Its last layer starts at zero, so a
+    fresh warp is the identity; each number is bounded (shear ±1, scale 0.6 to 1.6 times, shift
+    ±0.3 of the half-side)."""
+
+    BOUNDS = (1.0, 0.5, 0.5, 0.3, 0.3)  # shear, log x-scale, log y-scale, x-shift, y-shift
+
+    def __init__(self, style_dim: int, hidden: int = 32) -> None:
+        super().__init__()
+        last = nn.Linear(hidden, len(self.BOUNDS))
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(
+            nn.Linear(style_dim + len(SHAPE_NUMBERS), hidden), nn.LeakyReLU(0.2), last
+        )
+
+    def forward(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        moments = shape_moments(images)
+        raw = torch.tanh(self.net(torch.cat([style, moments], dim=1)))
+        shear, log_sx, log_sy, tx, ty = (raw * raw.new_tensor(self.BOUNDS)).unbind(1)
+        sx, sy = log_sx.exp(), log_sy.exp()
+        # output point (u, v) reads the drawing at (u / sx - shear * v / sy + tx, v / sy + ty):
+        # the drawing scaled by (sx, sy), its columns then moved by shear * v (an italic lean
+        # for shear < 0 in these coordinates, v down)
+        zero = torch.zeros_like(shear)
+        theta = torch.stack(
+            [torch.stack([1 / sx, -shear / sy, tx], 1), torch.stack([zero, 1 / sy, ty], 1)], 1
+        )  # (B, 2, 3)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
 
 
 class Decoder(nn.Module):
@@ -167,6 +232,7 @@ class Decoder(nn.Module):
         self.up1, self.norm1 = nn.Conv2d(2 * w, w, 3, 1, 1), AdaIN(s, w)  # H/2
         self.up2, self.norm2 = nn.Conv2d(w, w, 3, 1, 1), AdaIN(s, w)  # H
         self.out = nn.Conv2d(w, spec.channels, 3, 1, 1)
+        self.warp = Warp(s) if spec.warp else None
 
     def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         h = content
@@ -174,7 +240,8 @@ class Decoder(nn.Module):
             h = block(h, style)
         h = F.relu(self.norm1(self.up1(F.interpolate(h, scale_factor=2.0)), style))
         h = F.relu(self.norm2(self.up2(F.interpolate(h, scale_factor=2.0)), style))
-        return torch.tanh(self.out(h))
+        drawn = torch.tanh(self.out(h))
+        return drawn if self.warp is None else self.warp(drawn, style)
 
 
 class Restyler(nn.Module):

@@ -188,6 +188,9 @@ def _train(
     prepare(world, device, params.run.deterministic, "ganops.restyle.loop", cfg.seed)
     channels_last = Acceleration.resolve(params.run, device).channels_last
     state = build_restyler(cfg, inputs.spec, device, channels_last)
+    if inputs.spec.warp:  # (a resumed run loads the same scale with its weights)
+        styles = to_training_tensor(inputs.train.style.images, device)
+        state.restyler.style_encoder.set_moment_scale(styles)
     histories = {
         "history": HistoryFile(paths.history, METRICS),
         "fid_history": HistoryFile(paths.fid_history, inputs.quick_names),
