@@ -376,9 +376,10 @@ def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture
     assert bench.main(["--table", *map(str, records)]) == 0
     made = capsys.readouterr().out.strip()
     assert made in (ROOT / "docs/style.md").read_text()
-    rows = made.splitlines()[2:]
-    weights = [row.split(" | ")[0].strip("| ") for row in rows]
-    assert weights == sorted(weights, key=float) and len(rows) == len(records)
+    rows = [row.strip("| ").split(" | ") for row in made.splitlines()[2:]]
+    settings = [(warp == "on", float(weight)) for warp, weight, *_ in rows]
+    assert settings == sorted(settings) and len(rows) == len(records)
+    assert ("off", "0", "10", "0") in {tuple(row[:4]) for row in rows}  # the default's own
 
 
 def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:

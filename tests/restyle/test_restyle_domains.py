@@ -120,8 +120,8 @@ def test_a_one_domain_workspace_is_refused_with_the_fix(
 
 
 def test_the_new_keys_shape_the_hash_only_when_set() -> None:
-    """Null, they leave the one-domain run the hash it had before they existed (its checkpoint
-    resumes, `ganops report` finds its run): the default's, as computed before this change."""
+    """Null (or off), they leave the one-domain run the hash it had before they existed (its
+    checkpoint resumes, `ganops report` finds its run): the default's, as computed before."""
     one = parse_params({"task": "restyle"})
     assert params_hash(one) == "7a28e1b45ad39848"
     two = {"task": "restyle", "data": {"source": "uci-digits"}}
@@ -130,7 +130,9 @@ def test_the_new_keys_shape_the_hash_only_when_set() -> None:
         for source in ("mnist-5k", "mnist")
     }
     hashes.add(params_hash(parse_params({"task": "restyle", "restyle": {"folder": "mine"}})))
-    assert len(hashes) == 3 and params_hash(one) not in hashes
+    for shape in ({"geometry": 0.3}, {"warp": True}):
+        hashes.add(params_hash(parse_params({"task": "restyle", "restyle": shape})))
+    assert len(hashes) == 5 and params_hash(one) not in hashes
 
 
 def save(path: Path, pixels: np.ndarray) -> None:

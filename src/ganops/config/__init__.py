@@ -65,10 +65,15 @@ DEFAULT_PARAMS_FILE = Path("params.yaml")
 NOT_SHAPING_TRAINING = frozenset(
     {"run.log_every", "run.checkpoint_every", "train.collapse_threshold", "data.mirror"}
 )
-# keys added after runs were recorded whose null is the behaviour those runs had: left out of
-# the hash while null, so such a run keeps its hash (its checkpoint resumes, `ganops report`
-# finds its MLflow run, run.json keeps its bytes)
-UNHASHED_WHEN_NULL = frozenset({"restyle.content_source", "restyle.folder"})
+# keys added after runs were recorded, at the value that is the behaviour those runs had: left
+# out of the hash at that value, so such a run keeps its hash (its checkpoint resumes,
+# `ganops report` finds its MLflow run, run.json keeps its bytes)
+UNHASHED_AT: dict[str, object] = {
+    "restyle.content_source": None,
+    "restyle.folder": None,
+    "restyle.geometry": 0.0,
+    "restyle.warp": False,
+}
 # the sections whose values shape a task's trained weights; `run` (device, determinism,
 # processes, the step's switches) shapes every task's
 SHAPING_SECTIONS = {
@@ -156,7 +161,7 @@ def params_hash(params: Params, sections: tuple[str, ...] | None = None) -> str:
         if key.split(".", 1)[0] in sections
         and key not in NOT_SHAPING_TRAINING
         and not _derived_length(key, value, flat)
-        and not (value is None and key in UNHASHED_WHEN_NULL)
+        and not (key in UNHASHED_AT and value == UNHASHED_AT[key])
     }
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
