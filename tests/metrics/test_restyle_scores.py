@@ -20,6 +20,8 @@ from ganops.metrics.restyle_scores import (
     style_moved,
     style_retrieval,
 )
+from ganops.restyle.domains import RestyleSplit
+from ganops.restyle.scoring import not_defined
 from tests.metrics.test_morpho import SIZE, bar, segment
 
 SLANTS = (-25.0, -15.0, -5.0, 5.0, 15.0, 25.0)
@@ -256,3 +258,21 @@ def test_the_spread_over_styles_stands_beside_the_real_spread_of_the_class() -> 
     one_class = diversity_over_styles(outputs, np.zeros(2, int), real, np.zeros(4, int))
     every_pair = [1, 10, 14, 9, 13, 4]  # |a - b| over the 6 pairs of the 4 real values
     assert one_class["style_spread_real"] == pytest.approx(np.mean(every_pair))
+
+
+def test_a_class_with_one_real_image_has_no_real_spread_and_the_rest_stays() -> None:
+    """A small folder's class with a single test image: the spread over styles is still
+    scored, the real spread and the ratio are left out (the stage writes null), no error."""
+    outputs = np.random.default_rng(0).normal(size=(2, 3, 4))
+    real = np.random.default_rng(1).normal(size=(5, 4))
+    scores = diversity_over_styles(outputs, np.array([0, 1]), real,
+                                   np.array([0, 0, 0, 0, 1]))  # fmt: skip
+    assert scores["style_spread"] > 0 and "style_spread_ratio" not in scores
+    assert "style_spread_real" not in scores
+    # the evaluate stage says why those two are null: class 1 has one real test image of B
+    images = np.zeros((5, 1, 8, 8), np.uint8)
+    content = Split(images[:4], np.array([0, 0, 1, 1]), ("a", "b"))
+    style = Split(images, np.array([0, 0, 0, 0, 1]), ("a", "b"))
+    why = not_defined(RestyleSplit(content, style, by_class=True, digits=False))
+    assert "class 1 has fewer than two real test images" in why[
+        "style_spread_real, style_spread_ratio"]  # fmt: skip

@@ -304,7 +304,8 @@ def diversity_over_styles(
     `style_spread_ratio`, the mean over contents of its spread divided by the spread of the
     real images of its class (about 1: as varied as the real hands of that digit), and
     `style_spread_real`, the mean over contents of that real spread (at most
-    `diversity.MAX_PER_CLASS` real images a class, evenly strided). For images without
+    `diversity.MAX_PER_CLASS` real images a class, evenly strided); both left out where a
+    content's class has fewer than two real images (no real spread). For images without
     classes, class 0 for every content and real image compares with all real images."""
     groups = [
         torch.as_tensor(np.asarray(group), dtype=torch.float64) for group in features_by_content
@@ -336,8 +337,8 @@ def diversity_over_styles(
     real_spread = {}
     for label in set(content_classes.tolist()):
         rows = np.flatnonzero(real_classes == label)
-        if len(rows) < 2:
-            raise DataError(f"diversity_over_styles: fewer than 2 real images of class {label}")
+        if len(rows) < 2:  # no real spread to compare with (a small folder's class)
+            return scores
         # evenly strided, not the first: images without classes may be stored by folder
         rows = rows[:: -(-len(rows) // MAX_PER_CLASS)]
         real_spread[label] = mean_pairwise_distance(real[rows])

@@ -123,6 +123,11 @@ def not_defined(test: RestyleSplit) -> dict[str, str]:
         why["retrieval"] = "it finds a training image of the content's class by those measurements"
     if len(test.content.images) < 2:
         why["style_retrieval"] = "it compares a pair with the others: there is one pair"
+    few = [c for c in np.unique(test.content.labels) if (test.style.labels == c).sum() < 2]
+    if test.by_class and few:
+        why["style_spread_real, style_spread_ratio"] = (
+            f"class {few[0]} has fewer than two real test images: no real spread to compare with"
+        )
     if styles_per_content(test.content.labels, test.style.labels, test.by_class) < 2:
         why[", ".join(SPREAD)] = (
             "there are not two style images for a content (of another class) to draw it in"
@@ -196,7 +201,7 @@ def _spread_scores(
     if not by_class:  # one class: every real image
         classes, real_classes = np.zeros_like(classes), np.zeros_like(real_classes)
     spread = diversity_over_styles(by_content, classes, evaluator.reference_features, real_classes)
-    return {key: spread[key] for key in SPREAD}
+    return {key: spread.get(key, float("nan")) for key in SPREAD}
 
 
 def scored_ways(
