@@ -123,12 +123,6 @@ class ContentEncoder(nn.Module):
     def __init__(self, spec: RestylerSpec) -> None:
         super().__init__()
         w = spec.width
-        # with the warp, the last MEASURED numbers of the vector are the image's shape moments
-        # (`ganops.restyle.geometry`), standardised by the train split's (`set_moment_scale`)
-        self.measured = MEASURED if spec.warp else 0
-        if self.measured:
-            self.register_buffer("moment_mean", torch.zeros(MEASURED))
-            self.register_buffer("moment_std", torch.ones(MEASURED))
         self.net = nn.Sequential(
             nn.Conv2d(spec.channels, w, 3, 1, 1),
             nn.InstanceNorm2d(w, affine=True),
