@@ -219,6 +219,27 @@ def test_style_retrieval_is_one_for_the_styles_themselves_and_half_for_noise() -
         style_retrieval(np.zeros((1, 4)), np.zeros((1, 4)))
 
 
+def test_style_retrieval_in_class_takes_the_class_out_of_it() -> None:
+    """Features that mostly read the class, each style of another class than its content:
+    outputs that draw their content's class and ignore the style land under chance over all
+    pairs (another pair's output can be of the style's class, its own never is), at chance
+    within one class of content; outputs that carry their style find it either way."""
+    rng = np.random.default_rng(2)
+    classes = np.repeat(np.arange(3), 100)
+    style_classes = (classes + 1) % 3
+    look = rng.normal(size=(300, 4))  # what the style image shows beyond its class
+    class_axis = 10.0 * np.eye(3)[:, :2]  # (3, 2): the class, loud
+    styles = np.hstack([class_axis[style_classes], look])
+    ignoring = np.hstack([class_axis[classes], rng.normal(size=(300, 4))])
+    carrying = np.hstack([class_axis[classes], look])
+    assert style_retrieval(ignoring, styles) < 0.4  # the class, not the style
+    assert style_retrieval(ignoring, styles, classes) == pytest.approx(0.5, abs=0.03)
+    assert style_retrieval(carrying, styles, classes) > 0.95
+    assert np.isnan(style_retrieval(ignoring[:3], styles[:3], classes[[0, 100, 200]]))
+    with pytest.raises(DataError, match="one content class a pair"):
+        style_retrieval(ignoring, styles, classes[:10])
+
+
 def test_diversity_over_styles_is_the_spread_of_each_contents_outputs() -> None:
     same = np.zeros((3, 10, 4))  # every content drawn the same in every style
     assert diversity_over_styles(same) == {"style_spread": 0.0, "style_spread_min": 0.0}

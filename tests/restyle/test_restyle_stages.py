@@ -119,6 +119,10 @@ def test_evaluate_scores_content_kept_and_realism(restyle_run: Path) -> None:
         assert scores["style_spread_min"] <= scores["style_spread"]
     assert ways["style"]["style_retrieval"] > 0.99  # 1 but for pairs that share a style image
     assert ways["content"]["style_retrieval"] < 0.6  # the content knows nothing of its style
+    # within one class of content the class cannot help or hurt: about chance for the content
+    assert ways["style"]["style_retrieval_in_class"] > 0.99
+    assert 0.3 < ways["content"]["style_retrieval_in_class"] < 0.7
+    assert "style_retrieval_in_class" in table[0].split("\t")
     assert ways["content"]["style_spread"] == ways["content"]["style_spread_ratio"] == 0.0
     assert ways["style"]["style_spread_ratio"] > 1  # ten styles of other classes, not one's
     assert ways["retrieval"]["style_spread"] > 0 and ways["hand_made"]["style_spread"] > 0

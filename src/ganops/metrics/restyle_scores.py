@@ -264,13 +264,21 @@ def retrieve_restyle(
 
 
 def style_retrieval(
-    output_features: np.ndarray | torch.Tensor, style_features: np.ndarray | torch.Tensor
-) -> float:
+    output_features: np.ndarray | torch.Tensor, style_features: np.ndarray | torch.Tensor,
+    content_classes: np.ndarray | None = None,
+) -> float:  # fmt: skip
     """How often a style image is nearer its own output than another pair's, for any
     images: over every pair i and every other pair j, the share where the L2 distance in
     the given features `(N, D)` from style i to output i is below that to output j (a tie
     counts half). 0.5 is chance (the output ignores its style), 1 every style is nearest
-    its own output. Needs at least two pairs."""
+    its own output. Needs at least two pairs.
+
+    With `content_classes` `(N,)`, the class of each pair's content, pair i is compared only
+    with the pairs j whose content is of its class: the outputs compared then show one class,
+    so an output that ignores its style is at chance even where the features mostly read
+    the class and each style is of another class than its content (over all pairs such an
+    output is farther from its own style than from the outputs of the style's class, and
+    lands under 0.5). NaN where no two pairs share a class."""
     outputs = torch.as_tensor(np.asarray(output_features), dtype=torch.float64)
     styles = torch.as_tensor(np.asarray(style_features), dtype=torch.float64)
     if outputs.ndim != 2 or outputs.shape != styles.shape:
@@ -284,6 +292,16 @@ def style_retrieval(
     distance = torch.cdist(styles, outputs)  # (N, N): style i to output j
     own = distance.diagonal().unsqueeze(1)  # (N, 1)
     others = ~torch.eye(count, dtype=torch.bool)
+    if content_classes is not None:
+        classes = np.asarray(content_classes)
+        if classes.shape != (count,):
+            raise DataError(
+                f"style_retrieval: expected one content class a pair ({count}), got shape "
+                f"{classes.shape}"
+            )
+        others &= torch.as_tensor(classes[:, None] == classes[None, :])
+        if not others.any():
+            return float("nan")
     wins = (own < distance).double() + 0.5 * (own == distance).double()
     return float(wins[others].mean())
 

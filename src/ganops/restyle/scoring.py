@@ -24,7 +24,10 @@ features (`ganops.metrics.restyle_scores`):
   the style image as it is scores 1, the ceiling (a hair under where two pairs share a style
   image: a tie). Where each style is of another class than its content, the content as it
   is lands a little under 0.5: its own style is of another class by construction, another
-  pair's content need not be;
+  pair's content need not be. `style_retrieval_in_class` compares each pair only with the
+  pairs whose content is of its class, which takes that out: chance is 0.5 there too, for
+  any features (on a user's folders without class sub-folders every content is of one
+  class, and the two are the same);
 - the spread over styles (`SPREAD`), on the sample stage's contents each drawn in K (10)
   styles, as many contents as `eval.style_pairs` outputs hold (50 at the default 500):
   `style_spread`, the mean over contents of the mean pairwise distance of its K outputs
@@ -87,15 +90,20 @@ def restyle_scores(
     """The scores of uint8 `outputs` `(N, C, H, W)` whose contents are of `content_labels`
     (`content_kept` only `by_class`, where the evaluator knows the contents' classes), and
     with the evaluator's features of each output's style image `(N, D)`, `style_retrieval`
-    (NaN for fewer than two pairs)."""
+    (NaN for fewer than two pairs) and `style_retrieval_in_class` (each pair against the pairs
+    of its content's class alone; NaN where no two share one)."""
     features, logits = extract(evaluator.network, outputs, cfg.batch_size, device)
     reference = FeatureSet(evaluator.reference_features, evaluator.reference_logits)
     realism = score(FeatureSet(features, logits), reference, cfg)
     results = {key: value for key, value in realism.items() if key in KEPT}
     results["content_kept"] = accuracy(logits, content_labels) if by_class else float("nan")
     if style_features is not None:
+        two = len(features) >= 2
         results["style_retrieval"] = (
-            style_retrieval(features, style_features) if len(features) >= 2 else float("nan")
+            style_retrieval(features, style_features) if two else float("nan")
+        )
+        results["style_retrieval_in_class"] = (
+            style_retrieval(features, style_features, content_labels) if two else float("nan")
         )
     train_features, _ = extract(evaluator.network, train_images, cfg.batch_size, device)
     results |= copy_check(features, evaluator.reference_features, train_features)
@@ -122,7 +130,9 @@ def not_defined(test: RestyleSplit) -> dict[str, str]:
     if not (test.digits and test.by_class):
         why["retrieval"] = "it finds a training image of the content's class by those measurements"
     if len(test.content.images) < 2:
-        why["style_retrieval"] = "it compares a pair with the others: there is one pair"
+        why["style_retrieval, style_retrieval_in_class"] = (
+            "it compares a pair with the others: there is one pair"
+        )
     few = [c for c in np.unique(test.content.labels) if (test.style.labels == c).sum() < 2]
     if test.by_class and few:
         why["style_spread_real, style_spread_ratio"] = (

@@ -180,11 +180,12 @@ def evaluate_restyle(params: Params, paths: ScorePaths) -> None:
     for way, scores in results.items():
         moved = "  ".join(f"{m} {_r(scores, f'style_r_{m}')}/{_r(scores, f'content_r_{m}')}"
                           for m in ("slant", "thickness", "width", "height"))  # fmt: skip
-        log.info("%-9s content kept %s  fid %s  style retrieval %s (chance %.2f)  spread over "
-                 "styles %s (real %s)  style/content r: %s", way, _r(scores, "content_kept", 3),
-                 _r(scores, "fid", 3), _r(scores, "style_retrieval", 3), RETRIEVAL_CHANCE,
-                 _r(scores, "style_spread", 3), _r(scores, "style_spread_real", 3),
-                 moved)  # fmt: skip
+        log.info("%-9s content kept %s  fid %s  style retrieval %s, in class %s (chance %.2f)  "
+                 "spread over styles %s (real %s)  style/content r: %s", way,
+                 _r(scores, "content_kept", 3), _r(scores, "fid", 3),
+                 _r(scores, "style_retrieval", 3), _r(scores, "style_retrieval_in_class", 3),
+                 RETRIEVAL_CHANCE, _r(scores, "style_spread", 3),
+                 _r(scores, "style_spread_real", 3), moved)  # fmt: skip
 
 
 def _r(scores: dict[str, float | None], key: str, digits: int = 2) -> str:
