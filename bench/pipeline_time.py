@@ -14,8 +14,12 @@ meanwhile). After the stages: the default training step's own FLOP/s against the
 multiply's (the practical ceiling), the share of the train stage spent in those steps, and
 the start-up of the imports every stage's process pays. The CPU is named in the output.
 
+With `--set KEY=VALUE` (repeatable) the clone's params.yaml is edited first, as
+`dvc exp run -S` would: `--set task=restyle` times the restyle task's seven stages (the
+training-step lines, which read the GAN's step, are then left out).
+
 Usage:
-    .venv/bin/python bench/pipeline_time.py [--keep]
+    .venv/bin/python bench/pipeline_time.py [--keep] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from reference_work import cpu_name, import_seconds, matmul_flops, reference  # noqa: E402
+from stages_direct import set_params  # noqa: E402
 
 DRIFT = 0.1  # R after the stages against R before: beyond it the machine's speed moved
 STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate", "downstream")
@@ -111,8 +116,13 @@ def train_step_use(clone: Path, train_seconds: float, steps: int = 20) -> list[s
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the clone and print its path")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="edit the clone's params.yaml first (repeatable)")  # fmt: skip
     args = parser.parse_args(argv)
     work, clone, env = clone_head("ganops-pipeline-")
+    if args.set:
+        set_params(args.set, clone / "params.yaml")
+        print(f"params.yaml edited: {' '.join(args.set)}")
     bin_dir = Path(sys.executable).parent
     print(f"CPU: {cpu_name()}")
     before = reference()
@@ -144,8 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, seconds, memory in rows:
         print(f"| {name} | {seconds:.1f} s | {seconds / unit:.1f} R | {memory} |")
     print()
-    for line in train_step_use(clone, seconds_of["train"]):
-        print(line)
+    from ganops.params import load_params
+
+    if load_params(clone / "params.yaml").task == "generate":  # the step it times is the GAN's
+        for line in train_step_use(clone, seconds_of["train"]):
+            print(line)
     for module, seconds in import_seconds().items():
         print(f"import {module}: {seconds:.2f} s (in a fresh interpreter)")
     if not args.keep:

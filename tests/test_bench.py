@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -122,6 +122,33 @@ def test_downstream_together_times_three_ways_of_the_same_networks(
             grouped = bench.Grouped(2, bench.WIDTH, 10)
             grouped.load_from(order)
             assert torch.allclose(grouped.eval()(images), own, atol=1e-5) is same
+
+
+def test_pipeline_time_runs_every_stage_on_the_clones_edited_params(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--set task=restyle`: each `dvc repro` (its running replaced, to see what it would
+    run on) finds the clone's params.yaml edited; the GAN's training-step lines are left
+    out, as the restyle task trains no GAN."""
+    from ruamel.yaml import YAML
+
+    bench = _bench("pipeline_time")
+    seen: list[tuple[str, str]] = []
+
+    def note(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+        seen.append((command[-1], YAML(typ="safe").load((cwd / "params.yaml").read_text())["task"]))
+        return 1.0, 0.1
+
+    monkeypatch.setattr(bench, "timed", note)
+    monkeypatch.setattr(
+        bench, "reference", lambda: SimpleNamespace(seconds=1.0, flops_per_second=1e9)
+    )
+    monkeypatch.setattr(bench, "import_seconds", dict)
+    bench.main(["--set", "task=restyle"])
+    assert seen == [(stage, "restyle") for stage in bench.STAGES] + [("repro", "restyle")]
+    out = capsys.readouterr().out
+    assert "params.yaml edited: task=restyle" in out and "the training step" not in out
+    assert "| all 7 stages from scratch | 7.0 s | 7.0 R |" in out
 
 
 def test_pipeline_time_says_what_share_of_the_train_stage_its_steps_take(
