@@ -1,7 +1,6 @@
 """Does the geometry term (`restyle.geometry`, `ganops.restyle.geometry`) move a digit's hand?
 The restyler on mnist-5k through the stages up to `evaluate`, one (weight, seed) a process,
-and the table of docs/style.md from the records, beside the default's records at the same
-seeds (`restyle.geometry: 0`, the records of bench/restyle_downstream.py).
+and the table of docs/style.md from the records (the default's own at `--weight 0`).
 
 Each run is `params.yaml` plus `task: restyle`, `restyle.geometry: WEIGHT`, `restyle.seed:
 SEED` (and `restyle.epochs` with `--epochs`, for short trials) in a scratch workspace; its
@@ -10,8 +9,7 @@ record holds the seconds and the evaluate stage's scores.
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 0 --out A.json &
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 1 --out B.json
     wait
-    python bench/restyle_geometry.py --table A.json B.json \\
-        bench/records/cpu-2026-11-27/restyle-downstream-*.json
+    python bench/restyle_geometry.py --table A.json B.json
 """
 
 from __future__ import annotations
@@ -70,10 +68,11 @@ def _setting(record: dict[str, Any]) -> tuple[bool, float, int | None]:
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    """Markdown: the restyler's scores, one row a record (weight, epochs, seed), then the
-    hand-made transform and retrieval of the first record for the same pairs' ceiling."""
+    """Markdown: the restyler's scores, one row a record (warp, weight, epochs, seed); "n/a"
+    for a score the record was made before `evaluate` wrote."""
     head = ["`restyle.warp`", "`restyle.geometry`", "epochs", "seed", "content kept", "FID"]
     head += [f"r {m}: style / content" for m in HAND]
+    head.append("style retrieval in class")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
     def order(record: dict[str, Any]) -> tuple[bool, float, int, int]:
@@ -86,6 +85,8 @@ def table(records: list[dict[str, Any]]) -> str:
         cells = ["on" if warp else "off", f"{weight:g}", str(epochs or 10), str(record["seed"]),
                  f"{way['content_kept']:.3f}", f"{way['fid']:.3f}"]  # fmt: skip
         cells += [f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for m in HAND]
+        in_class = way.get("style_retrieval_in_class")  # not in the records made before it
+        cells.append("n/a" if in_class is None else f"{in_class:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
