@@ -23,7 +23,10 @@ any features. Pure: numpy and torch, no files, no MLflow.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -45,6 +48,7 @@ MEASUREMENTS = {
 # what retrieval matches: the hand, not the digit (a 3's skeleton is longer than a 7's)
 RETRIEVAL_FIELDS = ("thickness", "slant_deg", "width", "height")
 MIN_PAIRS = 3  # a correlation over fewer measured pairs is NaN
+MIN_PER_WORKER = 100  # hand_made_restyle: the fewest images worth a process's start (~26 ms each)
 SLANT_LIMIT_DEG = 80.0  # shear_to's bound
 _FLAT = 1e-9  # values that vary less than this (relative to their size) do not vary
 
@@ -177,16 +181,9 @@ def restyle_one(
     return morpho._perturbed(content, value_range, change)
 
 
-def hand_made_restyle(
-    contents: np.ndarray, styles: np.ndarray, value_range: ValueRange = None
-) -> np.ndarray:
-    """The hand-made transform a domain expert would write: each content image
-    (`(N, H, W)` or `(N, 1, H, W)`, in `value_range`) given the slant, width, height and
-    thickness of its style image by Morpho-MNIST's perturbations (`restyle_one`). Returns
-    the contents' shape, dtype and range. A blank content comes back as it is, and so does
-    a content whose style image is blank (there is no hand to copy)."""
-    stack = _paired_stacks(contents, styles, "hand_made_restyle")
-    hands = morpho.measure_batch(styles, value_range)
+def _restyled_rows(stack: np.ndarray, hands: Measures, value_range: ValueRange) -> np.ndarray:
+    """`restyle_one` of each content of `stack` `(N, H, W)` with its style's measurements
+    `hands` (N each); a blank style's content as it is."""
     out = np.empty_like(stack)
     for i, content in enumerate(stack):
         if np.isnan(hands["area"][i]):
@@ -200,6 +197,38 @@ def hand_made_restyle(
             hands["height"][i],
             value_range,
         )
+    return out
+
+
+def hand_made_restyle(
+    contents: np.ndarray, styles: np.ndarray, value_range: ValueRange = None, workers: int = 1
+) -> np.ndarray:
+    """The hand-made transform a domain expert would write: each content image
+    (`(N, H, W)` or `(N, 1, H, W)`, in `value_range`) given the slant, width, height and
+    thickness of its style image by Morpho-MNIST's perturbations (`restyle_one`). Returns
+    the contents' shape, dtype and range. A blank content comes back as it is, and so does
+    a content whose style image is blank (there is no hand to copy).
+
+    `workers` processes share the images, in contiguous parts (at least
+    `MIN_PER_WORKER` images each: fewer are not worth a process's start). Each image is
+    transformed alone, in numpy and scikit-image on one core, so the bytes are the same
+    whatever their number; the stages pass their torch thread count."""
+    stack = _paired_stacks(contents, styles, "hand_made_restyle")
+    hands = morpho.measure_batch(styles, value_range)
+    workers = max(1, min(workers, len(stack) // MIN_PER_WORKER))
+    if workers == 1:
+        return _restyled_rows(stack, hands, value_range).reshape(np.shape(contents))
+    bounds = np.linspace(0, len(stack), workers + 1).astype(int)
+    parts = list(pairwise(bounds))
+    # spawned, not forked: the stage's process holds torch's threads and MLflow's
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = pool.map(
+            _restyled_rows,
+            [stack[a:b] for a, b in parts],
+            [{field: values[a:b] for field, values in hands.items()} for a, b in parts],
+            [value_range] * len(parts),
+        )
+        out = np.concatenate(list(done))
     return out.reshape(np.shape(contents))
 
 

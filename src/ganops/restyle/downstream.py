@@ -143,7 +143,8 @@ def transformed(
     restyled = restyle_split(
         restyler, images, np.arange(len(images)), styles, device, batch_size, style.images
     )
-    return Transformed(chosen, hand_made_restyle(images, style.images[styles]), restyled)
+    handmade = hand_made_restyle(images, style.images[styles], workers=torch.get_num_threads())
+    return Transformed(chosen, handmade, restyled)
 
 
 def training_arms(source: Labelled, added: Transformed) -> dict[str, ArmData]:
