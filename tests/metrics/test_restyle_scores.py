@@ -179,7 +179,7 @@ def test_hand_made_restyle_in_processes_gives_the_same_bytes(
     contents, styles, _, _ = real_pairs
     contents = np.concatenate([contents, contents[:1]])
     styles = np.concatenate([styles, np.zeros_like(styles[:1])])  # a blank style: as it is
-    alone = hand_made_restyle(contents, styles)
+    alone = hand_made_restyle(contents, styles, workers=1)
     monkeypatch.setattr(module, "MIN_PER_WORKER", 10)
     monkeypatch.setattr(module, "ProcessPoolExecutor", Counted)
     shared = hand_made_restyle(contents, styles, workers=3)

@@ -201,21 +201,23 @@ def _restyled_rows(stack: np.ndarray, hands: Measures, value_range: ValueRange) 
 
 
 def hand_made_restyle(
-    contents: np.ndarray, styles: np.ndarray, value_range: ValueRange = None, workers: int = 1
-) -> np.ndarray:
+    contents: np.ndarray, styles: np.ndarray, value_range: ValueRange = None,
+    workers: int | None = None,
+) -> np.ndarray:  # fmt: skip
     """The hand-made transform a domain expert would write: each content image
     (`(N, H, W)` or `(N, 1, H, W)`, in `value_range`) given the slant, width, height and
     thickness of its style image by Morpho-MNIST's perturbations (`restyle_one`). Returns
     the contents' shape, dtype and range. A blank content comes back as it is, and so does
     a content whose style image is blank (there is no hand to copy).
 
-    `workers` processes share the images, in contiguous parts (at least
-    `MIN_PER_WORKER` images each: fewer are not worth a process's start). Each image is
-    transformed alone, in numpy and scikit-image on one core, so the bytes are the same
-    whatever their number; the stages pass their torch thread count."""
+    `workers` processes (None: as many as torch has threads) share the images, in contiguous
+    parts (at least `MIN_PER_WORKER` images each: fewer are not worth a process's start).
+    Each image is transformed alone, in numpy and scikit-image on one core, so the bytes are
+    the same whatever their number."""
     stack = _paired_stacks(contents, styles, "hand_made_restyle")
     hands = morpho.measure_batch(styles, value_range)
-    workers = max(1, min(workers, len(stack) // MIN_PER_WORKER))
+    wanted = torch.get_num_threads() if workers is None else workers
+    workers = max(1, min(wanted, len(stack) // MIN_PER_WORKER))
     if workers == 1:
         return _restyled_rows(stack, hands, value_range).reshape(np.shape(contents))
     bounds = np.linspace(0, len(stack), workers + 1).astype(int)

@@ -143,8 +143,7 @@ def transformed(
     restyled = restyle_split(
         restyler, images, np.arange(len(images)), styles, device, batch_size, style.images
     )
-    handmade = hand_made_restyle(images, style.images[styles], workers=torch.get_num_threads())
-    return Transformed(chosen, handmade, restyled)
+    return Transformed(chosen, hand_made_restyle(images, style.images[styles]), restyled)
 
 
 def training_arms(source: Labelled, added: Transformed) -> dict[str, ArmData]:

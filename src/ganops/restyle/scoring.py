@@ -110,11 +110,6 @@ def restyle_scores(
     return {key: round(float(value), 6) for key, value in results.items()}
 
 
-def _hand_made(contents: np.ndarray, styles: np.ndarray) -> np.ndarray:
-    """`hand_made_restyle`, shared among as many processes as torch has threads."""
-    return hand_made_restyle(contents, styles, workers=torch.get_num_threads())
-
-
 def _finite(scores: dict[str, float]) -> dict[str, float | None]:
     """Rounded, a NaN (a correlation that is not defined) as None: JSON has no NaN."""
     return {key: round(float(v), 6) if np.isfinite(v) else None for key, v in scores.items()}
@@ -190,7 +185,7 @@ def _spread_ways(
         "restyle": outputs.reshape(-1, *outputs.shape[2:]),
         "content": contents,
         "style": styles,
-        "hand_made": _hand_made(contents, styles) if test.digits else None,
+        "hand_made": hand_made_restyle(contents, styles) if test.digits else None,
         "retrieval": None,
     }
     if train_measures is not None:
@@ -250,7 +245,7 @@ def scored_ways(
         "restyle": arrays[SAMPLES_FILE][chosen],
         "content": contents,
         "style": styles,
-        "hand_made": _hand_made(contents, styles) if measured else None,
+        "hand_made": hand_made_restyle(contents, styles) if measured else None,
         "retrieval": None,
     }
     train_measures = None
