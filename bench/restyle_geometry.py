@@ -3,8 +3,9 @@ The restyler on mnist-5k through the stages up to `evaluate`, one (weight, seed)
 and the table of docs/style.md from the records (the default's own at `--weight 0`).
 
 Each run is `params.yaml` plus `task: restyle`, `restyle.geometry: WEIGHT`, `restyle.seed:
-SEED` (and `restyle.epochs` with `--epochs`, for short trials) in a scratch workspace; its
-record holds the seconds and the evaluate stage's scores.
+SEED` (and `restyle.epochs` with `--epochs`, for short trials; `restyle.warp: true` with
+`--warp`; `restyle.semantic` with `--semantic`) in a scratch workspace; its record holds the
+seconds and the evaluate stage's scores.
 
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 0 --out A.json &
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 1 --out B.json
@@ -33,28 +34,35 @@ STAGES = ("fetch", "preprocess", "train_evaluator", "train", "sample", "evaluate
 HAND = ("slant", "thickness", "width", "height")
 
 
-def overrides(weight: float, seed: int, epochs: int | None, warp: bool = False) -> dict[str, Any]:
+def overrides(
+    weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0
+) -> dict[str, Any]:
     restyle: dict[str, Any] = {"seed": seed, "geometry": weight}
     if warp:
         restyle["warp"] = True
+    if semantic:
+        restyle["semantic"] = semantic
     if epochs is not None:
         restyle |= {"epochs": epochs, "steps": None}
     return {"task": "restyle", "restyle": restyle}
 
 
-def measure(weight: float, seed: int, epochs: int | None, warp: bool = False) -> dict[str, Any]:
+def measure(
+    weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0
+) -> dict[str, Any]:
     """One restyler through the stages up to evaluate: its record."""
     from translation import run_stages
 
+    setting = overrides(weight, seed, epochs, warp, semantic)
     with tempfile.TemporaryDirectory(prefix="restyle-geometry-") as scratch:
         workspace = Path(scratch)
-        seconds = run_stages(workspace, overrides(weight, seed, epochs, warp), STAGES)
+        seconds = run_stages(workspace, setting, STAGES)
         metrics = json.loads((workspace / "data/eval/metrics.json").read_text())
         trained = json.loads((workspace / "data/train/metrics.json").read_text())
     return {
         "date": date.today().isoformat(),
         "machine": f"{cpu_model()}, {platform.system()}",
-        "overrides": overrides(weight, seed, epochs, warp),
+        "overrides": setting,
         "seed": seed,
         "seconds": round(seconds, 1),
         "train": trained,
@@ -62,28 +70,31 @@ def measure(weight: float, seed: int, epochs: int | None, warp: bool = False) ->
     }
 
 
-def _setting(record: dict[str, Any]) -> tuple[bool, float, int | None]:
+def _setting(record: dict[str, Any]) -> tuple[bool, float, float, int | None]:
     restyle = record["overrides"]["restyle"]
-    return bool(restyle.get("warp")), float(restyle.get("geometry", 0.0)), restyle.get("epochs")
+    warp, semantic = bool(restyle.get("warp")), float(restyle.get("semantic", 0.0))
+    return warp, float(restyle.get("geometry", 0.0)), semantic, restyle.get("epochs")
 
 
 def table(records: list[dict[str, Any]]) -> str:
     """Markdown: the restyler's scores, one row a record (warp, weight, epochs, seed); "n/a"
     for a score the record was made before `evaluate` wrote."""
-    head = ["`restyle.warp`", "`restyle.geometry`", "epochs", "seed", "content kept", "FID"]
+    head = ["`restyle.warp`", "`restyle.geometry`", "`restyle.semantic`", "epochs", "seed"]
+    head += ["content kept", "FID"]
     head += [f"r {m}: style / content" for m in HAND]
     head.append("style retrieval in class")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
-    def order(record: dict[str, Any]) -> tuple[bool, float, int, int]:
-        warp, weight, epochs = _setting(record)
-        return warp, weight, epochs or 10, record["seed"]
+    def order(record: dict[str, Any]) -> tuple[bool, float, float, int, int]:
+        warp, weight, semantic, epochs = _setting(record)
+        return warp, weight, semantic, epochs or 10, record["seed"]
 
     for record in sorted(records, key=order):
-        warp, weight, epochs = _setting(record)
+        warp, weight, semantic, epochs = _setting(record)
         way = record["evaluate"]["restyle"]
-        cells = ["on" if warp else "off", f"{weight:g}", str(epochs or 10), str(record["seed"]),
-                 f"{way['content_kept']:.3f}", f"{way['fid']:.3f}"]  # fmt: skip
+        cells = ["on" if warp else "off", f"{weight:g}", f"{semantic:g}", str(epochs or 10),
+                 str(record["seed"]), f"{way['content_kept']:.3f}",
+                 f"{way['fid']:.3f}"]  # fmt: skip
         cells += [f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for m in HAND]
         in_class = way.get("style_retrieval_in_class")  # not in the records made before it
         cells.append("n/a" if in_class is None else f"{in_class:.3f}")
@@ -97,13 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="restyle.seed")
     parser.add_argument("--epochs", type=int, default=None, help="restyle.epochs (a short trial)")
     parser.add_argument("--warp", action="store_true", help="restyle.warp: true")
+    parser.add_argument("--semantic", type=float, default=0.0, help="restyle.semantic")
     parser.add_argument("--out", type=Path, help="write the record here")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
     args = parser.parse_args(argv)
     if args.table:
         print(table([json.loads(path.read_text()) for path in args.table]))
         return 0
-    record = measure(args.weight, args.seed, args.epochs, args.warp)
+    record = measure(args.weight, args.seed, args.epochs, args.warp, args.semantic)
     text = json.dumps(record, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

@@ -64,6 +64,14 @@ class RestyleConfig(_Section, Length):
         description="weight of |shape moments of the output - the style image's| (shear, "
         "height, width, ink: ganops.restyle.geometry); 0 = measured, not trained on",
     )
+    semantic: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="weight of the cross-entropy of a frozen classifier of the style images' "
+        "train split (the evaluator's recipe, a seed of its own) on the outputs against their "
+        "content's class; 0 = off",
+    )
     warp: bool = Field(
         False,
         description="the style vector's last 4 numbers are the image's shape moments and the "

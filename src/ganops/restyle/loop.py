@@ -22,7 +22,10 @@ split and two batches of random style codes `r1`, `r2` ~ N(0, I) (MUNIT's prior)
   weight `restyle.diversity` falling linearly to 0 over the run as StarGAN v2's does;
 - geometry (this project's, `ganops.restyle.geometry`): |moments of `out` - those of `x1`|
   (shear, height, width, ink), weight `restyle.geometry`, 0 by default (then it is only
-  measured, without its gradient).
+  measured, without its gradient);
+- semantic (CyCADA's semantic consistency, Hoffman et al. 2018, with the true class): the
+  cross-entropy of a frozen classifier of the style images on `out` and `out_r` against `y`,
+  weight `restyle.semantic`, 0 by default (then no classifier is trained and the term is 0).
 
 An epoch is a seeded permutation of the train split in batches; a step's style images and
 random codes are seeded draws of the step's own, so a resumed run sees the very batches an
@@ -67,10 +70,10 @@ log = logging.getLogger(__name__)
 
 METRICS = (
     "loss_d", "loss_g", "loss_g_adv", "loss_reconstruction", "loss_style", "loss_content",
-    "loss_cycle", "loss_diversity", "loss_r1", "loss_geometry",
+    "loss_cycle", "loss_diversity", "loss_r1", "loss_geometry", "loss_semantic",
 )  # fmt: skip
 RESUME_FORMAT = "ganops-restyle-resume/1"
-_PERMUTATION, _STYLE_DRAWS, _WEIGHTS, _STYLE_CODES = 1, 2, 3, 4  # seed streams
+_PERMUTATION, _STYLE_DRAWS, _WEIGHTS, _STYLE_CODES, READER = 1, 2, 3, 4, 5  # seed streams
 
 
 class RestylerDiverged(GanopsError):
@@ -149,11 +152,14 @@ def restyle_step(
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
     diversity: float,
     style_labels: torch.Tensor | None = None,
+    reader: nn.Module | None = None,
 ) -> dict[str, float]:
     """One step on `(content, labels, style, codes)`: images `(B, C, H, W)` in [-1, 1], the
     content's classes `(B,)` and two batches of random style codes `(2, B, style_dim)`;
     `diversity` is this step's weight of the diversity term. With `style_labels` `(B,)` (two
-    domains) D's real images are the style images at their classes, else the content's."""
+    domains) D's real images are the style images at their classes, else the content's. With
+    a frozen classifier `reader` (`restyle.semantic` above 0) the outputs must read as their
+    content's class to it."""
     content, labels, style, codes = batch
     g, judge = state.restyler, state.discriminator
     twice = labels.repeat(2)  # (2B,): the reference-guided and the random-style outputs
@@ -200,9 +206,14 @@ def restyle_step(
     else:  # measured only: the default's gradients (and bytes) stay as they were
         with torch.no_grad():
             geometry = geometry_loss(fakes[: len(content)], style)
+    if reader is not None:
+        semantic = F.cross_entropy(reader(fakes), twice)
+        loss_g = loss_g + cfg.semantic * semantic
+    else:
+        semantic = torch.zeros((), device=content.device)
     _update(state.optimizer_g, loss_g)
     values = (loss_d, loss_g, adversarial, reconstruction, style_loss, content_loss, cycle,
-              spread, r1, geometry)  # fmt: skip
+              spread, r1, geometry, semantic)  # fmt: skip
     return {name: float(v.detach()) for name, v in zip(METRICS, values, strict=True)}
 
 
@@ -243,6 +254,7 @@ class Training:
     channels_last: bool = False  # batches in NHWC, as the networks (`run.channels_last`)
     style_images: torch.Tensor | None = None  # two domains: B's train images (M, C, H, W)
     style_labels: torch.Tensor | None = None  # (M,): their classes, D's real images' classes
+    reader: nn.Module | None = None  # the semantic term's frozen classifier (restyle.semantic)
 
 
 @dataclass(frozen=True)
@@ -301,7 +313,7 @@ def train_restyler(
         )  # fmt: skip
         real_labels = None if work.style_labels is None else work.style_labels[index_style]
         weight = diversity_weight(cfg, state.step, total)
-        losses = restyle_step(state, cfg, batch_data, weight, real_labels)  # update D and G
+        losses = restyle_step(state, cfg, batch_data, weight, real_labels, work.reader)
         state.step += 1
         bar.update()
         if not all(math.isfinite(v) for v in losses.values()):

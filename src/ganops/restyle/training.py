@@ -24,18 +24,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ganops.config import Params, params_hash
 from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import Acceleration, resolve_device
 from ganops.errors import ConfigError
 from ganops.io import write_json
-from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract, load_evaluator
+from ganops.metrics.evaluator import (
+    LoadedEvaluator,
+    accuracy,
+    extract,
+    frozen_classifier,
+    load_evaluator,
+)
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
 from ganops.restyle.artifact import save_restyler
 from ganops.restyle.domains import RestyleSplit, load_restyle_split
 from ganops.restyle.loop import (
     METRICS,
+    READER,
     RESUME_FORMAT,
     RestyleState,
     Training,
@@ -54,6 +62,7 @@ from ganops.runs.launch import RunPaths, launch, prepare, together
 from ganops.runs.loggers import HistoryFile, ScoredHistory
 from ganops.runs.publish import describe_model, record_run, tracked
 from ganops.runs.resume import Continuation, resume_or_start
+from ganops.runs.seeds import derived_seed
 from ganops.sampling import to_uint8
 from ganops.tracking import Run
 
@@ -122,6 +131,12 @@ def check_restyle_inputs(
     problem = spec_problem(channels, size)
     if problem:
         raise ConfigError(f"data.image_size: {problem} (got {size} px, {channels} channels)")
+    if params.restyle.semantic > 0 and not train.by_class:
+        raise ConfigError(
+            "restyle.semantic: the two domains do not share two classes or more, so no "
+            "classifier can tell whether an output kept its content's class; set "
+            "restyle.semantic: 0"
+        )
     heads = len(train.style.class_names) if train.by_class else 1
     spec = restyler_spec(params.restyle, channels, size, heads)
     return device, Inputs(train, test, spec, load_evaluator(paths.evaluator))
@@ -172,6 +187,24 @@ def _quick_score(inputs: Inputs, seed: int, device: torch.device) -> QuickScore:
     )
 
 
+def semantic_reader(
+    params: Params, train: RestyleSplit, test: RestyleSplit, device: torch.device
+) -> tuple[nn.Module | None, dict[str, float]]:
+    """The semantic term's frozen classifier (`restyle.semantic` above 0): the evaluator's
+    recipe trained on the style images' train split with a seed of the restyler's own (so not
+    the evaluator, which scores the run), and its accuracy on their test split; None and no
+    accuracy when the term is off."""
+    if params.restyle.semantic == 0:
+        return None, {}
+    reader, score = frozen_classifier(
+        params.evaluator, (train.style.images, test.style.images),
+        (train.style.labels, test.style.labels), train.style.class_names, device,
+        seed=derived_seed(params.restyle.seed, READER, bits=32),
+    )  # fmt: skip
+    log.info("the semantic term's classifier: test accuracy %.4f", score)
+    return reader, {"reader_accuracy": score}
+
+
 def _heads(labels: np.ndarray, by_class: bool, device: torch.device) -> torch.Tensor:
     """The discriminator's head of each image: its class, or the one head (0) when the two
     domains do not share their classes."""
@@ -191,6 +224,7 @@ def _train(
     if inputs.spec.warp:  # (a resumed run loads the same scale with its weights)
         styles = to_training_tensor(inputs.train.style.images, device)
         state.restyler.style_encoder.set_moment_scale(styles)
+    reader, reader_accuracy = semantic_reader(params, train, test, device)
     histories = {
         "history": HistoryFile(paths.history, METRICS),
         "fid_history": HistoryFile(paths.fid_history, inputs.quick_names),
@@ -217,6 +251,7 @@ def _train(
                       else None),
         style_labels=(_heads(train.style.labels, train.by_class, device) if train.two_domains
                       else None),
+        reader=reader,
     )  # fmt: skip
     score = _quick_score(inputs, cfg.seed, device)
     log.info("training a restyler on %s (%s): %d steps", device,
@@ -240,7 +275,7 @@ def _train(
         )
         last = {name: histories["history"].rows[-1][name] for name in METRICS}
         quick = {name: histories["fid_history"].rows[-1][name] for name in inputs.quick_names}
-        metrics = last | quick | {"steps": result.steps}
+        metrics = last | quick | reader_accuracy | {"steps": result.steps}
         record = _publish_and_record(state, params, paths, run, metrics, result.seconds)
     log.info("restyler written to %s; MLflow run %s", paths.model, record.run_id)
     return record

@@ -14,7 +14,6 @@ checkpoint.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -29,19 +28,16 @@ from ganops.device import resolve_device
 from ganops.errors import ConfigError
 from ganops.io import write_json
 from ganops.metrics.evaluator import (
-    EvaluatorSpec,
     LoadedEvaluator,
     accuracy,
     extract,
+    frozen_classifier,
     load_evaluator,
-    train_evaluator,
 )
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
 from ganops.run_length import (
-    EVALUATOR,
     TRANSLATOR,
     epoch_stride,
-    in_whole_epochs,
     say_length,
     say_stride,
     with_whole_epochs,
@@ -107,25 +103,6 @@ class SemanticClassifiers:
     accuracies: dict[str, float]
 
 
-def _frozen_classifier(
-    params: Params, images: tuple[np.ndarray, np.ndarray], labels: tuple[np.ndarray, np.ndarray],
-    class_names: tuple[str, ...], device: torch.device,
-) -> tuple[nn.Module, float]:  # fmt: skip
-    """The evaluator's network and recipe (`evaluator.*`) trained on `images[0]` with
-    `labels[0]`, frozen, and its accuracy on `images[1]`."""
-    channels, height, width = images[0].shape[1:]
-    spec = EvaluatorSpec((channels, height, width), class_names, params.evaluator.width)
-    per_epoch = math.ceil(len(images[0]) / params.evaluator.batch_size)
-    classifier = train_evaluator(
-        in_whole_epochs(params.evaluator, EVALUATOR, per_epoch),
-        spec,
-        (images[0], labels[0]),
-        device,
-    ).requires_grad_(False)
-    _, logits = extract(classifier, images[1], 500, device)
-    return classifier.to(device).eval(), round(accuracy(logits, labels[1]), 6)
-
-
 def semantic_classifiers(
     params: Params, train: Domains, test: Domains, names: tuple[str, str], device: torch.device
 ) -> SemanticClassifiers | None:
@@ -146,14 +123,16 @@ def semantic_classifiers(
             f"to {names[1]} (there is one between MNIST and UCI digits); use source"
         )
     labels = (train.a.labels, test.a.labels)
-    of_a, score = _frozen_classifier(
-        params, (train.a.images, test.a.images), labels, train.a.class_names, device
+    of_a, score = frozen_classifier(
+        params.evaluator, (train.a.images, test.a.images), labels, train.a.class_names, device
     )
     log.info("classifier of domain A: test accuracy %.4f (semantic term)", score)
     if handmade is None:
         return SemanticClassifiers(of_a, of_a, {"classifier_a_accuracy": score})
     images = (handmade(train.a.images), handmade(test.a.images))
-    of_translations, made = _frozen_classifier(params, images, labels, train.a.class_names, device)
+    of_translations, made = frozen_classifier(
+        params.evaluator, images, labels, train.a.class_names, device
+    )
     log.info("classifier of A through the hand-made transform: test accuracy %.4f", made)
     accuracies = {"classifier_a_accuracy": score, "classifier_a_handmade_accuracy": made}
     return SemanticClassifiers(of_a, of_translations, accuracies)
