@@ -48,14 +48,18 @@ def overrides(
 
 
 def measure(
-    weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0
-) -> dict[str, Any]:
-    """One restyler through the stages up to evaluate: its record."""
+    weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0,
+    keep: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One restyler through the stages up to evaluate: its record (the workspace kept in
+    `keep`, a new folder, when given)."""
     from translation import run_stages
 
     setting = overrides(weight, seed, epochs, warp, semantic)
+    if keep is not None:
+        keep.mkdir(parents=True)  # (a kept workspace is never overwritten)
     with tempfile.TemporaryDirectory(prefix="restyle-geometry-") as scratch:
-        workspace = Path(scratch)
+        workspace = keep or Path(scratch)
         seconds = run_stages(workspace, setting, STAGES)
         metrics = json.loads((workspace / "data/eval/metrics.json").read_text())
         trained = json.loads((workspace / "data/train/metrics.json").read_text())
@@ -110,12 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warp", action="store_true", help="restyle.warp: true")
     parser.add_argument("--semantic", type=float, default=0.0, help="restyle.semantic")
     parser.add_argument("--out", type=Path, help="write the record here")
+    parser.add_argument("--keep", type=Path, help="run in this new folder and keep it")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
     args = parser.parse_args(argv)
     if args.table:
         print(table([json.loads(path.read_text()) for path in args.table]))
         return 0
-    record = measure(args.weight, args.seed, args.epochs, args.warp, args.semantic)
+    record = measure(args.weight, args.seed, args.epochs, args.warp, args.semantic, args.keep)
     text = json.dumps(record, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")
