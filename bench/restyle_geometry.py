@@ -74,6 +74,38 @@ def measure(
     }
 
 
+def nearest_reader(workspace: Path) -> dict[str, Any]:
+    """A second reader of content kept, of another kind than the evaluator (which the
+    semantic term's classifier shares a recipe with): the class of each output's nearest
+    train image in pixels (Euclidean), against its content's class, over every restyled test
+    image of a kept workspace's `data/samples`; beside it the same reader on the content
+    images themselves (its ceiling)."""
+    import numpy as np
+    import torch
+
+    from ganops.data.dataset import load_split
+    from ganops.restyle.outputs import CONTENT_INDEX_FILE, load_restyled
+    from ganops.sampling import LABELS_FILE, SAMPLES_FILE
+
+    train = load_split(workspace / "data/processed", "train")
+    test = load_split(workspace / "data/processed", "test")
+    arrays = load_restyled(workspace / "data/samples")
+    bank = torch.from_numpy(train.images.reshape(len(train.images), -1)).float()
+
+    def read(images: np.ndarray) -> np.ndarray:
+        flat = torch.from_numpy(images.reshape(len(images), -1)).float()
+        nearest = torch.cat([torch.cdist(part, bank).argmin(1) for part in flat.split(250)])
+        return train.labels[nearest.numpy()]
+
+    labels = arrays[LABELS_FILE]
+    contents = test.images[arrays[CONTENT_INDEX_FILE]]
+    return {
+        "images": len(labels),
+        "content_kept_nn": round(float((read(arrays[SAMPLES_FILE]) == labels).mean()), 6),
+        "content_as_it_is_nn": round(float((read(contents) == labels).mean()), 6),
+    }
+
+
 def _setting(record: dict[str, Any]) -> tuple[bool, float, float, int | None]:
     restyle = record["overrides"]["restyle"]
     warp, semantic = bool(restyle.get("warp")), float(restyle.get("semantic", 0.0))
@@ -116,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the record here")
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
+    parser.add_argument("--nearest", type=Path, nargs="+", help="kept workspaces: content kept "
+                        "read by the nearest train image, one JSON line each")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.nearest:
+        for workspace in args.nearest:
+            print(json.dumps({"workspace": str(workspace)} | nearest_reader(workspace)))
+        return 0
     if args.table:
         print(table([json.loads(path.read_text()) for path in args.table]))
         return 0

@@ -403,9 +403,11 @@ def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture
     made = capsys.readouterr().out.strip()
     assert made in (ROOT / "docs/style.md").read_text()
     rows = [row.strip("| ").split(" | ") for row in made.splitlines()[2:]]
-    settings = [(warp == "on", float(weight)) for warp, weight, *_ in rows]
+    settings = [
+        (warp == "on", float(weight), float(semantic)) for warp, weight, semantic, *_ in rows
+    ]
     assert settings == sorted(settings) and len(rows) == len(records)
-    assert ("off", "0", "10", "0") in {tuple(row[:4]) for row in rows}  # the default's own
+    assert ("off", "0", "0", "10", "0") in {tuple(row[:5]) for row in rows}  # the default's own
 
 
 def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:

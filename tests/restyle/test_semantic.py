@@ -11,17 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from ganops.config import RestyleConfig
+from ganops.data.dataset import load_split
 from ganops.metrics.evaluator import load_evaluator
 from ganops.params import load_params
 from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
 from ganops.restyle.training import semantic_reader
-from tests.helpers import STAGE_ARGS, load_stage, run_stages_in, write_params
+from tests.helpers import STAGE_ARGS, load_script, load_stage, run_stages_in, write_params
 from tests.restyle.test_restyle_domains import FOLDER_RUN, user_folder
 from tests.restyle.test_restyle_stages import TINY_RESTYLE
 
@@ -77,10 +79,10 @@ def test_on_it_teaches_the_restyler_to_draw_what_the_reader_reads_as_the_content
 
 @pytest.fixture(scope="module")
 def semantic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny restyle run through train with the term on."""
+    """A tiny restyle run through train and sample with the term on."""
     base = tmp_path_factory.mktemp("semantic")
     overrides = TINY_RESTYLE | {"restyle": TINY_RESTYLE["restyle"] | {"semantic": 1.0}}
-    run_stages_in(base, ("fetch", "preprocess", "train_evaluator", "train"), overrides)
+    run_stages_in(base, ("fetch", "preprocess", "train_evaluator", "train", "sample"), overrides)
     return base
 
 
@@ -119,3 +121,20 @@ def test_two_domains_without_shared_classes_refuse_it_in_one_line(
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "restyle.semantic: the two domains do not share" in error[0]
     assert not (base / "data/train").exists()
+
+
+def test_the_nearest_image_reader_reads_the_samples_and_the_contents(semantic_run: Path) -> None:
+    """bench/restyle_geometry.py --nearest: the second reader of content kept, the class of
+    the nearest train image, on every restyled test image and on the contents themselves,
+    the latter checked against a nearest neighbour found another way."""
+    read = load_script("bench", "restyle_geometry").nearest_reader(semantic_run)
+    train = load_split(semantic_run / "data/processed", "train")
+    test = load_split(semantic_run / "data/processed", "test")
+    assert read["images"] == len(test.labels)  # every test image is a content once
+    bank = train.images.reshape(len(train.images), -1).astype(np.float64)
+    flat = test.images.reshape(len(test.images), -1).astype(np.float64)
+    squared = (flat**2).sum(1)[:, None] - 2 * flat @ bank.T + (bank**2).sum(1)[None]
+    expected = (train.labels[squared.argmin(1)] == test.labels).mean()
+    assert read["content_as_it_is_nn"] == pytest.approx(expected, abs=1e-6)
+    assert 0.5 < read["content_as_it_is_nn"] <= 1.0  # 500 train digits: far above chance
+    assert 0.0 <= read["content_kept_nn"] <= 1.0
