@@ -63,6 +63,7 @@ def measure(
         seconds = run_stages(workspace, setting, STAGES)
         metrics = json.loads((workspace / "data/eval/metrics.json").read_text())
         trained = json.loads((workspace / "data/train/metrics.json").read_text())
+        nearest = nearest_reader(workspace)
     return {
         "date": date.today().isoformat(),
         "machine": f"{cpu_model()}, {platform.system()}",
@@ -71,6 +72,7 @@ def measure(
         "seconds": round(seconds, 1),
         "train": trained,
         "evaluate": metrics,
+        "nearest": nearest,
     }
 
 
@@ -113,12 +115,12 @@ def _setting(record: dict[str, Any]) -> tuple[bool, float, float, int | None]:
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    """Markdown: the restyler's scores, one row a record (warp, weight, epochs, seed); "n/a"
-    for a score the record was made before `evaluate` wrote."""
+    """Markdown: the restyler's scores, one row a record (warp, weight, semantic, epochs,
+    seed); "n/a" for a score the record was made before `evaluate` (or `--nearest`) wrote."""
     head = ["`restyle.warp`", "`restyle.geometry`", "`restyle.semantic`", "epochs", "seed"]
     head += ["content kept", "FID"]
     head += [f"r {m}: style / content" for m in HAND]
-    head.append("style retrieval in class")
+    head += ["style retrieval in class", "content kept, nearest train image / content's own"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
     def order(record: dict[str, Any]) -> tuple[bool, float, float, int, int]:
@@ -134,6 +136,9 @@ def table(records: list[dict[str, Any]]) -> str:
         cells += [f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for m in HAND]
         in_class = way.get("style_retrieval_in_class")  # not in the records made before it
         cells.append("n/a" if in_class is None else f"{in_class:.3f}")
+        near = record.get("nearest")  # in the records made since --nearest
+        read = "n/a" if near is None else f"{near['content_kept_nn']:.3f} / "
+        cells.append(read if near is None else read + f"{near['content_as_it_is_nn']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -148,12 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the record here")
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
-    parser.add_argument("--nearest", type=Path, nargs="+", help="kept workspaces: content kept "
-                        "read by the nearest train image, one JSON line each")  # fmt: skip
+    parser.add_argument("--nearest", type=Path, help="a kept workspace: content kept read by "
+                        "the nearest train image, added to the record --out")  # fmt: skip
     args = parser.parse_args(argv)
     if args.nearest:
-        for workspace in args.nearest:
-            print(json.dumps({"workspace": str(workspace)} | nearest_reader(workspace)))
+        reading = nearest_reader(args.nearest)
+        print(json.dumps(reading))
+        if args.out:  # the run's record, made without it
+            record = json.loads(args.out.read_text()) | {"nearest": reading}
+            args.out.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         return 0
     if args.table:
         print(table([json.loads(path.read_text()) for path in args.table]))
