@@ -410,6 +410,28 @@ def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture
     assert ("off", "0", "0", "10", "0") in {tuple(row[:5]) for row in rows}  # the default's own
 
 
+def test_the_semantic_term_table_is_the_records() -> None:
+    """docs/style.md's table of the semantic term: every cell is its two seeds' records."""
+    text = (ROOT / "docs/style.md").read_text()
+    rows = {"0.3, off": "w0.3-warp", "0.3, on (1)": "w0.3-warp-semantic1",
+            "0.5, on (1)": "w0.5-warp-semantic1", "1, off": "w1-warp",
+            "1, on (1)": "w1-warp-semantic1"}  # fmt: skip
+    for label, name in rows.items():
+        folder = ROOT / "bench/records/cpu-2026-11-27"
+        runs = [json.loads((folder / f"restyle-geometry-{name}-seed{seed}.json").read_text())
+                for seed in (0, 1)]  # fmt: skip
+        ways = [run["evaluate"]["restyle"] for run in runs]
+        cells = [
+            ", ".join(f"{way['content_kept']:.3f}" for way in ways),
+            ", ".join(f"{run['nearest']['content_kept_nn']:.3f}" for run in runs),
+            ", ".join(f"{way['fid']:.2f}" for way in ways),
+            ", ".join(f"{way['style_r_slant']:.2f} / {way['content_r_slant']:.2f}" for way in ways),
+            ", ".join(f"{way['style_r_width']:.2f}" for way in ways),
+        ]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+        assert [cell.strip("* ") for cell in row.strip("| ").split(" | ")[1:]] == cells, label
+
+
 def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/benchmarks.md's restyle downstream table is what bench/restyle_downstream.py
     --table makes of the recorded runs: one value a restyler seed in seed order, a gain the
