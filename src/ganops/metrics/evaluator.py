@@ -204,22 +204,19 @@ def fit_evaluator(
 
 
 def frozen_classifier(
-    cfg: EvaluatorConfig, images: tuple[np.ndarray, np.ndarray],
-    labels: tuple[np.ndarray, np.ndarray], class_names: tuple[str, ...], device: torch.device,
-    seed: int | None = None,
-) -> tuple[Evaluator, float]:  # fmt: skip
-    """The evaluator's network and recipe (`cfg`, its seed or `seed`) trained on `images[0]`
-    (uint8 `(N, C, H, W)`) with `labels[0]`, frozen, and its accuracy on `images[1]`: the
-    classifier a training term asks (never the evaluator itself, which scores the run)."""
-    channels, height, width = images[0].shape[1:]
-    spec = EvaluatorSpec((channels, height, width), class_names, cfg.width)
-    per_epoch = math.ceil(len(images[0]) / cfg.batch_size)
-    cfg = in_whole_epochs(cfg, EVALUATOR, per_epoch)
+    cfg: EvaluatorConfig, train: Split, test: Split, device: torch.device, seed: int | None = None
+) -> tuple[Evaluator, float]:
+    """The evaluator's network and recipe (`cfg`, its seed or `seed`) trained on `train`'s
+    images and labels, frozen, and its accuracy on `test`: the classifier a training term asks
+    (never the evaluator itself, which scores the run)."""
+    channels, height, width = train.images.shape[1:]
+    spec = EvaluatorSpec((channels, height, width), train.class_names, cfg.width)
+    cfg = in_whole_epochs(cfg, EVALUATOR, math.ceil(len(train.images) / cfg.batch_size))
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})
-    classifier = train_evaluator(cfg, spec, (images[0], labels[0]), device).requires_grad_(False)
-    _, logits = extract(classifier, images[1], 500, device)
-    return classifier.to(device).eval(), round(accuracy(logits, labels[1]), 6)
+    classifier = train_evaluator(cfg, spec, (train.images, train.labels), device)
+    _, logits = extract(classifier.requires_grad_(False), test.images, 500, device)
+    return classifier.to(device).eval(), round(accuracy(logits, test.labels), 6)
 
 
 def save_evaluator(

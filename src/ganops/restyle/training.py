@@ -196,11 +196,8 @@ def semantic_reader(
     accuracy when the term is off."""
     if params.restyle.semantic == 0:
         return None, {}
-    reader, score = frozen_classifier(
-        params.evaluator, (train.style.images, test.style.images),
-        (train.style.labels, test.style.labels), train.style.class_names, device,
-        seed=derived_seed(params.restyle.seed, READER, bits=32),
-    )  # fmt: skip
+    seed = derived_seed(params.restyle.seed, READER, bits=32)
+    reader, score = frozen_classifier(params.evaluator, train.style, test.style, device, seed)
     log.info("the semantic term's classifier: test accuracy %.4f", score)
     return reader, {"reader_accuracy": score}
 

@@ -14,7 +14,7 @@ checkpoint.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -122,17 +122,13 @@ def semantic_classifiers(
             f"translate.semantic_classifier: handmade: no hand-made transform from {names[0]} "
             f"to {names[1]} (there is one between MNIST and UCI digits); use source"
         )
-    labels = (train.a.labels, test.a.labels)
-    of_a, score = frozen_classifier(
-        params.evaluator, (train.a.images, test.a.images), labels, train.a.class_names, device
-    )
+    of_a, score = frozen_classifier(params.evaluator, train.a, test.a, device)
     log.info("classifier of domain A: test accuracy %.4f (semantic term)", score)
     if handmade is None:
         return SemanticClassifiers(of_a, of_a, {"classifier_a_accuracy": score})
-    images = (handmade(train.a.images), handmade(test.a.images))
-    of_translations, made = frozen_classifier(
-        params.evaluator, images, labels, train.a.class_names, device
-    )
+    made_train, made_test = (replace(split, images=handmade(split.images))
+                             for split in (train.a, test.a))  # fmt: skip
+    of_translations, made = frozen_classifier(params.evaluator, made_train, made_test, device)
     log.info("classifier of A through the hand-made transform: test accuracy %.4f", made)
     accuracies = {"classifier_a_accuracy": score, "classifier_a_handmade_accuracy": made}
     return SemanticClassifiers(of_a, of_translations, accuracies)
