@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import pytest
 import torch
@@ -23,7 +24,14 @@ from ganops.params import load_params
 from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
 from ganops.restyle.training import semantic_reader
-from tests.helpers import STAGE_ARGS, load_script, load_stage, run_stages_in, write_params
+from tests.helpers import (
+    STAGE_ARGS,
+    load_script,
+    load_stage,
+    run_stages_in,
+    train_record,
+    write_params,
+)
 from tests.restyle.test_restyle_domains import FOLDER_RUN, user_folder
 from tests.restyle.test_restyle_stages import TINY_RESTYLE
 
@@ -89,6 +97,9 @@ def semantic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_train_stage_trains_its_own_classifier_and_logs_the_term(semantic_run: Path) -> None:
     metrics = json.loads((semantic_run / "data/train/metrics.json").read_text())
     assert 0.2 < metrics["reader_accuracy"] <= 1.0  # 10 classes: above chance
+    mlflow.set_tracking_uri(f"sqlite:///{semantic_run / 'mlflow.db'}")
+    run = mlflow.get_run(train_record(semantic_run / "data/train/run.json")["run_id"])
+    assert run.data.metrics["eval/reader_accuracy"] == metrics["reader_accuracy"]
     with (semantic_run / "data/train/history.tsv").open() as rows:
         history = list(csv.DictReader(rows, delimiter="\t"))
     assert all(float(row["loss_semantic"]) > 0 for row in history)

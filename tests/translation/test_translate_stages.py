@@ -196,7 +196,7 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
 ) -> None:
     """`translate.semantic_classifier: handmade` on MNIST -> UCI: the train stage trains both
     classifiers of A, records both accuracies, and the term is in the generator's loss."""
-    private_copy(unpaired_run, tmp_path, monkeypatch)
+    mlflow.set_tracking_uri(private_copy(unpaired_run, tmp_path, monkeypatch))
     reader = {"semantic": 1.0, "semantic_classifier": "handmade"}
     write_params(
         Path("params.yaml"),
@@ -205,8 +205,9 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
     )
     assert load_stage("train").main(STAGE_ARGS["train"]) == 0
     metrics = json.loads(Path("data/train/metrics.json").read_text())
+    logged = mlflow.get_run(train_record()["run_id"]).data.metrics
     for name in ("classifier_a_accuracy", "classifier_a_handmade_accuracy"):
-        assert 0.0 <= metrics[name] <= 1.0
+        assert 0.0 <= metrics[name] <= 1.0 and logged[f"eval/{name}"] == metrics[name]
     assert metrics["loss_semantic"] > 0
     history = Path("data/train/history.tsv").read_text().splitlines()
     column = history[0].split("\t").index("loss_semantic")

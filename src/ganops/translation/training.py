@@ -259,7 +259,7 @@ def _train(
         )
         accuracies = semantic.accuracies if semantic is not None else {}
         metrics = _run_metrics(histories, state.paired, result.steps, accuracies)
-        record = _publish_and_record(state, params, paths, run, result, metrics)
+        record = _publish_and_record(state, params, paths, run, result, metrics, accuracies)
     log.info("translator written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
@@ -277,16 +277,14 @@ def _run_metrics(
 
 def _publish_and_record(
     state: TranslatorState, params: Params, paths: RunPaths, run: Run, result: LoopResult,
-    metrics: dict[str, float],
+    metrics: dict[str, float], accuracies: dict[str, float],
 ) -> RunRecord:  # fmt: skip
     """Write the translator, the metrics and the run record; log the summary (with the
-    accuracies of the semantic term's classifiers when it is on) and the model."""
+    `accuracies` of the semantic term's classifiers when it is on) and the model."""
     spec = state.spec
     save_translator(paths.model, state.generators, spec)
     write_json(paths.metrics, metrics)
-    summary = {"train_time_s": result.seconds}
-    summary |= {key: value for key, value in metrics.items() if key.startswith("classifier_a")}
-    run.log_summary(summary, step=result.steps)
+    run.log_summary({"train_time_s": result.seconds} | accuracies, step=result.steps)
     model_uri = run.log_translator(
         state.generators["ab"], spec.to_dict(), params.tracking.registered_translator
     )
