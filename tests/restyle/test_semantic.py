@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +30,18 @@ from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
 from ganops.restyle.training import semantic_reader
 from tests.helpers import (
+    ROOT,
     STAGE_ARGS,
+    TRAINING_S,
     load_script,
     load_stage,
+    private_copy,
     run_stages_in,
     train_record,
     write_params,
 )
 from tests.restyle.test_restyle_domains import FOLDER_RUN, user_folder
-from tests.restyle.test_restyle_stages import TINY_RESTYLE
+from tests.restyle.test_restyle_stages import TINY_RESTYLE, _checkpoint_step, digest
 
 CLASSES = 3
 
@@ -149,3 +157,31 @@ def test_the_nearest_image_reader_reads_the_samples_and_the_contents(semantic_ru
     assert read["content_as_it_is_nn"] == pytest.approx(expected, abs=1e-6)
     assert 0.5 < read["content_as_it_is_nn"] <= 1.0  # 500 train digits: far above chance
     assert 0.0 <= read["content_kept_nn"] <= 1.0
+
+
+def test_a_sigkilled_run_with_the_term_resumes_to_the_same_bytes(
+    semantic_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed with SIGKILL after a checkpoint and run again, the run with the term (its
+    classifier trained anew at each start, from its own seed) ends in the uninterrupted
+    run's bytes."""
+    private_copy(semantic_run, tmp_path, monkeypatch)
+    Path("data/models/model.pt").unlink()
+    checkpoint = Path("data/checkpoints/last.pt")
+    checkpoint.unlink(missing_ok=True)
+    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + TRAINING_S
+    while _checkpoint_step(checkpoint) == 0:
+        assert process.poll() is None, process.communicate()[0]
+        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    killed_at = _checkpoint_step(checkpoint)
+    assert 0 < killed_at < 40 and not Path("data/models/model.pt").exists()
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
+    assert digest(Path("data/models/model.pt")) == digest(semantic_run / "data/models/model.pt")
