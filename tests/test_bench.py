@@ -415,7 +415,7 @@ def test_the_semantic_term_table_is_the_records() -> None:
     text = (ROOT / "docs/style.md").read_text()
     rows = {"0.3, off": "w0.3-warp", "0.3, on (1)": "w0.3-warp-semantic1",
             "0.5, on (1)": "w0.5-warp-semantic1", "1, off": "w1-warp",
-            "1, on (1)": "w1-warp-semantic1"}  # fmt: skip
+            "1, on (1)": "w1-warp-semantic1", "1, on (3)": "w1-warp-semantic3"}  # fmt: skip
     for label, name in rows.items():
         folder = ROOT / "bench/records/cpu-2026-11-27"
         runs = [json.loads((folder / f"restyle-geometry-{name}-seed{seed}.json").read_text())
