@@ -72,6 +72,7 @@ UNHASHED_AT: dict[str, object] = {
     "restyle.content_source": None,
     "restyle.folder": None,
     "restyle.geometry": 0.0,
+    "restyle.semantic": 0.0,
     "restyle.warp": False,
 }
 # the sections whose values shape a task's trained weights; `run` (device, determinism,
