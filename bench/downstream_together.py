@@ -15,6 +15,7 @@ logits (eval mode) to float rounding: the comparison is of the same computation.
 
 Prints the machine, one line per way and, with --markdown, the docs table's rows. Usage:
     python bench/downstream_together.py [--classifiers 9] [--steps 20] [--markdown]
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -93,14 +94,22 @@ class Grouped(nn.Module):
         return torch.baddbmm(self.head_bias, self.dropout(features), self.head)
 
 
-def median_ms(step: Callable[[], None], steps: int) -> float:
-    """Median milliseconds of `steps` calls after three untimed ones."""
+def median_ms(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Median milliseconds of `steps` calls after three untimed ones (on a GPU, each timed
+    to the end of its kernels)."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(3):
         step()
     times = []
     for _ in range(steps):
+        sync()
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
@@ -110,16 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--classifiers", type=int, default=9, help="arms x seeds (default 9)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps of each way")
     parser.add_argument("--markdown", action="store_true", help="print the docs table's rows")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
-    count, last = args.classifiers, torch.channels_last
+    count, last, device = args.classifiers, torch.channels_last, torch.device(args.device)
 
     torch.manual_seed(0)
     spec = EvaluatorSpec((1, SIDE, SIDE), tuple(str(k) for k in range(CLASSES)), WIDTH)
-    networks = [Evaluator(spec).to(memory_format=last) for _ in range(count)]
-    images = torch.rand(count, BATCH, 1, SIDE, SIDE) * 2 - 1  # each network's own batch
-    labels = torch.randint(0, CLASSES, (count, BATCH))
+    networks = [Evaluator(spec).to(device, memory_format=last) for _ in range(count)]
+    images = (torch.rand(count, BATCH, 1, SIDE, SIDE) * 2 - 1).to(device)  # each one's batch
+    labels = torch.randint(0, CLASSES, (count, BATCH)).to(device)
 
-    grouped = Grouped(count, WIDTH, CLASSES).to(memory_format=last)
+    grouped = Grouped(count, WIDTH, CLASSES).to(device, memory_format=last)
     grouped.load_from(networks)
     stacked = images[:, :, 0].transpose(0, 1).contiguous(memory_format=last)  # (B, K, H, W)
     with torch.no_grad():
@@ -150,7 +160,10 @@ def main(argv: list[str] | None = None) -> None:
         loss.backward()  # type: ignore[no-untyped-call]
         grouped_optimizer.step()
 
-    params, buffers = stack_module_state([copy.deepcopy(n).eval() for n in networks])
+    # vmap on CUDA takes no channels-last batch norm: there its copies are plain contiguous
+    plain = torch.contiguous_format if device.type == "cuda" else last
+    copies = [copy.deepcopy(n).eval().to(memory_format=plain) for n in networks]
+    params, buffers = stack_module_state(copies)
     skeleton = copy.deepcopy(networks[0]).to("meta")
 
     def loss_of(
@@ -168,8 +181,9 @@ def main(argv: list[str] | None = None) -> None:
         ("one grouped network", together),
         ("torch.func.vmap, forward and backward only", with_vmap),
     )
-    times = {name: median_ms(step, args.steps) for name, step in ways}
-    print(f"machine: {cpu_name()}, torch {torch.__version__}")
+    times = {name: median_ms(step, args.steps, device) for name, step in ways}
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    print(f"machine: {where}, torch {torch.__version__}")
     print(
         f"{count} classifiers, batch {BATCH} at {SIDE} px, width {WIDTH}; median of "
         f"{args.steps} steps; grouped logits within {difference:.1e} of the networks'"

@@ -184,6 +184,8 @@ RUN_BY: dict[str, str] = {
     "python bench/adaptation_table.py": BENCH + "test_the_domain_adaptation_tables_are_the_records",
     "python bench/downstream_together.py":
         BENCH + "test_downstream_together_times_three_ways_of_the_same_networks",
+    "python bench/recipe_screen.py":
+        BENCH + "test_recipe_screen_runs_each_recipe_and_seed_in_a_copy_of_its_own",
     "python bench/restyle_downstream.py --table":
         BENCH + "test_the_restyle_downstream_table_is_the_records",
     "python bench/restyle_geometry.py --table":
@@ -201,6 +203,8 @@ RUN_BY: dict[str, str] = {
 # A command prefix -> why no test runs it (here: in the test suite, offline, on a CPU).
 CANNOT_RUN_HERE: dict[str, str] = {
     "make test": "it is the test suite itself",
+    "python bench/downstream_together.py --device cuda":
+        "needs a CUDA GPU; test_bench.py runs the same script on the CPU",
     "qemu-x86_64 -cpu EPYC-Milan":
         "a second emulated CPU, 2 minutes more in every make test; test_cpu_kinds.py runs "
         "the Haswell one, the other maker with AVX2 only",
