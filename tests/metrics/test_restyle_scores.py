@@ -160,6 +160,24 @@ def test_hand_made_restyle_moves_the_hand_of_real_digits(
     assert as_is["content_r_slant"] == pytest.approx(1.0) and abs(as_is["style_r_slant"]) < 0.5
 
 
+def test_the_thickness_the_transform_aims_by_is_the_measured_one_exactly(
+    real_pairs: tuple[np.ndarray, ...],
+) -> None:
+    """The transform's own thickness reading (the measurement's steps for thickness alone)
+    is `morpho.measure`'s thickness to the last bit, on upscaled real digits, a dilated one
+    and a blank one."""
+    from skimage import morphology
+
+    from ganops.metrics.restyle_scores import _thickness
+
+    contents, _, _, _ = real_pairs
+    bigs = [morpho.upscale(morpho._unit_image(image[0], None)) for image in contents[:12]]
+    bigs.append(morphology.dilation(bigs[0], morpho._stroke_disk(1.0)))
+    for big in bigs:
+        assert _thickness(big) == morpho.measure(morpho.downscale(big)).thickness
+    assert math.isnan(_thickness(np.zeros_like(bigs[0])))
+
+
 def test_hand_made_restyle_in_processes_gives_the_same_bytes(
     real_pairs: tuple[np.ndarray, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
