@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +26,15 @@ from ganops.restyle.outputs import load_restyled
 from ganops.restyle.scoring import scored_ways
 from ganops.translation.baselines import mnist_geometry
 from tests.helpers import (
-    ROOT,
     STAGE_ARGS,
     STAGE_NAMES,
-    TRAINING_S,
     load_stage,
     private_copy,
     run_stages_in,
     train_record,
     write_params,
 )
+from tests.resume import train_killed_after_a_checkpoint
 
 # 500 training images in batches of 25: the 20 steps an epoch that 4,000 in batches of 200
 # gave, at an eighth of the work a step; the evaluator, on those 500, at 8 epochs (32 steps)
@@ -225,14 +220,6 @@ def test_the_run_logs_losses_quick_scores_and_a_grid_per_epoch(restyle_run: Path
     assert len(fid_rows) == 1 + 2  # a quick score at each epoch's end
 
 
-def _checkpoint_step(path: Path) -> int:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # absent, or mid-rename: not a checkpoint yet
-        return 0
-    return int(payload["state"]["step"])
-
-
 def test_a_sigkilled_run_resumes_to_the_same_bytes(
     restyle_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,20 +228,8 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     private_copy(restyle_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), TINY_RESTYLE)
     Path("data/models/model.pt").unlink()
-    checkpoint = Path("data/checkpoints/last.pt")
-    checkpoint.unlink(missing_ok=True)
-    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + TRAINING_S
-    while _checkpoint_step(checkpoint) == 0:
-        assert process.poll() is None, process.communicate()[0]
-        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    command, env, killed_at = train_killed_after_a_checkpoint()
     assert not Path("data/models/model.pt").exists()  # killed before the end
-    killed_at = _checkpoint_step(checkpoint)
     assert 0 < killed_at < 40
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +26,7 @@ from ganops.restyle.domains import load_restyle_split
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
 from ganops.restyle.training import semantic_reader
 from tests.helpers import (
-    ROOT,
     STAGE_ARGS,
-    TRAINING_S,
     load_script,
     load_stage,
     private_copy,
@@ -41,7 +35,8 @@ from tests.helpers import (
     write_params,
 )
 from tests.restyle.test_restyle_domains import FOLDER_RUN, user_folder
-from tests.restyle.test_restyle_stages import TINY_RESTYLE, _checkpoint_step, digest
+from tests.restyle.test_restyle_stages import TINY_RESTYLE, digest
+from tests.resume import train_killed_after_a_checkpoint
 
 CLASSES = 3
 
@@ -167,19 +162,7 @@ def test_a_sigkilled_run_with_the_term_resumes_to_the_same_bytes(
     run's bytes."""
     private_copy(semantic_run, tmp_path, monkeypatch)
     Path("data/models/model.pt").unlink()
-    checkpoint = Path("data/checkpoints/last.pt")
-    checkpoint.unlink(missing_ok=True)
-    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + TRAINING_S
-    while _checkpoint_step(checkpoint) == 0:
-        assert process.poll() is None, process.communicate()[0]
-        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    killed_at = _checkpoint_step(checkpoint)
+    command, env, killed_at = train_killed_after_a_checkpoint()
     assert 0 < killed_at < 40 and not Path("data/models/model.pt").exists()
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr

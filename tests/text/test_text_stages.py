@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganops.cli import main as cli_main
@@ -26,7 +21,6 @@ from tests.helpers import (
     ROOT,
     STAGE_ARGS,
     STAGE_NAMES,
-    TRAINING_S,
     load_script,
     load_stage,
     merged,
@@ -35,6 +29,7 @@ from tests.helpers import (
     train_record,
     write_params,
 )
+from tests.resume import train_killed_after_a_checkpoint
 
 TINY_TEXT: dict[str, Any] = {
     "task": "text",
@@ -180,14 +175,6 @@ def test_sample_text_refuses_unreadable_text_in_one_line(
     assert not out.exists()
 
 
-def _checkpoint_step(path: Path) -> int:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # absent, or mid-rename: not a checkpoint yet
-        return 0
-    return int(payload["state"]["step"])
-
-
 @pytest.mark.slow
 def test_a_sigkilled_run_resumes_to_the_same_bytes(
     text_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -197,20 +184,8 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     private_copy(text_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), TINY_TEXT)
     Path("data/models/model.pt").unlink()
-    checkpoint = Path("data/checkpoints/last.pt")
-    checkpoint.unlink(missing_ok=True)
-    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + TRAINING_S
-    while _checkpoint_step(checkpoint) == 0:
-        assert process.poll() is None, process.communicate()[0]
-        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    command, env, killed_at = train_killed_after_a_checkpoint()
     assert not Path("data/models/model.pt").exists()  # killed before the end
-    killed_at = _checkpoint_step(checkpoint)
     assert 0 < killed_at < STEPS
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr

@@ -6,33 +6,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganops.data.dataset import load_split
 from ganops.translation import training
 from tests.helpers import (
-    ROOT,
     STAGE_ARGS,
     STAGE_NAMES,
-    TRAINING_S,
     load_stage,
     private_copy,
     run_stages_in,
     train_record,
     write_params,
 )
+from tests.resume import train_killed_after_a_checkpoint
 
 TINY_TRANSLATE: dict[str, Any] = {
     "task": "translate",
@@ -214,14 +208,6 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
     assert all(float(row.split("\t")[column]) > 0 for row in history[1:])
 
 
-def _checkpoint_step(path: Path) -> int:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # absent, or mid-rename: not a checkpoint yet
-        return 0
-    return int(payload["state"]["step"])
-
-
 def test_a_sigkilled_run_resumes_to_the_same_bytes(
     unpaired_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,20 +216,8 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     private_copy(unpaired_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), UNPAIRED)
     Path("data/models/model.pt").unlink()
-    checkpoint = Path("data/checkpoints/last.pt")
-    checkpoint.unlink(missing_ok=True)
-    command = [sys.executable, str(ROOT / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + TRAINING_S
-    while _checkpoint_step(checkpoint) == 0:
-        assert process.poll() is None, process.communicate()[0]
-        assert time.time() < deadline, f"no checkpoint within {TRAINING_S} s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    command, env, killed_at = train_killed_after_a_checkpoint()
     assert not Path("data/models/model.pt").exists()  # killed before the end
-    killed_at = _checkpoint_step(checkpoint)
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
