@@ -475,3 +475,27 @@ def test_translation_bench_reruns_downstream_only_in_workspaces_that_hold_a_tran
         validate_params(merged(project_params(), overrides), name, REGISTRIES)
     reader = bench.CONFIGURATIONS["mnist_to_uci_semantic_handmade"]["translate"]
     assert reader["semantic_classifier"] == "handmade" and reader["semantic"] > 0
+
+
+def test_recipe_screen_runs_each_recipe_and_seed_in_a_copy_of_its_own(tmp_path: Path) -> None:
+    bench = _bench("recipe_screen")
+    tiny = ["evaluator.steps=10", "evaluator.min_accuracy=0", "train.steps=4",
+            "train.eval_every=0", "sample.num_samples=100", "eval.kid_subset_size=50"]  # fmt: skip
+    argv = ["--out", str(tmp_path), "--jobs", "2", "--threads", "1", "--seeds", "0", "--limit",
+            "200", *[f"--set={edit}" for edit in tiny]]  # fmt: skip
+    bench.main([*argv, "plain=", "broken=train.no_such_key=1"])
+    rows = {row["recipe"]: row for row in map(json.loads, (tmp_path / "screen.jsonl").open())}
+    assert rows["plain"]["status"] == 0 and 0 <= rows["plain"]["recall"] <= 1
+    assert rows["plain"]["train_stage_s"] > 0 and rows["plain"]["edits"] == []
+    # each run edits a params.yaml of its own: the broken key stops that run alone
+    assert rows["broken"]["status"] != 0 and "fid" not in rows["broken"]
+    runs = tmp_path / "runs"
+    assert "no_such_key" in (runs / "broken-seed0/params.yaml").read_text()
+    assert "no_such_key" not in (runs / "plain-seed0/params.yaml").read_text()
+    assert "unknown key" in (runs / "broken-seed0/screen.log").read_text()
+    # the workspace's outputs (resume checkpoints among them) stay behind
+    assert not (runs / "base/data/checkpoints").exists() or not any(
+        (runs / "base/data/checkpoints").iterdir()
+    )
+    with pytest.raises(SystemExit, match="exists: give a new --out"):
+        bench.main([*argv, "plain="])
