@@ -164,36 +164,58 @@ def _correlations(
     return style_correlations(shapes, measured["content"], measured["style"])
 
 
+def _spread_pairs(
+    arrays: dict[str, np.ndarray], test: RestyleSplit, budget: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample stage's contents drawn in K styles each: the first contents whose outputs
+    `budget` holds (at least one) `(S,)`, and each output's content and style image, content
+    by content `(S * K, C, H, W)` each."""
+    index = arrays[SPREAD_STYLE_INDEX_FILE]  # (S, K)
+    shown = arrays[SPREAD_CONTENT_INDEX_FILE][: max(1, budget // max(index.shape[1], 1))]
+    contents = test.content.images[np.repeat(shown, index.shape[1])]
+    return shown, contents, test.style.images[index[: len(shown)].ravel()]
+
+
 def _spread_ways(
     arrays: dict[str, np.ndarray], test: RestyleSplit, train: Split, budget: int,
-    train_measures: Measures | None,
+    hand_made: np.ndarray | None, train_measures: Measures | None,
 ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:  # fmt: skip
-    """Each way's outputs for the sample stage's contents drawn in K styles each, content by
-    content `(S * K, C, H, W)`: the first contents whose outputs `budget` holds (at least
-    one), and their classes `(S,)`. Every way None when K < 2 (no spread to measure)."""
-    index = arrays[SPREAD_STYLE_INDEX_FILE]  # (S, K)
-    per_content = index.shape[1]
-    shown = arrays[SPREAD_CONTENT_INDEX_FILE][: max(1, budget // max(per_content, 1))]  # (S,)
+    """Each way's outputs for `_spread_pairs`, content by content `(S * K, C, H, W)` (the
+    hand-made transform's, `hand_made`, made by the caller), and the contents' classes
+    `(S,)`. Every way None when K < 2 (no spread to measure)."""
+    shown, contents, styles = _spread_pairs(arrays, test, budget)
     names = ("restyle", "content", "style", "hand_made", "retrieval")
-    if per_content < 2:
+    if arrays[SPREAD_STYLE_INDEX_FILE].shape[1] < 2:
         return dict.fromkeys(names), test.content.labels[shown]
-    content_index = np.repeat(shown, per_content)
-    contents = test.content.images[content_index]
-    styles = test.style.images[index[: len(shown)].ravel()]
     outputs = arrays[SPREAD_SAMPLES_FILE][: len(shown)]  # (S, K, C, H, W)
     ways: dict[str, np.ndarray | None] = {
         "restyle": outputs.reshape(-1, *outputs.shape[2:]),
         "content": contents,
         "style": styles,
-        "hand_made": hand_made_restyle(contents, styles) if test.digits else None,
+        "hand_made": hand_made,
         "retrieval": None,
     }
     if train_measures is not None:
         ways["retrieval"] = retrieve_restyle(
-            test.content.labels[content_index], styles, train.images, train.labels,
-            train_measures=train_measures,
+            np.repeat(test.content.labels[shown], arrays[SPREAD_STYLE_INDEX_FILE].shape[1]),
+            styles, train.images, train.labels, train_measures=train_measures,
         )  # fmt: skip
     return ways, test.content.labels[shown]
+
+
+def _hand_made_both(
+    contents: np.ndarray, styles: np.ndarray, spread: tuple[np.ndarray, ...], spread_on: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The hand-made transform of the scored pairs and (`spread_on`) of the spread's, in one
+    call: one start of its processes, not two. Each image is transformed alone, so the
+    bytes are those of two calls."""
+    _, spread_contents, spread_styles = spread
+    if not spread_on:
+        return hand_made_restyle(contents, styles), None
+    both = hand_made_restyle(
+        np.concatenate([contents, spread_contents]), np.concatenate([styles, spread_styles])
+    )
+    return both[: len(contents)], both[len(contents) :]
 
 
 def _spread_scores(
@@ -241,11 +263,16 @@ def scored_ways(
             "content": morpho.measure_batch(contents),
             "style": morpho.measure_batch(styles),
         }
+    spread_on = arrays[SPREAD_STYLE_INDEX_FILE].shape[1] >= 2
+    hand_made = spread_hand = None
+    if measured is not None:
+        spread_pairs = _spread_pairs(arrays, test, cfg.style_pairs)
+        hand_made, spread_hand = _hand_made_both(contents, styles, spread_pairs, spread_on)
     ways: dict[str, np.ndarray | None] = {
         "restyle": arrays[SAMPLES_FILE][chosen],
         "content": contents,
         "style": styles,
-        "hand_made": hand_made_restyle(contents, styles) if measured else None,
+        "hand_made": hand_made,
         "retrieval": None,
     }
     train_measures = None
@@ -254,7 +281,9 @@ def scored_ways(
         ways["retrieval"] = retrieve_restyle(
             labels, styles, train.images, train.labels, train_measures=train_measures
         )
-    spread_ways, spread_classes = _spread_ways(arrays, test, train, cfg.style_pairs, train_measures)
+    spread_ways, spread_classes = _spread_ways(
+        arrays, test, train, cfg.style_pairs, spread_hand, train_measures
+    )
     counts = {  # of the spread's outputs, as `pairs` is of the pairs'
         "spread_contents": float(len(spread_classes)),
         "spread_styles": float(arrays[SPREAD_STYLE_INDEX_FILE].shape[1]),
