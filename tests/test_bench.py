@@ -499,3 +499,25 @@ def test_recipe_screen_runs_each_recipe_and_seed_in_a_copy_of_its_own(tmp_path: 
     )
     with pytest.raises(SystemExit, match="exists: give a new --out"):
         bench.main([*argv, "plain="])
+
+
+def test_handmade_speed_times_the_old_thickness_reading_beside_the_new_to_the_same_bytes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _bench("handmade_speed")
+    bench.main(["--pairs", "4", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "the same bytes both ways" in out and re.search(r"\| before \| [0-9.]+ ms", out)
+    assert re.search(r"\| now \| [0-9.]+ ms an image \| [0-9.]+x \|", out)
+    # the reference reads thickness through the whole measurement; the module does not
+    calls: list[int] = []
+    measure = bench.morpho.measure
+    counted = lambda *a, **k: calls.append(1) or measure(*a, **k)  # noqa: E731
+    monkeypatch.setattr(bench.morpho, "measure", counted)
+    digits = np.zeros((2, 28, 28), dtype=np.uint8)
+    digits[:, 6:22, 12:16] = 255
+    bench.module.hand_made_restyle(digits[:1], digits[1:], workers=1)
+    now = len(calls)
+    with bench.as_before():
+        bench.module.hand_made_restyle(digits[:1], digits[1:], workers=1)
+    assert len(calls) - now >= 5 and now < len(calls) - now
