@@ -1,6 +1,7 @@
 """Screen GAN recipes side by side on a many-core machine: each (recipe, seed) runs the train,
-sample and evaluate stages in a copy of its own of this checkout, `--jobs` at a time, each at
-`--threads` threads (the pipeline's 2 by default), on the CPU.
+sample and evaluate stages in a workspace of its own (this checkout's stage scripts, as
+`stages_direct.run_stages` runs them), `--jobs` at a time, each at `--threads` threads (the
+pipeline's 2 by default), on the CPU.
 
 A screen, not a record: a machine with another torch build does not give `dvc.lock`'s bytes, so
 the default runs beside the recipes as the calibration, and a recipe that looks good is then
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,10 +28,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stages_direct import run_stages
+
 SCORES = ("fid", "precision", "recall", "cas", "conditional_accuracy", "intra_class_diversity_min")
 CPU = ("run.device=cpu", "evaluator.device=cpu")
-SKIP = shutil.ignore_patterns(".git", ".venv", ".whl", ".gl", "mlruns", "mlflow.db", "screen.log")
+SKIP = shutil.ignore_patterns("mlflow.db", "screen.log")  # each run's own
 
 
 def parse_recipe(text: str) -> tuple[str, list[str]]:
@@ -43,41 +44,20 @@ def parse_recipe(text: str) -> tuple[str, list[str]]:
     return name, [item for item in rest.split(",") if item]
 
 
-def stages(
-    work: Path, names: list[str], edits: list[str], args: argparse.Namespace, threads: int
-) -> int:
-    """bench/stages_direct.py of the copy `work` (the CPU, --set, then `edits`), its log in
-    work/screen.log; the exit status."""
-    command = [sys.executable, "bench/stages_direct.py", "--stages", *names]
-    for edit in (*CPU, *args.set, *edits):
-        command += ["--set", edit]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    limit = args.limit
-    with (work / "screen.log").open("a") as log:
-        try:
-            return subprocess.run(
-                command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=limit
-            ).returncode
-        except subprocess.TimeoutExpired:
-            log.write(f"\nstopped after {limit} s\n")
-            return 124
-
-
-def checkout_copy(base: Path) -> None:
-    """This checkout's files into `base`: git's tracked and untracked-not-ignored ones where
-    there is a .git (no workspace outputs, no resume checkpoints), else the tree less SKIP."""
-    if not (ROOT / ".git").exists():
-        shutil.copytree(ROOT, base, ignore=SKIP)
-        return
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (base / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, base / name)
+def stages(work: Path, names: list[str], edits: list[str], args: argparse.Namespace,
+           threads: int) -> dict[str, float] | int:  # fmt: skip
+    """`stages_direct.run_stages` in the workspace `work` (the CPU, --set, then `edits`), its
+    output in work/screen.log: each stage's seconds, or the exit status of the one that
+    failed (124: stopped after --limit seconds)."""
+    log = work / "screen.log"
+    try:
+        return run_stages(work, names, [*CPU, *args.set, *edits], threads, log, args.limit)
+    except subprocess.CalledProcessError as failed:
+        return failed.returncode
+    except subprocess.TimeoutExpired:
+        with log.open("a") as handle:
+            handle.write(f"\nstopped after {args.limit} s\n")
+        return 124
 
 
 def one(base: Path, name: str, edits: list[str], seed: int, args: argparse.Namespace) -> dict:
@@ -85,14 +65,14 @@ def one(base: Path, name: str, edits: list[str], seed: int, args: argparse.Names
     shutil.copytree(base, work, ignore=SKIP)
     started = time.perf_counter()
     seeded = [*edits, f"train.seed={seed}"]
-    status = stages(work, ["train", "sample", "evaluate"], seeded, args, args.threads)
+    done = stages(work, ["train", "sample", "evaluate"], seeded, args, args.threads)
+    status = 0 if isinstance(done, dict) else done
     row: dict = {"recipe": name, "edits": edits, "seed": seed, "status": status}
     row["wall_s"] = round(time.perf_counter() - started, 1)
-    if status == 0:
+    if isinstance(done, dict):
         scores = json.loads((work / "data/eval/metrics.json").read_text())
         row.update({key: scores.get(key) for key in SCORES})
-        timed = re.search(r"stage train: ([0-9.]+) s", (work / "screen.log").read_text())
-        row["train_stage_s"] = float(timed.group(1)) if timed else None
+        row["train_stage_s"] = done["train"]
     with (args.out / "screen.jsonl").open("a") as handle:
         handle.write(json.dumps(row) + "\n")
     shown = " | ".join(f"{row.get(key)}" for key in (*SCORES, "train_stage_s"))
@@ -115,10 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.out / 'runs'} exists: give a new --out, or remove it")
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / "runs" / "base"
-    checkout_copy(base)
+    base.mkdir(parents=True)
     started = time.perf_counter()
     shared = ["fetch", "preprocess", "train_evaluator"]
-    if stages(base, shared, [], args, args.threads * args.jobs):
+    if not isinstance(stages(base, shared, [], args, args.threads * args.jobs), dict):
         raise SystemExit(f"the shared stages failed: {base / 'screen.log'}")
     print(f"shared stages: {time.perf_counter() - started:.1f} s", flush=True)
     print(f"| recipe | seed | {' | '.join(SCORES)} | train_stage_s | status |", flush=True)

@@ -15,6 +15,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -77,10 +78,15 @@ def run_stage(command: list[str], torchrun: int) -> float:
     return seconds
 
 
-def run_stages(work: Path, stages: tuple[str, ...], edits: list[str]) -> dict[str, float]:
+def run_stages(
+    work: Path, stages: tuple[str, ...] | list[str], edits: list[str],
+    threads: int | None = None, log: Path | None = None, limit: float | None = None,
+) -> dict[str, float]:  # fmt: skip
     """Run `stages` in the workspace `work` (a data set of one's own in it), in order, from
     this checkout's scripts: the project's params.yaml copied there with `edits`, the
-    workspace's own MLflow store. Each stage's wall seconds; a failed stage raises."""
+    workspace's own MLflow store; at `threads` (OMP_NUM_THREADS; None: as inherited), their
+    output appended to `log` (None: this process's), each stage stopped after `limit` seconds
+    (None: never). Each stage's wall seconds; a failed or stopped stage raises."""
     shutil.copy(ROOT / "params.yaml", work / "params.yaml")
     set_params(edits, work / "params.yaml")
     commands = stage_commands()
@@ -88,12 +94,19 @@ def run_stages(work: Path, stages: tuple[str, ...], edits: list[str]) -> dict[st
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{inherited}"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work}/mlflow.db"
     env.pop("DVC_EXP_NAME", None)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     seconds = {}
-    for stage in stages:
-        _, script, *rest = commands[stage]
-        started = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / script), *rest], cwd=work, check=True, env=env)
-        seconds[stage] = round(time.perf_counter() - started, 1)
+    with contextlib.ExitStack() as stack:
+        output = stack.enter_context(log.open("a")) if log is not None else None
+        for stage in stages:
+            _, script, *rest = commands[stage]
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, str(ROOT / script), *rest], cwd=work, check=True, env=env,
+                stdout=output, stderr=subprocess.STDOUT if output else None, timeout=limit,
+            )  # fmt: skip
+            seconds[stage] = round(time.perf_counter() - started, 1)
     return seconds
 
 
