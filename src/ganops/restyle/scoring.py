@@ -177,15 +177,17 @@ def _spread_pairs(
 
 
 def _spread_ways(
-    arrays: dict[str, np.ndarray], test: RestyleSplit, train: Split, budget: int,
-    hand_made: np.ndarray | None, train_measures: Measures | None,
+    arrays: dict[str, np.ndarray], test: RestyleSplit, train: Split,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray], hand_made: np.ndarray | None,
+    train_measures: Measures | None,
 ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:  # fmt: skip
-    """Each way's outputs for `_spread_pairs`, content by content `(S * K, C, H, W)` (the
-    hand-made transform's, `hand_made`, made by the caller), and the contents' classes
-    `(S,)`. Every way None when K < 2 (no spread to measure)."""
-    shown, contents, styles = _spread_pairs(arrays, test, budget)
+    """Each way's outputs for the `_spread_pairs` `pairs`, content by content
+    `(S * K, C, H, W)` (the hand-made transform's, `hand_made`, made by the caller), and the
+    contents' classes `(S,)`. Every way None when K < 2 (no spread to measure)."""
+    shown, contents, styles = pairs
+    per_content = arrays[SPREAD_STYLE_INDEX_FILE].shape[1]
     names = ("restyle", "content", "style", "hand_made", "retrieval")
-    if arrays[SPREAD_STYLE_INDEX_FILE].shape[1] < 2:
+    if per_content < 2:
         return dict.fromkeys(names), test.content.labels[shown]
     outputs = arrays[SPREAD_SAMPLES_FILE][: len(shown)]  # (S, K, C, H, W)
     ways: dict[str, np.ndarray | None] = {
@@ -197,21 +199,19 @@ def _spread_ways(
     }
     if train_measures is not None:
         ways["retrieval"] = retrieve_restyle(
-            np.repeat(test.content.labels[shown], arrays[SPREAD_STYLE_INDEX_FILE].shape[1]),
-            styles, train.images, train.labels, train_measures=train_measures,
+            np.repeat(test.content.labels[shown], per_content), styles, train.images,
+            train.labels, train_measures=train_measures,
         )  # fmt: skip
     return ways, test.content.labels[shown]
 
 
 def _hand_made_both(
-    contents: np.ndarray, styles: np.ndarray, spread: tuple[np.ndarray, ...], spread_on: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The hand-made transform of the scored pairs and (`spread_on`) of the spread's, in one
-    call: one start of its processes, not two. Each image is transformed alone, so the
-    bytes are those of two calls."""
-    _, spread_contents, spread_styles = spread
-    if not spread_on:
-        return hand_made_restyle(contents, styles), None
+    contents: np.ndarray, styles: np.ndarray, spread_contents: np.ndarray,
+    spread_styles: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The hand-made transform of the scored pairs and of the spread's, in one call: one
+    start of its processes, not two. Each image is transformed alone, so the bytes are those
+    of two calls."""
     both = hand_made_restyle(
         np.concatenate([contents, spread_contents]), np.concatenate([styles, spread_styles])
     )
@@ -263,11 +263,13 @@ def scored_ways(
             "content": morpho.measure_batch(contents),
             "style": morpho.measure_batch(styles),
         }
-    spread_on = arrays[SPREAD_STYLE_INDEX_FILE].shape[1] >= 2
+    spread_pairs = _spread_pairs(arrays, test, cfg.style_pairs)
     hand_made = spread_hand = None
     if measured is not None:
-        spread_pairs = _spread_pairs(arrays, test, cfg.style_pairs)
-        hand_made, spread_hand = _hand_made_both(contents, styles, spread_pairs, spread_on)
+        _, spread_contents, spread_styles = spread_pairs
+        if arrays[SPREAD_STYLE_INDEX_FILE].shape[1] < 2:  # no spread to measure: none made
+            spread_contents, spread_styles = spread_contents[:0], spread_styles[:0]
+        hand_made, spread_hand = _hand_made_both(contents, styles, spread_contents, spread_styles)
     ways: dict[str, np.ndarray | None] = {
         "restyle": arrays[SAMPLES_FILE][chosen],
         "content": contents,
@@ -282,7 +284,7 @@ def scored_ways(
             labels, styles, train.images, train.labels, train_measures=train_measures
         )
     spread_ways, spread_classes = _spread_ways(
-        arrays, test, train, cfg.style_pairs, spread_hand, train_measures
+        arrays, test, train, spread_pairs, spread_hand, train_measures
     )
     counts = {  # of the spread's outputs, as `pairs` is of the pairs'
         "spread_contents": float(len(spread_classes)),
