@@ -273,25 +273,25 @@ def _train(
         last = {name: histories["history"].rows[-1][name] for name in METRICS}
         quick = {name: histories["fid_history"].rows[-1][name] for name in inputs.quick_names}
         metrics = last | quick | reader_accuracy | {"steps": result.steps}
-        summary = {"train_time_s": result.seconds} | reader_accuracy
-        record = _publish_and_record(state, params, paths, run, metrics, summary)
+        record = _publish_and_record(
+            state, params, paths, run, metrics, result.seconds, reader_accuracy
+        )
     log.info("restyler written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
 def _publish_and_record(
     state: RestyleState, params: Params, paths: RunPaths, run: Run, metrics: dict[str, float],
-    summary: dict[str, float],
+    seconds: float, accuracies: dict[str, float],
 ) -> RunRecord:  # fmt: skip
-    """Write the restyler, the metrics and the run record; log the `summary` (the training
-    time, and the semantic term's classifier's accuracy when it is on) and the restyler as an
+    """Write the restyler, the metrics and the run record; log the training time (with the
+    `accuracies` of the semantic term's classifier when it is on) and the restyler as an
     MLflow model (registered as `tracking.registered_restyler`, served by
     `ganops.tracking.restyler_serving`) with its model card."""
     save_restyler(paths.model, state.restyler)
     write_json(paths.metrics, metrics)
     steps = int(metrics["steps"])
-    seconds = summary["train_time_s"]
-    run.log_summary(summary, step=steps)
+    run.log_summary({"train_time_s": seconds} | accuracies, step=steps)
     registered = params.tracking.registered_restyler
     model_uri = run.log_restyler(state.restyler, state.restyler.spec.to_dict(), registered)
     device = next(state.restyler.parameters()).device
