@@ -81,8 +81,20 @@ def test_set_epochs_are_the_length_and_leave_steps_unread(caplog: pytest.LogCapt
     with caplog.at_level(logging.INFO, logger="ganops"):
         assert in_whole_epochs(cfg, TRANSLATOR, 12) is cfg
     assert caplog.messages == ["translate.epochs: 3 set, so translate.steps (1,000) is not read"]
-    with pytest.raises(ConfigError, match="epochs and steps are both null"):
-        parse_params({"train": {"epochs": None, "steps": None}})
+
+
+@pytest.mark.parametrize("section", ["train", "evaluator", "translate", "restyle", "text"])
+def test_both_lengths_null_is_an_error_at_the_steps_key(section: str) -> None:
+    """The line names `<section>.steps`, the key to set, whether `steps` is written or left
+    out; an `epochs` of the wrong type is that key's error alone."""
+    for lengths in ({"epochs": None, "steps": None}, {"epochs": None}):
+        with pytest.raises(ConfigError, match="epochs and steps are both null") as caught:
+            parse_params({section: lengths})
+        assert f"{section}.steps: epochs and steps are both null" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        parse_params({section: {"epochs": "many", "steps": None}})
+    assert f"{section}.epochs: " in str(caught.value)
+    assert "both null" not in str(caught.value)
 
 
 def test_a_run_counted_in_steps_hashes_as_the_same_run_counted_in_epochs() -> None:

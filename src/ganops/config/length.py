@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 
 def epochs_field(default: int | None, description: str) -> Any:
@@ -23,17 +23,22 @@ def epochs_field(default: int | None, description: str) -> Any:
 def steps_field() -> Any:
     """A training's length in optimiser steps (read when `epochs` is null)."""
     description = "optimiser steps of the run, in the whole passes that hold them (epochs: null)"
-    return Field(None, ge=1, le=100_000_000, description=description)
+    # validated when left out too, so that "both null" is found at this key (below)
+    return Field(None, ge=1, le=100_000_000, description=description, validate_default=True)
 
 
 class Length(BaseModel):
-    """The rule of a section with `epochs` and `steps`: at least one of them set."""
+    """The rule of a section with `epochs` and `steps`: at least one of them set. Each
+    section declares `epochs` before `steps`, so the rule reads `epochs` while checking
+    `steps`, and an error names `<section>.steps`, the key to set."""
 
-    @model_validator(mode="after")
-    def _one_length(self) -> Length:
-        if getattr(self, "epochs", None) is None and getattr(self, "steps", None) is None:
+    @field_validator("steps", check_fields=False)
+    @classmethod
+    def _one_length(cls, steps: int | None, info: ValidationInfo) -> int | None:
+        # epochs absent from info.data: it failed its own check, which is the error to show
+        if steps is None and "epochs" in info.data and info.data["epochs"] is None:
             raise ValueError("epochs and steps are both null: set one (e.g. steps: 1000)")
-        return self
+        return steps
 
     @property
     def passes(self) -> int:
