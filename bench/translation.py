@@ -17,6 +17,9 @@ markdown table (mean ± sd over seeds) is printed for docs/benchmarks.md.
     # ... one seed only, e.g. each seed in a process of its own
     python bench/translation.py --only mnist_to_uci --alignment --again --seed 1 \
         --keep /tmp/translators
+    # a variant of a configuration: --set edits (SECTION.KEY=VALUE, the value read as YAML)
+    python bench/translation.py --only mnist_to_uci_semantic_handmade \
+        --set translate.semantic=3 --keep /tmp/semantic-3
 """
 
 from __future__ import annotations
@@ -177,6 +180,22 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines + gains)
 
 
+def edits(assignments: list[str]) -> dict[str, Any]:
+    """`SECTION.KEY=VALUE` assignments (values read as YAML) as overrides for `merged`."""
+    from ruamel.yaml import YAML
+
+    overrides: dict[str, Any] = {}
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        section, dot, leaf = key.partition(".")
+        if not (equals and dot and section and leaf) or "." in leaf:
+            raise SystemExit(
+                f"--set {assignment}: give SECTION.KEY=VALUE, e.g. translate.semantic=3"
+            )
+        overrides.setdefault(section, {})[leaf] = YAML(typ="safe").load(value)
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2, help="translator seeds 0..N-1")
@@ -202,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, help="with --again: only this translator seed (one process a seed)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a params edit on top of every configuration run (recorded with it)",
+    )
     args = parser.parse_args(argv)
     if args.again and not args.keep:
         parser.error("--again needs --keep, the folder of the earlier run's workspaces")
@@ -210,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = (args.seed,) if args.seed is not None else tuple(range(args.seeds))
     again = seeds if args.again else ()
     names = args.only or list(CONFIGURATIONS)
-    extra = {"downstream": {"alignment": True}} if args.alignment else {}
+    extra = merged({"downstream": {"alignment": True}} if args.alignment else {}, edits(args.set))
     with tempfile.TemporaryDirectory(prefix="translation-") as temporary:
         scratch = args.keep or Path(temporary)
         scratch.mkdir(parents=True, exist_ok=True)

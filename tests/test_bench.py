@@ -475,6 +475,15 @@ def test_translation_bench_reruns_downstream_only_in_workspaces_that_hold_a_tran
         validate_params(merged(project_params(), overrides), name, REGISTRIES)
     reader = bench.CONFIGURATIONS["mnist_to_uci_semantic_handmade"]["translate"]
     assert reader["semantic_classifier"] == "handmade" and reader["semantic"] > 0
+    # --set edits: one level deep, values as YAML, merged over a configuration's own section
+    edits = bench.edits(["translate.semantic=3", "translate.epochs=6", "downstream.alignment=true"])
+    assert edits == {"translate": {"semantic": 3, "epochs": 6}, "downstream": {"alignment": True}}
+    variant = merged(bench.CONFIGURATIONS["mnist_to_uci_semantic_handmade"], edits)
+    assert variant["translate"]["semantic_classifier"] == "handmade"
+    assert variant["translate"]["semantic"] == 3 and variant["translate"]["source"] == "mnist-5k"
+    for wrong in ("semantic=3", "translate.semantic", "translate.a.b=1"):
+        with pytest.raises(SystemExit, match=r"give SECTION\.KEY=VALUE"):
+            bench.edits([wrong])
 
 
 def test_recipe_screen_runs_each_recipe_and_seed_in_a_copy_of_its_own(tmp_path: Path) -> None:
