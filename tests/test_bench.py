@@ -381,6 +381,11 @@ def test_the_domain_adaptation_tables_are_the_records(
     reader = capsys.readouterr().out.strip()
     assert "MNIST → UCI, hand-made reader" in reader
     assert reader in (ROOT / "docs/benchmarks.md").read_text()
+    # ... and after the translators of twice the steps (`--set translate.epochs=6`)
+    records = sorted((ROOT / "bench/records").glob("*/epochs-6-alignment-*.json"))
+    assert len(records) == 2
+    assert bench.main([str(record) for record in records]) == 0
+    assert capsys.readouterr().out.strip() in (ROOT / "docs/benchmarks.md").read_text()
     runs = [{"seed": s, "evaluate": {}, "downstream": {"source": {"accuracy_mean": 0.5},
                                        "translated": {"accuracy_mean": 0.6 + s / 10},
                                        "gain_translated_vs_source": {
