@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -43,18 +44,23 @@ def stage_commands() -> dict[str, list[str]]:
     return commands
 
 
+def parsed_edit(assignment: str) -> tuple[list[str], Any]:
+    """A `section.key=value` edit as its key path and its value read as YAML."""
+    key, _, value = assignment.partition("=")
+    return key.split("."), YAML(typ="safe").load(value)
+
+
 def set_params(assignments: list[str], params_file: Path = ROOT / "params.yaml") -> None:
     """Apply `section.key=value` edits (values read as YAML) to `params_file` (this
     checkout's params.yaml)."""
     yaml = YAML()
     params = yaml.load(params_file.read_text())
     for assignment in assignments:
-        key, _, value = assignment.partition("=")
-        *sections, leaf = key.split(".")
+        (*sections, leaf), value = parsed_edit(assignment)
         node = params
         for section in sections:
             node = node[section]
-        node[leaf] = YAML(typ="safe").load(value)
+        node[leaf] = value
     with params_file.open("w") as handle:
         yaml.dump(params, handle)
 

@@ -38,6 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from stages_direct import parsed_edit  # noqa: E402
 
 from ganops.device import cpu_model  # noqa: E402
 from tests.helpers import STAGE_ARGS, STAGE_NAMES, load_stage, merged, project_params  # noqa: E402
@@ -181,18 +184,16 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def edits(assignments: list[str]) -> dict[str, Any]:
-    """`SECTION.KEY=VALUE` assignments (values read as YAML) as overrides for `merged`."""
-    from ruamel.yaml import YAML
-
+    """`SECTION.KEY=VALUE` assignments (values read as YAML, as `stages_direct.set_params`
+    reads them) as overrides for `merged`."""
     overrides: dict[str, Any] = {}
     for assignment in assignments:
-        key, equals, value = assignment.partition("=")
-        section, dot, leaf = key.partition(".")
-        if not (equals and dot and section and leaf) or "." in leaf:
+        keys, value = parsed_edit(assignment)
+        if "=" not in assignment or len(keys) != 2 or not all(keys):
             raise SystemExit(
                 f"--set {assignment}: give SECTION.KEY=VALUE, e.g. translate.semantic=3"
             )
-        overrides.setdefault(section, {})[leaf] = YAML(typ="safe").load(value)
+        overrides.setdefault(keys[0], {})[keys[1]] = value
     return overrides
 
 
