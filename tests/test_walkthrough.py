@@ -16,7 +16,7 @@ import pytest
 from ganops.config import Params
 from ganops.sampling import READABLE_PX, make_grid
 from ganops.tracking import open_run
-from tests.helpers import ROOT, free_port, last_green, last_green_s, record_green
+from tests.helpers import ROOT, free_port, last_green, last_green_s, load_script, record_green
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +92,42 @@ def test_the_walkthrough_shows_runs_grid_and_comparison(
     record_green(STEP, took_s)
     for step, seconds in seen.pop("seconds").items():
         record_green(f"walkthrough: {step}", seconds)
+
+
+# a control that is in the page before it takes clicks, as a fullscreen chart's step input is
+# while its dialog opens: hidden, then covered by another layer, then ready
+LATE_CONTROL = """data:text/html,
+<input id="step" style="display:none">
+<div id="layer" style="position:fixed;inset:0;background:white;display:none"></div>
+<script>
+  setTimeout(() => { step.style.display = 'block'; layer.style.display = 'block'; }, 800);
+  setTimeout(() => { layer.remove(); }, 3000);
+  step.addEventListener('click', () => { document.title = 'clicked'; });
+</script>"""
+
+
+def test_a_control_is_clicked_once_it_takes_clicks_and_one_that_never_does_is_named() -> None:
+    """A click on a control that is not ready yet waits for it (instead of failing the whole
+    walkthrough, as a CI run did at the step slider); one that never gets ready is a one-line
+    error naming it, after the bound."""
+    walkthrough = load_script("tools", "walkthrough")
+    from selenium.webdriver.common.by import By
+
+    with walkthrough.browser() as chrome:
+        chrome.get(LATE_CONTROL)
+        step = walkthrough.click_when_ready(
+            chrome, lambda: chrome.find_element(By.ID, "step"), "the step input", timeout_s=60
+        )
+        assert step.get_attribute("id") == "step"
+        assert chrome.title == "clicked"
+
+        chrome.get("data:text/html,<input id='step' style='display:none'>")
+        started = time.monotonic()
+        with pytest.raises(walkthrough.WalkthroughError) as raised:
+            walkthrough.click_when_ready(
+                chrome, lambda: chrome.find_element(By.ID, "step"), "the step input", timeout_s=2
+            )
+        assert time.monotonic() - started >= 2
+        said = str(raised.value)
+        assert "the step input took no click within 2 s" in said
+        assert "not interactable" in said and "\n" not in said

@@ -32,14 +32,20 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import mlflow
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -227,6 +233,37 @@ def page_text(chrome: WebDriver) -> str:
         return ""
 
 
+# what a control that has just appeared raises while it cannot take a click yet: a dialog or
+# card still animating in, another layer over it, a node the page has just replaced
+NOT_READY = (
+    ElementNotInteractableException,
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+    NoSuchElementException,
+)
+
+
+def click_when_ready(
+    chrome: WebDriver, find: Callable[[], WebElement], what: str, timeout_s: float = PAGE_S
+) -> WebElement:
+    """Find and click a control as soon as it takes the click; the control. A fullscreen
+    chart's step input can be in the page before it takes input (on a busy machine, the
+    dialog is still opening), so a click that finds it not ready finds it again and retries."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            element = find()
+            element.click()
+            return element
+        except NOT_READY as error:
+            if time.monotonic() > deadline:
+                said = (error.msg or type(error).__name__).splitlines()[0]
+                raise WalkthroughError(
+                    f"{chrome.current_url}: {what} took no click within {timeout_s:.0f} s ({said})"
+                ) from error
+            time.sleep(0.5)
+
+
 def close_assistant(chrome: WebDriver) -> None:
     """The MLflow Assistant panel opens on first load and covers a third of the page."""
     for button in chrome.find_elements(By.CSS_SELECTOR, CLOSE_ASSISTANT):
@@ -254,8 +291,9 @@ def fullscreen_button(chrome: WebDriver, title: str, timeout_s: float = PAGE_S) 
 def last_step(chrome: WebDriver, chart: WebElement) -> None:
     """Move an image chart's step slider to the last step (the UI starts it at 0, before the
     first image: "No image logged at this step") and bring the image into view."""
-    step = chart.find_element(By.CSS_SELECTOR, STEP_INPUT)
-    step.click()
+    step = click_when_ready(
+        chrome, lambda: chart.find_element(By.CSS_SELECTOR, STEP_INPUT), "the step slider's input"
+    )
     step.send_keys(Keys.CONTROL, "a")
     step.send_keys(str(step.get_attribute("max")), Keys.TAB)
     wait_until(chrome, THUMBNAIL_SHOWN, "the sample grid", chart)
@@ -311,16 +349,20 @@ def walk(
     search = chrome.find_element(By.CSS_SELECTOR, SEARCH_CHARTS)
     search.send_keys("samples")
     wait_for(chrome, "samples")
-    fullscreen_button(chrome, "samples").click()
+    click_when_ready(chrome, lambda: fullscreen_button(chrome, "samples"), "the fullscreen button")
     last_step(chrome, chrome.find_element(By.CSS_SELECTOR, "[role='dialog']"))
     record("grid")
     # the chart shows MLflow's 256 px thumbnail; a click on it (outside the fullscreen
     # view, whose layer hides the preview) opens the logged grid itself
-    chrome.find_element(By.CSS_SELECTOR, "[role='dialog'] [aria-label='Close']").click()
+    click_when_ready(
+        chrome,
+        lambda: chrome.find_element(By.CSS_SELECTOR, "[role='dialog'] [aria-label='Close']"),
+        "the fullscreen view's Close button",
+    )
     time.sleep(1)
     card = fullscreen_button(chrome, "samples").find_element(By.XPATH, CARD)
     last_step(chrome, card)
-    card.find_element(By.CSS_SELECTOR, "img").click()
+    click_when_ready(chrome, lambda: card.find_element(By.CSS_SELECTOR, "img"), "the sample grid")
     wait_until(chrome, FULL_SIZE_SHOWN, "the full-size grid")
     time.sleep(2)  # the preview zooms in
     record("grid_full")
