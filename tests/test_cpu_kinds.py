@@ -75,6 +75,7 @@ def test_an_emulated_intel_avx2_cpu_computes_the_same_bytes() -> None:
         "forward/mlp",
         "translator/paired",
         "translator/unpaired",
+        "translator/cut",
         "default/contiguous",
         "default/channels-last",
         "scores",

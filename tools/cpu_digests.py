@@ -3,7 +3,7 @@
 Prints one JSON object of sha256 prefixes, each on one thread (a reduction split over
 several threads rounds otherwise):
   forward/<model>      the recorded models' outputs (tests/models/test_regression.py)
-  translator/<family>  a tiny paired and unpaired translator after 3 training steps
+  translator/<family>  a tiny paired, unpaired (CycleGAN) and CUT translator after 3 steps
   default/<layout>     the default GAN (params.yaml's model and train sections: conditional,
                        spectral norm, the class loss, mode seeking, EMA) after 3 steps on
                        fixed random digits, channels-last off and on
@@ -94,9 +94,11 @@ def translator_digests(images: int = 10) -> dict[str, str]:
     )
 
     digests = {}
-    for family in ("paired", "unpaired"):
+    for family in ("paired", "unpaired", "cut"):
         paired = family == "paired"
         cfg = TranslateConfig(epochs=1, batch_size=4, width=4, blocks=1, pool_size=3)
+        if family == "cut":  # PatchNCE through its heads, on 16 positions of each layer
+            cfg = cfg.model_copy(update={"source": "mnist-5k", "method": "cut", "nce_patches": 16})
         rng = torch.Generator().manual_seed(7)
         a = torch.rand(images, 1, 28, 28, generator=rng) * 2 - 1  # 10: 3 steps, 4, 4, then 2
         b = torch.rand(images, 1, 28, 28, generator=rng) * 2 - 1
@@ -104,7 +106,8 @@ def translator_digests(images: int = 10) -> dict[str, str]:
         with tempfile.TemporaryDirectory() as folder:
             work = Training(a, b, a[:2], b[:2], Checkpointing(Path(folder) / "last.pt", {}))
             train_translator(state, cfg, work, FanOut())
-        networks = (*state.generators.values(), *state.discriminators.values())
+        networks = (*state.generators.values(), *state.discriminators.values(),
+                    *state.heads.values())  # fmt: skip
         digests[f"translator/{family}"] = digest(
             tensor for network in networks for tensor in network.state_dict().values()
         )

@@ -13,12 +13,8 @@ from ganops.data.dataset import Split
 from ganops.errors import ConfigError
 from ganops.translation.baselines import uci_like
 from ganops.translation.domains import Domains
-from ganops.translation.loop import (
-    build_translator,
-    semantic_loss,
-    translator_spec,
-    unpaired_step,
-)
+from ganops.translation.loop import build_translator, translator_spec, unpaired_step
+from ganops.translation.terms import semantic_loss
 from ganops.translation.training import semantic_classifiers
 
 CPU = torch.device("cpu")

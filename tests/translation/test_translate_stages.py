@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from ganops.data.dataset import load_split
-from ganops.translation import training
+from ganops.translation import loop
 from tests.helpers import (
     STAGE_ARGS,
     STAGE_NAMES,
@@ -92,13 +92,13 @@ def test_paired_task_records_its_run(paired_run: Path) -> None:
     assert run.data.params["task"] == "translate"
     assert run.data.params["translate.l1"] == "100.0"
     logged = set(run.data.metrics)
-    losses = {f"train/{name}" for name in training.PAIRED_METRICS}
+    losses = {f"train/{name}" for name in loop.PAIRED_METRICS}
     assert losses | {"train/quick_fid", "train/quick_label_preservation"} <= logged
     scored = {f"eval/{method}.{score}" for method in ("translation", "identity", "bicubic")
               for score in ("fid", "label_preservation", "psnr", "ssim")}  # fmt: skip
     assert scored | {"downstream/gain_translated_vs_source.mean"} <= logged
     history = (paired_run / "data/train/history.tsv").read_text().splitlines()
-    assert history[0].split("\t") == ["step", *training.PAIRED_METRICS]
+    assert history[0].split("\t") == ["step", *loop.PAIRED_METRICS]
     grid = Image.open(paired_run / "data/samples/grid.png")
     assert grid.width > grid.height / 2  # rows of input | translation | target, two a row
 
@@ -126,7 +126,7 @@ def test_unpaired_task_has_its_own_domain_a(unpaired_run: Path) -> None:
     assert (a["source"], b["source"]) == ("mnist-5k", "uci-digits")
     assert "paired_with" not in a
     history = (unpaired_run / "data/train/history.tsv").read_text().splitlines()
-    assert history[0].split("\t") == ["step", *training.UNPAIRED_METRICS]
+    assert history[0].split("\t") == ["step", *loop.UNPAIRED_METRICS]
 
 
 def test_unpaired_task_scores_and_arms_include_the_handmade_transform(unpaired_run: Path) -> None:

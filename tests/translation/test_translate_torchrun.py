@@ -256,17 +256,21 @@ def test_a_batch_that_does_not_split_between_torchruns_ranks_is_one_line(
 # kernel pins (ganops.CPU_KERNEL_PINS) and fused Adam: the same on any x86-64 CPU with AVX2
 # (tests/test_cpu_kinds.py runs them on emulated CPUs of other makers and widths). Both were
 # first recorded by the code before torchrun came to the translator (b5b8d9b); fused Adam
-# changed the unpaired one.
-RECORDED_ONE_PROCESS = {"paired": "0e8b2346911e0b70", "unpaired": "35e47f2d1213070f"}
+# changed the unpaired one. CUT's (with its patch heads) was recorded when it came.
+RECORDED_ONE_PROCESS = {
+    "paired": "0e8b2346911e0b70", "unpaired": "35e47f2d1213070f", "cut": "daced81720f84cfa",
+}  # fmt: skip
 
 
-@pytest.mark.parametrize("family", ["paired", "unpaired"])
+@pytest.mark.parametrize("family", ["paired", "unpaired", "cut"])
 def test_one_process_trains_the_bytes_it_did(family: str, tmp_path: Path) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # reductions split over threads round differently
     try:
         paired = family == "paired"
         cfg = TranslateConfig(epochs=1, batch_size=4, width=4, blocks=1, pool_size=3)
+        if family == "cut":
+            cfg = cfg.model_copy(update={"source": "mnist-5k", "method": "cut", "nce_patches": 16})
         rng = torch.Generator().manual_seed(7)
         a = torch.rand(10, 1, 28, 28, generator=rng) * 2 - 1  # 3 steps: 4, 4, then 2 images
         b = torch.rand(10, 1, 28, 28, generator=rng) * 2 - 1
@@ -277,7 +281,8 @@ def test_one_process_trains_the_bytes_it_did(family: str, tmp_path: Path) -> Non
     finally:
         torch.set_num_threads(threads)
     hasher = hashlib.sha256()
-    for module in (*state.generators.values(), *state.discriminators.values()):
+    for module in (*state.generators.values(), *state.discriminators.values(),
+                   *state.heads.values()):  # fmt: skip
         for tensor in module.state_dict().values():
             hasher.update(tensor.contiguous().numpy().tobytes())
     assert state.step == 3

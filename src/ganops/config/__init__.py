@@ -74,6 +74,9 @@ UNHASHED_AT: dict[str, object] = {
     "restyle.geometry": 0.0,
     "restyle.semantic": 0.0,
     "restyle.warp": False,
+    "translate.method": "cyclegan",
+    "translate.nce": 1.0,
+    "translate.nce_patches": 256,
 }
 # the sections whose values shape a task's trained weights; `run` (device, determinism,
 # processes, the step's switches) shapes every task's

@@ -394,6 +394,11 @@ class TranslateConfig(_Section, Length):
     generator: Literal["auto", "unet", "resnet"] = Field(
         "auto", description="auto = unet (pix2pix) when paired, resnet (CycleGAN) when unpaired"
     )
+    method: Literal["cyclegan", "cut"] = Field(
+        "cyclegan",
+        description="unpaired: cyclegan (two generators, cycle terms) | cut (one generator, "
+        "PatchNCE keeps the content; Park et al. 2020)",
+    )
     width: int = Field(32, ge=4, le=512, description="channels next to the image, G and D")
     blocks: int = Field(4, ge=0, le=32, description="resnet generator: residual blocks")
     epochs: int | None = epochs_field(8, "passes over domain A's train split")
@@ -407,6 +412,12 @@ class TranslateConfig(_Section, Length):
         0.5, ge=0, le=100, description="unpaired: identity terms' weight, a share of cycle's"
     )
     pool_size: int = Field(50, ge=0, le=10_000, description="unpaired: earlier fakes D sees")
+    nce: float = Field(
+        1.0, ge=0, le=1e4, description="cut: weight of the PatchNCE terms (A's and B's identity)"
+    )
+    nce_patches: int = Field(
+        256, ge=1, le=65_536, description="cut: positions sampled per layer and image"
+    )
     semantic: float = Field(
         0.0, ge=0, le=1e4, description="CyCADA's semantic term: A's classifier keeps the class"
     )
@@ -420,3 +431,19 @@ class TranslateConfig(_Section, Length):
 
     _known_source = field_validator("source")(known_source)
     _both_domains = field_validator("folder")(folder_alone("source", "translate.source"))
+
+    @field_validator("method")
+    @classmethod
+    def _cut_is_unpaired(cls, value: str, info: ValidationInfo) -> str:
+        """CUT has one generator and no paired loss: it needs two unpaired domains and the
+        ResNet generator, whose encoder PatchNCE reads."""
+        if value != "cut":
+            return value
+        if info.data.get("source") is None and info.data.get("folder") is None:
+            raise ValueError(
+                "cut translates unpaired domains: set translate.source (e.g. mnist-5k) or a "
+                "translate.folder of trainA/ + trainB/"
+            )
+        if info.data.get("generator") == "unet":
+            raise ValueError("cut needs the resnet generator: set translate.generator: auto")
+        return value

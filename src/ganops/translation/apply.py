@@ -47,7 +47,7 @@ def load_any_translator(
         if direction not in generators:
             raise ConfigError(
                 f"--direction {direction}: {path} holds only {', '.join(sorted(generators))} "
-                "(a paired translator goes A to B only)"
+                "(a paired or CUT translator goes A to B only)"
             )
         return generators[direction], spec
     if direction != "ab":

@@ -1,7 +1,7 @@
 """The translator's inference artifact: its generators' weights and the spec to rebuild them.
 
 Like the generator's (`ganops.artifacts`): a plain dict of tensors and primitives, read back
-with `torch.load(..., weights_only=True)`. It holds `ab` (A to B) and, for an unpaired task,
+with `torch.load(..., weights_only=True)`. It holds `ab` (A to B) and, for a CycleGAN,
 `ba` (B to A, for the cycle in the grid).
 """
 

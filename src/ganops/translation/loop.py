@@ -8,6 +8,8 @@ and the loop, which resumes exactly from its checkpoint.
   terms, cycle terms |G_ba(G_ab(a)) - a| and |G_ab(G_ba(b)) - b| weighted by `translate.cycle`,
   identity terms weighted by `translate.identity` x `translate.cycle`, and each D sees a pool
   of earlier fakes.
+- unpaired with `translate.method: cut` (CUT, Park et al. 2020): G_ab and D_b alone, PatchNCE
+  in place of the cycle (`ganops.translation.contrastive`).
 - semantic consistency (CyCADA, Hoffman et al. 2018), either family, when `translate.semantic`
   is above 0: a frozen classifier of domain A, trained on A's labels only, must give each
   translation the class it gives the translation's input (cross-entropy against its own
@@ -24,7 +26,7 @@ same indices for a paired task and a seeded draw of its own (a function of the s
 unpaired one, so a resumed run sees the very batches an uninterrupted one does.
 
 Under torchrun every rank draws the same global batches and trains on its equal slice
-(`World.shard`); after each backward the ranks average their gradients (`_update`), so they
+(`World.shard`); after each backward the ranks average their gradients (`terms.update`), so they
 keep identical weights; each rank has a fake pool of its own, seeded by its rank.
 """
 
@@ -52,6 +54,7 @@ from ganops.runs.resume import Checkpointing
 from ganops.runs.seeds import derived_seed
 from ganops.runs.signals import StopRequest, TrainingStopped
 from ganops.sampling import READABLE_PX, make_grid, to_uint8
+from ganops.translation.contrastive import CUT_METRICS, build_heads, cut_step
 from ganops.translation.networks import (
     ImagePool,
     PatchDiscriminator,
@@ -62,6 +65,7 @@ from ganops.translation.networks import (
     patch_layers,
     translate_images,
 )
+from ganops.translation.terms import lsgan, requires_grad, semantic_loss, update
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,11 @@ UNPAIRED_METRICS = (
 )  # fmt: skip
 RESUME_FORMAT = "ganops-translate-resume/1"
 _PERMUTATION, _B_DRAWS, _POOL_A, _POOL_B, _WEIGHTS = 1, 2, 3, 4, 5  # seed streams
+
+
+def family(cfg: TranslateConfig, paired: bool) -> str:
+    """pix2pix for paired domains, else `translate.method` (cyclegan or cut)."""
+    return "pix2pix" if paired else cfg.method
 
 
 class TranslatorDiverged(GanopsError):
@@ -93,8 +102,9 @@ def translator_spec(cfg: TranslateConfig, paired: bool, channels: int, size: int
 
 @dataclass
 class TranslatorState:
-    """Everything a translator run continues from: networks (`ab`, and `ba` when unpaired),
-    discriminators (`b`, and `a`), both optimisers, the fake pools and the step; the frozen
+    """Everything a translator run continues from: networks (`ab`, and `ba` for CycleGAN),
+    discriminators (`b`, and `a`), CUT's patch heads, both optimisers (G's holds the heads),
+    the fake pools and the step; the frozen
     classifier of domain A when the semantic term is on (rebuilt, not resumed: it is a
     seeded function of A's train split); and this process's place under torchrun."""
 
@@ -106,9 +116,15 @@ class TranslatorState:
     optimizer_d: torch.optim.Optimizer
     pools: dict[str, ImagePool] = field(default_factory=dict)
     step: int = 0
+    heads: dict[str, nn.Module] = field(default_factory=dict)  # CUT's {"nce": PatchHeads}
     classifier: nn.Module | None = None
     translation_classifier: nn.Module | None = None  # None: `classifier` reads them too
     world: World = field(default_factory=World)
+
+    @property
+    def method(self) -> str:
+        """pix2pix, cyclegan or cut: the step this state takes."""
+        return "pix2pix" if self.paired else ("cut" if self.heads else "cyclegan")
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +134,7 @@ class TranslatorState:
             "optimizer_g": self.optimizer_g.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
             "pools": {k: pool.state_dict() for k, pool in self.pools.items()},
-        }
+        } | ({"heads": {k: m.state_dict() for k, m in self.heads.items()}} if self.heads else {})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
@@ -126,6 +142,8 @@ class TranslatorState:
             module.load_state_dict(state["generators"][key])
         for key, module in self.discriminators.items():
             module.load_state_dict(state["discriminators"][key])
+        for key, module in self.heads.items():
+            module.load_state_dict(state["heads"][key])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         # under torchrun each rank continues its own pools (a checkpoint resumes only with
@@ -135,7 +153,8 @@ class TranslatorState:
             pool.load_state_dict(pools[key])
 
     def check_finite(self) -> None:
-        for name, module in (*self.generators.items(), *self.discriminators.items()):
+        networks = (*self.generators.items(), *self.discriminators.items(), *self.heads.items())
+        for name, module in networks:
             for tensor in module.state_dict().values():
                 if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                     raise TranslatorDiverged(
@@ -154,8 +173,10 @@ def build_translator(
     """Fresh, seeded networks and optimisers for a run: the same weights on every rank under
     torchrun, and fake pools seeded by the rank."""
     world = world or World()
-    directions = ("ab",) if paired else ("ab", "ba")
-    judges = ("b",) if paired else ("b", "a")
+    method = family(cfg, paired)
+    one_way = method != "cyclegan"
+    directions = ("ab",) if one_way else ("ab", "ba")
+    judges = ("b",) if one_way else ("b", "a")
     d_channels = spec.in_channels + spec.out_channels if paired else spec.out_channels
     layers = patch_layers(spec.image_size)
     generators = {key: build_generator(spec) for key in directions}
@@ -165,11 +186,20 @@ def build_translator(
     for index, module in enumerate((*generators.values(), *discriminators.values())):
         init_weights(module, derived_seed(cfg.seed, _WEIGHTS, index, bits=32))
         module.to(device).train()
+    heads: dict[str, nn.Module] = {}
+    if method == "cut":  # sized by the generator's layers, seeded after every other network
+        heads["nce"] = build_heads(generators["ab"], spec.in_channels, spec.image_size)
+        init_weights(
+            heads["nce"], derived_seed(cfg.seed, _WEIGHTS, len(generators) + len(judges), bits=32)
+        )
+        heads["nce"].to(device).train()
     betas = (cfg.beta1, 0.999)
-    g_params = [p for module in generators.values() for p in module.parameters()]
+    g_params = [
+        p for module in (*generators.values(), *heads.values()) for p in module.parameters()
+    ]
     d_params = [p for module in discriminators.values() for p in module.parameters()]
     rank = (world.rank,) if world.distributed else ()  # one process: the seeds it always had
-    pools = {} if paired else {
+    pools = {} if one_way else {
         "a": ImagePool(cfg.pool_size, derived_seed(cfg.seed, _POOL_A, *rank, bits=32)),
         "b": ImagePool(cfg.pool_size, derived_seed(cfg.seed, _POOL_B, *rank, bits=32)),
     }  # fmt: skip
@@ -181,45 +211,9 @@ def build_translator(
         optimizer_g=adam(g_params, cfg.lr, betas),
         optimizer_d=adam(d_params, cfg.lr, betas),
         pools=pools,
+        heads=heads,
         world=world,
     )
-
-
-def _lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
-
-
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, world: World) -> None:
-    """One step of `optimizer` on `loss`; under torchrun on the gradients averaged over the
-    ranks. Averaged here, after the whole backward, rather than by DDP during it: the result
-    does not depend on how often a step calls a network (a CycleGAN step calls each generator
-    three times before one backward) or on which frozen networks a loss goes through, and the
-    networks stay plain modules, the ones the grid, the checkpoint and the published file use."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()  # type: ignore[no-untyped-call]
-    world.average_gradients(p for group in optimizer.param_groups for p in group["params"])
-    optimizer.step()
-
-
-def _requires_grad(modules: dict[str, nn.Module], flag: bool) -> None:
-    for module in modules.values():
-        module.requires_grad_(flag)
-
-
-def semantic_loss(
-    classifier: nn.Module | None,
-    inputs: torch.Tensor,
-    translations: torch.Tensor,
-    reader: nn.Module | None = None,
-) -> torch.Tensor:
-    """CyCADA's semantic consistency: cross-entropy of the frozen `reader` (by default
-    `classifier`) on the `translations` against the class `classifier` gives their `inputs`;
-    0 without a classifier."""
-    if classifier is None:
-        return torch.zeros((), device=translations.device)
-    with torch.no_grad():
-        target = classifier(inputs).argmax(1)  # (B,)
-    return F.cross_entropy((reader or classifier)(translations), target)
 
 
 def paired_step(
@@ -229,19 +223,19 @@ def paired_step(
     generator, judge = state.generators["ab"], state.discriminators["b"]
     fake = generator(a)  # (B, C, H, W)
     # update D: real pairs (a, b) against generated pairs (a, G(a))
-    _requires_grad(state.discriminators, True)
+    requires_grad(state.discriminators, True)
     loss_d = 0.5 * (
-        _lsgan(judge(torch.cat([a, b], 1)), True)
-        + _lsgan(judge(torch.cat([a, fake.detach()], 1)), False)
+        lsgan(judge(torch.cat([a, b], 1)), True)
+        + lsgan(judge(torch.cat([a, fake.detach()], 1)), False)
     )
-    _update(state.optimizer_d, loss_d, state.world)
+    update(state.optimizer_d, loss_d, state.world)
     # update G: fool D, and stay close to the true b
-    _requires_grad(state.discriminators, False)
-    adversarial = _lsgan(judge(torch.cat([a, fake], 1)), True)
+    requires_grad(state.discriminators, False)
+    adversarial = lsgan(judge(torch.cat([a, fake], 1)), True)
     l1 = F.l1_loss(fake, b)
     semantic = semantic_loss(state.classifier, a, fake, state.translation_classifier)
     loss_g = adversarial + cfg.l1 * l1 + cfg.semantic * semantic
-    _update(state.optimizer_g, loss_g, state.world)
+    update(state.optimizer_g, loss_g, state.world)
     values = (loss_d, loss_g, adversarial, l1, semantic)
     return {name: float(v.detach()) for name, v in zip(PAIRED_METRICS, values, strict=True)}
 
@@ -253,9 +247,9 @@ def unpaired_step(
     g_ab, g_ba = state.generators["ab"], state.generators["ba"]
     d_a, d_b = state.discriminators["a"], state.discriminators["b"]
     # update G: both directions, their cycles and identities, D frozen
-    _requires_grad(state.discriminators, False)
+    requires_grad(state.discriminators, False)
     fake_b, fake_a = g_ab(a), g_ba(b)  # (B, C, H, W)
-    adversarial = _lsgan(d_b(fake_b), True) + _lsgan(d_a(fake_a), True)
+    adversarial = lsgan(d_b(fake_b), True) + lsgan(d_a(fake_a), True)
     cycle = F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b)
     identity = torch.zeros(())
     if cfg.identity > 0:
@@ -266,18 +260,22 @@ def unpaired_step(
         adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
         + cfg.semantic * semantic
     )  # fmt: skip
-    _update(state.optimizer_g, loss_g, state.world)
+    update(state.optimizer_g, loss_g, state.world)
     # update D: real images against the pools' mix of new and earlier fakes
-    _requires_grad(state.discriminators, True)
+    requires_grad(state.discriminators, True)
     pooled_b = state.pools["b"].query(fake_b.detach())
     pooled_a = state.pools["a"].query(fake_a.detach())
     loss_d = 0.5 * (
-        _lsgan(d_b(b), True) + _lsgan(d_b(pooled_b), False)
-        + _lsgan(d_a(a), True) + _lsgan(d_a(pooled_a), False)
+        lsgan(d_b(b), True) + lsgan(d_b(pooled_b), False)
+        + lsgan(d_a(a), True) + lsgan(d_a(pooled_a), False)
     )  # fmt: skip
-    _update(state.optimizer_d, loss_d, state.world)
+    update(state.optimizer_d, loss_d, state.world)
     values = (loss_d, loss_g, adversarial, cycle, identity, semantic)
     return {name: float(v.detach()) for name, v in zip(UNPAIRED_METRICS, values, strict=True)}
+
+
+STEPS = {"pix2pix": paired_step, "cyclegan": unpaired_step, "cut": cut_step}
+METRICS = {"pix2pix": PAIRED_METRICS, "cyclegan": UNPAIRED_METRICS, "cut": CUT_METRICS}
 
 
 def batch_indices(
@@ -297,9 +295,11 @@ def batch_indices(
 
 
 def triplet_grid(state: TranslatorState, inputs: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
-    """Rows of input | translation | target (paired) or input | A->B | A->B->A (unpaired)."""
+    """Rows of input | translation | target (paired), input | A->B | A->B->A (CycleGAN) or
+    input | A->B | a test image of B (CUT, which has no way back)."""
     translated = translate_images(state.generators["ab"], inputs)
-    third = targets if state.paired else translate_images(state.generators["ba"], translated)
+    back = state.generators.get("ba")
+    third = targets if back is None else translate_images(back, translated)
     rows = torch.stack([inputs, translated, third], 1).flatten(0, 1)  # (3N, C, H, W)
     return make_grid(to_uint8(rows), columns=6, min_side=READABLE_PX)
 
@@ -361,8 +361,8 @@ def train_translator(
     world = state.world
     per_epoch = steps_per_epoch(len(work.a), cfg.batch_size, world.size)
     total = per_epoch * cfg.passes
-    step_fn = paired_step if state.paired else unpaired_step
-    names = PAIRED_METRICS if state.paired else UNPAIRED_METRICS
+    step_fn = STEPS[state.method]
+    names = METRICS[state.method]
     started, first = time.perf_counter(), state.step
     hidden = None if progress else True  # None: shown on a terminal, hidden in logs
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step", disable=hidden)

@@ -41,7 +41,8 @@ def translate_uint8(generator: nn.Module, images: np.ndarray, device: torch.devi
 
 
 def grid_picture(inputs: np.ndarray, translated: np.ndarray, third: np.ndarray) -> np.ndarray:
-    """Rows of input | translation | third (the target, or the cycle back to A), two a row."""
+    """Rows of input | translation | third (the target, the cycle back to A, or a test image
+    of B for a one-way translator), two a row."""
     rows = np.stack([inputs, translated, third], 1).reshape(-1, *inputs.shape[1:])
     return make_grid(rows, columns=6, min_side=READABLE_PX)
 
@@ -55,8 +56,8 @@ def write_translations(
     translated_test = translate_uint8(generators["ab"], test.a.images, device)
     translated_train = translate_uint8(generators["ab"], train.a.images, device)
     shown = np.linspace(0, len(test.a.images) - 1, rows).round().astype(np.int64)
-    if test.aligned:
-        third = test.b.images[shown]
+    if test.aligned or "ba" not in generators:  # the target, or B's own images (CUT)
+        third = test.b.images[shown % len(test.b.images)]
     else:
         third = translate_uint8(generators["ba"], translated_test[shown], device)
     arrays = {

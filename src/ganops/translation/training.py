@@ -54,9 +54,8 @@ from ganops.translation.artifact import save_translator
 from ganops.translation.baselines import handmade_for
 from ganops.translation.domains import Domains, domain_names, load_domains
 from ganops.translation.loop import (
-    PAIRED_METRICS,
+    METRICS,
     RESUME_FORMAT,
-    UNPAIRED_METRICS,
     LoopResult,
     Training,
     TranslatorState,
@@ -187,6 +186,11 @@ def check_translation_inputs(
             f"{who} processes"
         )
     evaluator = load_evaluator(paths.evaluator) if world.is_main else None
+    if train.aligned and cfg.method == "cut":
+        raise ConfigError(
+            "translate.method: cut translates unpaired domains, and these are paired (A/ + B/ "
+            "or side-by-side images); set translate.method: cyclegan (pix2pix trains on pairs)"
+        )
     channels, size = train.a.images.shape[1], train.a.images.shape[2]
     spec = translator_spec(cfg, train.aligned, channels, size)
     return device, Inputs(train, test, spec, evaluator)
@@ -212,7 +216,7 @@ def _train(
     state = build_translator(cfg, spec, train.aligned, device, world)
     if semantic is not None:
         state.classifier, state.translation_classifier = semantic.of_a, semantic.of_translations
-    names = PAIRED_METRICS if train.aligned else UNPAIRED_METRICS
+    names = METRICS[state.method]
     histories = {
         "history": HistoryFile(paths.history, names),
         "fid_history": HistoryFile(paths.fid_history, QUICK_NAMES),
@@ -245,7 +249,7 @@ def _train(
     score = QuickScore(
         inputs.evaluator, to_training_tensor(test.a.images, device), test.a.labels, device
     )
-    kind = "a paired" if train.aligned else "an unpaired"
+    kind = {"pix2pix": "a paired", "cyclegan": "an unpaired", "cut": "a CUT"}[state.method]
     ranks = f" x {world.size} processes" if world.distributed else ""
     log.info("training %s translator (%s) on %s%s: %d steps", kind, spec.arch, device, ranks, steps)
     say_length(TRANSLATOR, cfg.passes, len(train.a.images), cfg.batch_size, steps)
@@ -258,18 +262,18 @@ def _train(
             world, _networks(state), lambda: train_translator(state, cfg, work, logger, stop)
         )
         accuracies = semantic.accuracies if semantic is not None else {}
-        metrics = _run_metrics(histories, state.paired, result.steps, accuracies)
+        metrics = _run_metrics(histories, state.method, result.steps, accuracies)
         record = _publish_and_record(state, params, paths, run, result, metrics, accuracies)
     log.info("translator written to %s; MLflow run %s", paths.model, record.run_id)
     return record
 
 
 def _run_metrics(
-    histories: dict[str, HistoryFile], paired: bool, steps: int, accuracies: dict[str, float]
+    histories: dict[str, HistoryFile], method: str, steps: int, accuracies: dict[str, float]
 ) -> dict[str, float]:
     """The stage's DVC metrics: the last logged losses and quick scores, the steps, and the
     accuracies of the semantic term's classifiers when it is on."""
-    names = PAIRED_METRICS if paired else UNPAIRED_METRICS
+    names = METRICS[method]
     last = {name: histories["history"].rows[-1][name] for name in names}
     quick = histories["fid_history"].rows[-1]
     return last | {name: quick[name] for name in QUICK_NAMES} | {"steps": steps} | accuracies
@@ -293,7 +297,8 @@ def _publish_and_record(
         run, params, paths.run_record, model_uri, result.steps, result.steps, result.seconds,
         device,
     )  # fmt: skip
-    kind = "paired (pix2pix)" if state.paired else "unpaired (CycleGAN)"
+    kind = {"pix2pix": "paired (pix2pix)", "cyclegan": "unpaired (CycleGAN)",
+            "cut": "unpaired (CUT)"}[state.method]  # fmt: skip
     facts = {
         "what": f"A {kind} {spec.arch} translator",
         "images": params.translate.batch_size * result.steps // max(params.translate.passes, 1),

@@ -1,0 +1,48 @@
+"""What every translator's step shares: the least-squares adversarial term, CyCADA's
+semantic term, and one optimiser update (averaged over torchrun's ranks)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganops.runs.distributed import World
+
+
+def lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """The least-squares GAN term (Mao et al. 2017): logits pulled to 1 (real) or 0 (fake)."""
+    return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
+def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, world: World) -> None:
+    """One step of `optimizer` on `loss`; under torchrun on the gradients averaged over the
+    ranks. Averaged here, after the whole backward, rather than by DDP during it: the result
+    does not depend on how often a step calls a network (a CycleGAN step calls each generator
+    three times before one backward) or on which frozen networks a loss goes through, and the
+    networks stay plain modules, the ones the grid, the checkpoint and the published file use."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    world.average_gradients(p for group in optimizer.param_groups for p in group["params"])
+    optimizer.step()
+
+
+def requires_grad(modules: dict[str, nn.Module], flag: bool) -> None:
+    for module in modules.values():
+        module.requires_grad_(flag)
+
+
+def semantic_loss(
+    classifier: nn.Module | None,
+    inputs: torch.Tensor,
+    translations: torch.Tensor,
+    reader: nn.Module | None = None,
+) -> torch.Tensor:
+    """CyCADA's semantic consistency: cross-entropy of the frozen `reader` (by default
+    `classifier`) on the `translations` against the class `classifier` gives their `inputs`;
+    0 without a classifier."""
+    if classifier is None:
+        return torch.zeros((), device=translations.device)
+    with torch.no_grad():
+        target = classifier(inputs).argmax(1)  # (B,)
+    return F.cross_entropy((reader or classifier)(translations), target)
