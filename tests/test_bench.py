@@ -398,6 +398,26 @@ def test_the_domain_adaptation_tables_are_the_records(
     assert "| `translated_vs_source` | +10.0 ± 1.0, **+20.0 ± 1.0** |" in made
 
 
+def test_the_cut_rows_are_the_records() -> None:
+    """docs/benchmarks.md's CUT rows (label preservation, FID, the `translated` arm, each at
+    translator seeds 0 and 1) are the recorded runs' own numbers."""
+    page = (ROOT / "docs/benchmarks.md").read_text()
+    records = sorted((ROOT / "bench/records").glob("*/cut-[mu]*_to_*.json"))
+    assert len(records) == 2
+    for record in records:
+        (runs,) = json.loads(record.read_text())["results"].values()
+        runs = sorted(runs, key=lambda run: run["seed"])
+        assert [run["seed"] for run in runs] == [0, 1]
+        scores = [run["evaluate"]["translation"] for run in runs]
+        arms = [100 * run["downstream"]["translated"]["accuracy_mean"] for run in runs]
+        row = " | ".join([
+            ", ".join(f"{s['label_preservation']:.3f}" for s in scores),
+            ", ".join(f"{s['fid']:.1f}" for s in scores),
+            ", ".join(f"{arm:.1f}" for arm in arms),
+        ])  # fmt: skip
+        assert f"| … `translate.method=cut` | {row} |" in page, row
+
+
 def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/style.md's geometry table is what bench/restyle_geometry.py --table makes of the
     recorded runs, the default's (weight 0) among them, one row a run, weights in order."""

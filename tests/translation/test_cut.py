@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import torch
 from torch import nn
 
 from ganops.config import Params, TranslateConfig, params_hash
+from ganops.errors import ConfigError
+from ganops.translation.apply import load_any_translator
 from ganops.translation.artifact import load_translator
 from ganops.translation.contrastive import (
     CUT_METRICS,
@@ -127,6 +130,7 @@ def cut_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
+@pytest.mark.slow
 def test_the_stages_train_score_and_publish_a_one_way_translator(cut_run: Path) -> None:
     generators, spec = load_translator(cut_run / "data/models/model.pt")
     assert set(generators) == {"ab"} and spec.arch == "resnet"
@@ -143,6 +147,13 @@ def test_the_stages_train_score_and_publish_a_one_way_translator(cut_run: Path) 
     assert {"source", "translated", "handmade"} <= set(summary)
 
 
+@pytest.mark.slow
+def test_the_published_translator_has_no_way_back(cut_run: Path) -> None:
+    with pytest.raises(ConfigError, match=re.escape("holds only ab (a paired or CUT translator")):
+        load_any_translator(str(cut_run / "data/models/model.pt"), "ba", CPU)
+
+
+@pytest.mark.slow
 def test_a_sigkilled_cut_run_resumes_to_the_same_bytes(
     cut_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

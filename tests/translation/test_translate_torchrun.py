@@ -190,13 +190,13 @@ FAULT = """
 import os
 if os.environ.get("RANK") == "1":
     import ganops.translation.loop as training
-    step, calls = training.unpaired_step, []
+    step, calls = training.STEPS["cyclegan"], []
     def failing(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise ValueError("injected fault in rank 1 at its step 3")
         return step(*args, **kwargs)
-    training.unpaired_step = failing
+    training.STEPS["cyclegan"] = failing
 """
 
 
