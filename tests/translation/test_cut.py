@@ -3,7 +3,6 @@ seven stages on a real tiny MNIST -> UCI run, with exact resume and one-line err
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -37,14 +36,10 @@ from tests.helpers import (
     write_params,
 )
 from tests.resume import train_killed_after_a_checkpoint
-from tests.translation.test_translate_stages import UNPAIRED
+from tests.translation.test_translate_stages import UNPAIRED, digest
 
 CPU = torch.device("cpu")
 CUT = UNPAIRED | {"translate": UNPAIRED["translate"] | {"method": "cut", "nce_patches": 64}}
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_the_layers_are_the_input_each_down_sampling_and_two_residual_blocks() -> None:
@@ -165,7 +160,7 @@ def test_a_sigkilled_cut_run_resumes_to_the_same_bytes(
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert f"at step {killed_at}" in rerun.stderr
-    assert _digest(Path("data/models/model.pt")) == _digest(cut_run / "data/models/model.pt")
+    assert digest(Path("data/models/model.pt")) == digest(cut_run / "data/models/model.pt")
 
 
 @pytest.mark.parametrize(

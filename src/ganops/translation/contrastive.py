@@ -71,8 +71,11 @@ class PatchHeads(nn.Module):
     """CUT's netF (`mlp_sample`): per layer a two-layer MLP from its channels onto
     `HEAD_CHANNELS`, applied to the sampled positions, then L2-normalised."""
 
-    def __init__(self, channels: Sequence[int], out: int = HEAD_CHANNELS) -> None:
+    def __init__(
+        self, channels: Sequence[int], layers: Sequence[int], out: int = HEAD_CHANNELS
+    ) -> None:
         super().__init__()
+        self.layers = tuple(layers)  # the generator's `nce_layers`, one head each
         self.mlps = nn.ModuleList(
             nn.Sequential(nn.Linear(c, out), nn.ReLU(), nn.Linear(out, out)) for c in channels
         )
@@ -90,10 +93,11 @@ class PatchHeads(nn.Module):
 
 def build_heads(generator: nn.Module, channels: int, size: int) -> PatchHeads:
     """The heads for `generator`'s `nce_layers`, sized by running one blank image through it."""
+    layers = nce_layers(generator)
     with torch.no_grad():
         blank = torch.zeros(1, channels, size, size, device=next(generator.parameters()).device)
-        shapes = [f.shape[1] for f in encode(generator, blank, nce_layers(generator))]
-    return PatchHeads(shapes)
+        shapes = [f.shape[1] for f in encode(generator, blank, layers)]
+    return PatchHeads(shapes, layers)
 
 
 def sample_positions(features: Sequence[torch.Tensor], count: int, seed: int) -> list[torch.Tensor]:
@@ -123,17 +127,18 @@ def patch_nce(query: torch.Tensor, key: torch.Tensor, batch: int) -> torch.Tenso
 
 
 def nce_loss(
-    generator: nn.Module, heads: nn.Module, inputs: torch.Tensor, outputs: torch.Tensor,
+    generator: nn.Module, heads: PatchHeads, inputs: torch.Tensor, outputs: torch.Tensor,
     count: int, seed: int,
 ) -> torch.Tensor:  # fmt: skip
     """PatchNCE between `inputs` and the generator's `outputs` for them, averaged over the
-    layers; only the outputs' side carries gradients (CUT detaches the keys)."""
-    layers = nce_layers(generator)
-    queries = encode(generator, outputs, layers)
+    layers; only the outputs' side carries gradients (CUT detaches the keys, so neither the
+    encoder nor the heads need a graph of them)."""
+    queries = encode(generator, outputs, heads.layers)
     with torch.no_grad():
-        keys = encode(generator, inputs, layers)
-    positions = sample_positions(keys, count, seed)
-    pooled_q, pooled_k = heads(queries, positions), heads(keys, positions)
+        keys = encode(generator, inputs, heads.layers)
+        positions = sample_positions(keys, count, seed)
+        pooled_k = heads(keys, positions)
+    pooled_q = heads(queries, positions)
     batch = len(inputs)
     return torch.stack(
         [patch_nce(q, k, batch) for q, k in zip(pooled_q, pooled_k, strict=True)]
@@ -146,6 +151,7 @@ def cut_step(
     """One CUT step on independent batches `a`, `b` `(B, C, H, W)` in [-1, 1]."""
     generator, judge = state.generators["ab"], state.discriminators["b"]
     heads = state.heads["nce"]
+    assert isinstance(heads, PatchHeads)
     both = generator(torch.cat([a, b]))  # A's translations and B's identities in one pass
     fake_b, same_b = both[: len(a)], both[len(a) :]
     # update D: B's real images against A's translations
