@@ -62,15 +62,20 @@ def test_a_blank_image_gives_finite_numbers() -> None:
 
 
 def test_the_loss_is_zero_on_the_styles_themselves_and_pulls_outputs_toward_them() -> None:
-    styles = _tensor([_bar(s, half_width=w) for s, w in ((-0.3, 2), (0.0, 5), (0.3, 3), (0.1, 7))])
+    """Every number of the output differs from every style's: the loss is an L1 distance, and
+    where a difference is 0 up to rounding (bars of one height) the sign of that rounding,
+    which differs between CPUs, would steer the gradient by 1 / spread."""
+    shapes = ((-0.3, 2, 20), (0.0, 5, 16), (0.3, 3, 12), (0.1, 7, 18))  # shear, half w, half h
+    styles = _tensor([_bar(s, half_width=w, half_height=h) for s, w, h in shapes])
     assert geometry_loss(styles, styles).item() == pytest.approx(0.0, abs=1e-6)
-    outputs = _tensor([_bar(0.0)] * 4).requires_grad_(True)
+    outputs = _tensor([_bar(0.15, half_width=4.0, half_height=14.0)] * 4).requires_grad_(True)
     loss = geometry_loss(outputs, styles)
-    assert loss.item() > 0.5  # an upright bar for every style: each number off by its spread
+    assert loss.item() > 0.5  # one bar for every style: each number off by about its spread
     (grad,) = torch.autograd.grad(loss, outputs)
     assert grad.abs().sum() > 0
-    stepped = (outputs - 0.5 * grad / grad.abs().max()).detach()
-    assert geometry_loss(stepped, styles) < loss
+    for step in (0.5, 0.05):  # a long step and a short one down the gradient
+        stepped = (outputs - step * grad / grad.abs().max()).detach()
+        assert geometry_loss(stepped, styles) < loss
 
 
 def test_the_restyler_trains_on_the_term_only_when_its_weight_is_set() -> None:
