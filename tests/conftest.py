@@ -15,23 +15,27 @@ from ganops.data.processing import preprocess
 from ganops.data.sources import fetch_source
 from tests.helpers import TINY, merged, project_params, server_state_root
 
-# The test files that take longest, longest first, from the per-test times of a whole run on
-# 2 cores (a 2-core Intel Xeon, 2026-11-27, seconds per file): 607, 321, 194, 144, 144, 139,
-# 128, 121, 116, 101, 95. With one file per worker, a long file that starts last keeps one
-# worker busy after the others have finished; started first, it runs beside the rest. Every
-# other file follows in collection order. A rough order is enough: it is not a test.
+# The test files that take longest, longest first, from the per-test times of whole runs on
+# 2 cores, seconds per file. A 2-core Intel Xeon (2026-11-27): 607 (the emulated CPU's), 321,
+# 194, 144, 144, 139, 128, 121, 116, 101, 95. A 2-core AMD EPYC (2026-11-28; the 80 slowest
+# tests summed by file), where the emulated CPU's file takes 86 s: 356, 265, 258, 249, 236,
+# 186, 159, 157 (CUT's, before its tiny run sampled fewer patches), 144, 133, 104. With one
+# file per worker, a long file that starts last keeps one worker busy after the others have
+# finished; started first, it runs beside the rest. Every other file follows in collection
+# order. A rough order is enough: it is not a test.
 LONGEST_FIRST = (
     "tests/test_cpu_kinds.py",
     "tests/pipeline/test_dvc_e2e.py",
     "tests/pipeline/test_retrain.py",
+    "tests/test_bench.py",
     "tests/pipeline/test_faults.py",
     "tests/pipeline/test_torchrun.py",
-    "tests/pipeline/test_team_server.py",
     "tests/translation/test_translate_stages.py",
-    "tests/test_bench.py",
+    "tests/pipeline/test_team_server.py",
     "tests/translation/test_translate_torchrun.py",
-    "tests/pipeline/test_stage_signals.py",
     "tests/pipeline/test_dvc_remote.py",
+    "tests/pipeline/test_stage_signals.py",
+    "tests/translation/test_cut.py",
 )
 
 
