@@ -39,8 +39,8 @@ from tests.resume import train_killed_after_a_checkpoint
 from tests.translation.test_translate_stages import UNPAIRED, digest
 
 CPU = torch.device("cpu")
-# 16 patches a layer: the heads' work grows with batch x patches, and at 64 the tiny run's
-# 23 steps of 200 images took 71 s of the train stage's 80 (36 s in all at 16)
+# 16 patches a layer: the heads' work grows with batch x patches, and at 64 a tiny run of 23
+# steps of 200 images spent 71 s of the train stage's 80 in its steps (36 s in all at 16)
 CUT = UNPAIRED | {"translate": UNPAIRED["translate"] | {"method": "cut", "nce_patches": 16}}
 
 
