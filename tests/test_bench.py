@@ -97,6 +97,23 @@ def test_the_reference_workload_counts_its_flops_and_names_the_cpu() -> None:
     assert set(imports) == {"json"} and imports["json"] < 5
 
 
+def test_downstream_workers_times_three_ways_and_the_processes_agree(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _bench("downstream_workers")
+    assert bench.main(["--seeds", "1", "--steps", "2", "--workers", "2", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[2:]] == [
+        "| all threads, one after another (the stage's way before)",
+        "| one thread, one after another (workers 1)",
+        "| one thread each, 2 processes (workers 2)",
+    ]
+    assert rows[2][-1] == "1.00x |" and re.search(r"machine: .+, \d+ threads", out)
+    assert "3 classifiers x 2 steps" in out
+    assert "in processes, the same accuracies: True" in out
+
+
 def test_downstream_together_times_three_ways_of_the_same_networks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

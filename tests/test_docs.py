@@ -184,6 +184,8 @@ RUN_BY: dict[str, str] = {
     "python bench/adaptation_table.py": BENCH + "test_the_domain_adaptation_tables_are_the_records",
     "python bench/downstream_together.py":
         BENCH + "test_downstream_together_times_three_ways_of_the_same_networks",
+    "python bench/downstream_workers.py":
+        BENCH + "test_downstream_workers_times_three_ways_and_the_processes_agree",
     "python bench/recipe_screen.py":
         BENCH + "test_recipe_screen_runs_each_recipe_and_seed_in_a_copy_of_its_own",
     "python bench/restyle_downstream.py --table":

@@ -13,6 +13,7 @@ from ganops.classifier_arms import (
     Labelled,
     Trial,
     _Batches,
+    arm_workers,
     confident,
     random_affine,
     run_arms,
@@ -22,7 +23,7 @@ from ganops.classifier_arms import (
 from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split, load_split
 from ganops.errors import DataError
-from ganops.metrics.evaluator import Evaluator, EvaluatorSpec
+from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, extract
 
 CPU = torch.device("cpu")
 
@@ -136,13 +137,37 @@ def test_arms_on_real_digits_give_accuracies_per_seed(digits: tuple[Split, Split
         "first half": Split(test.images[:150], test.labels[:150], test.class_names),
     }
     trial = Trial(EvaluatorConfig(batch_size=64), spec, tests)
-    by_set = run_arms(trial, {arm: (arm, real, synthetic) for arm in ARMS}, cfg, CPU)
+    arms = {arm: (arm, real, synthetic) for arm in ARMS}
+    threads = torch.get_num_threads()
+    by_set = run_arms(trial, arms, cfg.model_copy(update={"workers": 1}), CPU)
+    assert torch.get_num_threads() == threads  # one thread while they trained, then as it was
     assert set(by_set) == set(tests)  # every classifier tested on every set
     accuracies = by_set["test"]
     assert set(accuracies) == set(ARMS) and all(len(v) == 2 for v in accuracies.values())
     assert all(0.1 < value <= 1 for values in accuracies.values() for value in values)
     # five times the images beat the same 200 seen over and over, on both seeds
     assert min(accuracies["real_synthetic"]) > max(accuracies["real"])
+    # each classifier in its place: the second seed's affine arm, trained here on one thread
+    torch.set_num_threads(1)
+    try:
+        network = train_arm("real_affine", trial.recipe, spec, real, synthetic, cfg, 1, CPU)
+    finally:
+        torch.set_num_threads(threads)
+    _, logits = extract(network, small_test.images, 64, CPU)
+    assert accuracies["real_affine"][1] == accuracy(logits, small_test.labels)
+    # two spawned workers, one thread each: every classifier the same, in the same place
+    assert run_arms(trial, arms, cfg.model_copy(update={"workers": 2}), CPU) == by_set
+
+
+def test_workers_are_one_a_thread_at_most_one_a_classifier_and_one_on_a_gpu() -> None:
+    threads = torch.get_num_threads()
+    auto, two = DownstreamConfig(), DownstreamConfig(workers=2)
+    assert arm_workers(auto, CPU, 9) == threads
+    assert arm_workers(two, CPU, 9) == 2 and arm_workers(two, CPU, 1) == 1
+    assert arm_workers(DownstreamConfig(workers=64), CPU, 9) == 9
+    assert arm_workers(two, torch.device("cuda"), 9) == 1
+    with pytest.raises(ValueError, match="auto or a whole number from 1 to 64"):
+        DownstreamConfig(workers=0)
 
 
 def test_a_seed_gives_the_same_classifier_bit_for_bit(digits: tuple[Split, Split]) -> None:

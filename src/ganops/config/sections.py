@@ -343,6 +343,18 @@ class DownstreamConfig(_Section):
         None, ge=1, description="task restyle: digits a class the hand-made and restyled arms add"
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train them")
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description="on the CPU, classifiers trained at once, each in a process of its own on "
+        "one thread (the bytes are the same for any number); auto = one a CPU thread torch has",
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value: object) -> object:
+        if value == "auto" or (type(value) is int and 1 <= value <= 64):
+            return value
+        raise ValueError("auto or a whole number from 1 to 64")
 
 
 def _registry_name(default: str, what: str) -> Any:
