@@ -48,7 +48,7 @@ from tests.translation.test_translate_stages import UNPAIRED
 
 # MNIST -> UCI digits, CycleGAN (three calls of each generator a backward, fake pools):
 # 1,200 images of A, 6 steps of 200 (100 a rank), a checkpoint every 2
-TWO_RANKS: dict[str, Any] = UNPAIRED | {"run": {"checkpoint_every": 2, "nproc": 2}}
+TWO_RANKS: dict[str, Any] = UNPAIRED | {"run": UNPAIRED["run"] | {"nproc": 2}}
 STEPS = 6
 DIGESTS = re.compile(r"rank (\d)/2 weights: (.+)")
 

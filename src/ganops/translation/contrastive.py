@@ -151,7 +151,6 @@ def cut_step(
     """One CUT step on independent batches `a`, `b` `(B, C, H, W)` in [-1, 1]."""
     generator, judge = state.generators["ab"], state.discriminators["b"]
     heads = state.heads["nce"]
-    assert isinstance(heads, PatchHeads)
     both = generator(torch.cat([a, b]))  # A's translations and B's identities in one pass
     fake_b, same_b = both[: len(a)], both[len(a) :]
     # update D: B's real images against A's translations

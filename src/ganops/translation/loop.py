@@ -54,7 +54,7 @@ from ganops.runs.resume import Checkpointing
 from ganops.runs.seeds import derived_seed
 from ganops.runs.signals import StopRequest, TrainingStopped
 from ganops.sampling import READABLE_PX, make_grid, to_uint8
-from ganops.translation.contrastive import CUT_METRICS, build_heads, cut_step
+from ganops.translation.contrastive import CUT_METRICS, PatchHeads, build_heads, cut_step
 from ganops.translation.networks import (
     ImagePool,
     PatchDiscriminator,
@@ -116,7 +116,7 @@ class TranslatorState:
     optimizer_d: torch.optim.Optimizer
     pools: dict[str, ImagePool] = field(default_factory=dict)
     step: int = 0
-    heads: dict[str, nn.Module] = field(default_factory=dict)  # CUT's {"nce": PatchHeads}
+    heads: dict[str, PatchHeads] = field(default_factory=dict)  # CUT's, under "nce"
     classifier: nn.Module | None = None
     translation_classifier: nn.Module | None = None  # None: `classifier` reads them too
     world: World = field(default_factory=World)
@@ -186,7 +186,7 @@ def build_translator(
     for index, module in enumerate((*generators.values(), *discriminators.values())):
         init_weights(module, derived_seed(cfg.seed, _WEIGHTS, index, bits=32))
         module.to(device).train()
-    heads: dict[str, nn.Module] = {}
+    heads: dict[str, PatchHeads] = {}
     if method == "cut":  # sized by the generator's layers, seeded after every other network
         heads["nce"] = build_heads(generators["ab"], spec.in_channels, spec.image_size)
         init_weights(
