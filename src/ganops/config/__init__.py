@@ -29,10 +29,10 @@ from ganops.config.sections import (
     SampleConfig,
     TrackingConfig,
     TrainConfig,
-    TranslateConfig,
     _Section,
 )
 from ganops.config.text import TextConfig
+from ganops.config.translate import TranslateConfig
 from ganops.dotted import flatten
 from ganops.errors import ConfigError
 
