@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +45,12 @@ def random_digits(count: int, rng: np.random.Generator) -> Labelled:
     return Labelled(images, rng.integers(0, CLASSES, count).astype(np.int64))
 
 
-def all_threads(trial: Trial, arms: dict, cfg: DownstreamConfig) -> dict:
-    """The stage's way before workers: every classifier in this process, on every thread."""
-    runs = [(seed, arm) for seed in range(cfg.seed, cfg.seed + cfg.seeds) for arm in arms]
-    results: dict = {name: {arm: [] for arm in arms} for name in trial.tests}
-    for place, (seed, arm) in enumerate(runs):
-        _, scores = _train_and_test((place, trial, arms[arm], cfg, seed))
-        for name, value in scores.items():
-            results[name][arm].append(value)
-    return results
+def all_threads(trial: Trial, arms: dict, cfg: DownstreamConfig) -> None:
+    """The stage's way before workers: every classifier in this process, on every thread (its
+    accuracies, of other bytes than one thread's, are not compared)."""
+    seeds = range(cfg.seed, cfg.seed + cfg.seeds)
+    for place, (seed, arm) in enumerate(product(seeds, arms)):
+        _train_and_test((place, trial, arms[arm], cfg, seed))
 
 
 def main(argv: list[str] | None = None) -> int:
