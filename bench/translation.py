@@ -76,6 +76,14 @@ CONFIGURATIONS |= {
     | {"translate": CONFIGURATIONS[name]["translate"] | HANDMADE_READER}
     for name in ("uci_to_mnist", "mnist_to_uci")
 }
+# the same reader adapted to B's unlabelled train images by FixMatch (the downstream stage's
+# handmade_fixmatch arm), never B's labels
+FIXMATCH_READER = {"semantic": 1.0, "semantic_classifier": "handmade_fixmatch"}
+CONFIGURATIONS |= {
+    f"{name}_semantic_fixmatch": CONFIGURATIONS[name]
+    | {"translate": CONFIGURATIONS[name]["translate"] | FIXMATCH_READER}
+    for name in ("uci_to_mnist", "mnist_to_uci")
+}
 SCORES = ("fid", "precision", "recall", "label_preservation", "psnr", "ssim")
 
 

@@ -131,6 +131,41 @@ def test_the_handmade_reader_learns_a_through_the_transform_into_b() -> None:
     ]
 
 
+def _fixmatch_weights(a: Split, b: Split) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    params = Params.model_validate(
+        {
+            "evaluator": {"epochs": 30, "width": 4},  # long enough to be sure of some of B
+            "translate": {"semantic": 1.0, "semantic_classifier": "handmade_fixmatch"},
+        }
+    )
+    domains = Domains(a, b, aligned=False)
+    semantic = semantic_classifiers(params, domains, domains, ("mnist-5k", "uci-digits"), CPU)
+    assert semantic is not None and semantic.of_translations is not semantic.of_a
+    assert not semantic.of_translations.training
+    assert not any(p.requires_grad for p in semantic.of_translations.parameters())
+    # the trained weights, not BatchNorm's running statistics (which any forward moves)
+    weights = semantic.of_translations.named_parameters()
+    return {k: v.detach().clone() for k, v in weights}, semantic.accuracies
+
+
+def test_the_fixmatch_reader_learns_from_b_images_and_never_their_labels() -> None:
+    a = _mnist_like(40).a
+    b_images = uci_like(a.images[::-1].copy())  # B-style digits, in another order
+    b = Split(b_images, a.labels[::-1].copy(), a.class_names)
+    weights, accuracies = _fixmatch_weights(a, b)
+    assert set(accuracies) == {"classifier_a_accuracy", "classifier_a_handmade_fixmatch_accuracy"}
+    assert 0.0 <= accuracies["classifier_a_handmade_fixmatch_accuracy"] <= 1.0
+    # other labels for B's images: the same reader, to the bit (B's labels are not read)
+    relabelled = Split(b_images, np.zeros_like(b.labels), a.class_names)
+    same, _ = _fixmatch_weights(a, relabelled)
+    assert all(torch.equal(weights[k], same[k]) for k in weights)
+    # other images for B: another reader (B's images, labelled by its own sure guesses,
+    # trained it)
+    blank = Split(np.zeros_like(b_images), b.labels, a.class_names)
+    other, _ = _fixmatch_weights(a, blank)
+    assert any(not torch.equal(weights[k], other[k]) for k in weights)
+
+
 def test_the_handmade_reader_needs_a_pair_with_a_handmade_transform() -> None:
     params = Params.model_validate(
         {"translate": {"semantic": 1.0, "semantic_classifier": "handmade"}}

@@ -59,11 +59,12 @@ class TranslateConfig(_Section, Length):
     semantic: float = Field(
         0.0, ge=0, le=1e4, description="CyCADA's semantic term: A's classifier keeps the class"
     )
-    semantic_classifier: Literal["source", "handmade"] = Field(
+    semantic_classifier: Literal["source", "handmade", "handmade_fixmatch"] = Field(
         "source",
         description="the semantic term's classifier of the translations, trained on A's train "
         "split as it is, or through the hand-made transform into B's style (MNIST <-> UCI "
-        "digits); A's own classifier reads the class of A's images either way",
+        "digits), or that and FixMatch on B's unlabelled train images; A's own classifier "
+        "reads the class of A's images either way",
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 

@@ -14,6 +14,7 @@ checkpoint.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -22,12 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganops.config import Params, check_batch_split, params_hash
-from ganops.data.dataset import to_training_tensor
+from ganops.classifier_arms import Labelled
+from ganops.config import DownstreamConfig, EvaluatorConfig, Params, check_batch_split, params_hash
+from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import resolve_device
 from ganops.errors import ConfigError
+from ganops.few_labels import train_pseudo_label
 from ganops.io import write_json
 from ganops.metrics.evaluator import (
+    Evaluator,
+    EvaluatorSpec,
     LoadedEvaluator,
     accuracy,
     extract,
@@ -36,8 +41,10 @@ from ganops.metrics.evaluator import (
 )
 from ganops.metrics.scores import fid_from_statistics, fid_statistics
 from ganops.run_length import (
+    EVALUATOR,
     TRANSLATOR,
     epoch_stride,
+    in_whole_epochs,
     say_length,
     say_stride,
     with_whole_epochs,
@@ -94,8 +101,9 @@ class QuickScore:
 class SemanticClassifiers:
     """What the semantic term asks: `of_a` gives the class of A's images, `of_translations`
     the class of their translations (the same network, or with `translate.semantic_classifier:
-    handmade` one trained on A through the hand-made transform into B's style); `accuracies`:
-    each one's on A's test split (through the transform for the second)."""
+    handmade` one trained on A through the hand-made transform into B's style, with
+    `handmade_fixmatch` the same adapted to B's unlabelled train images by FixMatch);
+    `accuracies`: each one's on A's test split (through the transform for the second)."""
 
     of_a: nn.Module
     of_translations: nn.Module
@@ -115,10 +123,11 @@ def semantic_classifiers(
             "translate.semantic: domain A has one class, so no classifier of it can tell a "
             "translation that keeps the input's class; set translate.semantic: 0"
         )
-    handmade = handmade_for(*names) if cfg.semantic_classifier == "handmade" else None
-    if cfg.semantic_classifier == "handmade" and handmade is None:
+    reader = cfg.semantic_classifier
+    handmade = handmade_for(*names) if reader != "source" else None
+    if reader != "source" and handmade is None:
         raise ConfigError(
-            f"translate.semantic_classifier: handmade: no hand-made transform from {names[0]} "
+            f"translate.semantic_classifier: {reader}: no hand-made transform from {names[0]} "
             f"to {names[1]} (there is one between MNIST and UCI digits); use source"
         )
     of_a, score = frozen_classifier(params.evaluator, train.a, test.a, device)
@@ -127,10 +136,39 @@ def semantic_classifiers(
         return SemanticClassifiers(of_a, of_a, {"classifier_a_accuracy": score})
     made_train, made_test = (replace(split, images=handmade(split.images))
                              for split in (train.a, test.a))  # fmt: skip
-    of_translations, made = frozen_classifier(params.evaluator, made_train, made_test, device)
-    log.info("classifier of A through the hand-made transform: test accuracy %.4f", made)
-    accuracies = {"classifier_a_accuracy": score, "classifier_a_handmade_accuracy": made}
+    if reader == "handmade_fixmatch":
+        of_translations, made = fixmatch_reader(
+            params.evaluator, made_train, made_test, train.b.images, device
+        )
+    else:
+        of_translations, made = frozen_classifier(params.evaluator, made_train, made_test, device)
+    log.info("%s reader of A through the hand-made transform: test accuracy %.4f", reader, made)
+    accuracies = {"classifier_a_accuracy": score, f"classifier_a_{reader}_accuracy": made}
     return SemanticClassifiers(of_a, of_translations, accuracies)
+
+
+def fixmatch_reader(
+    recipe: EvaluatorConfig,
+    made_train: Split,
+    made_test: Split,
+    unlabelled: np.ndarray,
+    device: torch.device,
+) -> tuple[Evaluator, float]:
+    """The downstream stage's `handmade_fixmatch` classifier (`ganops.translation.alignment`)
+    as the `handmade` reader is trained: the evaluator's recipe, seed and length (its steps
+    on `made_train`, A's images through the hand-made transform, labelled), with FixMatch's
+    threshold and views at the downstream stage's defaults (`DownstreamConfig()`), adapted
+    to B's unlabelled train images `(M, C, H, W)`; B's labels are never read. Frozen, with its
+    accuracy on `made_test` (A's test split through the transform)."""
+    channels, height, width = made_train.images.shape[1:]
+    spec = EvaluatorSpec((channels, height, width), made_train.class_names, recipe.width)
+    per_epoch = math.ceil(len(made_train.images) / recipe.batch_size)
+    steps = in_whole_epochs(recipe, EVALUATOR, per_epoch).passes * per_epoch
+    labelled = Labelled(made_train.images, made_train.labels)
+    fixmatch = DownstreamConfig(steps=steps)
+    network = train_pseudo_label(recipe, spec, labelled, unlabelled, fixmatch, recipe.seed, device)
+    _, logits = extract(network.requires_grad_(False), made_test.images, 500, device)
+    return network.eval(), round(accuracy(logits, made_test.labels), 6)
 
 
 def dataset_input(params: Params, domains: Domains, names: tuple[str, str]) -> dict[str, Any]:
