@@ -26,6 +26,9 @@ DIRECTIONS = {
     # the semantic term's translations read by a classifier of A through the hand-made transform
     "uci_to_mnist_semantic_handmade": "UCI → MNIST, hand-made reader",
     "mnist_to_uci_semantic_handmade": "MNIST → UCI, hand-made reader",
+    # ... by that classifier adapted to B's unlabelled train images (FixMatch)
+    "uci_to_mnist_semantic_fixmatch": "UCI → MNIST, FixMatch reader",
+    "mnist_to_uci_semantic_fixmatch": "MNIST → UCI, FixMatch reader",
 }
 # the arms in the tables' order: no adaptation, then with B's unlabelled train images
 ARMS = (

@@ -403,6 +403,13 @@ def test_the_domain_adaptation_tables_are_the_records(
     assert len(records) == 2
     assert bench.main([str(record) for record in records]) == 0
     assert capsys.readouterr().out.strip() in (ROOT / "docs/benchmarks.md").read_text()
+    # ... and after those whose reader is adapted to B by FixMatch, both directions
+    records = sorted((ROOT / "bench/records").glob("*/semantic-fixmatch-alignment-*.json"))
+    assert len(records) == 4
+    assert bench.main([str(record) for record in records]) == 0
+    reader = capsys.readouterr().out.strip()
+    assert "UCI → MNIST, FixMatch reader | MNIST → UCI, FixMatch reader" in reader
+    assert reader in (ROOT / "docs/benchmarks.md").read_text()
     runs = [{"seed": s, "evaluate": {}, "downstream": {"source": {"accuracy_mean": 0.5},
                                        "translated": {"accuracy_mean": 0.6 + s / 10},
                                        "gain_translated_vs_source": {
