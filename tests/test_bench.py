@@ -386,30 +386,29 @@ def test_the_domain_adaptation_tables_are_the_records(
     of the recorded runs; an arm that does not depend on the translator is shown once, a
     gain the paired t-test calls significant in bold."""
     bench = _bench("adaptation_table")
-    records = sorted((ROOT / "bench/records").glob("*/adaptation-*.json"))
+    page = (ROOT / "docs/benchmarks.md").read_text()
+
+    def printed(pattern: str, count: int) -> tuple[list[Path], str]:
+        """The `count` records matching `pattern` and the tables the bench prints from them,
+        checked to be in the page."""
+        records = sorted((ROOT / "bench/records").glob(pattern))
+        assert len(records) == count, records
+        assert bench.main([str(record) for record in records]) == 0
+        out = capsys.readouterr().out.strip()
+        assert out in page
+        return records, out
+
+    records, _ = printed("*/adaptation-*.json", 2)
     assert {r.stem for r in records} == {"adaptation-uci_to_mnist", "adaptation-mnist_to_uci"}
-    assert bench.main([str(record) for record in records]) == 0
-    assert capsys.readouterr().out.strip() in (ROOT / "docs/benchmarks.md").read_text()
     # the alignment arms after the translators whose semantic term reads through the
     # hand-made transform: one record per translator seed, merged
-    records = sorted((ROOT / "bench/records").glob("*/semantic-handmade-alignment-*.json"))
-    assert len(records) == 2
-    assert bench.main([str(record) for record in records]) == 0
-    reader = capsys.readouterr().out.strip()
+    _, reader = printed("*/semantic-handmade-alignment-*.json", 2)
     assert "MNIST → UCI, hand-made reader" in reader
-    assert reader in (ROOT / "docs/benchmarks.md").read_text()
     # ... and after the translators of twice the steps (`--set translate.epochs=6`)
-    records = sorted((ROOT / "bench/records").glob("*/epochs-6-alignment-*.json"))
-    assert len(records) == 2
-    assert bench.main([str(record) for record in records]) == 0
-    assert capsys.readouterr().out.strip() in (ROOT / "docs/benchmarks.md").read_text()
+    printed("*/epochs-6-alignment-*.json", 2)
     # ... and after those whose reader is adapted to B by FixMatch, both directions
-    records = sorted((ROOT / "bench/records").glob("*/semantic-fixmatch-alignment-*.json"))
-    assert len(records) == 4
-    assert bench.main([str(record) for record in records]) == 0
-    reader = capsys.readouterr().out.strip()
+    _, reader = printed("*/semantic-fixmatch-alignment-*.json", 4)
     assert "UCI → MNIST, FixMatch reader | MNIST → UCI, FixMatch reader" in reader
-    assert reader in (ROOT / "docs/benchmarks.md").read_text()
     runs = [{"seed": s, "evaluate": {}, "downstream": {"source": {"accuracy_mean": 0.5},
                                        "translated": {"accuracy_mean": 0.6 + s / 10},
                                        "gain_translated_vs_source": {
