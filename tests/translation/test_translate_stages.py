@@ -198,9 +198,10 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
     trains both classifiers of A (the second through the hand-made transform, adapted to B's
     unlabelled train images; `handmade` trains it without them, the same code otherwise:
     tests/translation/test_semantic.py), records both accuracies, and the term is in the
-    generator's loss."""
+    generator's loss; so is the term the other way (`semantic_b`, which counts only B's images
+    the reader is sure of: tests/translation/test_semantic_b.py)."""
     mlflow.set_tracking_uri(private_copy(unpaired_run, tmp_path, monkeypatch))
-    reader = {"semantic": 1.0, "semantic_classifier": "handmade_fixmatch"}
+    reader = {"semantic": 1.0, "semantic_classifier": "handmade_fixmatch", "semantic_b": 1.0}
     write_params(
         Path("params.yaml"),
         UNPAIRED
@@ -211,10 +212,12 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
     logged = mlflow.get_run(train_record()["run_id"]).data.metrics
     for name in ("classifier_a_accuracy", "classifier_a_handmade_fixmatch_accuracy"):
         assert 0.0 <= metrics[name] <= 1.0 and logged[f"eval/{name}"] == metrics[name]
-    assert metrics["loss_semantic"] > 0
+    assert metrics["loss_semantic"] > 0 and metrics["loss_semantic_b"] >= 0
     history = Path("data/train/history.tsv").read_text().splitlines()
     column = history[0].split("\t").index("loss_semantic")
     assert all(float(row.split("\t")[column]) > 0 for row in history[1:])
+    column = history[0].split("\t").index("loss_semantic_b")
+    assert all(np.isfinite(float(row.split("\t")[column])) for row in history[1:])
 
 
 def test_a_sigkilled_run_resumes_to_the_same_bytes(
@@ -263,6 +266,19 @@ def test_translation_on_a_generation_workspace_names_the_fix(
             "translate.batch_size: 200 does not split evenly between run.nproc: 3 processes",
         ),
         ({"translate": {"generator": "vit"}}, "translate.generator"),
+        ({"translate": {"semantic_b": 1.0}}, "translate.semantic_b is for unpaired domains"),
+        (
+            {"translate": {"source": "mnist-5k", "semantic_b": 1.0}},
+            "translate.semantic_b labels B's images by a reader of B",
+        ),
+        (
+            {
+                "translate": {"source": "mnist-5k", "method": "cut", "semantic_b": 1.0}
+                | {"semantic_classifier": "handmade"}
+            },
+            "translate.semantic_b needs translate.method: cyclegan",
+        ),
+        ({"translate": {"source": "mnist-5k", "semantic_b": -1}}, "translate.semantic_b"),
     ],
 )
 def test_bad_translate_params_are_one_line_errors(

@@ -66,6 +66,14 @@ class TranslateConfig(_Section, Length):
         "digits), or that and FixMatch on B's unlabelled train images; A's own classifier "
         "reads the class of A's images either way",
     )
+    semantic_b: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="cyclegan: CyCADA's semantic term on B's translations into A: A's "
+        "classifier reads in each the class the reader of translations is sure of (FixMatch's "
+        "threshold at its downstream default, 0.95) in its B image; 0 = off",
+    )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 
     _known_source = field_validator("source")(known_source)
@@ -85,4 +93,22 @@ class TranslateConfig(_Section, Length):
             )
         if info.data.get("generator") == "unet":
             raise ValueError("cut needs the resnet generator: set translate.generator: auto")
+        return value
+
+    @field_validator("semantic_b")
+    @classmethod
+    def _b_needs_a_reader_of_b(cls, value: float, info: ValidationInfo) -> float:
+        """The term translates B into A, which only CycleGAN does, and labels B's images by a
+        classifier that reads B: A's own reads raw B near chance."""
+        if value == 0:
+            return value
+        if info.data.get("source") is None and info.data.get("folder") is None:
+            raise ValueError("translate.semantic_b is for unpaired domains (set translate.source)")
+        if info.data.get("method") != "cyclegan":
+            raise ValueError("translate.semantic_b needs translate.method: cyclegan (B -> A)")
+        if info.data.get("semantic_classifier") == "source":
+            raise ValueError(
+                "translate.semantic_b labels B's images by a reader of B: set "
+                "translate.semantic_classifier: handmade or handmade_fixmatch"
+            )
         return value

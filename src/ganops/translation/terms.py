@@ -1,5 +1,5 @@
 """What every translator's step shares: the least-squares adversarial term, CyCADA's
-semantic term, and one optimiser update (averaged over torchrun's ranks)."""
+semantic terms, and one optimiser update (averaged over torchrun's ranks)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganops.config import DownstreamConfig
 from ganops.runs.distributed import World
+
+SURE = DownstreamConfig().pseudo_label_threshold  # FixMatch's threshold at its default
 
 
 def lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -46,3 +49,16 @@ def semantic_loss(
     with torch.no_grad():
         target = classifier(inputs).argmax(1)  # (B,)
     return F.cross_entropy((reader or classifier)(translations), target)
+
+
+def sure_semantic_loss(
+    reader: nn.Module, inputs: torch.Tensor, classifier: nn.Module, translations: torch.Tensor
+) -> torch.Tensor:
+    """CyCADA's semantic consistency the other way: the frozen `classifier` must read in
+    each of the `translations` the class the frozen `reader` gives its input, counted only
+    where the reader is at least `SURE` of it (FixMatch's mask: the mean over the whole
+    batch, so a batch with no sure input adds nothing)."""
+    with torch.no_grad():
+        confidence, target = F.softmax(reader(inputs), dim=1).max(1)  # (B,), (B,)
+    losses = F.cross_entropy(classifier(translations), target, reduction="none")
+    return (losses * (confidence >= SURE)).mean()

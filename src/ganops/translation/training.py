@@ -114,14 +114,14 @@ def semantic_classifiers(
     params: Params, train: Domains, test: Domains, names: tuple[str, str], device: torch.device
 ) -> SemanticClassifiers | None:
     """The frozen classifiers of domain A (trained on A's train split and labels only; `names`:
-    the sources of A and B) the semantic term asks; None when `translate.semantic` is 0."""
+    the sources of A and B) the semantic terms ask; None when both weights are 0."""
     cfg = params.translate
-    if cfg.semantic == 0:
+    if cfg.semantic == 0 and cfg.semantic_b == 0:
         return None
     if len(train.a.class_names) < 2:
         raise ConfigError(
             "translate.semantic: domain A has one class, so no classifier of it can tell a "
-            "translation that keeps the input's class; set translate.semantic: 0"
+            "translation that keeps the input's class; set translate.semantic and semantic_b: 0"
         )
     reader = cfg.semantic_classifier
     handmade = handmade_for(*names) if reader != "source" else None
