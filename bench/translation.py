@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--again needs --keep, the folder of the earlier run's workspaces")
     if args.seed is not None and not args.again:
         parser.error("--seed is for --again; a first run trains seeds 0..N-1 (--seeds)")
+    if args.out:  # its folder now, not after hours of training
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     seeds = (args.seed,) if args.seed is not None else tuple(range(args.seeds))
     again = seeds if args.again else ()
     names = args.only or list(CONFIGURATIONS)
