@@ -11,7 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
@@ -445,14 +444,10 @@ def test_the_translator_rows_are_the_records(patterns: tuple[str, ...], label: s
     semantic term the other way: label preservation, FID, the `translated` arm, each at
     translator seeds 0 and 1) are the recorded runs' own numbers, both directions."""
     page = (ROOT / "docs/benchmarks.md").read_text()
-    by_direction: dict[str, list[dict[str, Any]]] = {}
-    for pattern in patterns:
-        for record in sorted((ROOT / "bench/records").glob(f"*/{pattern}")):
-            for name, runs in json.loads(record.read_text())["results"].items():
-                by_direction.setdefault(name, []).extend(runs)
+    records = [r for p in patterns for r in sorted((ROOT / "bench/records").glob(f"*/{p}"))]
+    by_direction = _bench("adaptation_table").merged_results(records)  # sorted by seed
     assert len(by_direction) == 2
     for runs in by_direction.values():
-        runs = sorted(runs, key=lambda run: run["seed"])
         assert [run["seed"] for run in runs] == [0, 1]
         scores = [run["evaluate"]["translation"] for run in runs]
         arms = [100 * run["downstream"]["translated"]["accuracy_mean"] for run in runs]
