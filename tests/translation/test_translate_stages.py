@@ -199,9 +199,11 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
     unlabelled train images; `handmade` trains it without them, the same code otherwise:
     tests/translation/test_semantic.py), records both accuracies, and the term is in the
     generator's loss; so is the term the other way (`semantic_b`, which counts only B's images
-    the reader is sure of: tests/translation/test_semantic_b.py)."""
+    the reader is sure of: tests/translation/test_semantic_b.py), and GcGAN's geometry term
+    beside them (tests/translation/test_geometry.py)."""
     mlflow.set_tracking_uri(private_copy(unpaired_run, tmp_path, monkeypatch))
     reader = {"semantic": 1.0, "semantic_classifier": "handmade_fixmatch", "semantic_b": 1.0}
+    reader |= {"geometry": 2.0}
     write_params(
         Path("params.yaml"),
         UNPAIRED
@@ -218,6 +220,8 @@ def test_the_semantic_term_can_read_translations_through_the_handmade_transform(
     assert all(float(row.split("\t")[column]) > 0 for row in history[1:])
     column = history[0].split("\t").index("loss_semantic_b")
     assert all(np.isfinite(float(row.split("\t")[column])) for row in history[1:])
+    column = history[0].split("\t").index("loss_geometry")
+    assert all(float(row.split("\t")[column]) > 0 for row in history[1:])
 
 
 def test_a_sigkilled_run_resumes_to_the_same_bytes(
@@ -279,6 +283,8 @@ def test_translation_on_a_generation_workspace_names_the_fix(
             "translate.semantic_b needs translate.method: cyclegan",
         ),
         ({"translate": {"source": "mnist-5k", "semantic_b": -1}}, "translate.semantic_b"),
+        ({"translate": {"geometry": 2.0}}, "translate.geometry is for unpaired domains"),
+        ({"translate": {"source": "mnist-5k", "geometry": -1}}, "translate.geometry"),
     ],
 )
 def test_bad_translate_params_are_one_line_errors(

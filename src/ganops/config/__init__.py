@@ -78,6 +78,7 @@ UNHASHED_AT: dict[str, object] = {
     "translate.nce": 1.0,
     "translate.nce_patches": 256,
     "translate.semantic_b": 0.0,
+    "translate.geometry": 0.0,
 }
 # the sections whose values shape a task's trained weights; `run` (device, determinism,
 # processes, the step's switches) shapes every task's

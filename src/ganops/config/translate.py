@@ -74,6 +74,13 @@ class TranslateConfig(_Section, Length):
         "classifier reads in each the class the reader of translations is sure of (FixMatch's "
         "threshold at its downstream default, 0.95) in its B image; 0 = off",
     )
+    geometry: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="unpaired: GcGAN's geometry-consistency term (Fu et al. 2019): each "
+        "generator must commute with a quarter turn, |G(rot(x)) - rot(G(x))|; 0 = off",
+    )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, batches and pools")
 
     _known_source = field_validator("source")(known_source)
@@ -93,6 +100,14 @@ class TranslateConfig(_Section, Length):
             )
         if info.data.get("generator") == "unet":
             raise ValueError("cut needs the resnet generator: set translate.generator: auto")
+        return value
+
+    @field_validator("geometry")
+    @classmethod
+    def _geometry_is_unpaired(cls, value: float, info: ValidationInfo) -> float:
+        """Paired domains have the true B image to follow: the term is GcGAN's, unpaired."""
+        if value != 0 and info.data.get("source") is None and info.data.get("folder") is None:
+            raise ValueError("translate.geometry is for unpaired domains (set translate.source)")
         return value
 
     @field_validator("semantic_b")

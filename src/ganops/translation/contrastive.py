@@ -23,13 +23,14 @@ from torch import nn
 from ganops.config import TranslateConfig
 from ganops.runs.seeds import derived_seed
 from ganops.translation.networks import ResnetGenerator, _ResidualBlock
-from ganops.translation.terms import lsgan, requires_grad, semantic_loss, update
+from ganops.translation.terms import geometry_loss, lsgan, requires_grad, semantic_loss, update
 
 if TYPE_CHECKING:
     from ganops.translation.loop import TranslatorState
 
 CUT_METRICS = (
     "loss_d", "loss_g", "loss_g_adv", "loss_nce", "loss_nce_identity", "loss_semantic",
+    "loss_geometry",
 )  # fmt: skip
 TEMPERATURE = 0.07  # CUT's nce_T
 HEAD_CHANNELS = 256  # CUT's netF_nc
@@ -164,7 +165,13 @@ def cut_step(
     nce = nce_loss(generator, heads, a, fake_b, cfg.nce_patches, seeds[0])
     nce_identity = nce_loss(generator, heads, b, same_b, cfg.nce_patches, seeds[1])
     semantic = semantic_loss(state.classifier, a, fake_b, state.translation_classifier)
-    loss_g = adversarial + cfg.nce * 0.5 * (nce + nce_identity) + cfg.semantic * semantic
+    geometry = torch.zeros(())
+    if cfg.geometry > 0:  # the generator commutes with a quarter turn (GcGAN)
+        geometry = geometry_loss(generator, a, fake_b)
+    loss_g = (
+        adversarial + cfg.nce * 0.5 * (nce + nce_identity) + cfg.semantic * semantic
+        + cfg.geometry * geometry
+    )  # fmt: skip
     update(state.optimizer_g, loss_g, state.world)
-    values = (loss_d, loss_g, adversarial, nce, nce_identity, semantic)
+    values = (loss_d, loss_g, adversarial, nce, nce_identity, semantic, geometry)
     return {name: float(v.detach()) for name, v in zip(CUT_METRICS, values, strict=True)}

@@ -68,6 +68,7 @@ from ganops.translation.networks import (
     translate_images,
 )
 from ganops.translation.terms import (
+    geometry_loss,
     lsgan,
     requires_grad,
     semantic_loss,
@@ -80,7 +81,7 @@ log = logging.getLogger(__name__)
 PAIRED_METRICS = ("loss_d", "loss_g", "loss_g_adv", "loss_l1", "loss_semantic")
 UNPAIRED_METRICS = (
     "loss_d", "loss_g", "loss_g_adv", "loss_cycle", "loss_identity", "loss_semantic",
-    "loss_semantic_b",
+    "loss_semantic_b", "loss_geometry",
 )  # fmt: skip
 RESUME_FORMAT = "ganops-translate-resume/1"
 _PERMUTATION, _B_DRAWS, _POOL_A, _POOL_B, _WEIGHTS = 1, 2, 3, 4, 5  # seed streams
@@ -270,9 +271,13 @@ def unpaired_step(
     if cfg.semantic_b > 0:
         assert state.classifier is not None and state.translation_classifier is not None
         semantic_b = sure_semantic_loss(state.translation_classifier, b, state.classifier, fake_a)
+    # geometry: each generator commutes with a quarter turn
+    geometry = torch.zeros(())
+    if cfg.geometry > 0:
+        geometry = geometry_loss(g_ab, a, fake_b) + geometry_loss(g_ba, b, fake_a)
     loss_g = (
         adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
-        + cfg.semantic * semantic + cfg.semantic_b * semantic_b
+        + cfg.semantic * semantic + cfg.semantic_b * semantic_b + cfg.geometry * geometry
     )  # fmt: skip
     update(state.optimizer_g, loss_g, state.world)
     # update D: real images against the pools' mix of new and earlier fakes
@@ -284,7 +289,7 @@ def unpaired_step(
         + lsgan(d_a(a), True) + lsgan(d_a(pooled_a), False)
     )  # fmt: skip
     update(state.optimizer_d, loss_d, state.world)
-    values = (loss_d, loss_g, adversarial, cycle, identity, semantic, semantic_b)
+    values = (loss_d, loss_g, adversarial, cycle, identity, semantic, semantic_b, geometry)
     return {name: float(v.detach()) for name, v in zip(UNPAIRED_METRICS, values, strict=True)}
 
 

@@ -1,5 +1,6 @@
 """What every translator's step shares: the least-squares adversarial term, CyCADA's
-semantic terms, and one optimiser update (averaged over torchrun's ranks)."""
+semantic terms, GcGAN's geometry term, and one optimiser update (averaged over torchrun's
+ranks)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,18 @@ def sure_semantic_loss(
         confidence, target = F.softmax(reader(inputs), dim=1).max(1)  # (B,), (B,)
     losses = F.cross_entropy(classifier(translations), target, reduction="none")
     return (losses * (confidence >= SURE)).mean()
+
+
+def quarter_turn(images: torch.Tensor) -> torch.Tensor:
+    """`images` `(B, C, H, W)` turned a quarter anticlockwise: GcGAN's `rot` transform."""
+    return torch.rot90(images, 1, dims=(2, 3))
+
+
+def geometry_loss(
+    generator: nn.Module, inputs: torch.Tensor, translations: torch.Tensor
+) -> torch.Tensor:
+    """GcGAN's geometry consistency (Fu et al. 2019) for a quarter turn f: the translation of
+    the turned inputs is the turned translation, |G(f(x)) - f(G(x))| (L1, both sides
+    trained). The paper's second term, |f^-1(G(f(x))) - G(x)|, is the same number for a turn,
+    so it is counted once. `inputs` `(B, C, S, S)` and their `translations` are square."""
+    return F.l1_loss(generator(quarter_turn(inputs)), quarter_turn(translations))
