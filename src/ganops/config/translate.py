@@ -12,6 +12,11 @@ from ganops.config.length import Length, epochs_field, steps_field
 from ganops.config.sections import _Section
 
 
+def _unpaired(info: ValidationInfo) -> bool:
+    """Whether the keys validated so far name two unpaired domains: a source of A or a folder."""
+    return info.data.get("source") is not None or info.data.get("folder") is not None
+
+
 class TranslateConfig(_Section, Length):
     """The translator of `task: translate` (docs/translation.md); B is `data.source`, or both
     domains are `folder`."""
@@ -93,7 +98,7 @@ class TranslateConfig(_Section, Length):
         ResNet generator, whose encoder PatchNCE reads."""
         if value != "cut":
             return value
-        if info.data.get("source") is None and info.data.get("folder") is None:
+        if not _unpaired(info):
             raise ValueError(
                 "cut translates unpaired domains: set translate.source (e.g. mnist-5k) or a "
                 "translate.folder of trainA/ + trainB/"
@@ -106,7 +111,7 @@ class TranslateConfig(_Section, Length):
     @classmethod
     def _geometry_is_unpaired(cls, value: float, info: ValidationInfo) -> float:
         """Paired domains have the true B image to follow: the term is GcGAN's, unpaired."""
-        if value != 0 and info.data.get("source") is None and info.data.get("folder") is None:
+        if value != 0 and not _unpaired(info):
             raise ValueError("translate.geometry is for unpaired domains (set translate.source)")
         return value
 
@@ -117,7 +122,7 @@ class TranslateConfig(_Section, Length):
         classifier that reads B: A's own reads raw B near chance."""
         if value == 0:
             return value
-        if info.data.get("source") is None and info.data.get("folder") is None:
+        if not _unpaired(info):
             raise ValueError("translate.semantic_b is for unpaired domains (set translate.source)")
         if info.data.get("method") != "cyclegan":
             raise ValueError("translate.semantic_b needs translate.method: cyclegan (B -> A)")
