@@ -437,12 +437,15 @@ def test_the_domain_adaptation_tables_are_the_records(
             ("semantic-b-mnist_to_uci.json", "semantic-b-alignment-uci_to_mnist-seed*.json"),
             "`translate.semantic_b=1`",
         ),
+        (("geometry-[mu]*_to_*.json",), "`translate.geometry=2`"),
+        (("geometry-half-[mu]*_to_*.json",), "`translate.geometry=0.5`"),
     ],
 )
 def test_the_translator_rows_are_the_records(patterns: tuple[str, ...], label: str) -> None:
     """docs/benchmarks.md's rows of a translator variant (CUT; the FixMatch reader; the
-    semantic term the other way: label preservation, FID, the `translated` arm, each at
-    translator seeds 0 and 1) are the recorded runs' own numbers, both directions."""
+    semantic term the other way; GcGAN's geometry term at two weights: label preservation,
+    FID, the `translated` arm, each at translator seeds 0 and 1) are the recorded runs' own
+    numbers, both directions."""
     page = (ROOT / "docs/benchmarks.md").read_text()
     records = [r for p in patterns for r in sorted((ROOT / "bench/records").glob(f"*/{p}"))]
     by_direction = _bench("adaptation_table").merged_results(records)  # sorted by seed
