@@ -20,6 +20,13 @@ markdown table (mean ± sd over seeds) is printed for docs/benchmarks.md.
     # a variant of a configuration: --set edits (SECTION.KEY=VALUE, the value read as YAML)
     python bench/translation.py --only mnist_to_uci_semantic_handmade \
         --set translate.semantic=3 --keep /tmp/semantic-3
+
+The stages run in this process, from this checkout, so an edit to it during a run of hours
+can reach the run's later seeds (`params.yaml` is read again for every seed, and a module is
+read when first imported). To go on working meanwhile, run it from a worktree of the commit:
+
+    git worktree add /tmp/bench-tree HEAD && cd /tmp/bench-tree
+    PYTHONPATH=src python bench/translation.py ...
 """
 
 from __future__ import annotations
