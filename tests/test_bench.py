@@ -411,6 +411,8 @@ def test_the_domain_adaptation_tables_are_the_records(
     assert "UCI → MNIST, FixMatch reader | MNIST → UCI, FixMatch reader" in reader
     # ... and after the UCI -> MNIST translators with the semantic term the other way too
     printed("*/semantic-b-alignment-*.json", 2)
+    # ... and with GcGAN's geometry term (`translate.geometry=0.5`) on top
+    printed("*/geometry-half-alignment-*.json", 2)
     runs = [{"seed": s, "evaluate": {}, "downstream": {"source": {"accuracy_mean": 0.5},
                                        "translated": {"accuracy_mean": 0.6 + s / 10},
                                        "gain_translated_vs_source": {
