@@ -4,8 +4,9 @@ and the table of docs/style.md from the records (the default's own at `--weight 
 
 Each run is `params.yaml` plus `task: restyle`, `restyle.geometry: WEIGHT`, `restyle.seed:
 SEED` (and `restyle.epochs` with `--epochs`, for short trials; `restyle.warp: true` with
-`--warp`; `restyle.semantic` with `--semantic`) in a scratch workspace; its record holds the
-seconds and the evaluate stage's scores.
+`--warp`; `restyle.semantic` with `--semantic`; `restyle.geometry_numbers: strokes` with
+`--strokes`) in a scratch workspace; its record holds the seconds and the evaluate stage's
+scores.
 
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 0 --out A.json &
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 1 --out B.json
@@ -35,11 +36,14 @@ HAND = ("slant", "thickness", "width", "height")
 
 
 def overrides(
-    weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0
-) -> dict[str, Any]:
+    weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0,
+    strokes: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     restyle: dict[str, Any] = {"seed": seed, "geometry": weight}
     if warp:
         restyle["warp"] = True
+    if strokes:
+        restyle["geometry_numbers"] = "strokes"
     if semantic:
         restyle["semantic"] = semantic
     if epochs is not None:
@@ -49,13 +53,13 @@ def overrides(
 
 def measure(
     weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0,
-    keep: Path | None = None,
+    keep: Path | None = None, strokes: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """One restyler through the stages up to evaluate: its record (the workspace kept in
     `keep`, a new folder, when given)."""
     from translation import run_stages
 
-    setting = overrides(weight, seed, epochs, warp, semantic)
+    setting = overrides(weight, seed, epochs, warp, semantic, strokes)
     if keep is not None:
         keep.mkdir(parents=True)  # (a kept workspace is never overwritten)
     with tempfile.TemporaryDirectory(prefix="restyle-geometry-") as scratch:
@@ -108,30 +112,33 @@ def nearest_reader(workspace: Path) -> dict[str, Any]:
     }
 
 
-def _setting(record: dict[str, Any]) -> tuple[bool, float, float, int | None]:
+def _setting(record: dict[str, Any]) -> tuple[bool, float, str, float, int | None]:
     restyle = record["overrides"]["restyle"]
     warp, semantic = bool(restyle.get("warp")), float(restyle.get("semantic", 0.0))
-    return warp, float(restyle.get("geometry", 0.0)), semantic, restyle.get("epochs")
+    numbers = restyle.get("geometry_numbers", "moments")
+    return warp, float(restyle.get("geometry", 0.0)), numbers, semantic, restyle.get("epochs")
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    """Markdown: the restyler's scores, one row a record (warp, weight, semantic, epochs,
-    seed); "n/a" for a score the record was made before `evaluate` (or `--nearest`) wrote."""
-    head = ["`restyle.warp`", "`restyle.geometry`", "`restyle.semantic`", "epochs", "seed"]
+    """Markdown: the restyler's scores, one row a record (warp, weight, its numbers,
+    semantic, epochs, seed); "n/a" for a score the record was made before `evaluate` (or
+    `--nearest`) wrote."""
+    head = ["`restyle.warp`", "`restyle.geometry`", "numbers", "`restyle.semantic`", "epochs"]
+    head += ["seed"]
     head += ["content kept", "FID"]
     head += [f"r {m}: style / content" for m in HAND]
     head += ["style retrieval in class", "content kept, nearest train image / content's own"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
-    def order(record: dict[str, Any]) -> tuple[bool, float, float, int, int]:
-        warp, weight, semantic, epochs = _setting(record)
-        return warp, weight, semantic, epochs or 10, record["seed"]
+    def order(record: dict[str, Any]) -> tuple[bool, float, str, float, int, int]:
+        warp, weight, numbers, semantic, epochs = _setting(record)
+        return warp, weight, numbers, semantic, epochs or 10, record["seed"]
 
     for record in sorted(records, key=order):
-        warp, weight, semantic, epochs = _setting(record)
+        warp, weight, numbers, semantic, epochs = _setting(record)
         way = record["evaluate"]["restyle"]
-        cells = ["on" if warp else "off", f"{weight:g}", f"{semantic:g}", str(epochs or 10),
-                 str(record["seed"]), f"{way['content_kept']:.3f}",
+        cells = ["on" if warp else "off", f"{weight:g}", numbers, f"{semantic:g}",
+                 str(epochs or 10), str(record["seed"]), f"{way['content_kept']:.3f}",
                  f"{way['fid']:.3f}"]  # fmt: skip
         cells += [f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for m in HAND]
         in_class = way.get("style_retrieval_in_class")  # not in the records made before it
@@ -150,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="restyle.epochs (a short trial)")
     parser.add_argument("--warp", action="store_true", help="restyle.warp: true")
     parser.add_argument("--semantic", type=float, default=0.0, help="restyle.semantic")
+    parser.add_argument("--strokes", action="store_true",
+                        help="restyle.geometry_numbers: strokes")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the record here")
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
@@ -166,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(table([json.loads(path.read_text()) for path in args.table]))
         return 0
-    record = measure(args.weight, args.seed, args.epochs, args.warp, args.semantic, args.keep)
+    record = measure(args.weight, args.seed, args.epochs, args.warp, args.semantic, args.keep,
+                     args.strokes)  # fmt: skip
     text = json.dumps(record, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

@@ -72,6 +72,7 @@ UNHASHED_AT: dict[str, object] = {
     "restyle.content_source": None,
     "restyle.folder": None,
     "restyle.geometry": 0.0,
+    "restyle.geometry_numbers": "moments",
     "restyle.semantic": 0.0,
     "restyle.warp": False,
     "translate.method": "cyclegan",

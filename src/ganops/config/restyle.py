@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from ganops.config.checks import folder_alone, known_source
@@ -63,6 +65,13 @@ class RestyleConfig(_Section, Length):
         le=1e4,
         description="weight of |shape moments of the output - the style image's| (shear, "
         "height, width, ink: ganops.restyle.geometry); 0 = measured, not trained on",
+    )
+    geometry_numbers: Literal["moments", "strokes"] = Field(
+        "moments",
+        description="the four numbers the geometry term (and the warp) reads: moments = shear, "
+        "height and width as moments and the mean ink; strokes = the same shear and width, "
+        "the height as the rows that hold ink and the stroke's thickness (2 x ink / outline), "
+        "which read the hand, not the digit",
     )
     semantic: float = Field(
         0.0,

@@ -49,13 +49,15 @@ class RestylerSpec:
     blocks: int  # residual blocks of the content encoder and of the decoder
     num_classes: int  # classes the discriminator judges (the restyler does not use them)
     warp: int = 0  # 1: the decoder's drawing goes through a learned affine warp (`Warp`)
+    strokes: int = 0  # 1: the warp's shape numbers are read with `strokes` (`shape_moments`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RestylerSpec:
-        """The spec a `to_dict` wrote (one written before `warp` existed has none)."""
+        """The spec a `to_dict` wrote (one written before `warp` or `strokes` existed has
+        none)."""
         fields = cls.__dataclass_fields__
         return cls(**{key: int(values.get(key, fields[key].default)) for key in fields})
 
@@ -152,6 +154,7 @@ class StyleEncoder(nn.Module):
         # with the warp, the last MEASURED numbers of the vector are the image's shape moments
         # (`ganops.restyle.geometry`), standardised by the train split's (`set_moment_scale`)
         self.measured = MEASURED if spec.warp else 0
+        self.strokes = bool(spec.strokes)
         if self.measured:
             self.register_buffer("moment_mean", torch.zeros(MEASURED))
             self.register_buffer("moment_std", torch.ones(MEASURED))
@@ -170,7 +173,8 @@ class StyleEncoder(nn.Module):
     @torch.no_grad()
     def set_moment_scale(self, images: torch.Tensor) -> None:
         """Standardise the measured numbers by the mean and spread of `images`' moments."""
-        moments = torch.cat([shape_moments(part) for part in torch.split(images, 500)])
+        parts = torch.split(images, 500)
+        moments = torch.cat([shape_moments(part, self.strokes) for part in parts])
         self.moment_mean.copy_(moments.mean(0))
         self.moment_std.copy_(moments.std(0).clamp(min=1e-4))
 
@@ -178,7 +182,7 @@ class StyleEncoder(nn.Module):
         learned = self.net(images)
         if not self.measured:
             return learned  # type: ignore[no-any-return]
-        measured = (shape_moments(images) - self.moment_mean) / self.moment_std
+        measured = (shape_moments(images, self.strokes) - self.moment_mean) / self.moment_std
         return torch.cat([learned[:, : -self.measured], measured], dim=1)
 
 
@@ -191,8 +195,9 @@ class Warp(nn.Module):
 
     BOUNDS = (1.0, 0.5, 0.5, 0.3, 0.3)  # shear, log x-scale, log y-scale, x-shift, y-shift
 
-    def __init__(self, style_dim: int, hidden: int = 32) -> None:
+    def __init__(self, style_dim: int, hidden: int = 32, strokes: bool = False) -> None:
         super().__init__()
+        self.strokes = strokes  # the drawing's shape numbers read with `strokes`
         last = nn.Linear(hidden, len(self.BOUNDS))
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
@@ -201,7 +206,7 @@ class Warp(nn.Module):
         )
 
     def forward(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        moments = shape_moments(images)
+        moments = shape_moments(images, self.strokes)
         raw = torch.tanh(self.net(torch.cat([style, moments], dim=1)))
         shear, log_sx, log_sy, tx, ty = (raw * raw.new_tensor(self.BOUNDS)).unbind(1)
         sx, sy = log_sx.exp(), log_sy.exp()
@@ -226,7 +231,7 @@ class Decoder(nn.Module):
         self.up1, self.norm1 = nn.Conv2d(2 * w, w, 3, 1, 1), AdaIN(s, w)  # H/2
         self.up2, self.norm2 = nn.Conv2d(w, w, 3, 1, 1), AdaIN(s, w)  # H
         self.out = nn.Conv2d(w, spec.channels, 3, 1, 1)
-        self.warp = Warp(s) if spec.warp else None
+        self.warp = Warp(s, strokes=bool(spec.strokes)) if spec.warp else None
 
     def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         h = content
