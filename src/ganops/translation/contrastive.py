@@ -23,7 +23,14 @@ from torch import nn
 from ganops.config import TranslateConfig
 from ganops.runs.seeds import derived_seed
 from ganops.translation.networks import ResnetGenerator, _ResidualBlock
-from ganops.translation.terms import geometry_loss, lsgan, requires_grad, semantic_loss, update
+from ganops.translation.terms import (
+    geometry_loss,
+    if_weighed,
+    lsgan,
+    requires_grad,
+    semantic_loss,
+    update,
+)
 
 if TYPE_CHECKING:
     from ganops.translation.loop import TranslatorState
@@ -165,9 +172,8 @@ def cut_step(
     nce = nce_loss(generator, heads, a, fake_b, cfg.nce_patches, seeds[0])
     nce_identity = nce_loss(generator, heads, b, same_b, cfg.nce_patches, seeds[1])
     semantic = semantic_loss(state.classifier, a, fake_b, state.translation_classifier)
-    geometry = torch.zeros(())
-    if cfg.geometry > 0:  # the generator commutes with a quarter turn (GcGAN)
-        geometry = geometry_loss(generator, a, fake_b)
+    # the generator commutes with a quarter turn (GcGAN)
+    geometry = if_weighed(cfg.geometry, lambda: geometry_loss(generator, a, fake_b))
     loss_g = (
         adversarial + cfg.nce * 0.5 * (nce + nce_identity) + cfg.semantic * semantic
         + cfg.geometry * geometry

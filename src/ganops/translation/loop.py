@@ -22,6 +22,9 @@ and the loop, which resumes exactly from its checkpoint.
   on MNIST <-> UCI digits), so those labels would be noise; with a reader of B (`handmade`,
   `handmade_fixmatch`) `translate.semantic_b` weighs that term (CycleGAN), A's classifier
   reading each G_ba(b) against the reader's class for b where the reader is sure of it.
+- geometry consistency (GcGAN, Fu et al. 2019), unpaired, when `translate.geometry` is above
+  0: each generator must commute with a quarter turn, |G(rot(x)) - rot(G(x))|
+  (`terms.geometry_loss`); CUT's one generator too.
 
 An epoch is a seeded permutation of A's train split in batches; B's batch of a step is the
 same indices for a paired task and a seeded draw of its own (a function of the step) for an
@@ -69,6 +72,7 @@ from ganops.translation.networks import (
 )
 from ganops.translation.terms import (
     geometry_loss,
+    if_weighed,
     lsgan,
     requires_grad,
     semantic_loss,
@@ -261,20 +265,20 @@ def unpaired_step(
     fake_b, fake_a = g_ab(a), g_ba(b)  # (B, C, H, W)
     adversarial = lsgan(d_b(fake_b), True) + lsgan(d_a(fake_a), True)
     cycle = F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b)
-    identity = torch.zeros(())
-    if cfg.identity > 0:
-        identity = F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a)
+    identity = if_weighed(cfg.identity, lambda: F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a))
     # semantic: A's translation keeps the class A's classifier sees in it
     semantic = semantic_loss(state.classifier, a, fake_b, state.translation_classifier)
+
     # and B's translation keeps the class the reader of B is sure of in it
-    semantic_b = torch.zeros(())
-    if cfg.semantic_b > 0:
+    def b_keeps_its_class() -> torch.Tensor:
         assert state.classifier is not None and state.translation_classifier is not None
-        semantic_b = sure_semantic_loss(state.translation_classifier, b, state.classifier, fake_a)
+        return sure_semantic_loss(state.translation_classifier, b, state.classifier, fake_a)
+
+    semantic_b = if_weighed(cfg.semantic_b, b_keeps_its_class)
     # geometry: each generator commutes with a quarter turn
-    geometry = torch.zeros(())
-    if cfg.geometry > 0:
-        geometry = geometry_loss(g_ab, a, fake_b) + geometry_loss(g_ba, b, fake_a)
+    geometry = if_weighed(
+        cfg.geometry, lambda: geometry_loss(g_ab, a, fake_b) + geometry_loss(g_ba, b, fake_a)
+    )
     loss_g = (
         adversarial + cfg.cycle * cycle + cfg.identity * cfg.cycle * identity
         + cfg.semantic * semantic + cfg.semantic_b * semantic_b + cfg.geometry * geometry

@@ -4,6 +4,8 @@ ranks)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +65,12 @@ def sure_semantic_loss(
         confidence, target = F.softmax(reader(inputs), dim=1).max(1)  # (B,), (B,)
     losses = F.cross_entropy(classifier(translations), target, reduction="none")
     return (losses * (confidence >= SURE)).mean()
+
+
+def if_weighed(weight: float, term: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """`term()` when its `weight` is above 0, else 0 without computing it: an optional term
+    of a step (its value is logged either way, its weight applied by the caller)."""
+    return term() if weight > 0 else torch.zeros(())
 
 
 def quarter_turn(images: torch.Tensor) -> torch.Tensor:
