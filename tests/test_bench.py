@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -475,10 +476,36 @@ def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture
     assert made in (ROOT / "docs/style.md").read_text()
     rows = [row.strip("| ").split(" | ") for row in made.splitlines()[2:]]
     settings = [
-        (warp == "on", float(weight), float(semantic)) for warp, weight, semantic, *_ in rows
+        (warp == "on", float(weight), numbers, float(semantic))
+        for warp, weight, numbers, semantic, *_ in rows
     ]
     assert settings == sorted(settings) and len(rows) == len(records)
-    assert ("off", "0", "0", "10", "0") in {tuple(row[:5]) for row in rows}  # the default's own
+    assert {numbers for *_, numbers, _ in settings} == {"moments", "strokes"}
+    default = ("off", "0", "moments", "0", "10", "0")  # the default's own
+    assert default in {tuple(row[:6]) for row in rows}
+
+
+def _restyle_runs(folder: str, name: str) -> list[dict[str, Any]]:
+    """The two seeds' records of a bench/restyle_geometry.py run."""
+    records = ROOT / "bench/records" / folder
+    return [json.loads((records / f"restyle-geometry-{name}-seed{seed}.json").read_text())
+            for seed in (0, 1)]  # fmt: skip
+
+
+def _kept_and_fid(runs: list[dict[str, Any]]) -> list[str]:
+    """The first cells of docs/style.md's restyler tables: content kept by the evaluator and
+    by the nearest train image, and the FID, one value a seed."""
+    ways = [run["evaluate"]["restyle"] for run in runs]
+    return [
+        ", ".join(f"{way['content_kept']:.3f}" for way in ways),
+        ", ".join(f"{run['nearest']['content_kept_nn']:.3f}" for run in runs),
+        ", ".join(f"{way['fid']:.2f}" for way in ways),
+    ]
+
+
+def _style_row(text: str, label: str) -> list[str]:
+    row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+    return [cell.strip("* ") for cell in row.strip("| ").split(" | ")[1:]]
 
 
 def test_the_semantic_term_table_is_the_records() -> None:
@@ -488,19 +515,34 @@ def test_the_semantic_term_table_is_the_records() -> None:
             "0.5, on (1)": "w0.5-warp-semantic1", "1, off": "w1-warp",
             "1, on (1)": "w1-warp-semantic1", "1, on (3)": "w1-warp-semantic3"}  # fmt: skip
     for label, name in rows.items():
-        folder = ROOT / "bench/records/cpu-2026-11-27"
-        runs = [json.loads((folder / f"restyle-geometry-{name}-seed{seed}.json").read_text())
-                for seed in (0, 1)]  # fmt: skip
+        runs = _restyle_runs("cpu-2026-11-27", name)
         ways = [run["evaluate"]["restyle"] for run in runs]
-        cells = [
-            ", ".join(f"{way['content_kept']:.3f}" for way in ways),
-            ", ".join(f"{run['nearest']['content_kept_nn']:.3f}" for run in runs),
-            ", ".join(f"{way['fid']:.2f}" for way in ways),
-            ", ".join(f"{way['style_r_slant']:.2f} / {way['content_r_slant']:.2f}" for way in ways),
-            ", ".join(f"{way['style_r_width']:.2f}" for way in ways),
+        cells = _kept_and_fid(runs)
+        cells.append(
+            ", ".join(f"{w['style_r_slant']:.2f} / {w['content_r_slant']:.2f}" for w in ways)
+        )
+        cells.append(", ".join(f"{way['style_r_width']:.2f}" for way in ways))
+        assert _style_row(text, label) == cells, label
+
+
+def test_the_stroke_numbers_table_is_the_records() -> None:
+    """docs/style.md's table of the stroke numbers: every cell is its two seeds' records."""
+    text = (ROOT / "docs/style.md").read_text()
+    rows = {"1, moments, 1": ("cpu-2026-11-27", "w1-warp-semantic1"),
+            "1, strokes, 1": ("cpu-2026-11-29", "w1-warp-semantic1-strokes"),
+            "1.25, strokes, 1.25": ("cpu-2026-11-29", "w1.25-warp-semantic1.25-strokes"),
+            "1.4, strokes, 1.4": ("cpu-2026-11-29", "w1.4-warp-semantic1.4-strokes"),
+            "1.5, strokes, 1": ("cpu-2026-11-29", "w1.5-warp-semantic1-strokes"),
+            "1.5, strokes, 1.5": ("cpu-2026-11-29", "w1.5-warp-semantic1.5-strokes")}  # fmt: skip
+    for label, (folder, name) in rows.items():
+        runs = _restyle_runs(folder, name)
+        ways = [run["evaluate"]["restyle"] for run in runs]
+        cells = _kept_and_fid(runs)
+        cells += [
+            ", ".join(f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for way in ways)
+            for m in ("slant", "thickness", "width", "height")
         ]
-        row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
-        assert [cell.strip("* ") for cell in row.strip("| ").split(" | ")[1:]] == cells, label
+        assert _style_row(text, label) == cells, label
 
 
 def test_the_restyle_downstream_table_is_the_records(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,12 @@ import torch
 from ganops.config import RestyleConfig
 from ganops.metrics import morpho
 from ganops.restyle.artifact import load_restyler, save_restyler
-from ganops.restyle.geometry import SHAPE_NUMBERS, geometry_loss, shape_moments
+from ganops.restyle.geometry import (
+    SHAPE_NUMBERS,
+    STROKE_NUMBERS,
+    geometry_loss,
+    shape_moments,
+)
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
 from ganops.restyle.networks import RestylerSpec, build_networks, restyle_images
 
@@ -59,6 +64,50 @@ def test_height_width_and_ink_follow_the_drawn_bar() -> None:
 def test_a_blank_image_gives_finite_numbers() -> None:
     blank = torch.full((2, 3, 16, 16), -1.0)
     assert torch.isfinite(shape_moments(blank)).all()
+    assert torch.isfinite(shape_moments(blank, strokes=True)).all()
+
+
+def test_strokes_read_a_bars_thickness_and_height_whatever_its_length() -> None:
+    """A bar `stroke` columns wide and `length` rows long: its thickness is 2 x ink / outline,
+    2 x area / perimeter of the rectangle (`stroke` px less a little for its two short ends),
+    and its inked height `length` rows, as shares of the side; a bar of half the length has
+    all but the same thickness, a thicker bar a larger one; shear and width are the moments' own."""
+    bars = [(3, 20), (3, 10), (6, 20), (1.5, 20)]  # half width, half height
+    drawn = [_bar(0.0, half_width=w, half_height=h) for w, h in bars]
+    numbers = shape_moments(_tensor(drawn), strokes=True)
+    read = [dict(zip(STROKE_NUMBERS, row.tolist(), strict=True)) for row in numbers]
+    for image, one in zip(drawn, read, strict=True):
+        stroke, length = (image > 0).any(axis=0).sum(), (image > 0).any(axis=1).sum()
+        ends = stroke * length / (length + stroke)
+        assert one["thickness"] * SIZE == pytest.approx(ends, rel=0.05)
+        assert one["height"] * SIZE == pytest.approx(length, abs=1.0)
+    moments = shape_moments(_tensor(drawn))
+    # half the length: half the ink, the thickness all but the same (its ends weigh more)
+    assert (
+        moments[1, 3] < 0.55 * moments[0, 3] and read[1]["thickness"] > 0.85 * read[0]["thickness"]
+    )
+    assert read[2]["thickness"] > 1.7 * read[0]["thickness"] > 2.4 * read[3]["thickness"]
+    assert read[1]["height"] < 0.6 * read[0]["height"]
+    assert torch.equal(numbers[:, [0, 2]], moments[:, [0, 2]])
+
+
+def test_strokes_follow_morpho_mnists_thickness_and_height_on_real_digits(prepared: Path) -> None:
+    """On the test split's digits the stroke numbers read Morpho-MNIST's thickness and height
+    far more closely than the mean ink and √μ02 do (r 0.98 and 0.93 against 0.64 and 0.66 on
+    500 of mnist-5k's), and the thickness not the digit's length."""
+    images = np.load(prepared / "processed" / "test_images.npy")[:200]
+    truth = morpho.measure_batch(images, progress=False)
+    tensor = torch.from_numpy(images).float() / 127.5 - 1
+    moments, strokes = shape_moments(tensor), shape_moments(tensor, strokes=True)
+    ok = np.isfinite(truth["thickness"])
+
+    def r(numbers: torch.Tensor, column: int, name: str) -> float:
+        return float(np.corrcoef(numbers[ok, column].numpy(), truth[name][ok])[0, 1])
+
+    assert r(strokes, 3, "thickness") > 0.95 and r(strokes, 1, "height") > 0.85
+    assert r(strokes, 3, "thickness") > r(moments, 3, "thickness") + 0.1
+    assert r(strokes, 1, "height") > r(moments, 1, "height") + 0.05
+    assert abs(r(strokes, 3, "length")) < 0.3 < r(moments, 3, "length")
 
 
 def test_the_loss_is_zero_on_the_styles_themselves_and_pulls_outputs_toward_them() -> None:
@@ -139,8 +188,37 @@ def test_the_warp_shears_a_drawing_and_its_artifact_keeps_it(tmp_path: Path) -> 
 
 def test_a_spec_written_before_the_warp_reads_as_none() -> None:
     spec = restyler_spec(RestyleConfig(), 1, 28, 10).to_dict()
-    del spec["warp"]
+    del spec["warp"], spec["strokes"]
     assert RestylerSpec.from_dict(spec).warp == 0
+    assert RestylerSpec.from_dict(spec).strokes == 0
+
+
+def test_with_strokes_the_warp_and_the_style_vector_read_the_stroke_numbers(
+    tmp_path: Path,
+) -> None:
+    cfg = WARPED.model_copy(update={"geometry_numbers": "strokes"})
+    spec = restyler_spec(cfg, 1, SIZE, 3)
+    assert spec.strokes == 1 and restyler_spec(WARPED, 1, SIZE, 3).strokes == 0
+    restyler, _ = build_networks(spec, seed=0)
+    drawings = _tensor([_bar(0.3), _bar(-0.2, half_width=6), _bar(0.0, half_height=9)])
+    encoder = restyler.style_encoder
+    encoder.set_moment_scale(drawings)
+    numbers = shape_moments(drawings, strokes=True)
+    expected = (numbers - numbers.mean(0)) / numbers.std(0).clamp(min=1e-4)
+    assert torch.allclose(encoder(drawings)[:, -4:], expected, atol=1e-5)
+    warp = restyler.decoder.warp
+    assert warp is not None and warp.strokes
+    save_restyler(tmp_path / "model.pt", restyler)
+    loaded = load_restyler(tmp_path / "model.pt")
+    assert loaded.spec.strokes == 1
+    styles = drawings.flip(0)
+    assert torch.equal(restyle_images(restyler, drawings, styles),
+                       restyle_images(loaded, drawings, styles))  # fmt: skip
+
+
+def test_an_unknown_reading_is_refused() -> None:
+    with pytest.raises(ValueError, match="geometry_numbers"):
+        RestyleConfig(geometry_numbers="skeleton")  # type: ignore[arg-type]
 
 
 def test_the_warp_needs_room_in_the_style_vector_for_the_moments() -> None:
@@ -148,15 +226,33 @@ def test_the_warp_needs_room_in_the_style_vector_for_the_moments() -> None:
         RestyleConfig(warp=True, style_dim=4)
 
 
-def test_steps_with_the_warp_bring_the_outputs_shape_toward_the_styles() -> None:
+def _geometry_after_steps(
+    cfg: RestyleConfig, contents: torch.Tensor, styles: torch.Tensor
+) -> tuple[float, float]:
+    """The geometry term at a warped restyler's first step and after 40 more."""
     rng = torch.Generator().manual_seed(5)
-    contents = _tensor([_bar(0.0, half_width=3 + i % 3) for i in range(6)])
-    styles = _tensor([_bar(s) for s in (-0.4, -0.2, 0.0, 0.2, 0.4, 0.3)])
     batch = (contents, torch.arange(6) % 3, styles, torch.randn(2, 6, 8, generator=rng))
-    cfg = WARPED.model_copy(update={"lr": 3e-3})
     state = build_restyler(cfg, restyler_spec(cfg, 1, SIZE, 3), torch.device("cpu"))
     state.restyler.style_encoder.set_moment_scale(torch.cat([contents, styles]))
     first = restyle_step(state, cfg, batch, diversity=0.0)["loss_geometry"]
     for _ in range(40):
         last = restyle_step(state, cfg, batch, diversity=0.0)["loss_geometry"]
+    return first, last
+
+
+def test_steps_with_the_warp_bring_the_outputs_shape_toward_the_styles() -> None:
+    contents = _tensor([_bar(0.0, half_width=3 + i % 3) for i in range(6)])
+    styles = _tensor([_bar(s) for s in (-0.4, -0.2, 0.0, 0.2, 0.4, 0.3)])
+    first, last = _geometry_after_steps(WARPED.model_copy(update={"lr": 3e-3}), contents, styles)
+    assert last < 0.7 * first
+
+
+def test_steps_with_strokes_bring_the_outputs_thickness_toward_the_styles() -> None:
+    """The term read with strokes, on bars whose styles differ in thickness and height only:
+    steps with the warp lower it (the warp can scale a drawing, and so its strokes)."""
+    contents = _tensor([_bar(0.0, half_width=3) for _ in range(6)])
+    shapes = ((1, 12), (2, 20), (4, 16), (6, 10), (3, 18), (5, 14))
+    styles = _tensor([_bar(0.0, half_width=w, half_height=h) for w, h in shapes])
+    cfg = WARPED.model_copy(update={"lr": 3e-3, "geometry_numbers": "strokes"})
+    first, last = _geometry_after_steps(cfg, contents, styles)
     assert last < 0.7 * first

@@ -130,9 +130,10 @@ def test_the_new_keys_shape_the_hash_only_when_set() -> None:
         for source in ("mnist-5k", "mnist")
     }
     hashes.add(params_hash(parse_params({"task": "restyle", "restyle": {"folder": "mine"}})))
-    for shape in ({"geometry": 0.3}, {"warp": True}, {"semantic": 1.0}):
+    shapes = ({"geometry": 0.3}, {"warp": True}, {"semantic": 1.0}, {"geometry_numbers": "strokes"})
+    for shape in shapes:
         hashes.add(params_hash(parse_params({"task": "restyle", "restyle": shape})))
-    assert len(hashes) == 6 and params_hash(one) not in hashes
+    assert len(hashes) == 7 and params_hash(one) not in hashes
 
 
 def save(path: Path, pixels: np.ndarray) -> None:
