@@ -31,6 +31,21 @@ class TextError(GanopsError, ValueError):
     lacks. A `ValueError` too, so a server can answer it as a bad request."""
 
 
+def stop_behind(error: BaseException) -> KeyboardInterrupt | SystemExit | None:
+    """The stop (Ctrl-C, a stage's `Stopped`, `SystemExit`) that `error` is, or that is among
+    its direct causes; None when there is none. A signal's handler raises where the work is,
+    and Python wraps what is raised in some places: an exception from `__set_name__`, which
+    runs while a class is made (an import), becomes a `RuntimeError` caused by it."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (KeyboardInterrupt, SystemExit)):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return None
+
+
 def first_line(error: BaseException | str, limit: int = 200) -> str:
     """The first non-blank line of an error's message, at most `limit` characters; an
     exception's type name when its message is empty. Library errors can span pages; ours

@@ -15,7 +15,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from ganops.config import DEFAULT_PARAMS_FILE
-from ganops.errors import GanopsError, scrub
+from ganops.errors import GanopsError, scrub, stop_behind
 
 _NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -121,7 +121,8 @@ def _interrupted_line(name: str, interrupt: KeyboardInterrupt) -> str:
 def run_stage(name: str, body: Callable[[], None], verbose: bool = False) -> int:
     """Run `body`; a `GanopsError` becomes `<name>: error: <message>` and exit status 1;
     SIGINT or SIGTERM (`stop_by_signals`) `<name>: interrupted (stopped by SIGTERM)` and
-    exit status 130."""
+    exit status 130, also when it lands where Python wraps it in another error
+    (`errors.stop_behind`)."""
     configure_logging(verbose)
     try:
         with stop_by_signals():
@@ -131,6 +132,12 @@ def run_stage(name: str, body: Callable[[], None], verbose: bool = False) -> int
         return 1
     except KeyboardInterrupt as interrupt:
         print(_interrupted_line(name, interrupt), file=sys.stderr)
+        return INTERRUPTED
+    except Exception as error:
+        stop = stop_behind(error)
+        if not isinstance(stop, KeyboardInterrupt):
+            raise
+        print(_interrupted_line(name, stop), file=sys.stderr)  # a stop that Python wrapped
         return INTERRUPTED
     return 0
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ganops.config import Params, TrackingConfig
 from ganops.dotted import flatten
-from ganops.errors import TrackingError, scrub
+from ganops.errors import TrackingError, scrub, stop_behind
 from ganops.models import GeneratorSpec
 from ganops.tracking.held import signals_held, whole_call
 from ganops.tracking.identity import run_identity
@@ -389,8 +389,9 @@ def open_run(
     """Start a run (logging all params and identity tags) or reopen `run_id`.
 
     On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
-    SIGTERM (KeyboardInterrupt/SystemExit, `ganops.runner.Stopped`) KILLED, and the
-    exception carries the note `MLflow run <id> marked KILLED`. A stop that arrives while
+    SIGTERM (KeyboardInterrupt/SystemExit, `ganops.runner.Stopped`, or an error it caused:
+    `errors.stop_behind`) KILLED, and the stop carries the note `MLflow run <id> marked
+    KILLED`. A stop that arrives while
     the run starts or ends is held until that is done (`signals_held`). A store that cannot
     be reached at the start is an error (or, with `tracking.local_fallback`, the run goes to
     the local store); one lost later only delays delivery (see `Run`).
@@ -407,13 +408,12 @@ def open_run(
             run.set_aside_error()
         yield run
         run.deliver_or_fall_back()
-    except (KeyboardInterrupt, SystemExit) as stop:
-        if run is not None:
+    except BaseException as error:
+        stop = stop_behind(error)
+        if run is not None and stop is not None:
             _end(run, "KILLED")
             stop.add_note(f"MLflow run {run.run_id} marked KILLED")
-        raise
-    except BaseException as error:
-        if run is not None:
+        elif run is not None:
             _end(run, "FAILED", error)
         raise
     _end(run, "FINISHED")
