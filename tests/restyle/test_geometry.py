@@ -127,6 +127,26 @@ def test_the_loss_is_zero_on_the_styles_themselves_and_pulls_outputs_toward_them
         assert geometry_loss(stepped, styles) < loss
 
 
+def test_the_slant_weight_weighs_the_shear_alone() -> None:
+    """At 1 the term is the plain mean, to the bit; at s it is the mean of the four numbers'
+    distances with the shear's counted s times, so its gradient asks more of the shear."""
+    shapes = ((-0.3, 2, 20), (0.0, 5, 16), (0.3, 3, 12), (0.1, 7, 18))
+    styles = _tensor([_bar(s, half_width=w, half_height=h) for s, w, h in shapes])
+    outputs = _tensor([_bar(0.15, half_width=4.0, half_height=14.0)] * 4)
+    for strokes in (False, True):
+        plain = geometry_loss(outputs, styles, strokes)
+        assert torch.equal(geometry_loss(outputs, styles, strokes, 1.0), plain)
+        target = shape_moments(styles, strokes)
+        spread = target.std(dim=0) + 1e-3
+        each = ((shape_moments(outputs, strokes) - target).abs() / spread).mean(dim=0)
+        assert plain.item() == pytest.approx(each.mean().item(), rel=1e-5)
+        weighed = geometry_loss(outputs, styles, strokes, 3.0)
+        assert weighed.item() == pytest.approx((3 * each[0] + each[1:].sum()).item() / 6, rel=1e-5)
+        assert geometry_loss(outputs, styles, strokes, 0.0).item() == pytest.approx(
+            each[1:].mean().item(), rel=1e-5
+        )
+
+
 def test_the_restyler_trains_on_the_term_only_when_its_weight_is_set() -> None:
     """Weight 0: the term is measured and logged, the step's weights are those of a step
     without it (the default's bytes); weight 1: the weights differ."""

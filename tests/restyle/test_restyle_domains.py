@@ -131,9 +131,9 @@ def test_the_new_keys_shape_the_hash_only_when_set() -> None:
     }
     hashes.add(params_hash(parse_params({"task": "restyle", "restyle": {"folder": "mine"}})))
     shapes = ({"geometry": 0.3}, {"warp": True}, {"semantic": 1.0}, {"geometry_numbers": "strokes"})
-    for shape in shapes:
+    for shape in (*shapes, {"geometry_slant": 2.0}):
         hashes.add(params_hash(parse_params({"task": "restyle", "restyle": shape})))
-    assert len(hashes) == 7 and params_hash(one) not in hashes
+    assert len(hashes) == 8 and params_hash(one) not in hashes
 
 
 def save(path: Path, pixels: np.ndarray) -> None:

@@ -73,6 +73,13 @@ class RestyleConfig(_Section, Length):
         "the height as the rows that hold ink and the stroke's thickness (2 x ink / outline), "
         "which read the hand, not the digit",
     )
+    geometry_slant: float = Field(
+        1.0,
+        ge=0,
+        le=1e4,
+        description="the shear's weight in the geometry term beside the other three numbers' 1 "
+        "(the term is their weighted mean): above 1 the term asks more for the style's slant",
+    )
     semantic: float = Field(
         0.0,
         ge=0,

@@ -203,7 +203,7 @@ def restyle_step(
     )  # fmt: skip
     strokes = cfg.geometry_numbers == "strokes"
     if cfg.geometry > 0:
-        geometry = geometry_loss(fakes[: len(content)], style, strokes)
+        geometry = geometry_loss(fakes[: len(content)], style, strokes, cfg.geometry_slant)
         loss_g = loss_g + cfg.geometry * geometry
     else:  # measured only: the default's gradients (and bytes) stay as they were
         with torch.no_grad():
