@@ -115,3 +115,8 @@ class RestyleConfig(_Section, Length):
     def two_domains(self) -> bool:
         """Whether the content images come from a domain of their own (A)."""
         return self.content_source is not None or self.folder is not None
+
+    @property
+    def strokes(self) -> bool:
+        """Whether the geometry term and the warp read the stroke numbers."""
+        return self.geometry_numbers == "strokes"

@@ -101,7 +101,7 @@ def restyler_spec(cfg: RestyleConfig, channels: int, size: int, num_classes: int
     """The networks `cfg` asks for, for images of `channels` x `size` px of `num_classes`."""
     return RestylerSpec(
         channels, size, cfg.width, cfg.style_dim, cfg.blocks, num_classes, int(cfg.warp),
-        int(cfg.geometry_numbers == "strokes"),
+        int(cfg.strokes),
     )  # fmt: skip
 
 
@@ -201,13 +201,12 @@ def restyle_step(
         adversarial + cfg.reconstruction * reconstruction + cfg.style * style_loss
         + cfg.content * content_loss + cfg.cycle * cycle - diversity * spread
     )  # fmt: skip
-    strokes = cfg.geometry_numbers == "strokes"
     if cfg.geometry > 0:
-        geometry = geometry_loss(fakes[: len(content)], style, strokes, cfg.geometry_slant)
+        geometry = geometry_loss(fakes[: len(content)], style, cfg.strokes, cfg.geometry_slant)
         loss_g = loss_g + cfg.geometry * geometry
     else:  # measured only: the default's gradients (and bytes) stay as they were
         with torch.no_grad():
-            geometry = geometry_loss(fakes[: len(content)], style, strokes)
+            geometry = geometry_loss(fakes[: len(content)], style, cfg.strokes)
     if reader is not None:
         semantic = F.cross_entropy(reader(fakes), twice)
         loss_g = loss_g + cfg.semantic * semantic

@@ -25,7 +25,7 @@ from ganops.runs.seeds import derived_seed
 from ganops.translation.networks import ResnetGenerator, _ResidualBlock
 from ganops.translation.terms import (
     geometry_loss,
-    if_weighed,
+    if_weighted,
     lsgan,
     requires_grad,
     semantic_loss,
@@ -173,7 +173,7 @@ def cut_step(
     nce_identity = nce_loss(generator, heads, b, same_b, cfg.nce_patches, seeds[1])
     semantic = semantic_loss(state.classifier, a, fake_b, state.translation_classifier)
     # the generator commutes with a quarter turn (GcGAN)
-    geometry = if_weighed(cfg.geometry, lambda: geometry_loss(generator, a, fake_b))
+    geometry = if_weighted(cfg.geometry, lambda: geometry_loss(generator, a, fake_b))
     loss_g = (
         adversarial + cfg.nce * 0.5 * (nce + nce_identity) + cfg.semantic * semantic
         + cfg.geometry * geometry

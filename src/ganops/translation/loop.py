@@ -72,7 +72,7 @@ from ganops.translation.networks import (
 )
 from ganops.translation.terms import (
     geometry_loss,
-    if_weighed,
+    if_weighted,
     lsgan,
     requires_grad,
     semantic_loss,
@@ -265,7 +265,7 @@ def unpaired_step(
     fake_b, fake_a = g_ab(a), g_ba(b)  # (B, C, H, W)
     adversarial = lsgan(d_b(fake_b), True) + lsgan(d_a(fake_a), True)
     cycle = F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b)
-    identity = if_weighed(cfg.identity, lambda: F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a))
+    identity = if_weighted(cfg.identity, lambda: F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a))
     # semantic: A's translation keeps the class A's classifier sees in it
     semantic = semantic_loss(state.classifier, a, fake_b, state.translation_classifier)
 
@@ -274,9 +274,9 @@ def unpaired_step(
         assert state.classifier is not None and state.translation_classifier is not None
         return sure_semantic_loss(state.translation_classifier, b, state.classifier, fake_a)
 
-    semantic_b = if_weighed(cfg.semantic_b, b_keeps_its_class)
+    semantic_b = if_weighted(cfg.semantic_b, b_keeps_its_class)
     # geometry: each generator commutes with a quarter turn
-    geometry = if_weighed(
+    geometry = if_weighted(
         cfg.geometry, lambda: geometry_loss(g_ab, a, fake_b) + geometry_loss(g_ba, b, fake_a)
     )
     loss_g = (

@@ -67,7 +67,7 @@ def sure_semantic_loss(
     return (losses * (confidence >= SURE)).mean()
 
 
-def if_weighed(weight: float, term: Callable[[], torch.Tensor]) -> torch.Tensor:
+def if_weighted(weight: float, term: Callable[[], torch.Tensor]) -> torch.Tensor:
     """`term()` when its `weight` is above 0, else 0 without computing it: an optional term
     of a step (its value is logged either way, its weight applied by the caller)."""
     return term() if weight > 0 else torch.zeros(())
