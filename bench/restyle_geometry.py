@@ -5,8 +5,8 @@ and the table of docs/style.md from the records (the default's own at `--weight 
 Each run is `params.yaml` plus `task: restyle`, `restyle.geometry: WEIGHT`, `restyle.seed:
 SEED` (and `restyle.epochs` with `--epochs`, for short trials; `restyle.warp: true` with
 `--warp`; `restyle.semantic` with `--semantic`; `restyle.geometry_numbers: strokes` with
-`--strokes`; `restyle.geometry_slant` with `--slant`) in a scratch workspace; its record
-holds the seconds and the evaluate stage's scores.
+`--strokes`; `restyle.geometry_slant` with `--slant`; `restyle.ema_kimg` with `--ema`) in a
+scratch workspace; its record holds the seconds and the evaluate stage's scores.
 
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 0 --out A.json &
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 1 --out B.json
@@ -37,11 +37,13 @@ HAND = ("slant", "thickness", "width", "height")
 
 def overrides(
     weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0,
-    strokes: bool = False, slant: float = 1.0,
+    strokes: bool = False, slant: float = 1.0, ema: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
     restyle: dict[str, Any] = {"seed": seed, "geometry": weight}
     if slant != 1.0:
         restyle["geometry_slant"] = slant
+    if ema:
+        restyle["ema_kimg"] = ema
     if warp:
         restyle["warp"] = True
     if strokes:
@@ -55,13 +57,13 @@ def overrides(
 
 def measure(
     weight: float, seed: int, epochs: int | None, warp: bool = False, semantic: float = 0.0,
-    keep: Path | None = None, strokes: bool = False, slant: float = 1.0,
+    keep: Path | None = None, strokes: bool = False, slant: float = 1.0, ema: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
     """One restyler through the stages up to evaluate: its record (the workspace kept in
     `keep`, a new folder, when given)."""
     from translation import run_stages
 
-    setting = overrides(weight, seed, epochs, warp, semantic, strokes, slant)
+    setting = overrides(weight, seed, epochs, warp, semantic, strokes, slant, ema)
     if keep is not None:
         keep.mkdir(parents=True)  # (a kept workspace is never overwritten)
     with tempfile.TemporaryDirectory(prefix="restyle-geometry-") as scratch:
@@ -120,6 +122,8 @@ def _setting(record: dict[str, Any]) -> tuple[bool, float, str, float, int | Non
     numbers = restyle.get("geometry_numbers", "moments")
     if restyle.get("geometry_slant", 1.0) != 1.0:  # the shear weighed apart
         numbers += f", slant {restyle['geometry_slant']:g}"
+    if restyle.get("ema_kimg"):  # the moving average published
+        numbers += f", ema {restyle['ema_kimg']:g}"
     return warp, float(restyle.get("geometry", 0.0)), numbers, semantic, restyle.get("epochs")
 
 
@@ -164,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strokes", action="store_true",
                         help="restyle.geometry_numbers: strokes")  # fmt: skip
     parser.add_argument("--slant", type=float, default=1.0, help="restyle.geometry_slant")
+    parser.add_argument("--ema", type=float, default=0.0, help="restyle.ema_kimg")
     parser.add_argument("--out", type=Path, help="write the record here")
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these records")
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table([json.loads(path.read_text()) for path in args.table]))
         return 0
     record = measure(args.weight, args.seed, args.epochs, args.warp, args.semantic, args.keep,
-                     args.strokes, args.slant)  # fmt: skip
+                     args.strokes, args.slant, args.ema)  # fmt: skip
     text = json.dumps(record, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

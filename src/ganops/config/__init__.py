@@ -74,6 +74,7 @@ UNHASHED_AT: dict[str, object] = {
     "restyle.geometry": 0.0,
     "restyle.geometry_numbers": "moments",
     "restyle.geometry_slant": 1.0,
+    "restyle.ema_kimg": 0.0,
     "restyle.semantic": 0.0,
     "restyle.warp": False,
     "translate.method": "cyclegan",

@@ -73,6 +73,14 @@ class RestyleConfig(_Section, Length):
         "the height as the rows that hold ink and the stroke's thickness (2 x ink / outline), "
         "which read the hand, not the digit",
     )
+    ema_kimg: float = Field(
+        0.0,
+        ge=0,
+        le=1e6,
+        description="half-life in thousands of images of the moving average of the restyler's "
+        "weights that the run shows and saves (StarGAN v2's nets_ema; 0 = off, the trained "
+        "weights themselves)",
+    )
     geometry_slant: float = Field(
         1.0,
         ge=0,

@@ -35,6 +35,11 @@ With two domains (`ganops.restyle.domains`) the content images are A's and the s
 B's, drawn from B's train split; the discriminator's real images are then the style batch, B's
 images at their own classes (one head for all when the domains do not share their classes),
 so an output must look like a real image of B of its content's class.
+
+With `restyle.ema_kimg` above 0 the restyler that is published (the per-epoch grid and
+score, the saved and logged model) is a moving average of the trained one's weights, as
+StarGAN v2 evaluates `nets_ema` (`ganops.gan.ema`, its horizon in images as the generator's
+`train.ema_kimg`); it is kept in the checkpoint, so a resumed run's average is the same.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +58,7 @@ from tqdm import tqdm
 from ganops.config import RestyleConfig
 from ganops.device import adam
 from ganops.errors import GanopsError
+from ganops.gan.ema import GeneratorEMA
 from ganops.restyle.geometry import geometry_loss
 from ganops.restyle.networks import (
     ClassDiscriminator,
@@ -82,7 +89,8 @@ class RestylerDiverged(GanopsError):
 
 @dataclass
 class RestyleState(PartsState):
-    """Everything a restyle run continues from: both networks, both optimisers, the step."""
+    """Everything a restyle run continues from: both networks, both optimisers, the step and
+    (`restyle.ema_kimg`) the moving average of the restyler."""
 
     PARTS = ("restyler", "discriminator", "optimizer_g", "optimizer_d")
     WATCHED = ("restyler", "discriminator")
@@ -95,6 +103,21 @@ class RestyleState(PartsState):
     optimizer_g: torch.optim.Optimizer
     optimizer_d: torch.optim.Optimizer
     step: int = 0
+    ema: GeneratorEMA | None = None
+
+    @property
+    def published(self) -> Restyler:
+        """The restyler the run shows and saves: the moving average when there is one."""
+        return self.restyler if self.ema is None else self.ema.module  # type: ignore[return-value]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return state if self.ema is None else state | {"ema": self.ema.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
 
 
 def restyler_spec(cfg: RestyleConfig, channels: int, size: int, num_classes: int) -> RestylerSpec:
@@ -114,12 +137,14 @@ def build_restyler(
     restyler.to(device).to(memory_format=layout).train()
     discriminator.to(device).to(memory_format=layout).train()
     betas = (cfg.beta1, cfg.beta2)
+    half_life = cfg.ema_kimg * 1000
     return RestyleState(
         spec=spec,
         restyler=restyler,
         discriminator=discriminator,
         optimizer_g=adam(restyler.parameters(), cfg.lr, betas),
         optimizer_d=adam(discriminator.parameters(), cfg.lr, betas),
+        ema=GeneratorEMA(restyler, 0.0, half_life, cfg.batch_size) if half_life > 0 else None,
     )
 
 
@@ -315,6 +340,8 @@ def train_restyler(
         real_labels = None if work.style_labels is None else work.style_labels[index_style]
         weight = diversity_weight(cfg, state.step, total)
         losses = restyle_step(state, cfg, batch_data, weight, real_labels, work.reader)
+        if state.ema is not None:
+            state.ema.update(state.restyler, state.step)
         state.step += 1
         bar.update()
         if not all(math.isfinite(v) for v in losses.values()):
@@ -330,7 +357,7 @@ def train_restyler(
             continue
         # maintenance: the epoch line and grid, then the checkpoint
         if epoch_done:
-            logger.log_grid(state.step, style_grid(state.restyler, work.grid_contents,
+            logger.log_grid(state.step, style_grid(state.published, work.grid_contents,
                                                    work.grid_styles))  # fmt: skip
             log.info(
                 "epoch %d/%d  %s", epoch + 1, cfg.passes,

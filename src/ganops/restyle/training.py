@@ -84,7 +84,7 @@ class QuickScore:
     by_class: bool = True  # the classes are shared: content kept is defined
 
     def __call__(self, state: RestyleState) -> dict[str, float]:
-        outputs = to_uint8(restyle_images(state.restyler, self.contents, self.styles))
+        outputs = to_uint8(restyle_images(state.published, self.contents, self.styles))
         features, logits = extract(self.evaluator.network, outputs, 500, self.device)
         reference = fid_statistics(self.evaluator.reference_features)
         scores = {"quick_fid": round(fid_from_statistics(fid_statistics(features), reference), 6)}
@@ -221,6 +221,7 @@ def _train(
     if inputs.spec.warp:  # (a resumed run loads the same scale with its weights)
         styles = to_training_tensor(inputs.train.style.images, device)
         state.restyler.style_encoder.set_moment_scale(styles)
+        state.published.style_encoder.set_moment_scale(styles)
     reader, reader_accuracy = semantic_reader(params, train, test, device)
     histories = {
         "history": HistoryFile(paths.history, METRICS),
@@ -288,12 +289,12 @@ def _publish_and_record(
     `accuracies` of the semantic term's classifier when it is on) and the restyler as an
     MLflow model (registered as `tracking.registered_restyler`, served by
     `ganops.tracking.restyler_serving`) with its model card."""
-    save_restyler(paths.model, state.restyler)
+    save_restyler(paths.model, state.published)
     write_json(paths.metrics, metrics)
     steps = int(metrics["steps"])
     run.log_summary({"train_time_s": seconds} | accuracies, step=steps)
     registered = params.tracking.registered_restyler
-    model_uri = run.log_restyler(state.restyler, state.restyler.spec.to_dict(), registered)
+    model_uri = run.log_restyler(state.published, state.published.spec.to_dict(), registered)
     device = next(state.restyler.parameters()).device
     record = record_run(run, params, paths.run_record, model_uri, steps, steps, seconds, device)
     facts = {
