@@ -480,16 +480,17 @@ def test_the_restyle_geometry_table_is_the_records(capsys: pytest.CaptureFixture
         for warp, weight, numbers, semantic, *_ in rows
     ]
     assert settings == sorted(settings) and len(rows) == len(records)
-    assert {numbers for *_, numbers, _ in settings} == {"moments", "strokes"}
+    # the numbers read, with the shear's weight and the moving average where they were set
+    assert {numbers.split(",")[0] for *_, numbers, _ in settings} == {"moments", "strokes"}
     default = ("off", "0", "moments", "0", "10", "0")  # the default's own
     assert default in {tuple(row[:6]) for row in rows}
 
 
-def _restyle_runs(folder: str, name: str) -> list[dict[str, Any]]:
-    """The two seeds' records of a bench/restyle_geometry.py run."""
+def _restyle_runs(folder: str, name: str, seeds: tuple[int, ...] = (0, 1)) -> list[dict[str, Any]]:
+    """The records of a bench/restyle_geometry.py run at `seeds`."""
     records = ROOT / "bench/records" / folder
     return [json.loads((records / f"restyle-geometry-{name}-seed{seed}.json").read_text())
-            for seed in (0, 1)]  # fmt: skip
+            for seed in seeds]  # fmt: skip
 
 
 def _kept_and_fid(runs: list[dict[str, Any]]) -> list[str]:
@@ -542,6 +543,28 @@ def test_the_stroke_numbers_table_is_the_records() -> None:
             ", ".join(f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for way in ways)
             for m in ("slant", "thickness", "width", "height")
         ]
+        assert _style_row(text, label) == cells, label
+
+
+def test_the_slant_weight_table_is_the_records() -> None:
+    """docs/style.md's table of the shear's weight and the moving average, all at geometry
+    and semantic weights of 1.25 on the stroke numbers: every cell is its two seeds' records."""
+    text = (ROOT / "docs/style.md").read_text()
+    base = "w1.25-warp-semantic1.25-strokes"
+    rows = {"slant 1": (base, (0, 1)), "slant 1, average 10 kimg": (f"{base}-ema10", (0, 1)),
+            "slant 1.5": (f"{base}-slant1.5", (0, 1)),
+            "slant 2": (f"{base}-slant2", (0, 1)),
+            "slant 2, average 10 kimg": (f"{base}-slant2-ema10", (0, 1)),
+            "slant 2, average 10 kimg, held out": (f"{base}-slant2-ema10", (2, 3))}  # fmt: skip
+    for label, (name, seeds) in rows.items():
+        runs = _restyle_runs("cpu-2026-11-29", name, seeds)
+        ways = [run["evaluate"]["restyle"] for run in runs]
+        cells = _kept_and_fid(runs)
+        cells += [
+            ", ".join(f"{way[f'style_r_{m}']:.2f} / {way[f'content_r_{m}']:.2f}" for way in ways)
+            for m in ("slant", "thickness", "width", "height")
+        ]
+        cells.append(", ".join(f"{way['nn_distance_ratio']:.2f}" for way in ways))
         assert _style_row(text, label) == cells, label
 
 
