@@ -391,10 +391,10 @@ def open_run(
     On exit the run is FINISHED; on an exception FAILED with an `error` tag; on Ctrl-C or
     SIGTERM (KeyboardInterrupt/SystemExit, `ganops.runner.Stopped`, or an error it caused:
     `errors.stop_behind`) KILLED, and the stop carries the note `MLflow run <id> marked
-    KILLED`. A stop that arrives while
-    the run starts or ends is held until that is done (`signals_held`). A store that cannot
-    be reached at the start is an error (or, with `tracking.local_fallback`, the run goes to
-    the local store); one lost later only delays delivery (see `Run`).
+    KILLED`. A stop that arrives while the run starts or ends is held until that is done
+    (`signals_held`). A store that cannot be reached at the start is an error (or, with
+    `tracking.local_fallback`, the run goes to the local store); one lost later only delays
+    delivery (see `Run`).
     """
     root = root or project_root()
     run: Run | None = None
