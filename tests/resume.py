@@ -15,6 +15,7 @@ import torch
 from tests.helpers import ROOT, STAGE_ARGS, TRAINING_S
 
 CHECKPOINT = Path("data/checkpoints/last.pt")
+MODEL = Path("data/models/model.pt")
 
 
 def checkpoint_step(path: Path = CHECKPOINT) -> int:
@@ -42,3 +43,23 @@ def train_killed_after_a_checkpoint() -> tuple[list[str], dict[str, str], int]:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     return command, env, checkpoint_step()
+
+
+def killed_then_resumed() -> tuple[int, str]:
+    """In this workspace, the train stage run afresh (its model and checkpoint removed),
+    killed with SIGKILL once it has a checkpoint and before it writes its model, then run
+    again to the end, which must resume from that checkpoint. The step it was killed at
+    and what the second run logged."""
+    MODEL.unlink()
+    command, env, killed_at = train_killed_after_a_checkpoint()
+    assert not MODEL.exists()  # killed before the end
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
+    return killed_at, rerun.stderr
+
+
+def logged_steps() -> list[int]:
+    """The steps of this workspace's train history, in the order they were logged."""
+    history = Path("data/train/history.tsv").read_text().splitlines()
+    return [int(line.split("\t")[0]) for line in history[1:]]

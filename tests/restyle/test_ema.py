@@ -5,7 +5,6 @@ ends in the uninterrupted run's bytes."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from ganops.restyle.artifact import load_restyler
 from ganops.restyle.loop import build_restyler, restyle_step, restyler_spec
 from tests.helpers import private_copy, run_stages_in
 from tests.restyle.test_restyle_stages import TINY_RESTYLE, digest
-from tests.resume import CHECKPOINT, train_killed_after_a_checkpoint
+from tests.resume import CHECKPOINT, MODEL, killed_then_resumed
 
 EMA_RESTYLE = TINY_RESTYLE | {"restyle": TINY_RESTYLE["restyle"] | {"ema_kimg": 0.1}}
 CPU = torch.device("cpu")
@@ -71,16 +70,12 @@ def test_the_saved_restyler_is_the_average_and_a_sigkilled_run_resumes_to_its_by
     ema_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payload = torch.load(ema_run / CHECKPOINT, map_location="cpu", weights_only=True)
-    saved = load_restyler(ema_run / "data/models/model.pt").state_dict()
+    saved = load_restyler(ema_run / MODEL).state_dict()
     averaged, trained = payload["state"]["ema"], payload["state"]["restyler"]
     assert all(torch.equal(saved[name], averaged[name]) for name in saved)
     assert any(not torch.equal(saved[name], trained[name]) for name in saved)
 
     private_copy(ema_run, tmp_path, monkeypatch)
-    Path("data/models/model.pt").unlink()
-    command, env, killed_at = train_killed_after_a_checkpoint()
-    assert 0 < killed_at < 40 and not Path("data/models/model.pt").exists()
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
-    assert digest(Path("data/models/model.pt")) == digest(ema_run / "data/models/model.pt")
+    killed_at, _ = killed_then_resumed()
+    assert 0 < killed_at < 40
+    assert digest(MODEL) == digest(ema_run / MODEL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from tests.helpers import (
     train_record,
     write_params,
 )
-from tests.resume import train_killed_after_a_checkpoint
+from tests.resume import MODEL, killed_then_resumed, logged_steps
 
 # 500 training images in batches of 25: the 20 steps an epoch that 4,000 in batches of 200
 # gave, at an eighth of the work a step; the evaluator, on those 500, at 8 epochs (32 steps)
@@ -227,16 +226,10 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     restyler's bytes are those of the uninterrupted run, and every step is logged once."""
     private_copy(restyle_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), TINY_RESTYLE)
-    Path("data/models/model.pt").unlink()
-    command, env, killed_at = train_killed_after_a_checkpoint()
-    assert not Path("data/models/model.pt").exists()  # killed before the end
+    killed_at, _ = killed_then_resumed()
     assert 0 < killed_at < 40
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
-    assert digest(Path("data/models/model.pt")) == digest(restyle_run / "data/models/model.pt")
-    history = Path("data/train/history.tsv").read_text().splitlines()
-    steps = [int(line.split("\t")[0]) for line in history[1:]]
+    assert digest(MODEL) == digest(restyle_run / MODEL)
+    steps = logged_steps()
     assert steps == sorted(set(steps)) and steps[-1] == 40  # every step once
 
 

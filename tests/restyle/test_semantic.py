@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from tests.helpers import (
 )
 from tests.restyle.test_restyle_domains import FOLDER_RUN, user_folder
 from tests.restyle.test_restyle_stages import TINY_RESTYLE, digest
-from tests.resume import train_killed_after_a_checkpoint
+from tests.resume import MODEL, killed_then_resumed
 
 CLASSES = 3
 
@@ -161,10 +160,6 @@ def test_a_sigkilled_run_with_the_term_resumes_to_the_same_bytes(
     classifier trained anew at each start, from its own seed) ends in the uninterrupted
     run's bytes."""
     private_copy(semantic_run, tmp_path, monkeypatch)
-    Path("data/models/model.pt").unlink()
-    command, env, killed_at = train_killed_after_a_checkpoint()
-    assert 0 < killed_at < 40 and not Path("data/models/model.pt").exists()
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
-    assert digest(Path("data/models/model.pt")) == digest(semantic_run / "data/models/model.pt")
+    killed_at, _ = killed_then_resumed()
+    assert 0 < killed_at < 40
+    assert digest(MODEL) == digest(semantic_run / MODEL)

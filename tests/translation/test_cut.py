@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from tests.helpers import (
     run_stages_in,
     write_params,
 )
-from tests.resume import train_killed_after_a_checkpoint
+from tests.resume import MODEL, killed_then_resumed
 from tests.translation.test_translate_stages import UNPAIRED, digest
 
 CPU = torch.device("cpu")
@@ -157,12 +156,8 @@ def test_a_sigkilled_cut_run_resumes_to_the_same_bytes(
     """The heads and the sampled patches resume too: the bytes of the uninterrupted run."""
     private_copy(cut_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), CUT)
-    Path("data/models/model.pt").unlink()
-    command, env, killed_at = train_killed_after_a_checkpoint()
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"at step {killed_at}" in rerun.stderr
-    assert digest(Path("data/models/model.pt")) == digest(cut_run / "data/models/model.pt")
+    killed_then_resumed()
+    assert digest(MODEL) == digest(cut_run / MODEL)
 
 
 @pytest.mark.parametrize(

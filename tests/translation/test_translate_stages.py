@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from tests.helpers import (
     train_record,
     write_params,
 )
-from tests.resume import train_killed_after_a_checkpoint
+from tests.resume import MODEL, killed_then_resumed, logged_steps
 
 # 120 train images a class (of 400 in mnist-5k; UCI's smallest class has 126): a translator's
 # epoch of 6 steps instead of 20, which the stages, resume and torchrun tests each pay; the
@@ -231,15 +230,9 @@ def test_a_sigkilled_run_resumes_to_the_same_bytes(
     translator's bytes are those of the uninterrupted run, and every step is logged once."""
     private_copy(unpaired_run, tmp_path, monkeypatch)
     write_params(Path("params.yaml"), UNPAIRED)
-    Path("data/models/model.pt").unlink()
-    command, env, killed_at = train_killed_after_a_checkpoint()
-    assert not Path("data/models/model.pt").exists()  # killed before the end
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"at step {killed_at}" in rerun.stderr  # it resumed, not restarted
-    assert digest(Path("data/models/model.pt")) == digest(unpaired_run / "data/models/model.pt")
-    history = Path("data/train/history.tsv").read_text().splitlines()
-    steps = [int(line.split("\t")[0]) for line in history[1:]]
+    killed_then_resumed()
+    assert digest(MODEL) == digest(unpaired_run / MODEL)
+    steps = logged_steps()
     assert steps == sorted(set(steps))  # every step once
 
 
