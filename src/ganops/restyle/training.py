@@ -221,7 +221,8 @@ def _train(
     if inputs.spec.warp:  # (a resumed run loads the same scale with its weights)
         styles = to_training_tensor(inputs.train.style.images, device)
         state.restyler.style_encoder.set_moment_scale(styles)
-        state.published.style_encoder.set_moment_scale(styles)
+        if state.ema is not None:  # the average starts as the scaled restyler, not re-measured
+            state.ema.load_state_dict(state.restyler.state_dict())
     reader, reader_accuracy = semantic_reader(params, train, test, device)
     histories = {
         "history": HistoryFile(paths.history, METRICS),
