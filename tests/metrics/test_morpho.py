@@ -16,6 +16,7 @@ from ganops.config import DataConfig
 from ganops.data.sources import get_source
 from ganops.errors import DataError
 from ganops.metrics import morpho
+from ganops.metrics import skeleton as skeleton_module
 from ganops.metrics.morpho import FIELDS, Morphometrics, measure, measure_batch
 from tests.helpers import load_script
 
@@ -187,7 +188,7 @@ def test_the_skeleton_is_scikit_images_medial_axis(some_digits: np.ndarray) -> N
     """The faster medial_axis (its table built once) draws the very pixels of scikit-image's."""
     for image in some_digits[::10]:
         foreground = morpho.upscale(image / 255.0) >= 0.5 * morpho.upscale(image / 255.0).max()
-        skeleton, distance = morpho.medial_axis(foreground)
+        skeleton, distance = skeleton_module.medial_axis(foreground)
         expected, expected_distance = morphology.medial_axis(
             foreground, return_distance=True, rng=0
         )

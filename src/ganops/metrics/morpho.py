@@ -45,9 +45,8 @@ by the mean of each 4x4 block. They return an image of the input's shape, dtype 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,13 +55,14 @@ from skimage import morphology, transform
 from tqdm import tqdm
 
 from ganops.errors import DataError
+from ganops.metrics import shared_work
+from ganops.metrics.skeleton import medial_axis, skeleton_length
 
 SCALE = 4  # upscaling factor before binarising: measurements to 1/4 of a pixel
 THRESHOLD = 0.5  # binarise half-way between the darkest and the brightest upscaled value
 BOUND_MASS = 0.01  # mass left outside each side of the bounding parallelogram
 FIELDS = ("area", "length", "thickness", "slant_deg", "width", "height")
 PROGRESS_FROM = 1000  # a batch this large shows a progress bar (on a terminal)
-_SKELETON_SEED = 0  # medial_axis breaks ties at random: a fixed seed makes it repeatable
 _BLANK_CONTRAST = 1e-6  # an image whose values all lie this close ([0, 1] units) is blank
 
 
@@ -196,70 +196,6 @@ def _parallelogram(
     return float(left), float(right), float(top), float(bottom)
 
 
-@functools.cache
-def _removable_table() -> np.ndarray:
-    """`(512,)` uint8: for each 3x3 neighbourhood (bit k = pixel k, row by row), whether its
-    centre may be removed without changing the connectivity: the table scikit-image's
-    `medial_axis` builds on every call (about 3/4 of its time on a 112x112 digit), built once."""
-    eight = ndimage.generate_binary_structure(2, 2)
-    bits = 2 ** np.arange(9).reshape(3, 3)
-    patterns = [(index & bits).astype(bool) for index in range(512)]
-    removable = [
-        bool(pattern[1, 1])
-        and (
-            ndimage.label(pattern, eight)[1] != ndimage.label(pattern & ~_CENTRE, eight)[1]
-            or pattern.sum() < 3
-        )
-        for pattern in patterns
-    ]
-    return np.array(removable, dtype=np.uint8)
-
-
-_CENTRE = np.zeros((3, 3), dtype=bool)
-_CENTRE[1, 1] = True
-
-
-def medial_axis(foreground: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The skeleton `(H, W)` bool of a binary image and its distance map `(H, W)` float64:
-    scikit-image's `medial_axis(..., return_distance=True, rng=0)`, the same pixels (a test
-    checks it on real digits), with its lookup table built once. Where scikit-image's
-    thinning loop cannot be imported, its public `medial_axis` does the work."""
-    try:
-        from skimage.morphology._skeletonize_various_cy import _skeletonize_loop
-    except ImportError:  # a release that moved it: the public function, slower
-        skeleton, distance = morphology.medial_axis(  # type: ignore[no-untyped-call]
-            foreground, return_distance=True, rng=_SKELETON_SEED
-        )
-        return skeleton, distance
-    foreground = foreground.astype(bool)
-    distance = ndimage.distance_transform_edt(foreground)
-    neighbours = ndimage.correlate(
-        foreground.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant"
-    )
-    rows, cols = np.nonzero(foreground)  # row-major, as scikit-image's boolean indexing
-    # thin from the background inwards: nearest pixels first, corners before edges, ties at random
-    tiebreaker = np.random.default_rng(_SKELETON_SEED).permutation(np.arange(rows.size))
-    order = np.lexsort((tiebreaker, 9 - neighbours[rows, cols], distance[rows, cols]))
-    skeleton = np.ascontiguousarray(foreground, dtype=np.uint8)
-    _skeletonize_loop(
-        skeleton,
-        np.ascontiguousarray(rows, dtype=np.intp),
-        np.ascontiguousarray(cols, dtype=np.intp),
-        np.ascontiguousarray(order, dtype=np.int32),
-        _removable_table(),
-    )
-    return skeleton.astype(bool), distance
-
-
-def _skeleton_length(skeleton: np.ndarray) -> float:
-    """Length of a one-pixel-wide skeleton: 1 per side-by-side pair, √2 per diagonal pair."""
-    side = np.count_nonzero(skeleton[:, 1:] & skeleton[:, :-1])
-    side += np.count_nonzero(skeleton[1:, :] & skeleton[:-1, :])
-    diagonal = np.count_nonzero(skeleton[1:, 1:] & skeleton[:-1, :-1])
-    diagonal += np.count_nonzero(skeleton[1:, :-1] & skeleton[:-1, 1:])
-    return float(side + math.sqrt(2.0) * diagonal)
-
-
 # --- measuring --------------------------------------------------------------------------------
 
 
@@ -275,7 +211,7 @@ def _measure_unit(unit: np.ndarray) -> Morphometrics:
     left, right, top, bottom = _parallelogram(big, x_mean, y_mean, shear)
     return Morphometrics(
         area=float(foreground.sum()) / SCALE**2,
-        length=_skeleton_length(skeleton) / SCALE,
+        length=skeleton_length(skeleton) / SCALE,
         thickness=2.0 * float(distance[skeleton].mean()) / SCALE,
         slant_deg=math.degrees(math.atan(-shear)),
         width=(right - left) / SCALE,
@@ -308,19 +244,36 @@ def measure_batch(
     progress: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """`measure` for each of `(N, H, W)` or `(N, 1, H, W)` images: name (`FIELDS`) → float64
-    `(N,)`, NaN for blank images. A progress bar on a terminal when `progress`, or by default
-    for `PROGRESS_FROM` images or more."""
+    `(N,)`, NaN for blank images; in parts among processes inside `shared_work.shared()`. A
+    progress bar on a terminal when `progress`, or by default for `PROGRESS_FROM` images or
+    more."""
     stack = _as_stack(images)
     show = len(stack) >= PROGRESS_FROM if progress is None else progress
-    rows: Iterable[np.ndarray] = tqdm(
-        stack, desc="morphometrics", unit="img", disable=None if show else True, leave=False
-    )
+    hidden = None if show else True
+    bar = tqdm(total=len(stack), desc="morphometrics", unit="img", disable=hidden, leave=False)
+    with bar:
+        parts = shared_work.in_parts(_measured_rows, len(stack), [stack], [value_range])
+        if parts is None:
+            return _measured_rows(stack, value_range, 0, bar)
+        done = []
+        for _, part in parts:
+            done.append(part)
+            bar.update(len(part["area"]))
+    return {name: np.concatenate([part[name] for part in done]) for name in FIELDS}
+
+
+def _measured_rows(
+    stack: np.ndarray, value_range: tuple[float, float] | None, start: int, bar: Any = None
+) -> dict[str, np.ndarray]:
+    """`measure_batch` of `stack`, images `start`, `start + 1`, ... of the caller's batch."""
     results = []
-    for index, image in enumerate(rows):
+    for offset, image in enumerate(stack):
         try:
             results.append(measure(image, value_range))
         except DataError as error:
-            raise DataError(f"image {index} of the batch: {error}") from None
+            raise DataError(f"image {start + offset} of the batch: {error}") from None
+        if bar is not None:
+            bar.update()
     return {
         name: np.array([getattr(r, name) for r in results], dtype=np.float64) for name in FIELDS
     }

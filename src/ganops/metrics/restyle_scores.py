@@ -24,18 +24,16 @@ any features. Pure: numpy and torch, no files, no MLflow.
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from itertools import pairwise
 
 import numpy as np
 import torch
 from skimage import morphology
 
 from ganops.errors import DataError
-from ganops.metrics import morpho
+from ganops.metrics import morpho, shared_work
 from ganops.metrics.diversity import MAX_PER_CLASS, mean_pairwise_distance
+from ganops.metrics.skeleton import medial_axis
 
 # score name -> Morpho-MNIST field; the hand first, then the two that also depend on the digit
 MEASUREMENTS = {
@@ -144,7 +142,7 @@ def _thickness(big: np.ndarray) -> float:
     foreground = morpho._binarise(morpho.upscale(morpho._unit_image(morpho.downscale(big), None)))
     if foreground is None:
         return math.nan
-    skeleton, distance = morpho.medial_axis(np.pad(foreground, 1))
+    skeleton, distance = medial_axis(np.pad(foreground, 1))
     return 2.0 * float(distance[1:-1, 1:-1][skeleton[1:-1, 1:-1]].mean()) / morpho.SCALE
 
 
@@ -192,9 +190,12 @@ def restyle_one(
     return morpho._perturbed(content, value_range, change)
 
 
-def _restyled_rows(stack: np.ndarray, hands: Measures, value_range: ValueRange) -> np.ndarray:
+def _restyled_rows(
+    stack: np.ndarray, hands: Measures, value_range: ValueRange, start: int = 0
+) -> np.ndarray:
     """`restyle_one` of each content of `stack` `(N, H, W)` with its style's measurements
-    `hands` (N each); a blank style's content as it is."""
+    `hands` (N each); a blank style's content as it is. (`start`, where the part begins in
+    the caller's batch, changes nothing: every image is transformed alone.)"""
     out = np.empty_like(stack)
     for i, content in enumerate(stack):
         if np.isnan(hands["area"][i]):
@@ -213,35 +214,36 @@ def _restyled_rows(stack: np.ndarray, hands: Measures, value_range: ValueRange) 
 
 def hand_made_restyle(
     contents: np.ndarray, styles: np.ndarray, value_range: ValueRange = None,
-    workers: int | None = None,
+    workers: int | None = None, hands: Measures | None = None,
 ) -> np.ndarray:  # fmt: skip
     """The hand-made transform a domain expert would write: each content image
     (`(N, H, W)` or `(N, 1, H, W)`, in `value_range`) given the slant, width, height and
     thickness of its style image by Morpho-MNIST's perturbations (`restyle_one`). Returns
     the contents' shape, dtype and range. A blank content comes back as it is, and so does
-    a content whose style image is blank (there is no hand to copy).
+    a content whose style image is blank (there is no hand to copy). `hands`: the styles'
+    measurements (`morpho.measure_batch`), where the caller has them.
 
-    `workers` processes (None: as many as torch has threads) share the images, in contiguous
-    parts (at least `MIN_PER_WORKER` images each: fewer are not worth a process's start).
-    Each image is transformed alone, in numpy and scikit-image on one core, so the bytes are
-    the same whatever their number."""
+    The styles are measured and the contents transformed in contiguous parts (at least
+    `MIN_PER_WORKER` images each: fewer are not worth a process's start) by the processes
+    of the open `shared_work.shared()` block, or else by `workers` processes (None: as many
+    as torch has threads) started for this call. Each image is transformed alone, in numpy
+    and scikit-image on one core, so the bytes are the same whatever their number."""
     stack = _paired_stacks(contents, styles, "hand_made_restyle")
-    hands = morpho.measure_batch(styles, value_range)
     wanted = torch.get_num_threads() if workers is None else workers
-    workers = max(1, min(wanted, len(stack) // MIN_PER_WORKER))
-    if workers == 1:
-        return _restyled_rows(stack, hands, value_range).reshape(np.shape(contents))
-    bounds = np.linspace(0, len(stack), workers + 1).astype(int)
-    parts = list(pairwise(bounds))
-    # spawned, not forked: the stage's process holds torch's threads and MLflow's
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = pool.map(
-            _restyled_rows,
-            [stack[a:b] for a, b in parts],
-            [{field: values[a:b] for field, values in hands.items()} for a, b in parts],
-            [value_range] * len(parts),
+    with shared_work.shared(max(1, min(wanted, len(stack) // MIN_PER_WORKER))):
+        if hands is None:
+            hands = morpho.measure_batch(styles, value_range)
+        elif len(hands["area"]) != len(stack):
+            raise DataError(
+                f"hand_made_restyle: {len(hands['area'])} measured styles for {len(stack)} pairs"
+            )
+        parts = shared_work.in_parts(
+            _restyled_rows, len(stack), [stack, hands], [value_range], MIN_PER_WORKER
         )
-        out = np.concatenate(list(done))
+        if parts is None:
+            out = _restyled_rows(stack, hands, value_range)
+        else:
+            out = np.concatenate([part for _, part in parts])
     return out.reshape(np.shape(contents))
 
 
@@ -257,6 +259,7 @@ def retrieve_restyle(
     train_labels: np.ndarray,
     value_range: ValueRange = None,
     train_measures: Measures | None = None,
+    style_measures: Measures | None = None,
 ) -> np.ndarray:
     """Retrieval: for each pair, the training image of class `content_labels[i]` whose hand
     is nearest that of `styles[i]`. The hand is `RETRIEVAL_FIELDS` (thickness, slant,
@@ -266,7 +269,8 @@ def retrieve_restyle(
     blank style, the class's training image nearest the training split's mean hand.
 
     `train_measures` (`morpho.measure_batch` of `train_images`) saves measuring the
-    training split again on a second call. Returns the training images' shape and dtype,
+    training split again on a second call, `style_measures` (of `styles`) measuring styles
+    the caller has measured. Returns the training images' shape and dtype,
     one image a pair."""
     content_labels = np.asarray(content_labels)
     train_labels = np.asarray(train_labels)
@@ -292,7 +296,11 @@ def retrieve_restyle(
     scale = pool[usable].std(axis=0)
     scale[scale == 0] = 1.0
     pool_units = pool / scale
-    style_units = _standardised(morpho.measure_batch(styles, value_range), scale)  # (N, 4)
+    if style_measures is None:
+        style_measures = morpho.measure_batch(styles, value_range)
+    elif len(style_measures["area"]) != len(content_labels):
+        raise DataError("retrieve_restyle: style_measures do not match the styles")
+    style_units = _standardised(style_measures, scale)  # (N, 4)
     centre = pool_units[usable].mean(axis=0)
     chosen = np.empty(len(content_labels), dtype=np.int64)
     for i, label in enumerate(content_labels):

@@ -53,7 +53,7 @@ import torch
 
 from ganops.config import EvalConfig
 from ganops.data.dataset import Split
-from ganops.metrics import morpho
+from ganops.metrics import morpho, shared_work
 from ganops.metrics.evaluator import LoadedEvaluator, accuracy, extract
 from ganops.metrics.restyle_scores import (
     MEASUREMENTS,
@@ -179,11 +179,12 @@ def _spread_pairs(
 def _spread_ways(
     arrays: dict[str, np.ndarray], test: RestyleSplit, train: Split,
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray], hand_made: np.ndarray | None,
-    train_measures: Measures | None,
+    train_measures: Measures | None, hands: Measures | None = None,
 ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:  # fmt: skip
     """Each way's outputs for the `_spread_pairs` `pairs`, content by content
-    `(S * K, C, H, W)` (the hand-made transform's, `hand_made`, made by the caller), and the
-    contents' classes `(S,)`. Every way None when K < 2 (no spread to measure)."""
+    `(S * K, C, H, W)` (the hand-made transform's, `hand_made`, made by the caller, as are
+    `hands`, the styles' measurements), and the contents' classes `(S,)`. Every way None when
+    K < 2 (no spread to measure)."""
     shown, contents, styles = pairs
     per_content = arrays[SPREAD_STYLE_INDEX_FILE].shape[1]
     names = ("restyle", "content", "style", "hand_made", "retrieval")
@@ -200,21 +201,22 @@ def _spread_ways(
     if train_measures is not None:
         ways["retrieval"] = retrieve_restyle(
             np.repeat(test.content.labels[shown], per_content), styles, train.images,
-            train.labels, train_measures=train_measures,
+            train.labels, train_measures=train_measures, style_measures=hands,
         )  # fmt: skip
     return ways, test.content.labels[shown]
 
 
 def _hand_made_both(
     contents: np.ndarray, styles: np.ndarray, spread_contents: np.ndarray,
-    spread_styles: np.ndarray,
+    spread_styles: np.ndarray, hands: tuple[Measures, Measures],
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The hand-made transform of the scored pairs and of the spread's, in one call: one
-    start of its processes, not two. Each image is transformed alone, so the bytes are those
-    of two calls."""
+    """The hand-made transform of the scored pairs and of the spread's, in one call, given
+    the two sets of styles' measurements `hands`. Each image is transformed alone, so the
+    bytes are those of two calls."""
     both = hand_made_restyle(
-        np.concatenate([contents, spread_contents]), np.concatenate([styles, spread_styles])
-    )
+        np.concatenate([contents, spread_contents]), np.concatenate([styles, spread_styles]),
+        hands={field: np.concatenate([hand[field] for hand in hands]) for field in hands[0]},
+    )  # fmt: skip
     return both[: len(contents)], both[len(contents) :]
 
 
@@ -247,7 +249,18 @@ def scored_ways(
     on the sample stage's contents each in K styles (as many as `cfg.style_pairs` outputs
     hold), the spread over styles (`SPREAD`). `train` is the style images' train split
     (retrieval's pool and the near-copy check's); a plain `Split` as `test` is one domain's,
-    contents and styles alike. What `not_defined(test)` names is None."""
+    contents and styles alike. What `not_defined(test)` names is None.
+
+    Morpho-MNIST's measurements and the hand-made transform, one core's work an image, are
+    shared among as many processes as torch has threads (`shared_work.shared`)."""
+    with shared_work.shared():
+        return _scored_ways(arrays, test, train, evaluator, cfg, device)
+
+
+def _scored_ways(
+    arrays: dict[str, np.ndarray], test: RestyleSplit | Split, train: Split,
+    evaluator: LoadedEvaluator, cfg: EvalConfig, device: torch.device,
+) -> dict[str, dict[str, float | None]]:  # fmt: skip
     if isinstance(test, Split):
         test = RestyleSplit(test, test, by_class=True, digits=True)
     pairs = len(arrays[SAMPLES_FILE])
@@ -264,12 +277,15 @@ def scored_ways(
             "style": morpho.measure_batch(styles),
         }
     spread_pairs = _spread_pairs(arrays, test, cfg.style_pairs)
-    hand_made = spread_hand = None
+    hand_made = spread_hand = spread_hands = None
     if measured is not None:
         _, spread_contents, spread_styles = spread_pairs
         if arrays[SPREAD_STYLE_INDEX_FILE].shape[1] < 2:  # no spread to measure: none made
             spread_contents, spread_styles = spread_contents[:0], spread_styles[:0]
-        hand_made, spread_hand = _hand_made_both(contents, styles, spread_contents, spread_styles)
+        spread_hands = morpho.measure_batch(spread_styles)
+        hand_made, spread_hand = _hand_made_both(
+            contents, styles, spread_contents, spread_styles, (measured["style"], spread_hands)
+        )
     ways: dict[str, np.ndarray | None] = {
         "restyle": arrays[SAMPLES_FILE][chosen],
         "content": contents,
@@ -281,10 +297,11 @@ def scored_ways(
     if measured is not None and test.by_class:
         train_measures = morpho.measure_batch(train.images)
         ways["retrieval"] = retrieve_restyle(
-            labels, styles, train.images, train.labels, train_measures=train_measures
-        )
+            labels, styles, train.images, train.labels, train_measures=train_measures,
+            style_measures=measured["style"],
+        )  # fmt: skip
     spread_ways, spread_classes = _spread_ways(
-        arrays, test, train, spread_pairs, spread_hand, train_measures
+        arrays, test, train, spread_pairs, spread_hand, train_measures, spread_hands
     )
     counts = {  # of the spread's outputs, as `pairs` is of the pairs'
         "spread_contents": float(len(spread_classes)),

@@ -33,6 +33,7 @@ from ganops.data.dataset import Split, load_split
 from ganops.data.processing import prepare, write_processed
 from ganops.errors import ConfigError, DataError
 from ganops.io import atomic_dir, write_json
+from ganops.metrics import shared_work
 from ganops.metrics.morpho import measure_batch
 from ganops.text.captions import MEASUREMENT, Caption, CaptionBins, caption_digits
 from ganops.text.vocab import Vocabulary
@@ -89,7 +90,8 @@ def preprocess_text(params: Params, raw: Path, processed: Path) -> Corpus:
         name: Split(prepared.images[name], prepared.labels[name], prepared.class_names)
         for name in SPLITS
     }
-    measured = {name: measure_batch(splits[name].images) for name in SPLITS}
+    with shared_work.shared():  # one core's work an image: among as many processes as threads
+        measured = {name: measure_batch(splits[name].images) for name in SPLITS}
     bins = CaptionBins.fit(measured["train"])
     seed = params.text.caption_seed
     captions = {
