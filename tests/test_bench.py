@@ -666,3 +666,22 @@ def test_handmade_speed_times_the_old_thickness_reading_beside_the_new_to_the_sa
     with bench.as_before():
         bench.module.hand_made_restyle(digits[:1], digits[1:], workers=1)
     assert len(calls) - now >= 5 and now < len(calls) - now
+
+
+def test_stage_speed_runs_the_stages_own_command_with_its_outputs_moved_aside(
+    tmp_path: Path,
+) -> None:
+    """The stage's arguments are dvc.yaml's, `${paths.*}` filled in; a run's metrics and
+    plots go to a scratch folder, every input stays the workspace's."""
+    bench = _bench("stage_speed")
+    arguments = bench.stage_arguments(ROOT, "evaluate")
+    assert arguments[arguments.index("--samples") + 1] == "data/samples"
+    assert arguments[arguments.index("--metrics") + 1] == "data/eval/metrics.json"
+    moved = bench.scratch_outputs(arguments, tmp_path)
+    assert moved[moved.index("--metrics") + 1] == str(tmp_path / "metrics.json")
+    assert moved[moved.index("--plots") + 1] == str(tmp_path / "plots")
+    assert moved[moved.index("--data") + 1] == "data/processed"
+    assert "$" not in " ".join(bench.stage_arguments(ROOT, "downstream"))
+    with pytest.raises(SystemExit, match="no stage 'nothing'"):
+        bench.stage_arguments(ROOT, "nothing")
+    assert bench.tree_of(".", tmp_path) == ROOT
