@@ -2,7 +2,8 @@
 restyler on mnist-5k through the seven stages, one restyler seed a process, and the table of
 docs/benchmarks.md ("Restyle downstream") from the records.
 
-Each run is `params.yaml` plus `task: restyle`, `restyle.seed: SEED` and `downstream.seeds: 3`
+Each run is `params.yaml` plus `task: restyle`, `restyle.seed: SEED`, `restyle.epochs: 10`
+(1,250 steps: the records' length, the default's until 2026-11-29) and `downstream.seeds: 3`
 (three classifier seeds an arm) in a scratch workspace; its record holds the seconds, the
 evaluate stage's scores and the downstream stage's metrics (ganops.restyle.downstream).
 
@@ -41,7 +42,7 @@ GAINS = ("restyled_vs_real", "restyled_vs_affine", "restyled_vs_handmade", "hand
 
 
 def overrides(seed: int) -> dict[str, Any]:
-    return {"task": "restyle", "restyle": {"seed": seed},
+    return {"task": "restyle", "restyle": {"seed": seed, "epochs": 10, "steps": None},
             "downstream": {"seeds": CLASSIFIER_SEEDS}}  # fmt: skip
 
 

@@ -3,10 +3,12 @@ The restyler on mnist-5k through the stages up to `evaluate`, one (weight, seed)
 and the table of docs/style.md from the records (the default's own at `--weight 0`).
 
 Each run is `params.yaml` plus `task: restyle`, `restyle.geometry: WEIGHT`, `restyle.seed:
-SEED` (and `restyle.epochs` with `--epochs`, for short trials; `restyle.warp: true` with
-`--warp`; `restyle.semantic` with `--semantic`; `restyle.geometry_numbers: strokes` with
-`--strokes`; `restyle.geometry_slant` with `--slant`; `restyle.ema_kimg` with `--ema`) in a
-scratch workspace; its record holds the seconds and the evaluate stage's scores.
+SEED`, `restyle.epochs: 10` (1,250 steps: the default's length until 2026-11-29, and that of
+every record made without `--epochs`; `--epochs` sets another, 3 for short trials, 6 the
+default's now), `restyle.warp: true` with `--warp`, `restyle.semantic` with `--semantic`,
+`restyle.geometry_numbers: strokes` with `--strokes`, `restyle.geometry_slant` with
+`--slant` and `restyle.ema_kimg` with `--ema`, in a scratch workspace; its record holds the
+seconds and the evaluate stage's scores.
 
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 0 --out A.json &
     OMP_NUM_THREADS=1 python bench/restyle_geometry.py --weight 1 --seed 1 --out B.json
@@ -138,6 +140,7 @@ def table(records: list[dict[str, Any]]) -> str:
     head += ["style retrieval in class", "content kept, nearest train image / content's own"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
+    # a record without epochs ran the default's length of its day, 1,250 steps: 10 epochs
     def order(record: dict[str, Any]) -> tuple[bool, float, str, float, int, int]:
         warp, weight, numbers, semantic, epochs = _setting(record)
         return warp, weight, numbers, semantic, epochs or 10, record["seed"]
@@ -162,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weight", type=float, default=1.0, help="restyle.geometry")
     parser.add_argument("--seed", type=int, default=0, help="restyle.seed")
-    parser.add_argument("--epochs", type=int, default=None, help="restyle.epochs (a short trial)")
+    parser.add_argument(
+        "--epochs", type=int, default=10, help="restyle.epochs (10, the records' length)"
+    )
     parser.add_argument("--warp", action="store_true", help="restyle.warp: true")
     parser.add_argument("--semantic", type=float, default=0.0, help="restyle.semantic")
     parser.add_argument("--strokes", action="store_true",

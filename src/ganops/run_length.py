@@ -53,8 +53,8 @@ class TunedLength:
 GAN = TunedLength("train.epochs", 2480, "mnist-5k's 4,000 images", 40)
 TRANSLATOR = TunedLength("translate.epochs", 1000, "mnist-5k's 4,000 pairs", 8)
 EVALUATOR = TunedLength("evaluator.epochs", 480, "mnist-5k's 4,000 images", 15)
-# the restyler's default on mnist-5k (docs/style.md): 10 epochs of 4,000 in batches of 32
-RESTYLER = TunedLength("restyle.epochs", 1250, "mnist-5k's 4,000 images", 10)
+# the restyler's default on mnist-5k (docs/style.md): 6 epochs of 4,000 in batches of 32
+RESTYLER = TunedLength("restyle.epochs", 750, "mnist-5k's 4,000 images", 6)
 # the text GAN's default on mnist-5k (docs/text.md): 20 epochs of 4,000 in batches of 64 (63 a pass)
 TEXT = TunedLength("text.epochs", 1260, "mnist-5k's 4,000 images", 20)
 

@@ -34,7 +34,7 @@ class RestyleConfig(_Section, Length):
     blocks: int = Field(
         2, ge=0, le=16, description="residual blocks of the content encoder and of the decoder"
     )
-    epochs: int | None = epochs_field(10, "passes over the train split")
+    epochs: int | None = epochs_field(6, "passes over the train split")
     steps: int | None = steps_field()
     batch_size: int = Field(32, ge=2, le=65_536, description="content images per step")
     lr: float = Field(3e-4, gt=0, le=1, description="Adam learning rate of every network")
