@@ -121,18 +121,21 @@ def test_a_one_domain_workspace_is_refused_with_the_fix(
 
 def test_the_new_keys_shape_the_hash_only_when_set() -> None:
     """Null (or off), they leave the one-domain run the hash it had before they existed (its
-    checkpoint resumes, `ganops report` finds its run): the default's, as computed before."""
-    one = parse_params({"task": "restyle"})
+    checkpoint resumes, `ganops report` finds its run): the default's, as computed before, at
+    the default's length of then (10 passes; `params.yaml` trains 750 steps since 2026-11-29)."""
+    then = {"epochs": 10}
+    one = parse_params({"task": "restyle", "restyle": then})
     assert params_hash(one) == "7a28e1b45ad39848"
     two = {"task": "restyle", "data": {"source": "uci-digits"}}
     hashes = {
-        params_hash(parse_params(two | {"restyle": {"content_source": source}}))
+        params_hash(parse_params(two | {"restyle": then | {"content_source": source}}))
         for source in ("mnist-5k", "mnist")
     }
-    hashes.add(params_hash(parse_params({"task": "restyle", "restyle": {"folder": "mine"}})))
+    folder = {"task": "restyle", "restyle": then | {"folder": "mine"}}
+    hashes.add(params_hash(parse_params(folder)))
     shapes = ({"geometry": 0.3}, {"warp": True}, {"semantic": 1.0}, {"geometry_numbers": "strokes"})
     for shape in (*shapes, {"geometry_slant": 2.0}):
-        hashes.add(params_hash(parse_params({"task": "restyle", "restyle": shape})))
+        hashes.add(params_hash(parse_params({"task": "restyle", "restyle": then | shape})))
     assert len(hashes) == 8 and params_hash(one) not in hashes
 
 
