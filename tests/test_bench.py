@@ -557,8 +557,11 @@ def test_the_slant_weight_table_is_the_records() -> None:
             "slant 2": (f"{base}-slant2", (0, 1)),
             "slant 2, average 10 kimg": (f"{base}-slant2-ema10", (0, 1)),
             "slant 2, average 10 kimg, held out": (f"{base}-slant2-ema10", (2, 3))}  # fmt: skip
+    shorter = {"slant 2, average 10 kimg, 8 passes (1,000 steps)": f"{base}-slant2-ema10-epochs8"}
+    folders = dict.fromkeys(rows, "cpu-2026-11-29") | dict.fromkeys(shorter, "cpu-2026-11-29-c")
+    rows |= {label: (name, (0, 1)) for label, name in shorter.items()}
     for label, (name, seeds) in rows.items():
-        runs = _restyle_runs("cpu-2026-11-29", name, seeds)
+        runs = _restyle_runs(folders[label], name, seeds)
         ways = [run["evaluate"]["restyle"] for run in runs]
         cells = _kept_and_fid(runs)
         cells += [
@@ -686,3 +689,23 @@ def test_stage_speed_runs_the_stages_own_command_with_its_outputs_moved_aside(
     with pytest.raises(SystemExit, match="no stage 'nothing'"):
         bench.stage_arguments(ROOT, "nothing")
     assert bench.tree_of(".", tmp_path) == ROOT
+
+
+def test_restyle_step_cost_counts_the_r1_penalty_and_times_the_processes_from_one_start() -> None:
+    """The step's FLOPs are `FlopCounterMode`'s where that mode can count them (no R1), and
+    more with R1's double backward; the half-batch processes each take the steps asked."""
+    bench = _bench("restyle_step_cost")
+    cfg = bench.RestyleConfig(batch_size=4, r1=0.0)
+    step = bench.Step(cfg, cfg.batch_size)
+    step()
+    with torch.utils.flop_counter.FlopCounterMode(display=False) as counter:
+        step()
+    assert bench.step_flops(cfg, cfg.batch_size) == counter.get_total_flops() > 0
+    with_r1 = bench.step_flops(cfg.model_copy(update={"r1": 1.0}), cfg.batch_size)
+    assert with_r1 > counter.get_total_flops()
+    assert bench.processes_seconds(cfg, cfg.batch_size, 1, 2) > 0
+    names = list(bench.ways_of(cfg, 1, 2))
+    assert names[0] == "one process, 2 threads (the stage's way)"
+    assert names[2] == "2 processes of one thread, 2 images each"
+    # the recipe's keys are the recipe file's
+    assert bench.recipes()["restyle-hand"].warp and not bench.recipes()["default"].warp
