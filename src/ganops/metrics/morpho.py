@@ -252,26 +252,30 @@ def measure_batch(
     hidden = None if show else True
     bar = tqdm(total=len(stack), desc="morphometrics", unit="img", disable=hidden, leave=False)
     with bar:
-        parts = shared_work.in_parts(_measured_rows, len(stack), [stack], [value_range])
+        places = np.arange(len(stack))
+        parts = shared_work.in_parts(_measured_rows, len(stack), [stack, places], [value_range])
         if parts is None:
-            return _measured_rows(stack, value_range, 0, bar)
+            return _measured_rows(stack, places, value_range, bar)
         done = []
-        for _, part in parts:
+        for part in parts:
             done.append(part)
             bar.update(len(part["area"]))
     return {name: np.concatenate([part[name] for part in done]) for name in FIELDS}
 
 
 def _measured_rows(
-    stack: np.ndarray, value_range: tuple[float, float] | None, start: int, bar: Any = None
+    stack: np.ndarray,
+    places: np.ndarray,
+    value_range: tuple[float, float] | None,
+    bar: Any = None,
 ) -> dict[str, np.ndarray]:
-    """`measure_batch` of `stack`, images `start`, `start + 1`, ... of the caller's batch."""
+    """`measure_batch` of `stack`, whose images are `places` of the caller's batch."""
     results = []
-    for offset, image in enumerate(stack):
+    for place, image in zip(places, stack, strict=True):
         try:
             results.append(measure(image, value_range))
         except DataError as error:
-            raise DataError(f"image {start + offset} of the batch: {error}") from None
+            raise DataError(f"image {place} of the batch: {error}") from None
         if bar is not None:
             bar.update()
     return {

@@ -190,12 +190,9 @@ def restyle_one(
     return morpho._perturbed(content, value_range, change)
 
 
-def _restyled_rows(
-    stack: np.ndarray, hands: Measures, value_range: ValueRange, start: int = 0
-) -> np.ndarray:
+def _restyled_rows(stack: np.ndarray, hands: Measures, value_range: ValueRange) -> np.ndarray:
     """`restyle_one` of each content of `stack` `(N, H, W)` with its style's measurements
-    `hands` (N each); a blank style's content as it is. (`start`, where the part begins in
-    the caller's batch, changes nothing: every image is transformed alone.)"""
+    `hands` (N each); a blank style's content as it is."""
     out = np.empty_like(stack)
     for i, content in enumerate(stack):
         if np.isnan(hands["area"][i]):
@@ -243,7 +240,7 @@ def hand_made_restyle(
         if parts is None:
             out = _restyled_rows(stack, hands, value_range)
         else:
-            out = np.concatenate([part for _, part in parts])
+            out = np.concatenate(list(parts))
     return out.reshape(np.shape(contents))
 
 

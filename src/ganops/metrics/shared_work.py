@@ -23,7 +23,7 @@ import torch
 
 Result = TypeVar("Result")
 
-_POOLS: list[tuple[Executor, int]] = []  # the open blocks' pools and their sizes, innermost last
+_open: tuple[Executor, int] | None = None  # the open block's pool and its size
 
 
 @contextmanager
@@ -31,8 +31,9 @@ def shared(workers: int | None = None) -> Iterator[int]:
     """A block whose per-image work is shared among `workers` spawned processes (None: as
     many as torch has threads); yields how many. Inside a block already, its pool is used; at
     one worker none is started."""
-    if _POOLS:
-        yield _POOLS[-1][1]
+    global _open
+    if _open is not None:
+        yield _open[1]
         return
     count = torch.get_num_threads() if workers is None else workers
     if count <= 1:
@@ -40,11 +41,11 @@ def shared(workers: int | None = None) -> Iterator[int]:
         return
     # spawned, not forked: the stage's process holds torch's threads and MLflow's
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-        _POOLS.append((pool, count))
+        _open = (pool, count)
         try:
             yield count
         finally:
-            _POOLS.pop()
+            _open = None
 
 
 def part_bounds(count: int, parts: int) -> list[tuple[int, int]]:
@@ -59,22 +60,21 @@ def in_parts(
     per_item: Sequence[Any],
     common: Sequence[Any] = (),
     min_per_part: int = 100,
-) -> Iterator[tuple[int, Result]] | None:
-    """`function(*parts of per_item, *common, start)` over contiguous parts of `count` items
-    in the open block's pool, as `(start, result)` in order, each as it is ready; None outside
-    a block, or when `count` is too few for two parts of `min_per_part` (fewer are not worth
-    a process's turn). Each of `per_item` is sliced (an array, or a dict of arrays)."""
-    if not _POOLS:
+) -> Iterator[Result] | None:
+    """`function(*parts of per_item, *common)` over contiguous parts of `count` items in the
+    open block's pool, the results in order, each as it is ready; None outside a block, or
+    when `count` is too few for two parts of `min_per_part` (fewer are not worth a process's
+    turn). Each of `per_item` is sliced (an array, or a dict of arrays)."""
+    if _open is None:
         return None
-    pool, workers = _POOLS[-1]
+    pool, workers = _open
     parts = min(workers, count // max(min_per_part, 1))
     if parts < 2:
         return None
     ranges = part_bounds(count, parts)
     sliced = [[_slice(values, a, b) for a, b in ranges] for values in per_item]
     repeated = [[value] * parts for value in common]
-    starts = [a for a, _ in ranges]
-    return zip(starts, pool.map(function, *sliced, *repeated, starts), strict=True)
+    return pool.map(function, *sliced, *repeated)
 
 
 def _slice(values: Any, start: int, stop: int) -> Any:
