@@ -36,6 +36,7 @@ from ganops.config import DownstreamConfig, EvaluatorConfig
 from ganops.data.dataset import Split, to_training_tensor
 from ganops.device import adam
 from ganops.errors import DataError
+from ganops.metrics import shared_work
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec, accuracy, classifier_step, extract
 from ganops.significance import paired_test
 
@@ -224,7 +225,11 @@ def run_arms(
                 progress.update()
     else:
         context = multiprocessing.get_context("spawn")  # not forked: torch's threads, MLflow's
-        with progress, context.Pool(workers, initializer=_one_thread) as pool:
+        # the workers ignore a terminal's Ctrl-C: this process stops, and leaving the block
+        # terminates them, without a traceback from each
+        with shared_work.workers_ignore_interrupts():
+            pool = context.Pool(workers, initializer=_one_thread)
+        with progress, pool:
             for place, tested in pool.imap_unordered(_train_and_test, jobs):
                 scores[place] = tested
                 progress.update()

@@ -179,35 +179,24 @@ def test_the_thickness_the_transform_aims_by_is_the_measured_one_exactly(
 
 
 def test_hand_made_restyle_in_processes_gives_the_same_bytes(
-    real_pairs: tuple[np.ndarray, ...], monkeypatch: pytest.MonkeyPatch
+    real_pairs: tuple[np.ndarray, ...], monkeypatch: pytest.MonkeyPatch, pool_starts: list[int]
 ) -> None:
     """Shared among three spawned processes (parts of at least 10 images here), the 40 real
     pairs and a blank style come out byte for byte as in one process, in their order; with
     the styles' measurements given, as measured here."""
-    from concurrent.futures import ProcessPoolExecutor
-
     import ganops.metrics.restyle_scores as module
-    from ganops.metrics import shared_work
-
-    started: list[int] = []
-
-    class Counted(ProcessPoolExecutor):
-        def __init__(self, workers: int, **kwargs: object) -> None:
-            started.append(workers)
-            super().__init__(workers, **kwargs)  # type: ignore[arg-type]
 
     contents, styles, _, _ = real_pairs
     contents = np.concatenate([contents, contents[:1]])
     styles = np.concatenate([styles, np.zeros_like(styles[:1])])  # a blank style: as it is
     alone = hand_made_restyle(contents, styles, workers=1)
     monkeypatch.setattr(module, "MIN_PER_WORKER", 10)
-    monkeypatch.setattr(shared_work, "ProcessPoolExecutor", Counted)
     shared = hand_made_restyle(contents, styles, workers=3)
-    assert started == [3]
+    assert pool_starts == [3]
     np.testing.assert_array_equal(shared, alone)
     np.testing.assert_array_equal(shared[-1], contents[-1])
     assert hand_made_restyle(contents[:15], styles[:15], workers=3).shape == (15, 1, 28, 28)
-    assert started == [3]  # 15 images: one part of at least 10, in this process
+    assert pool_starts == [3]  # 15 images: one part of at least 10, in this process
     given = hand_made_restyle(contents, styles, workers=1, hands=morpho.measure_batch(styles))
     np.testing.assert_array_equal(given, alone)
     with pytest.raises(DataError, match="39 measured styles for 41 pairs"):

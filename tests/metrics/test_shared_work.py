@@ -3,7 +3,6 @@ bytes as one process's, in order, one pool for a block, and an error that names 
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,27 +35,19 @@ def test_outside_a_block_or_for_too_few_items_nothing_is_shared() -> None:
 
 
 def test_measurements_in_processes_are_the_same_bytes_in_order(
-    labelled: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    labelled: tuple[np.ndarray, np.ndarray], pool_starts: list[int]
 ) -> None:
     """500 real digits measured in two processes give float for float what one process
     gives; a second batch in the block uses the same pool (one start)."""
-    started: list[int] = []
-
-    class Counted(ProcessPoolExecutor):
-        def __init__(self, workers: int, **kwargs: object) -> None:
-            started.append(workers)
-            super().__init__(workers, **kwargs)  # type: ignore[arg-type]
-
     some_digits = labelled[0]
     alone = morpho.measure_batch(some_digits)
-    monkeypatch.setattr(shared_work, "ProcessPoolExecutor", Counted)
     with shared_work.shared(2) as workers:
         assert workers == 2
         shared = morpho.measure_batch(some_digits)
         again = morpho.measure_batch(some_digits[::-1])
         with shared_work.shared(5) as inner:  # a block inside a block: the outer pool
             assert inner == 2
-    assert started == [2]
+    assert pool_starts == [2]
     for field in morpho.FIELDS:
         np.testing.assert_array_equal(shared[field], alone[field])
         np.testing.assert_array_equal(again[field], alone[field][::-1])

@@ -1,9 +1,12 @@
 """SIGTERM and SIGINT to the real stage scripts, each started as dvc repro starts it, in a tiny
 workspace with its own MLflow store: a stage stopped while its MLflow run is open marks it
-KILLED, says so in one line, exits 130, and leaves what it and the earlier stages wrote."""
+KILLED, says so in one line, exits 130, and leaves what it and the earlier stages wrote.
+SIGINT goes to the stage's whole process group, as a terminal's Ctrl-C does: its worker
+processes get it too, and print nothing of their own."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -31,7 +34,7 @@ pytestmark = pytest.mark.slow
 SLOW: dict[str, dict[str, Any]] = {
     "sample": {"sample": {"num_samples": 20_000}},
     "evaluate": {"eval": {"cas_epochs": 10}},
-    "downstream": {"downstream": {"seeds": 3, "steps": 600}},
+    "downstream": {"downstream": {"seeds": 3, "steps": 600, "workers": 2}},
     "train": {"train": {"epochs": 4, "batch_size": 50}, "run": {"checkpoint_every": 10}},
 }
 STOPS = (signal.SIGTERM, signal.SIGINT)
@@ -62,6 +65,7 @@ def _start(work: Path, stage: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
 
 
@@ -89,10 +93,35 @@ def _wait_until_running(uri: str, run_id: str, process: subprocess.Popen[str]) -
     raise AssertionError(f"the run did not open within {TRAINING_S} s")
 
 
+def _workers(process: subprocess.Popen[str]) -> int:
+    """How many spawned worker processes (`multiprocessing`'s) the stage has now."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # not a process, or one that ended
+        count += parent == str(process.pid) and b"spawn_main" in command
+    return count
+
+
+def _wait_for_workers(process: subprocess.Popen[str], count: int) -> None:
+    deadline = time.monotonic() + TRAINING_S
+    while _workers(process) < count:
+        assert time.monotonic() < deadline, f"no {count} workers within {TRAINING_S} s"
+        assert process.poll() is None, f"ended before it was stopped:\n{process.communicate()[0]}"
+        time.sleep(0.05)
+
+
 def _stop(process: subprocess.Popen[str], stop: signal.Signals) -> list[str]:
-    process.send_signal(stop)
+    if stop == signal.SIGINT:
+        os.killpg(process.pid, stop)  # Ctrl-C: the stage and every worker it started
+    else:
+        process.send_signal(stop)
     output, _ = process.communicate(timeout=TRAINING_S)
     assert process.returncode == 130, output
+    assert "Traceback" not in output, output
     return output.strip().splitlines()
 
 
@@ -122,6 +151,9 @@ def test_a_stage_stopped_while_its_run_is_open_marks_it_killed(
 
     process = _start(work, stage)
     _wait_until_running(uri, run_id, process)
+    if stage == "downstream":  # its classifiers in two processes, stopped at their work
+        _wait_for_workers(process, 2)
+        time.sleep(1)
     lines = _stop(process, stop)
 
     said = f"{stage}: interrupted (stopped by {stop.name}); MLflow run {run_id} marked KILLED"

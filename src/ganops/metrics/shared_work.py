@@ -7,15 +7,22 @@ contiguous parts (`in_parts`) among one pool of spawned processes, started once 
 block: a stage that measures nine batches pays one start (about 3 s: each process imports
 the stage's modules), not nine. Each image is worked on alone, so the bytes are the same for
 any number of processes. Outside a block `in_parts` gives None and the caller works alone.
+
+A terminal's Ctrl-C reaches every process of the stage. The workers ignore it from their
+start (`workers_ignore_interrupts`): the stage's own process stops (`runner.stop_by_signals`),
+and leaving the block ends the workers at once, whatever part they are in, so the stage
+says one line, not a traceback from each worker.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
+from multiprocessing.pool import Pool
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,7 +30,28 @@ import torch
 
 Result = TypeVar("Result")
 
-_open: tuple[Executor, int] | None = None  # the open block's pool and its size
+# spawned, not forked: the stage's process holds torch's threads and MLflow's
+_SPAWN = multiprocessing.get_context("spawn")
+_open: tuple[Pool, int] | None = None  # the open block's pool and its size
+
+
+@contextmanager
+def workers_ignore_interrupts() -> Iterator[None]:
+    """While worker processes start: SIGINT ignored in this process, a disposition they keep
+    through exec and Python's own start (a handler function would not be kept), so no
+    terminal's Ctrl-C interrupts one of them, not even while it imports; then this process's
+    handler back. A Ctrl-C in the milliseconds the starts take is lost. Off the main thread
+    (where no handler can be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler set outside Python, which cannot be restored
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -39,8 +67,9 @@ def shared(workers: int | None = None) -> Iterator[int]:
     if count <= 1:
         yield 1
         return
-    # spawned, not forked: the stage's process holds torch's threads and MLflow's
-    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with workers_ignore_interrupts():
+        pool = _SPAWN.Pool(count)
+    with pool:  # leaving the block, however, terminates the workers
         _open = (pool, count)
         try:
             yield count
@@ -74,7 +103,12 @@ def in_parts(
     ranges = part_bounds(count, parts)
     sliced = [[_slice(values, a, b) for a, b in ranges] for values in per_item]
     repeated = [[value] * parts for value in common]
-    return pool.map(function, *sliced, *repeated)
+    return pool.imap(_apply, [(function, args) for args in zip(*sliced, *repeated, strict=True)])
+
+
+def _apply(job: tuple[Callable[..., Result], tuple[Any, ...]]) -> Result:
+    function, args = job
+    return function(*args)
 
 
 def _slice(values: Any, start: int, stop: int) -> Any:
