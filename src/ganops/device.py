@@ -2,9 +2,10 @@
 
 `auto` picks the GPU when there is one. On a GPU the training step runs its forward passes
 in bf16 autocast, keeps activations channels-last and uses the fused Adam kernel; on a CPU
-it stays fp32 (channels-last too), so CPU runs are bitwise reproducible. `torch.compile` is
-off unless asked for: on an H200 (torch 2.11) the compiled step was slower than the
-channels-last one, and beside channels-last it failed on its first backward, on an H200 and
+it stays fp32 (channels-last too), so CPU runs are bitwise reproducible, compiled ones too
+(`compiled`). `torch.compile` is off unless asked for: on a 2-core CPU the compiled step was
+no faster than the channels-last one; on an H200 (torch 2.11) it was slower, and beside
+channels-last it failed on its first backward, on an H200 and
 an H100 (bench/records/h200-2026-11-26, h100-2026-11-26-b), so that pair on a GPU is refused
 with a line that says what to set. Each switch is a `run.*` param, so any of them can be
 tried on either device.
@@ -125,6 +126,18 @@ class Acceleration:
             if on
         ]
         return ", ".join(names) or "plain fp32"
+
+
+def compiled(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`torch.compile(network)`; on the CPU, with PyTorch's deterministic algorithms on.
+
+    Inductor's C++ code sums the backward of nearest upsampling and of an embedding with
+    atomic adds across threads: their order, and so the rounding, changes from run to run,
+    and two compiled CPU runs of the same params would not give the same bytes.
+    Deterministic, inductor writes ordered sums instead (bench/cpu_kernels.py --compiled)."""
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    return torch.compile(network)  # type: ignore[return-value]
 
 
 def adam(

@@ -3,7 +3,7 @@ switch trains, stays finite and stays close to the plain fp32 path."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,14 @@ def _run(params: Params) -> tuple[GanState, torch.Tensor]:
 
 def _flat_weights(state: GanState) -> torch.Tensor:
     return torch.cat([p.detach().flatten().float() for p in state.generator.parameters()])
+
+
+@pytest.fixture(autouse=True)
+def _nondeterministic_after() -> Iterator[None]:
+    """A compiled CPU step turns deterministic algorithms on for its process; not for the
+    tests after it."""
+    yield
+    torch.use_deterministic_algorithms(False)
 
 
 @pytest.fixture
@@ -151,3 +159,29 @@ def test_compiled_networks_train_close_to_plain(tiny: Callable[..., Params]) -> 
     assert torch.isfinite(values).all()
     torch.testing.assert_close(values, plain, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(_flat_weights(state), _flat_weights(plain_state), rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_compiled_cpu_step_gives_the_same_bytes_run_to_run(
+    tiny_params: Callable[..., Params],
+) -> None:
+    # The default's own networks at its own sizes (conditional, nearest upsampling, channels-
+    # last, batch 64) on two threads: inductor's C++ code sums the backward of the upsampling
+    # and of the class embeddings with atomic adds across threads, whose order changes from
+    # run to run unless deterministic algorithms are on (bench/cpu_kernels.py --compiled).
+    params = tiny_params({"train": {"batch_size": 64}, "run": {"compile": "on"}})
+    spec = GeneratorSpec("dcgan", 64, 32, (1, 28, 28), num_classes=10, upsample="nearest")
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    labels = torch.arange(64) % 10
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        weights = []
+        for _ in range(2):
+            state = build_state(spec, params.train, CPU, run=params.run)
+            for _ in range(STEPS):
+                train_step(state, images, params.train, labels)
+            weights.append(_flat_weights(state))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(weights[0], weights[1])

@@ -217,11 +217,13 @@ class RunConfig(_Section):
     compile: Literal["auto", "on", "off"] = Field(
         "auto",
         description="torch.compile both networks: on | off | auto = off on every device (on an "
-        "H200 it was slower than channels-last alone, and failed beside it: docs/gpu.md)",
+        "H200 it was slower than channels-last alone, and failed beside it: docs/gpu.md; on a "
+        "2-core CPU it was no faster: docs/benchmarks.md)",
     )
     deterministic: bool = Field(
         False,
-        description="PyTorch's deterministic algorithms on a GPU (slower); CPU runs always are",
+        description="PyTorch's deterministic algorithms on a GPU (slower); CPU runs always are "
+        "(a compiled CPU step turns them on)",
     )
     nproc: int = Field(
         1,

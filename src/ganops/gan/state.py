@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ganops.config import Params, RunConfig, TrainConfig
-from ganops.device import Acceleration, adam
+from ganops.device import Acceleration, adam, compiled
 from ganops.errors import GanopsError
 from ganops.gan.ema import GeneratorEMA
 from ganops.models import GeneratorSpec, build_discriminator, build_generator
@@ -160,8 +160,8 @@ def build_state(
     step_generator = world.wrap(generator, device)
     step_discriminator = world.wrap(discriminator, device)
     if acceleration.compile:
-        step_generator = torch.compile(step_generator)  # type: ignore[assignment]
-        step_discriminator = torch.compile(step_discriminator)  # type: ignore[assignment]
+        step_generator = compiled(step_generator, device)
+        step_discriminator = compiled(step_discriminator, device)
     return GanState(
         spec=spec,
         generator=generator,
