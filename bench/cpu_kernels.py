@@ -8,14 +8,22 @@ read once, when torch first computes:
   unpinned      the CPU's widest kernels (`ATEN_CPU_CAPABILITY` = the CPU's own, oneDNN and
                 MKL unrestricted), what torch does without ganops (OpenBLAS, which the step
                 does not use, keeps its pin)
-each with `run.channels_last` off and on. The settings take turns over --rounds rounds, so
-a drift in the machine's speed reaches all four alike. Each process runs 3 untimed steps,
-then --steps timed ones on fixed batches, and prints its images per second and a digest of
-both networks' weights after the run: the same setting twice must give the same digest
-(run-to-run bitwise), while other kernels or another memory order round differently.
+each with `run.channels_last` off and on. With --compiled, two more: the channels-last step
+compiled (`run.compile: on`, inductor's C++ code), pinned and unpinned (or the one named
+after --compiled); inductor writes its vector code for the ISA that ATEN_CPU_CAPABILITY
+names, so the pins hold it to AVX2 too. Each compiled setting has an inductor cache of its
+own for the run: its first round compiles from nothing, as a stage does on a fresh machine,
+and the later ones find the cache.
+
+The settings take turns over --rounds rounds, so a drift in the machine's speed reaches all
+alike. Each process, on torch's threads, runs 3 untimed steps, then --steps timed ones on
+fixed batches, and prints the seconds of the first 3 steps, its images per second and a
+digest of both networks' weights after the run: the same setting twice must give the same
+digest (run-to-run bitwise), while other kernels, another memory order or compiled code
+round differently.
 
 Usage:
-    python bench/cpu_kernels.py [--rounds 3] [--steps 40]
+    python bench/cpu_kernels.py [--rounds 3] [--steps 40] [--compiled [pinned|unpinned]]
 """
 
 from __future__ import annotations
@@ -46,8 +54,9 @@ def widest_kernels() -> dict[str, str]:
     return {"ATEN_CPU_CAPABILITY": aten, "DNNL_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"}
 
 
-def worker(channels_last: str, steps: int) -> dict[str, object]:
-    """One setting in this process: images per second and the weights' digest."""
+def worker(layout: str, steps: int) -> dict[str, object]:
+    """One setting in this process (`layout`: channels-last off, on, or on and compiled):
+    the first steps' seconds, images per second and the weights' digest."""
     import torch
 
     from ganops.data.dataset import to_training_tensor
@@ -58,9 +67,10 @@ def worker(channels_last: str, steps: int) -> dict[str, object]:
     from ganops.params import load_params
 
     params = load_params(ROOT / "params.yaml")
-    params = params.model_copy(
-        update={"run": params.run.model_copy(update={"channels_last": channels_last})}
-    )
+    run = {"channels_last": "off" if layout == "off" else "on"}
+    if layout == "compiled":
+        run["compile"] = "on"
+    params = params.model_copy(update={"run": params.run.model_copy(update=run)})
     with tempfile.TemporaryDirectory() as raw:
         fetch_source(params.data, Path(raw) / "raw")
         digits = get_source(params.data.source).load(Path(raw) / "raw")
@@ -71,9 +81,11 @@ def worker(channels_last: str, steps: int) -> dict[str, object]:
     data = to_training_tensor(digits.images, torch.device("cpu"))  # (N, 1, 28, 28) in [-1, 1]
     labels = torch.from_numpy(digits.labels)
     batches = [(data[i : i + size], labels[i : i + size]) for i in range(0, 8 * size, size)]
-    for step in range(3):  # untimed: allocation, oneDNN's primitive cache
+    started = time.perf_counter()
+    for step in range(3):  # untimed: allocation, oneDNN's primitive cache, the compilation
         images, classes = batches[step % 8]
         train_step(state, images, params.train, classes)
+    first = time.perf_counter() - started
     started = time.perf_counter()
     for step in range(steps):
         images, classes = batches[step % 8]
@@ -85,6 +97,7 @@ def worker(channels_last: str, steps: int) -> dict[str, object]:
         for tensor in network.state_dict().values():
             digest.update(tensor.detach().contiguous().numpy().tobytes())
     return {
+        "first_s": first,
         "images_per_s": steps * size / seconds,
         "digest": digest.hexdigest()[:16],
         "aten": torch.backends.cpu.get_cpu_capability(),
@@ -94,18 +107,19 @@ def worker(channels_last: str, steps: int) -> dict[str, object]:
 
 
 def run_setting(
-    pins: str, channels_last: str, steps: int, widest: dict[str, str]
+    pins: str, layout: str, steps: int, widest: dict[str, str], cache: Path
 ) -> dict[str, object]:
-    """`worker` in a fresh process with the setting's environment."""
+    """`worker` in a fresh process with the setting's environment and inductor cache."""
     env = dict(os.environ)
     for name in widest:
         env.pop(name, None)  # absent: ganops sets its pins
     if pins == "unpinned":
         env.update(widest)
-    command = [sys.executable, __file__, "--worker", channels_last, "--steps", str(steps)]
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(cache / f"{pins}-{layout}")
+    command = [sys.executable, __file__, "--worker", layout, "--steps", str(steps)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"{pins}, channels-last {channels_last}: {done.stderr.strip()[-400:]}")
+        raise SystemExit(f"{pins}, channels-last {layout}: {done.stderr.strip()[-400:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -115,36 +129,46 @@ def cpu_name() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="turns of the four settings")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the settings")
     parser.add_argument("--steps", type=int, default=40, help="timed steps a process")
-    parser.add_argument("--worker", choices=["off", "on"], help=argparse.SUPPRESS)
+    parser.add_argument("--compiled", nargs="*", choices=["pinned", "unpinned"],
+                        help="the compiled step too (pinned, unpinned: those alone)")  # fmt: skip
+    parser.add_argument("--worker", choices=["off", "on", "compiled"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps)))
         return 0
     widest = widest_kernels()
-    runs: dict[tuple[str, str], list[dict[str, object]]] = {key: [] for key in SETTINGS}
-    for round_ in range(args.rounds):
-        for pins, channels_last in SETTINGS:
-            result = run_setting(pins, channels_last, args.steps, widest)
-            runs[(pins, channels_last)].append(result)
-            print(f"round {round_ + 1}: {pins}, channels-last {channels_last}: {result}")
+    compiled = [] if args.compiled is None else args.compiled or ["pinned", "unpinned"]
+    settings = SETTINGS + [(pins, "compiled") for pins in compiled]
+    runs: dict[tuple[str, str], list[dict[str, object]]] = {key: [] for key in settings}
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
+        for round_ in range(args.rounds):
+            for pins, layout in settings:
+                result = run_setting(pins, layout, args.steps, widest, Path(cache))
+                runs[(pins, layout)].append(result)
+                print(f"round {round_ + 1}: {pins}, channels-last {layout}: {result}")
     first = next(iter(runs.values()))[0]
     print(
         f"\n{cpu_name()}, {os.cpu_count()} cores, torch {first['torch']}, {first['threads']} "
         f"threads; {args.steps} timed steps a process, {args.rounds} rounds"
     )
-    print("| kernels | channels-last | ATen | img/s (median; each round) | weights digest |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| kernels | channels-last | ATen | img/s (median; each round) | weights digest "
+        "| first 3 steps (each round) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     reference = statistics.median(float(r["images_per_s"]) for r in runs[("pinned", "off")])
-    for (pins, channels_last), results in runs.items():
+    for (pins, layout), results in runs.items():
         speeds = [float(r["images_per_s"]) for r in results]
         digests = sorted({str(r["digest"]) for r in results})
         median = statistics.median(speeds)
         each = ", ".join(f"{speed:,.0f}" for speed in speeds)
+        firsts = ", ".join(f"{float(r['first_s']):.1f}" for r in results)
+        label = "on, compiled" if layout == "compiled" else layout
         print(
-            f"| {pins} | {channels_last} | {results[0]['aten']} | {median:,.0f} ({each}); "
-            f"{median / reference:.2f}x | {' / '.join(digests)} |"
+            f"| {pins} | {label} | {results[0]['aten']} | {median:,.0f} ({each}); "
+            f"{median / reference:.2f}x | {' / '.join(digests)} | {firsts} s |"
         )
     return 0
 

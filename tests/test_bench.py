@@ -257,24 +257,28 @@ def test_time_to_fid_needs_the_evaluator_first(tmp_path: Path) -> None:
         bench.main(["--processed", str(tmp_path), "--evaluator", str(tmp_path / "no.pt")])
 
 
+@pytest.mark.slow
 def test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _bench("cpu_kernels").main(["--rounds", "2", "--steps", "2"])
+    _bench("cpu_kernels").main(["--rounds", "2", "--steps", "2", "--compiled", "pinned"])
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
         for line in capsys.readouterr().out.splitlines()
         if line.startswith(("| pinned", "| unpinned"))
     ]
     assert [row[:2] for row in rows] == [
-        ["pinned", "off"], ["pinned", "on"], ["unpinned", "off"], ["unpinned", "on"]
+        ["pinned", "off"], ["pinned", "on"], ["unpinned", "off"], ["unpinned", "on"],
+        ["pinned", "on, compiled"],
     ]  # fmt: skip
     digests = {(row[0], row[1]): row[4] for row in rows}
     # one digest a setting over both rounds (a second would print as "a / b"): run to run,
-    # the same bytes; another memory order rounds otherwise
+    # the same bytes, compiled too; another memory order or compiled code rounds otherwise
     assert all(re.fullmatch(r"[0-9a-f]{16}", digest) for digest in digests.values())
     assert digests[("pinned", "off")] != digests[("pinned", "on")]
+    assert digests[("pinned", "on")] != digests[("pinned", "on, compiled")]
     assert all(row[2] == "AVX2" for row in rows if row[0] == "pinned")
+    assert all(re.fullmatch(r"[\d.]+, [\d.]+ s", row[5]) for row in rows)  # both rounds' firsts
 
 
 def test_the_semi_supervised_recipe_is_valid_params_and_the_one_the_guide_shows() -> None:
