@@ -35,6 +35,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from ganops.classifier_arms import one_thread_here
 from ganops.config.restyle import RestyleConfig
 from ganops.metrics.evaluator import Evaluator, EvaluatorSpec
 from ganops.params import parse_params, read_yaml
@@ -175,14 +176,10 @@ def processes_seconds(cfg: RestyleConfig, batch: int, steps: int, processes: int
     return max(seconds) / steps
 
 
-def one_thread(run: Callable[[], float]) -> float:
-    """`run` with torch on one thread in this process, then as it was."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+def on_one_thread(run: Callable[[], float]) -> float:
+    """`run` with torch on one thread in this process (as `downstream` trains a classifier)."""
+    with one_thread_here():
         return run()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def ways_of(cfg: RestyleConfig, steps: int, threads: int) -> dict[str, Callable[[], float]]:
@@ -192,7 +189,7 @@ def ways_of(cfg: RestyleConfig, steps: int, threads: int) -> dict[str, Callable[
         f"one process, {threads} threads (the stage's way)": lambda: step_seconds(
             cfg, batch, steps
         ),
-        "one thread": lambda: one_thread(lambda: step_seconds(cfg, batch, steps)),
+        "one thread": lambda: on_one_thread(lambda: step_seconds(cfg, batch, steps)),
         f"{threads} processes of one thread, {batch // threads} images each": lambda: (
             processes_seconds(cfg, batch, steps, threads)
         ),

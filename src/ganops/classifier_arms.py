@@ -193,7 +193,7 @@ def _one_thread() -> None:
 
 
 @contextmanager
-def _one_thread_here() -> Iterator[None]:
+def one_thread_here() -> Iterator[None]:
     """Torch on one thread in this process while the block runs, then as it was."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -219,7 +219,7 @@ def run_arms(
     progress = tqdm(total=len(jobs), desc="downstream", unit="classifier", disable=None)
     scores: dict[int, dict[str, float]] = {}
     if workers == 1:
-        with progress, _one_thread_here() if device.type == "cpu" else nullcontext():
+        with progress, one_thread_here() if device.type == "cpu" else nullcontext():
             for job in jobs:
                 place, scores[place] = _train_and_test(job, device)
                 progress.update()
