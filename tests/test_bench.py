@@ -713,3 +713,29 @@ def test_restyle_step_cost_counts_the_r1_penalty_and_times_the_processes_from_on
     assert names[2] == "2 processes of one thread, 2 images each"
     # the recipe's keys are the recipe file's
     assert bench.recipes()["restyle-hand"].warp and not bench.recipes()["default"].warp
+
+
+def test_the_56_epoch_recipe_table_is_the_records() -> None:
+    """docs/benchmarks.md's rows of the class loss at 0.15 for 56 epochs and the two other
+    tries beside it: every score is its run's record, and the recipe is the row's change."""
+    from ganops.recipes import load_recipe
+
+    text = (ROOT / "docs/benchmarks.md").read_text()
+    table = text[text.index("**Longer still: the class loss of 0.15 at 56 epochs**") :]
+    table = table[table.index("| change |") : table.index("\n\n", table.index("| change |"))]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    runs = ["cl015e56-seed0", "cl015e56-seed1", "cl015e56-seed2", "default-seed2",
+            "cl015e48d5-seed0", "cl015e48d5-seed1", "short-seed0", "short-seed1"]  # fmt: skip
+    assert len(rows) == 2 + len(runs)
+    folder = ROOT / "bench/records/cpu-2026-11-29-d"
+    for row, run in zip(rows[2:], runs, strict=True):
+        scores = json.loads((folder / f"{run}.json").read_text())
+        cells = [cell.strip("*") for cell in row[2:8]]
+        assert cells[0] == f"{scores['fid']:.2f}", run
+        keys = ("precision", "recall", "cas", "conditional_accuracy")
+        for cell, key in zip(cells[1:5], keys, strict=True):
+            assert math.isclose(float(cell), scores[key], abs_tol=5e-4), (run, key)
+        assert cells[5] == f"{scores['intra_class_diversity_min']:.2f}", run
+    recipe = load_recipe(ROOT, "conditional-56")  # the first row's change, as a recipe
+    change = re.search(r"`([^`]+)`", rows[2][0])
+    assert change and change.group(1).split() == [f"{k}={v}" for k, v in recipe.overrides.items()]
