@@ -5,10 +5,10 @@ in bf16 autocast, keeps activations channels-last and uses the fused Adam kernel
 it stays fp32 (channels-last too), so CPU runs are bitwise reproducible, compiled ones too
 (`compiled`). `torch.compile` is off unless asked for: on a 2-core CPU the compiled step was
 no faster than the channels-last one; on an H200 (torch 2.11) it was slower, and beside
-channels-last it failed on its first backward, on an H200 and
-an H100 (bench/records/h200-2026-11-26, h100-2026-11-26-b), so that pair on a GPU is refused
-with a line that says what to set. Each switch is a `run.*` param, so any of them can be
-tried on either device.
+channels-last it failed on its first backward, on an H200 and an H100
+(bench/records/h200-2026-11-26, h100-2026-11-26-b), so that pair on a GPU is refused with a
+line that says what to set. Each switch is a `run.*` param, so any of them can be tried on
+either device.
 """
 
 from __future__ import annotations
