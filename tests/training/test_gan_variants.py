@@ -4,6 +4,7 @@ and doing what it says (EMA published, conditional labels used, penalties in D's
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,57 @@ def test_d_can_be_narrower_than_g(tiny_params: Callable[..., Params]) -> None:
     g_layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
     next_to_image = [m for m in state.generator.modules() if isinstance(m, g_layers)][-2]
     assert first_d.out_channels == 4 and next_to_image.out_channels == 8
+
+
+def _steps(
+    state: GanState, params: Params, data: torch.Tensor, labels: torch.Tensor, count: int
+) -> dict[str, torch.Tensor]:
+    for step in range(count):
+        batch = slice(50 * step, 50 * (step + 1))
+        classes = labels[batch] if state.spec.num_classes else None
+        train_step(state, data[batch], params.train, classes)
+    return {f"{name}.{key}": value for name, network in
+            (("G", state.generator), ("D", state.discriminator))
+            for key, value in network.state_dict().items()}  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["conditional-recipe", "wgan-gp", "r1", "diffaugment", "ema"])
+def test_g_updates_through_frozen_d_to_the_same_bytes(
+    variant: str,
+    tiny_params: Callable[..., Params],
+    digits: tuple[torch.Tensor, torch.Tensor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """D's weights out of G's backward change no byte of either network: G's gradients need
+    D's gradient by its input only."""
+    params, spec = _setup(tiny_params, *VARIANTS[variant])
+    data, labels = _data(digits, spec), digits[1]
+    frozen = _steps(_state(spec, params), params, data, labels, 3)
+    monkeypatch.setattr(GanState, "discriminator_frozen", lambda _self: nullcontext())
+    live = _steps(_state(spec, params), params, data, labels, 3)
+    assert frozen.keys() == live.keys()
+    for key, value in frozen.items():
+        assert torch.equal(value, live[key]), key
+
+
+def test_g_update_leaves_ds_gradients_as_its_own_update_made_them(
+    tiny_params: Callable[..., Params], digits: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    """No gradient of D's weights is computed in G's update (they would be thrown away at D's
+    next one), and D learns again after it."""
+    params, spec = _setup(tiny_params, *VARIANTS["conditional-recipe"])
+    state = _state(spec, params)
+    at_d_step: list[torch.Tensor] = []
+    d_step = state.opt_d.step
+
+    def remember_then_step() -> None:
+        at_d_step[:] = [p.grad.clone() for p in state.discriminator.parameters()]
+        d_step()
+
+    state.opt_d.step = remember_then_step  # type: ignore[method-assign]
+    train_step(state, digits[0][:50], params.train, digits[1][:50])
+    weights = list(state.discriminator.parameters())
+    assert len(at_d_step) == len(weights) > 0
+    for before, weight in zip(at_d_step, weights, strict=True):
+        assert weight.requires_grad
+        assert torch.equal(weight.grad, before)

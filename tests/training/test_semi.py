@@ -4,6 +4,7 @@ its labelled batches from the labelled images only."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,28 @@ def test_trains_and_resumes_bitwise(
         ours = getattr(straight, network).state_dict()
         theirs = getattr(resumed, network).state_dict()
         assert all(torch.equal(ours[key], theirs[key]) for key in ours), network
+
+
+def test_g_updates_through_frozen_d_to_the_same_bytes(
+    tiny_params: Callable[..., Params],
+    digits: tuple[torch.Tensor, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Feature matching through D's frozen weights (`GanState.discriminator_frozen`) gives
+    the bytes it gives through live ones."""
+    params = _params(tiny_params)
+    data, labels = digits
+    step = SemiSupervisedStep(LabelledImages.of(data, labels))
+    weights = []
+    for frozen in (True, False):
+        if not frozen:
+            monkeypatch.setattr(GanState, "discriminator_frozen", lambda _self: nullcontext())
+        state = _state(params, data)
+        for start in (0, 50, 100):
+            step(state, data[start : start + 50], params.train)
+        weights.append([*state.generator.state_dict().values(),
+                        *state.discriminator.state_dict().values()])  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
 
 
 @pytest.mark.slow  # 80 steps on 4,000 images

@@ -201,16 +201,17 @@ def train_step(
     state.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()  # type: ignore[no-untyped-call]
     state.opt_d.step()
-    # update G
-    with _autocast(device, fast.autocast):
-        fake_seen = _augmented(fake, cfg, state)
-        scored, fake_classes = _discriminate(discriminator, fake_seen, fake_labels, classify)
-        loss_g = g_loss_fn(scored)
-        if fake_classes is not None and fake_labels is not None:
-            loss_g = loss_g + cfg.class_loss * F.cross_entropy(fake_classes, fake_labels)
-        if cfg.mode_seeking > 0:
-            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), latents)
-    state.update_generator(loss_g)  # and its moving average
+    # update G, through D's frozen weights
+    with state.discriminator_frozen():
+        with _autocast(device, fast.autocast):
+            fake_seen = _augmented(fake, cfg, state)
+            scored, fake_classes = _discriminate(discriminator, fake_seen, fake_labels, classify)
+            loss_g = g_loss_fn(scored)
+            if fake_classes is not None and fake_labels is not None:
+                loss_g = loss_g + cfg.class_loss * F.cross_entropy(fake_classes, fake_labels)
+            if cfg.mode_seeking > 0:
+                loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), latents)
+        state.update_generator(loss_g)  # and its moving average
     with torch.no_grad():
         return torch.stack(
             [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]

@@ -91,9 +91,10 @@ class SemiSupervisedStep:
         # update G: feature matching against the real batch's features
         with torch.no_grad():
             real_features, _ = discriminator(_augmented(real, cfg, state))  # (B, F)
-        fake_features, scored = discriminator(_augmented(fake, cfg, state))
-        loss_g = feature_matching_loss(fake_features, real_features)
-        state.update_generator(loss_g)  # and its moving average
+        with state.discriminator_frozen():
+            fake_features, scored = discriminator(_augmented(fake, cfg, state))
+            loss_g = feature_matching_loss(fake_features, real_features)
+            state.update_generator(loss_g)  # and its moving average
         with torch.no_grad():
             d_real = torch.sigmoid(real_logit(real_logits)).mean()
             d_fake = torch.sigmoid(real_logit(scored)).mean()
