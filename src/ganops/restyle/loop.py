@@ -189,23 +189,9 @@ def restyle_step(
     content, labels, style, codes = batch
     g, judge = state.restyler, state.discriminator
     twice = labels.repeat(2)  # (2B,): the reference-guided and the random-style outputs
-    # update D: real images of each class against outputs drawn with that class's content
-    judge.requires_grad_(True)
-    real_images, real_labels = (content, labels) if style_labels is None else (style, style_labels)
-    real = real_images.detach().requires_grad_(True)
-    logits_real = judge(real, real_labels)
-    with torch.no_grad():
-        code = g.content_encoder(content).repeat(2, 1, 1, 1)
-        fakes = g.decoder(code, torch.cat([g.style_encoder(style), codes[0]]))  # (2B, ...)
-    r1 = r1_penalty(logits_real, real) if cfg.r1 > 0 else torch.zeros((), device=content.device)
-    loss_d = (
-        _adversarial(logits_real, True) + _adversarial(judge(fakes, twice), False) + cfg.r1 * r1
-    )
-    _update(state.optimizer_d, loss_d)
-    # update G: fool D; reconstruct the image, the style, the content, the cycle; diversify
-    judge.requires_grad_(False)
-    # (one call of each network on the batches stacked: at 28 px a step's time is in the
-    # number of calls, not in their size)
+    # the outputs, drawn once for both updates (D's update takes the ones G's loss goes
+    # through, detached: D's update leaves G's weights as they were); one call of each network
+    # on the batches stacked: at 28 px a step's time is in the number of calls, not their size
     code = g.content_encoder(content)  # (B, 2w, H/4, W/4)
     own, first = g.style_encoder(torch.cat([content, style])).chunk(2)  # (B, style_dim) each
     styles = torch.cat([own, first, codes[0], codes[1]])  # (4B, style_dim)
@@ -215,6 +201,20 @@ def restyle_step(
         drawn[len(content) : -len(content)],
         drawn[-len(content) :],
     )
+    # update D: real images of each class against outputs drawn with that class's content
+    judge.requires_grad_(True)
+    real_images, real_labels = (content, labels) if style_labels is None else (style, style_labels)
+    real = real_images.detach().requires_grad_(True)
+    logits_real = judge(real, real_labels)
+    r1 = r1_penalty(logits_real, real) if cfg.r1 > 0 else torch.zeros((), device=content.device)
+    loss_d = (
+        _adversarial(logits_real, True)
+        + _adversarial(judge(fakes.detach(), twice), False)
+        + cfg.r1 * r1
+    )
+    _update(state.optimizer_d, loss_d)
+    # update G: fool D; reconstruct the image, the style, the content, the cycle; diversify
+    judge.requires_grad_(False)
     adversarial = _adversarial(judge(fakes, twice), True)
     reconstruction = F.l1_loss(recon, content)
     style_loss = F.l1_loss(g.style_encoder(fakes), torch.cat([first, codes[0]]))
