@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ganops.device import cpu_model
 
@@ -54,22 +55,18 @@ def widest_kernels() -> dict[str, str]:
     return {"ATEN_CPU_CAPABILITY": aten, "DNNL_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"}
 
 
-def worker(layout: str, steps: int) -> dict[str, object]:
-    """One setting in this process (`layout`: channels-last off, on, or on and compiled):
-    the first steps' seconds, images per second and the weights' digest."""
+def default_step(run: dict[str, str]) -> tuple[Any, list[tuple[Any, Any]], Any]:
+    """The default's GAN state (params.yaml with `run`'s keys changed), 8 batches of the real
+    digits with their labels, and the train config: what a timed step needs."""
     import torch
 
     from ganops.data.dataset import to_training_tensor
     from ganops.data.sources import fetch_source, get_source
-    from ganops.gan.loop import train_step
     from ganops.gan.spec import spec_for_data
     from ganops.gan.state import build_state_for
     from ganops.params import load_params
 
     params = load_params(ROOT / "params.yaml")
-    run = {"channels_last": "off" if layout == "off" else "on"}
-    if layout == "compiled":
-        run["compile"] = "on"
     params = params.model_copy(update={"run": params.run.model_copy(update=run)})
     with tempfile.TemporaryDirectory() as raw:
         fetch_source(params.data, Path(raw) / "raw")
@@ -81,15 +78,28 @@ def worker(layout: str, steps: int) -> dict[str, object]:
     data = to_training_tensor(digits.images, torch.device("cpu"))  # (N, 1, 28, 28) in [-1, 1]
     labels = torch.from_numpy(digits.labels)
     batches = [(data[i : i + size], labels[i : i + size]) for i in range(0, 8 * size, size)]
+    return state, batches, params.train
+
+
+def timed_steps(
+    state: Any, batches: list[tuple[Any, Any]], cfg: Any, steps: int
+) -> dict[str, object]:
+    """3 untimed steps (allocation, oneDNN's primitive cache, a compilation), then `steps`
+    timed ones: the first steps' seconds, images per second, a step's milliseconds and the
+    weights' digest."""
+    import torch
+
+    from ganops.gan.loop import train_step
+
     started = time.perf_counter()
-    for step in range(3):  # untimed: allocation, oneDNN's primitive cache, the compilation
+    for step in range(3):
         images, classes = batches[step % 8]
-        train_step(state, images, params.train, classes)
+        train_step(state, images, cfg, classes)
     first = time.perf_counter() - started
     started = time.perf_counter()
     for step in range(steps):
         images, classes = batches[step % 8]
-        values = train_step(state, images, params.train, classes)
+        values = train_step(state, images, cfg, classes)
     values.tolist()  # the step's results, read: every kernel has run
     seconds = time.perf_counter() - started
     digest = hashlib.sha256()
@@ -98,12 +108,21 @@ def worker(layout: str, steps: int) -> dict[str, object]:
             digest.update(tensor.detach().contiguous().numpy().tobytes())
     return {
         "first_s": first,
-        "images_per_s": steps * size / seconds,
+        "images_per_s": steps * cfg.batch_size / seconds,
+        "step_ms": 1000 * seconds / steps,
         "digest": digest.hexdigest()[:16],
         "aten": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
+
+
+def worker(layout: str, steps: int) -> dict[str, object]:
+    """One setting in this process (`layout`: channels-last off, on, or on and compiled)."""
+    run = {"channels_last": "off" if layout == "off" else "on"}
+    if layout == "compiled":
+        run["compile"] = "on"
+    return timed_steps(*default_step(run), steps)
 
 
 def run_setting(

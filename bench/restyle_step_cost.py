@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -75,14 +76,20 @@ def recipes() -> dict[str, RestyleConfig]:
 
 
 class Step:
-    """One restyler's training step, called on seeded random batches of `batch` images."""
+    """One restyler's training step, called on seeded random batches of `batch` images
+    (`function`: the step, `restyle_step` or another version of it)."""
 
-    def __init__(self, cfg: RestyleConfig, batch: int) -> None:
-        self.cfg, self.batch = cfg, batch
+    def __init__(
+        self, cfg: RestyleConfig, batch: int, function: Callable[..., Any] = restyle_step
+    ) -> None:
+        self.cfg, self.batch, self.function = cfg, batch, function
         spec = restyler_spec(cfg, 1, SIDE, CLASSES)
         self.state = build_restyler(cfg, spec, torch.device("cpu"), channels_last=True)
         names = tuple(str(k) for k in range(CLASSES))
-        reader = Evaluator(EvaluatorSpec((1, SIDE, SIDE), names, 16)).eval().requires_grad_(False)
+        with torch.random.fork_rng(devices=[]):  # the same reader for every Step
+            torch.manual_seed(0)
+            reader = Evaluator(EvaluatorSpec((1, SIDE, SIDE), names, 16))
+        reader = reader.eval().requires_grad_(False)
         self.reader = reader if cfg.semantic > 0 else None
         self.rng = torch.Generator().manual_seed(0)
 
@@ -94,7 +101,7 @@ class Step:
         labels = torch.randint(0, CLASSES, (self.batch,), generator=self.rng)
         codes = torch.randn(2, self.batch, self.cfg.style_dim, generator=self.rng)
         batch = (self._images(), labels, self._images(), codes)
-        restyle_step(self.state, self.cfg, batch, 1.0, reader=self.reader)
+        self.function(self.state, self.cfg, batch, 1.0, reader=self.reader)
 
 
 def step_seconds(cfg: RestyleConfig, batch: int, steps: int) -> float:
@@ -108,7 +115,7 @@ def step_seconds(cfg: RestyleConfig, batch: int, steps: int) -> float:
     return (time.perf_counter() - started) / steps
 
 
-class _Flops(TorchDispatchMode):
+class Flops(TorchDispatchMode):
     """Counts the FLOPs of the operators `torch.utils.flop_counter` knows (convolutions and
     matrix products, forward and backward), as its `FlopCounterMode` does, but without the
     module hooks that mode adds: those refuse the R1 penalty's `autograd.grad`."""
@@ -130,7 +137,7 @@ def step_flops(cfg: RestyleConfig, batch: int) -> int:
     """FLOPs of one step (the convolutions' and matrix products', forward and backward)."""
     step = Step(cfg, batch)
     step()
-    with _Flops() as counter:
+    with Flops() as counter:
         step()
     return counter.total
 

@@ -281,6 +281,27 @@ def test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes(
     assert all(re.fullmatch(r"[\d.]+, [\d.]+ s", row[5]) for row in rows)  # both rounds' firsts
 
 
+def test_step_before_finds_the_same_bytes_for_fewer_flops_than_before_the_change(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Against c2d7ecf, before G's update went through D's frozen weights and before the
+    restyler's outputs were drawn once a step: the same bytes, fewer FLOPs."""
+    _bench("step_before").main(
+        ["--before", "c2d7ecf", "--steps", "gan", "restyle", "--blocks", "2", "--block", "1"]
+    )
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("| gan", "| restyle"))
+    ]
+    assert [row[0] for row in rows] == ["gan", "restyle"]
+    for row in rows:
+        assert float(row[2]) < float(row[1])  # GFLOP now < before
+        assert re.fullmatch(r"yes: [0-9a-f]{16}", row[7])
+        assert re.fullmatch(r"[\d.]+x \([\d.]+x, [\d.]+x\)", row[5])
+        assert re.fullmatch(r"[0-2] of 2 pairs", row[6])
+
+
 def test_the_semi_supervised_recipe_is_valid_params_and_the_one_the_guide_shows() -> None:
     from ganops.params import parse_params
     from ganops.recipes import load_recipe
@@ -739,3 +760,24 @@ def test_the_56_epoch_recipe_table_is_the_records() -> None:
     recipe = load_recipe(ROOT, "conditional-56")  # the first row's change, as a recipe
     change = re.search(r"`([^`]+)`", rows[2][0])
     assert change and change.group(1).split() == [f"{k}={v}" for k, v in recipe.overrides.items()]
+
+
+def test_the_step_before_table_is_the_record() -> None:
+    """docs/benchmarks.md's rows of the steps against c2d7ecf are the recorded run's, cell by
+    cell (the digests left out of the docs)."""
+    text = (ROOT / "docs/benchmarks.md").read_text()
+    section = text[text.index("### Work a step threw away or did twice") :]
+    table = section[section.index("| step |") : section.index("\n\n", section.index("| step |"))]
+    docs = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    record = (ROOT / "bench/records/cpu-2026-11-29-e/step_before.txt").read_text()
+    recorded = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in record.splitlines()
+        if line.startswith(("| gan", "| restyle"))
+    ]
+    names = {"gan": "the GAN's (the default)", "restyle": "the restyler's (the default's keys)",
+             "restyle-hand": "the restyler's (`restyle-hand`)"}  # fmt: skip
+    assert [row[0] for row in docs[2:]] == [names[row[0]] for row in recorded]
+    for ours, theirs in zip(docs[2:], recorded, strict=True):
+        assert ours[1:7] == theirs[1:7]
+        assert ours[7] == "yes" and theirs[7].startswith("yes: ")

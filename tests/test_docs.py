@@ -177,6 +177,8 @@ RUN_BY: dict[str, str] = {
         BENCH + "test_time_to_fid_measures_every_configuration_and_seed_against_the_clock",
     "python bench/cpu_kernels.py":
         BENCH + "test_cpu_kernels_runs_each_setting_twice_to_the_same_bytes",
+    "python bench/step_before.py":
+        BENCH + "test_step_before_finds_the_same_bytes_for_fewer_flops_than_before_the_change",
     "python bench/text_matching.py":
         "tests/text/test_matching.py::test_the_bench_prints_r_precision_per_seed",
     "python bench/restyle_baselines.py":
