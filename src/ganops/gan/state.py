@@ -97,8 +97,8 @@ class GanState:
     def discriminator_frozen(self) -> Iterator[None]:
         """D's weights out of the graph for G's update: G's loss needs D's gradient with
         respect to its input, not the gradients of D's weights, which would be computed and
-        then thrown away at D's next update (a sixth of the default's step on the CPU). G's
-        gradients are the same to the bit either way. Under torchrun D is left as it is:
+        then thrown away at D's next update (6% of the default step's FLOPs). G's gradients
+        are the same to the bit either way. Under torchrun D is left as it is:
         DistributedDataParallel waits for a gradient of every weight in each backward."""
         weights = [] if self.world.distributed else list(self.discriminator.parameters())
         learning = [weight for weight in weights if weight.requires_grad]
