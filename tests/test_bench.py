@@ -781,3 +781,30 @@ def test_the_step_before_table_is_the_record() -> None:
     for ours, theirs in zip(docs[2:], recorded, strict=True):
         assert ours[1:7] == theirs[1:7]
         assert ours[7] == "yes" and theirs[7].startswith("yes: ")
+
+
+def test_the_narrower_56_epoch_rows_are_the_records() -> None:
+    """docs/benchmarks.md's rows of the 56 epochs at `model.width` 24: each score is its
+    run's record, and the row's change is the screen's edits."""
+    text = (ROOT / "docs/benchmarks.md").read_text()
+    section = text[text.index("**Narrower networks for the 56 epochs**") :]
+    table = section[
+        section.index("| change |") : section.index("\n\n", section.index("| change |"))
+    ]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    folder = ROOT / "bench/records/cpu-2026-11-29-e"
+    screened = [
+        json.loads(line) for line in (folder / "screen-width24.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 4 and [run["seed"] for run in screened] == [0, 1]
+    assert rows[2][0] == "`" + " ".join(screened[0]["edits"]) + "`"
+    for row, run in zip(rows[2:], screened, strict=True):
+        scores = json.loads((folder / f"w24cl015e56-seed{run['seed']}.json").read_text())
+        cells = [cell.strip("*") for cell in row[2:9]]
+        assert cells[0] == f"{scores['fid']:.2f}"
+        for cell, key in zip(
+            cells[1:5], ("precision", "recall", "cas", "conditional_accuracy"), strict=True
+        ):
+            assert math.isclose(float(cell), scores[key], abs_tol=5e-4), key
+        assert cells[5] == f"{scores['intra_class_diversity_min']:.2f}"
+        assert cells[6] == f"{run['train_stage_s']:.0f} s"
