@@ -81,6 +81,15 @@ def default_step(run: dict[str, str]) -> tuple[Any, list[tuple[Any, Any]], Any]:
     return state, batches, params.train
 
 
+def weights_digest(networks: tuple[Any, ...]) -> str:
+    """sha256 of the networks' state dicts, one after another, as 16 hex digits."""
+    digest = hashlib.sha256()
+    for network in networks:
+        for tensor in network.state_dict().values():
+            digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def timed_steps(
     state: Any, batches: list[tuple[Any, Any]], cfg: Any, steps: int
 ) -> dict[str, object]:
@@ -102,15 +111,11 @@ def timed_steps(
         values = train_step(state, images, cfg, classes)
     values.tolist()  # the step's results, read: every kernel has run
     seconds = time.perf_counter() - started
-    digest = hashlib.sha256()
-    for network in (state.generator, state.discriminator):
-        for tensor in network.state_dict().values():
-            digest.update(tensor.detach().contiguous().numpy().tobytes())
     return {
         "first_s": first,
         "images_per_s": steps * cfg.batch_size / seconds,
         "step_ms": 1000 * seconds / steps,
-        "digest": digest.hexdigest()[:16],
+        "digest": weights_digest((state.generator, state.discriminator)),
         "aten": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -26,7 +26,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import statistics
 import subprocess
@@ -41,30 +40,40 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_kernels import default_step
+from cpu_kernels import default_step, weights_digest
 from reference_work import cpu_name
 from restyle_step_cost import Flops, Step, recipes
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = {"gan": "src/ganops/gan/loop.py", "restyle": "src/ganops/restyle/loop.py"}
+# the module and function of each kind of step
+KINDS = {
+    "gan": ("ganops.gan.loop", "train_step"),
+    "restyle": ("ganops.restyle.loop", "restyle_step"),
+}
 STEPS = ("gan", "restyle", "restyle-hand")
 
 
-def module_at(commit: str, path: str) -> ModuleType:
-    """The module in `path` as it was at `commit`, imported under a name of its own."""
+def kind_of(name: str) -> str:
+    return "gan" if name == "gan" else "restyle"
+
+
+def module_at(commit: str, module: str) -> ModuleType:
+    """The module named `module` as it was at `commit`, imported under a name of its own."""
+    path = "src/" + module.replace(".", "/") + ".py"
     shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:{path}"],
                            capture_output=True, text=True, check=False)  # fmt: skip
     if shown.returncode != 0:
         raise SystemExit(f"--before {commit}: {shown.stderr.strip()}")
-    name = f"before_{commit}_{Path(path).parent.name}"
-    file = Path(tempfile.mkdtemp(prefix="step-before-")) / f"{name}.py"
-    file.write_text(shown.stdout)
-    spec = importlib.util.spec_from_file_location(name, file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    name = f"before_{commit}_{module.replace('.', '_')}"
+    with tempfile.TemporaryDirectory(prefix="step-before-") as folder:
+        file = Path(folder) / f"{name}.py"
+        file.write_text(shown.stdout)
+        spec = importlib.util.spec_from_file_location(name, file)
+        assert spec and spec.loader
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[name] = loaded  # dataclasses look their module up there
+        spec.loader.exec_module(loaded)
+    return loaded
 
 
 class GanStep:
@@ -80,33 +89,21 @@ class GanStep:
         self.taken += 1
 
 
-def steps_of(name: str, function: Callable[..., Any]) -> tuple[Callable[[], None], Any]:
-    """A step named `name` taken by `function`, and its state."""
+def steps_of(name: str, function: Callable[..., Any]) -> tuple[Callable[[], None], tuple[Any, ...]]:
+    """A step named `name` taken by `function`, and the networks it trains."""
     if name == "gan":
         gan = GanStep(function)
-        return gan, gan.state
+        return gan, (gan.state.generator, gan.state.discriminator)
     cfg = recipes()["default" if name == "restyle" else "restyle-hand"]
     restyle = Step(cfg, cfg.batch_size, function)
-    return restyle, restyle.state
-
-
-def digest(state: Any) -> str:
-    networks = (state.generator, state.discriminator) if hasattr(state, "generator") else (
-        state.restyler, state.discriminator)  # fmt: skip
-    hashed = hashlib.sha256()
-    for network in networks:
-        for tensor in network.state_dict().values():
-            hashed.update(tensor.detach().contiguous().numpy().tobytes())
-    return hashed.hexdigest()[:16]
+    return restyle, (restyle.state.restyler, restyle.state.discriminator)
 
 
 def side_by_side(name: str, before: ModuleType, blocks: int, block: int) -> dict[str, Any]:
     """The step at --before and in this tree, in turns: ms a step, ratios, digests, FLOPs."""
-    attribute = "train_step" if name == "gan" else "restyle_step"
-    path = MODULES["gan" if name == "gan" else "restyle"]
-    now_module = importlib.import_module(path[4:-3].replace("/", "."))  # src/a/b.py -> a.b
-    ways = {"before": steps_of(name, getattr(before, attribute)),
-            "now": steps_of(name, getattr(now_module, attribute))}  # fmt: skip
+    module, function = KINDS[kind_of(name)]
+    ways = {"before": steps_of(name, getattr(before, function)),
+            "now": steps_of(name, getattr(importlib.import_module(module), function))}  # fmt: skip
     for step, _ in ways.values():
         for _ in range(3):  # untimed
             step()
@@ -118,7 +115,7 @@ def side_by_side(name: str, before: ModuleType, blocks: int, block: int) -> dict
             for _ in range(block):
                 step()
             times[way].append(1000 * (time.perf_counter() - started) / block)
-    digests = {way: digest(state) for way, (_, state) in ways.items()}
+    digests = {way: weights_digest(networks) for way, (_, networks) in ways.items()}
     flops = {}
     for way, (step, _) in ways.items():
         with Flops() as counter:
@@ -135,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=30, help="timed blocks of each way")
     parser.add_argument("--block", type=int, default=5, help="steps a block")
     args = parser.parse_args(argv)
-    before = {kind: module_at(args.before, path) for kind, path in MODULES.items()}
+    kinds = {kind_of(name) for name in args.steps}
+    before = {kind: module_at(args.before, KINDS[kind][0]) for kind in kinds}
     print(f"{cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads, ATen "
           f"{torch.backends.cpu.get_cpu_capability()}; {args.blocks} blocks of {args.block} "
           f"steps a way, in turns; before = {args.before}")  # fmt: skip
@@ -143,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
           "quartiles) | faster in | same bytes |\n| --- | --- | --- | --- | --- | --- | --- "
           "| --- |")  # fmt: skip
     for name in args.steps:
-        found = side_by_side(name, before["gan" if name == "gan" else "restyle"], args.blocks,
-                             args.block)  # fmt: skip
+        found = side_by_side(name, before[kind_of(name)], args.blocks, args.block)
         times, ratios, flops = found["times"], found["ratios"], found["flops"]
         low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
         same = found["digests"]["before"] == found["digests"]["now"]
