@@ -100,15 +100,14 @@ class GanState:
         then thrown away at D's next update (6% of the default step's FLOPs). G's gradients
         are the same to the bit either way. Under torchrun D is left as it is:
         DistributedDataParallel waits for a gradient of every weight in each backward."""
-        weights = [] if self.world.distributed else list(self.discriminator.parameters())
-        learning = [weight for weight in weights if weight.requires_grad]
-        for weight in learning:
-            weight.requires_grad_(False)
+        if self.world.distributed:
+            yield
+            return
+        self.discriminator.requires_grad_(False)
         try:
             yield
         finally:
-            for weight in learning:
-                weight.requires_grad_(True)
+            self.discriminator.requires_grad_(True)
 
     def update_generator(self, loss: torch.Tensor) -> None:
         """One optimiser step of G on `loss`, then the step of its moving average (when on)."""
